@@ -1,0 +1,122 @@
+// The one place that wires hexproxy together: config in, a running service out.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/schema.js';
+import { ConfigError, errorMessage } from './errors.js';
+import { createHttpApp } from './http/app.js';
+import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
+import type { Logger } from './log.js';
+import { HexRepository } from './mirror/hex-repository.js';
+import { PassthroughMirror } from './mirror/passthrough-mirror.js';
+import { RegistryMirror } from './mirror/registry-mirror.js';
+import { TarballMirror } from './mirror/tarball-mirror.js';
+import { projectRoot } from './paths.js';
+import { parsePublicKey } from './registry/signature.js';
+import { CacheIndex } from './store/cache-index.js';
+import { FsBlobStore } from './store/fs-blob-store.js';
+import { UpstreamClient } from './upstream/client.js';
+import { UpstreamHealth } from './upstream/health.js';
+
+export interface Hexproxy {
+  config: Readonly<Config>;
+  keys: KeyPair;
+  repository: HexRepository;
+  http: ReturnType<typeof createHttpApp>;
+  health: UpstreamHealth;
+  index: CacheIndex;
+  close(): Promise<void>;
+}
+
+const userAgent = `hexproxy/${readVersion()} (+https://github.com/hexproxy)`;
+
+export async function createHexproxy(config: Readonly<Config>, log: Logger): Promise<Hexproxy> {
+  const { keys, created } = loadOrCreateKeyPair(config.keys);
+  if (created) log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
+  const upstreamKey = readUpstreamKey(config.upstream.publicKey);
+  const blobs = await FsBlobStore.create(config.dataDir);
+  const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
+  const upstream = new UpstreamClient({ baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, userAgent });
+  const health = new UpstreamHealth(log, config.upstream.url);
+  const shared = { upstream, health, index, blobs, log, offline: config.offline };
+  const registry = new RegistryMirror({
+    ...shared,
+    repo: config.upstream.repository,
+    upstreamKey,
+    signingKey: keys.privateKey,
+    ttlMs: config.cache.registryTtlSeconds * 1000,
+    notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
+    memoryMaxBytes: config.cache.memoryMaxBytes,
+    maxRegistryBytes: config.cache.maxRegistryBytes,
+  });
+  const tarballs = new TarballMirror({ ...shared, repo: config.upstream.repository, registry, maxTarballBytes: config.cache.maxTarballBytes });
+  const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
+  const repository = new HexRepository(registry, tarballs, passthrough, keys);
+  const http = createHttpApp({ repository, log });
+  return {
+    config, keys, repository, http, health, index,
+    async close() {
+      await tarballs.close();
+      await upstream.close();
+      index.close();
+    },
+  };
+}
+
+export interface RunningServer {
+  hexproxy: Hexproxy;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: Readonly<Config>, log: Logger): Promise<RunningServer> {
+  const hexproxy = await createHexproxy(config, log);
+  let server: ServerType;
+  const address = await new Promise<AddressInfo>((resolve, reject) => {
+    server = serve({ fetch: hexproxy.http.fetch, hostname: config.host, port: config.port }, (info) => resolve(info));
+    server.once('error', (error) => reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })));
+  }).catch(async (error: unknown) => {
+    await hexproxy.close();
+    throw error;
+  });
+  const host = address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address.includes(':') ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  return {
+    hexproxy,
+    url,
+    port: address.port,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        if ('closeAllConnections' in server) server.closeAllConnections();
+      });
+      await hexproxy.close();
+    },
+  };
+}
+
+function readUpstreamKey(file: string): KeyObject {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error: unknown) {
+    throw new ConfigError(`config key upstream.publicKey: cannot read ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+  try {
+    return parsePublicKey(pem);
+  } catch (error: unknown) {
+    throw new ConfigError(`config key upstream.publicKey: ${file} is not an RSA public key in PEM: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+function readVersion(): string {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8'));
+    return typeof pkg === 'object' && pkg !== null && 'version' in pkg && typeof pkg.version === 'string' ? pkg.version : 'dev';
+  } catch {
+    return 'dev';
+  }
+}

@@ -1,0 +1,146 @@
+// Builds the configuration from defaults < config file < environment < flags, then
+// validates it once. Every error names the key and where its value came from.
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ConfigError, errorMessage } from '../errors.js';
+import { type Config, configSchema } from './schema.js';
+import { configFileEnv, envName, type Setting, settings } from './settings.js';
+
+export interface ConfigSources {
+  /** Parsed CLI flags by setting flag name ("data-dir"), plus "config". */
+  flags?: Readonly<Record<string, string | boolean | undefined>>;
+  env?: Readonly<Record<string, string | undefined>>;
+  cwd?: string;
+}
+
+type Tree = Record<string, unknown>;
+
+export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
+  const flags = sources.flags ?? {};
+  const env = sources.env ?? {};
+  const cwd = sources.cwd ?? process.cwd();
+  const tree: Tree = {};
+  const origin = new Map<string, string>();
+
+  for (const setting of settings) {
+    if (setting.default === undefined) continue;
+    setPath(tree, setting.key, setting.kind === 'path' && typeof setting.default === 'string' ? resolve(cwd, setting.default) : setting.default);
+  }
+
+  const configFlag = flags['config'];
+  const configFile = typeof configFlag === 'string' ? resolve(cwd, configFlag) : env[configFileEnv] ? resolve(cwd, env[configFileEnv]) : undefined;
+  if (configFile) mergeFile(tree, origin, configFile);
+
+  for (const setting of settings) {
+    const name = envName(setting);
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    setPath(tree, setting.key, parseValue(setting, raw, name, cwd));
+    origin.set(setting.key, `environment variable ${name}`);
+  }
+
+  for (const setting of settings) {
+    const raw = flags[setting.flag];
+    if (raw === undefined) continue;
+    const flag = `--${setting.flag}`;
+    setPath(tree, setting.key, typeof raw === 'boolean' ? raw : parseValue(setting, raw, flag, cwd));
+    origin.set(setting.key, `flag ${flag}`);
+  }
+
+  const dataDir = getPath(tree, 'dataDir');
+  if (typeof dataDir === 'string') {
+    if (getPath(tree, 'keys.privateKey') === undefined) setPath(tree, 'keys.privateKey', join(dataDir, 'keys', 'hexproxy_private.pem'));
+    if (getPath(tree, 'keys.publicKey') === undefined) setPath(tree, 'keys.publicKey', join(dataDir, 'keys', 'hexproxy_public.pem'));
+  }
+
+  const result = configSchema.safeParse(tree);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const key = issue.path.join('.');
+      const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ') : key;
+      const from = origin.get(key);
+      return issue.code === 'unrecognized_keys'
+        ? `unknown config key ${keys}${configFile ? ` in ${configFile}` : ''} (see config.example.json for the valid keys)`
+        : `config key ${key || '(root)'}${from ? ` (from ${from})` : ''}: ${issue.message}`;
+    });
+    throw new ConfigError(problems.join('; '));
+  }
+  return deepFreeze(result.data);
+}
+
+function mergeFile(tree: Tree, origin: Map<string, string>, file: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error: unknown) {
+    throw new ConfigError(`cannot read config file ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error: unknown) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${errorMessage(error)}`, { cause: error });
+  }
+  if (!isTree(parsed)) throw new ConfigError(`config file ${file} must hold a JSON object`);
+  const pathKeys = new Set(settings.filter((s) => s.kind === 'path').map((s) => s.key));
+  const walk = (node: Tree, prefix: string): void => {
+    for (const [name, value] of Object.entries(node)) {
+      const key = prefix ? `${prefix}.${name}` : name;
+      if (isTree(value)) {
+        walk(value, key);
+        continue;
+      }
+      // Paths in a config file are relative to the file, so the file can move with its data.
+      setPath(tree, key, pathKeys.has(key) && typeof value === 'string' ? resolve(dirname(file), value) : value);
+      origin.set(key, `config file ${file}`);
+    }
+  };
+  walk(parsed, '');
+}
+
+function parseValue(setting: Setting, raw: string, source: string, cwd: string): string | number | boolean {
+  switch (setting.kind) {
+    case 'integer': {
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source}: expected a whole number for ${setting.key}, got "${raw}"`);
+      return Number(raw.trim());
+    }
+    case 'boolean': {
+      const value = raw.trim().toLowerCase();
+      if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+      if (['0', 'false', 'no', 'off'].includes(value)) return false;
+      throw new ConfigError(`${source}: expected true or false for ${setting.key}, got "${raw}"`);
+    }
+    case 'path':
+      return resolve(cwd, raw);
+    case 'string':
+    case 'url':
+      return raw;
+  }
+}
+
+const isTree = (value: unknown): value is Tree => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+function setPath(tree: Tree, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (!isTree(next)) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[parts[parts.length - 1] as string] = value;
+}
+
+function getPath(tree: Tree, key: string): unknown {
+  let node: unknown = tree;
+  for (const part of key.split('.')) {
+    if (!isTree(node)) return undefined;
+    node = node[part];
+  }
+  return node;
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (isTree(value)) for (const child of Object.values(value)) deepFreeze(child);
+  return Object.freeze(value);
+}

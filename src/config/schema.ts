@@ -1,0 +1,43 @@
+// The shape of hexproxy's configuration, validated once at start. Unknown keys are errors,
+// so a misspelt key stops start-up instead of being silently ignored.
+import { z } from 'zod';
+
+const positiveInt = z.number().int().positive();
+
+export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const httpUrl = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
+}, 'must be an http:// or https:// URL without query or fragment');
+
+export const configSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(0).max(65535),
+  dataDir: z.string().min(1),
+  offline: z.boolean(),
+  logLevel: z.enum(logLevels),
+  upstream: z.strictObject({
+    url: httpUrl,
+    publicKey: z.string().min(1),
+    repository: z.string().regex(/^[a-z0-9_]+$/, 'must be a repository name such as "hexpm"'),
+    timeoutMs: positiveInt,
+  }),
+  keys: z.strictObject({
+    privateKey: z.string().min(1),
+    publicKey: z.string().min(1),
+  }),
+  cache: z.strictObject({
+    registryTtlSeconds: z.number().int().min(0),
+    notFoundTtlSeconds: z.number().int().min(0),
+    memoryMaxBytes: positiveInt,
+    maxTarballBytes: positiveInt,
+    maxRegistryBytes: positiveInt,
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,42 @@
+// Every configuration key, with its CLI flag, environment variable and default: the one
+// table the loader, the CLI and the README are kept in line with.
+import { hexpmPublicKeyFile } from '../paths.js';
+
+export type SettingKind = 'string' | 'integer' | 'boolean' | 'path' | 'url';
+
+export interface Setting {
+  /** Dotted path in the config file, e.g. "upstream.timeoutMs". */
+  key: string;
+  /** Long CLI flag without dashes; the environment variable is HEXPROXY_ + its upper snake case. */
+  flag: string;
+  kind: SettingKind;
+  /** Undefined where the default is derived from other keys (see load.ts). */
+  default: string | number | boolean | undefined;
+  description: string;
+}
+
+const MiB = 1024 * 1024;
+
+export const settings: readonly Setting[] = [
+  { key: 'host', flag: 'host', kind: 'string', default: '0.0.0.0', description: 'Address to listen on.' },
+  { key: 'port', flag: 'port', kind: 'integer', default: 4000, description: 'Port to listen on (0 picks a free one).' },
+  { key: 'dataDir', flag: 'data-dir', kind: 'path', default: './data', description: 'Directory for the SQLite index, cached files and, by default, the key pair.' },
+  { key: 'offline', flag: 'offline', kind: 'boolean', default: false, description: 'Never contact upstream; serve only what is cached.' },
+  { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+  { key: 'upstream.url', flag: 'upstream-url', kind: 'url', default: 'https://repo.hex.pm', description: 'Base URL of the upstream Hex repository.' },
+  { key: 'upstream.publicKey', flag: 'upstream-public-key', kind: 'path', default: hexpmPublicKeyFile, description: "PEM file of the upstream's public key, used to verify every registry file (default: hex.pm's key shipped in keys/)." },
+  { key: 'upstream.repository', flag: 'upstream-repository', kind: 'string', default: 'hexpm', description: 'Repository name upstream payloads must carry; clients check the same name.' },
+  { key: 'upstream.timeoutMs', flag: 'upstream-timeout-ms', kind: 'integer', default: 15000, description: 'Give up on upstream when connecting, waiting for headers, or between body chunks takes longer.' },
+  { key: 'keys.privateKey', flag: 'private-key', kind: 'path', default: undefined, description: "hexproxy's RSA private key (PEM); generated on first start if missing. Default: DATA_DIR/keys/hexproxy_private.pem." },
+  { key: 'keys.publicKey', flag: 'public-key', kind: 'path', default: undefined, description: "Where hexproxy writes its public key for clients. Default: DATA_DIR/keys/hexproxy_public.pem." },
+  { key: 'cache.registryTtlSeconds', flag: 'registry-ttl-seconds', kind: 'integer', default: 300, description: 'How long a registry file is served before it is revalidated upstream.' },
+  { key: 'cache.notFoundTtlSeconds', flag: 'not-found-ttl-seconds', kind: 'integer', default: 60, description: 'How long an upstream 404 is remembered.' },
+  { key: 'cache.memoryMaxBytes', flag: 'memory-cache-bytes', kind: 'integer', default: 64 * MiB, description: 'Bound of the in-memory cache of hot registry responses.' },
+  { key: 'cache.maxTarballBytes', flag: 'max-tarball-bytes', kind: 'integer', default: 128 * MiB, description: 'Largest package tarball hexproxy will fetch.' },
+  { key: 'cache.maxRegistryBytes', flag: 'max-registry-bytes', kind: 'integer', default: 256 * MiB, description: 'Largest decompressed registry file accepted (guards against gzip bombs).' },
+];
+
+export const envName = (setting: Setting): string => `HEXPROXY_${setting.flag.toUpperCase().replaceAll('-', '_')}`;
+
+/** The config file may also be named by HEXPROXY_CONFIG or --config. */
+export const configFileEnv = 'HEXPROXY_CONFIG';

@@ -1,0 +1,70 @@
+// The errors hexproxy raises on purpose. Each has a stable `code` and the HTTP status it
+// maps to; src/http/error-response.ts is the one place that turns them into responses.
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'not_found'
+  | 'upstream_unavailable'
+  | 'upstream_timeout'
+  | 'upstream_too_large'
+  | 'verification_failed'
+  | 'offline_not_cached'
+  | 'storage_failed'
+  | 'config_invalid';
+
+export abstract class HexproxyError extends Error {
+  abstract readonly code: ErrorCode;
+  abstract readonly status: number;
+}
+
+export class BadRequestError extends HexproxyError {
+  readonly code = 'bad_request';
+  readonly status = 400;
+}
+
+export class NotFoundError extends HexproxyError {
+  readonly code = 'not_found';
+  readonly status = 404;
+}
+
+/** Upstream refused, reset, or answered with an error status. */
+export class UpstreamUnavailableError extends HexproxyError {
+  readonly code = 'upstream_unavailable';
+  readonly status = 502;
+}
+
+export class UpstreamTimeoutError extends HexproxyError {
+  readonly code = 'upstream_timeout';
+  readonly status = 504;
+}
+
+export class UpstreamTooLargeError extends HexproxyError {
+  readonly code = 'upstream_too_large';
+  readonly status = 502;
+}
+
+/** Upstream bytes failed a signature, repository, package-name or checksum check. */
+export class VerificationError extends HexproxyError {
+  readonly code = 'verification_failed';
+  readonly status = 502;
+}
+
+/** Not cached, and upstream may not be asked (--offline). */
+export class OfflineMissError extends HexproxyError {
+  readonly code = 'offline_not_cached';
+  readonly status = 504;
+}
+
+export class StorageError extends HexproxyError {
+  readonly code = 'storage_failed';
+  readonly status = 507;
+}
+
+export class ConfigError extends HexproxyError {
+  readonly code = 'config_invalid';
+  readonly status = 500;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

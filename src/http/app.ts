@@ -1,0 +1,123 @@
+// HTTP routes: validate the path, call the repository, write headers. Nothing else.
+import { Hono, type Context } from 'hono';
+import { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import { BadRequestError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { HexRepository } from '../mirror/hex-repository.js';
+import type { PassthroughResult } from '../mirror/passthrough-mirror.js';
+import type { CacheStatus, RegistryResult } from '../mirror/registry-mirror.js';
+import type { TarballResult } from '../mirror/tarball-mirror.js';
+import { isPackageName, splitRelease } from '../registry/resource.js';
+import type { StoredBlob } from '../store/blob-store.js';
+import { matchesIfNoneMatch } from './conditional.js';
+import { errorResponse, textResponse } from './error-response.js';
+import { requestContext, type RequestVariables } from './request-context.js';
+
+export interface HttpDependencies {
+  repository: HexRepository;
+  log: Logger;
+}
+
+type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables };
+
+const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz';
+
+export function createHttpApp({ repository, log }: HttpDependencies): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.use(requestContext(log));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+
+  app.get('/public_key', (c) => {
+    return c.body(repository.publicKey(), 200, { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300' });
+  });
+
+  app.get('/names', async (c) => registryResponse(c, await repository.names()));
+  app.get('/versions', async (c) => registryResponse(c, await repository.versions()));
+  app.get('/packages/:name', async (c) => {
+    const name = c.req.param('name');
+    if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
+    return registryResponse(c, await repository.package(name));
+  });
+
+  app.get('/tarballs/:file', async (c) => {
+    const release = parseReleaseFile(c.req.param('file'), '.tar');
+    return tarballResponse(c, await repository.tarball(release.name, release.version));
+  });
+
+  app.get('/docs/:file', async (c) => {
+    const release = parseReleaseFile(c.req.param('file'), '.tar.gz');
+    return passthroughResponse(c, await repository.docs(release.name, release.version), 'application/gzip');
+  });
+
+  app.get('/installs/*', async (c) => {
+    const path = c.req.path.slice('/installs/'.length);
+    if (!isSafeRelativePath(path)) throw new BadRequestError(`"/installs/${path}" is not a valid installs path`);
+    return passthroughResponse(c, await repository.installs(path), 'application/octet-stream');
+  });
+
+  app.all('*', (c) => {
+    if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
+      return textResponse(405, `method ${c.req.method} is not allowed; hexproxy is read-only (GET, HEAD)`, { allow: 'GET, HEAD' });
+    }
+    return textResponse(404, `no such path ${c.req.path}; ${ROUTES_HINT}`);
+  });
+
+  app.onError((error, c) => errorResponse(error, c.get('log') ?? log));
+  return app;
+}
+
+function parseReleaseFile(file: string, extension: string): { name: string; version: string } {
+  const release = file.endsWith(extension) ? splitRelease(file.slice(0, -extension.length)) : undefined;
+  if (!release) throw new BadRequestError(`"${file}" is not NAME-VERSION${extension} with a valid package name and SemVer version`);
+  return release;
+}
+
+function isSafeRelativePath(path: string): boolean {
+  return path.length > 0 && path.length <= 256 && path.split('/').every((segment) => /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/.test(segment));
+}
+
+function registryResponse(c: Context<Env>, result: RegistryResult): Response {
+  const { file } = result;
+  const headers = cacheHeaders(result.cache, file.etag, 'public, max-age=0, must-revalidate');
+  headers['content-type'] = 'application/octet-stream';
+  return conditionalResponse(c, file.etag, headers, () => file.body as Uint8Array<ArrayBuffer>, file.body.length);
+}
+
+function tarballResponse(c: Context<Env>, result: TarballResult): Response {
+  const headers = cacheHeaders(result.cache, result.etag, 'public, max-age=31536000, immutable');
+  headers['content-type'] = 'application/x-tar';
+  return blobResponse(c, result.blob, result.etag, headers);
+}
+
+function passthroughResponse(c: Context<Env>, result: PassthroughResult, fallbackType: string): Response {
+  const headers = cacheHeaders(result.cache, result.etag, 'public, max-age=0, must-revalidate');
+  headers['content-type'] = result.row.contentType ?? fallbackType;
+  return blobResponse(c, result.blob, result.etag, headers);
+}
+
+function blobResponse(c: Context<Env>, blob: StoredBlob, etag: string, headers: Record<string, string>): Response {
+  return conditionalResponse(c, etag, headers, () => Readable.toWeb(blob.stream()) as ReadableStream<Uint8Array>, blob.size);
+}
+
+function conditionalResponse(
+  c: Context<Env>,
+  etag: string,
+  headers: Record<string, string>,
+  body: () => BodyInit,
+  length: number,
+): Response {
+  if (matchesIfNoneMatch(c.req.header('if-none-match'), etag)) return new Response(null, { status: 304, headers });
+  headers['content-length'] = String(length);
+  // HEAD: headers only, and no file is opened.
+  return new Response(c.req.method === 'HEAD' ? null : body(), { status: 200, headers });
+}
+
+function cacheHeaders(cache: CacheStatus, etag: string, cacheControl: string): Record<string, string> {
+  const headers: Record<string, string> = { etag, 'cache-control': cacheControl, 'x-hexproxy-cache': cache.toUpperCase() };
+  // Served from cache because upstream failed: say so, the way RFC 7234 did.
+  if (cache === 'stale') headers['warning'] = '110 hexproxy "Response is Stale"';
+  return headers;
+}

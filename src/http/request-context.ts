@@ -1,0 +1,51 @@
+// Per-request logger with a request id (taken from x-request-id when sane, else made up),
+// echoed to the client, and one access-log line per request.
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { MiddlewareHandler } from 'hono';
+import type { Logger } from '../log.js';
+import { textResponse } from './error-response.js';
+
+export interface RequestVariables {
+  log: Logger;
+  requestId: string;
+}
+
+const prefix = randomBytes(3).toString('hex');
+let counter = 0;
+
+// Raw request targets that no valid route contains; refused before routing so that URL
+// normalisation can never turn them into something else.
+const UNSAFE_TARGET = /(^|\/)\.\.?(\/|$)|%2e%2e|%00|%2f|%5c|\\|\/\/|[\u0000-\u001f\u007f]/i;
+
+export function requestContext(log: Logger): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables }> {
+  return async (c, next) => {
+    const started = performance.now();
+    const supplied = c.req.header('x-request-id');
+    const requestId = supplied && /^[\w.:-]{1,64}$/.test(supplied) ? supplied : `${prefix}-${(counter += 1).toString(36)}`;
+    const requestLog = log.child({ reqId: requestId });
+    c.set('log', requestLog);
+    c.set('requestId', requestId);
+    // The node adapter parses the URL (resolving dot segments); judge what the client sent.
+    const target = rawTarget(c.env?.incoming?.url ?? c.req.raw.url);
+    if (UNSAFE_TARGET.test(target)) {
+      c.res = textResponse(400, 'the request path has ".", "..", an encoded "/" or "\\", an empty segment or a control character; no Hex resource has one');
+    } else {
+      await next();
+    }
+    c.res.headers.set('x-request-id', requestId);
+    requestLog.info({
+      method: c.req.method,
+      path: target,
+      status: c.res.status,
+      cache: c.res.headers.get('x-hexproxy-cache') ?? undefined,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    }, 'request');
+  };
+}
+
+function rawTarget(url: string): string {
+  const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2);
+  const query = url.indexOf('?', start);
+  return start < 0 ? '/' : url.slice(start, query < 0 ? undefined : query);
+}

@@ -1,0 +1,126 @@
+// Files hexproxy relays without re-signing: /installs/* (the Hex client's update check and
+// `mix local.hex` lists) and /docs/*. Cached on disk; mutable ones are revalidated after
+// the TTL, immutable ones never; served stale when upstream fails.
+import { createHash } from 'node:crypto';
+import { HexproxyError, NotFoundError, OfflineMissError, StorageError, UpstreamTooLargeError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { BlobStore, StoredBlob } from '../store/blob-store.js';
+import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
+import { readChunks, type UpstreamClient } from '../upstream/client.js';
+import type { UpstreamHealth } from '../upstream/health.js';
+import type { CacheStatus } from './registry-mirror.js';
+import { SingleFlight } from './single-flight.js';
+
+export interface PassthroughResult {
+  blob: StoredBlob;
+  row: PassthroughRow;
+  etag: string;
+  cache: CacheStatus;
+}
+
+export interface PassthroughMirrorOptions {
+  upstream: UpstreamClient;
+  health: UpstreamHealth;
+  index: CacheIndex;
+  blobs: BlobStore;
+  log: Logger;
+  offline: boolean;
+  ttlMs: number;
+  maxBytes: number;
+}
+
+export class PassthroughMirror {
+  private readonly flights = new SingleFlight<PassthroughResult>();
+
+  constructor(private readonly options: PassthroughMirrorOptions) {}
+
+  /** `path` is already validated: safe segments only. */
+  async get(path: string, immutable: boolean): Promise<PassthroughResult> {
+    const cached = await this.cached(path);
+    if (cached && (immutable || this.isFresh(cached.row))) return cached;
+    if (this.options.offline) {
+      if (cached) return { ...cached, cache: 'stale' };
+      throw new OfflineMissError(`/${path} is not cached and hexproxy runs offline`);
+    }
+    return this.flights.run(path, async () => {
+      try {
+        return await this.fetch(path, cached);
+      } catch (error: unknown) {
+        if (error instanceof NotFoundError && cached) await this.forget(path);
+        if (cached && error instanceof HexproxyError && error.status >= 500 && !(error instanceof StorageError)) {
+          return { ...cached, cache: 'stale' };
+        }
+        throw error;
+      }
+    });
+  }
+
+  private async cached(path: string): Promise<PassthroughResult | undefined> {
+    const row = this.options.index.findPassthroughFile(path);
+    if (!row) return undefined;
+    const blob = await this.options.blobs.open(blobKey(path));
+    if (!blob || blob.size !== row.size) {
+      this.options.index.removePassthroughFile(path);
+      return undefined;
+    }
+    return { blob, row, etag: `"${row.sha256.slice(0, 40)}"`, cache: 'hit' };
+  }
+
+  private async fetch(path: string, cached: PassthroughResult | undefined): Promise<PassthroughResult> {
+    const { upstream, health, index, blobs, maxBytes } = this.options;
+    let result;
+    try {
+      result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
+    } catch (error: unknown) {
+      if (error instanceof NotFoundError) health.succeeded();
+      else health.failed(error);
+      throw error;
+    }
+    health.succeeded();
+    const now = Date.now();
+    if (result.status === 304 && cached) {
+      index.touchPassthroughFile(path, now);
+      return { ...cached, row: { ...cached.row, checkedAt: now }, cache: 'revalidated' };
+    }
+    if (result.status === 304) throw new NotFoundError(`upstream answered 304 for /${path} without a conditional request`);
+    if (result.contentLength !== undefined && result.contentLength > maxBytes) {
+      await result.body.dump().catch(() => undefined);
+      throw new UpstreamTooLargeError(`/${path} from upstream is ${result.contentLength} bytes, over the limit of ${maxBytes}`);
+    }
+    const writer = await blobs.begin(blobKey(path));
+    try {
+      const hash = createHash('sha256');
+      for await (const chunk of readChunks(result.body, `/${path}`)) {
+        if (writer.bytesWritten + chunk.length > maxBytes) {
+          await result.body.dump().catch(() => undefined);
+          throw new UpstreamTooLargeError(`/${path} from upstream is over the limit of ${maxBytes} bytes`);
+        }
+        hash.update(chunk);
+        await writer.write(chunk);
+      }
+      await writer.commit();
+      const row: PassthroughRow = {
+        path, upstreamEtag: result.etag ?? null, contentType: result.contentType ?? null,
+        sha256: hash.digest('hex'), size: writer.bytesWritten, fetchedAt: now, checkedAt: now,
+      };
+      index.savePassthroughFile(row);
+      const blob = await blobs.open(blobKey(path));
+      if (!blob) throw new StorageError(`/${path} vanished from the cache right after it was written`);
+      return { blob, row, etag: `"${row.sha256.slice(0, 40)}"`, cache: cached ? 'revalidated' : 'miss' };
+    } catch (error: unknown) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  private async forget(path: string): Promise<void> {
+    this.options.index.removePassthroughFile(path);
+    await this.options.blobs.delete(blobKey(path));
+  }
+
+  private isFresh(row: PassthroughRow): boolean {
+    return Date.now() - row.checkedAt < this.options.ttlMs;
+  }
+}
+
+const blobKey = (path: string): string => `passthrough/${path}`;

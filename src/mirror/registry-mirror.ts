@@ -1,0 +1,199 @@
+// Registry files (/names, /versions, /packages/NAME): fetched upstream, verified, kept as
+// the upstream's original bytes, and served re-signed with hexproxy's key. Revalidated
+// after a TTL; served stale when upstream fails.
+import { createHash, type KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import {
+  HexproxyError,
+  NotFoundError,
+  OfflineMissError,
+  StorageError,
+  VerificationError,
+  errorMessage,
+} from '../errors.js';
+import type { Logger } from '../log.js';
+import { openRegistryFile, sealRegistryFile, type DecodedMessage } from '../registry/registry-file.js';
+import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { CacheIndex, RegistryRow } from '../store/cache-index.js';
+import { readBody, type UpstreamClient } from '../upstream/client.js';
+import type { UpstreamHealth } from '../upstream/health.js';
+import { SingleFlight } from './single-flight.js';
+
+export type CacheStatus = 'hit' | 'miss' | 'revalidated' | 'stale';
+
+export interface RegistryFile {
+  resource: RegistryResource;
+  row: RegistryRow;
+  /** The verified upstream payload, byte for byte. */
+  payload: Buffer;
+  message: DecodedMessage;
+  /** What clients get: gzip(Signed{payload, hexproxy's signature}). */
+  body: Buffer;
+  etag: string;
+}
+
+export interface RegistryResult {
+  file: RegistryFile;
+  cache: CacheStatus;
+}
+
+export interface RegistryMirrorOptions {
+  repo: string;
+  upstream: UpstreamClient;
+  upstreamKey: KeyObject;
+  signingKey: KeyObject;
+  health: UpstreamHealth;
+  index: CacheIndex;
+  blobs: BlobStore;
+  log: Logger;
+  offline: boolean;
+  ttlMs: number;
+  notFoundTtlMs: number;
+  memoryMaxBytes: number;
+  maxRegistryBytes: number;
+}
+
+export class RegistryMirror {
+  private readonly memory: LRUCache<string, RegistryFile>;
+  private readonly notFound: LRUCache<string, true>;
+  private readonly flights = new SingleFlight<RegistryResult>();
+
+  constructor(private readonly options: RegistryMirrorOptions) {
+    this.memory = new LRUCache<string, RegistryFile>({
+      maxSize: options.memoryMaxBytes,
+      // The decoded message costs roughly what its payload does, a few times over.
+      sizeCalculation: (file) => Math.max(1, file.body.length + file.payload.length * 3),
+    });
+    this.notFound = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
+  }
+
+  /** `revalidate` asks upstream even within the TTL (e.g. a release not yet seen). */
+  async get(resource: RegistryResource, revalidate = false): Promise<RegistryResult> {
+    const path = resourcePath(resource);
+    const hot = this.memory.get(path);
+    if (hot && !revalidate && this.isFresh(hot.row)) return { file: hot, cache: 'hit' };
+    return this.flights.run(path, () => this.resolve(resource, revalidate));
+  }
+
+  private async resolve(resource: RegistryResource, revalidate: boolean): Promise<RegistryResult> {
+    const path = resourcePath(resource);
+    const cached = await this.cached(resource);
+    if (cached && !revalidate && this.isFresh(cached.row)) return { file: cached, cache: 'hit' };
+    if (this.options.offline) {
+      if (cached) return { file: cached, cache: this.isFresh(cached.row) ? 'hit' : 'stale' };
+      throw new OfflineMissError(`${describeResource(resource)} is not cached and hexproxy runs offline`);
+    }
+    if (!revalidate && this.notFound.has(path)) throw new NotFoundError(`upstream has no ${describeResource(resource)}`);
+    try {
+      return await this.fetch(resource, cached);
+    } catch (error: unknown) {
+      if (error instanceof NotFoundError) {
+        this.notFound.set(path, true);
+        if (cached) await this.forget(path);
+        throw error;
+      }
+      if (cached && error instanceof HexproxyError && error.status >= 500 && !(error instanceof StorageError)) {
+        const level = error instanceof VerificationError ? 'error' : 'debug';
+        this.options.log[level]({ resource: path, err: error.message }, 'serving a stale registry file');
+        return { file: cached, cache: 'stale' };
+      }
+      throw error;
+    }
+  }
+
+  private async fetch(resource: RegistryResource, cached: RegistryFile | undefined): Promise<RegistryResult> {
+    const { upstream, health, repo } = this.options;
+    const path = resourcePath(resource);
+    let result;
+    try {
+      result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
+    } catch (error: unknown) {
+      if (error instanceof NotFoundError) health.succeeded();
+      else health.failed(error);
+      throw error;
+    }
+    health.succeeded();
+    const now = Date.now();
+    if (result.status === 304) {
+      if (!cached) throw new VerificationError(`upstream answered 304 for ${describeResource(resource)} without a conditional request`);
+      this.options.index.touchRegistryFile(repo, path, now);
+      const file = { ...cached, row: { ...cached.row, checkedAt: now } };
+      this.memory.set(path, file);
+      return { file, cache: 'revalidated' };
+    }
+    const body = await readBody(result, this.options.maxRegistryBytes, describeResource(resource));
+    const verified = await openRegistryFile(body, resource, {
+      publicKey: this.options.upstreamKey,
+      repository: repo,
+      maxBytes: this.options.maxRegistryBytes,
+    });
+    const row: RegistryRow = {
+      repo, path, upstreamEtag: result.etag ?? null, sha256: sha256Hex(body), size: body.length, fetchedAt: now, checkedAt: now,
+    };
+    try {
+      // The blob first: an index row must never name bytes that are not on disk.
+      await this.options.blobs.put(blobKey(repo, path), body);
+      this.options.index.saveRegistryFile(row);
+    } catch (error: unknown) {
+      // Verified bytes are still good to serve; only caching failed.
+      this.options.log.error({ resource: path, err: errorMessage(error) }, 'cannot cache a registry file');
+    }
+    const file = await this.seal(resource, row, verified.payload, verified.message);
+    this.memory.set(path, file);
+    this.notFound.delete(path);
+    return { file, cache: cached ? 'revalidated' : 'miss' };
+  }
+
+  /** The cached copy, from memory or from disk (verified again on the way in). */
+  private async cached(resource: RegistryResource): Promise<RegistryFile | undefined> {
+    const { repo, index, blobs, log } = this.options;
+    const path = resourcePath(resource);
+    const row = index.findRegistryFile(repo, path);
+    if (!row) return undefined;
+    const hot = this.memory.get(path);
+    if (hot && hot.row.sha256 === row.sha256) return { ...hot, row };
+    const body = await blobs.read(blobKey(repo, path));
+    if (!body) {
+      index.removeRegistryFile(repo, path);
+      return undefined;
+    }
+    try {
+      const verified = await openRegistryFile(body, resource, {
+        publicKey: this.options.upstreamKey,
+        repository: repo,
+        maxBytes: this.options.maxRegistryBytes,
+      });
+      // A crash between writing the blob and its row leaves a newer blob: keep it, but
+      // drop the ETag so the next revalidation fetches in full.
+      const actual = sha256Hex(body);
+      const consistent = actual === row.sha256 ? row : { ...row, sha256: actual, size: body.length, upstreamEtag: null, checkedAt: 0 };
+      const file = await this.seal(resource, consistent, verified.payload, verified.message);
+      this.memory.set(path, file);
+      return file;
+    } catch (error: unknown) {
+      log.error({ resource: path, err: errorMessage(error) }, 'a cached registry file no longer verifies; discarding it');
+      await this.forget(path);
+      return undefined;
+    }
+  }
+
+  private async seal(resource: RegistryResource, row: RegistryRow, payload: Buffer, message: DecodedMessage): Promise<RegistryFile> {
+    const body = await sealRegistryFile(payload, this.options.signingKey);
+    return { resource, row, payload, message, body, etag: `"${sha256Hex(body).slice(0, 40)}"` };
+  }
+
+  private async forget(path: string): Promise<void> {
+    this.memory.delete(path);
+    this.options.index.removeRegistryFile(this.options.repo, path);
+    await this.options.blobs.delete(blobKey(this.options.repo, path));
+  }
+
+  private isFresh(row: RegistryRow): boolean {
+    return Date.now() - row.checkedAt < this.options.ttlMs;
+  }
+}
+
+export const blobKey = (repo: string, path: string): string => `registry/${repo}/${path}`;
+
+export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');

@@ -1,0 +1,21 @@
+// One in-flight fill per key: concurrent callers share the first caller's promise. The
+// fill does not depend on any caller's connection, and failures are not remembered.
+export class SingleFlight<T> {
+  private readonly inflight = new Map<string, Promise<T>>();
+
+  run(key: string, fill: () => Promise<T>): Promise<T> {
+    const existing = this.inflight.get(key);
+    if (existing) return existing;
+    const promise = Promise.resolve().then(fill);
+    this.inflight.set(key, promise);
+    const forget = (): void => {
+      this.inflight.delete(key);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  get size(): number {
+    return this.inflight.size;
+  }
+}

@@ -1,0 +1,172 @@
+// Package tarballs: immutable, so a cached one is served from disk forever. A miss is
+// fetched, checked against the checksum in the verified registry entry, and only then
+// committed to disk and the index.
+import { createHash } from 'node:crypto';
+import {
+  NotFoundError,
+  OfflineMissError,
+  UpstreamTooLargeError,
+  UpstreamUnavailableError,
+  VerificationError,
+} from '../errors.js';
+import type { Logger } from '../log.js';
+import { innerChecksumOf } from '../registry/tarball-checksum.js';
+import type { Package, Release } from '../registry/types.js';
+import type { BlobStore, StoredBlob } from '../store/blob-store.js';
+import type { CacheIndex, TarballRow } from '../store/cache-index.js';
+import { readChunks, type UpstreamClient } from '../upstream/client.js';
+import type { UpstreamHealth } from '../upstream/health.js';
+import { HitCounter } from './hit-counter.js';
+import type { RegistryMirror } from './registry-mirror.js';
+import { SingleFlight } from './single-flight.js';
+
+export interface TarballResult {
+  blob: StoredBlob;
+  row: TarballRow;
+  etag: string;
+  cache: 'hit' | 'miss';
+}
+
+export interface TarballMirrorOptions {
+  repo: string;
+  upstream: UpstreamClient;
+  registry: RegistryMirror;
+  health: UpstreamHealth;
+  index: CacheIndex;
+  blobs: BlobStore;
+  log: Logger;
+  offline: boolean;
+  maxTarballBytes: number;
+}
+
+interface ExpectedChecksum {
+  kind: 'outer' | 'inner';
+  hex: string;
+}
+
+export class TarballMirror {
+  private readonly flights = new SingleFlight<TarballResult>();
+  readonly hits: HitCounter;
+
+  constructor(private readonly options: TarballMirrorOptions) {
+    this.hits = new HitCounter(options.index, options.log);
+  }
+
+  async get(name: string, version: string): Promise<TarballResult> {
+    const cached = await this.cached(name, version);
+    if (cached) {
+      this.hits.record(this.options.repo, name, version);
+      return cached;
+    }
+    if (this.options.offline) throw new OfflineMissError(`tarball ${name}-${version} is not cached and hexproxy runs offline`);
+    return this.flights.run(`${name}-${version}`, () => this.fill(name, version));
+  }
+
+  private async cached(name: string, version: string): Promise<TarballResult | undefined> {
+    const { repo, index, blobs } = this.options;
+    const row = index.findTarball(repo, name, version);
+    if (!row) return undefined;
+    const blob = await blobs.open(tarballKey(repo, name, version));
+    if (!blob || blob.size !== row.size) {
+      // The file went missing or was cut short behind our back: refetch rather than serve it.
+      this.options.log.warn({ tarball: `${name}-${version}` }, 'an indexed tarball is missing or has the wrong size on disk; refetching');
+      index.removeTarball(repo, name, version);
+      return undefined;
+    }
+    return { blob, row, etag: `"${row.sha256}"`, cache: 'hit' };
+  }
+
+  private async fill(name: string, version: string): Promise<TarballResult> {
+    const { repo, upstream, health, blobs, index, maxTarballBytes } = this.options;
+    const expected = expectedChecksum(await this.findRelease(name, version));
+    const path = `tarballs/${name}-${version}.tar`;
+    let result;
+    try {
+      result = await upstream.get(path);
+    } catch (error: unknown) {
+      if (error instanceof NotFoundError) {
+        health.succeeded();
+        throw new NotFoundError(`upstream has no tarball for ${name} ${version}, although its registry lists it`, { cause: error });
+      }
+      health.failed(error);
+      throw error;
+    }
+    health.succeeded();
+    if (result.contentLength !== undefined && result.contentLength > maxTarballBytes) {
+      await result.body.dump().catch(() => undefined);
+      throw new UpstreamTooLargeError(`tarball ${name} ${version} is ${result.contentLength} bytes, over the limit of ${maxTarballBytes} (cache.maxTarballBytes)`);
+    }
+    const key = tarballKey(repo, name, version);
+    const writer = await blobs.begin(key);
+    try {
+      const outer = createHash('sha256');
+      // Old releases carry only the inner checksum, which needs the whole file to compute.
+      const kept: Buffer[] | undefined = expected.kind === 'inner' ? [] : undefined;
+      for await (const chunk of readChunks(result.body, `/${path}`)) {
+        if (writer.bytesWritten + chunk.length > maxTarballBytes) {
+          await result.body.dump().catch(() => undefined);
+          throw new UpstreamTooLargeError(`tarball ${name} ${version} from upstream is over the limit of ${maxTarballBytes} bytes (cache.maxTarballBytes)`);
+        }
+        outer.update(chunk);
+        kept?.push(Buffer.from(chunk));
+        await writer.write(chunk);
+      }
+      const actual = kept ? (await checksumOrNull(Buffer.concat(kept))) : outer.digest('hex');
+      if (actual !== expected.hex) {
+        throw new VerificationError(
+          `tarball ${name} ${version} from upstream does not match the registry: expected ${expected.kind} SHA-256 ${expected.hex}, got ${actual ?? 'an unreadable tarball'}; not cached`,
+        );
+      }
+      const outerHex = kept ? createHash('sha256').update(Buffer.concat(kept)).digest('hex') : actual;
+      await writer.commit();
+      const now = Date.now();
+      const row: TarballRow = { repo, name, version, size: writer.bytesWritten, sha256: outerHex, fetchedAt: now, lastUsedAt: now, hits: 1 };
+      index.saveTarball(row);
+      const blob = await blobs.open(key);
+      if (!blob) throw new UpstreamUnavailableError(`tarball ${name} ${version} vanished from the cache right after it was written`);
+      return { blob, row, etag: `"${outerHex}"`, cache: 'miss' };
+    } catch (error: unknown) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  /** The release from the verified registry; asks upstream again if it is not listed yet. */
+  private async findRelease(name: string, version: string): Promise<Release> {
+    const { registry } = this.options;
+    let result = await registry.get({ kind: 'package', name });
+    let release = releaseOf(result.file.message as Package, version);
+    if (!release && result.cache === 'hit' && !this.options.offline) {
+      result = await registry.get({ kind: 'package', name }, true);
+      release = releaseOf(result.file.message as Package, version);
+    }
+    if (release) return release;
+    if (result.cache === 'stale') {
+      throw new UpstreamUnavailableError(`${name} ${version} is not in the cached registry and upstream cannot be reached to check for it`);
+    }
+    throw new NotFoundError(`package ${name} has no release ${version}`);
+  }
+
+  async close(): Promise<void> {
+    this.hits.stop();
+  }
+}
+
+function releaseOf(pkg: Package, version: string): Release | undefined {
+  return pkg.releases.find((release) => release.version === version);
+}
+
+function expectedChecksum(release: Release): ExpectedChecksum {
+  if (release.outer_checksum && release.outer_checksum.length === 32) return { kind: 'outer', hex: release.outer_checksum.toString('hex') };
+  return { kind: 'inner', hex: release.inner_checksum.toString('hex') };
+}
+
+async function checksumOrNull(tarball: Buffer): Promise<string | null> {
+  try {
+    return (await innerChecksumOf(tarball)).toString('hex');
+  } catch {
+    return null;
+  }
+}
+
+export const tarballKey = (repo: string, name: string, version: string): string => `tarballs/${repo}/${name}/${name}-${version}.tar`;

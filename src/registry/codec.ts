@@ -1,0 +1,61 @@
+// Protobuf codec for the Hex registry resources, from the vendored schemas in proto/.
+// Pure functions over bytes: no I/O after the schemas are loaded at import time.
+import { join } from 'node:path';
+import protobuf from 'protobufjs';
+import { protoDir } from '../paths.js';
+import type { Names, Package, Policy, Signed, Versions } from './types.js';
+
+// Each schema file declares top-level `Package`/`Timestamp`, so every file gets its own root.
+function loadType(file: string, typeName: string): protobuf.Type {
+  const root = new protobuf.Root();
+  root.loadSync(join(protoDir, file), { keepCase: true });
+  return root.lookupType(typeName);
+}
+
+const SignedType = loadType('signed.proto', 'Signed');
+const NamesType = loadType('names.proto', 'Names');
+const VersionsType = loadType('versions.proto', 'Versions');
+const PackageType = loadType('package.proto', 'Package');
+const PolicyType = loadType('policy.proto', 'Policy');
+
+const toObjectOptions: protobuf.IConversionOptions = {
+  longs: Number,
+  enums: Number,
+  bytes: Buffer,
+  defaults: false,
+  arrays: true,
+};
+
+function decodeWith<T>(type: protobuf.Type, bytes: Uint8Array): T {
+  const message = type.decode(bytes);
+  return type.toObject(message, toObjectOptions) as T;
+}
+
+function encodeWith(type: protobuf.Type, value: object): Buffer {
+  const invalid = type.verify(value);
+  if (invalid) throw new Error(`cannot encode ${type.name}: ${invalid}`);
+  return Buffer.from(type.encode(type.fromObject(value as Record<string, unknown>)).finish());
+}
+
+export function decodeSigned(bytes: Uint8Array): Signed {
+  const decoded = decodeWith<{ payload: Buffer; signature?: Buffer }>(SignedType, bytes);
+  return decoded.signature === undefined
+    ? { payload: decoded.payload }
+    : { payload: decoded.payload, signature: decoded.signature };
+}
+
+export function encodeSigned(signed: Signed): Buffer {
+  return encodeWith(SignedType, signed);
+}
+
+export const decodeNames = (payload: Uint8Array): Names => decodeWith<Names>(NamesType, payload);
+export const encodeNames = (names: Names): Buffer => encodeWith(NamesType, names);
+
+export const decodeVersions = (payload: Uint8Array): Versions => decodeWith<Versions>(VersionsType, payload);
+export const encodeVersions = (versions: Versions): Buffer => encodeWith(VersionsType, versions);
+
+export const decodePackage = (payload: Uint8Array): Package => decodeWith<Package>(PackageType, payload);
+export const encodePackage = (pkg: Package): Buffer => encodeWith(PackageType, pkg);
+
+export const decodePolicy = (payload: Uint8Array): Policy => decodeWith<Policy>(PolicyType, payload);
+export const encodePolicy = (policy: Policy): Buffer => encodeWith(PolicyType, policy);

@@ -1,0 +1,76 @@
+// Opening an upstream registry file (gunzip, Signed, signature, repository and name
+// checks) and sealing a payload with hexproxy's key. Pure apart from zlib's thread pool.
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import type { KeyObject } from 'node:crypto';
+import { VerificationError, UpstreamTooLargeError } from '../errors.js';
+import { decodeNames, decodePackage, decodeSigned, decodeVersions, encodeSigned } from './codec.js';
+import { signPayload, verifyPayload } from './signature.js';
+import type { Names, Package, Versions } from './types.js';
+import { type RegistryResource, describeResource } from './resource.js';
+
+const gunzipAsync = promisify(gunzip);
+const gzipAsync = promisify(gzip);
+
+export interface OpenOptions {
+  publicKey: KeyObject;
+  /** The repository name the payload must carry ("hexpm" for hex.pm). */
+  repository: string;
+  /** Bound on the decompressed size, against gzip bombs. */
+  maxBytes: number;
+}
+
+export type DecodedMessage = Names | Versions | Package;
+
+export interface VerifiedRegistryFile {
+  resource: RegistryResource;
+  /** The upstream payload bytes, exactly as signed upstream. */
+  payload: Buffer;
+  message: DecodedMessage;
+}
+
+export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string): Promise<Buffer> {
+  try {
+    return await gunzipAsync(body, { maxOutputLength: maxBytes });
+  } catch (error: unknown) {
+    if (error instanceof RangeError || (error instanceof Error && 'code' in error && error.code === 'ERR_BUFFER_TOO_LARGE')) {
+      throw new UpstreamTooLargeError(`${what} from upstream inflates past ${maxBytes} bytes; refusing it`, { cause: error });
+    }
+    throw new VerificationError(`${what} from upstream is not valid gzip`, { cause: error });
+  }
+}
+
+export async function openRegistryFile(body: Uint8Array, resource: RegistryResource, options: OpenOptions): Promise<VerifiedRegistryFile> {
+  const what = describeResource(resource);
+  const raw = await gunzipBounded(body, options.maxBytes, what);
+  let payload: Buffer;
+  let signature: Buffer | undefined;
+  try {
+    ({ payload, signature } = decodeSigned(raw));
+  } catch (error: unknown) {
+    throw new VerificationError(`${what} from upstream is not a Signed registry message`, { cause: error });
+  }
+  if (!signature || !verifyPayload(payload, signature, options.publicKey)) {
+    throw new VerificationError(`${what} from upstream has a ${signature ? 'bad' : 'missing'} signature for the configured upstream public key`);
+  }
+  let message: DecodedMessage;
+  try {
+    message = resource.kind === 'names' ? decodeNames(payload)
+      : resource.kind === 'versions' ? decodeVersions(payload)
+      : decodePackage(payload);
+  } catch (error: unknown) {
+    throw new VerificationError(`${what} from upstream has a payload that does not decode`, { cause: error });
+  }
+  if (message.repository !== options.repository) {
+    throw new VerificationError(`${what} from upstream names repository "${message.repository}", expected "${options.repository}"`);
+  }
+  if (resource.kind === 'package' && (message as Package).name !== resource.name) {
+    throw new VerificationError(`${what} from upstream describes package "${(message as Package).name}"`);
+  }
+  return { resource, payload, message };
+}
+
+/** gzip(Signed{payload, signature}) with hexproxy's key: the bytes clients receive. */
+export async function sealRegistryFile(payload: Buffer, privateKey: KeyObject): Promise<Buffer> {
+  return gzipAsync(encodeSigned({ payload, signature: signPayload(payload, privateKey) }));
+}

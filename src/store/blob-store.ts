@@ -1,0 +1,42 @@
+// Where cached bytes live. Small, streaming, and written in two phases (stage, then
+// commit) so nothing is visible under its key before it has been verified; an object
+// store can implement the same contract with a multipart upload.
+import type { Readable } from 'node:stream';
+
+export interface StoredBlob {
+  size: number;
+  stream(): Readable;
+  /** A local file holding the bytes, when the backend has one (lets HTTP use sendfile-like paths). */
+  filePath?: string;
+}
+
+export interface BlobWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  readonly bytesWritten: number;
+  /** Makes the bytes durable and visible under the key, atomically. */
+  commit(): Promise<void>;
+  /** Throws the staged bytes away; safe to call after a failed write or twice. */
+  abort(): Promise<void>;
+}
+
+export interface BlobStore {
+  open(key: string): Promise<StoredBlob | undefined>;
+  read(key: string): Promise<Buffer | undefined>;
+  /** Atomic write of a whole value. */
+  put(key: string, data: Uint8Array): Promise<void>;
+  begin(key: string): Promise<BlobWriter>;
+  has(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  list(prefix: string): AsyncIterable<string>;
+}
+
+// Keys are slash-separated segments of safe characters; anything else is a programming
+// error upstream of the store, refused here as a second line of defence.
+const SEGMENT = /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/;
+
+export function assertValidKey(key: string): void {
+  const segments = key.split('/');
+  if (key.length > 512 || segments.some((segment) => !SEGMENT.test(segment) || segment === '..' || segment === '.')) {
+    throw new Error(`invalid blob key ${JSON.stringify(key)}`);
+  }
+}

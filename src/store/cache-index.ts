@@ -1,0 +1,210 @@
+// The SQLite index of what is cached: tarballs, verified registry files and pass-through
+// files. WAL so readers in other processes (a CLI beside the server) never block; every
+// statement prepared once; schema versioned with user_version.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface TarballRow {
+  repo: string;
+  name: string;
+  version: string;
+  size: number;
+  /** Hex SHA-256 of the whole tarball (the outer checksum). */
+  sha256: string;
+  fetchedAt: number;
+  lastUsedAt: number;
+  hits: number;
+}
+
+export interface RegistryRow {
+  repo: string;
+  /** "names", "versions" or "packages/NAME". */
+  path: string;
+  upstreamEtag: string | null;
+  /** Hex SHA-256 of the upstream (original, signed) body as stored. */
+  sha256: string;
+  size: number;
+  fetchedAt: number;
+  /** Last time upstream confirmed (200 or 304) this content. */
+  checkedAt: number;
+}
+
+export interface PassthroughRow {
+  path: string;
+  upstreamEtag: string | null;
+  contentType: string | null;
+  sha256: string;
+  size: number;
+  fetchedAt: number;
+  checkedAt: number;
+}
+
+const migrations: readonly string[] = [
+  `CREATE TABLE tarballs (
+     repo TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+     size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+     fetched_at INTEGER NOT NULL, last_used_at INTEGER NOT NULL, hits INTEGER NOT NULL DEFAULT 0,
+     PRIMARY KEY (repo, name, version)
+   ) WITHOUT ROWID;
+   CREATE TABLE registry_files (
+     repo TEXT NOT NULL, path TEXT NOT NULL, upstream_etag TEXT,
+     sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+     fetched_at INTEGER NOT NULL, checked_at INTEGER NOT NULL,
+     PRIMARY KEY (repo, path)
+   ) WITHOUT ROWID;
+   CREATE TABLE passthrough_files (
+     path TEXT PRIMARY KEY, upstream_etag TEXT, content_type TEXT,
+     sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+     fetched_at INTEGER NOT NULL, checked_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
+];
+
+interface TarballRecord {
+  repo: string; name: string; version: string; size: number; sha256: string;
+  fetched_at: number; last_used_at: number; hits: number;
+}
+interface RegistryRecord {
+  repo: string; path: string; upstream_etag: string | null; sha256: string; size: number;
+  fetched_at: number; checked_at: number;
+}
+interface PassthroughRecord {
+  path: string; upstream_etag: string | null; content_type: string | null; sha256: string; size: number;
+  fetched_at: number; checked_at: number;
+}
+
+export class CacheIndex {
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    const db = this.db;
+    this.statements = {
+      findTarball: db.prepare<[string, string, string], TarballRecord>('SELECT * FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
+      saveTarball: db.prepare('INSERT INTO tarballs (repo, name, version, size, sha256, fetched_at, last_used_at, hits) VALUES (@repo, @name, @version, @size, @sha256, @fetchedAt, @lastUsedAt, @hits) ON CONFLICT (repo, name, version) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, fetched_at = excluded.fetched_at'),
+      removeTarball: db.prepare('DELETE FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
+      listTarballs: db.prepare<[], TarballRecord>('SELECT * FROM tarballs ORDER BY repo, name, version'),
+      addHits: db.prepare('UPDATE tarballs SET hits = hits + ?, last_used_at = max(last_used_at, ?) WHERE repo = ? AND name = ? AND version = ?'),
+      tarballTotals: db.prepare<[], { count: number; bytes: number | null }>('SELECT count(*) AS count, sum(size) AS bytes FROM tarballs'),
+      findRegistry: db.prepare<[string, string], RegistryRecord>('SELECT * FROM registry_files WHERE repo = ? AND path = ?'),
+      saveRegistry: db.prepare('INSERT INTO registry_files (repo, path, upstream_etag, sha256, size, fetched_at, checked_at) VALUES (@repo, @path, @upstreamEtag, @sha256, @size, @fetchedAt, @checkedAt) ON CONFLICT (repo, path) DO UPDATE SET upstream_etag = excluded.upstream_etag, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at'),
+      touchRegistry: db.prepare('UPDATE registry_files SET checked_at = ? WHERE repo = ? AND path = ?'),
+      removeRegistry: db.prepare('DELETE FROM registry_files WHERE repo = ? AND path = ?'),
+      listRegistry: db.prepare<[], RegistryRecord>('SELECT * FROM registry_files ORDER BY repo, path'),
+      findPassthrough: db.prepare<[string], PassthroughRecord>('SELECT * FROM passthrough_files WHERE path = ?'),
+      savePassthrough: db.prepare('INSERT INTO passthrough_files (path, upstream_etag, content_type, sha256, size, fetched_at, checked_at) VALUES (@path, @upstreamEtag, @contentType, @sha256, @size, @fetchedAt, @checkedAt) ON CONFLICT (path) DO UPDATE SET upstream_etag = excluded.upstream_etag, content_type = excluded.content_type, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at'),
+      touchPassthrough: db.prepare('UPDATE passthrough_files SET checked_at = ? WHERE path = ?'),
+      removePassthrough: db.prepare('DELETE FROM passthrough_files WHERE path = ?'),
+      listPassthrough: db.prepare<[], PassthroughRecord>('SELECT * FROM passthrough_files ORDER BY path'),
+    };
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > migrations.length) {
+      throw new Error(`the cache index was written by a newer hexproxy (schema ${current}, this one knows ${migrations.length}); upgrade hexproxy or use another data directory`);
+    }
+    for (let version = current; version < migrations.length; version += 1) {
+      this.db.transaction(() => {
+        this.db.exec(migrations[version] as string);
+        this.db.pragma(`user_version = ${version + 1}`);
+      })();
+    }
+  }
+
+  findTarball(repo: string, name: string, version: string): TarballRow | undefined {
+    const record = this.statements.findTarball.get(repo, name, version);
+    return record && toTarballRow(record);
+  }
+
+  saveTarball(row: TarballRow): void {
+    this.statements.saveTarball.run(row);
+  }
+
+  removeTarball(repo: string, name: string, version: string): void {
+    this.statements.removeTarball.run(repo, name, version);
+  }
+
+  listTarballs(): TarballRow[] {
+    return this.statements.listTarballs.all().map(toTarballRow);
+  }
+
+  tarballTotals(): { count: number; bytes: number } {
+    const totals = this.statements.tarballTotals.get();
+    return { count: totals?.count ?? 0, bytes: totals?.bytes ?? 0 };
+  }
+
+  /** Applies hit counts gathered in memory, in one transaction. */
+  saveHits(hits: Iterable<{ repo: string; name: string; version: string; hits: number; lastUsedAt: number }>): void {
+    this.db.transaction(() => {
+      for (const hit of hits) this.statements.addHits.run(hit.hits, hit.lastUsedAt, hit.repo, hit.name, hit.version);
+    })();
+  }
+
+  findRegistryFile(repo: string, path: string): RegistryRow | undefined {
+    const record = this.statements.findRegistry.get(repo, path);
+    return record && toRegistryRow(record);
+  }
+
+  saveRegistryFile(row: RegistryRow): void {
+    this.statements.saveRegistry.run(row);
+  }
+
+  touchRegistryFile(repo: string, path: string, checkedAt: number): void {
+    this.statements.touchRegistry.run(checkedAt, repo, path);
+  }
+
+  removeRegistryFile(repo: string, path: string): void {
+    this.statements.removeRegistry.run(repo, path);
+  }
+
+  listRegistryFiles(): RegistryRow[] {
+    return this.statements.listRegistry.all().map(toRegistryRow);
+  }
+
+  findPassthroughFile(path: string): PassthroughRow | undefined {
+    const record = this.statements.findPassthrough.get(path);
+    return record && toPassthroughRow(record);
+  }
+
+  savePassthroughFile(row: PassthroughRow): void {
+    this.statements.savePassthrough.run(row);
+  }
+
+  touchPassthroughFile(path: string, checkedAt: number): void {
+    this.statements.touchPassthrough.run(checkedAt, path);
+  }
+
+  removePassthroughFile(path: string): void {
+    this.statements.removePassthrough.run(path);
+  }
+
+  listPassthroughFiles(): PassthroughRow[] {
+    return this.statements.listPassthrough.all().map(toPassthroughRow);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+const toTarballRow = (r: TarballRecord): TarballRow => ({
+  repo: r.repo, name: r.name, version: r.version, size: r.size, sha256: r.sha256,
+  fetchedAt: r.fetched_at, lastUsedAt: r.last_used_at, hits: r.hits,
+});
+
+const toRegistryRow = (r: RegistryRecord): RegistryRow => ({
+  repo: r.repo, path: r.path, upstreamEtag: r.upstream_etag, sha256: r.sha256, size: r.size,
+  fetchedAt: r.fetched_at, checkedAt: r.checked_at,
+});
+
+const toPassthroughRow = (r: PassthroughRecord): PassthroughRow => ({
+  path: r.path, upstreamEtag: r.upstream_etag, contentType: r.content_type, sha256: r.sha256, size: r.size,
+  fetchedAt: r.fetched_at, checkedAt: r.checked_at,
+});

@@ -1,0 +1,201 @@
+// BlobStore on a local directory. Writes go to ROOT/.tmp, are fsynced, then renamed into
+// place, so a crash or kill leaves either the whole file or none; leftovers in .tmp are
+// removed when the store opens.
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { StorageError, errorMessage } from '../errors.js';
+import { assertValidKey, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
+
+export class FsBlobStore implements BlobStore {
+  private readonly tmpDir: string;
+  private openWriters = 0;
+
+  private constructor(private readonly root: string) {
+    this.tmpDir = join(root, '.tmp');
+  }
+
+  static async create(root: string): Promise<FsBlobStore> {
+    const store = new FsBlobStore(root);
+    await mkdir(store.tmpDir, { recursive: true });
+    await store.removeAbandonedStagedFiles();
+    return store;
+  }
+
+  /**
+   * Staged files are named after the process writing them. Those of processes that no
+   * longer run belong to writes that never committed (a crash or a kill); other processes
+   * sharing the data directory (a CLI pre-warm beside the server) keep theirs.
+   */
+  async removeAbandonedStagedFiles(): Promise<number> {
+    let removed = 0;
+    for (const name of await readdir(this.tmpDir)) {
+      const pid = Number(name.split('-')[0]);
+      if (pid !== process.pid && Number.isInteger(pid) && isRunning(pid)) continue;
+      if (pid === process.pid && this.openWriters > 0) continue;
+      await rm(join(this.tmpDir, name), { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+
+  pathOf(key: string): string {
+    assertValidKey(key);
+    return join(this.root, key);
+  }
+
+  async open(key: string): Promise<StoredBlob | undefined> {
+    const filePath = this.pathOf(key);
+    try {
+      const info = await stat(filePath);
+      return { size: info.size, filePath, stream: () => createReadStream(filePath) };
+    } catch (error: unknown) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async read(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.pathOf(key));
+    } catch (error: unknown) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async has(key: string): Promise<boolean> {
+    return (await this.open(key)) !== undefined;
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    const writer = await this.begin(key);
+    try {
+      await writer.write(data);
+      await writer.commit();
+    } catch (error: unknown) {
+      await writer.abort();
+      throw error;
+    }
+  }
+
+  async begin(key: string): Promise<BlobWriter> {
+    const target = this.pathOf(key);
+    const staged = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
+    let handle: FileHandle;
+    try {
+      handle = await open(staged, 'wx', 0o644);
+    } catch (error: unknown) {
+      throw storageError(`cannot create a temporary file in ${this.tmpDir}`, error);
+    }
+    this.openWriters += 1;
+    return new FsBlobWriter(handle, staged, target, () => { this.openWriters -= 1; });
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    const base = prefix.replace(/\/+$/, '');
+    if (base) assertValidKey(base);
+    yield* walk(join(this.root, base), base);
+  }
+}
+
+class FsBlobWriter implements BlobWriter {
+  bytesWritten = 0;
+  private closed = false;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly staged: string,
+    private readonly target: string,
+    private readonly onClose: () => void,
+  ) {}
+
+  async write(chunk: Uint8Array): Promise<void> {
+    try {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const { bytesWritten } = await this.handle.write(chunk, offset, chunk.length - offset);
+        offset += bytesWritten;
+      }
+      this.bytesWritten += chunk.length;
+    } catch (error: unknown) {
+      throw storageError(`cannot write to the cache (${this.target})`, error);
+    }
+  }
+
+  async commit(): Promise<void> {
+    try {
+      await this.handle.sync();
+      await this.close();
+      await mkdir(dirname(this.target), { recursive: true });
+      await rename(this.staged, this.target);
+      await syncDirectory(dirname(this.target));
+    } catch (error: unknown) {
+      await this.abort();
+      throw storageError(`cannot commit ${this.target} to the cache`, error);
+    }
+  }
+
+  async abort(): Promise<void> {
+    await this.close().catch(() => undefined);
+    await rm(this.staged, { force: true });
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose();
+    await this.handle.close();
+  }
+}
+
+// Makes the rename itself durable: without it a power cut can lose a committed entry.
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function* walk(dir: string, prefix: string): AsyncIterable<string> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error: unknown) {
+    if (isMissing(error)) return;
+    throw error;
+  }
+  for (const entry of entries) {
+    if (entry.name.startsWith('.')) continue;
+    const key = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) yield* walk(join(dir, entry.name), key);
+    else if (entry.isFile()) yield key;
+  }
+}
+
+function storageError(what: string, cause: unknown): StorageError {
+  const code = cause instanceof Error && 'code' in cause ? String(cause.code) : '';
+  const hint = code === 'ENOSPC' ? ': the disk is full; free space or move the data directory'
+    : code === 'EACCES' || code === 'EROFS' || code === 'EPERM' ? ': the data directory is not writable by hexproxy'
+    : `: ${errorMessage(cause)}`;
+  return new StorageError(`${what}${hint}`, { cause });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error: unknown) {
+    // EPERM: it exists but belongs to someone else.
+    return error instanceof Error && 'code' in error && error.code === 'EPERM';
+  }
+}
+
+const isMissing = (error: unknown): boolean => error instanceof Error && 'code' in error && error.code === 'ENOENT';
