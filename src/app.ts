@@ -67,6 +67,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
 
 export interface RunningServer {
   hexproxy: Hexproxy;
+  httpServer: ServerType;
   url: string;
   port: number;
   close(): Promise<void>;
@@ -74,9 +75,8 @@ export interface RunningServer {
 
 export async function startServer(config: Readonly<Config>, log: Logger): Promise<RunningServer> {
   const hexproxy = await createHexproxy(config, log);
-  let server: ServerType;
-  const address = await new Promise<AddressInfo>((resolve, reject) => {
-    server = serve({ fetch: hexproxy.http.fetch, hostname: config.host, port: config.port }, (info) => resolve(info));
+  const { server, address } = await new Promise<{ server: ServerType; address: AddressInfo }>((resolve, reject) => {
+    const server = serve({ fetch: hexproxy.http.fetch, hostname: config.host, port: config.port }, (address) => resolve({ server, address }));
     server.once('error', (error) => reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })));
   }).catch(async (error: unknown) => {
     await hexproxy.close();
@@ -86,6 +86,7 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
   const url = `http://${host}:${address.port}`;
   return {
     hexproxy,
+    httpServer: server,
     url,
     port: address.port,
     async close() {

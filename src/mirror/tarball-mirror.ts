@@ -94,7 +94,7 @@ export class TarballMirror {
     health.succeeded();
     if (result.contentLength !== undefined && result.contentLength > maxTarballBytes) {
       await result.body.dump().catch(() => undefined);
-      throw new UpstreamTooLargeError(`tarball ${name} ${version} is ${result.contentLength} bytes, over the limit of ${maxTarballBytes} (cache.maxTarballBytes)`);
+      throw new UpstreamTooLargeError(`tarball ${name} ${version} is ${result.contentLength} bytes, over the limit of ${maxTarballBytes} bytes (cache.maxTarballBytes)`);
     }
     const key = tarballKey(repo, name, version);
     const writer = await blobs.begin(key);

@@ -1,0 +1,84 @@
+// Starts hexproxy in this process on a loopback port, configured through the same flag
+// parsing the CLI uses, with its JSON log captured for assertions.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { request } from 'undici';
+import { startServer, type RunningServer } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/log.js';
+
+export interface LogRecord {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface TestProxy {
+  url: string;
+  dataDir: string;
+  server: RunningServer;
+  logs: LogRecord[];
+  get(path: string, headers?: Record<string, string>): Promise<HttpResult>;
+  head(path: string, headers?: Record<string, string>): Promise<HttpResult>;
+  close(): Promise<void>;
+}
+
+export interface ProxyOptions {
+  upstreamUrl: string;
+  upstreamPublicKeyPem: string;
+  dataDir?: string;
+  flags?: Record<string, string | boolean>;
+}
+
+export const tempDir = (label = 'hexproxy-test-'): string => mkdtempSync(join(tmpdir(), label));
+
+export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
+  const dataDir = options.dataDir ?? tempDir();
+  const keyFile = join(tempDir('hexproxy-key-'), 'upstream.pem');
+  writeFileSync(keyFile, options.upstreamPublicKeyPem);
+  const config = loadConfig({
+    flags: {
+      host: '127.0.0.1',
+      port: '0',
+      'data-dir': dataDir,
+      'upstream-url': options.upstreamUrl,
+      'upstream-public-key': keyFile,
+      'upstream-timeout-ms': '2000',
+      'log-level': 'debug',
+      ...options.flags,
+    },
+    env: {},
+  });
+  const logs: LogRecord[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as LogRecord);
+      done();
+    },
+  });
+  const server = await startServer(config, createLogger(config.logLevel, sink));
+  const call = async (method: 'GET' | 'HEAD', path: string, headers: Record<string, string> = {}): Promise<HttpResult> => {
+    const response = await request(`${server.url}${path}`, { method, headers });
+    const body = Buffer.from(await response.body.arrayBuffer());
+    const flat: Record<string, string> = {};
+    for (const [name, value] of Object.entries(response.headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+    return { status: response.statusCode, headers: flat, body };
+  };
+  return {
+    url: server.url,
+    dataDir,
+    server,
+    logs,
+    get: (path, headers) => call('GET', path, headers),
+    head: (path, headers) => call('HEAD', path, headers),
+    close: () => server.close(),
+  };
+}

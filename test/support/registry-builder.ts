@@ -1,0 +1,124 @@
+// Registry payloads (Names, Versions, Package) for a set of package specs, built with the
+// project's codec; the fake upstream seals them with sealRegistryFile.
+import { gzipSync } from 'node:zlib';
+import { encodeNames, encodePackage, encodeVersions } from '../../src/registry/codec.js';
+import type { Release, Timestamp } from '../../src/registry/types.js';
+import { buildHexTarball, type BuiltTarball, type DependencySpec } from './hex-tarball.js';
+import { packTar } from './tar.js';
+
+export interface ReleaseSpec {
+  version: string;
+  dependencies?: DependencySpec[];
+  /** reason: a RetirementReason (0 other, 1 invalid, 2 security, 3 deprecated, 4 renamed). */
+  retired?: { reason: number; message?: string };
+  /** Leave Release.outer_checksum unset, like releases from before it existed. */
+  omitOuterChecksum?: boolean;
+  /** Defaults to 2024-01-01T00:00:00Z. */
+  publishedAt?: Date;
+  description?: string;
+  /** Pads the tarball with this many incompressible bytes (see TarballSpec.padBytes). */
+  padBytes?: number;
+}
+
+export interface PackageSpec {
+  name: string;
+  releases: ReleaseSpec[];
+}
+
+export interface BuiltRelease {
+  spec: ReleaseSpec;
+  tarball: BuiltTarball;
+  /** A small docs tarball (gzip of a tar holding index.html). */
+  docs: Buffer;
+}
+
+export interface BuiltPackage {
+  name: string;
+  releases: BuiltRelease[];
+}
+
+const DEFAULT_PUBLISHED_AT = new Date('2024-01-01T00:00:00Z');
+
+export async function buildRelease(name: string, spec: ReleaseSpec): Promise<BuiltRelease> {
+  const tarball = await buildHexTarball({
+    name,
+    version: spec.version,
+    ...(spec.dependencies && { dependencies: spec.dependencies }),
+    ...(spec.description !== undefined && { description: spec.description }),
+    ...(spec.padBytes !== undefined && { padBytes: spec.padBytes }),
+  });
+  const docs = gzipSync(await packTar([{ name: 'index.html', data: Buffer.from(`<h1>${name} ${spec.version}</h1>\n`) }]));
+  return { spec, tarball, docs };
+}
+
+export async function buildPackages(specs: readonly PackageSpec[]): Promise<BuiltPackage[]> {
+  return Promise.all(specs.map(async (spec) => ({
+    name: spec.name,
+    releases: await Promise.all(spec.releases.map((release) => buildRelease(spec.name, release))),
+  })));
+}
+
+function timestamp(date: Date): Timestamp {
+  const millis = date.getTime();
+  return { seconds: Math.floor(millis / 1000), nanos: (millis % 1000) * 1_000_000 };
+}
+
+const publishedAt = (spec: ReleaseSpec): Date => spec.publishedAt ?? DEFAULT_PUBLISHED_AT;
+
+// Hex lists packages by name.
+const byName = (packages: readonly BuiltPackage[]): BuiltPackage[] =>
+  [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+export function namesPayload(packages: readonly BuiltPackage[], repository: string): Buffer {
+  return encodeNames({
+    repository,
+    packages: byName(packages).map((pkg) => {
+      const latest = Math.max(...pkg.releases.map((release) => publishedAt(release.spec).getTime()));
+      return Number.isFinite(latest) ? { name: pkg.name, updated_at: timestamp(new Date(latest)) } : { name: pkg.name };
+    }),
+  });
+}
+
+export function versionsPayload(packages: readonly BuiltPackage[], repository: string): Buffer {
+  return encodeVersions({
+    repository,
+    packages: byName(packages).map((pkg) => ({
+      name: pkg.name,
+      versions: pkg.releases.map((release) => release.spec.version),
+      retired: pkg.releases.flatMap((release, index) => (release.spec.retired ? [index] : [])),
+      with_advisories: [],
+    })),
+  });
+}
+
+/** `name` overrides Package.name, for serving one package's releases under another's name. */
+export function packagePayload(pkg: BuiltPackage, repository: string, name = pkg.name): Buffer {
+  return encodePackage({
+    name,
+    repository,
+    advisories: [],
+    releases: pkg.releases.map(({ spec, tarball }): Release => ({
+      version: spec.version,
+      inner_checksum: tarball.innerChecksum,
+      ...(spec.omitOuterChecksum ? {} : { outer_checksum: tarball.outerChecksum }),
+      dependencies: (spec.dependencies ?? []).map((dep) => ({
+        package: dep.package,
+        requirement: dep.requirement,
+        ...(dep.optional !== undefined && { optional: dep.optional }),
+        ...(dep.app !== undefined && { app: dep.app }),
+        ...(dep.repository !== undefined && { repository: dep.repository }),
+      })),
+      ...(spec.retired && { retired: spec.retired }),
+      advisory_indexes: [],
+      published_at: timestamp(publishedAt(spec)),
+    })),
+  });
+}
+
+/** The payload served at a registry path ("/names", "/versions", "/packages/NAME"), if any. */
+export function registryPayload(path: string, packages: readonly BuiltPackage[], repository: string): Buffer | undefined {
+  if (path === '/names') return namesPayload(packages, repository);
+  if (path === '/versions') return versionsPayload(packages, repository);
+  const pkg = packages.find((candidate) => path === `/packages/${candidate.name}`);
+  return pkg && packagePayload(pkg, repository);
+}

@@ -1,0 +1,84 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import { envName, settings } from '../../src/config/settings.js';
+import { ConfigError } from '../../src/errors.js';
+import { hexpmPublicKeyFile, projectRoot } from '../../src/paths.js';
+
+const tempDir = (): string => mkdtempSync(join(tmpdir(), 'hexproxy-config-'));
+
+function writeConfig(value: unknown): string {
+  const file = join(tempDir(), 'config.json');
+  writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+  return file;
+}
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({ cwd: '/srv/hexproxy' });
+    expect(config.port).toBe(4000);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.dataDir).toBe('/srv/hexproxy/data');
+    expect(config.upstream.url).toBe('https://repo.hex.pm');
+    expect(config.upstream.repository).toBe('hexpm');
+    expect(config.upstream.publicKey).toBe(hexpmPublicKeyFile);
+    expect(config.keys.privateKey).toBe('/srv/hexproxy/data/keys/hexproxy_private.pem');
+    expect(config.offline).toBe(false);
+    expect(Object.isFrozen(config.upstream)).toBe(true);
+  });
+
+  it('applies flags over environment over file over defaults', () => {
+    const file = writeConfig({ port: 5000, host: '127.0.0.1', logLevel: 'warn', upstream: { timeoutMs: 1000 } });
+    const config = loadConfig({
+      cwd: '/x',
+      env: { HEXPROXY_PORT: '6000', HEXPROXY_LOG_LEVEL: 'debug', HEXPROXY_CONFIG: file },
+      flags: { port: '7000' },
+    });
+    expect(config.port).toBe(7000);
+    expect(config.logLevel).toBe('debug');
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.upstream.timeoutMs).toBe(1000);
+  });
+
+  it('resolves paths in a config file relative to the file', () => {
+    const file = writeConfig({ dataDir: 'cache' });
+    const config = loadConfig({ flags: { config: file } });
+    expect(config.dataDir).toBe(join(file, '..', 'cache'));
+    expect(config.keys.publicKey).toBe(join(file, '..', 'cache', 'keys', 'hexproxy_public.pem'));
+  });
+
+  it('names an unknown key in the file', () => {
+    const file = writeConfig({ upstream: { urll: 'http://x' } });
+    expect(() => loadConfig({ flags: { config: file } })).toThrow(/unknown config key upstream\.urll/);
+  });
+
+  it('names a bad value and where it came from', () => {
+    expect(() => loadConfig({ env: { HEXPROXY_PORT: 'eighty' } })).toThrow(/HEXPROXY_PORT: expected a whole number for port, got "eighty"/);
+    expect(() => loadConfig({ flags: { port: '70000' } })).toThrow(/config key port \(from flag --port\)/);
+    expect(() => loadConfig({ flags: { 'upstream-url': 'ftp://example' } })).toThrow(/config key upstream\.url \(from flag --upstream-url\): must be an http/);
+    expect(() => loadConfig({ env: { HEXPROXY_LOG_LEVEL: 'loud' } })).toThrow(/config key logLevel \(from environment variable HEXPROXY_LOG_LEVEL\)/);
+    expect(() => loadConfig({ env: { HEXPROXY_OFFLINE: 'maybe' } })).toThrow(ConfigError);
+  });
+
+  it('refuses a config file that is not JSON, or missing', () => {
+    expect(() => loadConfig({ flags: { config: writeConfig('{ port: 1') } })).toThrow(/is not valid JSON/);
+    expect(() => loadConfig({ flags: { config: '/nonexistent/hexproxy.json' } })).toThrow(/cannot read config file/);
+  });
+
+  it('ships a config.example.json with every key, which loads as it is', () => {
+    const example = join(projectRoot, 'config.example.json');
+    const parsed: unknown = JSON.parse(readFileSync(example, 'utf8'));
+    for (const setting of settings) {
+      const value = setting.key.split('.').reduce<unknown>((node, part) => (node as Record<string, unknown> | undefined)?.[part], parsed);
+      expect(value, setting.key).not.toBeUndefined();
+    }
+    expect(loadConfig({ flags: { config: example } }).upstream.publicKey).toBe(hexpmPublicKeyFile);
+  });
+
+  it('derives every environment variable from the flag name', () => {
+    expect(settings.map(envName)).toContain('HEXPROXY_UPSTREAM_PUBLIC_KEY');
+    expect(settings.map(envName)).toContain('HEXPROXY_DATA_DIR');
+  });
+});
