@@ -33,9 +33,10 @@ export interface Hexproxy {
 const userAgent = `hexproxy/${readVersion()} (+https://github.com/hexproxy)`;
 
 export async function createHexproxy(config: Readonly<Config>, log: Logger): Promise<Hexproxy> {
+  // The upstream key first: a wrong path should stop start-up before anything is written.
+  const upstreamKey = readUpstreamKey(config.upstream.publicKey);
   const { keys, created } = loadOrCreateKeyPair(config.keys);
   if (created) log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
-  const upstreamKey = readUpstreamKey(config.upstream.publicKey);
   const blobs = await FsBlobStore.create(config.dataDir);
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
   const upstream = new UpstreamClient({ baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, userAgent });

@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream, type Misbehaviour } from '../support/fake-upstream.js';
+import { gzipBomb } from '../support/misbehaviour.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
 
 const packages = [
@@ -70,6 +71,8 @@ describe('tampered or broken registry files are refused and never cached', () =>
 
   it('refuses a gzip bomb', async () => {
     await start({ 'max-registry-bytes': String(8 * 1024 * 1024) });
+    // Built ahead, so the upstream answers within hexproxy's short test timeout.
+    await gzipBomb();
     upstream.misbehave('/versions', 'gzip-bomb');
     const response = await proxy.get('/versions');
     expect(response.status).toBe(502);

@@ -1,0 +1,106 @@
+// The final word: the real rebar3 resolves, fetches and compiles a dependency tree through
+// hexproxy, verifying hexproxy's signature, from the fake upstream and from the registry
+// made by the official Hex tooling.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeUpstream, startStaticUpstream, type FakeUpstream, type StaticUpstream } from '../support/fake-upstream.js';
+import { OFFICIAL_REGISTRY } from '../support/fixtures.js';
+import { startProxy, type TestProxy } from '../support/proxy.js';
+import { rebar3Available, rebar3Project, requireRebar3 } from '../support/rebar3.js';
+
+const available = await rebar3Available();
+
+describe('rebar3 is installed', () => {
+  it.runIf(requireRebar3)('rebar3 is on PATH (CI=true: .ci/run installs Debian\'s rebar3)', () => {
+    expect(available).toBe(true);
+  });
+});
+
+describe.skipIf(!available)('rebar3 through hexproxy', () => {
+  let upstream: FakeUpstream;
+  let proxy: TestProxy;
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream({
+      packages: [
+        { name: 'app_a', releases: [{ version: '1.0.0' }, { version: '1.2.0', dependencies: [{ package: 'app_b', requirement: '~> 2.0' }] }] },
+        { name: 'app_b', releases: [{ version: '2.0.0', dependencies: [{ package: 'app_c', requirement: '>= 0.1.0' }] }, { version: '3.0.0' }] },
+        { name: 'app_c', releases: [{ version: '0.1.0' }, { version: '0.2.0-rc.1' }] },
+        { name: 'app_d', releases: [{ version: '0.5.0' }] },
+      ],
+    });
+    proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem });
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+  });
+
+  it('resolves, fetches and compiles a tree with a transitive dependency, verifying hexproxy\'s key', async () => {
+    const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['app_a', 'app_d'] });
+    const result = await project.run(['compile']);
+    expect(result.output).not.toMatch(/error/i);
+    expect(result.code).toBe(0);
+    for (const app of ['app_a', 'app_b', 'app_c', 'app_d']) {
+      expect(existsSync(join(project.dir, '_build', 'default', 'lib', app, 'ebin', `${app}.beam`)), app).toBe(true);
+    }
+    const lock = readFileSync(join(project.dir, 'rebar.lock'), 'utf8');
+    const locked: [string, string][] = [['app_a', '1.2.0'], ['app_b', '2.0.0'], ['app_c', '0.1.0'], ['app_d', '0.5.0']];
+    for (const [name, version] of locked) {
+      expect(lock).toContain(`{pkg,<<"${name}">>,<<"${version}">>}`);
+      const outer = upstream.tarball(name, version).outerChecksum.toString('hex').toUpperCase();
+      expect(lock).toContain(`{<<"${name}">>, <<"${outer}">>}`);
+      expect(proxy.server.hexproxy.index.findTarball('hexpm', name, version)).toBeDefined();
+      expect(upstream.hits(`/tarballs/${name}-${version}.tar`)).toBe(1);
+    }
+  });
+
+  it('is refused by rebar3 when rebar3 trusts another key: hexproxy really re-signs', async () => {
+    const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: upstream.publicKeyPem, deps: ['app_d'] });
+    const result = await project.run(['get-deps']);
+    expect(result.code).not.toBe(0);
+    // rebar3's words for a registry file whose signature does not verify.
+    expect(result.output).toMatch(/The registry repository hexpm uses a record format that has been deprecated for security reasons/);
+    expect(existsSync(join(project.dir, '_build', 'default', 'lib', 'app_d'))).toBe(false);
+  });
+});
+
+describe('the official Hex registry through hexproxy', () => {
+  let upstream: StaticUpstream;
+  let proxy: TestProxy;
+  const fixture = (path: string): Buffer => readFileSync(new URL(path, OFFICIAL_REGISTRY));
+
+  beforeAll(async () => {
+    upstream = await startStaticUpstream(OFFICIAL_REGISTRY);
+    proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: fixture('public_key').toString() });
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+  });
+
+  it('serves every tarball with the SHA-256 its signed registry names', async () => {
+    const files = readdirSync(new URL('tarballs/', OFFICIAL_REGISTRY));
+    expect(files.length).toBe(4);
+    for (const file of files) {
+      const response = await proxy.get(`/tarballs/${file}`);
+      expect(response.status, file).toBe(200);
+      const digest = createHash('sha256').update(response.body).digest('hex');
+      expect(response.body.equals(fixture(`tarballs/${file}`)), file).toBe(true);
+      expect(response.headers['etag']).toBe(`"${digest}"`);
+    }
+  });
+
+  it.skipIf(!available)('lets rebar3 fetch acme_http and its dependency', async () => {
+    const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['acme_http'] });
+    const result = await project.run(['get-deps']);
+    expect(result.code, result.output).toBe(0);
+    const lock = readFileSync(join(project.dir, 'rebar.lock'), 'utf8');
+    expect(lock).toContain('6F7488F189151DDBF0674B9DFE98D98A76D12EC125A2625AEDD83C7E15EEFD2B');
+    expect(existsSync(join(project.dir, '_build', 'default', 'lib', 'acme_json'))).toBe(true);
+  });
+});

@@ -1,0 +1,61 @@
+// Runs the real rebar3 (Debian's package) against a Hex repository URL, in a throwaway
+// HOME whose global rebar.config trusts the given public key for the hexpm repository.
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { tempDir } from './proxy.js';
+
+const run = promisify(execFile);
+
+export async function rebar3Available(): Promise<boolean> {
+  try {
+    await run('rebar3', ['version'], { timeout: 60_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** With CI=true a missing rebar3 is a failure, not a reason to skip. */
+export const requireRebar3 = process.env['CI'] === 'true';
+
+export interface Rebar3Project {
+  dir: string;
+  home: string;
+  run(args: string[]): Promise<{ code: number; output: string }>;
+}
+
+export function rebar3Project(options: { repoUrl: string; publicKeyPem: string; deps: string[] }): Rebar3Project {
+  const home = tempDir('hexproxy-rebar3-home-');
+  mkdirSync(join(home, '.config', 'rebar3'), { recursive: true });
+  writeFileSync(
+    join(home, '.config', 'rebar3', 'rebar.config'),
+    `{hex, [{repos, [#{name => <<"hexpm">>, repo_public_key => <<"${options.publicKeyPem.trim()}">>}]}]}.\n`,
+  );
+  const dir = tempDir('hexproxy-rebar3-project-');
+  mkdirSync(join(dir, 'src'));
+  writeFileSync(join(dir, 'rebar.config'), `{deps, [${options.deps.join(', ')}]}.\n`);
+  writeFileSync(join(dir, 'src', 'demo.app.src'), '{application, demo, [{vsn, "0.1.0"}, {applications, [kernel, stdlib]}]}.\n');
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'],
+    HOME: home,
+    HEX_CDN: options.repoUrl,
+    // No colours, no update checks: plain output to assert on.
+    TERM: 'dumb',
+    REBAR_COLOR: 'none',
+  };
+  return {
+    dir,
+    home,
+    async run(args) {
+      try {
+        const { stdout, stderr } = await run('rebar3', args, { cwd: dir, env, timeout: 180_000 });
+        return { code: 0, output: stdout + stderr };
+      } catch (error: unknown) {
+        const failure = error as { code?: number; stdout?: string; stderr?: string };
+        return { code: typeof failure.code === 'number' ? failure.code : 1, output: `${failure.stdout ?? ''}${failure.stderr ?? ''}` };
+      }
+    },
+  };
+}
