@@ -52,7 +52,13 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     memoryMaxBytes: config.cache.memoryMaxBytes,
     maxRegistryBytes: config.cache.maxRegistryBytes,
   });
-  const tarballs = new TarballMirror({ ...shared, repo: config.upstream.repository, registry, maxTarballBytes: config.cache.maxTarballBytes });
+  const tarballs = new TarballMirror({
+    ...shared,
+    repo: config.upstream.repository,
+    registry,
+    maxTarballBytes: config.cache.maxTarballBytes,
+    notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
+  });
   const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
   const repository = new HexRepository(registry, tarballs, passthrough, keys);
   const http = createHttpApp({ repository, log });

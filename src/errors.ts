@@ -4,6 +4,7 @@
 export type ErrorCode =
   | 'bad_request'
   | 'not_found'
+  | 'method_not_allowed'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'upstream_too_large'
@@ -15,6 +16,8 @@ export type ErrorCode =
 export abstract class HexproxyError extends Error {
   abstract readonly code: ErrorCode;
   abstract readonly status: number;
+  /** Extra response headers the error calls for (e.g. Allow). */
+  readonly headers: Readonly<Record<string, string>> = {};
 }
 
 export class BadRequestError extends HexproxyError {
@@ -25,6 +28,12 @@ export class BadRequestError extends HexproxyError {
 export class NotFoundError extends HexproxyError {
   readonly code = 'not_found';
   readonly status = 404;
+}
+
+export class MethodNotAllowedError extends HexproxyError {
+  readonly code = 'method_not_allowed';
+  readonly status = 405;
+  override readonly headers = { allow: 'GET, HEAD' };
 }
 
 /** Upstream refused, reset, or answered with an error status. */

@@ -29,7 +29,7 @@ function configFrom(options: Record<string, string | boolean | undefined>) {
   return loadConfig({ flags, env: process.env });
 }
 
-withSettings(program.command('serve').description('Serve the proxy (the default command)'))
+withSettings(program.command('serve', { isDefault: true }).description('Serve the proxy (the default command)'))
   .action(async (options: Record<string, string | boolean | undefined>) => {
     await runServe(configFrom(options));
   });
@@ -43,7 +43,7 @@ withSettings(program.command('keygen').description("Generate hexproxy's RSA sign
 const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
 
 try {
-  await program.parseAsync(process.argv.length > 2 ? process.argv : [...process.argv, 'serve']);
+  await program.parseAsync(process.argv);
 } catch (error: unknown) {
   process.stderr.write(`hexproxy: ${error instanceof HexproxyError ? error.message : errorMessage(error)}\n`);
   process.exitCode = error instanceof HexproxyError && error.code === 'config_invalid' ? 2 : 1;

@@ -90,6 +90,8 @@ function mergeFile(tree: Tree, origin: Map<string, string>, file: string): void 
         walk(value, key);
         continue;
       }
+      // null means "the default", which for the key files follows dataDir.
+      if (value === null) continue;
       // Paths in a config file are relative to the file, so the file can move with its data.
       setPath(tree, key, pathKeys.has(key) && typeof value === 'string' ? resolve(dirname(file), value) : value);
       origin.set(key, `config file ${file}`);

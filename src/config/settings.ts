@@ -26,14 +26,14 @@ export const settings: readonly Setting[] = [
   { key: 'upstream.url', flag: 'upstream-url', kind: 'url', default: 'https://repo.hex.pm', description: 'Base URL of the upstream Hex repository.' },
   { key: 'upstream.publicKey', flag: 'upstream-public-key', kind: 'path', default: hexpmPublicKeyFile, description: "PEM file of the upstream's public key, used to verify every registry file (default: hex.pm's key shipped in keys/)." },
   { key: 'upstream.repository', flag: 'upstream-repository', kind: 'string', default: 'hexpm', description: 'Repository name upstream payloads must carry; clients check the same name.' },
-  { key: 'upstream.timeoutMs', flag: 'upstream-timeout-ms', kind: 'integer', default: 15000, description: 'Give up on upstream when connecting, waiting for headers, or between body chunks takes longer.' },
-  { key: 'keys.privateKey', flag: 'private-key', kind: 'path', default: undefined, description: "hexproxy's RSA private key (PEM); generated on first start if missing. Default: DATA_DIR/keys/hexproxy_private.pem." },
-  { key: 'keys.publicKey', flag: 'public-key', kind: 'path', default: undefined, description: "Where hexproxy writes its public key for clients. Default: DATA_DIR/keys/hexproxy_public.pem." },
-  { key: 'cache.registryTtlSeconds', flag: 'registry-ttl-seconds', kind: 'integer', default: 300, description: 'How long a registry file is served before it is revalidated upstream.' },
-  { key: 'cache.notFoundTtlSeconds', flag: 'not-found-ttl-seconds', kind: 'integer', default: 60, description: 'How long an upstream 404 is remembered.' },
+  { key: 'upstream.timeoutMs', flag: 'upstream-timeout-ms', kind: 'integer', default: 15000, description: 'Give up on upstream when connecting, waiting for response headers, or waiting for the next body chunk takes longer than this.' },
+  { key: 'keys.privateKey', flag: 'private-key', kind: 'path', default: undefined, description: "hexproxy's RSA private key (PEM); generated on first start if missing. Default (or null): DATA_DIR/keys/hexproxy_private.pem." },
+  { key: 'keys.publicKey', flag: 'public-key', kind: 'path', default: undefined, description: "Where hexproxy writes its public key for clients. Default (or null): DATA_DIR/keys/hexproxy_public.pem." },
+  { key: 'cache.registryTtlSeconds', flag: 'registry-ttl-seconds', kind: 'integer', default: 300, description: 'How long a registry file (or an /installs CSV list) is served before it is revalidated upstream.' },
+  { key: 'cache.notFoundTtlSeconds', flag: 'not-found-ttl-seconds', kind: 'integer', default: 60, description: 'How long an upstream 404 for a registry file, or a release missing from its package, is remembered (in memory).' },
   { key: 'cache.memoryMaxBytes', flag: 'memory-cache-bytes', kind: 'integer', default: 64 * MiB, description: 'Bound of the in-memory cache of hot registry responses.' },
-  { key: 'cache.maxTarballBytes', flag: 'max-tarball-bytes', kind: 'integer', default: 128 * MiB, description: 'Largest package tarball hexproxy will fetch.' },
-  { key: 'cache.maxRegistryBytes', flag: 'max-registry-bytes', kind: 'integer', default: 256 * MiB, description: 'Largest decompressed registry file accepted (guards against gzip bombs).' },
+  { key: 'cache.maxTarballBytes', flag: 'max-tarball-bytes', kind: 'integer', default: 128 * MiB, description: 'Largest package tarball (or docs or installs file) hexproxy will fetch.' },
+  { key: 'cache.maxRegistryBytes', flag: 'max-registry-bytes', kind: 'integer', default: 256 * MiB, description: 'Largest registry file accepted, compressed or decompressed (guards against gzip bombs).' },
 ];
 
 export const envName = (setting: Setting): string => `HEXPROXY_${setting.flag.toUpperCase().replaceAll('-', '_')}`;

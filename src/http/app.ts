@@ -2,7 +2,7 @@
 import { Hono, type Context } from 'hono';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HexRepository } from '../mirror/hex-repository.js';
 import type { PassthroughResult } from '../mirror/passthrough-mirror.js';
@@ -11,7 +11,7 @@ import type { TarballResult } from '../mirror/tarball-mirror.js';
 import { isPackageName, splitRelease } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
-import { errorResponse, textResponse } from './error-response.js';
+import { errorResponse } from './error-response.js';
 import { requestContext, type RequestVariables } from './request-context.js';
 
 export interface HttpDependencies {
@@ -31,7 +31,9 @@ export function createHttpApp({ repository, log }: HttpDependencies): Hono<Env> 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
   app.get('/public_key', (c) => {
-    return c.body(repository.publicKey(), 200, { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300' });
+    const pem = Buffer.from(repository.publicKey());
+    const headers = { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300', 'content-length': String(pem.length) };
+    return new Response(c.req.method === 'HEAD' ? null : pem, { status: 200, headers });
   });
 
   app.get('/names', async (c) => registryResponse(c, await repository.names()));
@@ -60,9 +62,9 @@ export function createHttpApp({ repository, log }: HttpDependencies): Hono<Env> 
 
   app.all('*', (c) => {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
-      return textResponse(405, `method ${c.req.method} is not allowed; hexproxy is read-only (GET, HEAD)`, { allow: 'GET, HEAD' });
+      throw new MethodNotAllowedError(`method ${c.req.method} is not allowed; hexproxy is read-only (GET, HEAD)`);
     }
-    return textResponse(404, `no such path ${c.req.path}; ${ROUTES_HINT}`);
+    throw new NotFoundError(`no such path ${c.req.path}; ${ROUTES_HINT}`);
   });
 
   app.onError((error, c) => errorResponse(error, c.get('log') ?? log));

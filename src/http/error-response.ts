@@ -6,7 +6,7 @@ export function errorResponse(error: unknown, log: Logger): Response {
   if (error instanceof HexproxyError) {
     if (error.status >= 500) log.warn({ code: error.code, err: error.message }, 'request failed');
     else log.debug({ code: error.code, err: error.message }, 'request refused');
-    return textResponse(error.status, error.message, { 'x-hexproxy-error': error.code });
+    return textResponse(error.status, error.message, { ...error.headers, 'x-hexproxy-error': error.code });
   }
   log.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) }, 'unexpected error');
   return textResponse(500, 'internal error; see the hexproxy log for details', { 'x-hexproxy-error': 'internal' });

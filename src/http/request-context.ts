@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
-import { textResponse } from './error-response.js';
+import { BadRequestError } from '../errors.js';
+import { errorResponse } from './error-response.js';
 
 export interface RequestVariables {
   log: Logger;
@@ -29,7 +30,7 @@ export function requestContext(log: Logger): MiddlewareHandler<{ Bindings: { inc
     // The node adapter parses the URL (resolving dot segments); judge what the client sent.
     const target = rawTarget(c.env?.incoming?.url ?? c.req.raw.url);
     if (UNSAFE_TARGET.test(target)) {
-      c.res = textResponse(400, 'the request path has ".", "..", an encoded "/" or "\\", an empty segment or a control character; no Hex resource has one');
+      c.res = errorResponse(new BadRequestError('the request path has ".", "..", an encoded "/" or "\\", an empty segment or a control character; no Hex resource has one'), requestLog);
     } else {
       await next();
     }

@@ -73,7 +73,12 @@ export class RegistryMirror {
     const path = resourcePath(resource);
     const hot = this.memory.get(path);
     if (hot && !revalidate && this.isFresh(hot.row)) return { file: hot, cache: 'hit' };
-    return this.flights.run(path, () => this.resolve(resource, revalidate));
+    const result = await this.flights.run(path, () => this.resolve(resource, revalidate));
+    // Joined a plain lookup that answered from cache: the caller asked for upstream's word.
+    if (revalidate && result.cache === 'hit' && !this.options.offline) {
+      return this.flights.run(path, () => this.resolve(resource, true));
+    }
+    return result;
   }
 
   private async resolve(resource: RegistryResource, revalidate: boolean): Promise<RegistryResult> {

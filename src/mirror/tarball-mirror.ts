@@ -2,9 +2,11 @@
 // fetched, checked against the checksum in the verified registry entry, and only then
 // committed to disk and the index.
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import {
   NotFoundError,
   OfflineMissError,
+  StorageError,
   UpstreamTooLargeError,
   UpstreamUnavailableError,
   VerificationError,
@@ -37,6 +39,7 @@ export interface TarballMirrorOptions {
   log: Logger;
   offline: boolean;
   maxTarballBytes: number;
+  notFoundTtlMs: number;
 }
 
 interface ExpectedChecksum {
@@ -46,10 +49,14 @@ interface ExpectedChecksum {
 
 export class TarballMirror {
   private readonly flights = new SingleFlight<TarballResult>();
+  // Releases the verified registry does not list, so repeated requests for a version that
+  // does not exist do not each make hexproxy ask upstream again.
+  private readonly missingReleases: LRUCache<string, true>;
   readonly hits: HitCounter;
 
   constructor(private readonly options: TarballMirrorOptions) {
     this.hits = new HitCounter(options.index, options.log);
+    this.missingReleases = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
   }
 
   async get(name: string, version: string): Promise<TarballResult> {
@@ -123,7 +130,7 @@ export class TarballMirror {
       const row: TarballRow = { repo, name, version, size: writer.bytesWritten, sha256: outerHex, fetchedAt: now, lastUsedAt: now, hits: 1 };
       index.saveTarball(row);
       const blob = await blobs.open(key);
-      if (!blob) throw new UpstreamUnavailableError(`tarball ${name} ${version} vanished from the cache right after it was written`);
+      if (!blob) throw new StorageError(`tarball ${name} ${version} vanished from the cache right after it was written`);
       return { blob, row, etag: `"${outerHex}"`, cache: 'miss' };
     } catch (error: unknown) {
       await writer.abort();
@@ -134,6 +141,8 @@ export class TarballMirror {
   /** The release from the verified registry; asks upstream again if it is not listed yet. */
   private async findRelease(name: string, version: string): Promise<Release> {
     const { registry } = this.options;
+    const key = `${name}-${version}`;
+    if (this.missingReleases.has(key)) throw new NotFoundError(`package ${name} has no release ${version}`);
     let result = await registry.get({ kind: 'package', name });
     let release = releaseOf(result.file.message as Package, version);
     if (!release && result.cache === 'hit' && !this.options.offline) {
@@ -144,6 +153,7 @@ export class TarballMirror {
     if (result.cache === 'stale') {
       throw new UpstreamUnavailableError(`${name} ${version} is not in the cached registry and upstream cannot be reached to check for it`);
     }
+    this.missingReleases.set(key, true);
     throw new NotFoundError(`package ${name} has no release ${version}`);
   }
 

@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { StorageError, errorMessage } from '../errors.js';
 
 export interface TarballRow {
   repo: string;
@@ -124,11 +125,11 @@ export class CacheIndex {
   }
 
   saveTarball(row: TarballRow): void {
-    this.statements.saveTarball.run(row);
+    write(() => this.statements.saveTarball.run(row));
   }
 
   removeTarball(repo: string, name: string, version: string): void {
-    this.statements.removeTarball.run(repo, name, version);
+    write(() => this.statements.removeTarball.run(repo, name, version));
   }
 
   listTarballs(): TarballRow[] {
@@ -142,9 +143,9 @@ export class CacheIndex {
 
   /** Applies hit counts gathered in memory, in one transaction. */
   saveHits(hits: Iterable<{ repo: string; name: string; version: string; hits: number; lastUsedAt: number }>): void {
-    this.db.transaction(() => {
+    write(() => this.db.transaction(() => {
       for (const hit of hits) this.statements.addHits.run(hit.hits, hit.lastUsedAt, hit.repo, hit.name, hit.version);
-    })();
+    })());
   }
 
   findRegistryFile(repo: string, path: string): RegistryRow | undefined {
@@ -153,15 +154,15 @@ export class CacheIndex {
   }
 
   saveRegistryFile(row: RegistryRow): void {
-    this.statements.saveRegistry.run(row);
+    write(() => this.statements.saveRegistry.run(row));
   }
 
   touchRegistryFile(repo: string, path: string, checkedAt: number): void {
-    this.statements.touchRegistry.run(checkedAt, repo, path);
+    write(() => this.statements.touchRegistry.run(checkedAt, repo, path));
   }
 
   removeRegistryFile(repo: string, path: string): void {
-    this.statements.removeRegistry.run(repo, path);
+    write(() => this.statements.removeRegistry.run(repo, path));
   }
 
   listRegistryFiles(): RegistryRow[] {
@@ -174,15 +175,15 @@ export class CacheIndex {
   }
 
   savePassthroughFile(row: PassthroughRow): void {
-    this.statements.savePassthrough.run(row);
+    write(() => this.statements.savePassthrough.run(row));
   }
 
   touchPassthroughFile(path: string, checkedAt: number): void {
-    this.statements.touchPassthrough.run(checkedAt, path);
+    write(() => this.statements.touchPassthrough.run(checkedAt, path));
   }
 
   removePassthroughFile(path: string): void {
-    this.statements.removePassthrough.run(path);
+    write(() => this.statements.removePassthrough.run(path));
   }
 
   listPassthroughFiles(): PassthroughRow[] {
@@ -191,6 +192,19 @@ export class CacheIndex {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** A failed index write (disk full, read-only file system) is a storage failure, named as such. */
+function write(statement: () => unknown): void {
+  try {
+    statement();
+  } catch (error: unknown) {
+    const code = error instanceof Error && 'code' in error ? String(error.code) : '';
+    const hint = code === 'SQLITE_FULL' ? 'the disk is full; free space or move the data directory'
+      : code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' ? 'the data directory is not writable by hexproxy'
+      : errorMessage(error);
+    throw new StorageError(`cannot update the cache index: ${hint}`, { cause: error });
   }
 }
 

@@ -44,6 +44,8 @@ afterAll(async () => {
 describe('start-up errors name the bad key and stop with exit code 2', () => {
   it.each([
     [['serve', '--port', 'http'], {}, /--port: expected a whole number for port, got "http"/],
+    // serve is the default command, options and all.
+    [['--port', '-1'], {}, /config key port \(from flag --port\): Too small/],
     [['serve', '--upstream-url', 'repo.hex.pm'], {}, /config key upstream\.url \(from flag --upstream-url\): must be an http/],
     [['serve'], { HEXPROXY_LOG_LEVEL: 'chatty' }, /config key logLevel \(from environment variable HEXPROXY_LOG_LEVEL\)/],
     [['serve', '--upstream-public-key', '/nonexistent.pem', '--data-dir', join(tempDir(), 'data')], {}, /upstream\.publicKey: cannot read \/nonexistent\.pem/],

@@ -138,6 +138,10 @@ describe('tarballs', () => {
     expect(response.status).toBe(404);
     expect(response.body.toString()).toMatch(/alpha has no release 9\.9\.9/);
     expect(upstream.hits('/tarballs/alpha-9.9.9.tar')).toBe(0);
+    // Asked again: remembered, so upstream is not asked to revalidate the package each time.
+    const registryHits = upstream.hits('/packages/alpha');
+    expect((await proxy.get('/tarballs/alpha-9.9.9.tar')).status).toBe(404);
+    expect(upstream.hits('/packages/alpha')).toBe(registryHits);
   });
 
   it('sees a release published after its package was cached', async () => {
@@ -200,6 +204,19 @@ describe('probes and refusals', () => {
     const response = await fetch(`${proxy.url}/names`, { method: 'POST', body: 'x' });
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET, HEAD');
+    expect(response.headers.get('x-hexproxy-error')).toBe('method_not_allowed');
+  });
+
+  it('names the error code on every error response', async () => {
+    expect((await proxy.get('/nothing')).headers['x-hexproxy-error']).toBe('not_found');
+    expect((await proxy.get('/packages/Nope')).headers['x-hexproxy-error']).toBe('bad_request');
+    expect((await proxy.get('/packages/a%2Fb')).headers['x-hexproxy-error']).toBe('bad_request');
+  });
+
+  it('answers HEAD /public_key with its length', async () => {
+    const head = await proxy.head('/public_key');
+    expect(head.status).toBe(200);
+    expect(Number(head.headers['content-length'])).toBe(Buffer.byteLength(proxy.server.hexproxy.keys.publicKeyPem));
   });
 
   it('keeps every request inside the data directory', async () => {

@@ -1,7 +1,10 @@
-// Where the shared fixtures live, relative to this checkout.
+// Test fixtures kept in this repository, so a fresh clone tests on its own.
 import { readFile } from 'node:fs/promises';
 
-/** A registry built by the official Hex tooling (see its README.md). */
-export const OFFICIAL_REGISTRY = new URL('../../../shared/fixtures/official-registry/', import.meta.url);
+/**
+ * A registry built by the official Hex tooling (see its README.md): a copy of the
+ * project's shared/fixtures/official-registry, the interop evidence for the codec.
+ */
+export const OFFICIAL_REGISTRY = new URL('../fixtures/official-registry/', import.meta.url);
 
 export const readOfficial = (path: string): Promise<Buffer> => readFile(new URL(path, OFFICIAL_REGISTRY));

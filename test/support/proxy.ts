@@ -1,6 +1,6 @@
 // Starts hexproxy in this process on a loopback port, configured through the same flag
 // parsing the CLI uses, with its JSON log captured for assertions.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -38,7 +38,18 @@ export interface ProxyOptions {
   flags?: Record<string, string | boolean>;
 }
 
-export const tempDir = (label = 'hexproxy-test-'): string => mkdtempSync(join(tmpdir(), label));
+const created: string[] = [];
+
+/** Called after each test file (test/support/cleanup.ts): a failed test's directories go too. */
+export function removeTempDirs(): void {
+  for (const dir of created.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+export function tempDir(label = 'hexproxy-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), label));
+  created.push(dir);
+  return dir;
+}
 
 export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
   const dataDir = options.dataDir ?? tempDir();

@@ -1,13 +1,12 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { envName, settings } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors.js';
 import { hexpmPublicKeyFile, projectRoot } from '../../src/paths.js';
+import { tempDir } from '../support/proxy.js';
 
-const tempDir = (): string => mkdtempSync(join(tmpdir(), 'hexproxy-config-'));
 
 function writeConfig(value: unknown): string {
   const file = join(tempDir(), 'config.json');
@@ -75,6 +74,8 @@ describe('configuration', () => {
       expect(value, setting.key).not.toBeUndefined();
     }
     expect(loadConfig({ flags: { config: example } }).upstream.publicKey).toBe(hexpmPublicKeyFile);
+    // Its key paths are null, so they follow the data directory.
+    expect(loadConfig({ flags: { config: example, 'data-dir': '/srv/cache' } }).keys.privateKey).toBe('/srv/cache/keys/hexproxy_private.pem');
   });
 
   it('derives every environment variable from the flag name', () => {

@@ -1,0 +1,7 @@
+// Setup file (vitest.config.ts): every test file removes the temporary directories it made.
+import { afterAll } from 'vitest';
+import { removeTempDirs } from './proxy.js';
+
+afterAll(() => {
+  removeTempDirs();
+});
