@@ -200,6 +200,11 @@ describe('probes and refusals', () => {
     expect(response.body.trim().split('\n')).toHaveLength(1);
   });
 
+  it('accepts the empty te: header Erlang\'s httpc sends', async () => {
+    const response = await fetchRaw(proxy.url, '/names', ['te: ']);
+    expect(response.status).toBe(200);
+  });
+
   it('refuses methods other than GET and HEAD', async () => {
     const response = await fetch(`${proxy.url}/names`, { method: 'POST', body: 'x' });
     expect(response.status).toBe(405);
@@ -229,11 +234,11 @@ describe('probes and refusals', () => {
 });
 
 /** A request whose target is sent exactly as written (fetch would normalise it). */
-async function fetchRaw(base: string, target: string): Promise<{ status: number; body: string }> {
+async function fetchRaw(base: string, target: string, headerLines: string[] = []): Promise<{ status: number; body: string }> {
   const url = new URL(base);
   const raw = await new Promise<string>((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname, () => {
-      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+      socket.write(`GET ${target} HTTP/1.1\r\nHost: ${url.host}\r\n${headerLines.map((line) => `${line}\r\n`).join('')}Connection: close\r\n\r\n`);
     });
     const chunks: Buffer[] = [];
     socket.on('data', (chunk) => chunks.push(chunk));
