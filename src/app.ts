@@ -39,9 +39,9 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   if (created) log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
   const blobs = await FsBlobStore.create(config.dataDir);
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
-  const upstream = new UpstreamClient({ baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, userAgent });
   const health = new UpstreamHealth(log, config.upstream.url);
-  const shared = { upstream, health, index, blobs, log, offline: config.offline };
+  const upstream = new UpstreamClient({ baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, userAgent, health });
+  const shared = { upstream, index, blobs, log, offline: config.offline };
   const registry = new RegistryMirror({
     ...shared,
     repo: config.upstream.repository,

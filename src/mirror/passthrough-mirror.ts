@@ -7,7 +7,6 @@ import type { Logger } from '../log.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
 import { readChunks, type UpstreamClient } from '../upstream/client.js';
-import type { UpstreamHealth } from '../upstream/health.js';
 import type { CacheStatus } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -20,7 +19,6 @@ export interface PassthroughResult {
 
 export interface PassthroughMirrorOptions {
   upstream: UpstreamClient;
-  health: UpstreamHealth;
   index: CacheIndex;
   blobs: BlobStore;
   log: Logger;
@@ -67,16 +65,8 @@ export class PassthroughMirror {
   }
 
   private async fetch(path: string, cached: PassthroughResult | undefined): Promise<PassthroughResult> {
-    const { upstream, health, index, blobs, maxBytes } = this.options;
-    let result;
-    try {
-      result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
-    } catch (error: unknown) {
-      if (error instanceof NotFoundError) health.succeeded();
-      else health.failed(error);
-      throw error;
-    }
-    health.succeeded();
+    const { upstream, index, blobs, maxBytes } = this.options;
+    const result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
     const now = Date.now();
     if (result.status === 304 && cached) {
       index.touchPassthroughFile(path, now);

@@ -17,7 +17,6 @@ import { describeResource, resourcePath, type RegistryResource } from '../regist
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, RegistryRow } from '../store/cache-index.js';
 import { readBody, type UpstreamClient } from '../upstream/client.js';
-import type { UpstreamHealth } from '../upstream/health.js';
 import { SingleFlight } from './single-flight.js';
 
 export type CacheStatus = 'hit' | 'miss' | 'revalidated' | 'stale';
@@ -43,7 +42,6 @@ export interface RegistryMirrorOptions {
   upstream: UpstreamClient;
   upstreamKey: KeyObject;
   signingKey: KeyObject;
-  health: UpstreamHealth;
   index: CacheIndex;
   blobs: BlobStore;
   log: Logger;
@@ -108,17 +106,9 @@ export class RegistryMirror {
   }
 
   private async fetch(resource: RegistryResource, cached: RegistryFile | undefined): Promise<RegistryResult> {
-    const { upstream, health, repo } = this.options;
+    const { upstream, repo } = this.options;
     const path = resourcePath(resource);
-    let result;
-    try {
-      result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
-    } catch (error: unknown) {
-      if (error instanceof NotFoundError) health.succeeded();
-      else health.failed(error);
-      throw error;
-    }
-    health.succeeded();
+    const result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
     const now = Date.now();
     if (result.status === 304) {
       if (!cached) throw new VerificationError(`upstream answered 304 for ${describeResource(resource)} without a conditional request`);

@@ -17,7 +17,6 @@ import type { Package, Release } from '../registry/types.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import { readChunks, type UpstreamClient } from '../upstream/client.js';
-import type { UpstreamHealth } from '../upstream/health.js';
 import { HitCounter } from './hit-counter.js';
 import type { RegistryMirror } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
@@ -33,7 +32,6 @@ export interface TarballMirrorOptions {
   repo: string;
   upstream: UpstreamClient;
   registry: RegistryMirror;
-  health: UpstreamHealth;
   index: CacheIndex;
   blobs: BlobStore;
   log: Logger;
@@ -84,7 +82,7 @@ export class TarballMirror {
   }
 
   private async fill(name: string, version: string): Promise<TarballResult> {
-    const { repo, upstream, health, blobs, index, maxTarballBytes } = this.options;
+    const { repo, upstream, blobs, index, maxTarballBytes } = this.options;
     const expected = expectedChecksum(await this.findRelease(name, version));
     const path = `tarballs/${name}-${version}.tar`;
     let result;
@@ -92,13 +90,10 @@ export class TarballMirror {
       result = await upstream.get(path);
     } catch (error: unknown) {
       if (error instanceof NotFoundError) {
-        health.succeeded();
         throw new NotFoundError(`upstream has no tarball for ${name} ${version}, although its registry lists it`, { cause: error });
       }
-      health.failed(error);
       throw error;
     }
-    health.succeeded();
     if (result.contentLength !== undefined && result.contentLength > maxTarballBytes) {
       await result.body.dump().catch(() => undefined);
       throw new UpstreamTooLargeError(`tarball ${name} ${version} is ${result.contentLength} bytes, over the limit of ${maxTarballBytes} bytes (cache.maxTarballBytes)`);

@@ -1,6 +1,7 @@
 // The HTTP client for one upstream (undici). It turns every way a fetch can go wrong into
 // one of hexproxy's typed errors, so the mirror logic only decides what to serve.
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { UpstreamHealth } from './health.js';
 import {
   HexproxyError,
   NotFoundError,
@@ -14,6 +15,8 @@ export interface UpstreamClientOptions {
   baseUrl: string;
   timeoutMs: number;
   userAgent: string;
+  /** Told of every answer and every failure, so the online/offline state lives in one place. */
+  health: UpstreamHealth;
 }
 
 export type UpstreamBody = AsyncIterable<Uint8Array> & { dump(): Promise<void> };
@@ -69,9 +72,14 @@ export class UpstreamClient {
     try {
       response = await request(url, { method: 'GET', headers, dispatcher: this.dispatcher });
     } catch (error: unknown) {
-      throw toUpstreamError(error, `/${path}`);
+      const failure = toUpstreamError(error, `/${path}`);
+      this.options.health.failed(failure);
+      throw failure;
     }
     const { statusCode } = response;
+    // Server errors and throttling count as upstream being down; any other answer as up.
+    if (statusCode >= 500 || statusCode === 429) this.options.health.failed(`upstream answered ${statusCode} for /${path}`);
+    else this.options.health.succeeded();
     if (statusCode === 200) {
       return {
         status: 200,
