@@ -122,7 +122,7 @@ export class TarballMirror {
       const outerHex = kept ? createHash('sha256').update(Buffer.concat(kept)).digest('hex') : actual;
       await writer.commit();
       const now = Date.now();
-      const row: TarballRow = { repo, name, version, size: writer.bytesWritten, sha256: outerHex, fetchedAt: now, lastUsedAt: now, hits: 1 };
+      const row: TarballRow = { repo, name, version, size: writer.bytesWritten, sha256: outerHex, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
       index.saveTarball(row);
       const blob = await blobs.open(key);
       if (!blob) throw new StorageError(`tarball ${name} ${version} vanished from the cache right after it was written`);

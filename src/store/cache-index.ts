@@ -16,6 +16,8 @@ export interface TarballRow {
   fetchedAt: number;
   lastUsedAt: number;
   hits: number;
+  /** Pinned by prewarm --pin, mirror --pin or import: never evicted automatically. */
+  pinned: boolean;
 }
 
 export interface RegistryRow {
@@ -59,11 +61,13 @@ const migrations: readonly string[] = [
      sha256 TEXT NOT NULL, size INTEGER NOT NULL,
      fetched_at INTEGER NOT NULL, checked_at INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  `ALTER TABLE tarballs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX tarballs_by_last_use ON tarballs (pinned, last_used_at);`,
 ];
 
 interface TarballRecord {
   repo: string; name: string; version: string; size: number; sha256: string;
-  fetched_at: number; last_used_at: number; hits: number;
+  fetched_at: number; last_used_at: number; hits: number; pinned: number;
 }
 interface RegistryRecord {
   repo: string; path: string; upstream_etag: string | null; sha256: string; size: number;
@@ -88,7 +92,10 @@ export class CacheIndex {
     const db = this.db;
     this.statements = {
       findTarball: db.prepare<[string, string, string], TarballRecord>('SELECT * FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
-      saveTarball: db.prepare('INSERT INTO tarballs (repo, name, version, size, sha256, fetched_at, last_used_at, hits) VALUES (@repo, @name, @version, @size, @sha256, @fetchedAt, @lastUsedAt, @hits) ON CONFLICT (repo, name, version) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, fetched_at = excluded.fetched_at'),
+      // A pin, once set, survives a refetch; only setPinned clears it.
+      saveTarball: db.prepare('INSERT INTO tarballs (repo, name, version, size, sha256, fetched_at, last_used_at, hits, pinned) VALUES (@repo, @name, @version, @size, @sha256, @fetchedAt, @lastUsedAt, @hits, @pinned) ON CONFLICT (repo, name, version) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, fetched_at = excluded.fetched_at, pinned = max(pinned, excluded.pinned)'),
+      setPinned: db.prepare('UPDATE tarballs SET pinned = ? WHERE repo = ? AND name = ? AND version = ?'),
+      listEvictable: db.prepare<[number], TarballRecord>('SELECT * FROM tarballs WHERE pinned = 0 ORDER BY last_used_at LIMIT ?'),
       removeTarball: db.prepare('DELETE FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
       listTarballs: db.prepare<[], TarballRecord>('SELECT * FROM tarballs ORDER BY repo, name, version'),
       addHits: db.prepare('UPDATE tarballs SET hits = hits + ?, last_used_at = max(last_used_at, ?) WHERE repo = ? AND name = ? AND version = ?'),
@@ -125,7 +132,16 @@ export class CacheIndex {
   }
 
   saveTarball(row: TarballRow): void {
-    write(() => this.statements.saveTarball.run(row));
+    write(() => this.statements.saveTarball.run({ ...row, pinned: row.pinned ? 1 : 0 }));
+  }
+
+  setPinned(repo: string, name: string, version: string, pinned: boolean): void {
+    write(() => this.statements.setPinned.run(pinned ? 1 : 0, repo, name, version));
+  }
+
+  /** Unpinned tarballs, least recently used first. */
+  listEvictable(limit: number): TarballRow[] {
+    return this.statements.listEvictable.all(limit).map(toTarballRow);
   }
 
   removeTarball(repo: string, name: string, version: string): void {
@@ -210,7 +226,7 @@ function write(statement: () => unknown): void {
 
 const toTarballRow = (r: TarballRecord): TarballRow => ({
   repo: r.repo, name: r.name, version: r.version, size: r.size, sha256: r.sha256,
-  fetchedAt: r.fetched_at, lastUsedAt: r.last_used_at, hits: r.hits,
+  fetchedAt: r.fetched_at, lastUsedAt: r.last_used_at, hits: r.hits, pinned: r.pinned === 1,
 });
 
 const toRegistryRow = (r: RegistryRecord): RegistryRow => ({
