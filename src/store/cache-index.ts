@@ -206,6 +206,15 @@ export class CacheIndex {
     return this.statements.listPassthrough.all().map(toPassthroughRow);
   }
 
+  /** Runs `work` in one transaction: other processes see all of its writes or none. */
+  transaction<T>(work: () => T): T {
+    let result: T | undefined;
+    write(() => {
+      result = this.db.transaction(work)();
+    });
+    return result as T;
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }
