@@ -225,7 +225,9 @@ function write(statement: () => unknown): void {
   try {
     statement();
   } catch (error: unknown) {
-    const code = error instanceof Error && 'code' in error ? String(error.code) : '';
+    // Only the database's own failures are storage failures; anything else passes through.
+    if (!(error instanceof Database.SqliteError)) throw error;
+    const code = error.code;
     const hint = code === 'SQLITE_FULL' ? 'the disk is full; free space or move the data directory'
       : code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' ? 'the data directory is not writable by hexproxy'
       : errorMessage(error);
