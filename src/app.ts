@@ -9,10 +9,12 @@ import { ConfigError, errorMessage } from './errors.js';
 import { createHttpApp } from './http/app.js';
 import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
 import type { Logger } from './log.js';
+import { CacheEvictor } from './mirror/cache-evictor.js';
 import { HexRepository } from './mirror/hex-repository.js';
 import { PassthroughMirror } from './mirror/passthrough-mirror.js';
 import { RegistryMirror } from './mirror/registry-mirror.js';
 import { TarballMirror } from './mirror/tarball-mirror.js';
+import { UsageRecorder } from './mirror/usage-recorder.js';
 import { projectRoot } from './paths.js';
 import { parsePublicKey } from './registry/signature.js';
 import { CacheIndex } from './store/cache-index.js';
@@ -23,12 +25,20 @@ import { UpstreamHealth } from './upstream/health.js';
 export interface Hexproxy {
   config: Readonly<Config>;
   keys: KeyPair;
+  upstreamKey: KeyObject;
   repository: HexRepository;
+  registry: RegistryMirror;
+  tarballs: TarballMirror;
+  evictor: CacheEvictor;
   http: ReturnType<typeof createHttpApp>;
   health: UpstreamHealth;
   index: CacheIndex;
+  blobs: FsBlobStore;
+  log: Logger;
   close(): Promise<void>;
 }
+
+const EVICTION_INTERVAL_MS = 10_000;
 
 const userAgent = `hexproxy/${readVersion()} (+https://github.com/hexproxy)`;
 
@@ -60,14 +70,21 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
   });
   const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
-  const repository = new HexRepository(registry, tarballs, passthrough, keys);
+  const usage = new UsageRecorder(index, log);
+  const repository = new HexRepository(registry, tarballs, passthrough, keys, usage, config.upstream.repository);
   const http = createHttpApp({ repository, log });
+  const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log);
+  let closing: Promise<void> | undefined;
   return {
-    config, keys, repository, http, health, index,
-    async close() {
-      await tarballs.close();
-      await upstream.close();
-      index.close();
+    config, keys, upstreamKey, repository, registry, tarballs, evictor, http, health, index, blobs, log,
+    close() {
+      closing ??= (async () => {
+        evictor.stop();
+        usage.stop();
+        await upstream.close();
+        index.close();
+      })();
+      return closing;
     },
   };
 }
@@ -82,6 +99,7 @@ export interface RunningServer {
 
 export async function startServer(config: Readonly<Config>, log: Logger): Promise<RunningServer> {
   const hexproxy = await createHexproxy(config, log);
+  hexproxy.evictor.start(EVICTION_INTERVAL_MS);
   const { server, address } = await new Promise<{ server: ServerType; address: AddressInfo }>((resolve, reject) => {
     const server = serve({ fetch: hexproxy.http.fetch, hostname: config.host, port: config.port }, (address) => resolve({ server, address }));
     server.once('error', (error) => reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })));

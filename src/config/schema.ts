@@ -36,6 +36,7 @@ export const configSchema = z.strictObject({
     notFoundTtlSeconds: z.number().int().min(0),
     memoryMaxBytes: positiveInt,
     maxTarballBytes: positiveInt,
+    maxCacheBytes: z.number().int().min(0),
     maxRegistryBytes: positiveInt,
   }),
 });

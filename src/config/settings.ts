@@ -13,13 +13,15 @@ export interface Setting {
   /** Undefined where the default is derived from other keys (see load.ts). */
   default: string | number | boolean | undefined;
   description: string;
+  /** Only `serve` offers the flag (the other commands do not listen). */
+  serveOnly?: true;
 }
 
 const MiB = 1024 * 1024;
 
 export const settings: readonly Setting[] = [
-  { key: 'host', flag: 'host', kind: 'string', default: '0.0.0.0', description: 'Address to listen on.' },
-  { key: 'port', flag: 'port', kind: 'integer', default: 4000, description: 'Port to listen on (0 picks a free one).' },
+  { key: 'host', flag: 'host', kind: 'string', default: '0.0.0.0', description: 'Address to listen on.', serveOnly: true },
+  { key: 'port', flag: 'port', kind: 'integer', default: 4000, description: 'Port to listen on (0 picks a free one).', serveOnly: true },
   { key: 'dataDir', flag: 'data-dir', kind: 'path', default: './data', description: 'Directory for the SQLite index, cached files and, by default, the key pair.' },
   { key: 'offline', flag: 'offline', kind: 'boolean', default: false, description: 'Never contact upstream; serve only what is cached.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
@@ -33,6 +35,7 @@ export const settings: readonly Setting[] = [
   { key: 'cache.notFoundTtlSeconds', flag: 'not-found-ttl-seconds', kind: 'integer', default: 60, description: 'How long an upstream 404 for a registry file, or a release missing from its package, is remembered (in memory).' },
   { key: 'cache.memoryMaxBytes', flag: 'memory-cache-bytes', kind: 'integer', default: 64 * MiB, description: 'Bound of the in-memory cache of hot registry responses.' },
   { key: 'cache.maxTarballBytes', flag: 'max-tarball-bytes', kind: 'integer', default: 128 * MiB, description: 'Largest package tarball (or docs or installs file) hexproxy will fetch.' },
+  { key: 'cache.maxCacheBytes', flag: 'max-cache-bytes', kind: 'integer', default: 0, description: 'Bound on the bytes of cached tarballs; the least recently used unpinned ones are evicted in the background. 0: no bound.' },
   { key: 'cache.maxRegistryBytes', flag: 'max-registry-bytes', kind: 'integer', default: 256 * MiB, description: 'Largest registry file accepted, compressed or decompressed (guards against gzip bombs).' },
 ];
 

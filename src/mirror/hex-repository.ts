@@ -1,9 +1,11 @@
 // The repository as clients see it: one method per endpoint of the Hex repository
-// protocol. Routes validate, call one of these, and write headers.
+// protocol. Routes validate, call one of these, and write headers. Client usage is
+// counted here, so pre-warming and mirroring do not count as hits.
 import type { KeyPair } from '../keys/keypair.js';
 import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.js';
 import type { RegistryMirror, RegistryResult } from './registry-mirror.js';
 import type { TarballMirror, TarballResult } from './tarball-mirror.js';
+import type { UsageRecorder } from './usage-recorder.js';
 
 export class HexRepository {
   constructor(
@@ -11,22 +13,32 @@ export class HexRepository {
     private readonly tarballs: TarballMirror,
     private readonly passthrough: PassthroughMirror,
     private readonly keys: KeyPair,
+    private readonly usage: UsageRecorder,
+    private readonly repo: string,
   ) {}
 
   names(): Promise<RegistryResult> {
-    return this.registry.get({ kind: 'names' });
+    return this.counted(this.registry.get({ kind: 'names' }));
   }
 
   versions(): Promise<RegistryResult> {
-    return this.registry.get({ kind: 'versions' });
+    return this.counted(this.registry.get({ kind: 'versions' }));
   }
 
   package(name: string): Promise<RegistryResult> {
-    return this.registry.get({ kind: 'package', name });
+    return this.counted(this.registry.get({ kind: 'package', name }));
   }
 
-  tarball(name: string, version: string): Promise<TarballResult> {
-    return this.tarballs.get(name, version);
+  async tarball(name: string, version: string): Promise<TarballResult> {
+    const result = await this.tarballs.get(name, version);
+    this.usage.tarball(this.repo, name, version, result.cache);
+    return result;
+  }
+
+  private async counted(pending: Promise<RegistryResult>): Promise<RegistryResult> {
+    const result = await pending;
+    this.usage.registry(result.cache);
+    return result;
   }
 
   /** Documentation tarballs never change once published. */

@@ -17,7 +17,6 @@ import type { Package, Release } from '../registry/types.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import { readChunks, type UpstreamClient } from '../upstream/client.js';
-import { HitCounter } from './hit-counter.js';
 import type { RegistryMirror } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -50,19 +49,14 @@ export class TarballMirror {
   // Releases the verified registry does not list, so repeated requests for a version that
   // does not exist do not each make hexproxy ask upstream again.
   private readonly missingReleases: LRUCache<string, true>;
-  readonly hits: HitCounter;
 
   constructor(private readonly options: TarballMirrorOptions) {
-    this.hits = new HitCounter(options.index, options.log);
     this.missingReleases = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
   }
 
   async get(name: string, version: string): Promise<TarballResult> {
     const cached = await this.cached(name, version);
-    if (cached) {
-      this.hits.record(this.options.repo, name, version);
-      return cached;
-    }
+    if (cached) return cached;
     if (this.options.offline) throw new OfflineMissError(`tarball ${name}-${version} is not cached and hexproxy runs offline`);
     return this.flights.run(`${name}-${version}`, () => this.fill(name, version));
   }
@@ -150,10 +144,6 @@ export class TarballMirror {
     }
     this.missingReleases.set(key, true);
     throw new NotFoundError(`package ${name} has no release ${version}`);
-  }
-
-  async close(): Promise<void> {
-    this.hits.stop();
   }
 }
 

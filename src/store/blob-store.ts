@@ -27,6 +27,8 @@ export interface BlobStore {
   begin(key: string): Promise<BlobWriter>;
   has(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /** Moves a blob to another key (e.g. into quarantine), replacing what is there. */
+  move(from: string, to: string): Promise<void>;
   list(prefix: string): AsyncIterable<string>;
 }
 

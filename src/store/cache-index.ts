@@ -62,7 +62,8 @@ const migrations: readonly string[] = [
      fetched_at INTEGER NOT NULL, checked_at INTEGER NOT NULL
    ) WITHOUT ROWID;`,
   `ALTER TABLE tarballs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
-   CREATE INDEX tarballs_by_last_use ON tarballs (pinned, last_used_at);`,
+   CREATE INDEX tarballs_by_last_use ON tarballs (pinned, last_used_at);
+   CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
 interface TarballRecord {
@@ -99,7 +100,13 @@ export class CacheIndex {
       removeTarball: db.prepare('DELETE FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
       listTarballs: db.prepare<[], TarballRecord>('SELECT * FROM tarballs ORDER BY repo, name, version'),
       addHits: db.prepare('UPDATE tarballs SET hits = hits + ?, last_used_at = max(last_used_at, ?) WHERE repo = ? AND name = ? AND version = ?'),
-      tarballTotals: db.prepare<[], { count: number; bytes: number | null }>('SELECT count(*) AS count, sum(size) AS bytes FROM tarballs'),
+      tarballTotals: db.prepare<[], { count: number; bytes: number | null; pinned: number | null }>('SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs'),
+      topPackages: db.prepare<[number], { name: string; hits: number; bytes: number; releases: number }>('SELECT name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?'),
+      listPackageTarballs: db.prepare<[string, string], TarballRecord>('SELECT * FROM tarballs WHERE repo = ? AND name = ? ORDER BY version'),
+      addCounter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value'),
+      listCounters: db.prepare<[], { name: string; value: number }>('SELECT name, value FROM counters'),
+      registryTotals: db.prepare<[], { count: number; bytes: number | null }>('SELECT count(*) AS count, sum(size) AS bytes FROM registry_files'),
+      passthroughTotals: db.prepare<[], { count: number; bytes: number | null }>('SELECT count(*) AS count, sum(size) AS bytes FROM passthrough_files'),
       findRegistry: db.prepare<[string, string], RegistryRecord>('SELECT * FROM registry_files WHERE repo = ? AND path = ?'),
       saveRegistry: db.prepare('INSERT INTO registry_files (repo, path, upstream_etag, sha256, size, fetched_at, checked_at) VALUES (@repo, @path, @upstreamEtag, @sha256, @size, @fetchedAt, @checkedAt) ON CONFLICT (repo, path) DO UPDATE SET upstream_etag = excluded.upstream_etag, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at'),
       touchRegistry: db.prepare('UPDATE registry_files SET checked_at = ? WHERE repo = ? AND path = ?'),
@@ -152,16 +159,43 @@ export class CacheIndex {
     return this.statements.listTarballs.all().map(toTarballRow);
   }
 
-  tarballTotals(): { count: number; bytes: number } {
+  tarballTotals(): { count: number; bytes: number; pinned: number } {
     const totals = this.statements.tarballTotals.get();
+    return { count: totals?.count ?? 0, bytes: totals?.bytes ?? 0, pinned: totals?.pinned ?? 0 };
+  }
+
+  registryTotals(): { count: number; bytes: number } {
+    const totals = this.statements.registryTotals.get();
     return { count: totals?.count ?? 0, bytes: totals?.bytes ?? 0 };
   }
 
-  /** Applies hit counts gathered in memory, in one transaction. */
-  saveHits(hits: Iterable<{ repo: string; name: string; version: string; hits: number; lastUsedAt: number }>): void {
+  passthroughTotals(): { count: number; bytes: number } {
+    const totals = this.statements.passthroughTotals.get();
+    return { count: totals?.count ?? 0, bytes: totals?.bytes ?? 0 };
+  }
+
+  /** Packages by tarball hits, then bytes. */
+  topPackages(limit: number): { name: string; hits: number; bytes: number; releases: number }[] {
+    return this.statements.topPackages.all(limit);
+  }
+
+  listPackageTarballs(repo: string, name: string): TarballRow[] {
+    return this.statements.listPackageTarballs.all(repo, name).map(toTarballRow);
+  }
+
+  /** Applies usage gathered in memory (per-tarball hits and named counters) in one transaction. */
+  saveUsage(
+    hits: Iterable<{ repo: string; name: string; version: string; hits: number; lastUsedAt: number }>,
+    counters: Iterable<[string, number]>,
+  ): void {
     write(() => this.db.transaction(() => {
       for (const hit of hits) this.statements.addHits.run(hit.hits, hit.lastUsedAt, hit.repo, hit.name, hit.version);
+      for (const [name, value] of counters) this.statements.addCounter.run(name, value);
     })());
+  }
+
+  counters(): Record<string, number> {
+    return Object.fromEntries(this.statements.listCounters.all().map((row) => [row.name, row.value]));
   }
 
   findRegistryFile(repo: string, path: string): RegistryRow | undefined {

@@ -97,6 +97,12 @@ export class FsBlobStore implements BlobStore {
     await rm(this.pathOf(key), { force: true });
   }
 
+  async move(from: string, to: string): Promise<void> {
+    const target = this.pathOf(to);
+    await mkdir(dirname(target), { recursive: true });
+    await rename(this.pathOf(from), target);
+  }
+
   async *list(prefix: string): AsyncIterable<string> {
     const base = prefix.replace(/\/+$/, '');
     if (base) assertValidKey(base);

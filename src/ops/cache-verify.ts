@@ -1,0 +1,91 @@
+// `hexproxy cache verify`: re-hash every cached tarball against the index and re-verify
+// every cached registry file with the upstream key; move what fails into quarantine/ so
+// it is never served, and report it.
+import { createHash, type KeyObject } from 'node:crypto';
+import { errorMessage } from '../errors.js';
+import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
+import { tarballKey } from '../mirror/tarball-mirror.js';
+import { openRegistryFile } from '../registry/registry-file.js';
+import type { RegistryResource } from '../registry/resource.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { CacheIndex } from '../store/cache-index.js';
+
+export interface VerifyProblem {
+  key: string;
+  reason: string;
+  /** Where the bytes went; undefined when they were missing. */
+  quarantinedAs?: string;
+}
+
+export interface VerifyReport {
+  checked: number;
+  ok: number;
+  problems: VerifyProblem[];
+}
+
+export interface VerifyOptions {
+  index: CacheIndex;
+  blobs: BlobStore;
+  upstreamKey: KeyObject;
+  maxRegistryBytes: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export async function verifyCache(options: VerifyOptions): Promise<VerifyReport> {
+  const { index, blobs } = options;
+  const tarballs = index.listTarballs();
+  const registry = index.listRegistryFiles();
+  const total = tarballs.length + registry.length;
+  const report: VerifyReport = { checked: 0, ok: 0, problems: [] };
+  const quarantine = async (key: string, reason: string, remove: () => void): Promise<void> => {
+    remove();
+    const target = `quarantine/${new Date().toISOString().replace(/[:.]/g, '-')}/${key}`;
+    try {
+      await blobs.move(key, target);
+      report.problems.push({ key, reason, quarantinedAs: target });
+    } catch {
+      report.problems.push({ key, reason });
+    }
+  };
+  const step = (): void => {
+    report.checked += 1;
+    options.onProgress?.(report.checked, total);
+  };
+
+  for (const row of tarballs) {
+    const key = tarballKey(row.repo, row.name, row.version);
+    const blob = await blobs.open(key);
+    if (!blob) {
+      index.removeTarball(row.repo, row.name, row.version);
+      report.problems.push({ key, reason: 'indexed but missing on disk; removed from the index' });
+    } else {
+      const hash = createHash('sha256');
+      for await (const chunk of blob.stream()) hash.update(chunk as Buffer);
+      const actual = hash.digest('hex');
+      if (actual === row.sha256 && blob.size === row.size) report.ok += 1;
+      else await quarantine(key, `SHA-256 ${actual} (${blob.size} bytes), index says ${row.sha256} (${row.size} bytes)`, () => index.removeTarball(row.repo, row.name, row.version));
+    }
+    step();
+  }
+
+  for (const row of registry) {
+    const key = registryBlobKey(row.repo, row.path);
+    const body = await blobs.read(key);
+    const resource: RegistryResource = row.path.startsWith('packages/')
+      ? { kind: 'package', name: row.path.slice('packages/'.length) }
+      : { kind: row.path === 'names' ? 'names' : 'versions' };
+    if (!body) {
+      index.removeRegistryFile(row.repo, row.path);
+      report.problems.push({ key, reason: 'indexed but missing on disk; removed from the index' });
+    } else {
+      try {
+        await openRegistryFile(body, resource, { publicKey: options.upstreamKey, repository: row.repo, maxBytes: options.maxRegistryBytes });
+        report.ok += 1;
+      } catch (error: unknown) {
+        await quarantine(key, errorMessage(error), () => index.removeRegistryFile(row.repo, row.path));
+      }
+    }
+    step();
+  }
+  return report;
+}

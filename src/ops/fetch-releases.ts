@@ -1,0 +1,113 @@
+// Fetching a set of releases into the cache, with bounded concurrency: what prewarm,
+// mirror and export share. Each tarball is checked against the signed registry by the
+// tarball mirror, and against a lock file's checksum when one is given.
+import { errorMessage } from '../errors.js';
+import type { RegistryMirror } from '../mirror/registry-mirror.js';
+import type { TarballMirror } from '../mirror/tarball-mirror.js';
+import type { Package, Release } from '../registry/types.js';
+import type { CacheIndex } from '../store/cache-index.js';
+
+export interface ReleaseTarget {
+  name: string;
+  version: string;
+  /** Checksums a lock file recorded (lowercase hex); checked against the signed registry. */
+  lockOuterChecksum?: string;
+  lockInnerChecksum?: string;
+  /** Where the target came from, for messages ("mix.lock", "phoenix@~> 1.7"). */
+  source: string;
+  /** Set when two sources lock different checksums for the same release. */
+  conflict?: string;
+}
+
+export type FetchOutcome = 'fetched' | 'cached' | 'failed';
+
+export interface FetchSummary {
+  fetched: ReleaseTarget[];
+  cached: ReleaseTarget[];
+  failed: { target: ReleaseTarget; reason: string }[];
+}
+
+export interface FetchOptions {
+  repo: string;
+  index: CacheIndex;
+  registry: RegistryMirror;
+  tarballs: TarballMirror;
+  concurrency: number;
+  pin: boolean;
+  onItem?: (target: ReleaseTarget, outcome: FetchOutcome, reason?: string) => void;
+}
+
+export async function fetchReleases(targets: readonly ReleaseTarget[], options: FetchOptions): Promise<FetchSummary> {
+  const summary: FetchSummary = { fetched: [], cached: [], failed: [] };
+  const unique = dedupe(targets);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < unique.length) {
+      const target = unique[next] as ReleaseTarget;
+      next += 1;
+      try {
+        const outcome = await fetchOne(target, options);
+        summary[outcome].push(target);
+        options.onItem?.(target, outcome);
+      } catch (error: unknown) {
+        const reason = errorMessage(error);
+        summary.failed.push({ target, reason });
+        options.onItem?.(target, 'failed', reason);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, unique.length)) }, worker));
+  return summary;
+}
+
+async function fetchOne(target: ReleaseTarget, options: FetchOptions): Promise<'fetched' | 'cached'> {
+  const { repo, index, registry, tarballs } = options;
+  const { name, version } = target;
+  if (target.conflict) throw new Error(target.conflict);
+  if (target.lockOuterChecksum || target.lockInnerChecksum) {
+    const pkg = (await registry.get({ kind: 'package', name })).file.message as Package;
+    const release = pkg.releases.find((candidate) => candidate.version === version);
+    if (release) checkLockAgainstRegistry(target, release);
+  }
+  const before = index.findTarball(repo, name, version);
+  const result = await tarballs.get(name, version);
+  if (target.lockOuterChecksum && result.row.sha256 !== target.lockOuterChecksum) {
+    throw new Error(`${name} ${version}: the cached tarball has SHA-256 ${result.row.sha256}, but ${target.source} locks ${target.lockOuterChecksum}`);
+  }
+  if (options.pin && !result.row.pinned) index.setPinned(repo, name, version, true);
+  return before ? 'cached' : 'fetched';
+}
+
+function checkLockAgainstRegistry(target: ReleaseTarget, release: Release): void {
+  const outer = release.outer_checksum?.toString('hex');
+  const inner = release.inner_checksum.toString('hex');
+  if (target.lockOuterChecksum && outer && target.lockOuterChecksum !== outer) {
+    throw new Error(`${target.name} ${target.version}: ${target.source} locks outer checksum ${target.lockOuterChecksum}, but the signed registry says ${outer}; not fetched`);
+  }
+  if (target.lockInnerChecksum && target.lockInnerChecksum !== inner) {
+    throw new Error(`${target.name} ${target.version}: ${target.source} locks inner checksum ${target.lockInnerChecksum}, but the signed registry says ${inner}; not fetched`);
+  }
+}
+
+function dedupe(targets: readonly ReleaseTarget[]): ReleaseTarget[] {
+  const seen = new Map<string, ReleaseTarget>();
+  for (const target of targets) {
+    const key = `${target.name}@${target.version}`;
+    const existing = seen.get(key);
+    if (!existing) {
+      seen.set(key, target);
+      continue;
+    }
+    // Keep the lock checksums if any source has them; two that disagree fail the release.
+    const merged: ReleaseTarget = {
+      ...existing,
+      lockOuterChecksum: existing.lockOuterChecksum ?? target.lockOuterChecksum,
+      lockInnerChecksum: existing.lockInnerChecksum ?? target.lockInnerChecksum,
+    };
+    if (existing.lockOuterChecksum && target.lockOuterChecksum && existing.lockOuterChecksum !== target.lockOuterChecksum) {
+      merged.conflict = `${target.name} ${target.version}: ${existing.source} locks ${existing.lockOuterChecksum} but ${target.source} locks ${target.lockOuterChecksum}`;
+    }
+    seen.set(key, merged);
+  }
+  return [...seen.values()];
+}
