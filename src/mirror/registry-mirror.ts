@@ -53,15 +53,18 @@ export interface RegistryMirrorOptions {
 }
 
 export class RegistryMirror {
-  private readonly memory: LRUCache<string, RegistryFile>;
+  private readonly memory: LRUCache<string, { file: RegistryFile; generation: number }>;
+  /** Bumped when another process (a CLI import or pre-warm) has written the index. */
+  private generation = 0;
+  private indexCheckedAt = 0;
   private readonly notFound: LRUCache<string, true>;
   private readonly flights = new SingleFlight<RegistryResult>();
 
   constructor(private readonly options: RegistryMirrorOptions) {
-    this.memory = new LRUCache<string, RegistryFile>({
+    this.memory = new LRUCache<string, { file: RegistryFile; generation: number }>({
       maxSize: options.memoryMaxBytes,
       // The decoded message costs roughly what its payload does, a few times over.
-      sizeCalculation: (file) => Math.max(1, file.body.length + file.payload.length * 3),
+      sizeCalculation: ({ file }) => Math.max(1, file.body.length + file.payload.length * 3),
     });
     this.notFound = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
   }
@@ -69,8 +72,9 @@ export class RegistryMirror {
   /** `revalidate` asks upstream even within the TTL (e.g. a release not yet seen). */
   async get(resource: RegistryResource, revalidate = false): Promise<RegistryResult> {
     const path = resourcePath(resource);
+    this.noticeOtherWriters();
     const hot = this.memory.get(path);
-    if (hot && !revalidate && this.isFresh(hot.row)) return { file: hot, cache: 'hit' };
+    if (hot && hot.generation === this.generation && !revalidate && this.isFresh(hot.file.row)) return { file: hot.file, cache: 'hit' };
     const result = await this.flights.run(path, () => this.resolve(resource, revalidate));
     // Joined a plain lookup that answered from cache: the caller asked for upstream's word.
     if (revalidate && result.cache === 'hit' && !this.options.offline) {
@@ -114,7 +118,7 @@ export class RegistryMirror {
       if (!cached) throw new VerificationError(`upstream answered 304 for ${describeResource(resource)} without a conditional request`);
       this.options.index.touchRegistryFile(repo, path, now);
       const file = { ...cached, row: { ...cached.row, checkedAt: now } };
-      this.memory.set(path, file);
+      this.remember(path, file);
       return { file, cache: 'revalidated' };
     }
     const body = await readBody(result, this.options.maxRegistryBytes, describeResource(resource));
@@ -135,7 +139,7 @@ export class RegistryMirror {
       this.options.log.error({ resource: path, err: errorMessage(error) }, 'cannot cache a registry file');
     }
     const file = await this.seal(resource, row, verified.payload, verified.message);
-    this.memory.set(path, file);
+    this.remember(path, file);
     this.notFound.delete(path);
     return { file, cache: cached ? 'revalidated' : 'miss' };
   }
@@ -146,8 +150,12 @@ export class RegistryMirror {
     const path = resourcePath(resource);
     const row = index.findRegistryFile(repo, path);
     if (!row) return undefined;
-    const hot = this.memory.get(path);
-    if (hot && hot.row.sha256 === row.sha256) return { ...hot, row };
+    const hot = this.memory.get(path)?.file;
+    if (hot && hot.row.sha256 === row.sha256) {
+      const file = { ...hot, row };
+      this.remember(path, file);
+      return file;
+    }
     const body = await blobs.read(blobKey(repo, path));
     if (!body) {
       index.removeRegistryFile(repo, path);
@@ -164,7 +172,7 @@ export class RegistryMirror {
       const actual = sha256Hex(body);
       const consistent = actual === row.sha256 ? row : { ...row, sha256: actual, size: body.length, upstreamEtag: null, checkedAt: 0 };
       const file = await this.seal(resource, consistent, verified.payload, verified.message);
-      this.memory.set(path, file);
+      this.remember(path, file);
       return file;
     } catch (error: unknown) {
       log.error({ resource: path, err: errorMessage(error) }, 'a cached registry file no longer verifies; discarding it');
@@ -182,6 +190,19 @@ export class RegistryMirror {
     this.memory.delete(path);
     this.options.index.removeRegistryFile(this.options.repo, path);
     await this.options.blobs.delete(blobKey(this.options.repo, path));
+  }
+
+  private remember(path: string, file: RegistryFile): void {
+    this.memory.set(path, { file, generation: this.generation });
+  }
+
+  // At most once a second, ask SQLite whether another connection committed since; if so,
+  // memory entries are checked against the index again before they are served.
+  private noticeOtherWriters(): void {
+    const now = Date.now();
+    if (now - this.indexCheckedAt < 1000) return;
+    this.indexCheckedAt = now;
+    if (this.options.index.changedElsewhere()) this.generation += 1;
   }
 
   private isFresh(row: RegistryRow): boolean {

@@ -82,6 +82,7 @@ interface PassthroughRecord {
 export class CacheIndex {
   private readonly db: Database.Database;
   private readonly statements;
+  private lastDataVersion: number | undefined;
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
@@ -117,6 +118,7 @@ export class CacheIndex {
       touchPassthrough: db.prepare('UPDATE passthrough_files SET checked_at = ? WHERE path = ?'),
       removePassthrough: db.prepare('DELETE FROM passthrough_files WHERE path = ?'),
       listPassthrough: db.prepare<[], PassthroughRecord>('SELECT * FROM passthrough_files ORDER BY path'),
+      dataVersion: db.prepare<[], { data_version: number }>('PRAGMA data_version'),
     };
   }
 
@@ -238,6 +240,14 @@ export class CacheIndex {
 
   listPassthroughFiles(): PassthroughRow[] {
     return this.statements.listPassthrough.all().map(toPassthroughRow);
+  }
+
+  /** Whether another connection (another process) has committed since the last call. */
+  changedElsewhere(): boolean {
+    const version = this.statements.dataVersion.get()?.data_version ?? 0;
+    const changed = this.lastDataVersion !== undefined && version !== this.lastDataVersion;
+    this.lastDataVersion = version;
+    return changed;
   }
 
   /** Runs `work` in one transaction: other processes see all of its writes or none. */
