@@ -7,6 +7,7 @@ import { cacheCommand } from './cache.js';
 import { runKeygen } from './keygen.js';
 import { mirrorCommand } from './mirror.js';
 import { configFrom, withSettings, type CommandOptions } from './options.js';
+import { prewarmCommand } from './prewarm.js';
 import { runServe } from './serve.js';
 
 const program = new Command('hexproxy')
@@ -29,6 +30,7 @@ program.addCommand(
     }),
 );
 
+program.addCommand(prewarmCommand());
 program.addCommand(mirrorCommand());
 program.addCommand(cacheCommand());
 

@@ -5,7 +5,7 @@ import { parseVersionSelection, planMirror } from '../ops/mirror.js';
 import { withHexproxy } from './open.js';
 import { collect, configFrom, positiveInteger, withSettings, type CommandOptions } from './options.js';
 import { createProgress } from './progress.js';
-import { printFetchSummary } from './summary.js';
+import { anyFailed, printFetchSummary } from './summary.js';
 
 export function mirrorCommand(): Command {
   return withSettings(new Command('mirror').summary('Fetch all or part of the upstream into the cache').description(
@@ -34,10 +34,9 @@ export function mirrorCommand(): Command {
           onItem: (target, outcome) => progress.item(`${target.name} ${target.version}`, outcome),
         });
         progress.done();
-        // A package whose registry file could not be had is a failure like a tarball's.
-        for (const failure of plan.failed) summary.failed.push({ target: { name: failure.name, version: '(all)', source: 'mirror' }, reason: failure.reason });
-        printFetchSummary(summary, []);
-        if (summary.failed.length > 0) process.exitCode = 1;
+        const planFailures = plan.failed.map((failure) => ({ what: `package ${failure.name}`, reason: failure.reason }));
+        printFetchSummary(summary, planFailures, []);
+        if (anyFailed(summary, planFailures)) process.exitCode = 1;
       });
     });
 }

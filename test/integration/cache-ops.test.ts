@@ -10,8 +10,8 @@ import { evictPackage } from '../../src/ops/cache-evict.js';
 import { verifyCache } from '../../src/ops/cache-verify.js';
 import { fetchReleases } from '../../src/ops/fetch-releases.js';
 import { pickReleases, planMirror } from '../../src/ops/mirror.js';
-import { projectRoot } from '../../src/paths.js';
 import type { Release } from '../../src/registry/types.js';
+import { cliPath, runCli } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
@@ -193,17 +193,3 @@ describe('mirror', () => {
     expect(third.stdout).toMatch(/already cached: 8/);
   });
 });
-
-const cliPath = join(projectRoot, 'dist', 'src', 'cli', 'main.js');
-
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

@@ -1,0 +1,46 @@
+// `hexproxy prewarm`: fill the cache with what lock files or package specs need.
+import { Command } from 'commander';
+import { fetchReleases } from '../ops/fetch-releases.js';
+import { planPrewarm } from '../ops/prewarm.js';
+import { BadRequestError } from '../errors.js';
+import { withHexproxy } from './open.js';
+import { collect, configFrom, positiveInteger, withSettings, type CommandOptions } from './options.js';
+import { createProgress } from './progress.js';
+import { anyFailed, printFetchSummary } from './summary.js';
+
+export function prewarmCommand(): Command {
+  return withSettings(new Command('prewarm')
+    .summary('Fetch what lock files or package specs need into the cache')
+    .description(
+      'Fetch into the cache every Hex package of the given lock files, and the releases the given specs resolve to with their dependencies.\n' +
+      'SPEC is NAME (newest release that is not retired, stable preferred), NAME@VERSION, or NAME@REQUIREMENT in Elixir syntax ("phoenix@~> 1.7").\n' +
+      'Every tarball is checked against the signed registry, and against the lock file\'s checksum where one is recorded.',
+    ))
+    .argument('[spec...]', 'package specs')
+    .option('--mix-lock <file>', 'a mix.lock (repeatable)', collect, [])
+    .option('--rebar-lock <file>', 'a rebar.lock (repeatable)', collect, [])
+    .option('--with-optional', 'also fetch optional dependencies of resolved specs')
+    .option('--concurrency <n>', 'parallel fetches', positiveInteger('--concurrency'), 8)
+    .option('--pin', 'never evict what this run caches')
+    .action(async (specs: string[], options: CommandOptions) => {
+      const config = configFrom(options);
+      const mixLocks = (options['mixLock'] as string[] | undefined) ?? [];
+      const rebarLocks = (options['rebarLock'] as string[] | undefined) ?? [];
+      if (specs.length === 0 && mixLocks.length === 0 && rebarLocks.length === 0) {
+        throw new BadRequestError('nothing to pre-warm: give --mix-lock FILE, --rebar-lock FILE or package specs (see hexproxy prewarm --help)');
+      }
+      const concurrency = Number(options['concurrency']);
+      await withHexproxy(config, async ({ index, registry, tarballs }) => {
+        const repo = config.upstream.repository;
+        const plan = await planPrewarm({ mixLocks, rebarLocks, specs, withOptional: options['withOptional'] === true, concurrency }, registry, repo);
+        const progress = createProgress('prewarm', plan.targets.length);
+        const summary = await fetchReleases(plan.targets, {
+          repo, index, registry, tarballs, concurrency, pin: options['pin'] === true,
+          onItem: (target, outcome) => progress.item(`${target.name} ${target.version}`, outcome),
+        });
+        progress.done();
+        printFetchSummary(summary, plan.failed, plan.skipped);
+        if (anyFailed(summary, plan.failed)) process.exitCode = 1;
+      });
+    });
+}
