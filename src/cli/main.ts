@@ -3,6 +3,7 @@
 // so the CLI, the environment variables and the config file always agree.
 import { Command } from 'commander';
 import { HexproxyError, errorMessage } from '../errors.js';
+import { exportCommand, importCommand } from './bundle.js';
 import { cacheCommand } from './cache.js';
 import { runKeygen } from './keygen.js';
 import { mirrorCommand } from './mirror.js';
@@ -32,6 +33,8 @@ program.addCommand(
 
 program.addCommand(prewarmCommand());
 program.addCommand(mirrorCommand());
+program.addCommand(exportCommand());
+program.addCommand(importCommand());
 program.addCommand(cacheCommand());
 
 try {

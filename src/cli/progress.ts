@@ -7,6 +7,18 @@ export interface Progress {
   done(): void;
 }
 
+/** A progress whose total is known only once the work starts (export, import). */
+export function lazyProgress(title: string): { item(label: string, outcome: string, total: number): void; done(): void } {
+  let progress: Progress | undefined;
+  return {
+    item(label, outcome, total) {
+      progress ??= createProgress(title, total);
+      progress.item(label, outcome);
+    },
+    done: () => progress?.done(),
+  };
+}
+
 export function createProgress(title: string, total: number, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (stream.isTTY) {
     const bar = new SingleBar(

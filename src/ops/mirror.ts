@@ -29,7 +29,8 @@ export interface MirrorPlan {
 }
 
 export async function planMirror(registry: RegistryMirror, selection: MirrorSelection, concurrency: number): Promise<MirrorPlan> {
-  const names = (await registry.get({ kind: 'names' })).file.message as Names;
+  // Registry files are asked of upstream once per run, whatever the TTL: a mirror wants what is current.
+  const names = (await registry.get({ kind: 'names' }, true)).file.message as Names;
   const included = selection.only.length === 0 ? () => true : picomatch(selection.only);
   const excluded = selection.exclude.length === 0 ? () => false : picomatch(selection.exclude);
   const chosen = names.packages.map((pkg) => pkg.name).filter((name) => included(name) && !excluded(name)).sort();
@@ -40,7 +41,7 @@ export async function planMirror(registry: RegistryMirror, selection: MirrorSele
       const name = chosen[next] as string;
       next += 1;
       try {
-        const pkg = (await registry.get({ kind: 'package', name })).file.message as Package;
+        const pkg = (await registry.get({ kind: 'package', name }, true)).file.message as Package;
         for (const release of pickReleases(pkg.releases, selection.versions)) {
           plan.targets.push({ name, version: release.version, source: 'mirror' });
         }

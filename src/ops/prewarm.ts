@@ -59,7 +59,8 @@ export async function planPrewarm(request: PrewarmRequest, registry: RegistryMir
       concurrency: request.concurrency,
       fetchPackage: async (name) => {
         try {
-          return (await registry.get({ kind: 'package', name })).file.message as Package;
+          // Asked upstream once per run, whatever the TTL: a pre-warm wants what is current.
+          return (await registry.get({ kind: 'package', name }, true)).file.message as Package;
         } catch (error: unknown) {
           if (error instanceof NotFoundError) return undefined;
           throw error;

@@ -1,0 +1,524 @@
+// `hexproxy import`: reads a bundle (docs/bundle-format.md) in one pass, stages every entry
+// in the blob store while checking it, and only when the whole bundle checks out (or, with
+// skipBad, for the entries that do) commits the files and then all index rows in one
+// transaction. Registry files are verified with the upstream key, not the exporter's:
+// a bundle is trusted exactly as far as upstream's signatures reach.
+import { createHash, type KeyObject } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { HexproxyError, StorageError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { blobKey, sha256Hex } from '../mirror/registry-mirror.js';
+import { tarballKey } from '../mirror/tarball-mirror.js';
+import { openRegistryFile, type VerifiedRegistryFile } from '../registry/registry-file.js';
+import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
+import { innerChecksumOf } from '../registry/tarball-checksum.js';
+import type { Package } from '../registry/types.js';
+import type { BlobStore, BlobWriter } from '../store/blob-store.js';
+import type { CacheIndex } from '../store/cache-index.js';
+import { BundleError, type RefusedEntry } from './bundle-error.js';
+import {
+  MANIFEST_PATH, MAX_MANIFEST_BYTES,
+  asBuffer, checkEntry, parseManifest, readEntry,
+  type BundleEntry, type BundleEntryKind, type BundleManifest, type EntryTarget,
+} from './manifest.js';
+import { expectedChecksum, firstNotIn, listingOf, releaseChecksums, type ExpectedChecksum } from './registry-facts.js';
+
+export interface ImportOptions {
+  file: string;
+  index: CacheIndex;
+  blobs: BlobStore;
+  /** The repository name ("hexpm"): the bundle must be for it, and every registry payload must name it. */
+  repo: string;
+  upstreamKey: KeyObject;
+  /** Largest registry file accepted, compressed or decompressed. */
+  maxRegistryBytes: number;
+  maxTarballBytes: number;
+  /** Import the entries that check out and return the others as refused, instead of importing nothing. */
+  skipBad: boolean;
+  /** Pin the imported tarballs (and those already cached that the bundle holds) against eviction. */
+  pin: boolean;
+  log?: Logger;
+  /** Called after each entry of the bundle has been read and checked. */
+  onProgress?: (progress: { done: number; total: number; path: string }) => void;
+}
+
+export interface ImportedEntry {
+  path: string;
+  kind: BundleEntryKind;
+  /** A different copy was cached before and is now replaced. */
+  replaced: boolean;
+}
+
+export interface KeptEntry {
+  path: string;
+  reason: string;
+}
+
+export interface ImportSummary {
+  manifest: BundleManifest;
+  /** Written to the cache, in bundle order. */
+  imported: ImportedEntry[];
+  /** The same bytes were cached already; nothing was written. */
+  alreadyPresent: string[];
+  /** Registry files not imported because the cached copy already lists everything they do. */
+  keptCached: KeptEntry[];
+  /** Tarballs that were cached already and are now pinned (with `pin`). */
+  pinned: string[];
+  /** Entries that failed a check (only ever non-empty with skipBad; otherwise the import throws). */
+  refused: RefusedEntry[];
+}
+
+export async function importBundle(options: ImportOptions): Promise<ImportSummary> {
+  return new BundleImport(options).run();
+}
+
+interface PlanItem {
+  entry: BundleEntry;
+  target?: EntryTarget;
+  /** Why the manifest's own description of the entry is unacceptable. */
+  problem?: string;
+  arrived: boolean;
+}
+
+type Staged =
+  | { kind: 'registry'; path: string; resource: RegistryResource; sha256: string; size: number; replaced: boolean; writer?: BlobWriter }
+  | { kind: 'tarball'; path: string; name: string; version: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string };
+
+interface Present {
+  tarball?: { name: string; version: string; pinned: boolean };
+  dependsOn?: string;
+}
+
+interface BundlePackage {
+  checksums: Map<string, ExpectedChecksum>;
+  /** The cached copy's checksums, when the cached copy is kept as the newer one. */
+  kept?: Map<string, ExpectedChecksum>;
+}
+
+type Expectation = { checksum: ExpectedChecksum; source: string; dependsOn?: string } | { problem: string };
+
+type TarEntry = tar.Extract extends AsyncIterable<infer T> ? T : never;
+
+/** Reading the bundle itself failed: it is cut short or corrupt. */
+class BrokenBundle extends Error {}
+
+class BundleImport {
+  private items: PlanItem[] = [];
+  private readonly byPath = new Map<string, number[]>();
+  /** Index of the next manifest entry the tar should hold. */
+  private next = 0;
+  private current: string | undefined;
+  private readonly refused = new Map<string, string>();
+  private readonly staged = new Map<string, Staged>();
+  private readonly present = new Map<string, Present>();
+  private readonly kept = new Map<string, string>();
+  private readonly bundlePackages = new Map<string, BundlePackage>();
+  private readonly cachedPackages = new Map<string, Map<string, ExpectedChecksum> | string>();
+
+  constructor(private readonly options: ImportOptions) {}
+
+  async run(): Promise<ImportSummary> {
+    const { file } = this.options;
+    // Opened first, so a missing or unreadable file is reported as the file system puts it.
+    const handle = await open(file, 'r');
+    const extract = tar.extract();
+    const feeding = pipeline(handle.createReadStream(), extract).catch(() => undefined);
+    const entries = extract[Symbol.asyncIterator]();
+    try {
+      const manifest = await this.readManifest(entries);
+      this.plan(manifest);
+      for (;;) {
+        let step: IteratorResult<TarEntry>;
+        try {
+          step = await entries.next();
+        } catch (error: unknown) {
+          await this.broken(error);
+          break;
+        }
+        if (step.done) break;
+        try {
+          await this.onEntry(step.value);
+        } catch (error: unknown) {
+          if (!(error instanceof BrokenBundle)) throw error;
+          await this.broken(error.cause);
+          break;
+        }
+      }
+      await this.refuseMissing();
+      await this.refuseDependents();
+      return await this.finish(manifest);
+    } catch (error: unknown) {
+      await this.abortAll();
+      throw error;
+    } finally {
+      extract.destroy();
+      await feeding;
+    }
+  }
+
+  private async readManifest(entries: AsyncIterator<TarEntry>): Promise<BundleManifest> {
+    const { file, repo } = this.options;
+    const fatal = (reason: string, cause?: unknown): BundleError =>
+      BundleError.refusing(file, [{ path: MANIFEST_PATH, reason }], cause === undefined ? undefined : { cause });
+    let first: IteratorResult<TarEntry>;
+    try {
+      first = await entries.next();
+    } catch (error: unknown) {
+      throw fatal(`cannot be read; the file is not a tar archive (${errorMessage(error)})`, error);
+    }
+    if (first.done) throw fatal('is missing; the bundle is empty');
+    const { name, size, type } = first.value.header;
+    if (name !== MANIFEST_PATH || !isRegularFile(type)) throw fatal(`is missing; the first entry is ${JSON.stringify(name)}`);
+    if (size > MAX_MANIFEST_BYTES) throw fatal(`is larger than ${MAX_MANIFEST_BYTES} bytes`);
+    let bytes: Buffer;
+    try {
+      bytes = await readEntry(first.value);
+    } catch (error: unknown) {
+      throw fatal(`is cut short (${errorMessage(error)})`, error);
+    }
+    let manifest: BundleManifest;
+    try {
+      manifest = parseManifest(bytes, file);
+    } catch (error: unknown) {
+      if (error instanceof BundleError && error.refused[0]) throw fatal(error.refused[0].reason, error);
+      throw error;
+    }
+    if (manifest.upstream.repository !== repo) {
+      throw fatal(`is for repository "${manifest.upstream.repository}" (${manifest.upstream.url}); this hexproxy mirrors "${repo}"`);
+    }
+    return manifest;
+  }
+
+  /** Checks what the manifest says of each entry before any bytes arrive. */
+  private plan(manifest: BundleManifest): void {
+    const { maxRegistryBytes, maxTarballBytes } = this.options;
+    this.items = manifest.entries.map((entry, i): PlanItem => {
+      const indices = this.byPath.get(entry.path);
+      if (indices) indices.push(i);
+      else this.byPath.set(entry.path, [i]);
+      const checked = checkEntry(entry);
+      if ('problem' in checked) return { entry, problem: checked.problem, arrived: false };
+      const limit = entry.kind === 'registry' ? maxRegistryBytes : maxTarballBytes;
+      if (entry.size > limit) {
+        const setting = entry.kind === 'registry' ? 'cache.maxRegistryBytes' : 'cache.maxTarballBytes';
+        return { entry, target: checked.target, problem: `is ${entry.size} bytes, over the limit of ${limit} bytes (${setting})`, arrived: false };
+      }
+      return { entry, target: checked.target, arrived: false };
+    });
+    for (const item of this.items) {
+      if ((this.byPath.get(item.entry.path)?.length ?? 0) > 1) item.problem = 'is listed more than once in the manifest';
+    }
+  }
+
+  private async onEntry(entry: TarEntry): Promise<void> {
+    const { name, size, type } = entry.header;
+    const item = await this.match(name);
+    if (!item) {
+      await drain(entry);
+      return;
+    }
+    // Left set if reading the entry fails, so that broken() can name it.
+    this.current = item.entry.path;
+    if (item.problem || !item.target) {
+      await this.refuse(item.entry.path, item.problem ?? 'is not a bundle path');
+      await drain(entry);
+    } else if (!isRegularFile(type)) {
+      await this.refuse(item.entry.path, `is a ${type} entry in the tar, not a regular file`);
+      await drain(entry);
+    } else if (size !== item.entry.size) {
+      await this.refuse(item.entry.path, `is ${size} bytes in the tar; the manifest says ${item.entry.size}`);
+      await drain(entry);
+    } else if (item.target.kind === 'registry') {
+      await this.stageRegistryFile(item.entry, item.target.resource, entry);
+    } else {
+      await this.stageTarball(item.entry, item.target.name, item.target.version, entry);
+    }
+    this.current = undefined;
+    this.options.onProgress?.({ done: this.next, total: this.items.length, path: item.entry.path });
+  }
+
+  /** The manifest entry a tar entry stands for, in manifest order; refuses entries that fit none. */
+  private async match(name: string): Promise<PlanItem | undefined> {
+    const indices = this.byPath.get(name);
+    if (!indices) {
+      await this.refuse(name, 'is in the bundle but not listed in the manifest');
+      return undefined;
+    }
+    const at = indices.find((i) => i >= this.next && !this.items[i]?.arrived);
+    if (at === undefined) {
+      await this.refuse(name, indices.every((i) => this.items[i]?.arrived) ? 'appears more than once in the bundle' : 'is out of manifest order');
+      return undefined;
+    }
+    // Entries skipped over are missing: a later copy could only be out of order.
+    for (let i = this.next; i < at; i += 1) await this.refuseMissingItem(i, `is missing: the bundle goes on with ${name}`);
+    this.next = at + 1;
+    const item = this.items[at] as PlanItem;
+    item.arrived = true;
+    return item;
+  }
+
+  private async stageRegistryFile(entry: BundleEntry, resource: RegistryResource, stream: TarEntry): Promise<void> {
+    const { repo, index, blobs, upstreamKey, maxRegistryBytes } = this.options;
+    const body = Buffer.concat(await collect(stream));
+    const sha256 = sha256Hex(body);
+    if (sha256 !== entry.sha256) {
+      await this.refuse(entry.path, `has SHA-256 ${sha256}; the manifest says ${entry.sha256}`);
+      return;
+    }
+    let verified: VerifiedRegistryFile;
+    try {
+      verified = await openRegistryFile(body, resource, { publicKey: upstreamKey, repository: repo, maxBytes: maxRegistryBytes });
+    } catch (error: unknown) {
+      if (!(error instanceof HexproxyError)) throw error;
+      await this.refuse(entry.path, `does not verify with the upstream key: ${error.message}`);
+      return;
+    }
+    const pkg: BundlePackage | undefined = resource.kind === 'package'
+      ? { checksums: releaseChecksums(verified.message as Package) }
+      : undefined;
+    if (resource.kind === 'package' && pkg) this.bundlePackages.set(resource.name, pkg);
+
+    const path = resourcePath(resource);
+    const key = blobKey(repo, path);
+    const cachedBody = await blobs.read(key);
+    if (cachedBody && sha256Hex(cachedBody) === sha256) {
+      const row = index.findRegistryFile(repo, path);
+      if (row?.sha256 === sha256 && row.size === body.length) this.present.set(entry.path, {});
+      // The bytes are on disk already but their index row lags (a crash between the two): write only the row.
+      else this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: false });
+      return;
+    }
+    const cached = cachedBody && index.findRegistryFile(repo, path) ? await this.openCached(cachedBody, resource) : undefined;
+    if (cached) {
+      const newer = firstNotIn(listingOf(resource, verified.message), listingOf(resource, cached.message));
+      if (newer === undefined) {
+        this.kept.set(entry.path, `the cached ${describeResource(resource)} already lists everything this one does (newer or the same)`);
+        if (pkg) pkg.kept = releaseChecksums(cached.message as Package);
+        return;
+      }
+    }
+    const writer = await blobs.begin(key);
+    this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: cached !== undefined, writer });
+    await writer.write(body);
+  }
+
+  private async stageTarball(entry: BundleEntry, name: string, version: string, stream: TarEntry): Promise<void> {
+    const { repo, index, blobs } = this.options;
+    const expectation = await this.expectationFor(name, version);
+    if ('problem' in expectation) {
+      await this.refuse(entry.path, expectation.problem);
+      await drain(stream);
+      return;
+    }
+    const { checksum, source, dependsOn } = expectation;
+    const key = tarballKey(repo, name, version);
+    const row = index.findTarball(repo, name, version);
+    const onDisk = row && row.sha256 === entry.sha256 && row.size === entry.size ? await blobs.open(key) : undefined;
+    const isPresent = row !== undefined && onDisk?.size === row.size;
+    const writer = isPresent ? undefined : await blobs.begin(key);
+    const staged: Staged = { kind: 'tarball', path: entry.path, name, version, sha256: entry.sha256, size: entry.size, replaced: row !== undefined, ...(writer && { writer }), ...(dependsOn !== undefined && { dependsOn }) };
+    if (writer) this.staged.set(entry.path, staged);
+
+    const hash = createHash('sha256');
+    // The inner checksum needs the parts of the tarball, so old releases are kept whole in memory.
+    const kept: Buffer[] | undefined = checksum.kind === 'inner' ? [] : undefined;
+    let size = 0;
+    for await (const chunk of chunksOf(stream)) {
+      hash.update(chunk);
+      size += chunk.length;
+      kept?.push(chunk);
+      await writer?.write(chunk);
+    }
+    const actual = hash.digest('hex');
+    if (actual !== entry.sha256 || size !== entry.size) {
+      await this.refuse(entry.path, `has SHA-256 ${actual}; the manifest says ${entry.sha256}`);
+      return;
+    }
+    const got = kept ? await innerChecksumOrNull(Buffer.concat(kept)) : actual;
+    if (got !== checksum.hex) {
+      await this.refuse(entry.path, `does not match ${source}: expected ${checksum.kind} SHA-256 ${checksum.hex}, got ${got ?? 'an unreadable tarball'}`);
+      return;
+    }
+    if (isPresent) {
+      this.present.set(entry.path, { tarball: { name, version, pinned: row.pinned }, ...(dependsOn !== undefined && { dependsOn }) });
+    }
+  }
+
+  /** The checksum a release's tarball must have: from the bundle's verified /packages/NAME, else from the cached one. */
+  private async expectationFor(name: string, version: string): Promise<Expectation> {
+    const registryPath = `registry/packages/${name}`;
+    if (this.byPath.has(registryPath)) {
+      const reason = this.refused.get(registryPath);
+      if (reason !== undefined) return { problem: `its registry file ${registryPath} was refused (${reason})` };
+      const pkg = this.bundlePackages.get(name);
+      if (!pkg) return { problem: `its registry file ${registryPath} was not read before it` };
+      const checksum = pkg.checksums.get(version);
+      if (!checksum) return { problem: `${registryPath} in the bundle does not list version ${version}` };
+      const cached = pkg.kept?.get(version);
+      if (cached && (cached.kind !== checksum.kind || cached.hex !== checksum.hex)) {
+        return { problem: `the cached /packages/${name}, kept as the newer copy, lists another ${cached.kind} checksum for ${version} (${cached.hex})` };
+      }
+      return { checksum, source: registryPath, dependsOn: registryPath };
+    }
+    const cached = await this.cachedPackage(name);
+    if (typeof cached === 'string') return { problem: cached };
+    const checksum = cached.get(version);
+    if (!checksum) return { problem: `the bundle has no ${registryPath}, and the cached /packages/${name} does not list version ${version}` };
+    return { checksum, source: `the cached /packages/${name}` };
+  }
+
+  private async cachedPackage(name: string): Promise<Map<string, ExpectedChecksum> | string> {
+    const memo = this.cachedPackages.get(name);
+    if (memo !== undefined) return memo;
+    const { repo, index, blobs } = this.options;
+    const resource: RegistryResource = { kind: 'package', name };
+    const path = resourcePath(resource);
+    const body = index.findRegistryFile(repo, path) ? await blobs.read(blobKey(repo, path)) : undefined;
+    let result: Map<string, ExpectedChecksum> | string;
+    if (!body) {
+      result = `the bundle has no registry/packages/${name} and none is cached to check the tarball against`;
+    } else {
+      const verified = await this.openCached(body, resource);
+      result = verified
+        ? new Map((verified.message as Package).releases.map((release) => [release.version, expectedChecksum(release)]))
+        : `the bundle has no registry/packages/${name}, and the cached /packages/${name} does not verify with the upstream key`;
+    }
+    this.cachedPackages.set(name, result);
+    return result;
+  }
+
+  /** A cached registry file that no longer verifies counts as not cached. */
+  private async openCached(body: Buffer, resource: RegistryResource): Promise<VerifiedRegistryFile | undefined> {
+    const { repo, upstreamKey, maxRegistryBytes } = this.options;
+    try {
+      return await openRegistryFile(body, resource, { publicKey: upstreamKey, repository: repo, maxBytes: maxRegistryBytes });
+    } catch (error: unknown) {
+      if (error instanceof HexproxyError) return undefined;
+      throw error;
+    }
+  }
+
+  /** The tar could not be read on: the entry being read is cut short, the rest are missing. */
+  private async broken(error: unknown): Promise<void> {
+    const why = errorMessage(error);
+    if (this.current !== undefined) await this.refuse(this.current, `the bundle ends or is corrupt inside this entry (${why})`);
+    else if (this.items.every((item) => item.arrived)) await this.refuse('(end of bundle)', `the tar is corrupt after its last entry (${why})`);
+    this.current = undefined;
+  }
+
+  private async refuseMissing(): Promise<void> {
+    for (let i = 0; i < this.items.length; i += 1) await this.refuseMissingItem(i, 'is listed in the manifest but missing from the bundle; the bundle may be cut short');
+  }
+
+  private async refuseMissingItem(i: number, reason: string): Promise<void> {
+    const item = this.items[i];
+    if (!item || item.arrived) return;
+    item.arrived = true;
+    await this.refuse(item.entry.path, item.problem ?? reason);
+  }
+
+  /** A tarball checked against a refused registry file is refused with it. */
+  private async refuseDependents(): Promise<void> {
+    const dependents = [...this.staged.values()].flatMap((staged) => (staged.kind === 'tarball' && staged.dependsOn ? [[staged.path, staged.dependsOn] as const] : []));
+    for (const [path, present] of this.present) if (present.dependsOn) dependents.push([path, present.dependsOn]);
+    for (const [path, dependsOn] of dependents) {
+      const reason = this.refused.get(dependsOn);
+      if (reason !== undefined) await this.refuse(path, `its registry file ${dependsOn} was refused (${reason})`);
+    }
+  }
+
+  private async refuse(path: string, reason: string): Promise<void> {
+    if (!this.refused.has(path)) this.refused.set(path, reason);
+    const staged = this.staged.get(path);
+    this.staged.delete(path);
+    this.present.delete(path);
+    this.kept.delete(path);
+    await staged?.writer?.abort();
+  }
+
+  private async abortAll(): Promise<void> {
+    const writers = [...this.staged.values()].flatMap((staged) => (staged.writer ? [staged.writer] : []));
+    this.staged.clear();
+    await Promise.all(writers.map((writer) => writer.abort().catch(() => undefined)));
+  }
+
+  /** Throws unless every entry checked out (or skipBad); commits the files, then all index rows at once. */
+  private async finish(manifest: BundleManifest): Promise<ImportSummary> {
+    const { file, repo, index, pin, skipBad, log } = this.options;
+    const refused = [...this.refused].map(([path, reason]) => ({ path, reason }));
+    if (refused.length > 0 && !skipBad) {
+      await this.abortAll();
+      throw BundleError.refusing(file, refused);
+    }
+    const staged = [...this.staged.values()];
+    for (const [i, item] of staged.entries()) {
+      try {
+        await item.writer?.commit();
+      } catch (error: unknown) {
+        // The files committed so far have no index rows; hexproxy ignores such files and overwrites them.
+        await Promise.all(staged.slice(i + 1).map((rest) => rest.writer?.abort().catch(() => undefined)));
+        this.staged.clear();
+        if (error instanceof StorageError) throw error;
+        throw new StorageError(`cannot import ${item.path}: ${errorMessage(error)}`, { cause: error });
+      }
+    }
+    this.staged.clear();
+    const pinnedNow = pin ? [...this.present].flatMap(([path, present]) => (present.tarball && !present.tarball.pinned ? [{ path, ...present.tarball }] : [])) : [];
+    const now = Date.now();
+    index.transaction(() => {
+      for (const item of staged) {
+        if (item.kind === 'registry') {
+          // No ETag and never checked: served offline as it is, revalidated in full once upstream is reachable.
+          index.saveRegistryFile({ repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0 });
+        } else {
+          index.saveTarball({ repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: pin });
+        }
+      }
+      for (const tarball of pinnedNow) index.setPinned(repo, tarball.name, tarball.version, true);
+    });
+    const summary: ImportSummary = {
+      manifest,
+      imported: staged.map((item) => ({ path: item.path, kind: item.kind, replaced: item.replaced })),
+      alreadyPresent: [...this.present.keys()],
+      keptCached: [...this.kept].map(([path, reason]) => ({ path, reason })),
+      pinned: pinnedNow.map((tarball) => tarball.path),
+      refused,
+    };
+    log?.info({
+      file, imported: summary.imported.length, alreadyPresent: summary.alreadyPresent.length,
+      keptCached: summary.keptCached.length, refused: refused.length,
+    }, 'bundle imported');
+    return summary;
+  }
+}
+
+// tar-stream reports a cut-short or corrupt archive as an error of the entry being read.
+async function* chunksOf(entry: TarEntry): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of entry) yield asBuffer(chunk);
+  } catch (error: unknown) {
+    throw new BrokenBundle(errorMessage(error), { cause: error });
+  }
+}
+
+async function collect(entry: TarEntry): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of chunksOf(entry)) chunks.push(chunk);
+  return chunks;
+}
+
+async function drain(entry: TarEntry): Promise<void> {
+  for await (const chunk of chunksOf(entry)) void chunk;
+}
+
+async function innerChecksumOrNull(tarball: Buffer): Promise<string | null> {
+  try {
+    return (await innerChecksumOf(tarball)).toString('hex');
+  } catch {
+    return null;
+  }
+}
+
+const isRegularFile = (type: tar.Header['type']): boolean => type === 'file' || type === 'contiguous-file';

@@ -1,0 +1,177 @@
+// The manifest of an air-gap bundle (docs/bundle-format.md): what it holds, with sizes and
+// SHA-256s, and the four shapes an entry path may take. Paths are parsed, never joined:
+// blob keys are built from the validated name and version, so no path can escape.
+import { open } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { z } from 'zod';
+import { errorMessage } from '../errors.js';
+import { isPackageName, isVersion, resourcePath, splitRelease, type RegistryResource } from '../registry/resource.js';
+import { BundleError } from './bundle-error.js';
+
+export const BUNDLE_FORMAT = 'hexproxy-bundle';
+export const BUNDLE_FORMAT_VERSION = 1;
+export const MANIFEST_PATH = 'manifest.json';
+/** A manifest lists ~200 bytes per entry; this allows several hundred thousand entries. */
+export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024;
+
+export type BundleEntryKind = 'registry' | 'tarball';
+
+export interface BundleEntry {
+  /** "registry/names", "registry/versions", "registry/packages/NAME" or "tarballs/NAME-VERSION.tar". */
+  path: string;
+  size: number;
+  /** Lowercase hex SHA-256 of the entry's bytes. */
+  sha256: string;
+  kind: BundleEntryKind;
+  /** The package, for "registry/packages/NAME" and tarballs. */
+  name?: string;
+  /** The release, for tarballs. */
+  version?: string;
+}
+
+/** What an incremental bundle leaves out: what an earlier bundle held, or what was fetched before a time. */
+export type BundleSince = { bundleCreatedAt: string } | { fetchedAfter: string };
+
+export interface BundleManifest {
+  format: typeof BUNDLE_FORMAT;
+  formatVersion: typeof BUNDLE_FORMAT_VERSION;
+  /** ISO 8601, UTC. */
+  createdAt: string;
+  upstream: { url: string; repository: string };
+  since?: BundleSince;
+  entries: BundleEntry[];
+}
+
+/** What an entry path names. */
+export type EntryTarget =
+  | { kind: 'registry'; resource: RegistryResource }
+  | { kind: 'tarball'; name: string; version: string };
+
+const isoDate = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 date');
+
+// Unknown fields are ignored so that later writers can add some within format version 1.
+const manifestSchema = z.object({
+  format: z.literal(BUNDLE_FORMAT),
+  formatVersion: z.literal(BUNDLE_FORMAT_VERSION),
+  createdAt: isoDate,
+  upstream: z.object({ url: z.string(), repository: z.string().min(1) }),
+  since: z.union([z.object({ bundleCreatedAt: isoDate }), z.object({ fetchedAfter: isoDate })]).optional(),
+  entries: z.array(z.object({
+    path: z.string().min(1).max(1024),
+    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+    kind: z.enum(['registry', 'tarball']),
+    name: z.string().optional(),
+    version: z.string().optional(),
+  })),
+});
+
+/** Parses and checks manifest.json; every failure is a BundleError naming manifest.json. */
+export function parseManifest(bytes: Uint8Array, source: string): BundleManifest {
+  const refuse = (reason: string, cause?: unknown): BundleError =>
+    new BundleError(`${source}: ${MANIFEST_PATH}: ${reason}`, [{ path: MANIFEST_PATH, reason }], cause === undefined ? undefined : { cause });
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch (error: unknown) {
+    throw refuse(`is not JSON: ${errorMessage(error)}`, error);
+  }
+  // The two fields that say what this is come first, so a newer bundle gets a clear message.
+  const head = typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : {};
+  if (head['format'] !== BUNDLE_FORMAT) throw refuse(`is not a ${BUNDLE_FORMAT} manifest (format is ${JSON.stringify(head['format'])})`);
+  if (head['formatVersion'] !== BUNDLE_FORMAT_VERSION) {
+    throw refuse(`has format version ${JSON.stringify(head['formatVersion'])}; this hexproxy reads version ${BUNDLE_FORMAT_VERSION} only`);
+  }
+  const result = manifestSchema.safeParse(json);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw refuse(`is malformed: ${problems.slice(0, 10).join('; ')}`);
+  }
+  const manifest: BundleManifest = result.data;
+  // Importers check each tarball against its package's registry file in one pass over
+  // the bundle, so every registry entry comes before every tarball.
+  const firstTarball = manifest.entries.findIndex((entry) => entry.kind === 'tarball');
+  const lateRegistry = firstTarball < 0 ? -1 : manifest.entries.findIndex((entry, i) => i > firstTarball && entry.kind === 'registry');
+  if (lateRegistry >= 0) {
+    throw refuse(`lists registry entry ${manifest.entries[lateRegistry]?.path ?? ''} after a tarball; registry entries must come first`);
+  }
+  return manifest;
+}
+
+export function serializeManifest(manifest: BundleManifest): Buffer {
+  return Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+/** The target of one of the four path shapes, or undefined for anything else. */
+export function parseEntryPath(path: string): EntryTarget | undefined {
+  if (path === 'registry/names') return { kind: 'registry', resource: { kind: 'names' } };
+  if (path === 'registry/versions') return { kind: 'registry', resource: { kind: 'versions' } };
+  const pkg = /^registry\/packages\/([^/]+)$/.exec(path);
+  if (pkg) {
+    const name = pkg[1] as string;
+    return isPackageName(name) ? { kind: 'registry', resource: { kind: 'package', name } } : undefined;
+  }
+  const release = /^tarballs\/([^/]+)\.tar$/.exec(path);
+  const parsed = release && splitRelease(release[1] as string);
+  return parsed ? { kind: 'tarball', ...parsed } : undefined;
+}
+
+export function entryPathOf(target: EntryTarget): string {
+  return target.kind === 'registry' ? `registry/${resourcePath(target.resource)}` : `tarballs/${target.name}-${target.version}.tar`;
+}
+
+/** Why an entry's path, kind, name and version do not fit together, or its target. */
+export function checkEntry(entry: BundleEntry): { target: EntryTarget } | { problem: string } {
+  const target = parseEntryPath(entry.path);
+  if (!target) return { problem: 'is not a bundle path (registry/names, registry/versions, registry/packages/NAME or tarballs/NAME-VERSION.tar with a valid name and version)' };
+  if (target.kind !== entry.kind) return { problem: `is listed as kind "${entry.kind}" but its path names a ${target.kind === 'registry' ? 'registry file' : 'tarball'}` };
+  const name = target.kind === 'tarball' ? target.name : target.resource.kind === 'package' ? target.resource.name : undefined;
+  if (entry.name !== undefined && entry.name !== name) return { problem: `is listed with name "${entry.name}", which its path does not carry` };
+  const version = target.kind === 'tarball' ? target.version : undefined;
+  if (entry.version !== undefined && entry.version !== version) return { problem: `is listed with version "${entry.version}", which its path does not carry` };
+  return { target };
+}
+
+export const isValidRelease = (name: string, version: string): boolean => isPackageName(name) && isVersion(version);
+
+/** Reads only the manifest of a bundle (its first entry), e.g. to export what came since. */
+export async function readManifest(file: string): Promise<BundleManifest> {
+  // Opened first, so a missing or unreadable file is reported as the file system puts it.
+  const handle = await open(file, 'r');
+  const extract = tar.extract();
+  const feeding = pipeline(handle.createReadStream(), extract).catch(() => undefined);
+  try {
+    for await (const entry of extract) {
+      const { name, size, type } = entry.header;
+      if (name !== MANIFEST_PATH || (type !== 'file' && type !== 'contiguous-file')) {
+        throw new BundleError(`${file}: the first entry is ${JSON.stringify(name)}, not ${MANIFEST_PATH}`, [{ path: MANIFEST_PATH, reason: 'is not the first entry' }]);
+      }
+      if (size > MAX_MANIFEST_BYTES) {
+        throw new BundleError(`${file}: ${MANIFEST_PATH} is larger than ${MAX_MANIFEST_BYTES} bytes`, [{ path: MANIFEST_PATH, reason: 'is too large' }]);
+      }
+      return parseManifest(await readEntry(entry), file);
+    }
+    throw new BundleError(`${file} holds no ${MANIFEST_PATH}; it is empty or not a bundle`, [{ path: MANIFEST_PATH, reason: 'is missing' }]);
+  } catch (error: unknown) {
+    if (error instanceof BundleError) throw error;
+    throw new BundleError(`${file} is not a readable tar file: ${errorMessage(error)}`, [{ path: MANIFEST_PATH, reason: `cannot be read: ${errorMessage(error)}` }], { cause: error });
+  } finally {
+    extract.destroy();
+    await feeding;
+  }
+}
+
+/** All of a (size-checked) tar entry's bytes. */
+export async function readEntry(entry: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry) chunks.push(asBuffer(chunk));
+  return Buffer.concat(chunks);
+}
+
+// tar-stream's streams carry Buffers; its typings for `on('data')` do not say so.
+export function asBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  throw new TypeError('the tar stream produced a non-binary chunk');
+}

@@ -1,0 +1,122 @@
+// `hexproxy export` and `hexproxy import`: carry a cache across an air gap as one file
+// (docs/bundle-format.md).
+import { Command } from 'commander';
+import { exportBundle, type ExportSince } from '../bundle/export.js';
+import { importBundle } from '../bundle/import.js';
+import { readManifest } from '../bundle/manifest.js';
+import { BadRequestError } from '../errors.js';
+import { fetchReleases } from '../ops/fetch-releases.js';
+import { planPrewarm } from '../ops/prewarm.js';
+import { formatBytes, withHexproxy } from './open.js';
+import { collect, configFrom, positiveInteger, withSettings, type CommandOptions } from './options.js';
+import { createProgress, lazyProgress } from './progress.js';
+import { anyFailed, printFetchSummary } from './summary.js';
+
+export function exportCommand(): Command {
+  return withSettings(new Command('export')
+    .summary('Write cached packages and signed registry files to one bundle file')
+    .description(
+      'Write a bundle (one tar file) holding cached tarballs and the upstream\'s original signed registry files, ' +
+      'for `hexproxy import` on the other side of an air gap.\n' +
+      'With lock files or specs, only what they need (pre-warmed first if not cached); otherwise everything cached.\n' +
+      'With --since, only what an earlier bundle does not hold, or what was fetched after a time.',
+    ))
+    .argument('[spec...]', 'package specs, as for prewarm')
+    .requiredOption('--out <file>', 'the bundle to write (appears only when complete)')
+    .option('--mix-lock <file>', 'export what a mix.lock needs (repeatable)', collect, [])
+    .option('--rebar-lock <file>', 'export what a rebar.lock needs (repeatable)', collect, [])
+    .option('--with-optional', 'with specs: also optional dependencies')
+    .option('--since <bundle-or-time>', 'leave out what this earlier bundle holds, or what was fetched before this ISO time')
+    .option('--concurrency <n>', 'parallel fetches when pre-warming', positiveInteger('--concurrency'), 8)
+    .action(async (specs: string[], options: CommandOptions) => {
+      const config = configFrom(options);
+      const mixLocks = (options['mixLock'] as string[] | undefined) ?? [];
+      const rebarLocks = (options['rebarLock'] as string[] | undefined) ?? [];
+      const since = await parseSince(options['since']);
+      const concurrency = Number(options['concurrency']);
+      await withHexproxy(config, async ({ index, blobs, registry, tarballs, log }) => {
+        const repo = config.upstream.repository;
+        let select: Parameters<typeof exportBundle>[0]['select'] = { all: true };
+        let failedBefore = false;
+        if (specs.length > 0 || mixLocks.length > 0 || rebarLocks.length > 0) {
+          const plan = await planPrewarm({ mixLocks, rebarLocks, specs, withOptional: options['withOptional'] === true, concurrency }, registry, repo);
+          const progress = createProgress('prewarm', plan.targets.length);
+          const fetched = await fetchReleases(plan.targets, {
+            repo, index, registry, tarballs, concurrency, pin: false,
+            onItem: (target, outcome) => progress.item(`${target.name} ${target.version}`, outcome),
+          });
+          progress.done();
+          if (anyFailed(fetched, plan.failed)) {
+            printFetchSummary(fetched, plan.failed, plan.skipped, process.stderr);
+            failedBefore = true;
+          }
+          select = { releases: [...fetched.fetched, ...fetched.cached].map(({ name, version }) => ({ name, version })) };
+        }
+        const progress = lazyProgress('export');
+        const summary = await exportBundle({
+          out: String(options['out']), index, blobs, repo, upstreamUrl: config.upstream.url, select, log,
+          ...(since && { since }),
+          onProgress: ({ path, total }) => progress.item(path, 'written', total),
+        });
+        progress.done();
+        const lines = [
+          `wrote ${summary.file} (${formatBytes(summary.bundleBytes)})`,
+          `registry files: ${summary.registryFiles}`,
+          `tarballs:       ${summary.tarballs}`,
+        ];
+        if (since) lines.push(`unchanged since the earlier bundle or time, left out: ${summary.unchanged}`);
+        for (const failure of summary.failed) lines.push(`  FAILED ${failure.path}: ${failure.reason}`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+        if (failedBefore || summary.failed.length > 0) process.exitCode = 1;
+      });
+    });
+}
+
+export function importCommand(): Command {
+  return withSettings(new Command('import')
+    .summary('Verify a bundle and add it to the cache')
+    .description(
+      'Add a bundle written by `hexproxy export` to the cache. Every registry file is verified with the upstream public key ' +
+      '(not the exporter\'s), and every tarball against the checksum in its signed registry entry, before anything becomes visible: ' +
+      'a bundle with one bad entry imports nothing (or, with --skip-bad, everything else). Importing the same bundle twice is harmless. ' +
+      'Imported tarballs are pinned against eviction unless --no-pin.',
+    ))
+    .argument('<bundle>', 'the bundle file')
+    .option('--skip-bad', 'import the entries that check out and list those refused')
+    .option('--no-pin', 'do not pin the imported tarballs')
+    .action(async (file: string, options: CommandOptions) => {
+      const config = configFrom(options);
+      await withHexproxy(config, async ({ index, blobs, upstreamKey, log }) => {
+        const progress = lazyProgress('import');
+        const summary = await importBundle({
+          file, index, blobs, repo: config.upstream.repository, upstreamKey, log,
+          maxRegistryBytes: config.cache.maxRegistryBytes,
+          maxTarballBytes: config.cache.maxTarballBytes,
+          skipBad: options['skipBad'] === true,
+          pin: options['pin'] !== false,
+          onProgress: ({ path, total }) => progress.item(path, 'checked', total),
+        });
+        progress.done();
+        const lines = [
+          `imported:        ${summary.imported.length}${summary.imported.some((e) => e.replaced) ? ` (${summary.imported.filter((e) => e.replaced).length} replacing older copies)` : ''}`,
+          `already present: ${summary.alreadyPresent.length}`,
+          `kept newer cached registry files: ${summary.keptCached.length}`,
+          `refused:         ${summary.refused.length}`,
+        ];
+        for (const refused of summary.refused) lines.push(`  REFUSED ${refused.path}: ${refused.reason}`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+        if (summary.refused.length > 0) process.exitCode = 1;
+      });
+    });
+}
+
+async function parseSince(value: unknown): Promise<ExportSince | undefined> {
+  if (typeof value !== 'string') return undefined;
+  // An ISO date or time, else the path of an earlier bundle.
+  if (/^\d{4}-\d{2}-\d{2}/.test(value)) {
+    const timeMs = Date.parse(value);
+    if (Number.isNaN(timeMs)) throw new BadRequestError(`--since "${value}" is neither a bundle file nor an ISO time (2026-11-01T00:00:00Z)`);
+    return { timeMs };
+  }
+  return { manifest: await readManifest(value) };
+}
