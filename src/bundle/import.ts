@@ -302,6 +302,8 @@ class BundleImport {
     const writer = await blobs.begin(key);
     this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: cached !== undefined, writer });
     await writer.write(body);
+    // Durable and closed now, so a large bundle does not hold a file open per entry.
+    await writer.finish();
   }
 
   private async stageTarball(entry: BundleEntry, name: string, version: string, stream: TarEntry): Promise<void> {
@@ -331,6 +333,7 @@ class BundleImport {
       kept?.push(chunk);
       await writer?.write(chunk);
     }
+    await writer?.finish();
     const actual = hash.digest('hex');
     if (actual !== entry.sha256 || size !== entry.size) {
       await this.refuse(entry.path, `has SHA-256 ${actual}; the manifest says ${entry.sha256}`);

@@ -2,19 +2,10 @@
 // tarball must have, and what the file lists (to tell whether it is newer than another copy).
 import type { DecodedMessage } from '../registry/registry-file.js';
 import type { RegistryResource } from '../registry/resource.js';
-import type { Names, Package, Release, Timestamp, Versions } from '../registry/types.js';
+import { expectedChecksum, type ExpectedChecksum } from '../registry/tarball-checksum.js';
+import type { Names, Package, Timestamp, Versions } from '../registry/types.js';
 
-export interface ExpectedChecksum {
-  kind: 'outer' | 'inner';
-  /** Lowercase hex SHA-256. */
-  hex: string;
-}
-
-/** The same rule as the tarball mirror: the outer checksum, or the inner one for releases without it. */
-export function expectedChecksum(release: Release): ExpectedChecksum {
-  if (release.outer_checksum && release.outer_checksum.length === 32) return { kind: 'outer', hex: release.outer_checksum.toString('hex') };
-  return { kind: 'inner', hex: release.inner_checksum.toString('hex') };
-}
+export { expectedChecksum, type ExpectedChecksum } from '../registry/tarball-checksum.js';
 
 export function releaseChecksums(pkg: Package): Map<string, ExpectedChecksum> {
   return new Map(pkg.releases.map((release) => [release.version, expectedChecksum(release)]));

@@ -12,7 +12,7 @@ import {
   VerificationError,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { innerChecksumOf } from '../registry/tarball-checksum.js';
+import { expectedChecksum, innerChecksumOf } from '../registry/tarball-checksum.js';
 import type { Package, Release } from '../registry/types.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
@@ -39,10 +39,6 @@ export interface TarballMirrorOptions {
   notFoundTtlMs: number;
 }
 
-interface ExpectedChecksum {
-  kind: 'outer' | 'inner';
-  hex: string;
-}
 
 export class TarballMirror {
   private readonly flights = new SingleFlight<TarballResult>();
@@ -151,10 +147,6 @@ function releaseOf(pkg: Package, version: string): Release | undefined {
   return pkg.releases.find((release) => release.version === version);
 }
 
-function expectedChecksum(release: Release): ExpectedChecksum {
-  if (release.outer_checksum && release.outer_checksum.length === 32) return { kind: 'outer', hex: release.outer_checksum.toString('hex') };
-  return { kind: 'inner', hex: release.inner_checksum.toString('hex') };
-}
 
 async function checksumOrNull(tarball: Buffer): Promise<string | null> {
   try {

@@ -5,6 +5,19 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import type { Release } from './types.js';
+
+export interface ExpectedChecksum {
+  kind: 'outer' | 'inner';
+  /** Lowercase hex SHA-256. */
+  hex: string;
+}
+
+/** What a release's tarball must hash to: the outer checksum, or the inner one for releases without it. */
+export function expectedChecksum(release: Release): ExpectedChecksum {
+  if (release.outer_checksum && release.outer_checksum.length === 32) return { kind: 'outer', hex: release.outer_checksum.toString('hex') };
+  return { kind: 'inner', hex: release.inner_checksum.toString('hex') };
+}
 
 const INNER_PARTS = ['VERSION', 'metadata.config', 'contents.tar.gz'] as const;
 

@@ -13,7 +13,12 @@ export interface StoredBlob {
 export interface BlobWriter {
   write(chunk: Uint8Array): Promise<void>;
   readonly bytesWritten: number;
-  /** Makes the bytes durable and visible under the key, atomically. */
+  /**
+   * Makes the staged bytes durable and releases what holds them open, without making them
+   * visible; for callers that stage many blobs before committing them together.
+   */
+  finish(): Promise<void>;
+  /** Makes the bytes durable and visible under the key, atomically (finishing first if needed). */
   commit(): Promise<void>;
   /** Throws the staged bytes away; safe to call after a failed write or twice. */
   abort(): Promise<void>;

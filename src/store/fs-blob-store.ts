@@ -134,10 +134,20 @@ class FsBlobWriter implements BlobWriter {
     }
   }
 
-  async commit(): Promise<void> {
+  async finish(): Promise<void> {
+    if (this.closed) return;
     try {
       await this.handle.sync();
       await this.close();
+    } catch (error: unknown) {
+      await this.abort();
+      throw storageError(`cannot write ${this.target} to the cache`, error);
+    }
+  }
+
+  async commit(): Promise<void> {
+    await this.finish();
+    try {
       await mkdir(dirname(this.target), { recursive: true });
       await rename(this.staged, this.target);
       await syncDirectory(dirname(this.target));
