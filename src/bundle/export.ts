@@ -14,6 +14,7 @@ import { blobKey } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
+import { syncDirectory } from '../store/sync-directory.js';
 import {
   BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST_PATH,
   asBuffer, isValidRelease, parseEntryPath, serializeManifest,
@@ -304,15 +305,6 @@ async function digest(stream: Readable): Promise<{ sha256: string; size: number 
     size += bytes.length;
   }
   return { sha256: hash.digest('hex'), size };
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 const registryOrder = (path: string): number => (path === 'names' ? 0 : path === 'versions' ? 1 : 2);

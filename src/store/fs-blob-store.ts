@@ -6,6 +6,7 @@ import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } fro
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { StorageError, errorMessage } from '../errors.js';
+import { syncDirectory } from './sync-directory.js';
 import { assertValidKey, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 
 export class FsBlobStore implements BlobStore {
@@ -167,16 +168,6 @@ class FsBlobWriter implements BlobWriter {
     this.closed = true;
     this.onClose();
     await this.handle.close();
-  }
-}
-
-// Makes the rename itself durable: without it a power cut can lose a committed entry.
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
