@@ -49,8 +49,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   if (created) log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
   const blobs = await FsBlobStore.create(config.dataDir);
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
-  const health = new UpstreamHealth(log, config.upstream.url);
-  const upstream = new UpstreamClient({ baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, userAgent, health });
+  const health = new UpstreamHealth(log, config.upstream.url, config.upstream.cooldownSeconds * 1000);
+  const upstream = new UpstreamClient({
+    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health,
+  });
   const shared = { upstream, index, blobs, log, offline: config.offline };
   const registry = new RegistryMirror({
     ...shared,
@@ -102,6 +104,12 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
   hexproxy.evictor.start(EVICTION_INTERVAL_MS);
   const { server, address } = await new Promise<{ server: ServerType; address: AddressInfo }>((resolve, reject) => {
     const server = serve({ fetch: hexproxy.http.fetch, hostname: config.host, port: config.port }, (address) => resolve({ server, address }));
+    // Slow clients (slowloris) are cut off instead of holding connections forever.
+    if ('headersTimeout' in server) {
+      server.headersTimeout = config.http.headersTimeoutMs;
+      server.requestTimeout = Math.max(config.http.requestTimeoutMs, config.http.headersTimeoutMs);
+      server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+    }
     server.once('error', (error) => reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })));
   }).catch(async (error: unknown) => {
     await hexproxy.close();

@@ -26,6 +26,13 @@ export const configSchema = z.strictObject({
     publicKey: z.string().min(1),
     repository: z.string().regex(/^[a-z0-9_]+$/, 'must be a repository name such as "hexpm"'),
     timeoutMs: positiveInt,
+    retries: z.number().int().min(0).max(10),
+    cooldownSeconds: z.number().int().min(0),
+  }),
+  http: z.strictObject({
+    headersTimeoutMs: positiveInt,
+    requestTimeoutMs: positiveInt,
+    keepAliveTimeoutMs: positiveInt,
   }),
   keys: z.strictObject({
     privateKey: z.string().min(1),

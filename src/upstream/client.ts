@@ -15,6 +15,8 @@ export interface UpstreamClientOptions {
   baseUrl: string;
   timeoutMs: number;
   userAgent: string;
+  /** Further attempts after a retryable failure. */
+  retries: number;
   /** Told of every answer and every failure, so the online/offline state lives in one place. */
   health: UpstreamHealth;
 }
@@ -62,9 +64,32 @@ export class UpstreamClient {
 
   /**
    * GETs `path` unless it still has `etag`. Resolves with 200 (body still to be read) or
-   * 304; throws NotFoundError for 404/410 and an upstream error for anything else.
+   * 304; throws NotFoundError for 404/410 and an upstream error for anything else. Retries
+   * connection failures, 5xx and 429 with backoff; not timeouts, which already waited long.
    */
   async getIfChanged(path: string, etag: string | null): Promise<UpstreamResult> {
+    const { health } = this.options;
+    const coolingDown = health.coolingDownUntil();
+    if (coolingDown !== undefined) {
+      throw new UpstreamUnavailableError(`upstream failed repeatedly and is not asked again before ${new Date(coolingDown).toISOString()} (upstream.cooldownSeconds)`);
+    }
+    for (let attempt = 0; ; attempt += 1) {
+      const outcome = await this.attempt(path, etag);
+      if (!('retry' in outcome)) {
+        health.succeeded();
+        return outcome;
+      }
+      const delay = attempt < this.options.retries ? retryDelay(attempt, outcome.retryAfter) : undefined;
+      if (delay === undefined) {
+        // Only a request that failed after its retries counts towards the cool-down.
+        health.failed(outcome.error);
+        throw outcome.error;
+      }
+      await sleep(delay);
+    }
+  }
+
+  private async attempt(path: string, etag: string | null): Promise<UpstreamResult | { retry: true; error: HexproxyError; retryAfter?: string }> {
     const url = `${this.base}/${path.replace(/^\/+/, '')}`;
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent, accept: '*/*' };
     if (etag) headers['if-none-match'] = etag;
@@ -73,13 +98,22 @@ export class UpstreamClient {
       response = await request(url, { method: 'GET', headers, dispatcher: this.dispatcher });
     } catch (error: unknown) {
       const failure = toUpstreamError(error, `/${path}`);
-      this.options.health.failed(failure);
-      throw failure;
+      if (!isTransient(error)) {
+        this.options.health.failed(failure);
+        throw failure;
+      }
+      return { retry: true, error: failure };
     }
     const { statusCode } = response;
-    // Server errors and throttling count as upstream being down; any other answer as up.
-    if (statusCode >= 500 || statusCode === 429) this.options.health.failed(`upstream answered ${statusCode} for /${path}`);
-    else this.options.health.succeeded();
+    if (statusCode >= 500 || statusCode === 429) {
+      await response.body.dump().catch(() => undefined);
+      const retryAfter = header(response.headers, 'retry-after');
+      return {
+        retry: true,
+        error: new UpstreamUnavailableError(`upstream answered ${statusCode} for /${path}${retryAfter ? ` (retry after ${retryAfter})` : ''}`),
+        ...(retryAfter !== undefined && { retryAfter }),
+      };
+    }
     if (statusCode === 200) {
       return {
         status: 200,
@@ -92,14 +126,40 @@ export class UpstreamClient {
     await response.body.dump().catch(() => undefined);
     if (statusCode === 304) return { status: 304 };
     if (statusCode === 404 || statusCode === 410) throw new NotFoundError(`upstream has no /${path}`);
-    const retryAfter = header(response.headers, 'retry-after');
-    throw new UpstreamUnavailableError(`upstream answered ${statusCode} for /${path}${retryAfter ? ` (retry after ${retryAfter})` : ''}`);
+    throw new UpstreamUnavailableError(`upstream answered ${statusCode} for /${path}`);
   }
 
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
 }
+
+const MAX_RETRY_AFTER_MS = 10_000;
+
+// Failures worth another attempt: the connection broke. A timeout has already made the
+// client wait a full timeout, and a name that does not resolve will not resolve in 100 ms.
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+function isTransient(error: unknown): boolean {
+  const code = error instanceof Error && 'code' in error ? String(error.code) : '';
+  const causeCode = error instanceof Error && error.cause instanceof Error && 'code' in error.cause ? String(error.cause.code) : '';
+  return TRANSIENT_CODES.has(code) || TRANSIENT_CODES.has(causeCode);
+}
+
+/**
+ * Exponential backoff with jitter (about 100 ms, 400 ms, 1.6 s), or what Retry-After asks
+ * for; undefined when upstream asks for longer than is worth holding a client for.
+ */
+export function retryDelay(attempt: number, retryAfter: string | undefined): number | undefined {
+  if (retryAfter !== undefined) {
+    const seconds = /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) * 1000 : Date.parse(retryAfter) - Date.now();
+    if (Number.isFinite(seconds)) return seconds > MAX_RETRY_AFTER_MS ? undefined : Math.max(0, seconds);
+  }
+  const base = 100 * 4 ** attempt;
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Reads a whole body, refusing more than maxBytes (announced or actual). */
 export async function readBody(result: UpstreamOk, maxBytes: number, what: string): Promise<Buffer> {

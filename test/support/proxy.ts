@@ -63,6 +63,9 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
       'upstream-url': options.upstreamUrl,
       'upstream-public-key': keyFile,
       'upstream-timeout-ms': '2000',
+      // Each failure test counts upstream hits exactly; retries and cool-down have their own tests.
+      'upstream-retries': '0',
+      'upstream-cooldown-seconds': '0',
       'log-level': 'debug',
       ...options.flags,
     },
