@@ -75,7 +75,7 @@ export class PassthroughMirror {
     if (result.status === 304) throw new NotFoundError(`upstream answered 304 for /${path} without a conditional request`);
     if (result.contentLength !== undefined && result.contentLength > maxBytes) {
       await result.body.dump().catch(() => undefined);
-      throw new UpstreamTooLargeError(`/${path} from upstream is ${result.contentLength} bytes, over the limit of ${maxBytes}`);
+      throw new UpstreamTooLargeError(`/${path} from upstream is ${result.contentLength} bytes, over the limit of ${maxBytes} bytes`);
     }
     const writer = await blobs.begin(blobKey(path));
     try {

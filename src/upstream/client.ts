@@ -165,7 +165,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 export async function readBody(result: UpstreamOk, maxBytes: number, what: string): Promise<Buffer> {
   if (result.contentLength !== undefined && result.contentLength > maxBytes) {
     await result.body.dump().catch(() => undefined);
-    throw new UpstreamTooLargeError(`${what} from upstream is ${result.contentLength} bytes, over the limit of ${maxBytes}`);
+    throw new UpstreamTooLargeError(`${what} from upstream is ${result.contentLength} bytes, over the limit of ${maxBytes} bytes`);
   }
   const chunks: Uint8Array[] = [];
   let size = 0;

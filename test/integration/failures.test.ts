@@ -1,10 +1,9 @@
-// A misbehaving upstream: nothing unverified is cached or served, what is cached keeps
-// being served (marked stale), and a recovered upstream is used again.
+// Stale serving, revalidation and single-flight fills. Every kind of upstream fault, for
+// registry files and tarballs, is in fault-matrix.test.ts.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeUpstream, type FakeUpstream, type Misbehaviour } from '../support/fake-upstream.js';
-import { gzipBomb } from '../support/misbehaviour.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
 
 const packages = [
@@ -40,47 +39,6 @@ function cachedTarballs(): string[] {
   }
 }
 
-describe('tampered or broken registry files are refused and never cached', () => {
-  const cases: [Misbehaviour, number, RegExp][] = [
-    ['wrong-key', 502, /\/packages\/alpha from upstream has a bad signature/],
-    ['wrong-repository', 502, /names repository "evil", expected "hexpm"/],
-    ['wrong-package-name', 502, /describes package "beta"/],
-    ['html-200', 502, /not valid gzip/],
-    ['truncated-gzip', 502, /not valid gzip/],
-    ['status-500', 502, /upstream answered 500/],
-    ['status-503', 502, /upstream answered 503/],
-    ['reset-mid-body', 502, /upstream connection failed/],
-    ['hang', 504, /upstream timed out/],
-    ['hang-body', 504, /upstream timed out/],
-  ];
-
-  it.each(cases)('%s → %i', async (mode, status, message) => {
-    await start();
-    upstream.misbehave('/packages/alpha', mode);
-    const response = await proxy.get('/packages/alpha');
-    expect(response.status).toBe(status);
-    expect(response.body.toString()).toMatch(message);
-    expect(proxy.server.hexproxy.index.findRegistryFile('hexpm', 'packages/alpha')).toBeUndefined();
-    // Upstream recovers: the next request succeeds.
-    upstream.behave();
-    upstream.dropHung();
-    const recovered = await proxy.get('/packages/alpha');
-    expect(recovered.status).toBe(200);
-    expect(proxy.server.hexproxy.index.findRegistryFile('hexpm', 'packages/alpha')).toBeDefined();
-  });
-
-  it('refuses a gzip bomb', async () => {
-    await start({ 'max-registry-bytes': String(8 * 1024 * 1024) });
-    // Built ahead, so the upstream answers within hexproxy's short test timeout.
-    await gzipBomb();
-    upstream.misbehave('/versions', 'gzip-bomb');
-    const response = await proxy.get('/versions');
-    expect(response.status).toBe(502);
-    expect(response.body.toString()).toMatch(/inflates past 8388608 bytes/);
-    expect(proxy.server.hexproxy.index.findRegistryFile('hexpm', 'versions')).toBeUndefined();
-  });
-});
-
 describe('tarballs that do not match the signed checksum', () => {
   it('are never stored or served, and the error names package, version and checksum', async () => {
     await start();
@@ -98,28 +56,6 @@ describe('tarballs that do not match the signed checksum', () => {
     expect(good.body.equals(upstream.tarball('alpha', '1.0.0').tar)).toBe(true);
   });
 
-  it.each<[Misbehaviour, number]>([
-    ['html-200', 502],
-    ['reset-mid-body', 502],
-    ['hang-body', 504],
-    ['status-500', 502],
-  ])('%s → %i, with nothing left behind', async (mode, status) => {
-    await start();
-    upstream.misbehave('/tarballs/beta-2.0.0.tar', mode);
-    const response = await proxy.get('/tarballs/beta-2.0.0.tar');
-    expect(response.status).toBe(status);
-    expect(proxy.server.hexproxy.index.findTarball('hexpm', 'beta', '2.0.0')).toBeUndefined();
-    expect(cachedTarballs()).toEqual([]);
-    expect(stagedFiles()).toEqual([]);
-  });
-
-  it('refuses a tarball over the size limit', async () => {
-    await start({ 'max-tarball-bytes': '1024' });
-    const response = await proxy.get('/tarballs/alpha-1.0.0.tar');
-    expect(response.status).toBe(502);
-    expect(response.body.toString()).toMatch(/over the limit of 1024 bytes/);
-    expect(cachedTarballs()).toEqual([]);
-  });
 });
 
 describe('when upstream fails', () => {

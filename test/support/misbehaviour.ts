@@ -8,6 +8,8 @@ export type Misbehaviour =
   | 'flip-tarball-byte'
   | 'status-500'
   | 'status-503'
+  | 'status-502'
+  | 'status-429'
   | 'hang'
   | 'hang-body'
   | 'reset-mid-body'
@@ -16,7 +18,7 @@ export type Misbehaviour =
   | 'truncated-gzip';
 
 export const MISBEHAVIOURS: readonly Misbehaviour[] = [
-  'wrong-key', 'wrong-repository', 'wrong-package-name', 'flip-tarball-byte', 'status-500', 'status-503',
+  'wrong-key', 'wrong-repository', 'wrong-package-name', 'flip-tarball-byte', 'status-500', 'status-502', 'status-503', 'status-429',
   'hang', 'hang-body', 'reset-mid-body', 'html-200', 'gzip-bomb', 'truncated-gzip',
 ];
 

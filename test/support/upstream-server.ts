@@ -30,6 +30,8 @@ export type PathMatcher = string | RegExp | ((path: string) => boolean);
 export interface MisbehaveOptions {
   /** Misbehave for this many requests only, then behave again. */
   times?: number;
+  /** With a status-* mode: the Retry-After header to send. */
+  retryAfter?: string;
 }
 
 /** Holds the requests for one path until released. */
@@ -119,6 +121,7 @@ interface Rule {
   target: PathMatcher;
   mode: Misbehaviour;
   remaining: number;
+  retryAfter?: string;
 }
 
 class UpstreamServer implements UpstreamControls {
@@ -178,7 +181,7 @@ class UpstreamServer implements UpstreamControls {
 
   misbehave(target: PathMatcher, mode: Misbehaviour, options: MisbehaveOptions = {}): void {
     if (this.content.unsupported?.has(mode)) throw new Error(`this upstream cannot misbehave with '${mode}'`);
-    this.rules.push({ target, mode, remaining: options.times ?? Infinity });
+    this.rules.push({ target, mode, remaining: options.times ?? Infinity, ...(options.retryAfter !== undefined && { retryAfter: options.retryAfter }) });
   }
 
   behave(): void {
@@ -206,12 +209,12 @@ class UpstreamServer implements UpstreamControls {
     await closed;
   }
 
-  private takeMode(path: string): Misbehaviour | undefined {
+  private takeRule(path: string): Rule | undefined {
     for (let i = this.rules.length - 1; i >= 0; i--) {
       const rule = this.rules[i];
       if (!rule || !pathMatches(rule.target, path)) continue;
       if (--rule.remaining <= 0) this.rules.splice(i, 1);
-      return rule.mode;
+      return rule;
     }
     return undefined;
   }
@@ -227,15 +230,20 @@ class UpstreamServer implements UpstreamControls {
       this.send(req, res, 405, { body: Buffer.from('method not allowed\n'), contentType: 'text/plain' });
       return;
     }
-    const mode = this.takeMode(path);
+    const rule = this.takeRule(path);
+    const mode = rule?.mode;
     switch (mode) {
       case 'hang':
         this.hung.add(res);
         return;
       case 'status-500':
-        return this.send(req, res, 500, { body: Buffer.from('Internal Server Error\n'), contentType: 'text/plain' });
+      case 'status-502':
       case 'status-503':
-        return this.send(req, res, 503, { body: Buffer.from('Service Unavailable\n'), contentType: 'text/plain' });
+      case 'status-429': {
+        const status = Number(mode.slice('status-'.length));
+        if (rule?.retryAfter !== undefined) res.setHeader('retry-after', rule.retryAfter);
+        return this.send(req, res, status, { body: Buffer.from(`upstream says ${status}\n`), contentType: 'text/plain' });
+      }
       case 'html-200':
         return this.send(req, res, 200, { body: HTML_ERROR_PAGE, contentType: 'text/html; charset=utf-8' });
       case 'gzip-bomb':
