@@ -1,6 +1,6 @@
 // hexproxy's own RSA key pair, which signs every registry file it serves.
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync, renameSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConfigError, errorMessage } from '../errors.js';
 import { parsePrivateKey, publicKeyPem } from '../registry/signature.js';
@@ -28,6 +28,7 @@ export function loadOrCreateKeyPair(files: KeyFiles): { keys: KeyPair; created: 
     if (!isMissing(error)) throw new ConfigError(`cannot read private key ${files.privateKey}: ${errorMessage(error)}`, { cause: error });
   }
   if (pem === undefined) return { keys: generateKeyPair(files, false), created: true };
+  refuseIfReadableByOthers(files.privateKey);
   let privateKey: KeyObject;
   try {
     privateKey = parsePrivateKey(pem);
@@ -56,6 +57,17 @@ export function generateKeyPair(files: KeyFiles, force: boolean): KeyPair {
   const keys = describe(privateKey, files);
   writePublicKeyIfChanged(keys);
   return keys;
+}
+
+/** A signing key others can read is as good as published: refuse it, and say how to fix it. */
+function refuseIfReadableByOthers(file: string): void {
+  const mode = statSync(file).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    throw new ConfigError(
+      `private key ${file} can be read by other users (mode 0${mode.toString(8)}); hexproxy will not sign with it. ` +
+      `Run: chmod 600 ${file} (and check who could have read it; if in doubt, make a new pair with hexproxy keygen --force)`,
+    );
+  }
 }
 
 function describe(privateKey: KeyObject, files: KeyFiles): KeyPair {

@@ -1,5 +1,5 @@
 // Restarts, offline mode and keys: what survives a restart and what is never contacted.
-import { statSync, readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
@@ -93,6 +93,34 @@ describe('--offline', () => {
 });
 
 describe('keys', () => {
+  it('refuses a private key others can read, saying how to fix it', async () => {
+    const upstream = await upstreamFor();
+    const dataDir = tempDir();
+    const first = await proxyFor(upstream, dataDir);
+    await first.close();
+    const privateFile = join(dataDir, 'keys', 'hexproxy_private.pem');
+    chmodSync(privateFile, 0o644);
+    await expect(proxyFor(upstream, dataDir)).rejects.toThrow(`private key ${privateFile} can be read by other users (mode 0644); hexproxy will not sign with it. Run: chmod 600 ${privateFile}`);
+    chmodSync(privateFile, 0o600);
+    const again = await proxyFor(upstream, dataDir);
+    expect((await again.get('/names')).status).toBe(200);
+  });
+
+  it('never writes the private key into logs or responses', async () => {
+    const upstream = await upstreamFor();
+    const dataDir = tempDir();
+    const proxy = await proxyFor(upstream, dataDir);
+    upstream.misbehave('/packages/beta', 'wrong-key');
+    const bodies: string[] = [];
+    for (const path of ['/public_key', '/names', '/packages/beta', '/packages/nope', '/tarballs/alpha-1.0.0.tar', '/keys/hexproxy_private.pem', '/nothing']) {
+      bodies.push((await proxy.get(path)).body.toString('latin1'));
+    }
+    const secret = readFileSync(join(dataDir, 'keys', 'hexproxy_private.pem'), 'utf8').split('\n').filter((line) => line && !line.startsWith('-----'));
+    const everything = bodies.join('\n') + JSON.stringify(proxy.logs);
+    expect(everything).not.toContain('PRIVATE KEY');
+    for (const line of secret) expect(everything).not.toContain(line);
+  });
+
   it('generates a key pair on first start: private key 0600, public key served, start-up logs where', async () => {
     const upstream = await upstreamFor();
     const dataDir = tempDir();
