@@ -12,8 +12,8 @@ export function mirrorCommand(): Command {
     'Fetch every package of the upstream, or those matching --only and not --exclude, into the cache. ' +
     'What is cached already is skipped, so an interrupted run resumes when run again.',
   ))
-    .option('--only <glob>', 'package names to include, e.g. "phoenix*" (repeatable)', collect, [])
-    .option('--exclude <glob>', 'package names to leave out (repeatable)', collect, [])
+    .option('--only <glob>', 'package names to include, e.g. "phoenix*" (repeatable)', collect)
+    .option('--exclude <glob>', 'package names to leave out (repeatable)', collect)
     .option('--versions <which>', 'latest (newest release not retired, stable preferred), all (retired too), or N (newest N not retired)', 'latest')
     .option('--concurrency <n>', 'parallel fetches', positiveInteger('--concurrency'), 8)
     .option('--pin', 'never evict what this run caches')

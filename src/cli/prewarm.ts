@@ -17,8 +17,8 @@ export function prewarmCommand(): Command {
       'Every tarball is checked against the signed registry, and against the lock file\'s checksum where one is recorded.',
     ))
     .argument('[spec...]', 'package specs')
-    .option('--mix-lock <file>', 'a mix.lock (repeatable)', collect, [])
-    .option('--rebar-lock <file>', 'a rebar.lock (repeatable)', collect, [])
+    .option('--mix-lock <file>', 'a mix.lock (repeatable)', collect)
+    .option('--rebar-lock <file>', 'a rebar.lock (repeatable)', collect)
     .option('--with-optional', 'also fetch optional dependencies of resolved specs')
     .option('--concurrency <n>', 'parallel fetches', positiveInteger('--concurrency'), 8)
     .option('--pin', 'never evict what this run caches')
