@@ -17,7 +17,8 @@ let counter = 0;
 
 // Raw request targets that no valid route contains; refused before routing so that URL
 // normalisation can never turn them into something else.
-const UNSAFE_TARGET = /(^|\/)\.\.?(\/|$)|%2e%2e|%00|%2f|%5c|\\|\/\/|[\u0000-\u001f\u007f]/i;
+// URL parsing also resolves "%2e", ".%2e" and "%2e." as dot segments.
+const UNSAFE_TARGET = /(^|\/)(?:\.|%2e){1,2}(\/|$)|%2e%2e|%00|%2f|%5c|\\|\/\/|[\u0000-\u001f\u007f]/i;
 
 export function requestContext(log: Logger): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables }> {
   return async (c, next) => {
