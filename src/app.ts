@@ -19,6 +19,7 @@ import { projectRoot } from './paths.js';
 import { parsePublicKey } from './registry/signature.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
+import { reconcileInBackground } from './store/reconcile.js';
 import { UpstreamClient } from './upstream/client.js';
 import { UpstreamHealth } from './upstream/health.js';
 
@@ -103,7 +104,13 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
   const hexproxy = await createHexproxy(config, log);
   hexproxy.evictor.start(EVICTION_INTERVAL_MS);
   const { server, address } = await new Promise<{ server: ServerType; address: AddressInfo }>((resolve, reject) => {
-    const server = serve({ fetch: hexproxy.http.fetch, hostname: config.host, port: config.port }, (address) => resolve({ server, address }));
+    const server = serve({
+      fetch: hexproxy.http.fetch,
+      hostname: config.host,
+      port: config.port,
+      // Node checks the header and request timeouts only this often (30 s by default).
+      serverOptions: { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
+    }, (address) => resolve({ server, address }));
     // Slow clients (slowloris) are cut off instead of holding connections forever.
     if ('headersTimeout' in server) {
       server.headersTimeout = config.http.headersTimeoutMs;
@@ -114,6 +121,12 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
   }).catch(async (error: unknown) => {
     await hexproxy.close();
     throw error;
+  });
+  // Crash leftovers: the index and the files are made to agree in the background (src/store/reconcile.ts).
+  void reconcileInBackground({
+    index: hexproxy.index, blobs: hexproxy.blobs, dataDir: config.dataDir, log,
+    registry: { upstreamKey: hexproxy.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes },
+    stopped: () => !server.listening,
   });
   const host = address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address.includes(':') ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

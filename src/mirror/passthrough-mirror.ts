@@ -1,14 +1,14 @@
 // Files hexproxy relays without re-signing: /installs/* (the Hex client's update check and
 // `mix local.hex` lists) and /docs/*. Cached on disk; mutable ones are revalidated after
 // the TTL, immutable ones never; served stale when upstream fails.
-import { createHash } from 'node:crypto';
-import { HexproxyError, NotFoundError, OfflineMissError, StorageError, UpstreamTooLargeError } from '../errors.js';
+import { HexproxyError, NotFoundError, OfflineMissError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
-import { readChunks, type UpstreamClient } from '../upstream/client.js';
+import type { UpstreamClient } from '../upstream/client.js';
 import type { CacheStatus } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
+import { commitWithRow, stageDownload } from './staged-download.js';
 
 export interface PassthroughResult {
   blob: StoredBlob;
@@ -73,34 +73,16 @@ export class PassthroughMirror {
       return { ...cached, row: { ...cached.row, checkedAt: now }, cache: 'revalidated' };
     }
     if (result.status === 304) throw new NotFoundError(`upstream answered 304 for /${path} without a conditional request`);
-    if (result.contentLength !== undefined && result.contentLength > maxBytes) {
-      await result.body.dump().catch(() => undefined);
-      throw new UpstreamTooLargeError(`/${path} from upstream is ${result.contentLength} bytes, over the limit of ${maxBytes} bytes`);
-    }
-    const writer = await blobs.begin(blobKey(path));
-    try {
-      const hash = createHash('sha256');
-      for await (const chunk of readChunks(result.body, `/${path}`)) {
-        if (writer.bytesWritten + chunk.length > maxBytes) {
-          await result.body.dump().catch(() => undefined);
-          throw new UpstreamTooLargeError(`/${path} from upstream is over the limit of ${maxBytes} bytes`);
-        }
-        hash.update(chunk);
-        await writer.write(chunk);
-      }
-      await writer.commit();
-      const row: PassthroughRow = {
-        path, upstreamEtag: result.etag ?? null, contentType: result.contentType ?? null,
-        sha256: hash.digest('hex'), size: writer.bytesWritten, fetchedAt: now, checkedAt: now,
-      };
-      index.savePassthroughFile(row);
-      const blob = await blobs.open(blobKey(path));
-      if (!blob) throw new StorageError(`/${path} vanished from the cache right after it was written`);
-      return { blob, row, etag: `"${row.sha256.slice(0, 40)}"`, cache: cached ? 'revalidated' : 'miss' };
-    } catch (error: unknown) {
-      await writer.abort();
-      throw error;
-    }
+    const key = blobKey(path);
+    const staged = await stageDownload(blobs, key, result, { maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes' });
+    const row: PassthroughRow = {
+      path, upstreamEtag: result.etag ?? null, contentType: result.contentType ?? null,
+      sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now,
+    };
+    await commitWithRow(staged, blobs, key, () => index.savePassthroughFile(row));
+    const blob = await blobs.open(key);
+    if (!blob) throw new StorageError(`/${path} vanished from the cache right after it was written`);
+    return { blob, row, etag: `"${row.sha256.slice(0, 40)}"`, cache: cached ? 'revalidated' : 'miss' };
   }
 
   private async forget(path: string): Promise<void> {

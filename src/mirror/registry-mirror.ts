@@ -130,18 +130,28 @@ export class RegistryMirror {
     const row: RegistryRow = {
       repo, path, upstreamEtag: result.etag ?? null, sha256: sha256Hex(body), size: body.length, fetchedAt: now, checkedAt: now,
     };
-    try {
-      // The blob first: an index row must never name bytes that are not on disk.
-      await this.options.blobs.put(blobKey(repo, path), body);
-      this.options.index.saveRegistryFile(row);
-    } catch (error: unknown) {
-      // Verified bytes are still good to serve; only caching failed.
+    // Verified bytes are good to serve even when they cannot be cached.
+    await this.store(path, body, row, cached !== undefined).catch((error: unknown) => {
       this.options.log.error({ resource: path, err: errorMessage(error) }, 'cannot cache a registry file');
-    }
+    });
     const file = await this.seal(resource, row, verified.payload, verified.message);
     this.remember(path, file);
     this.notFound.delete(path);
     return { file, cache: cached ? 'revalidated' : 'miss' };
+  }
+
+  /** The blob first: an index row must never name bytes that are not on disk. */
+  private async store(path: string, body: Buffer, row: RegistryRow, hadRow: boolean): Promise<void> {
+    const key = blobKey(this.options.repo, path);
+    await this.options.blobs.put(key, body);
+    try {
+      this.options.index.saveRegistryFile(row);
+    } catch (error: unknown) {
+      // With an older row the file is still found (and verified) under it; without one
+      // it would only take space.
+      if (!hadRow) await this.options.blobs.delete(key).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The cached copy, from memory or from disk (verified again on the way in). */

@@ -1,13 +1,11 @@
 // Package tarballs: immutable, so a cached one is served from disk forever. A miss is
 // fetched, checked against the checksum in the verified registry entry, and only then
 // committed to disk and the index.
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import {
   NotFoundError,
   OfflineMissError,
   StorageError,
-  UpstreamTooLargeError,
   UpstreamUnavailableError,
   VerificationError,
 } from '../errors.js';
@@ -16,9 +14,10 @@ import { expectedChecksum, innerChecksumOf } from '../registry/tarball-checksum.
 import type { Package, Release } from '../registry/types.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
-import { readChunks, type UpstreamClient } from '../upstream/client.js';
+import type { UpstreamClient } from '../upstream/client.js';
 import type { RegistryMirror } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
+import { commitWithRow, stageDownload } from './staged-download.js';
 
 export interface TarballResult {
   blob: StoredBlob;
@@ -84,43 +83,27 @@ export class TarballMirror {
       }
       throw error;
     }
-    if (result.contentLength !== undefined && result.contentLength > maxTarballBytes) {
-      await result.body.dump().catch(() => undefined);
-      throw new UpstreamTooLargeError(`tarball ${name} ${version} is ${result.contentLength} bytes, over the limit of ${maxTarballBytes} bytes (cache.maxTarballBytes)`);
-    }
     const key = tarballKey(repo, name, version);
-    const writer = await blobs.begin(key);
-    try {
-      const outer = createHash('sha256');
+    const staged = await stageDownload(blobs, key, result, {
+      maxBytes: maxTarballBytes,
+      what: `tarball ${name} ${version}`,
+      limitSetting: 'cache.maxTarballBytes',
       // Old releases carry only the inner checksum, which needs the whole file to compute.
-      const kept: Buffer[] | undefined = expected.kind === 'inner' ? [] : undefined;
-      for await (const chunk of readChunks(result.body, `/${path}`)) {
-        if (writer.bytesWritten + chunk.length > maxTarballBytes) {
-          await result.body.dump().catch(() => undefined);
-          throw new UpstreamTooLargeError(`tarball ${name} ${version} from upstream is over the limit of ${maxTarballBytes} bytes (cache.maxTarballBytes)`);
-        }
-        outer.update(chunk);
-        kept?.push(Buffer.from(chunk));
-        await writer.write(chunk);
-      }
-      const actual = kept ? (await checksumOrNull(Buffer.concat(kept))) : outer.digest('hex');
-      if (actual !== expected.hex) {
-        throw new VerificationError(
-          `tarball ${name} ${version} from upstream does not match the registry: expected ${expected.kind} SHA-256 ${expected.hex}, got ${actual ?? 'an unreadable tarball'}; not cached`,
-        );
-      }
-      const outerHex = kept ? createHash('sha256').update(Buffer.concat(kept)).digest('hex') : actual;
-      await writer.commit();
-      const now = Date.now();
-      const row: TarballRow = { repo, name, version, size: writer.bytesWritten, sha256: outerHex, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
-      index.saveTarball(row);
-      const blob = await blobs.open(key);
-      if (!blob) throw new StorageError(`tarball ${name} ${version} vanished from the cache right after it was written`);
-      return { blob, row, etag: `"${outerHex}"`, cache: 'miss' };
-    } catch (error: unknown) {
-      await writer.abort();
-      throw error;
+      keepBytes: expected.kind === 'inner',
+    });
+    const actual = staged.bytes ? await checksumOrNull(staged.bytes) : staged.sha256;
+    if (actual !== expected.hex) {
+      await staged.writer.abort();
+      throw new VerificationError(
+        `tarball ${name} ${version} from upstream does not match the registry: expected ${expected.kind} SHA-256 ${expected.hex}, got ${actual ?? 'an unreadable tarball'}; not cached`,
+      );
     }
+    const now = Date.now();
+    const row: TarballRow = { repo, name, version, size: staged.size, sha256: staged.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
+    await commitWithRow(staged, blobs, key, () => index.saveTarball(row));
+    const blob = await blobs.open(key);
+    if (!blob) throw new StorageError(`tarball ${name} ${version} vanished from the cache right after it was written`);
+    return { blob, row, etag: `"${row.sha256}"`, cache: 'miss' };
   }
 
   /** The release from the verified registry; asks upstream again if it is not listed yet. */

@@ -85,12 +85,7 @@ export class CacheIndex {
   private lastDataVersion: number | undefined;
 
   constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+    this.db = openDatabase(file);
     const db = this.db;
     this.statements = {
       findTarball: db.prepare<[string, string, string], TarballRecord>('SELECT * FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
@@ -120,19 +115,6 @@ export class CacheIndex {
       listPassthrough: db.prepare<[], PassthroughRecord>('SELECT * FROM passthrough_files ORDER BY path'),
       dataVersion: db.prepare<[], { data_version: number }>('PRAGMA data_version'),
     };
-  }
-
-  private migrate(): void {
-    const current = this.db.pragma('user_version', { simple: true }) as number;
-    if (current > migrations.length) {
-      throw new Error(`the cache index was written by a newer hexproxy (schema ${current}, this one knows ${migrations.length}); upgrade hexproxy or use another data directory`);
-    }
-    for (let version = current; version < migrations.length; version += 1) {
-      this.db.transaction(() => {
-        this.db.exec(migrations[version] as string);
-        this.db.pragma(`user_version = ${version + 1}`);
-      })();
-    }
   }
 
   findTarball(repo: string, name: string, version: string): TarballRow | undefined {
@@ -261,6 +243,43 @@ export class CacheIndex {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** Opens (creating if need be) and migrates the index; failures name the file and the fix. */
+function openDatabase(file: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+    return db;
+  } catch (error: unknown) {
+    db?.close();
+    if (error instanceof StorageError) throw error;
+    const code = error instanceof Error && 'code' in error ? String(error.code) : '';
+    const hint = code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'EACCES' || code === 'EROFS'
+      ? 'the data directory is not writable by hexproxy; fix its permissions or choose another with --data-dir'
+      : code === 'SQLITE_FULL' || code === 'ENOSPC' ? 'the disk is full; free space or move the data directory'
+      : code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' ? 'the file is damaged or not a hexproxy index; move it aside and hexproxy starts with an empty cache'
+      : errorMessage(error);
+    throw new StorageError(`cannot open the cache index ${file}: ${hint}`, { cause: error });
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > migrations.length) {
+    throw new StorageError(`the cache index was written by a newer hexproxy (schema ${current}, this one knows ${migrations.length}); upgrade hexproxy or use another data directory`);
+  }
+  for (let version = current; version < migrations.length; version += 1) {
+    db.transaction(() => {
+      db.exec(migrations[version] as string);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
   }
 }
 
