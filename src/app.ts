@@ -16,7 +16,7 @@ import { RegistryMirror } from './mirror/registry-mirror.js';
 import { TarballMirror } from './mirror/tarball-mirror.js';
 import { UsageRecorder } from './mirror/usage-recorder.js';
 import { projectRoot } from './paths.js';
-import { parsePublicKey } from './registry/signature.js';
+import { parsePublicKey, publicKeyPem } from './registry/signature.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { reconcileInBackground } from './store/reconcile.js';
@@ -74,7 +74,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   });
   const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
   const usage = new UsageRecorder(index, log);
-  const repository = new HexRepository(registry, tarballs, passthrough, keys, usage, config.upstream.repository);
+  const repository = new HexRepository(registry, tarballs, passthrough, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey));
   const http = createHttpApp({ repository, log });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log);
   let closing: Promise<void> | undefined;

@@ -21,7 +21,14 @@ export interface HttpDependencies {
 
 type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables };
 
-const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz';
+const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz, and the same under /mirror/ (pass-through view)';
+
+/**
+ * Which view of the repository a route serves: registry files re-signed with hexproxy's
+ * key (at /), or the upstream's own signed bytes (at /mirror, for clients that only trust
+ * the upstream's key: HEX_MIRROR, plain HEX_CDN). Both views share one cache.
+ */
+type View = 'resigned' | 'original';
 
 export function createHttpApp({ repository, log }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
@@ -30,35 +37,8 @@ export function createHttpApp({ repository, log }: HttpDependencies): Hono<Env> 
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
-  app.get('/public_key', (c) => {
-    const pem = Buffer.from(repository.publicKey());
-    const headers = { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300', 'content-length': String(pem.length) };
-    return new Response(c.req.method === 'HEAD' ? null : pem, { status: 200, headers });
-  });
-
-  app.get('/names', async (c) => registryResponse(c, await repository.names()));
-  app.get('/versions', async (c) => registryResponse(c, await repository.versions()));
-  app.get('/packages/:name', async (c) => {
-    const name = c.req.param('name');
-    if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
-    return registryResponse(c, await repository.package(name));
-  });
-
-  app.get('/tarballs/:file', async (c) => {
-    const release = parseReleaseFile(c.req.param('file'), '.tar');
-    return tarballResponse(c, await repository.tarball(release.name, release.version));
-  });
-
-  app.get('/docs/:file', async (c) => {
-    const release = parseReleaseFile(c.req.param('file'), '.tar.gz');
-    return passthroughResponse(c, await repository.docs(release.name, release.version), 'application/gzip');
-  });
-
-  app.get('/installs/*', async (c) => {
-    const path = c.req.path.slice('/installs/'.length);
-    if (!isSafeRelativePath(path)) throw new BadRequestError(`"/installs/${path}" is not a valid installs path`);
-    return passthroughResponse(c, await repository.installs(path), 'application/octet-stream');
-  });
+  app.route('/mirror', repositoryRoutes(repository, 'original'));
+  app.route('/', repositoryRoutes(repository, 'resigned'));
 
   app.all('*', (c) => {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
@@ -71,6 +51,42 @@ export function createHttpApp({ repository, log }: HttpDependencies): Hono<Env> 
   return app;
 }
 
+function repositoryRoutes(repository: HexRepository, view: View): Hono<Env> {
+  const routes = new Hono<Env>();
+
+  routes.get('/public_key', (c) => {
+    const pem = Buffer.from(view === 'resigned' ? repository.publicKey() : repository.upstreamPublicKey());
+    const headers = { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300', 'content-length': String(pem.length) };
+    return new Response(c.req.method === 'HEAD' ? null : pem, { status: 200, headers });
+  });
+
+  routes.get('/names', async (c) => registryResponse(c, await repository.names(), view));
+  routes.get('/versions', async (c) => registryResponse(c, await repository.versions(), view));
+  routes.get('/packages/:name', async (c) => {
+    const name = c.req.param('name');
+    if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
+    return registryResponse(c, await repository.package(name), view);
+  });
+
+  routes.get('/tarballs/:file', async (c) => {
+    const release = parseReleaseFile(c.req.param('file'), '.tar');
+    return tarballResponse(c, await repository.tarball(release.name, release.version));
+  });
+
+  routes.get('/docs/:file', async (c) => {
+    const release = parseReleaseFile(c.req.param('file'), '.tar.gz');
+    return passthroughResponse(c, await repository.docs(release.name, release.version), 'application/gzip');
+  });
+
+  routes.get('/installs/*', async (c) => {
+    const path = c.req.path.slice(c.req.path.indexOf('/installs/') + '/installs/'.length);
+    if (!isSafeRelativePath(path)) throw new BadRequestError(`"/installs/${path}" is not a valid installs path`);
+    return passthroughResponse(c, await repository.installs(path), 'application/octet-stream');
+  });
+
+  return routes;
+}
+
 function parseReleaseFile(file: string, extension: string): { name: string; version: string } {
   const release = file.endsWith(extension) ? splitRelease(file.slice(0, -extension.length)) : undefined;
   if (!release) throw new BadRequestError(`"${file}" is not NAME-VERSION${extension} with a valid package name and SemVer version`);
@@ -81,11 +97,11 @@ function isSafeRelativePath(path: string): boolean {
   return path.length > 0 && path.length <= 256 && path.split('/').every((segment) => /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/.test(segment));
 }
 
-function registryResponse(c: Context<Env>, result: RegistryResult): Response {
-  const { file } = result;
-  const headers = cacheHeaders(result.cache, file.etag, 'public, max-age=0, must-revalidate');
+function registryResponse(c: Context<Env>, result: RegistryResult, view: View): Response {
+  const { body, etag } = view === 'resigned' ? result.file : result.file.original;
+  const headers = cacheHeaders(result.cache, etag, 'public, max-age=0, must-revalidate');
   headers['content-type'] = 'application/octet-stream';
-  return conditionalResponse(c, file.etag, headers, () => file.body as Uint8Array<ArrayBuffer>, file.body.length);
+  return conditionalResponse(c, etag, headers, () => body as Uint8Array<ArrayBuffer>, body.length);
 }
 
 function tarballResponse(c: Context<Env>, result: TarballResult): Response {

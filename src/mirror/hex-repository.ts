@@ -15,6 +15,7 @@ export class HexRepository {
     private readonly keys: KeyPair,
     private readonly usage: UsageRecorder,
     private readonly repo: string,
+    private readonly upstreamKeyPem: string,
   ) {}
 
   names(): Promise<RegistryResult> {
@@ -53,5 +54,10 @@ export class HexRepository {
 
   publicKey(): string {
     return this.keys.publicKeyPem;
+  }
+
+  /** The key the pass-through view's registry files are signed with. */
+  upstreamPublicKey(): string {
+    return this.upstreamKeyPem;
   }
 }

@@ -27,9 +27,11 @@ export interface RegistryFile {
   /** The verified upstream payload, byte for byte. */
   payload: Buffer;
   message: DecodedMessage;
-  /** What clients get: gzip(Signed{payload, hexproxy's signature}). */
+  /** What clients of the re-signed view get: gzip(Signed{payload, hexproxy's signature}). */
   body: Buffer;
   etag: string;
+  /** The upstream's own signed file, byte for byte: what the pass-through view serves. */
+  original: { body: Buffer; etag: string };
 }
 
 export interface RegistryResult {
@@ -64,7 +66,7 @@ export class RegistryMirror {
     this.memory = new LRUCache<string, { file: RegistryFile; generation: number }>({
       maxSize: options.memoryMaxBytes,
       // The decoded message costs roughly what its payload does, a few times over.
-      sizeCalculation: ({ file }) => Math.max(1, file.body.length + file.payload.length * 3),
+      sizeCalculation: ({ file }) => Math.max(1, file.body.length + file.original.body.length + file.payload.length * 3),
     });
     this.notFound = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
   }
@@ -134,7 +136,7 @@ export class RegistryMirror {
     await this.store(path, body, row, cached !== undefined).catch((error: unknown) => {
       this.options.log.error({ resource: path, err: errorMessage(error) }, 'cannot cache a registry file');
     });
-    const file = await this.seal(resource, row, verified.payload, verified.message);
+    const file = await this.seal(resource, row, body, verified.payload, verified.message);
     this.remember(path, file);
     this.notFound.delete(path);
     return { file, cache: cached ? 'revalidated' : 'miss' };
@@ -181,7 +183,7 @@ export class RegistryMirror {
       // drop the ETag so the next revalidation fetches in full.
       const actual = sha256Hex(body);
       const consistent = actual === row.sha256 ? row : { ...row, sha256: actual, size: body.length, upstreamEtag: null, checkedAt: 0 };
-      const file = await this.seal(resource, consistent, verified.payload, verified.message);
+      const file = await this.seal(resource, consistent, body, verified.payload, verified.message);
       this.remember(path, file);
       return file;
     } catch (error: unknown) {
@@ -191,9 +193,13 @@ export class RegistryMirror {
     }
   }
 
-  private async seal(resource: RegistryResource, row: RegistryRow, payload: Buffer, message: DecodedMessage): Promise<RegistryFile> {
+  private async seal(resource: RegistryResource, row: RegistryRow, original: Buffer, payload: Buffer, message: DecodedMessage): Promise<RegistryFile> {
     const body = await sealRegistryFile(payload, this.options.signingKey);
-    return { resource, row, payload, message, body, etag: `"${sha256Hex(body).slice(0, 40)}"` };
+    return {
+      resource, row, payload, message, body,
+      etag: `"${sha256Hex(body).slice(0, 40)}"`,
+      original: { body: original, etag: `"${sha256Hex(original).slice(0, 40)}"` },
+    };
   }
 
   private async forget(path: string): Promise<void> {
