@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createHttpApp } from './http/app.js';
+import { InstallsMirror } from './installs/installs-mirror.js';
 import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
 import type { Logger } from './log.js';
 import { CacheEvictor } from './mirror/cache-evictor.js';
@@ -30,6 +31,7 @@ export interface Hexproxy {
   repository: HexRepository;
   registry: RegistryMirror;
   tarballs: TarballMirror;
+  installs: InstallsMirror;
   evictor: CacheEvictor;
   http: ReturnType<typeof createHttpApp>;
   health: UpstreamHealth;
@@ -73,18 +75,30 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
   });
   const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
+  // The builds server is a second upstream, with its own health: one being down says nothing of the other.
+  const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000);
+  const builds = new UpstreamClient({
+    baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, retries: config.upstream.retries, userAgent, health: buildsHealth,
+  });
+  const buildsShared = { upstream: builds, index, blobs, log, offline: config.offline };
+  const installs = new InstallsMirror({
+    ...buildsShared,
+    lists: new PassthroughMirror({ ...buildsShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes }),
+    maxBytes: config.cache.maxTarballBytes,
+  });
   const usage = new UsageRecorder(index, log);
-  const repository = new HexRepository(registry, tarballs, passthrough, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey));
+  const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey));
   const http = createHttpApp({ repository, log });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log);
   let closing: Promise<void> | undefined;
   return {
-    config, keys, upstreamKey, repository, registry, tarballs, evictor, http, health, index, blobs, log,
+    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log,
     close() {
       closing ??= (async () => {
         evictor.stop();
         usage.stop();
         await upstream.close();
+        await builds.close();
         index.close();
       })();
       return closing;

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { fetchReleases } from '../ops/fetch-releases.js';
 import { planPrewarm } from '../ops/prewarm.js';
 import { BadRequestError } from '../errors.js';
+import { parseInstallsTarget, prewarmInstalls, type InstallsItem } from '../installs/prewarm-installs.js';
 import { withHexproxy } from './open.js';
 import { collect, configFrom, positiveInteger, withSettings, type CommandOptions } from './options.js';
 import { createProgress } from './progress.js';
@@ -14,11 +15,13 @@ export function prewarmCommand(): Command {
     .description(
       'Fetch into the cache every Hex package of the given lock files, and the releases the given specs resolve to with their dependencies.\n' +
       'SPEC is NAME (newest release that is not retired, stable preferred), NAME@VERSION, or NAME@REQUIREMENT in Elixir syntax ("phoenix@~> 1.7").\n' +
-      'Every tarball is checked against the signed registry, and against the lock file\'s checksum where one is recorded.',
+      'Every tarball is checked against the signed registry, and against the lock file\'s checksum where one is recorded.\n' +
+      '--installs ELIXIR[:OTP] also fetches the Hex and rebar3 builds `mix local.hex` and `mix local.rebar` of that Elixir (and OTP release; required from Elixir 1.18.4) would install, with their lists, each checked against its list\'s SHA-512.',
     ))
     .argument('[spec...]', 'package specs')
     .option('--mix-lock <file>', 'a mix.lock (repeatable)', collect)
     .option('--rebar-lock <file>', 'a rebar.lock (repeatable)', collect)
+    .option('--installs <elixir[:otp]>', 'the Hex and rebar3 builds for this Elixir version and OTP release (repeatable)', collect)
     .option('--with-optional', 'also fetch optional dependencies of resolved specs')
     .option('--concurrency <n>', 'parallel fetches', positiveInteger('--concurrency'), 8)
     .option('--pin', 'never evict what this run caches')
@@ -26,11 +29,18 @@ export function prewarmCommand(): Command {
       const config = configFrom(options);
       const mixLocks = (options['mixLock'] as string[] | undefined) ?? [];
       const rebarLocks = (options['rebarLock'] as string[] | undefined) ?? [];
-      if (specs.length === 0 && mixLocks.length === 0 && rebarLocks.length === 0) {
-        throw new BadRequestError('nothing to pre-warm: give --mix-lock FILE, --rebar-lock FILE or package specs (see hexproxy prewarm --help)');
+      const installsTargets = ((options['installs'] as string[] | undefined) ?? []).map(parseInstallsTarget);
+      if (specs.length === 0 && mixLocks.length === 0 && rebarLocks.length === 0 && installsTargets.length === 0) {
+        throw new BadRequestError('nothing to pre-warm: give --mix-lock FILE, --rebar-lock FILE or package specs, or --installs ELIXIR[:OTP] for the Hex and rebar3 builds (see hexproxy prewarm --help)');
       }
       const concurrency = Number(options['concurrency']);
-      await withHexproxy(config, async ({ index, registry, tarballs }) => {
+      await withHexproxy(config, async ({ index, registry, tarballs, installs }) => {
+        if (installsTargets.length > 0) {
+          const items = await prewarmInstalls(installsTargets, installs, (item) => process.stderr.write(`installs: ${item.outcome} ${item.what}\n`));
+          printInstallsSummary(items);
+          if (items.some((item) => item.outcome === 'failed')) process.exitCode = 1;
+          if (specs.length === 0 && mixLocks.length === 0 && rebarLocks.length === 0) return;
+        }
         const repo = config.upstream.repository;
         const plan = await planPrewarm({ mixLocks, rebarLocks, specs, withOptional: options['withOptional'] === true, concurrency }, registry, repo);
         const progress = createProgress('prewarm', plan.targets.length);
@@ -43,4 +53,15 @@ export function prewarmCommand(): Command {
         if (anyFailed(summary, plan.failed)) process.exitCode = 1;
       });
     });
+}
+
+function printInstallsSummary(items: readonly InstallsItem[]): void {
+  const count = (outcome: InstallsItem['outcome']): number => items.filter((item) => item.outcome === outcome).length;
+  const lines = [
+    `installs fetched:        ${count('fetched')}`,
+    `installs already cached: ${count('cached')}`,
+    `installs failed:         ${count('failed')}`,
+    ...items.filter((item) => item.outcome === 'failed').map((item) => `  FAILED ${item.what}: ${item.reason ?? 'unknown reason'}`),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -29,6 +29,10 @@ export const configSchema = z.strictObject({
     retries: z.number().int().min(0).max(10),
     cooldownSeconds: z.number().int().min(0),
   }),
+  installs: z.strictObject({
+    url: httpUrl,
+    timeoutMs: positiveInt,
+  }),
   http: z.strictObject({
     headersTimeoutMs: positiveInt,
     requestTimeoutMs: positiveInt,

@@ -31,6 +31,8 @@ export const settings: readonly Setting[] = [
   { key: 'upstream.timeoutMs', flag: 'upstream-timeout-ms', kind: 'integer', default: 15000, description: 'Give up on upstream when connecting, waiting for response headers, or waiting for the next body chunk takes longer than this.' },
   { key: 'upstream.retries', flag: 'upstream-retries', kind: 'integer', default: 2, description: 'Retries of a failed upstream request (connection error, timeout, 5xx, 429), with exponential backoff; Retry-After is honoured up to 10 s.' },
   { key: 'upstream.cooldownSeconds', flag: 'upstream-cooldown-seconds', kind: 'integer', default: 30, description: 'After 3 upstream requests in a row fail, treat upstream as offline for this long (serve from cache, ask nothing), then try again. 0: never.' },
+  { key: 'installs.url', flag: 'installs-url', kind: 'url', default: 'https://builds.hex.pm', description: 'Base URL of the builds server that /installs/* (Hex and rebar3 builds for `mix local.hex`, `mix local.rebar` and the Hex update check) is fetched from.' },
+  { key: 'installs.timeoutMs', flag: 'installs-timeout-ms', kind: 'integer', default: 15000, description: 'Like upstream.timeoutMs, for the builds server.' },
   { key: 'http.headersTimeoutMs', flag: 'headers-timeout-ms', kind: 'integer', default: 10000, description: 'Time a client has to send its request headers (against slowloris).', serveOnly: true },
   { key: 'http.requestTimeoutMs', flag: 'request-timeout-ms', kind: 'integer', default: 30000, description: 'Time a client has to send its whole request.', serveOnly: true },
   { key: 'http.keepAliveTimeoutMs', flag: 'keep-alive-timeout-ms', kind: 'integer', default: 5000, description: 'How long an idle keep-alive connection is kept open.', serveOnly: true },

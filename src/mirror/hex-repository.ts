@@ -1,6 +1,7 @@
 // The repository as clients see it: one method per endpoint of the Hex repository
 // protocol. Routes validate, call one of these, and write headers. Client usage is
 // counted here, so pre-warming and mirroring do not count as hits.
+import type { InstallsMirror } from '../installs/installs-mirror.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.js';
 import type { RegistryMirror, RegistryResult } from './registry-mirror.js';
@@ -12,6 +13,7 @@ export class HexRepository {
     private readonly registry: RegistryMirror,
     private readonly tarballs: TarballMirror,
     private readonly passthrough: PassthroughMirror,
+    private readonly builds: InstallsMirror,
     private readonly keys: KeyPair,
     private readonly usage: UsageRecorder,
     private readonly repo: string,
@@ -47,9 +49,9 @@ export class HexRepository {
     return this.passthrough.get(`docs/${name}-${version}.tar.gz`, true);
   }
 
-  /** CSV lists change; the archives they point to do not. */
+  /** From the builds server: lists relayed as they are, builds checked against their list. */
   installs(path: string): Promise<PassthroughResult> {
-    return this.passthrough.get(`installs/${path}`, !/\.csv(\.signed)?$/.test(path));
+    return this.builds.get(path);
   }
 
   publicKey(): string {

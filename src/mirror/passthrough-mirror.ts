@@ -1,6 +1,6 @@
-// Files hexproxy relays without re-signing: /installs/* (the Hex client's update check and
-// `mix local.hex` lists) and /docs/*. Cached on disk; mutable ones are revalidated after
-// the TTL, immutable ones never; served stale when upstream fails.
+// Files hexproxy relays without re-signing: /docs/* from the repository, and the /installs
+// build lists from the builds server (src/installs/). Cached on disk; mutable ones are
+// revalidated after the TTL, immutable ones never; served stale when upstream fails.
 import { HexproxyError, NotFoundError, OfflineMissError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
@@ -32,10 +32,13 @@ export class PassthroughMirror {
 
   constructor(private readonly options: PassthroughMirrorOptions) {}
 
-  /** `path` is already validated: safe segments only. */
-  async get(path: string, immutable: boolean): Promise<PassthroughResult> {
+  /**
+   * `path` is already validated: safe segments only. `revalidate` asks upstream even when
+   * the cached copy is still fresh (offline, the cached copy is served as it is).
+   */
+  async get(path: string, immutable: boolean, revalidate = false): Promise<PassthroughResult> {
     const cached = await this.cached(path);
-    if (cached && (immutable || this.isFresh(cached.row))) return cached;
+    if (cached && (immutable || (!revalidate && this.isFresh(cached.row)))) return cached;
     if (this.options.offline) {
       if (cached) return { ...cached, cache: 'stale' };
       throw new OfflineMissError(`/${path} is not cached and hexproxy runs offline`);
@@ -53,7 +56,8 @@ export class PassthroughMirror {
     });
   }
 
-  private async cached(path: string): Promise<PassthroughResult | undefined> {
+  /** The cached copy, whatever its age, without asking upstream. */
+  async cached(path: string): Promise<PassthroughResult | undefined> {
     const row = this.options.index.findPassthroughFile(path);
     if (!row) return undefined;
     const blob = await this.options.blobs.open(blobKey(path));
@@ -95,4 +99,6 @@ export class PassthroughMirror {
   }
 }
 
-const blobKey = (path: string): string => `passthrough/${path}`;
+/** Where a pass-through file lives in the blob store; other mirrors writing rows of the same table use it too. */
+export const passthroughBlobKey = (path: string): string => `passthrough/${path}`;
+const blobKey = passthroughBlobKey;

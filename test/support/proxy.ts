@@ -61,8 +61,11 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
       port: '0',
       'data-dir': dataDir,
       'upstream-url': options.upstreamUrl,
+      // Never the real builds.hex.pm: tests of /installs pass their fake builds server's URL.
+      'installs-url': options.upstreamUrl,
       'upstream-public-key': keyFile,
       'upstream-timeout-ms': '2000',
+      'installs-timeout-ms': '2000',
       // Each failure test counts upstream hits exactly; retries and cool-down have their own tests.
       'upstream-retries': '0',
       'upstream-cooldown-seconds': '0',

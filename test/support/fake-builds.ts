@@ -1,0 +1,119 @@
+// A fake builds.hex.pm: a real HTTP server (the fake upstreams' node:http server, so hit
+// counting, gates and misbehaviour work alike) serving build lists it writes itself with
+// the SHA-512 of fake .ez archives and rebar3 escripts, `.signed` files of arbitrary bytes,
+// and a switch that serves a build with a byte flipped.
+import { createHash, randomBytes } from 'node:crypto';
+import { flipMiddleByte } from './misbehaviour.js';
+import { contentTypeOf, startUpstreamServer, type Body, type UpstreamControls } from './upstream-server.js';
+
+export type FakeListName = 'hex-1.x.csv' | 'hex.csv' | 'rebar3-1.x.csv' | 'rebar.csv' | 'rebar-1.x.csv';
+
+export interface FakeBuildSpec {
+  list: FakeListName;
+  version: string;
+  /** The per-Elixir lists may name several Elixir versions on one line (one digest for all). */
+  elixir: string | string[];
+  /** Required for hex.csv and rebar.csv. */
+  otp?: string;
+}
+
+export interface FakeBuilds extends UpstreamControls {
+  /** Paths relative to /installs/ of every build served, e.g. "1.18.4/hex-2.2.1-otp-27.ez". */
+  buildPaths(): string[];
+  /** The bytes served at an /installs/… path, or undefined for a 404. */
+  body(path: string): Buffer | undefined;
+  /** The lowercase hex SHA-512 of a build (path relative to /installs/). */
+  sha512(path: string): string;
+  /** Adds a build and the line naming it. */
+  publish(spec: FakeBuildSpec): void;
+  /** Serves a build on the server but names it in no list. */
+  addUnlisted(path: string): void;
+  /** Serves the build (path relative to /installs/) with a byte flipped; its list is unchanged. */
+  corrupt(path: string): void;
+  /** Stops corrupting builds (misbehaviour rules stay; see behave()). */
+  repair(): void;
+}
+
+const PER_OTP: ReadonlySet<FakeListName> = new Set(['hex.csv', 'rebar.csv']);
+const ARTIFACT: Readonly<Record<FakeListName, { prefix: string; extension: string }>> = {
+  'hex-1.x.csv': { prefix: 'hex', extension: '.ez' },
+  'hex.csv': { prefix: 'hex', extension: '.ez' },
+  'rebar3-1.x.csv': { prefix: 'rebar3', extension: '' },
+  'rebar.csv': { prefix: 'rebar3', extension: '' },
+  'rebar-1.x.csv': { prefix: 'rebar', extension: '' },
+};
+
+export const DEFAULT_BUILDS: readonly FakeBuildSpec[] = [
+  { list: 'hex-1.x.csv', version: '2.0.6', elixir: '1.14.0' },
+  { list: 'hex-1.x.csv', version: '2.1.1', elixir: ['1.15.0', '1.16.0'] },
+  { list: 'hex.csv', version: '2.2.1', elixir: '1.18.4', otp: '26' },
+  { list: 'hex.csv', version: '2.2.1', elixir: '1.18.4', otp: '27' },
+  { list: 'rebar3-1.x.csv', version: '3.22.0', elixir: '1.14.0' },
+  { list: 'rebar.csv', version: '3.24.0', elixir: '1.18.4', otp: '27' },
+];
+
+const sha512Hex = (body: Buffer): string => createHash('sha512').update(body).digest('hex');
+
+export async function startFakeBuilds(specs: readonly FakeBuildSpec[] = DEFAULT_BUILDS): Promise<FakeBuilds> {
+  const builds = new Map<string, Buffer>();
+  const lines = new Map<FakeListName, string[]>();
+  // Arbitrary bytes, not even base64: hexproxy must relay them untouched.
+  const signatures = new Map<FakeListName, Buffer>();
+  const corrupted = new Set<string>();
+
+  function publish(spec: FakeBuildSpec): void {
+    const { prefix, extension } = ARTIFACT[spec.list];
+    const elixirs = typeof spec.elixir === 'string' ? [spec.elixir] : spec.elixir;
+    if (PER_OTP.has(spec.list) !== (spec.otp !== undefined)) throw new Error(`${spec.list} lines ${PER_OTP.has(spec.list) ? 'need' : 'take no'} OTP release`);
+    const otp = spec.otp === undefined ? '' : `-otp-${spec.otp}`;
+    // A fake archive: some bytes that say what they are, and enough random ones to be unique.
+    const bytes = Buffer.concat([Buffer.from(`PK fake ${prefix} ${spec.version}${otp}\n`), randomBytes(2048)]);
+    for (const elixir of elixirs) builds.set(`${elixir}/${prefix}-${spec.version}${otp}${extension}`, bytes);
+    const fields = spec.otp === undefined ? [spec.version, sha512Hex(bytes), ...elixirs] : [spec.version, sha512Hex(bytes), elixirs[0] ?? '', spec.otp];
+    lines.set(spec.list, [...(lines.get(spec.list) ?? []), fields.join(',')]);
+    signatures.set(spec.list, randomBytes(256));
+  }
+
+  function body(path: string): Buffer | undefined {
+    const relative = path.replace(/^\/installs\//, '');
+    if (relative === path) return undefined;
+    for (const [list, listLines] of lines) {
+      if (relative === list) return Buffer.from(`${listLines.join('\n')}\n`);
+      if (relative === `${list}.signed`) return signatures.get(list);
+    }
+    const build = builds.get(relative);
+    if (build && corrupted.has(relative)) return flipMiddleByte(build);
+    return build;
+  }
+
+  for (const spec of specs) publish(spec);
+  const server = await startUpstreamServer({
+    async get(path: string): Promise<Body | undefined> {
+      const found = body(path);
+      return found && { body: found, contentType: contentTypeOf(path) };
+    },
+    async tamper(): Promise<Buffer | undefined> {
+      return undefined;
+    },
+  });
+  return Object.assign(server, {
+    buildPaths: (): string[] => [...builds.keys()],
+    body,
+    sha512(path: string): string {
+      const build = builds.get(path);
+      if (!build) throw new Error(`the fake builds server has no build ${path}`);
+      return sha512Hex(build);
+    },
+    publish,
+    addUnlisted(path: string): void {
+      builds.set(path, Buffer.concat([Buffer.from(`PK unlisted ${path}\n`), randomBytes(512)]));
+    },
+    corrupt(path: string): void {
+      if (!builds.has(path)) throw new Error(`the fake builds server has no build ${path}`);
+      corrupted.add(path);
+    },
+    repair(): void {
+      corrupted.clear();
+    },
+  });
+}
