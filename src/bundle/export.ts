@@ -1,4 +1,4 @@
-// `hexproxy export`: cached tarballs and the upstream's original signed registry files,
+// `hexproxy export`: cached tarballs, the upstream's original signed registry files and the cached /installs files,
 // written as one uncompressed tar (docs/bundle-format.md) for carrying into an air-gapped
 // network. Every entry is hashed before the manifest is written (the manifest comes
 // first in the tar), and again while it is copied, so the manifest always tells the truth.
@@ -10,6 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { StorageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { classifyInstallsPath, isSafeInstallsPath } from '../installs/builds-csv.js';
+import { passthroughBlobKey } from '../mirror/passthrough-mirror.js';
 import { blobKey } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
@@ -46,6 +48,8 @@ export interface ExportOptions {
   repo: string;
   upstreamUrl: string;
   select: ExportSelection;
+  /** Also export every cached /installs file (build lists, .signed files, builds); default true. */
+  installs?: boolean;
   since?: ExportSince;
   log?: Logger;
   /** Called after each entry is written to the bundle. */
@@ -63,6 +67,8 @@ export interface ExportSummary {
   manifest: BundleManifest;
   registryFiles: number;
   tarballs: number;
+  /** Cached /installs files (lists, .signed files and builds). */
+  installsFiles: number;
   /** Total size of the entries. */
   entryBytes: number;
   /** Size of the bundle file. */
@@ -95,7 +101,10 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
   const { blobs, since, log } = options;
   const createdAt = new Date();
   const failed: ExportFailure[] = [];
-  const candidates = 'all' in options.select ? allCached(options) : selected(options, options.select.releases, failed);
+  const candidates = [
+    ...('all' in options.select ? allCached(options) : selected(options, options.select.releases, failed)),
+    ...(options.installs === false ? [] : cachedInstalls(options)),
+  ];
   const earlier = since && 'manifest' in since
     ? new Set(since.manifest.entries.map((entry) => `${entry.path}\n${entry.sha256}`))
     : undefined;
@@ -144,12 +153,13 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
     manifest,
     registryFiles: planned.filter((item) => item.entry.kind === 'registry').length,
     tarballs: planned.filter((item) => item.entry.kind === 'tarball').length,
+    installsFiles: planned.filter((item) => item.entry.kind === 'installs').length,
     entryBytes: planned.reduce((sum, item) => sum + item.entry.size, 0),
     bundleBytes,
     unchanged,
     failed,
   };
-  log?.info({ file: options.out, registryFiles: summary.registryFiles, tarballs: summary.tarballs, bytes: bundleBytes, unchanged, failed: failed.length }, 'bundle exported');
+  log?.info({ file: options.out, registryFiles: summary.registryFiles, tarballs: summary.tarballs, installsFiles: summary.installsFiles, bytes: bundleBytes, unchanged, failed: failed.length }, 'bundle exported');
   return summary;
 }
 
@@ -197,6 +207,28 @@ function selected({ index, repo }: ExportOptions, releases: readonly ReleaseRef[
   }
   const sortedTarballs = [...tarballs.values()].sort((a, b) => compare(a.path, b.path));
   return [...registry, ...sortedTarballs];
+}
+
+/**
+ * Every cached /installs file hexproxy would serve: lists and .signed files first, then
+ * builds, as the format requires. Builds are compared with their row (they never change);
+ * lists, like registry files, are not.
+ */
+function cachedInstalls({ index }: ExportOptions): Candidate[] {
+  const lists: Candidate[] = [];
+  const builds: Candidate[] = [];
+  for (const row of index.listPassthroughFiles()) {
+    if (!row.path.startsWith('installs/')) continue;
+    const relative = row.path.slice('installs/'.length);
+    if (!isSafeInstallsPath(relative)) continue;
+    const what = classifyInstallsPath(relative);
+    if (what.kind === 'unknown') continue;
+    const candidate: Candidate = { path: row.path, key: passthroughBlobKey(row.path), kind: 'installs', fetchedAt: row.fetchedAt };
+    if (what.kind === 'build') builds.push({ ...candidate, indexed: { size: row.size, sha256: row.sha256 } });
+    else lists.push(candidate);
+  }
+  const byPath = (a: Candidate, b: Candidate): number => compare(a.path, b.path);
+  return [...lists.sort(byPath), ...builds.sort(byPath)];
 }
 
 function registryCandidate(repo: string, path: string, fetchedAt: number): Candidate {

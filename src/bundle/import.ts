@@ -8,7 +8,9 @@ import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { HexproxyError, StorageError, errorMessage } from '../errors.js';
+import { parseBuildList, type BuildEntry, type BuildListName } from '../installs/builds-csv.js';
 import type { Logger } from '../log.js';
+import { passthroughBlobKey } from '../mirror/passthrough-mirror.js';
 import { blobKey, sha256Hex } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile, type VerifiedRegistryFile } from '../registry/registry-file.js';
@@ -34,6 +36,7 @@ export interface ImportOptions {
   upstreamKey: KeyObject;
   /** Largest registry file accepted, compressed or decompressed. */
   maxRegistryBytes: number;
+  /** Largest tarball accepted; also the limit for /installs files, as when they are fetched. */
   maxTarballBytes: number;
   /** Import the entries that check out and return the others as refused, instead of importing nothing. */
   skipBad: boolean;
@@ -84,7 +87,8 @@ interface PlanItem {
 
 type Staged =
   | { kind: 'registry'; path: string; resource: RegistryResource; sha256: string; size: number; replaced: boolean; writer?: BlobWriter }
-  | { kind: 'tarball'; path: string; name: string; version: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string };
+  | { kind: 'tarball'; path: string; name: string; version: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string }
+  | { kind: 'installs'; path: string; rowPath: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string };
 
 interface Present {
   tarball?: { name: string; version: string; pinned: boolean };
@@ -96,6 +100,8 @@ interface BundlePackage {
   /** The cached copy's checksums, when the cached copy is kept as the newer one. */
   kept?: Map<string, ExpectedChecksum>;
 }
+
+type BuildExpectation = { sha512: string; source: string; dependsOn?: string } | { problem: string };
 
 type Expectation = { checksum: ExpectedChecksum; source: string; dependsOn?: string } | { problem: string };
 
@@ -116,6 +122,10 @@ class BundleImport {
   private readonly kept = new Map<string, string>();
   private readonly bundlePackages = new Map<string, BundlePackage>();
   private readonly cachedPackages = new Map<string, Map<string, ExpectedChecksum> | string>();
+  /** The builds each of the bundle's build lists names. */
+  private readonly bundleLists = new Map<BuildListName, Map<string, BuildEntry>>();
+  /** Build lists of the bundle kept out because the cached copy names everything they do. */
+  private readonly keptLists = new Set<BuildListName>();
 
   constructor(private readonly options: ImportOptions) {}
 
@@ -232,6 +242,8 @@ class BundleImport {
       await drain(entry);
     } else if (item.target.kind === 'registry') {
       await this.stageRegistryFile(item.entry, item.target.resource, entry);
+    } else if (item.target.kind === 'installs') {
+      await this.stageInstalls(item.entry, item.target, entry);
     } else {
       await this.stageTarball(item.entry, item.target.name, item.target.version, entry);
     }
@@ -349,6 +361,111 @@ class BundleImport {
     }
   }
 
+  /**
+   * A build list, its .signed file, or a build. Lists and .signed files cannot be verified
+   * (Elixir's key signs them, and Mix checks that); a build must have the SHA-512 its list
+   * gives: the bundle's list if it holds one, else the cached one.
+   */
+  private async stageInstalls(entry: BundleEntry, target: Extract<EntryTarget, { kind: 'installs' }>, stream: TarEntry): Promise<void> {
+    const { index, blobs } = this.options;
+    const { what } = target;
+    const listPath = `installs/${what.list}`;
+    let dependsOn: string | undefined;
+    if (what.kind === 'build') {
+      const expectation = await this.buildExpectation(target.path, what.list);
+      if ('problem' in expectation) {
+        await this.refuse(entry.path, expectation.problem);
+        await drain(stream);
+        return;
+      }
+      const body = Buffer.concat(await collect(stream));
+      if (!(await this.checkedBody(entry, body))) return;
+      const sha512 = createHash('sha512').update(body).digest('hex');
+      if (sha512 !== expectation.sha512) {
+        await this.refuse(entry.path, `does not match ${expectation.source}: expected SHA-512 ${expectation.sha512}, got ${sha512}`);
+        return;
+      }
+      dependsOn = expectation.dependsOn;
+      await this.stageInstallsBody(entry, target.path, body, dependsOn);
+      return;
+    }
+    const body = Buffer.concat(await collect(stream));
+    if (!(await this.checkedBody(entry, body))) return;
+    // A .signed file goes with its list: refused with it, kept with it.
+    if (what.kind === 'signature' && this.byPath.has(listPath)) dependsOn = listPath;
+    const listed = what.kind === 'list' ? parseBuildList(what.list, body) : undefined;
+    if (listed) this.bundleLists.set(what.list, listed);
+    const rowPath = `installs/${target.path}`;
+    const row = index.findPassthroughFile(rowPath);
+    if (row?.sha256 === entry.sha256 && row.size === body.length) {
+      await this.stageInstallsBody(entry, target.path, body, dependsOn);
+      return;
+    }
+    if (what.kind === 'list' && listed) {
+      const cachedBody = row ? await blobs.read(passthroughBlobKey(rowPath)) : undefined;
+      if (cachedBody) {
+        const cached = parseBuildList(what.list, cachedBody);
+        const lacking = [...listed.values()].find((build) => cached.get(build.path)?.sha512 !== build.sha512);
+        if (lacking === undefined) {
+          this.keptLists.add(what.list);
+          this.kept.set(entry.path, `the cached /installs/${what.list} already names every build this one does, with the same SHA-512`);
+          return;
+        }
+      }
+    } else if (dependsOn !== undefined && this.keptLists.has(what.list) && row) {
+      this.kept.set(entry.path, `its list ${listPath} is kept as the cached copy, and so is the cached .signed file`);
+      return;
+    }
+    await this.stageInstallsBody(entry, target.path, body, dependsOn);
+  }
+
+  /** Whether the bytes are those the manifest lists; refuses the entry if not. */
+  private async checkedBody(entry: BundleEntry, body: Buffer): Promise<boolean> {
+    const sha256 = sha256Hex(body);
+    if (sha256 === entry.sha256 && body.length === entry.size) return true;
+    await this.refuse(entry.path, `has SHA-256 ${sha256}; the manifest says ${entry.sha256}`);
+    return false;
+  }
+
+  /** Records the same bytes already cached as present, else stages them in the blob store. */
+  private async stageInstallsBody(entry: BundleEntry, path: string, body: Buffer, dependsOn: string | undefined): Promise<void> {
+    const { index, blobs } = this.options;
+    const rowPath = `installs/${path}`;
+    const key = passthroughBlobKey(rowPath);
+    const row = index.findPassthroughFile(rowPath);
+    if (row?.sha256 === entry.sha256 && row.size === body.length && (await blobs.open(key))?.size === row.size) {
+      this.present.set(entry.path, dependsOn === undefined ? {} : { dependsOn });
+      return;
+    }
+    const writer = await blobs.begin(key);
+    this.staged.set(entry.path, {
+      kind: 'installs', path: entry.path, rowPath, sha256: entry.sha256, size: body.length, replaced: row !== undefined, writer,
+      ...(dependsOn !== undefined && { dependsOn }),
+    });
+    await writer.write(body);
+    await writer.finish();
+  }
+
+  /** The SHA-512 a build must have: from the bundle's list, else from the cached one. */
+  private async buildExpectation(path: string, list: BuildListName): Promise<BuildExpectation> {
+    const { index, blobs } = this.options;
+    const listPath = `installs/${list}`;
+    if (this.byPath.has(listPath)) {
+      const reason = this.refused.get(listPath);
+      if (reason !== undefined) return { problem: `its list ${listPath} was refused (${reason})` };
+      const listed = this.bundleLists.get(list);
+      if (!listed) return { problem: `its list ${listPath} was not read before it` };
+      const build = listed.get(path);
+      if (!build) return { problem: `${listPath} in the bundle does not list it` };
+      return { sha512: build.sha512, source: listPath, dependsOn: listPath };
+    }
+    const body = index.findPassthroughFile(listPath) ? await blobs.read(passthroughBlobKey(listPath)) : undefined;
+    if (!body) return { problem: `the bundle has no ${listPath}, and none is cached to check the build against` };
+    const build = parseBuildList(list, body).get(path);
+    if (!build) return { problem: `the bundle has no ${listPath}, and the cached /installs/${list} does not list it` };
+    return { sha512: build.sha512, source: `the cached /installs/${list}` };
+  }
+
   /** The checksum a release's tarball must have: from the bundle's verified /packages/NAME, else from the cached one. */
   private async expectationFor(name: string, version: string): Promise<Expectation> {
     const registryPath = `registry/packages/${name}`;
@@ -424,11 +541,11 @@ class BundleImport {
 
   /** A tarball checked against a refused registry file is refused with it. */
   private async refuseDependents(): Promise<void> {
-    const dependents = [...this.staged.values()].flatMap((staged) => (staged.kind === 'tarball' && staged.dependsOn ? [[staged.path, staged.dependsOn] as const] : []));
+    const dependents = [...this.staged.values()].flatMap((staged) => (staged.kind !== 'registry' && staged.dependsOn ? [[staged.path, staged.dependsOn] as const] : []));
     for (const [path, present] of this.present) if (present.dependsOn) dependents.push([path, present.dependsOn]);
     for (const [path, dependsOn] of dependents) {
       const reason = this.refused.get(dependsOn);
-      if (reason !== undefined) await this.refuse(path, `its registry file ${dependsOn} was refused (${reason})`);
+      if (reason !== undefined) await this.refuse(path, `its ${dependsOn.startsWith('installs/') ? 'list' : 'registry file'} ${dependsOn} was refused (${reason})`);
     }
   }
 
@@ -475,6 +592,9 @@ class BundleImport {
         if (item.kind === 'registry') {
           // No ETag and never checked: served offline as it is, revalidated in full once upstream is reachable.
           index.saveRegistryFile({ repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0 });
+        } else if (item.kind === 'installs') {
+          // Like registry files: no ETag and never checked, so a list is served offline as it is and fetched again online.
+          index.savePassthroughFile({ path: item.rowPath, upstreamEtag: null, contentType: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0 });
         } else {
           index.saveTarball({ repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: pin });
         }

@@ -1,12 +1,13 @@
 // The manifest of an air-gap bundle (docs/bundle-format.md): what it holds, with sizes and
-// SHA-256s, and the four shapes an entry path may take. Paths are parsed, never joined:
-// blob keys are built from the validated name and version, so no path can escape.
+// SHA-256s, and the shapes an entry path may take. Paths are parsed, never joined:
+// blob keys are built from the validated name and version (or installs path), so no path can escape.
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { z } from 'zod';
 import { errorMessage } from '../errors.js';
 import { isPackageName, isVersion, resourcePath, splitRelease, type RegistryResource } from '../registry/resource.js';
+import { classifyInstallsPath, isSafeInstallsPath, type InstallsPath } from '../installs/builds-csv.js';
 import { BundleError } from './bundle-error.js';
 
 export const BUNDLE_FORMAT = 'hexproxy-bundle';
@@ -15,10 +16,11 @@ export const MANIFEST_PATH = 'manifest.json';
 /** A manifest lists ~200 bytes per entry; this allows several hundred thousand entries. */
 export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024;
 
-export type BundleEntryKind = 'registry' | 'tarball';
+export const BUNDLE_ENTRY_KINDS = ['registry', 'tarball', 'installs'] as const;
+export type BundleEntryKind = (typeof BUNDLE_ENTRY_KINDS)[number];
 
 export interface BundleEntry {
-  /** "registry/names", "registry/versions", "registry/packages/NAME" or "tarballs/NAME-VERSION.tar". */
+  /** "registry/names", "registry/versions", "registry/packages/NAME", "tarballs/NAME-VERSION.tar" or "installs/PATH". */
   path: string;
   size: number;
   /** Lowercase hex SHA-256 of the entry's bytes. */
@@ -46,7 +48,9 @@ export interface BundleManifest {
 /** What an entry path names. */
 export type EntryTarget =
   | { kind: 'registry'; resource: RegistryResource }
-  | { kind: 'tarball'; name: string; version: string };
+  | { kind: 'tarball'; name: string; version: string }
+  /** `path` is relative to /installs/; `what` is never "unknown". */
+  | { kind: 'installs'; path: string; what: Exclude<InstallsPath, { kind: 'unknown' }> };
 
 const isoDate = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 date');
 
@@ -61,7 +65,7 @@ const manifestSchema = z.object({
     path: z.string().min(1).max(1024),
     size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
-    kind: z.enum(['registry', 'tarball']),
+    kind: z.enum(BUNDLE_ENTRY_KINDS),
     name: z.string().optional(),
     version: z.string().optional(),
   })),
@@ -83,6 +87,13 @@ export function parseManifest(bytes: Uint8Array, source: string): BundleManifest
   if (head['formatVersion'] !== BUNDLE_FORMAT_VERSION) {
     throw refuse(`has format version ${JSON.stringify(head['formatVersion'])}; this hexproxy reads version ${BUNDLE_FORMAT_VERSION} only`);
   }
+  // An entry kind from a later writer: refuse the whole bundle, with a message that says why.
+  const listed = Array.isArray(head['entries']) ? (head['entries'] as unknown[]) : [];
+  const unknown = listed.find((entry): entry is { kind: unknown; path?: unknown } =>
+    typeof entry === 'object' && entry !== null && !(BUNDLE_ENTRY_KINDS as readonly unknown[]).includes((entry as Record<string, unknown>)['kind']));
+  if (unknown && typeof unknown.kind === 'string') {
+    throw refuse(`lists ${JSON.stringify(unknown.path)} of kind ${JSON.stringify(unknown.kind)}, which this hexproxy does not know (it reads ${BUNDLE_ENTRY_KINDS.join(', ')}); import it with a newer hexproxy`);
+  }
   const result = manifestSchema.safeParse(json);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
@@ -96,6 +107,12 @@ export function parseManifest(bytes: Uint8Array, source: string): BundleManifest
   if (lateRegistry >= 0) {
     throw refuse(`lists registry entry ${manifest.entries[lateRegistry]?.path ?? ''} after a tarball; registry entries must come first`);
   }
+  // Likewise each build is checked against its list, so installs lists (and .signed) come before builds.
+  const firstBuild = manifest.entries.findIndex((entry) => entry.kind === 'installs' && installsTargetOf(entry.path)?.what.kind === 'build');
+  const lateList = firstBuild < 0 ? -1 : manifest.entries.findIndex((entry, i) => i > firstBuild && entry.kind === 'installs' && isListOrSignature(entry.path));
+  if (lateList >= 0) {
+    throw refuse(`lists installs entry ${manifest.entries[lateList]?.path ?? ''} after a build; build lists and their .signed files must come before builds`);
+  }
   return manifest;
 }
 
@@ -103,7 +120,7 @@ export function serializeManifest(manifest: BundleManifest): Buffer {
   return Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
 }
 
-/** The target of one of the four path shapes, or undefined for anything else. */
+/** The target of one of the path shapes, or undefined for anything else. */
 export function parseEntryPath(path: string): EntryTarget | undefined {
   if (path === 'registry/names') return { kind: 'registry', resource: { kind: 'names' } };
   if (path === 'registry/versions') return { kind: 'registry', resource: { kind: 'versions' } };
@@ -112,21 +129,37 @@ export function parseEntryPath(path: string): EntryTarget | undefined {
     const name = pkg[1] as string;
     return isPackageName(name) ? { kind: 'registry', resource: { kind: 'package', name } } : undefined;
   }
+  if (path.startsWith('installs/')) return installsTargetOf(path);
   const release = /^tarballs\/([^/]+)\.tar$/.exec(path);
   const parsed = release && splitRelease(release[1] as string);
   return parsed ? { kind: 'tarball', ...parsed } : undefined;
 }
 
+function isListOrSignature(path: string): boolean {
+  const kind = installsTargetOf(path)?.what.kind;
+  return kind === 'list' || kind === 'signature';
+}
+
+/** "installs/PATH" for a path hexproxy serves under /installs/ (a build list, its .signed, or a build it lists). */
+function installsTargetOf(path: string): Extract<EntryTarget, { kind: 'installs' }> | undefined {
+  if (!path.startsWith('installs/')) return undefined;
+  const relative = path.slice('installs/'.length);
+  if (!isSafeInstallsPath(relative)) return undefined;
+  const what = classifyInstallsPath(relative);
+  return what.kind === 'unknown' ? undefined : { kind: 'installs', path: relative, what };
+}
+
 export function entryPathOf(target: EntryTarget): string {
+  if (target.kind === 'installs') return `installs/${target.path}`;
   return target.kind === 'registry' ? `registry/${resourcePath(target.resource)}` : `tarballs/${target.name}-${target.version}.tar`;
 }
 
 /** Why an entry's path, kind, name and version do not fit together, or its target. */
 export function checkEntry(entry: BundleEntry): { target: EntryTarget } | { problem: string } {
   const target = parseEntryPath(entry.path);
-  if (!target) return { problem: 'is not a bundle path (registry/names, registry/versions, registry/packages/NAME or tarballs/NAME-VERSION.tar with a valid name and version)' };
-  if (target.kind !== entry.kind) return { problem: `is listed as kind "${entry.kind}" but its path names a ${target.kind === 'registry' ? 'registry file' : 'tarball'}` };
-  const name = target.kind === 'tarball' ? target.name : target.resource.kind === 'package' ? target.resource.name : undefined;
+  if (!target) return { problem: 'is not a bundle path (registry/names, registry/versions, registry/packages/NAME, tarballs/NAME-VERSION.tar with a valid name and version, or installs/PATH for a build list, its .signed file or a build)' };
+  if (target.kind !== entry.kind) return { problem: `is listed as kind "${entry.kind}" but its path names ${target.kind === 'registry' ? 'a registry file' : target.kind === 'tarball' ? 'a tarball' : 'an installs file'}` };
+  const name = target.kind === 'tarball' ? target.name : target.kind === 'registry' && target.resource.kind === 'package' ? target.resource.name : undefined;
   if (entry.name !== undefined && entry.name !== name) return { problem: `is listed with name "${entry.name}", which its path does not carry` };
   const version = target.kind === 'tarball' ? target.version : undefined;
   if (entry.version !== undefined && entry.version !== version) return { problem: `is listed with version "${entry.version}", which its path does not carry` };

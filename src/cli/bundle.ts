@@ -19,6 +19,8 @@ export function exportCommand(): Command {
       'Write a bundle (one tar file) holding cached tarballs and the upstream\'s original signed registry files, ' +
       'for `hexproxy import` on the other side of an air gap.\n' +
       'With lock files or specs, only what they need (pre-warmed first if not cached); otherwise everything cached.\n' +
+      'Either way, every cached /installs file (build lists, .signed files, Hex and rebar3 builds) is included, so that the ' +
+      'other side can bootstrap Hex and rebar3; --no-installs leaves them out.\n' +
       'With --since, only what an earlier bundle does not hold, or what was fetched after a time.',
     ))
     .argument('[spec...]', 'package specs, as for prewarm')
@@ -27,6 +29,7 @@ export function exportCommand(): Command {
     .option('--rebar-lock <file>', 'export what a rebar.lock needs (repeatable)', collect)
     .option('--with-optional', 'with specs: also optional dependencies')
     .option('--since <bundle-or-time>', 'leave out what this earlier bundle holds, or what was fetched before this ISO time')
+    .option('--no-installs', 'leave out the cached /installs files (build lists and Hex/rebar3 builds)')
     .option('--concurrency <n>', 'parallel fetches when pre-warming', positiveInteger('--concurrency'), 8)
     .action(async (specs: string[], options: CommandOptions) => {
       const config = configFrom(options);
@@ -55,6 +58,7 @@ export function exportCommand(): Command {
         const progress = lazyProgress('export');
         const summary = await exportBundle({
           out: String(options['out']), index, blobs, repo, upstreamUrl: config.upstream.url, select, log,
+          installs: options['installs'] !== false,
           ...(since && { since }),
           onProgress: ({ path, total }) => progress.item(path, 'written', total),
         });
@@ -63,6 +67,7 @@ export function exportCommand(): Command {
           `wrote ${summary.file} (${formatBytes(summary.bundleBytes)})`,
           `registry files: ${summary.registryFiles}`,
           `tarballs:       ${summary.tarballs}`,
+          `installs files: ${summary.installsFiles}`,
         ];
         if (since) lines.push(`unchanged since the earlier bundle or time, left out: ${summary.unchanged}`);
         for (const failure of summary.failed) lines.push(`  FAILED ${failure.path}: ${failure.reason}`);
@@ -77,7 +82,8 @@ export function importCommand(): Command {
     .summary('Verify a bundle and add it to the cache')
     .description(
       'Add a bundle written by `hexproxy export` to the cache. Every registry file is verified with the upstream public key ' +
-      '(not the exporter\'s), and every tarball against the checksum in its signed registry entry, before anything becomes visible: ' +
+      '(not the exporter\'s), every tarball against the checksum in its signed registry entry, and every /installs build against the ' +
+      'SHA-512 in its build list (lists and .signed files are taken as they are), before anything becomes visible: ' +
       'a bundle with one bad entry imports nothing (or, with --skip-bad, everything else). Importing the same bundle twice is harmless. ' +
       'Imported tarballs are pinned against eviction unless --no-pin.',
     ))

@@ -50,6 +50,11 @@ const BUILD_SHAPES: readonly { pattern: RegExp; list: BuildListName }[] = [
   { pattern: new RegExp(`^${SEGMENT}/rebar-${SEGMENT}$`), list: 'rebar-1.x.csv' },
 ];
 
+/** A path relative to /installs/ made only of safe segments (no "..", no empty segment, at most 256 characters). */
+export function isSafeInstallsPath(path: string): boolean {
+  return path.length > 0 && path.length <= 256 && path.split('/').every((segment) => SAFE_SEGMENT.test(segment));
+}
+
 const isListName = (name: string): name is BuildListName => Object.hasOwn(FORMATS, name);
 
 /** `path` is relative to /installs/ and already made of safe segments. */

@@ -1,0 +1,190 @@
+// Air-gap bundles carry the cached /installs files: a hexproxy that fetched build lists and
+// builds from a fake builds server exports them, an empty data directory imports them, and
+// an offline hexproxy on it serves them byte for byte; a tampered build imports nothing.
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BundleError } from '../../src/bundle/bundle-error.js';
+import { exportBundle, type ExportOptions, type ExportSummary } from '../../src/bundle/export.js';
+import { importBundle, type ImportOptions, type ImportSummary } from '../../src/bundle/import.js';
+import { manifestEntry, manifestOf, openStores, readBundleEntries, replaceEntry, writeBundleEntries, type Stores } from '../support/bundle.js';
+import { startFakeBuilds, type FakeBuilds } from '../support/fake-builds.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { flipMiddleByte } from '../support/misbehaviour.js';
+import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+// rebar.csv is cached because the rebar3 build needed it.
+const INSTALLS = ['hex-1.x.csv', 'hex-1.x.csv.signed', 'hex.csv', 'hex.csv.signed', 'rebar.csv', '1.15.0/hex-2.1.1.ez', '1.18.4/hex-2.2.1-otp-27.ez', '1.18.4/rebar3-3.24.0-otp-27'];
+const BUILD = '1.18.4/hex-2.2.1-otp-27.ez';
+
+interface Source {
+  upstream: FakeUpstream;
+  builds: FakeBuilds;
+  proxy: TestProxy;
+}
+
+async function filledSource(): Promise<Source> {
+  const upstream = await startFakeUpstream({ packages: [{ name: 'alpha', releases: [{ version: '1.0.0' }] }] });
+  cleanups.push(() => upstream.close());
+  const builds = await startFakeBuilds();
+  cleanups.push(() => builds.close());
+  const proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir: tempDir(), flags: { 'installs-url': builds.url } });
+  cleanups.push(() => proxy.close());
+  for (const path of ['/names', '/versions', '/packages/alpha', '/tarballs/alpha-1.0.0.tar', ...INSTALLS.filter((p) => p !== 'rebar.csv').map((p) => `/installs/${p}`)]) {
+    expect((await proxy.get(path)).status, path).toBe(200);
+  }
+  return { upstream, builds, proxy };
+}
+
+async function exportFrom(source: Source, out: string, extra: Partial<ExportOptions> = {}): Promise<ExportSummary> {
+  const { blobs } = await openStores(source.proxy.dataDir);
+  return exportBundle({
+    out, index: source.proxy.server.hexproxy.index, blobs, repo: source.upstream.repository, upstreamUrl: source.upstream.url, select: { all: true }, ...extra,
+  });
+}
+
+async function emptyStores(): Promise<Stores & { dataDir: string }> {
+  const dataDir = tempDir();
+  const stores = await openStores(dataDir);
+  cleanups.push(() => stores.index.close());
+  return { ...stores, dataDir };
+}
+
+function importInto(stores: Stores, file: string, upstream: FakeUpstream, extra: Partial<ImportOptions> = {}): Promise<ImportSummary> {
+  return importBundle({
+    file, index: stores.index, blobs: stores.blobs, repo: 'hexpm', upstreamKey: upstream.publicKey,
+    maxRegistryBytes: 256 * 1024 * 1024, maxTarballBytes: 128 * 1024 * 1024, skipBad: false, pin: false, ...extra,
+  });
+}
+
+async function storedInstalls(dataDir: string): Promise<string[]> {
+  const entries = await readdir(join(dataDir, 'passthrough'), { recursive: true }).catch(() => [] as string[]);
+  return entries.filter((entry) => entry.includes('.') || entry.includes('rebar3-')).sort();
+}
+
+describe('installs files in bundles', () => {
+  it('exports every cached installs file, imports them, and an offline hexproxy serves them byte for byte', async () => {
+    const source = await filledSource();
+    const out = join(tempDir(), 'hex.tar');
+    const summary = await exportFrom(source, out);
+    expect(summary.failed).toEqual([]);
+    expect(summary.installsFiles).toBe(INSTALLS.length);
+    const installsEntries = summary.manifest.entries.filter((entry) => entry.kind === 'installs').map((entry) => entry.path);
+    expect([...installsEntries].sort()).toEqual(INSTALLS.map((p) => `installs/${p}`).sort());
+    // Lists and .signed files before builds.
+    expect(installsEntries.slice(0, 5).every((path) => path.includes('.csv'))).toBe(true);
+
+    const target = await emptyStores();
+    const imported = await importInto(target, out, source.upstream);
+    expect(imported.refused).toEqual([]);
+    expect(imported.imported.filter((entry) => entry.kind === 'installs')).toHaveLength(INSTALLS.length);
+    target.index.close();
+
+    const offline = await startProxy({
+      upstreamUrl: source.upstream.url, upstreamPublicKeyPem: source.upstream.publicKeyPem, dataDir: target.dataDir,
+      flags: { offline: true, 'installs-url': source.builds.url },
+    });
+    cleanups.push(() => offline.close());
+    for (const path of INSTALLS) {
+      const response = await offline.get(`/installs/${path}`);
+      expect(response.status, path).toBe(200);
+      expect(response.body.equals(source.builds.body(`/installs/${path}`) ?? Buffer.alloc(0)), path).toBe(true);
+    }
+    expect((await offline.get('/tarballs/alpha-1.0.0.tar')).status).toBe(200);
+    // Only what the source fetched; the offline proxy asked nobody.
+    expect((await offline.get('/installs/1.14.0/hex-2.0.6.ez')).status).toBe(504);
+    expect(source.builds.hits(`/installs/${BUILD}`)).toBe(1);
+
+    // The same bundle again writes nothing.
+    const again = await openStores(target.dataDir);
+    cleanups.push(() => again.index.close());
+    const second = await importInto(again, out, source.upstream);
+    expect(second.imported).toEqual([]);
+    expect(second.alreadyPresent).toHaveLength(summary.manifest.entries.length);
+  });
+
+  it('leaves installs files out with installs: false, and out of an incremental bundle when unchanged', async () => {
+    const source = await filledSource();
+    const first = join(tempDir(), 'a.tar');
+    const without = await exportFrom(source, first, { installs: false });
+    expect(without.installsFiles).toBe(0);
+    expect(without.manifest.entries.some((entry) => entry.kind === 'installs')).toBe(false);
+    const full = join(tempDir(), 'full.tar');
+    const all = await exportFrom(source, full);
+    const incremental = await exportFrom(source, join(tempDir(), 'b.tar'), { since: { manifest: all.manifest } });
+    expect(incremental.manifest.entries).toEqual([]);
+    expect(incremental.unchanged).toBe(all.manifest.entries.length);
+    // With a selection of releases, the installs files come along.
+    const selected = await exportFrom(source, join(tempDir(), 'c.tar'), { select: { releases: [{ name: 'alpha', version: '1.0.0' }] } });
+    expect(selected.installsFiles).toBe(INSTALLS.length);
+  });
+
+  it('imports nothing when a build does not match the SHA-512 in its list, and only the rest with skipBad', async () => {
+    const source = await filledSource();
+    const out = join(tempDir(), 'hex.tar');
+    await exportFrom(source, out);
+    const entries = await readBundleEntries(out);
+    const original = entries.find((entry) => entry.name === `installs/${BUILD}`)?.data ?? Buffer.alloc(0);
+    // The manifest's SHA-256 is updated too: only the list's SHA-512 catches it.
+    await writeBundleEntries(out, replaceEntry(entries, `installs/${BUILD}`, flipMiddleByte(original)));
+
+    const target = await emptyStores();
+    const error = await importInto(target, out, source.upstream).then(() => undefined, (caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BundleError);
+    expect((error as BundleError).refused).toEqual([{ path: `installs/${BUILD}`, reason: expect.stringMatching(/^does not match installs\/hex\.csv: expected SHA-512/) }]);
+    expect(target.index.listPassthroughFiles()).toEqual([]);
+    expect(target.index.listTarballs()).toEqual([]);
+    expect(target.index.listRegistryFiles()).toEqual([]);
+    expect(await storedInstalls(target.dataDir)).toEqual([]);
+    expect(await readdir(join(target.dataDir, '.tmp'))).toEqual([]);
+
+    const skipped = await importInto(target, out, source.upstream, { skipBad: true });
+    expect(skipped.refused.map((entry) => entry.path)).toEqual([`installs/${BUILD}`]);
+    expect(target.index.listPassthroughFiles().map((row) => row.path)).not.toContain(`installs/${BUILD}`);
+    expect(target.index.listPassthroughFiles()).toHaveLength(INSTALLS.length - 1);
+  });
+
+  it('refuses a build whose list is neither in the bundle nor cached, and paths that are not installs paths', async () => {
+    const source = await filledSource();
+    const out = join(tempDir(), 'hex.tar');
+    await exportFrom(source, out);
+    const entries = await readBundleEntries(out);
+    const manifest = manifestOf(entries);
+    const keep = (path: string): boolean => path !== 'installs/hex.csv' && path !== 'installs/hex.csv.signed';
+    const renamed = { path: 'installs/../escape.ez', kind: 'installs' as const };
+    const build = manifest.entries.find((entry) => entry.path === `installs/${BUILD}`);
+    await writeBundleEntries(out, [
+      manifestEntry({ ...manifest, entries: [...manifest.entries.filter((entry) => keep(entry.path)), { ...renamed, size: build?.size ?? 0, sha256: build?.sha256 ?? '' }] }),
+      ...entries.slice(1).filter((entry) => keep(entry.name)),
+      { name: renamed.path, data: entries.find((entry) => entry.name === `installs/${BUILD}`)?.data ?? Buffer.alloc(0) },
+    ]);
+    const target = await emptyStores();
+    const error = await importInto(target, out, source.upstream).then(() => undefined, (caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BundleError);
+    const refused = Object.fromEntries((error as BundleError).refused.map((entry) => [entry.path, entry.reason]));
+    expect(refused[`installs/${BUILD}`]).toMatch(/has no installs\/hex\.csv, and none is cached/);
+    expect(refused['installs/../escape.ez']).toMatch(/is not a bundle path/);
+    expect(target.index.listPassthroughFiles()).toEqual([]);
+  });
+
+  it('refuses a whole bundle with an entry kind it does not know', async () => {
+    const source = await filledSource();
+    const out = join(tempDir(), 'hex.tar');
+    await exportFrom(source, out);
+    const entries = await readBundleEntries(out);
+    const manifest = manifestOf(entries);
+    const changed = { ...manifest, entries: manifest.entries.map((entry) => (entry.kind === 'installs' ? { ...entry, kind: 'future' } : entry)) };
+    await writeBundleEntries(out, [{ name: 'manifest.json', data: Buffer.from(JSON.stringify(changed)) }, ...entries.slice(1)]);
+    const target = await emptyStores();
+    const error = await importInto(target, out, source.upstream, { skipBad: true }).then(() => undefined, (caught: unknown) => caught);
+    expect(error).toBeInstanceOf(BundleError);
+    expect((error as BundleError).message).toMatch(/of kind "future", which this hexproxy does not know/);
+    expect(target.index.listPassthroughFiles()).toEqual([]);
+    expect(target.index.listTarballs()).toEqual([]);
+  });
+});
