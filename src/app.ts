@@ -138,7 +138,7 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
   });
   // Crash leftovers: the index and the files are made to agree in the background (src/store/reconcile.ts).
   void reconcileInBackground({
-    index: hexproxy.index, blobs: hexproxy.blobs, dataDir: config.dataDir, log,
+    index: hexproxy.index, blobs: hexproxy.blobs, log,
     registry: { upstreamKey: hexproxy.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes },
     stopped: () => !server.listening,
   });

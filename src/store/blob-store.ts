@@ -35,6 +35,8 @@ export interface BlobStore {
   /** Moves a blob to another key (e.g. into quarantine), replacing what is there. */
   move(from: string, to: string): Promise<void>;
   list(prefix: string): AsyncIterable<string>;
+  /** Whether another live process is staging writes here (a CLI beside the server). */
+  stagingByOtherProcesses?(): Promise<boolean>;
 }
 
 // Keys are slash-separated segments of safe characters; anything else is a programming

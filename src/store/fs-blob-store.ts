@@ -32,8 +32,8 @@ export class FsBlobStore implements BlobStore {
   async removeAbandonedStagedFiles(): Promise<number> {
     let removed = 0;
     for (const name of await readdir(this.tmpDir)) {
-      const pid = Number(name.split('-')[0]);
-      if (pid !== process.pid && Number.isInteger(pid) && isRunning(pid)) continue;
+      const pid = stagingPid(name);
+      if (pid !== undefined && pid !== process.pid && isRunning(pid)) continue;
       if (pid === process.pid && this.openWriters > 0) continue;
       await rm(join(this.tmpDir, name), { force: true });
       removed += 1;
@@ -102,6 +102,20 @@ export class FsBlobStore implements BlobStore {
     const target = this.pathOf(to);
     await mkdir(dirname(target), { recursive: true });
     await rename(this.pathOf(from), target);
+  }
+
+  async stagingByOtherProcesses(): Promise<boolean> {
+    let names: string[];
+    try {
+      names = await readdir(this.tmpDir);
+    } catch (error: unknown) {
+      // Cannot tell: assume someone is.
+      return !isMissing(error);
+    }
+    return names.some((name) => {
+      const pid = stagingPid(name);
+      return pid !== undefined && pid !== process.pid && isRunning(pid);
+    });
   }
 
   async *list(prefix: string): AsyncIterable<string> {
@@ -193,6 +207,12 @@ function storageError(what: string, cause: unknown): StorageError {
     : code === 'EACCES' || code === 'EROFS' || code === 'EPERM' ? ': the data directory is not writable by hexproxy'
     : `: ${errorMessage(cause)}`;
   return new StorageError(`${what}${hint}`, { cause });
+}
+
+/** Staged files are named PID-RANDOM.partial, after the process writing them. */
+function stagingPid(name: string): number | undefined {
+  const pid = Number(name.split('-')[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 function isRunning(pid: number): boolean {

@@ -40,8 +40,7 @@
 // it never looks outside tarballs/, registry/ and passthrough/ (so never at quarantine/,
 // keys/ or the blob store's .tmp/, which it only reads).
 import { createHash, type KeyObject } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -57,8 +56,6 @@ export const SETTLE_MS = 1000;
 export interface ReconcileOptions {
   index: CacheIndex;
   blobs: BlobStore;
-  /** Where the blob store stages writes (DATA_DIR/.tmp is read, never written). */
-  dataDir?: string;
   /** Lets a registry file of another size than its row be kept when it still verifies. */
   registry?: { upstreamKey: KeyObject; maxRegistryBytes: number };
   /** How long a file with no row must have been in place before it is removed. */
@@ -329,19 +326,7 @@ class Reconciler {
 
   /** Staged files of another live process: a CLI (prewarm, mirror, import) is writing. */
   private async otherProcessIsWriting(): Promise<boolean> {
-    if (!this.options.dataDir) return false;
-    let names: string[];
-    try {
-      names = await readdir(join(this.options.dataDir, '.tmp'));
-    } catch (error: unknown) {
-      // Cannot tell: assume someone is.
-      return !isMissing(error);
-    }
-    // The blob store names staged files PID-RANDOM.partial (src/store/fs-blob-store.ts).
-    return names.some((name) => {
-      const pid = Number(name.split('-')[0]);
-      return Number.isInteger(pid) && pid > 0 && pid !== process.pid && isRunning(pid);
-    });
+    return (await this.options.blobs.stagingByOtherProcesses?.()) ?? false;
   }
 
   private rows<T>(list: () => T[]): T[] {
@@ -380,16 +365,6 @@ function resourceOf(path: string): RegistryResource | undefined {
   if (path === 'names' || path === 'versions') return { kind: path };
   const name = path.startsWith('packages/') ? path.slice('packages/'.length) : '';
   return isPackageName(name) ? { kind: 'package', name } : undefined;
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error: unknown) {
-    // EPERM: it exists but belongs to another user.
-    return error instanceof Error && 'code' in error && error.code === 'EPERM';
-  }
 }
 
 const isMissing = (error: unknown): boolean => error instanceof Error && 'code' in error && error.code === 'ENOENT';

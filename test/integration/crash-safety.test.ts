@@ -46,7 +46,7 @@ describe('reconcile', () => {
     const index = new CacheIndex(join(dataDir, 'hexproxy.db'));
     try {
       const blobs = await FsBlobStore.create(dataDir);
-      return await reconcileCache({ index, blobs, dataDir, settleMs: 0, ...options });
+      return await reconcileCache({ index, blobs, settleMs: 0, ...options });
     } finally {
       index.close();
     }
@@ -149,7 +149,7 @@ describe('reconcile', () => {
     const index = new CacheIndex(join(dataDir, 'hexproxy.db'));
     cleanups.push(async () => index.close());
     const blobs = await FsBlobStore.create(dataDir);
-    const pass = reconcileCache({ index, blobs, dataDir, settleMs: 1500 });
+    const pass = reconcileCache({ index, blobs, settleMs: 1500 });
     // The writer inserts its row 300 ms later, after the pass has listed the file, well within the settle time.
     setTimeout(() => index.saveTarball(row), 300);
     const report = await pass;
@@ -201,7 +201,7 @@ describe('reconcile', () => {
     const index = new CacheIndex(join(dataDir, 'hexproxy.db'));
     const blobs = await FsBlobStore.create(dataDir);
     let stopped = false;
-    const pass = reconcileCache({ index, blobs, dataDir, settleMs: 300, stopped: () => stopped });
+    const pass = reconcileCache({ index, blobs, settleMs: 300, stopped: () => stopped });
     setTimeout(() => {
       stopped = true;
       index.close();
