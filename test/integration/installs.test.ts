@@ -1,10 +1,11 @@
 // /installs/* over real HTTP, from a fake builds server: lists and .signed files relayed
 // byte for byte, builds checked against the SHA-512 their list gives before they are stored.
+import { verify } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { startFakeBuilds, type FakeBuilds } from '../support/fake-builds.js';
+import { BUILDS_SIGNING_KEY, startFakeBuilds, type FakeBuilds } from '../support/fake-builds.js';
 import { INSTALLS_CSV, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
@@ -44,6 +45,13 @@ describe('build lists', () => {
     expect(second.body.equals(first.body)).toBe(true);
     expect(builds.hits(path)).toBe(1);
     expect(upstream.hits(path)).toBe(0);
+  });
+
+  it.each(LISTS)('relays %s and its .signed so that the signature still verifies, as Mix checks it', async (list) => {
+    const csv = (await proxy.get(`/installs/${list}`)).body;
+    const signed = (await proxy.get(`/installs/${list}.signed`)).body;
+    const signature = Buffer.from(signed.toString('utf8').replace(/\n/g, ''), 'base64');
+    expect(verify('sha512', csv, BUILDS_SIGNING_KEY.publicKey, signature)).toBe(true);
   });
 
   it('revalidates a list after the registry TTL', async () => {

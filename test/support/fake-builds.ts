@@ -1,8 +1,9 @@
 // A fake builds.hex.pm: a real HTTP server (the fake upstreams' node:http server, so hit
 // counting, gates and misbehaviour work alike) serving build lists it writes itself with
-// the SHA-512 of fake .ez archives and rebar3 escripts, `.signed` files of arbitrary bytes,
+// the SHA-512 of fake .ez archives and rebar3 escripts, `.signed` files signed with a test key,
 // and a switch that serves a build with a byte flipped.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, sign } from 'node:crypto';
+import { wrongKeyPair } from './keys.js';
 import { flipMiddleByte } from './misbehaviour.js';
 import { contentTypeOf, startUpstreamServer, type Body, type UpstreamControls } from './upstream-server.js';
 
@@ -52,13 +53,14 @@ export const DEFAULT_BUILDS: readonly FakeBuildSpec[] = [
   { list: 'rebar.csv', version: '3.24.0', elixir: '1.18.4', otp: '27' },
 ];
 
+/** The key the fake builds server signs its lists with (Elixir's key, in real life). */
+export const BUILDS_SIGNING_KEY = wrongKeyPair();
+
 const sha512Hex = (body: Buffer): string => createHash('sha512').update(body).digest('hex');
 
 export async function startFakeBuilds(specs: readonly FakeBuildSpec[] = DEFAULT_BUILDS): Promise<FakeBuilds> {
   const builds = new Map<string, Buffer>();
   const lines = new Map<FakeListName, string[]>();
-  // Arbitrary bytes, not even base64: hexproxy must relay them untouched.
-  const signatures = new Map<FakeListName, Buffer>();
   const corrupted = new Set<string>();
 
   function publish(spec: FakeBuildSpec): void {
@@ -71,15 +73,17 @@ export async function startFakeBuilds(specs: readonly FakeBuildSpec[] = DEFAULT_
     for (const elixir of elixirs) builds.set(`${elixir}/${prefix}-${spec.version}${otp}${extension}`, bytes);
     const fields = spec.otp === undefined ? [spec.version, sha512Hex(bytes), ...elixirs] : [spec.version, sha512Hex(bytes), elixirs[0] ?? '', spec.otp];
     lines.set(spec.list, [...(lines.get(spec.list) ?? []), fields.join(',')]);
-    signatures.set(spec.list, randomBytes(256));
   }
 
   function body(path: string): Buffer | undefined {
     const relative = path.replace(/^\/installs\//, '');
     if (relative === path) return undefined;
     for (const [list, listLines] of lines) {
-      if (relative === list) return Buffer.from(`${listLines.join('\n')}\n`);
-      if (relative === `${list}.signed`) return signatures.get(list);
+      const csv = Buffer.from(`${listLines.join('\n')}\n`);
+      if (relative === list) return csv;
+      // As the builds server signs its lists (Mix checks them with Elixir's key): base64 of
+      // an RSA SHA-512 signature, here with a test key standing in for Elixir's.
+      if (relative === `${list}.signed`) return Buffer.from(`${sign('sha512', csv, BUILDS_SIGNING_KEY.privateKey).toString('base64')}\n`);
     }
     const build = builds.get(relative);
     if (build && corrupted.has(relative)) return flipMiddleByte(build);
