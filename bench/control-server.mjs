@@ -7,6 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { pipeline } from 'node:stream';
 import { resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -24,7 +25,8 @@ const server = createServer(async (req, res) => {
     if (!file.startsWith(root + sep)) throw new Error('outside');
     const info = await stat(file);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': info.size, 'x-hexproxy-cache': 'CONTROL' });
-    createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    // pipeline, not pipe: a client that goes away mid-response must close the file too.
+    pipeline(createReadStream(file), res, () => {});
   } catch {
     res.writeHead(404, { 'content-type': 'text/plain' }).end('Not Found\n');
   }
