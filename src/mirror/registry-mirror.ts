@@ -12,7 +12,9 @@ import {
   errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { openRegistryFile, sealRegistryFile, type DecodedMessage } from '../registry/registry-file.js';
+import { decodeNames, decodePackage } from '../registry/codec.js';
+import { openRegistryFile, sealRegistryFile } from '../registry/registry-file.js';
+import type { Names, Package } from '../registry/types.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, RegistryRow } from '../store/cache-index.js';
@@ -24,9 +26,12 @@ export type CacheStatus = 'hit' | 'miss' | 'revalidated' | 'stale';
 export interface RegistryFile {
   resource: RegistryResource;
   row: RegistryRow;
-  /** The verified upstream payload, byte for byte. */
+  /**
+   * The verified upstream payload, byte for byte. Decoded on demand (decodeRegistryPayload):
+   * a decoded message takes several times its payload's size in heap, and only misses and
+   * operations need one, while the memory cache holds thousands of entries.
+   */
   payload: Buffer;
-  message: DecodedMessage;
   /** What clients of the re-signed view get: gzip(Signed{payload, hexproxy's signature}). */
   body: Buffer;
   etag: string;
@@ -65,10 +70,19 @@ export class RegistryMirror {
   constructor(private readonly options: RegistryMirrorOptions) {
     this.memory = new LRUCache<string, { file: RegistryFile; generation: number }>({
       maxSize: options.memoryMaxBytes,
-      // The decoded message costs roughly what its payload does, a few times over.
-      sizeCalculation: ({ file }) => Math.max(1, file.body.length + file.original.body.length + file.payload.length * 3),
+      sizeCalculation: ({ file }) => registryEntryCost(file),
     });
     this.notFound = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
+  }
+
+  /** What the in-memory LRU currently charges against cache.memoryMaxBytes. */
+  memoryBytes(): number {
+    return this.memory.calculatedSize;
+  }
+
+  /** Empties the in-memory LRU; the next requests read from disk (and verify) again. */
+  dropMemory(): void {
+    this.memory.clear();
   }
 
   /** `revalidate` asks upstream even within the TTL (e.g. a release not yet seen). */
@@ -136,7 +150,7 @@ export class RegistryMirror {
     await this.store(path, body, row, cached !== undefined).catch((error: unknown) => {
       this.options.log.error({ resource: path, err: errorMessage(error) }, 'cannot cache a registry file');
     });
-    const file = await this.seal(resource, row, body, verified.payload, verified.message);
+    const file = await this.seal(resource, row, body, verified.payload);
     this.remember(path, file);
     this.notFound.delete(path);
     return { file, cache: cached ? 'revalidated' : 'miss' };
@@ -183,7 +197,7 @@ export class RegistryMirror {
       // drop the ETag so the next revalidation fetches in full.
       const actual = sha256Hex(body);
       const consistent = actual === row.sha256 ? row : { ...row, sha256: actual, size: body.length, upstreamEtag: null, checkedAt: 0 };
-      const file = await this.seal(resource, consistent, body, verified.payload, verified.message);
+      const file = await this.seal(resource, consistent, body, verified.payload);
       this.remember(path, file);
       return file;
     } catch (error: unknown) {
@@ -193,12 +207,12 @@ export class RegistryMirror {
     }
   }
 
-  private async seal(resource: RegistryResource, row: RegistryRow, original: Buffer, payload: Buffer, message: DecodedMessage): Promise<RegistryFile> {
+  private async seal(resource: RegistryResource, row: RegistryRow, original: Buffer, payload: Buffer): Promise<RegistryFile> {
     const body = await sealRegistryFile(payload, this.options.signingKey);
     return {
-      resource, row, payload, message, body,
+      resource, row, payload: ownBytes(payload), body: ownBytes(body),
       etag: `"${sha256Hex(body).slice(0, 40)}"`,
-      original: { body: original, etag: `"${sha256Hex(original).slice(0, 40)}"` },
+      original: { body: ownBytes(original), etag: `"${sha256Hex(original).slice(0, 40)}"` },
     };
   }
 
@@ -225,6 +239,32 @@ export class RegistryMirror {
     return Date.now() - row.checkedAt < this.options.ttlMs;
   }
 }
+
+/**
+ * A copy in memory of its own when `bytes` is a view into a larger buffer: zlib hands out
+ * slices of its 16 KiB output chunks and payloads are slices of their Signed message, and
+ * an entry kept in the LRU would keep all of that alive while being charged for its length.
+ */
+function ownBytes(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
+  const copy = Buffer.allocUnsafeSlow(bytes.byteLength);
+  bytes.copy(copy);
+  return copy;
+}
+
+/** The decoded Package of a /packages/NAME file; decoded anew on each call. */
+export const packageOf = (file: RegistryFile): Package => decodePackage(file.payload);
+
+/** The decoded Names of the /names file; decoded anew on each call. */
+export const namesOf = (file: RegistryFile): Names => decodeNames(file.payload);
+
+/** Bytes an entry keeps alive: its three buffers, plus the row, ETags and object overhead. */
+export const registryEntryCost = (file: RegistryFile): number =>
+  file.body.length + file.original.body.length + file.payload.length + ENTRY_OVERHEAD_BYTES;
+
+// Measured by test/integration/registry-memory.test.ts: about 1.4 KiB of strings, objects and
+// buffer headers per entry, rounded up.
+const ENTRY_OVERHEAD_BYTES = 2048;
 
 export const blobKey = (repo: string, path: string): string => `registry/${repo}/${path}`;
 

@@ -15,7 +15,7 @@ import type { Package, Release } from '../registry/types.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import type { RegistryMirror } from './registry-mirror.js';
+import { packageOf, type RegistryMirror } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
 import { commitWithRow, stageDownload } from './staged-download.js';
 
@@ -112,10 +112,10 @@ export class TarballMirror {
     const key = `${name}-${version}`;
     if (this.missingReleases.has(key)) throw new NotFoundError(`package ${name} has no release ${version}`);
     let result = await registry.get({ kind: 'package', name });
-    let release = releaseOf(result.file.message as Package, version);
+    let release = releaseOf(packageOf(result.file), version);
     if (!release && result.cache === 'hit' && !this.options.offline) {
       result = await registry.get({ kind: 'package', name }, true);
-      release = releaseOf(result.file.message as Package, version);
+      release = releaseOf(packageOf(result.file), version);
     }
     if (release) return release;
     if (result.cache === 'stale') {

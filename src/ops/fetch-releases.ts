@@ -2,7 +2,7 @@
 // mirror and export share. Each tarball is checked against the signed registry by the
 // tarball mirror, and against a lock file's checksum when one is given.
 import { errorMessage } from '../errors.js';
-import type { RegistryMirror } from '../mirror/registry-mirror.js';
+import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { TarballMirror } from '../mirror/tarball-mirror.js';
 import type { Package, Release } from '../registry/types.js';
 import type { CacheIndex } from '../store/cache-index.js';
@@ -65,7 +65,7 @@ async function fetchOne(target: ReleaseTarget, options: FetchOptions): Promise<'
   const { name, version } = target;
   if (target.conflict) throw new Error(target.conflict);
   if (target.lockOuterChecksum || target.lockInnerChecksum) {
-    const pkg = (await registry.get({ kind: 'package', name })).file.message as Package;
+    const pkg = packageOf((await registry.get({ kind: 'package', name })).file);
     const release = pkg.releases.find((candidate) => candidate.version === version);
     if (release) checkLockAgainstRegistry(target, release);
   }

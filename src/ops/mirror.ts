@@ -3,7 +3,7 @@
 import picomatch from 'picomatch';
 import semver from 'semver';
 import { errorMessage } from '../errors.js';
-import type { RegistryMirror } from '../mirror/registry-mirror.js';
+import { namesOf, packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { Names, Package, Release } from '../registry/types.js';
 import type { ReleaseTarget } from './fetch-releases.js';
 
@@ -30,7 +30,7 @@ export interface MirrorPlan {
 
 export async function planMirror(registry: RegistryMirror, selection: MirrorSelection, concurrency: number): Promise<MirrorPlan> {
   // Registry files are asked of upstream once per run, whatever the TTL: a mirror wants what is current.
-  const names = (await registry.get({ kind: 'names' }, true)).file.message as Names;
+  const names = namesOf((await registry.get({ kind: 'names' }, true)).file);
   const included = selection.only.length === 0 ? () => true : picomatch(selection.only);
   const excluded = selection.exclude.length === 0 ? () => false : picomatch(selection.exclude);
   const chosen = names.packages.map((pkg) => pkg.name).filter((name) => included(name) && !excluded(name)).sort();
@@ -41,7 +41,7 @@ export async function planMirror(registry: RegistryMirror, selection: MirrorSele
       const name = chosen[next] as string;
       next += 1;
       try {
-        const pkg = (await registry.get({ kind: 'package', name }, true)).file.message as Package;
+        const pkg = packageOf((await registry.get({ kind: 'package', name }, true)).file);
         for (const release of pickReleases(pkg.releases, selection.versions)) {
           plan.targets.push({ name, version: release.version, source: 'mirror' });
         }

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { BadRequestError, NotFoundError, errorMessage } from '../errors.js';
 import { parseMixLock } from '../lockfiles/mix-lock.js';
 import { parseRebarLock } from '../lockfiles/rebar-lock.js';
-import type { RegistryMirror } from '../mirror/registry-mirror.js';
+import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { Package } from '../registry/types.js';
 import { resolveSpecs } from '../resolve/resolver.js';
 import type { ReleaseTarget } from './fetch-releases.js';
@@ -60,7 +60,7 @@ export async function planPrewarm(request: PrewarmRequest, registry: RegistryMir
       fetchPackage: async (name) => {
         try {
           // Asked upstream once per run, whatever the TTL: a pre-warm wants what is current.
-          return (await registry.get({ kind: 'package', name }, true)).file.message as Package;
+          return packageOf((await registry.get({ kind: 'package', name }, true)).file);
         } catch (error: unknown) {
           if (error instanceof NotFoundError) return undefined;
           throw error;

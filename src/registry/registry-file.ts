@@ -55,9 +55,7 @@ export async function openRegistryFile(body: Uint8Array, resource: RegistryResou
   }
   let message: DecodedMessage;
   try {
-    message = resource.kind === 'names' ? decodeNames(payload)
-      : resource.kind === 'versions' ? decodeVersions(payload)
-      : decodePackage(payload);
+    message = decodeRegistryPayload(resource, payload);
   } catch (error: unknown) {
     throw new VerificationError(`${what} from upstream has a payload that does not decode`, { cause: error });
   }
@@ -68,6 +66,13 @@ export async function openRegistryFile(body: Uint8Array, resource: RegistryResou
     throw new VerificationError(`${what} from upstream describes package "${(message as Package).name}"`);
   }
   return { resource, payload, message };
+}
+
+/** The decoded message of a payload already verified for `resource`. */
+export function decodeRegistryPayload(resource: RegistryResource, payload: Uint8Array): DecodedMessage {
+  return resource.kind === 'names' ? decodeNames(payload)
+    : resource.kind === 'versions' ? decodeVersions(payload)
+    : decodePackage(payload);
 }
 
 /** gzip(Signed{payload, signature}) with hexproxy's key: the bytes clients receive. */
