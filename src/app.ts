@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createHttpApp } from './http/app.js';
+import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
 import type { Logger } from './log.js';
@@ -130,6 +131,7 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
       server.headersTimeout = config.http.headersTimeoutMs;
       server.requestTimeout = Math.max(config.http.requestTimeoutMs, config.http.headersTimeoutMs);
       server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+      installSendTimeout(server, config.http.sendTimeoutMs);
     }
     server.once('error', (error) => reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })));
   }).catch(async (error: unknown) => {

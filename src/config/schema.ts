@@ -37,6 +37,7 @@ export const configSchema = z.strictObject({
     headersTimeoutMs: positiveInt,
     requestTimeoutMs: positiveInt,
     keepAliveTimeoutMs: positiveInt,
+    sendTimeoutMs: positiveInt,
   }),
   keys: z.strictObject({
     privateKey: z.string().min(1),

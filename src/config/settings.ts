@@ -35,6 +35,7 @@ export const settings: readonly Setting[] = [
   { key: 'installs.timeoutMs', flag: 'installs-timeout-ms', kind: 'integer', default: 15000, description: 'Like upstream.timeoutMs, for the builds server.' },
   { key: 'http.headersTimeoutMs', flag: 'headers-timeout-ms', kind: 'integer', default: 10000, description: 'Time a client has to send its request headers (against slowloris).', serveOnly: true },
   { key: 'http.requestTimeoutMs', flag: 'request-timeout-ms', kind: 'integer', default: 30000, description: 'Time a client has to send its whole request.', serveOnly: true },
+  { key: 'http.sendTimeoutMs', flag: 'send-timeout-ms', kind: 'integer', default: 60000, description: 'A response that makes no progress for this long because the client stopped reading is abandoned and its connection closed. Time spent waiting on upstream does not count.', serveOnly: true },
   { key: 'http.keepAliveTimeoutMs', flag: 'keep-alive-timeout-ms', kind: 'integer', default: 5000, description: 'How long an idle keep-alive connection is kept open.', serveOnly: true },
   { key: 'keys.privateKey', flag: 'private-key', kind: 'path', default: undefined, description: "hexproxy's RSA private key (PEM); generated on first start if missing. Default (or null): DATA_DIR/keys/hexproxy_private.pem." },
   { key: 'keys.publicKey', flag: 'public-key', kind: 'path', default: undefined, description: "Where hexproxy writes its public key for clients. Default (or null): DATA_DIR/keys/hexproxy_public.pem." },

@@ -1,0 +1,138 @@
+// A client that stops reading a response must not hold its connection and an open cache
+// file forever (http.sendTimeoutMs), while a client waiting on a slow upstream miss must
+// not be cut off by the same timeout.
+import { readdirSync, readlinkSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startProxy, type TestProxy } from '../support/proxy.js';
+
+const SEND_TIMEOUT_MS = 500;
+// Far more than loopback socket buffers hold, so the response cannot finish unread.
+const PAD_BYTES = 24 * 1024 * 1024;
+// Generous bounds on waits for things that happen after a timeout: a failure, not a timing.
+const BOUND_MS = 15_000;
+
+let upstream: FakeUpstream;
+let proxy: TestProxy;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream({
+    packages: [
+      { name: 'huge', releases: [{ version: '1.0.0', padBytes: PAD_BYTES }] },
+      { name: 'slow', releases: [{ version: '1.0.0' }] },
+    ],
+  });
+  proxy = await startProxy({
+    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+    flags: { 'send-timeout-ms': String(SEND_TIMEOUT_MS), 'upstream-timeout-ms': '30000', 'log-level': 'warn' },
+  });
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await upstream?.close();
+});
+
+/** Descriptors of this process (the proxy runs in it) open on files in the data directory. */
+const openCacheFiles = (): string[] => readdirSync('/proc/self/fd').flatMap((fd) => {
+  try {
+    const target = readlinkSync(`/proc/self/fd/${fd}`);
+    return target.startsWith(`${proxy.dataDir}/`) && !target.includes('hexproxy.db') ? [target] : [];
+  } catch {
+    return [];
+  }
+});
+
+async function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${BOUND_MS} ms`)), BOUND_MS);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** File streams are closed after the socket is done with them; there is no event for close(2). */
+const noCacheFileOpen = (what: string): Promise<void> => within((async () => {
+  while (openCacheFiles().length > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+})(), what);
+
+async function getOnNewConnection(path: string): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
+    get(`${proxy.url}${path}`, { agent: false }, resolve).on('error', reject);
+  });
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  return { status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) };
+}
+
+/** Resolves with the proxy's side of the next connection accepted. */
+const nextServerSocket = (): Promise<Socket> => once(proxy.server.httpServer, 'connection').then(([socket]) => socket as Socket);
+
+it('closes the connection of a client that stops reading, and the tarball it was sent', async () => {
+  const path = '/tarballs/huge-1.0.0.tar';
+  const warm = await proxy.get(path);
+  expect(warm.status).toBe(200);
+  expect(warm.body.equals(upstream.tarball('huge', '1.0.0').tar)).toBe(true);
+  // The warm-up's file is closed just after its last byte is sent.
+  await noCacheFileOpen('closing the tarball file after the warm-up');
+
+  const accepted = nextServerSocket();
+  const client = connect(proxy.server.port, '127.0.0.1');
+  client.on('error', () => undefined);
+  await once(client, 'connect');
+  const serverSide = await accepted;
+  const serverClosed = once(serverSide, 'close');
+  client.write(`GET ${path} HTTP/1.1\r\nhost: proxy\r\n\r\n`);
+  // Read the first MiB, then never read again.
+  const head = await within(new Promise<Buffer>((resolve) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received < 1024 * 1024) return;
+      client.pause();
+      client.off('data', onData);
+      resolve(Buffer.concat(chunks));
+    };
+    client.on('data', onData);
+  }), 'receiving the first MiB');
+  expect(head.subarray(0, 12).toString('latin1')).toBe('HTTP/1.1 200');
+  // The tarball is streamed from its file, far from done.
+  expect(openCacheFiles()).toHaveLength(1);
+
+  await within(serverClosed, 'closing the stalled connection');
+  await noCacheFileOpen('closing the tarball file');
+  client.destroy();
+
+  // The server is fine, and still serves the same tarball.
+  const again = await proxy.get(path);
+  expect(again.status).toBe(200);
+  expect(again.headers['x-hexproxy-cache']).toBe('HIT');
+  expect(again.body.length).toBe(warm.body.length);
+});
+
+it('does not cut off a client whose response waits on upstream for longer than the send timeout', async () => {
+  const path = '/tarballs/slow-1.0.0.tar';
+  const gate = upstream.hold(path);
+  const accepted = nextServerSocket();
+  // A connection of its own (not one kept alive from the first test), so it is the one accepted next.
+  const response = getOnNewConnection(path);
+  const serverSide = await accepted;
+  await gate.arrived();
+  // The socket has been idle for a whole send timeout while hexproxy waits on upstream.
+  await within(once(serverSide, 'timeout'), 'the idle timeout firing');
+  gate.release();
+  const result = await response;
+  expect(result.status).toBe(200);
+  expect(result.headers['x-hexproxy-cache']).toBe('MISS');
+  expect(result.body.equals(upstream.tarball('slow', '1.0.0').tar)).toBe(true);
+  expect(upstream.hits(path)).toBe(1);
+});
