@@ -2,11 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { serve, type ServerType } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { createHttpApp } from './http/app.js';
+import { withFastPath } from './http/fast-path.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
@@ -74,6 +76,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     registry,
     maxTarballBytes: config.cache.maxTarballBytes,
     notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
+    memoryBytes: config.cache.memoryTarballBytes,
   });
   const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
   // The builds server is a second upstream, with its own health: one being down says nothing of the other.
@@ -90,7 +93,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   const usage = new UsageRecorder(index, log);
   const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey));
   const http = createHttpApp({ repository, log });
-  const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log);
+  const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
     config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log,
@@ -109,7 +112,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
 
 export interface RunningServer {
   hexproxy: Hexproxy;
-  httpServer: ServerType;
+  httpServer: Server;
   url: string;
   port: number;
   close(): Promise<void>;
@@ -118,21 +121,18 @@ export interface RunningServer {
 export async function startServer(config: Readonly<Config>, log: Logger): Promise<RunningServer> {
   const hexproxy = await createHexproxy(config, log);
   hexproxy.evictor.start(EVICTION_INTERVAL_MS);
-  const { server, address } = await new Promise<{ server: ServerType; address: AddressInfo }>((resolve, reject) => {
-    const server = serve({
-      fetch: hexproxy.http.fetch,
-      hostname: config.host,
-      port: config.port,
+  const { server, address } = await new Promise<{ server: Server; address: AddressInfo }>((resolve, reject) => {
+    const server = createServer(
       // Node checks the header and request timeouts only this often (30 s by default).
-      serverOptions: { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
-    }, (address) => resolve({ server, address }));
+      { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
+      withFastPath(hexproxy.repository, log, getRequestListener(hexproxy.http.fetch, { hostname: config.host })),
+    );
+    server.listen(config.port, config.host, () => resolve({ server, address: server.address() as AddressInfo }));
     // Slow clients (slowloris) are cut off instead of holding connections forever.
-    if ('headersTimeout' in server) {
-      server.headersTimeout = config.http.headersTimeoutMs;
-      server.requestTimeout = Math.max(config.http.requestTimeoutMs, config.http.headersTimeoutMs);
-      server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
-      installSendTimeout(server, config.http.sendTimeoutMs);
-    }
+    server.headersTimeout = config.http.headersTimeoutMs;
+    server.requestTimeout = Math.max(config.http.requestTimeoutMs, config.http.headersTimeoutMs);
+    server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+    installSendTimeout(server, config.http.sendTimeoutMs);
     server.once('error', (error) => reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })));
   }).catch(async (error: unknown) => {
     await hexproxy.close();
@@ -154,7 +154,7 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        if ('closeAllConnections' in server) server.closeAllConnections();
+        server.closeAllConnections();
       });
       await hexproxy.close();
     },

@@ -47,6 +47,7 @@ export const configSchema = z.strictObject({
     registryTtlSeconds: z.number().int().min(0),
     notFoundTtlSeconds: z.number().int().min(0),
     memoryMaxBytes: positiveInt,
+    memoryTarballBytes: z.number().int().min(0),
     maxTarballBytes: positiveInt,
     maxCacheBytes: z.number().int().min(0),
     maxRegistryBytes: positiveInt,

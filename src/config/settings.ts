@@ -42,6 +42,7 @@ export const settings: readonly Setting[] = [
   { key: 'cache.registryTtlSeconds', flag: 'registry-ttl-seconds', kind: 'integer', default: 300, description: 'How long a registry file (or an /installs CSV list) is served before it is revalidated upstream.' },
   { key: 'cache.notFoundTtlSeconds', flag: 'not-found-ttl-seconds', kind: 'integer', default: 60, description: 'How long an upstream 404 for a registry file, or a release missing from its package, is remembered (in memory).' },
   { key: 'cache.memoryMaxBytes', flag: 'memory-cache-bytes', kind: 'integer', default: 64 * MiB, description: 'Bound of the in-memory cache of hot registry responses.' },
+  { key: 'cache.memoryTarballBytes', flag: 'memory-tarball-bytes', kind: 'integer', default: 128 * MiB, description: 'Bound of the in-memory copies of hot tarballs of up to 1 MiB, served with no disk I/O; 0 keeps none.' },
   { key: 'cache.maxTarballBytes', flag: 'max-tarball-bytes', kind: 'integer', default: 128 * MiB, description: 'Largest package tarball (or docs or installs file) hexproxy will fetch.' },
   { key: 'cache.maxCacheBytes', flag: 'max-cache-bytes', kind: 'integer', default: 0, description: 'Bound on the bytes of cached tarballs; the least recently used unpinned ones are evicted in the background. 0: no bound.' },
   { key: 'cache.maxRegistryBytes', flag: 'max-registry-bytes', kind: 'integer', default: 256 * MiB, description: 'Largest registry file accepted, compressed or decompressed (guards against gzip bombs).' },

@@ -11,6 +11,7 @@ import type { TarballResult } from '../mirror/tarball-mirror.js';
 import { isPackageName, splitRelease } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
+import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
 import { errorResponse } from './error-response.js';
 import { requestContext, type RequestVariables } from './request-context.js';
 
@@ -99,19 +100,21 @@ function isSafeRelativePath(path: string): boolean {
 
 function registryResponse(c: Context<Env>, result: RegistryResult, view: View): Response {
   const { body, etag } = view === 'resigned' ? result.file : result.file.original;
-  const headers = cacheHeaders(result.cache, etag, 'public, max-age=0, must-revalidate');
+  const headers = cacheHeaders(result.cache, etag, REGISTRY_CACHE_CONTROL);
   headers['content-type'] = 'application/octet-stream';
   return conditionalResponse(c, etag, headers, () => body as Uint8Array<ArrayBuffer>, body.length);
 }
 
 function tarballResponse(c: Context<Env>, result: TarballResult): Response {
-  const headers = cacheHeaders(result.cache, result.etag, 'public, max-age=31536000, immutable');
+  const headers = cacheHeaders(result.cache, result.etag, TARBALL_CACHE_CONTROL);
   headers['content-type'] = 'application/x-tar';
+  const { bytes } = result;
+  if (bytes) return conditionalResponse(c, result.etag, headers, () => bytes as Uint8Array<ArrayBuffer>, bytes.length);
   return blobResponse(c, result.blob, result.etag, headers);
 }
 
 function passthroughResponse(c: Context<Env>, result: PassthroughResult, fallbackType: string): Response {
-  const headers = cacheHeaders(result.cache, result.etag, 'public, max-age=0, must-revalidate');
+  const headers = cacheHeaders(result.cache, result.etag, REGISTRY_CACHE_CONTROL);
   headers['content-type'] = result.row.contentType ?? fallbackType;
   return blobResponse(c, result.blob, result.etag, headers);
 }

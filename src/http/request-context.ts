@@ -23,8 +23,7 @@ const UNSAFE_TARGET = /(^|\/)(?:\.|%2e){1,2}(\/|$)|%2e%2e|%00|%2f|%5c|\\|\/\/|[\
 export function requestContext(log: Logger): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables }> {
   return async (c, next) => {
     const started = performance.now();
-    const supplied = c.req.header('x-request-id');
-    const requestId = supplied && /^[\w.:-]{1,64}$/.test(supplied) ? supplied : `${prefix}-${(counter += 1).toString(36)}`;
+    const requestId = requestIdOf(c.req.header('x-request-id'));
     const requestLog = log.child({ reqId: requestId });
     c.set('log', requestLog);
     c.set('requestId', requestId);
@@ -45,6 +44,14 @@ export function requestContext(log: Logger): MiddlewareHandler<{ Bindings: { inc
     }, 'request');
   };
 }
+
+/** The client's x-request-id when it is sane, else a new one. */
+export function requestIdOf(supplied: string | string[] | undefined): string {
+  return typeof supplied === 'string' && /^[\w.:-]{1,64}$/.test(supplied) ? supplied : `${prefix}-${(counter += 1).toString(36)}`;
+}
+
+/** One line per request at info; skipped entirely (no object built) at warn and above. */
+export const accessLogged = (log: Logger): boolean => log.isLevelEnabled('info');
 
 function rawTarget(url: string): string {
   const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2);

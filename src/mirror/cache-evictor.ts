@@ -23,6 +23,8 @@ export class CacheEvictor {
     private readonly blobs: BlobStore,
     private readonly maxBytes: number,
     private readonly log: Logger,
+    /** Told of each eviction, so in-memory copies go too. */
+    private readonly onEvicted: (row: TarballRow) => void = () => undefined,
   ) {}
 
   /** Evicts down to 90% of the limit, so the next few fills do not each trigger a pass. */
@@ -56,6 +58,7 @@ export class CacheEvictor {
       for (const row of batch) {
         if (bytesCached <= target) break;
         await removeTarball(this.index, this.blobs, row);
+        this.onEvicted(row);
         bytesCached -= row.size;
         result.evicted.push(row);
         result.bytesFreed += row.size;

@@ -4,8 +4,8 @@
 import type { InstallsMirror } from '../installs/installs-mirror.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.js';
-import type { RegistryMirror, RegistryResult } from './registry-mirror.js';
-import type { TarballMirror, TarballResult } from './tarball-mirror.js';
+import type { RegistryFile, RegistryMirror, RegistryResult } from './registry-mirror.js';
+import type { HotTarball, TarballMirror, TarballResult } from './tarball-mirror.js';
 import type { UsageRecorder } from './usage-recorder.js';
 
 export class HexRepository {
@@ -30,6 +30,20 @@ export class HexRepository {
 
   package(name: string): Promise<RegistryResult> {
     return this.counted(this.registry.get({ kind: 'package', name }));
+  }
+
+  /** A registry file ("names", "packages/NAME") memory can answer at once; counted as a hit. */
+  hotRegistryFile(path: string): RegistryFile | undefined {
+    const file = this.registry.peek(path);
+    if (file) this.usage.registry('hit');
+    return file;
+  }
+
+  /** A tarball memory can answer at once; counted as a hit. */
+  hotTarball(name: string, version: string): HotTarball | undefined {
+    const hot = this.tarballs.peek(name, version);
+    if (hot) this.usage.tarball(this.repo, name, version, 'hit');
+    return hot;
   }
 
   async tarball(name: string, version: string): Promise<TarballResult> {

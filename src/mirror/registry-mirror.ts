@@ -60,10 +60,8 @@ export interface RegistryMirrorOptions {
 }
 
 export class RegistryMirror {
+  /** Entries remember the index's writesElsewhere() they were made under. */
   private readonly memory: LRUCache<string, { file: RegistryFile; generation: number }>;
-  /** Bumped when another process (a CLI import or pre-warm) has written the index. */
-  private generation = 0;
-  private indexCheckedAt = 0;
   private readonly notFound: LRUCache<string, true>;
   private readonly flights = new SingleFlight<RegistryResult>();
 
@@ -85,12 +83,20 @@ export class RegistryMirror {
     this.memory.clear();
   }
 
+  /**
+   * The file at `path` ("names", "packages/NAME") if memory holds it, fresh and made since
+   * the last write by another process: what can be served without any I/O.
+   */
+  peek(path: string): RegistryFile | undefined {
+    const hot = this.memory.get(path);
+    return hot && hot.generation === this.options.index.writesElsewhere() && this.isFresh(hot.file.row) ? hot.file : undefined;
+  }
+
   /** `revalidate` asks upstream even within the TTL (e.g. a release not yet seen). */
   async get(resource: RegistryResource, revalidate = false): Promise<RegistryResult> {
     const path = resourcePath(resource);
-    this.noticeOtherWriters();
-    const hot = this.memory.get(path);
-    if (hot && hot.generation === this.generation && !revalidate && this.isFresh(hot.file.row)) return { file: hot.file, cache: 'hit' };
+    const hot = revalidate ? undefined : this.peek(path);
+    if (hot) return { file: hot, cache: 'hit' };
     const result = await this.flights.run(path, () => this.resolve(resource, revalidate));
     // Joined a plain lookup that answered from cache: the caller asked for upstream's word.
     if (revalidate && result.cache === 'hit' && !this.options.offline) {
@@ -223,16 +229,7 @@ export class RegistryMirror {
   }
 
   private remember(path: string, file: RegistryFile): void {
-    this.memory.set(path, { file, generation: this.generation });
-  }
-
-  // At most once a second, ask SQLite whether another connection committed since; if so,
-  // memory entries are checked against the index again before they are served.
-  private noticeOtherWriters(): void {
-    const now = Date.now();
-    if (now - this.indexCheckedAt < 1000) return;
-    this.indexCheckedAt = now;
-    if (this.options.index.changedElsewhere()) this.generation += 1;
+    this.memory.set(path, { file, generation: this.options.index.writesElsewhere() });
   }
 
   private isFresh(row: RegistryRow): boolean {

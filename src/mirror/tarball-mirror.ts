@@ -15,7 +15,7 @@ import type { Package, Release } from '../registry/types.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { packageOf, type RegistryMirror } from './registry-mirror.js';
+import { packageOf, sha256Hex, type RegistryMirror } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
 import { commitWithRow, stageDownload } from './staged-download.js';
 
@@ -24,7 +24,19 @@ export interface TarballResult {
   row: TarballRow;
   etag: string;
   cache: 'hit' | 'miss';
+  /** The whole tarball, when it is small enough to be kept in memory. */
+  bytes?: Buffer;
 }
+
+/** A tarball held in memory: served with no I/O at all. */
+export interface HotTarball {
+  body: Buffer;
+  row: TarballRow;
+  etag: string;
+}
+
+/** Tarballs up to this size are kept in memory; larger ones are streamed from disk. */
+export const HOT_TARBALL_MAX_BYTES = 1024 * 1024;
 
 export interface TarballMirrorOptions {
   repo: string;
@@ -36,6 +48,8 @@ export interface TarballMirrorOptions {
   offline: boolean;
   maxTarballBytes: number;
   notFoundTtlMs: number;
+  /** Bound of the in-memory copies of small tarballs; 0 keeps none. */
+  memoryBytes: number;
 }
 
 
@@ -44,9 +58,31 @@ export class TarballMirror {
   // Releases the verified registry does not list, so repeated requests for a version that
   // does not exist do not each make hexproxy ask upstream again.
   private readonly missingReleases: LRUCache<string, true>;
+  // Hot small tarballs, like nginx's open_file_cache plus the page cache in one. Entries
+  // remember the index's writesElsewhere() so an eviction by another process is noticed.
+  private readonly memory: LRUCache<string, { hot: HotTarball; generation: number }> | undefined;
 
   constructor(private readonly options: TarballMirrorOptions) {
     this.missingReleases = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
+    if (options.memoryBytes > 0) {
+      this.memory = new LRUCache({ maxSize: options.memoryBytes, sizeCalculation: ({ hot }) => hot.body.length + 512 });
+    }
+  }
+
+  /** The tarball if memory holds it (and no other process has written the index since). */
+  peek(name: string, version: string): HotTarball | undefined {
+    const entry = this.memory?.get(`${name}-${version}`);
+    return entry && entry.generation === this.options.index.writesElsewhere() ? entry.hot : undefined;
+  }
+
+  /** Drops the in-memory copy (after an eviction). */
+  forget(name: string, version: string): void {
+    this.memory?.delete(`${name}-${version}`);
+  }
+
+  /** What the in-memory copies take, against cache.memoryTarballBytes. */
+  memoryBytes(): number {
+    return this.memory?.calculatedSize ?? 0;
   }
 
   async get(name: string, version: string): Promise<TarballResult> {
@@ -67,7 +103,24 @@ export class TarballMirror {
       index.removeTarball(repo, name, version);
       return undefined;
     }
-    return { blob, row, etag: `"${row.sha256}"`, cache: 'hit' };
+    const result: TarballResult = { blob, row, etag: `"${row.sha256}"`, cache: 'hit' };
+    if (!this.memory || row.size > HOT_TARBALL_MAX_BYTES) return result;
+    // Read once into memory, and checked on the way: bytes that rotted on disk (or were
+    // changed behind hexproxy's back) are refetched, not kept and served for ever after.
+    const bytes = await blobs.read(tarballKey(repo, name, version));
+    if (!bytes || bytes.length !== row.size || sha256Hex(bytes) !== row.sha256) {
+      this.options.log.error({ tarball: `${name}-${version}` }, 'a cached tarball no longer matches its SHA-256 on disk; refetching it');
+      index.removeTarball(repo, name, version);
+      return undefined;
+    }
+    this.keepInMemory(name, version, result, bytes);
+    return result;
+  }
+
+  /** Small tarballs are kept, so later hits cost no I/O. */
+  private keepInMemory(name: string, version: string, result: TarballResult, bytes: Buffer): void {
+    result.bytes = bytes;
+    this.memory?.set(`${name}-${version}`, { hot: { body: bytes, row: result.row, etag: result.etag }, generation: this.options.index.writesElsewhere() });
   }
 
   private async fill(name: string, version: string): Promise<TarballResult> {
@@ -103,7 +156,13 @@ export class TarballMirror {
     await commitWithRow(staged, blobs, key, () => index.saveTarball(row));
     const blob = await blobs.open(key);
     if (!blob) throw new StorageError(`tarball ${name} ${version} vanished from the cache right after it was written`);
-    return { blob, row, etag: `"${row.sha256}"`, cache: 'miss' };
+    const filled: TarballResult = { blob, row, etag: `"${row.sha256}"`, cache: 'miss' };
+    if (this.memory && row.size <= HOT_TARBALL_MAX_BYTES) {
+      // Just written from verified bytes; a file replaced meanwhile is left to the next hit.
+      const bytes = staged.bytes ?? await blobs.read(key);
+      if (bytes && bytes.length === row.size) this.keepInMemory(name, version, filled, bytes);
+    }
+    return filled;
   }
 
   /** The release from the verified registry; asks upstream again if it is not listed yet. */

@@ -83,6 +83,8 @@ export class CacheIndex {
   private readonly db: Database.Database;
   private readonly statements;
   private lastDataVersion: number | undefined;
+  private generation = 0;
+  private generationCheckedAt = 0;
 
   constructor(file: string) {
     this.db = openDatabase(file);
@@ -224,12 +226,18 @@ export class CacheIndex {
     return this.statements.listPassthrough.all().map(toPassthroughRow);
   }
 
-  /** Whether another connection (another process) has committed since the last call. */
-  changedElsewhere(): boolean {
+  /**
+   * A number that changes when another connection (another process: a CLI import,
+   * pre-warm or evict) has committed. Asked at most once a second, so it is cheap enough
+   * for the request path; memory caches compare it with the one they were filled under.
+   */
+  writesElsewhere(now = Date.now()): number {
+    if (now - this.generationCheckedAt < 1000) return this.generation;
+    this.generationCheckedAt = now;
     const version = this.statements.dataVersion.get()?.data_version ?? 0;
-    const changed = this.lastDataVersion !== undefined && version !== this.lastDataVersion;
+    if (this.lastDataVersion !== undefined && version !== this.lastDataVersion) this.generation += 1;
     this.lastDataVersion = version;
-    return changed;
+    return this.generation;
   }
 
   /** Runs `work` in one transaction: other processes see all of its writes or none. */

@@ -1,0 +1,90 @@
+// The hot path: a GET or HEAD for a registry file or tarball that memory can answer is
+// written straight to node:http with headers prepared once per cached entry, without
+// Hono, web streams or any I/O. Everything else (misses, errors, other routes, odd
+// requests) goes on to the Hono app, which stays the one place that decides.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../log.js';
+import type { HexRepository } from '../mirror/hex-repository.js';
+import type { RegistryFile } from '../mirror/registry-mirror.js';
+import type { HotTarball } from '../mirror/tarball-mirror.js';
+import { splitRelease } from '../registry/resource.js';
+import { matchesIfNoneMatch } from './conditional.js';
+import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
+import { accessLogged, requestIdOf } from './request-context.js';
+
+export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
+
+// Only targets that cannot hide anything: no dots as segments, no escapes, no query. Other
+// spellings of the same resource take the slow path, which judges them.
+const HOT_TARGET = /^\/(?:mirror\/)?(?:names|versions|packages\/[a-z][a-z0-9_]*|tarballs\/[a-z][a-z0-9_]*-[0-9A-Za-z.+-]+\.tar)$/;
+
+interface Prepared {
+  ok: string[];
+  notModified: string[];
+}
+
+export function withFastPath(repository: HexRepository, log: Logger, next: NodeListener): NodeListener {
+  const registryHeaders = new WeakMap<RegistryFile, { resigned?: Prepared; original?: Prepared }>();
+  const tarballHeaders = new WeakMap<HotTarball, Prepared>();
+
+  const registryPrepared = (file: RegistryFile, original: boolean): Prepared => {
+    let views = registryHeaders.get(file);
+    if (!views) registryHeaders.set(file, (views = {}));
+    const view = original ? 'original' : 'resigned';
+    const { body, etag } = original ? file.original : file;
+    return (views[view] ??= prepare(etag, REGISTRY_CACHE_CONTROL, 'application/octet-stream', body.length));
+  };
+
+  const tarballPrepared = (hot: HotTarball): Prepared => {
+    let prepared = tarballHeaders.get(hot);
+    if (!prepared) tarballHeaders.set(hot, (prepared = prepare(hot.etag, TARBALL_CACHE_CONTROL, 'application/x-tar', hot.body.length)));
+    return prepared;
+  };
+
+  return (request, response) => {
+    const started = performance.now();
+    const { method, url } = request;
+    if ((method !== 'GET' && method !== 'HEAD') || url === undefined || !HOT_TARGET.test(url)) {
+      next(request, response);
+      return;
+    }
+    const original = url.startsWith('/mirror/');
+    const path = original ? url.slice('/mirror/'.length) : url.slice(1);
+    let body: Buffer;
+    let etag: string;
+    let prepared: Prepared;
+    if (path.startsWith('tarballs/')) {
+      const release = splitRelease(path.slice('tarballs/'.length, -'.tar'.length));
+      const hot = release && repository.hotTarball(release.name, release.version);
+      if (!hot) {
+        next(request, response);
+        return;
+      }
+      ({ body, etag } = hot);
+      prepared = tarballPrepared(hot);
+    } else {
+      const file = repository.hotRegistryFile(path);
+      if (!file) {
+        next(request, response);
+        return;
+      }
+      ({ body, etag } = original ? file.original : file);
+      prepared = registryPrepared(file, original);
+    }
+    const requestId = requestIdOf(request.headers['x-request-id']);
+    const ifNoneMatch = request.headers['if-none-match'];
+    const status = ifNoneMatch !== undefined && matchesIfNoneMatch(ifNoneMatch, etag) ? 304 : 200;
+    const headers = status === 200 ? prepared.ok.slice() : prepared.notModified.slice();
+    headers.push('x-request-id', requestId);
+    response.writeHead(status, headers);
+    response.end(status === 200 && method === 'GET' ? body : undefined);
+    if (accessLogged(log)) {
+      log.info({ reqId: requestId, method, path: url, status, cache: 'HIT', ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+    }
+  };
+}
+
+function prepare(etag: string, cacheControl: string, contentType: string, length: number): Prepared {
+  const common = ['etag', etag, 'cache-control', cacheControl, 'x-hexproxy-cache', 'HIT', 'content-type', contentType];
+  return { ok: [...common, 'content-length', String(length)], notModified: common };
+}
