@@ -100,6 +100,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     close() {
       closing ??= (async () => {
         evictor.stop();
+        // Tarballs already answered but still being written: let them land before the index closes.
+        await tarballs.drain();
         usage.stop();
         await upstream.close();
         await builds.close();

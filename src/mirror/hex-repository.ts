@@ -47,7 +47,8 @@ export class HexRepository {
   }
 
   async tarball(name: string, version: string): Promise<TarballResult> {
-    const result = await this.tarballs.get(name, version);
+    // Clients get a verified small tarball before it is durable on disk.
+    const result = await this.tarballs.get(name, version, { waitForDisk: false });
     this.usage.tarball(this.repo, name, version, result.cache);
     return result;
   }

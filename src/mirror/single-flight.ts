@@ -3,6 +3,13 @@
 export class SingleFlight<T> {
   private readonly inflight = new Map<string, Promise<T>>();
 
+  /**
+   * `holdUntil` keeps a fill's key taken after its value is ready, until the promise it
+   * returns settles: a fill that answers before it has finished writing still makes later
+   * callers join it rather than start another.
+   */
+  constructor(private readonly holdUntil?: (value: T) => Promise<unknown> | undefined) {}
+
   run(key: string, fill: () => Promise<T>): Promise<T> {
     const existing = this.inflight.get(key);
     if (existing) return existing;
@@ -11,7 +18,11 @@ export class SingleFlight<T> {
     const forget = (): void => {
       this.inflight.delete(key);
     };
-    promise.then(forget, forget);
+    promise.then((value) => {
+      const held = this.holdUntil?.(value);
+      if (held) held.then(forget, forget);
+      else forget();
+    }, forget);
     return promise;
   }
 

@@ -8,13 +8,14 @@ import {
   StorageError,
   UpstreamUnavailableError,
   VerificationError,
+  errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { expectedChecksum, innerChecksumOf } from '../registry/tarball-checksum.js';
+import { expectedChecksum, innerChecksumOf, type ExpectedChecksum } from '../registry/tarball-checksum.js';
 import type { Package, Release } from '../registry/types.js';
-import type { BlobStore, StoredBlob } from '../store/blob-store.js';
+import { bufferBlob, type BlobStore, type StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
-import type { UpstreamClient } from '../upstream/client.js';
+import { readBody, type UpstreamClient } from '../upstream/client.js';
 import { packageOf, sha256Hex, type RegistryMirror } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
 import { commitWithRow, stageDownload } from './staged-download.js';
@@ -26,6 +27,11 @@ export interface TarballResult {
   cache: 'hit' | 'miss';
   /** The whole tarball, when it is small enough to be kept in memory. */
   bytes?: Buffer;
+  /**
+   * A small miss is answered from its verified bytes while they are written to disk;
+   * this settles once they are (rejecting if they could not be).
+   */
+  stored?: Promise<void>;
 }
 
 /** A tarball held in memory: served with no I/O at all. */
@@ -54,13 +60,14 @@ export interface TarballMirrorOptions {
 
 
 export class TarballMirror {
-  private readonly flights = new SingleFlight<TarballResult>();
+  private readonly flights = new SingleFlight<TarballResult>((result) => result.stored);
   // Releases the verified registry does not list, so repeated requests for a version that
   // does not exist do not each make hexproxy ask upstream again.
   private readonly missingReleases: LRUCache<string, true>;
   // Hot small tarballs, like nginx's open_file_cache plus the page cache in one. Entries
   // remember the index's writesElsewhere() so an eviction by another process is noticed.
   private readonly memory: LRUCache<string, { hot: HotTarball; generation: number }> | undefined;
+  private readonly storing = new Set<Promise<void>>();
 
   constructor(private readonly options: TarballMirrorOptions) {
     this.missingReleases = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
@@ -80,16 +87,28 @@ export class TarballMirror {
     this.memory?.delete(`${name}-${version}`);
   }
 
+  /** Settles once every store behind an early answer has finished (for shutdown). */
+  async drain(): Promise<void> {
+    while (this.storing.size > 0) await Promise.allSettled([...this.storing]);
+  }
+
   /** What the in-memory copies take, against cache.memoryTarballBytes. */
   memoryBytes(): number {
     return this.memory?.calculatedSize ?? 0;
   }
 
-  async get(name: string, version: string): Promise<TarballResult> {
+  /**
+   * A verified tarball, cached. `waitForDisk: false` (serving clients) answers a small miss
+   * as soon as it is verified, before it is durable on disk; operations that rely on the
+   * cache (pre-warm, pin) wait, and see the error if it could not be stored.
+   */
+  async get(name: string, version: string, { waitForDisk = true }: { waitForDisk?: boolean } = {}): Promise<TarballResult> {
     const cached = await this.cached(name, version);
     if (cached) return cached;
     if (this.options.offline) throw new OfflineMissError(`tarball ${name}-${version} is not cached and hexproxy runs offline`);
-    return this.flights.run(`${name}-${version}`, () => this.fill(name, version));
+    const result = await this.flights.run(`${name}-${version}`, () => this.fill(name, version));
+    if (waitForDisk && result.stored) await result.stored;
+    return result;
   }
 
   private async cached(name: string, version: string): Promise<TarballResult | undefined> {
@@ -137,6 +156,9 @@ export class TarballMirror {
       throw error;
     }
     const key = tarballKey(repo, name, version);
+    if (result.contentLength !== undefined && result.contentLength <= Math.min(HOT_TARBALL_MAX_BYTES, maxTarballBytes)) {
+      return this.fillSmall(name, version, expected, await readBody(result, Math.min(HOT_TARBALL_MAX_BYTES, maxTarballBytes), `tarball ${name} ${version}`));
+    }
     const staged = await stageDownload(blobs, key, result, {
       maxBytes: maxTarballBytes,
       what: `tarball ${name} ${version}`,
@@ -163,6 +185,43 @@ export class TarballMirror {
       if (bytes && bytes.length === row.size) this.keepInMemory(name, version, filled, bytes);
     }
     return filled;
+  }
+
+  /**
+   * Small tarballs are read whole, verified, and answered at once; the disk write (with
+   * its fsyncs) goes on behind the answer, under the same single flight.
+   */
+  private async fillSmall(name: string, version: string, expected: ExpectedChecksum, bytes: Buffer): Promise<TarballResult> {
+    const { repo, blobs, index, log } = this.options;
+    const sha256 = sha256Hex(bytes);
+    const actual = expected.kind === 'inner' ? await checksumOrNull(bytes) : sha256;
+    if (actual !== expected.hex) {
+      throw new VerificationError(
+        `tarball ${name} ${version} from upstream does not match the registry: expected ${expected.kind} SHA-256 ${expected.hex}, got ${actual ?? 'an unreadable tarball'}; not cached`,
+      );
+    }
+    const now = Date.now();
+    const row: TarballRow = { repo, name, version, size: bytes.length, sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
+    const result: TarballResult = { blob: bufferBlob(bytes), row, etag: `"${sha256}"`, cache: 'miss', bytes };
+    const key = tarballKey(repo, name, version);
+    result.stored = (async () => {
+      const writer = await blobs.begin(key);
+      try {
+        await writer.write(bytes);
+      } catch (error: unknown) {
+        await writer.abort();
+        throw error;
+      }
+      await commitWithRow({ writer, sha256, size: bytes.length }, blobs, key, () => index.saveTarball(row));
+      this.keepInMemory(name, version, result, bytes);
+    })();
+    // The client has its verified bytes either way; the next request tries to store them again.
+    const stored = result.stored;
+    this.storing.add(stored);
+    stored
+      .catch((error: unknown) => log.error({ tarball: `${name}-${version}`, err: errorMessage(error) }, 'cannot cache a tarball'))
+      .finally(() => this.storing.delete(stored));
+    return result;
   }
 
   /** The release from the verified registry; asks upstream again if it is not listed yet. */

@@ -1,7 +1,7 @@
 // Where cached bytes live. Small, streaming, and written in two phases (stage, then
 // commit) so nothing is visible under its key before it has been verified; an object
 // store can implement the same contract with a multipart upload.
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 export interface StoredBlob {
   size: number;
@@ -9,6 +9,9 @@ export interface StoredBlob {
   /** A local file holding the bytes, when the backend has one (lets HTTP use sendfile-like paths). */
   filePath?: string;
 }
+
+/** Bytes held in memory, offered as a blob (a verified download not yet on disk). */
+export const bufferBlob = (bytes: Buffer): StoredBlob => ({ size: bytes.length, stream: () => Readable.from([bytes]) });
 
 export interface BlobWriter {
   write(chunk: Uint8Array): Promise<void>;

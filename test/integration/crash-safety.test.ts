@@ -10,7 +10,7 @@ import { parsePublicKey } from '../../src/registry/signature.js';
 import { CacheIndex } from '../../src/store/cache-index.js';
 import { FsBlobStore } from '../../src/store/fs-blob-store.js';
 import { reconcileCache, type ReconcileOptions } from '../../src/store/reconcile.js';
-import { cacheProblems, fetchAndCheck, type Served } from '../support/crash-checks.js';
+import { cacheProblems, fetchAndCheck, type Served, settled } from '../support/crash-checks.js';
 import { seededRandom, spawnServer, stagedFiles, type ServerLogLine, type ServerProcess } from '../support/crash-harness.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
@@ -322,9 +322,10 @@ describe('crash safety: SIGKILL at random moments', () => {
       }
       // Then, with the pass done and the server idle: rows and files agree and hold upstream's bytes
       // (a file whose row the test dropped is gone, or was fetched again and has its row).
-      expect(cacheProblems(dataDir, upstream), context).toEqual([]);
+      // (Small misses are answered before they are stored: the last writes may still be landing.)
+      expect(await settled(() => cacheProblems(dataDir, upstream)), context).toEqual([]);
       // Staged files of every killed process are gone, and the idle server has none of its own.
-      expect(stagedFiles(dataDir), context).toEqual([]);
+      expect(await settled(() => stagedFiles(dataDir)), context).toEqual([]);
       if (stats[round - 1]) {
         const [tarballCounts, registryCounts, passthroughCounts] = (['tarballs', 'registry', 'passthrough'] as const).map((kind) => countsOf(reconciled, kind));
         const last = stats[round - 1] as RoundStats;

@@ -1,6 +1,8 @@
 // A full disk, a full index and a data directory that turns read-only, on a small tmpfs:
-// the client gets a clear 507, what is cached keeps being served, nothing half-written is
-// left behind, and the same request succeeds once there is space (or write access) again.
+// the client gets its verified bytes (small tarballs, answered before they are stored) or a
+// clear 507 (what is streamed to disk first), what is cached keeps being served, nothing
+// half-written is left behind, and the same request is cached once there is space (or write
+// access) again.
 import { spawn } from 'node:child_process';
 import type { KeyObject } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -11,11 +13,11 @@ import { tarballKey } from '../../src/mirror/tarball-mirror.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import { CacheIndex } from '../../src/store/cache-index.js';
 import { cliPath } from '../support/cli.js';
-import { cacheProblems, fetchAndCheck } from '../support/crash-checks.js';
+import { cacheProblems, fetchAndCheck, settled } from '../support/crash-checks.js';
 import { mountPermitted, mountSmallDisk, type SmallDisk } from '../support/crash-disk.js';
 import { stagedFiles } from '../support/crash-harness.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
-import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
+import { startProxy, tempDir, type LogRecord, type TestProxy } from '../support/proxy.js';
 
 const permitted = mountPermitted();
 if (!permitted.ok) console.warn(`test/integration/disk-full.test.ts is skipped: ${permitted.reason}`);
@@ -24,6 +26,8 @@ const packages: PackageSpec[] = [
   { name: 'alpha', releases: [{ version: '1.0.0', padBytes: 2_000 }] },
   { name: 'beta', releases: [{ version: '1.0.0', padBytes: 300_000 }] },
   { name: 'gamma', releases: [{ version: '1.0.0', padBytes: 2_000 }] },
+  // Over HOT_TARBALL_MAX_BYTES: streamed to disk and verified before it is served.
+  { name: 'huge', releases: [{ version: '1.0.0', padBytes: 1_200_000 }] },
 ];
 
 const PAGE = 4096;
@@ -93,44 +97,64 @@ async function expectRefused(proxy: TestProxy, path: string, reason: RegExp): Pr
   expect(response.body.toString()).toMatch(reason);
 }
 
-function expectNothingLeftBehind(setup: Setup): void {
-  expect(stagedFiles(setup.dataDir), 'staged files in .tmp').toEqual([]);
-  expect(cacheProblems(setup.dataDir, setup.upstream)).toEqual([]);
+/**
+ * Small tarballs are answered from their verified bytes while they are written to disk, so
+ * a fill that cannot be stored still serves the client; the failure is logged.
+ */
+async function expectServedNotStored(proxy: TestProxy, upstream: FakeUpstream, path: string, reason: RegExp): Promise<void> {
+  const failures = (): LogRecord[] => proxy.logs.filter((line) => line.msg === 'cannot cache a tarball');
+  const before = failures().length;
+  const response = await proxy.get(path);
+  expect(response.status, `${path}: ${response.body.toString()}`).toBe(200);
+  expect(response.headers['x-hexproxy-cache']).toBe('MISS');
+  const name = path.slice('/tarballs/'.length, -'.tar'.length);
+  const dash = name.indexOf('-');
+  expect(response.body.equals(upstream.tarball(name.slice(0, dash), name.slice(dash + 1)).tar), path).toBe(true);
+  // The store fails behind the answer; its log line is the only sign.
+  const deadline = Date.now() + 5_000;
+  while (failures().length === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  expect(String(failures()[before]?.['err']), `${path}: the logged reason`).toMatch(reason);
+}
+
+async function expectNothingLeftBehind(setup: Setup): Promise<void> {
+  expect(await settled(() => stagedFiles(setup.dataDir)), 'staged files in .tmp').toEqual([]);
+  expect(await settled(() => cacheProblems(setup.dataDir, setup.upstream))).toEqual([]);
 }
 
 describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : ` (skipped: ${permitted.reason})`}`, () => {
-  it('refuses a tarball that does not fit with 507 "the disk is full", keeps serving what is cached, and stores it once there is space', async () => {
+  it('serves a tarball that does not fit without storing it ("the disk is full" logged), keeps serving what is cached, and stores it once there is space', async () => {
     const s = await setup();
     const proxy = await s.start();
     await expectServed(proxy, s.upstream, '/tarballs/alpha-1.0.0.tar');
     await expectServed(proxy, s.upstream, '/packages/beta');
     await expectServed(proxy, s.upstream, '/names');
-    // 64 KiB free: the 300 KB tarball is cut short by ENOSPC part way through.
+    // 64 KiB free: writing the 300 KB tarball fails with ENOSPC part way through.
     s.disk.fill(64 * 1024);
-    await expectRefused(proxy, '/tarballs/beta-1.0.0.tar', /cannot write to the cache \(.*beta-1\.0\.0\.tar\): the disk is full; free space or move the data directory/);
+    await expectServedNotStored(proxy, s.upstream, '/tarballs/beta-1.0.0.tar', /cannot write to the cache \(.*beta-1\.0\.0\.tar\): the disk is full; free space or move the data directory/);
     expect(existsSync(join(s.dataDir, tarballKey('hexpm', 'beta', '1.0.0')))).toBe(false);
-    expectNothingLeftBehind(s);
+    await expectNothingLeftBehind(s);
     for (const path of ['/tarballs/alpha-1.0.0.tar', '/packages/beta', '/names']) await expectServed(proxy, s.upstream, path);
 
-    // Not a byte free: a registry file that cannot be cached is still served; its tarball is refused.
+    // Not a byte free: a registry file that cannot be cached is still served, and so is its
+    // tarball; docs, streamed to disk before they are served, are refused.
     s.disk.fill(0);
     const gamma = await proxy.get('/packages/gamma');
     expect(gamma.status).toBe(200);
     expect(gamma.headers['x-hexproxy-cache']).toBe('MISS');
     await expectServed(proxy, s.upstream, '/packages/gamma');
     expect(proxy.logs.some((line) => line.msg === 'cannot cache a registry file' && String(line['err']).includes('the disk is full'))).toBe(true);
-    await expectRefused(proxy, '/tarballs/gamma-1.0.0.tar', /the disk is full/);
+    await expectServedNotStored(proxy, s.upstream, '/tarballs/gamma-1.0.0.tar', /the disk is full/);
     await expectRefused(proxy, '/docs/gamma-1.0.0.tar.gz', /the disk is full/);
     await expectServed(proxy, s.upstream, '/tarballs/alpha-1.0.0.tar');
-    expectNothingLeftBehind(s);
+    await expectNothingLeftBehind(s);
 
     s.disk.empty();
     for (const path of ['/tarballs/beta-1.0.0.tar', '/tarballs/gamma-1.0.0.tar', '/packages/gamma', '/docs/gamma-1.0.0.tar.gz']) await expectServed(proxy, s.upstream, path);
     expect((await proxy.get('/tarballs/beta-1.0.0.tar')).headers['x-hexproxy-cache']).toBe('HIT');
-    expectNothingLeftBehind(s);
+    await expectNothingLeftBehind(s);
   });
 
-  it('refuses a tarball whose index row cannot be written (SQLite full) with 507, and does not leave its file behind', async () => {
+  it('serves a tarball whose index row cannot be written (SQLite full) without storing it, and does not leave its file behind', async () => {
     const s = await setup();
     const first = await s.start();
     await expectServed(first, s.upstream, '/tarballs/alpha-1.0.0.tar');
@@ -141,10 +165,10 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     const tarball = s.upstream.tarball('beta', '1.0.0').tar;
     // Room for the tarball's file, and not one page more for the index.
     s.disk.fill(pagesOf(tarball.length) * PAGE);
-    await expectRefused(proxy, '/tarballs/beta-1.0.0.tar', /cannot update the cache index: the disk is full; free space or move the data directory/);
+    await expectServedNotStored(proxy, s.upstream, '/tarballs/beta-1.0.0.tar', /cannot update the cache index: the disk is full; free space or move the data directory/);
     await expectServed(proxy, s.upstream, '/tarballs/alpha-1.0.0.tar');
     await expectServed(proxy, s.upstream, '/packages/beta');
-    expect(stagedFiles(s.dataDir)).toEqual([]);
+    expect(await settled(() => stagedFiles(s.dataDir))).toEqual([]);
     const index = new CacheIndex(join(s.dataDir, 'hexproxy.db'));
     try {
       expect(index.findTarball('hexpm', 'beta', '1.0.0')).toBeUndefined();
@@ -157,7 +181,7 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
 
     s.disk.empty();
     await expectServed(proxy, s.upstream, '/tarballs/beta-1.0.0.tar');
-    expectNothingLeftBehind(s);
+    await expectNothingLeftBehind(s);
   });
 
   it('serves a registry file whose index row cannot be written (SQLite full), and does not leave its file behind', async () => {
@@ -170,18 +194,18 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     s.disk.fill(pagesOf(body.length) * PAGE);
     await expectServed(proxy, s.upstream, '/packages/gamma');
     expect(proxy.logs.some((line) => line.msg === 'cannot cache a registry file' && String(line['err']).includes('cannot update the cache index: the disk is full'))).toBe(true);
-    expect(stagedFiles(s.dataDir)).toEqual([]);
+    expect(await settled(() => stagedFiles(s.dataDir))).toEqual([]);
     // As for tarballs (this used to leave the file behind).
     expect(existsSync(join(s.dataDir, registryBlobKey('hexpm', 'packages/gamma'))), 'the registry file that could not be indexed is left on the full disk').toBe(false);
     s.disk.empty();
     await expectServed(proxy, s.upstream, '/packages/gamma');
     await expectServed(proxy, s.upstream, '/tarballs/gamma-1.0.0.tar');
-    expect(stagedFiles(s.dataDir)).toEqual([]);
+    expect(await settled(() => stagedFiles(s.dataDir))).toEqual([]);
     // Apart from that file (fresh in memory, so not written again until it is revalidated), index and files agree.
-    expect(cacheProblems(s.dataDir, s.upstream).filter((problem) => problem !== 'registry/hexpm/packages/gamma: a file with no index row')).toEqual([]);
+    expect(await settled(() => cacheProblems(s.dataDir, s.upstream).filter((problem) => problem !== 'registry/hexpm/packages/gamma: a file with no index row'))).toEqual([]);
   });
 
-  it('refuses what it cannot store with 507 "not writable" while the data directory is read-only, and keeps serving what is cached', async () => {
+  it('refuses docs it cannot store with 507 "not writable" while the data directory is read-only, serves tarballs unstored, and keeps serving what is cached', async () => {
     const s = await setup();
     const proxy = await s.start();
     const cached = ['/tarballs/alpha-1.0.0.tar', '/packages/beta', '/names', '/docs/alpha-1.0.0.tar.gz'];
@@ -190,17 +214,17 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     // writing (EBUSY), so every directory the blob store writes to is made read-only instead.
     for (const dir of ['.tmp', 'tarballs', 'registry', 'passthrough']) s.disk.readOnly(join(s.dataDir, dir));
     const notWritable = /the data directory is not writable by hexproxy/;
-    await expectRefused(proxy, '/tarballs/beta-1.0.0.tar', notWritable);
+    await expectServedNotStored(proxy, s.upstream, '/tarballs/beta-1.0.0.tar', notWritable);
     await expectRefused(proxy, '/docs/beta-1.0.0.tar.gz', notWritable);
     for (const path of cached) await expectServed(proxy, s.upstream, path);
     // A registry file that cannot be cached is still served.
     await expectServed(proxy, s.upstream, '/packages/gamma');
-    await expectRefused(proxy, '/tarballs/gamma-1.0.0.tar', notWritable);
-    expectNothingLeftBehind(s);
+    await expectServedNotStored(proxy, s.upstream, '/tarballs/gamma-1.0.0.tar', notWritable);
+    await expectNothingLeftBehind(s);
 
     s.disk.writable();
     for (const path of ['/tarballs/beta-1.0.0.tar', '/docs/beta-1.0.0.tar.gz', '/tarballs/gamma-1.0.0.tar', '/packages/gamma']) await expectServed(proxy, s.upstream, path);
-    expectNothingLeftBehind(s);
+    await expectNothingLeftBehind(s);
     // Found by this test: when the staged file could not be created, the upstream response was
     // never read nor dumped; undici kept the request (paused, so no timeout fired) and close()
     // waited for it for ever. Every way out of a download now lets the body go.
@@ -212,8 +236,10 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     const proxy = await s.start();
     await expectServed(proxy, s.upstream, '/packages/beta');
     s.disk.readOnly(join(s.dataDir, '.tmp'));
-    // The upstream client has 64 connections; each refused 300 KB tarball fill must give its back.
-    for (let i = 0; i < 64; i += 1) await expectRefused(proxy, '/tarballs/beta-1.0.0.tar', /the data directory is not writable by hexproxy/);
+    // The upstream client has 64 connections; each 300 KB tarball fill that cannot be stored must give its back.
+    for (let i = 0; i < 64; i += 1) await expectServedNotStored(proxy, s.upstream, '/tarballs/beta-1.0.0.tar', /the data directory is not writable by hexproxy/);
+    // Large tarballs are streamed to disk before they are served: refused, and their connections given back too.
+    for (let i = 0; i < 64; i += 1) await expectRefused(proxy, '/tarballs/huge-1.0.0.tar', /the data directory is not writable by hexproxy/);
     // Each refused fill used to keep its upstream connection, so this request queued for ever.
     let timer: NodeJS.Timeout | undefined;
     const next = await Promise.race([
@@ -242,10 +268,11 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     expect(String(line?.['firstFailure'])).toMatch(/EROFS/);
     expect(existsSync(join(s.dataDir, tarballKey('hexpm', 'alpha', '1.0.0')))).toBe(true);
     expect((await proxy.get('/healthz')).status).toBe(200);
-    // Not served (it has no row), and no fresh copy can be renamed into place while read-only
-    // (across the bind mount the rename fails with EXDEV rather than EROFS).
-    await expectRefused(proxy, '/tarballs/alpha-1.0.0.tar', /cannot commit .*alpha-1\.0\.0\.tar to the cache/);
-    expect(stagedFiles(s.dataDir)).toEqual([]);
+    // Not served from disk (it has no row), and no fresh copy can be renamed into place while
+    // read-only (across the bind mount the rename fails with EXDEV rather than EROFS); the
+    // client gets the verified bytes fetched anew.
+    await expectServedNotStored(proxy, s.upstream, '/tarballs/alpha-1.0.0.tar', /cannot commit .*alpha-1\.0\.0\.tar to the cache/);
+    expect(await settled(() => stagedFiles(s.dataDir))).toEqual([]);
   });
 
   it('does not start on a read-only data directory, and says which file and why', async () => {

@@ -105,3 +105,18 @@ function registryResource(path: string): RegistryResource | undefined {
   if (path.startsWith('/packages/')) return { kind: 'package', name: path.slice('/packages/'.length) };
   return undefined;
 }
+
+/**
+ * What `check` finds once it finds nothing, or after 5 s the last thing it found. Small
+ * tarball misses are answered before they are stored, so a check right after an answer may
+ * see the store still landing; nothing signals its end to another process.
+ */
+export async function settled(check: () => string[]): Promise<string[]> {
+  const deadline = Date.now() + 5_000;
+  let problems = check();
+  while (problems.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    problems = check();
+  }
+  return problems;
+}
