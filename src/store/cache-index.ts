@@ -97,6 +97,7 @@ export class CacheIndex {
       listEvictable: db.prepare<[number], TarballRecord>('SELECT * FROM tarballs WHERE pinned = 0 ORDER BY last_used_at LIMIT ?'),
       removeTarball: db.prepare('DELETE FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
       listTarballs: db.prepare<[], TarballRecord>('SELECT * FROM tarballs ORDER BY repo, name, version'),
+      tarballPage: db.prepare<[string, string, string, number], TarballRecord>('SELECT * FROM tarballs WHERE (repo, name, version) > (?, ?, ?) ORDER BY repo, name, version LIMIT ?'),
       addHits: db.prepare('UPDATE tarballs SET hits = hits + ?, last_used_at = max(last_used_at, ?) WHERE repo = ? AND name = ? AND version = ?'),
       tarballTotals: db.prepare<[], { count: number; bytes: number | null; pinned: number | null }>('SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs'),
       topPackages: db.prepare<[number], { name: string; hits: number; bytes: number; releases: number }>('SELECT name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?'),
@@ -143,6 +144,11 @@ export class CacheIndex {
 
   listTarballs(): TarballRow[] {
     return this.statements.listTarballs.all().map(toTarballRow);
+  }
+
+  /** Up to `limit` rows after `after` in (repo, name, version) order: for walking a large index in steps. */
+  tarballPage(after: Pick<TarballRow, 'repo' | 'name' | 'version'> | undefined, limit: number): TarballRow[] {
+    return this.statements.tarballPage.all(after?.repo ?? '', after?.name ?? '', after?.version ?? '', limit).map(toTarballRow);
   }
 
   tarballTotals(): { count: number; bytes: number; pinned: number } {
