@@ -7,7 +7,9 @@
 //
 // Prints one JSON line {"url": …} on stdout once listening. GET /__bench/stats answers
 // counters (requests by kind and status, most requests at once; `?reset` restarts that
-// maximum) without the delay; it is not a Hex path.
+// maximum; `?path=/tarballs/X.tar` adds `pathRequests`, the requests for that one path)
+// without the delay; it is not a Hex path. GET /__bench/forget drops the files read so far,
+// so a file changed on disk is served changed (bench/perf.mjs scenario 5).
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -29,6 +31,7 @@ const root = resolve(values.dir);
 const latencyMs = Number(values['latency-ms']);
 const files = new Map();
 const stats = { requests: 0, byKind: {}, byStatus: {}, inFlight: 0, maxInFlight: 0 };
+const byPath = new Map();
 
 const kindOf = (path) => (path.startsWith('/tarballs/') ? 'tarball' : path.startsWith('/packages/') ? 'package' : path.slice(1) || 'root');
 const count = (table, key) => { table[key] = (table[key] ?? 0) + 1; };
@@ -54,12 +57,21 @@ const delay = (ms) => new Promise((done) => setTimeout(done, ms));
 const server = createServer(async (req, res) => {
   const path = new URL(req.url ?? '/', 'http://upstream').pathname;
   if (path === '/__bench/stats') {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(stats));
+    const query = new URL(req.url ?? '/', 'http://upstream').searchParams;
+    const asked = query.get('path');
+    const body = asked === null ? stats : { ...stats, pathRequests: byPath.get(asked) ?? 0 };
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     // ?reset: the next maxInFlight counts from now (one per measured phase).
-    if (req.url.includes('?reset')) stats.maxInFlight = stats.inFlight;
+    if (query.has('reset')) stats.maxInFlight = stats.inFlight;
+    return;
+  }
+  if (path === '/__bench/forget') {
+    files.clear();
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"forgotten":true}');
     return;
   }
   stats.requests += 1;
+  byPath.set(path, (byPath.get(path) ?? 0) + 1);
   stats.inFlight += 1;
   stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
   count(stats.byKind, kindOf(path));

@@ -2,7 +2,7 @@
 // run wrk, sample a process's memory, descriptors and CPU. Every wait is bounded.
 import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus, release, totalmem } from 'node:os';
 
@@ -75,27 +75,32 @@ export function startScript({ script, args, logFile }) {
 
 /**
  * Starts `node dist/src/cli/main.js serve …` as its own process, logs to logFile, and
- * resolves once /healthz answers (at most 30 s).
+ * resolves once /healthz answers (at most 30 s), polling every pollMs. logLevel: hexproxy's
+ * --log-level; extraArgs: more flags of `serve`, after the others. readyMs: from spawn to
+ * the first 200 of /healthz.
  */
-export async function startHexproxy({ root, port, dataDir, upstreamUrl, upstreamKey, extraArgs = [], logFile }) {
+export async function startHexproxy({ root, port, dataDir, upstreamUrl, upstreamKey, extraArgs = [], logFile, logLevel = 'warn', pollMs = 100 }) {
   const args = [
     'dist/src/cli/main.js', 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir,
-    '--upstream-url', upstreamUrl, '--upstream-public-key', upstreamKey, '--log-level', 'warn', ...extraArgs,
+    '--upstream-url', upstreamUrl, '--upstream-public-key', upstreamKey, '--log-level', logLevel, ...extraArgs,
   ];
   const log = createWriteStream(logFile);
+  const started = performance.now();
   const child = track(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
   child.stdout.pipe(log);
   child.stderr.pipe(log);
   const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; attempt < 300; attempt++) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`hexproxy exited with ${child.exitCode} at start (see ${logFile})`);
     try {
       const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
-      if (response.ok) return { child, url, command: `node ${args.join(' ')}` };
+      await response.arrayBuffer();
+      if (response.ok) return { child, url, command: `node ${args.join(' ')}`, readyMs: performance.now() - started };
     } catch {
       // not listening yet
     }
-    await sleep(100);
+    await sleep(pollMs);
   }
   child.kill('SIGKILL');
   throw new Error(`hexproxy did not answer /healthz within 30 s (see ${logFile})`);
@@ -184,6 +189,79 @@ export async function readSystem() {
     interruptSeconds: (irq + softirq) / CLOCK_TICKS,
     stealSeconds: steal / CLOCK_TICKS,
     loadavg: loadavg.split(' ').slice(0, 3).map(Number),
+  };
+}
+
+/** A process and its descendants (workers of a cluster, nginx's workers), from /proc. */
+export async function processTree(pid) {
+  const parents = new Map();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [child, parent] of parents) if (parent === tree[i]) tree.push(child);
+  }
+  return tree;
+}
+
+/** VmRSS and VmHWM (bytes) summed over the given processes (those still alive). */
+export async function readMemory(pids) {
+  let rss = 0;
+  let hwm = 0;
+  for (const pid of pids) {
+    try {
+      const status = await readFile(`/proc/${pid}/status`, 'utf8');
+      rss += Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+      hwm += Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+    } catch {
+      // gone
+    }
+  }
+  return { rss, hwm };
+}
+
+/** Resets VmHWM to the current VmRSS (Linux ≥ 4.0); false where the kernel refuses. */
+export async function resetPeakRss(pids) {
+  let ok = true;
+  for (const pid of pids) {
+    try {
+      await writeFile(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+/**
+ * Samples the summed VmRSS of a set of processes every intervalMs until stopped; stop()
+ * resolves with {first, max, last, samples}.
+ */
+export function sampleMemory(pids, intervalMs) {
+  const readings = [];
+  let stopped = false;
+  let pending = Promise.resolve();
+  const take = async () => {
+    const { rss } = await readMemory(pids);
+    readings.push(rss);
+  };
+  const timer = setInterval(() => { if (!stopped) pending = pending.then(take); }, intervalMs);
+  pending = take();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await pending;
+      await take();
+      return { first: readings[0], max: Math.max(...readings), last: readings.at(-1), samples: readings.length };
+    },
   };
 }
 

@@ -1,0 +1,96 @@
+// The performance bench (bench/perf.mjs, `npm run bench`) is not part of npm test, but its
+// smoke run is, so the harness cannot rot: every scenario runs at a tiny scale for a second
+// or two against hexproxy and nginx, and the report must have figures for both. No goal is
+// checked here except the two that are correctness, not speed: one upstream fetch for 100
+// concurrent clients, and no errors under load. Needs nginx and wrk (Debian's packages;
+// .ci/run installs them). With CI=true a missing one is a failure, not a reason to skip.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../support/proxy.js';
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const required = process.env['CI'] === 'true';
+
+function executable(name: string, extraDirs: string[] = []): string | undefined {
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter).filter(Boolean), ...extraDirs];
+  for (const dir of dirs) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+// Where bench/lib/nginx.mjs looks too (Debian puts nginx in /usr/sbin, not on every PATH).
+const nginx = executable('nginx', ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']);
+const wrk = executable('wrk');
+const available = nginx !== undefined && wrk !== undefined;
+
+interface Figures { median: number; min: number; max: number; values: number[] }
+interface Metric { metric: string; unit: string; hexproxy: Figures; reference: Figures | null; met: boolean | null }
+interface Scenario { title: string; reference: string; metrics: Metric[] }
+interface Report { scale: string; failures: Record<string, string>; scenarios: Record<string, Scenario> }
+
+function runBench(args: string[], limitMs: number): Promise<{ code: number | null; signal: string | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bench/perf.mjs'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, output });
+    });
+  });
+}
+
+describe('the bench needs nginx and wrk', () => {
+  it.runIf(required)('nginx and wrk are installed (CI=true: .ci/run installs Debian\'s nginx and wrk)', () => {
+    expect({ nginx, wrk }).toEqual({ nginx: expect.any(String), wrk: expect.any(String) });
+  });
+});
+
+describe.skipIf(!available)('bench/perf.mjs --scale smoke', () => {
+  it('runs every scenario against hexproxy and nginx and reports figures for both', async () => {
+    const dir = tempDir('hexproxy-bench-smoke-');
+    const json = join(dir, 'report.json');
+    const run = await runBench(['--scale', 'smoke', '--json', json, '--work-dir', join(dir, 'work')], 150_000);
+    const tail = run.output.split('\n').slice(-60).join('\n');
+    expect(run.code, `exit ${run.code ?? run.signal}; output:\n${tail}`).toBe(0);
+
+    const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    expect(report.scale).toBe('smoke');
+    expect(report.failures).toEqual({});
+    for (const id of ['1', '2', '3', '4', '5', '6', '7']) {
+      const scenario = report.scenarios[id];
+      expect(scenario, `scenario ${id} in the report`).toBeDefined();
+      expect(scenario!.metrics.length, `scenario ${id} metrics`).toBeGreaterThan(0);
+      for (const m of scenario!.metrics) {
+        expect(Number.isFinite(m.hexproxy.median), `scenario ${id} ${m.metric}: hexproxy`).toBe(true);
+      }
+      const compared = scenario!.metrics.filter((m) => m.reference !== null);
+      expect(compared.length, `scenario ${id} has a metric with a reference figure`).toBeGreaterThan(0);
+      for (const m of compared) {
+        expect(Number.isFinite(m.reference!.median), `scenario ${id} ${m.metric}: ${scenario!.reference}`).toBe(true);
+      }
+    }
+
+    const fetches = report.scenarios['4']!.metrics.find((m) => m.metric === 'upstream tarball fetches');
+    expect(fetches?.hexproxy.values).toEqual([1]);
+    const identical = report.scenarios['4']!.metrics.find((m) => m.metric.startsWith('200 with identical bytes'));
+    expect(identical?.hexproxy.values).toEqual([100]);
+    for (const id of ['1', '2']) {
+      const errors = report.scenarios[id]!.metrics.find((m) => m.metric.startsWith('errors'));
+      expect(errors, `scenario ${id} reports errors`).toBeDefined();
+      expect({ hexproxy: errors!.hexproxy.values, nginx: errors!.reference!.values }, `scenario ${id} errors`).toEqual({ hexproxy: [0], nginx: [0] });
+    }
+  }, 180_000);
+});
