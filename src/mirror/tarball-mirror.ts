@@ -68,6 +68,11 @@ export class TarballMirror {
   // remember the index's writesElsewhere() so an eviction by another process is noticed.
   private readonly memory: LRUCache<string, { hot: HotTarball; generation: number }> | undefined;
   private readonly storing = new Set<Promise<void>>();
+  // Small tarballs whose file this process has checksummed (read in, or written itself),
+  // by the row's SHA-256: when memory has no room for one, it is streamed from disk like a
+  // large one rather than read and hashed again on every hit (an LRU over a working set
+  // larger than itself would do exactly that).
+  private readonly checkedFiles = new LRUCache<string, string>({ max: 1_000_000 });
 
   constructor(private readonly options: TarballMirrorOptions) {
     this.missingReleases = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
@@ -83,21 +88,26 @@ export class TarballMirror {
   }
 
   /**
-   * The indexed local file of a cached tarball too large for memory (no I/O beyond the
-   * index): the caller opens it and must check its size against the row, as `get` does.
+   * The indexed local file of a cached tarball that is not in memory and need not be read
+   * in (too large, or already checksummed here): no I/O beyond the index. The caller opens
+   * it and must check its size against the row, as `get` does.
    */
   cachedFile(name: string, version: string): { row: TarballRow; path: string; etag: string } | undefined {
     const { repo, index, blobs } = this.options;
     if (!blobs.localPath) return undefined;
     const row = index.findTarball(repo, name, version);
-    // One memory can hold is left to `get`, which reads it in and checks its SHA-256 first.
-    if (!row || (this.memory && row.size <= HOT_TARBALL_MAX_BYTES)) return undefined;
+    if (!row) return undefined;
+    // One memory can hold, never checked by this process, is left to `get`, which reads it
+    // in and checks its SHA-256 first.
+    const unchecked = this.checkedFiles.get(`${name}-${version}`) !== row.sha256;
+    if (this.memory && row.size <= HOT_TARBALL_MAX_BYTES && unchecked) return undefined;
     return { row, path: blobs.localPath(tarballKey(repo, name, version)), etag: `"${row.sha256}"` };
   }
 
   /** Drops the in-memory copy (after an eviction). */
   forget(name: string, version: string): void {
     this.memory?.delete(`${name}-${version}`);
+    this.checkedFiles.delete(`${name}-${version}`);
   }
 
   /** Settles once every store behind an early answer has finished (for shutdown). */
@@ -152,6 +162,7 @@ export class TarballMirror {
   /** Small tarballs are kept, so later hits cost no I/O. */
   private keepInMemory(name: string, version: string, result: TarballResult, bytes: Buffer): void {
     result.bytes = bytes;
+    this.checkedFiles.set(`${name}-${version}`, result.row.sha256);
     this.memory?.set(`${name}-${version}`, { hot: { body: bytes, row: result.row, etag: result.etag }, generation: this.options.index.writesElsewhere() });
   }
 

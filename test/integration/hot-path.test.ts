@@ -92,6 +92,27 @@ describe('the hot path', () => {
     expect(readFileSync(file).equals(good)).toBe(true);
   });
 
+  it('streams small tarballs it has checked from disk when memory is full, instead of churning it', async () => {
+    const { upstream, proxy } = await setup();
+    const { tarballs } = proxy.server.hexproxy;
+    const one = upstream.tarball('alpha', '1.0.0').tar.length;
+    await proxy.close();
+    // Room for one of alpha's two tarballs only.
+    const small = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir: proxy.dataDir, flags: { 'memory-tarball-bytes': String(one + 1024) } });
+    cleanups.push(() => small.close());
+    expect(tarballs).not.toBe(small.server.hexproxy.tarballs);
+    for (const version of ['1.0.0', '1.1.0', '1.0.0', '1.1.0', '1.0.0']) {
+      const served = await small.get(`/tarballs/alpha-${version}.tar`);
+      expect(served.status).toBe(200);
+      expect(served.body.equals(upstream.tarball('alpha', version).tar)).toBe(true);
+    }
+    // 1.1.0 went into memory after 1.0.0 and stays there; 1.0.0, checked once, is streamed.
+    expect(small.server.hexproxy.tarballs.peek('alpha', '1.1.0')).toBeDefined();
+    expect(small.server.hexproxy.tarballs.peek('alpha', '1.0.0')).toBeUndefined();
+    expect(small.server.hexproxy.tarballs.cachedFile('alpha', '1.0.0')?.row.size).toBe(one);
+    expect(upstream.hits('/tarballs/alpha-1.0.0.tar')).toBe(1);
+  });
+
   it('keeps none with cache.memoryTarballBytes 0, and still serves hits from disk', async () => {
     const { upstream, proxy } = await setup({ 'memory-tarball-bytes': '0' });
     await proxy.get('/tarballs/alpha-1.0.0.tar');
