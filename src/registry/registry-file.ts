@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { KeyObject } from 'node:crypto';
 import { VerificationError, UpstreamTooLargeError } from '../errors.js';
-import { decodeNames, decodePackage, decodeSigned, decodeVersions, encodeSigned } from './codec.js';
+import { decodeNames, decodePackage, decodeSigned, decodeVersions, encodeSigned, topLevelString } from './codec.js';
 import { signPayload, verifyPayload } from './signature.js';
 import type { Names, Package, Versions } from './types.js';
 import { type RegistryResource, describeResource } from './resource.js';
@@ -26,7 +26,8 @@ export interface VerifiedRegistryFile {
   resource: RegistryResource;
   /** The upstream payload bytes, exactly as signed upstream. */
   payload: Buffer;
-  message: DecodedMessage;
+  /** Decoded on first use for /names and /versions (see openRegistryFile). */
+  readonly message: DecodedMessage;
 }
 
 export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string): Promise<Buffer> {
@@ -53,20 +54,41 @@ export async function openRegistryFile(body: Uint8Array, resource: RegistryResou
   if (!signature || !verifyPayload(payload, signature, options.publicKey)) {
     throw new VerificationError(`${what} from upstream has a ${signature ? 'bad' : 'missing'} signature for the configured upstream public key`);
   }
-  let message: DecodedMessage;
+  const decode = (): DecodedMessage => {
+    try {
+      return decodeRegistryPayload(resource, payload);
+    } catch (error: unknown) {
+      throw new VerificationError(`${what} from upstream has a payload that does not decode`, { cause: error });
+    }
+  };
+  // A package file is small and its releases are needed: decoded whole. The index files
+  // of a full-size repository are large, and serving them needs only their repository
+  // checked: read from the wire, the rest decoded only if someone asks for it.
+  let message: DecodedMessage | undefined = resource.kind === 'package' ? decode() : undefined;
+  let repository: string | undefined;
   try {
-    message = decodeRegistryPayload(resource, payload);
+    repository = message ? message.repository : topLevelString(payload, REPOSITORY_FIELD);
   } catch (error: unknown) {
     throw new VerificationError(`${what} from upstream has a payload that does not decode`, { cause: error });
   }
-  if (message.repository !== options.repository) {
-    throw new VerificationError(`${what} from upstream names repository "${message.repository}", expected "${options.repository}"`);
+  if (repository !== options.repository) {
+    throw new VerificationError(`${what} from upstream names repository "${repository ?? '(none)'}", expected "${options.repository}"`);
   }
   if (resource.kind === 'package' && (message as Package).name !== resource.name) {
     throw new VerificationError(`${what} from upstream describes package "${(message as Package).name}"`);
   }
-  return { resource, payload, message };
+  return {
+    resource,
+    payload,
+    get message(): DecodedMessage {
+      message ??= decode();
+      return message;
+    },
+  };
 }
+
+/** Field number of `repository` in Names and Versions (proto/names.proto, versions.proto). */
+const REPOSITORY_FIELD = 2;
 
 /** The decoded message of a payload already verified for `resource`. */
 export function decodeRegistryPayload(resource: RegistryResource, payload: Uint8Array): DecodedMessage {

@@ -4,7 +4,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { UpstreamTooLargeError, VerificationError } from '../../src/errors.js';
 import {
-  decodePackage, decodeSigned, encodeNames, encodePackage, encodeSigned, encodeVersions,
+  decodePackage, decodeSigned, encodeNames, encodePackage, encodeSigned, encodeVersions, topLevelString,
 } from '../../src/registry/codec.js';
 import { openRegistryFile, sealRegistryFile, type OpenOptions } from '../../src/registry/registry-file.js';
 import type { RegistryResource } from '../../src/registry/resource.js';
@@ -140,6 +140,25 @@ describe('openRegistryFile', () => {
     const open = openRegistryFile(evil, { kind: 'versions' }, { ...options, publicKey: keys.publicKey });
     await expect(open).rejects.toThrow(VerificationError);
     await expect(open).rejects.toThrow(/"evil"/);
+  });
+
+  it('checks the repository of /names and /versions without decoding them, and decodes them on demand', async () => {
+    // Repository after the packages, as the official encoder writes it, and before them.
+    const packages = [{ name: 'a', versions: ['1.0.0'], retired: [], with_advisories: [] }];
+    const after = encodeVersions({ repository: 'hexpm', packages });
+    const before = Buffer.concat([Buffer.from([0x12, 5]), Buffer.from('hexpm'), encodeVersions({ repository: 'x', packages }).subarray(0, -3)]);
+    for (const payload of [after, before]) {
+      expect(topLevelString(payload, 2)).toBe('hexpm');
+      const opened = await openRegistryFile(await sealRegistryFile(payload, keys.privateKey), { kind: 'versions' }, { ...options, publicKey: keys.publicKey });
+      expect((opened.message as Versions).packages.map((p) => p.name)).toEqual(['a']);
+    }
+    expect(topLevelString(encodeNames({ repository: 'hexpm', packages: [] }), 3)).toBeUndefined();
+    // A payload cut short is not a message: refused, not half-read.
+    const cut = await sealRegistryFile(after.subarray(0, 6), keys.privateKey);
+    await expect(openRegistryFile(cut, { kind: 'versions' }, { ...options, publicKey: keys.publicKey })).rejects.toThrow(/does not decode/);
+    // A payload with no repository at all.
+    const none = await sealRegistryFile(Buffer.from([0x0a, 0x00]), keys.privateKey);
+    await expect(openRegistryFile(none, { kind: 'names' }, { ...options, publicKey: keys.publicKey })).rejects.toThrow(/names repository "\(none\)"/);
   });
 
   it('rejects a package file that describes another package', async () => {
