@@ -11,17 +11,15 @@ import type { Socket } from 'node:net';
  * writes are still draining, so a slow client that keeps reading is not cut off.
  */
 export function installSendTimeout(server: Server, ms: number): void {
-  const inFlight = new WeakMap<Socket, ServerResponse>();
+  // The socket's latest response; a finished one has its headers sent, so it does not
+  // hold the socket open (no listener per response: this runs on every hot request).
+  const latest = new WeakMap<Socket, ServerResponse>();
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const socket = request.socket;
-    inFlight.set(socket, response);
-    response.once('close', () => {
-      if (inFlight.get(socket) === response) inFlight.delete(socket);
-    });
+    latest.set(request.socket, response);
   });
   server.setTimeout(ms, (socket: Socket) => {
-    const response = inFlight.get(socket);
-    if (response && !response.headersSent) {
+    const response = latest.get(socket);
+    if (response && !response.headersSent && !response.destroyed) {
       socket.setTimeout(ms);
       return;
     }

@@ -14,6 +14,11 @@ interface PendingHit {
   lastUsedAt: number;
 }
 
+// Counter names built once: registry() runs on every hot request.
+const REGISTRY_COUNTERS: Record<CacheStatus, string> = {
+  hit: 'registry_hit', miss: 'registry_miss', revalidated: 'registry_revalidated', stale: 'registry_stale',
+};
+
 export class UsageRecorder {
   private hits = new Map<string, PendingHit>();
   private counters = new Map<string, number>();
@@ -39,7 +44,7 @@ export class UsageRecorder {
   }
 
   registry(cache: CacheStatus): void {
-    this.count(`registry_${cache}`);
+    this.count(REGISTRY_COUNTERS[cache]);
   }
 
   private count(name: string): void {
