@@ -7,6 +7,8 @@ import { getRequestListener } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { ConfigError, errorMessage } from './errors.js';
+import { AccessControl } from './auth/access-control.js';
+import { TokenStore } from './auth/token-store.js';
 import { createHttpApp } from './http/app.js';
 import { withFastPath } from './http/fast-path.js';
 import { installSendTimeout } from './http/send-timeout.js';
@@ -37,6 +39,7 @@ export interface Hexproxy {
   installs: InstallsMirror;
   evictor: CacheEvictor;
   http: ReturnType<typeof createHttpApp>;
+  access: AccessControl;
   health: UpstreamHealth;
   index: CacheIndex;
   blobs: FsBlobStore;
@@ -92,11 +95,17 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   });
   const usage = new UsageRecorder(index, log);
   const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey));
-  const http = createHttpApp({ repository, log });
+  const access = new AccessControl({
+    tokens: new TokenStore(config.auth.tokensFile),
+    publicRepository: config.upstream.repository,
+    requireToken: config.auth.requireToken,
+    failuresPerMinute: config.auth.failuresPerMinute,
+  });
+  const http = createHttpApp({ repository, repositoryName: config.upstream.repository, access, log });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
-    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log,
+    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access,
     close() {
       closing ??= (async () => {
         evictor.stop();
@@ -127,7 +136,7 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
     const server = createServer(
       // Node checks the header and request timeouts only this often (30 s by default).
       { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
-      withFastPath(hexproxy.repository, log, getRequestListener(hexproxy.http.fetch, { hostname: config.host })),
+      withFastPath(hexproxy.repository, hexproxy.access.anonymousMayRead(config.upstream.repository), log, getRequestListener(hexproxy.http.fetch, { hostname: config.host })),
     );
     server.listen(config.port, config.host, () => resolve({ server, address: server.address() as AddressInfo }));
     // Slow clients (slowloris) are cut off instead of holding connections forever.

@@ -4,6 +4,9 @@
 export type ErrorCode =
   | 'bad_request'
   | 'not_found'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'too_many_failures'
   | 'method_not_allowed'
   | 'upstream_unavailable'
   | 'upstream_timeout'
@@ -28,6 +31,31 @@ export class BadRequestError extends HexproxyError {
 export class NotFoundError extends HexproxyError {
   readonly code = 'not_found';
   readonly status = 404;
+}
+
+/** No credentials, or credentials hexproxy does not know. */
+export class UnauthorizedError extends HexproxyError {
+  readonly code = 'unauthorized';
+  readonly status = 401;
+  override readonly headers = { 'www-authenticate': 'Basic realm="hexproxy", charset="UTF-8"' };
+}
+
+/** Known credentials that do not allow this. */
+export class ForbiddenError extends HexproxyError {
+  readonly code = 'forbidden';
+  readonly status = 403;
+}
+
+/** A client address that failed to authenticate too often lately. */
+export class TooManyFailuresError extends HexproxyError {
+  readonly code = 'too_many_failures';
+  readonly status = 429;
+  override readonly headers: Readonly<Record<string, string>>;
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers = { 'retry-after': String(retryAfterSeconds) };
+  }
 }
 
 export class MethodNotAllowedError extends HexproxyError {

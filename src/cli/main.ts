@@ -10,6 +10,7 @@ import { mirrorCommand } from './mirror.js';
 import { configFrom, withSettings, type CommandOptions } from './options.js';
 import { prewarmCommand } from './prewarm.js';
 import { runServe } from './serve.js';
+import { tokenCommand } from './token.js';
 
 const program = new Command('hexproxy')
   .description('A verifying, re-signing caching proxy of repo.hex.pm for Mix and rebar3')
@@ -36,6 +37,7 @@ program.addCommand(mirrorCommand());
 program.addCommand(exportCommand());
 program.addCommand(importCommand());
 program.addCommand(cacheCommand());
+program.addCommand(tokenCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -51,6 +51,7 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
   if (typeof dataDir === 'string') {
     if (getPath(tree, 'keys.privateKey') === undefined) setPath(tree, 'keys.privateKey', join(dataDir, 'keys', 'hexproxy_private.pem'));
     if (getPath(tree, 'keys.publicKey') === undefined) setPath(tree, 'keys.publicKey', join(dataDir, 'keys', 'hexproxy_public.pem'));
+    if (getPath(tree, 'auth.tokensFile') === undefined) setPath(tree, 'auth.tokensFile', join(dataDir, 'tokens.json'));
   }
 
   const result = configSchema.safeParse(tree);

@@ -39,6 +39,11 @@ export const configSchema = z.strictObject({
     keepAliveTimeoutMs: positiveInt,
     sendTimeoutMs: positiveInt,
   }),
+  auth: z.strictObject({
+    requireToken: z.boolean(),
+    tokensFile: z.string().min(1),
+    failuresPerMinute: positiveInt,
+  }),
   keys: z.strictObject({
     privateKey: z.string().min(1),
     publicKey: z.string().min(1),

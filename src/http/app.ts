@@ -1,5 +1,6 @@
 // HTTP routes: validate the path, call the repository, write headers. Nothing else.
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { AccessControl } from '../auth/access-control.js';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors.js';
@@ -17,6 +18,9 @@ import { requestContext, type RequestVariables } from './request-context.js';
 
 export interface HttpDependencies {
   repository: HexRepository;
+  /** The public repository's name, as tokens list it ("hexpm"). */
+  repositoryName: string;
+  access: AccessControl;
   log: Logger;
 }
 
@@ -31,15 +35,15 @@ const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarball
  */
 type View = 'resigned' | 'original';
 
-export function createHttpApp({ repository, log }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repository, repositoryName, access, log }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
-  app.route('/mirror', repositoryRoutes(repository, 'original'));
-  app.route('/', repositoryRoutes(repository, 'resigned'));
+  app.route('/mirror', repositoryRoutes(repository, 'original', readGuard(access, repositoryName)));
+  app.route('/', repositoryRoutes(repository, 'resigned', readGuard(access, repositoryName)));
 
   app.all('*', (c) => {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
@@ -52,8 +56,19 @@ export function createHttpApp({ repository, log }: HttpDependencies): Hono<Env> 
   return app;
 }
 
-function repositoryRoutes(repository: HexRepository, view: View): Hono<Env> {
+/** Reading a repository needs a token allowed to, unless anonymous reads of it are on; its public key never does. */
+function readGuard(access: AccessControl, repositoryName: string): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    if (!c.req.path.endsWith('/public_key')) {
+      access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'read', repositoryName);
+    }
+    await next();
+  };
+}
+
+function repositoryRoutes(repository: HexRepository, view: View, guard: MiddlewareHandler<Env>): Hono<Env> {
   const routes = new Hono<Env>();
+  routes.use('*', guard);
 
   routes.get('/public_key', (c) => {
     const pem = Buffer.from(view === 'resigned' ? repository.publicKey() : repository.upstreamPublicKey());

@@ -29,7 +29,8 @@ interface Prepared {
   notModified: string[];
 }
 
-export function withFastPath(repository: HexRepository, log: Logger, next: NodeListener): NodeListener {
+/** `anonymous`: whether a request without credentials may read the public repository. */
+export function withFastPath(repository: HexRepository, anonymous: boolean, log: Logger, next: NodeListener): NodeListener {
   const registryHeaders = new WeakMap<RegistryFile, { resigned?: Prepared; original?: Prepared }>();
   const tarballHeaders = new WeakMap<HotTarball, Prepared>();
 
@@ -50,7 +51,8 @@ export function withFastPath(repository: HexRepository, log: Logger, next: NodeL
   return (request, response) => {
     const started = performance.now();
     const { method, url } = request;
-    if ((method !== 'GET' && method !== 'HEAD') || url === undefined || !HOT_TARGET.test(url)) {
+    // Requests with credentials (or needing them) are judged by the routes' guard.
+    if ((method !== 'GET' && method !== 'HEAD') || url === undefined || !HOT_TARGET.test(url) || !anonymous || request.headers.authorization !== undefined) {
       next(request, response);
       return;
     }
