@@ -95,13 +95,51 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   });
   const usage = new UsageRecorder(index, log);
   const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey));
+  // Each organization: its own upstream path and credentials, key, cache namespace (the
+  // repo column and blob keys) and in-memory LRU; private tarballs are not kept in memory.
+  const organizations = new Map<string, HexRepository>();
+  const mirrors = new Map<string, { registry: RegistryMirror; tarballs: TarballMirror }>([[config.upstream.repository, { registry, tarballs }]]);
+  const organizationClients: UpstreamClient[] = [];
+  for (const [name, org] of Object.entries(config.organizations)) {
+    const orgKey = org.publicKey ? readUpstreamKey(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey;
+    const client = new UpstreamClient({
+      baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
+      timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health,
+      ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
+    });
+    organizationClients.push(client);
+    const orgShared = { ...shared, upstream: client };
+    const orgRegistry = new RegistryMirror({
+      ...orgShared,
+      repo: name,
+      upstreamKey: orgKey,
+      signingKey: keys.privateKey,
+      ttlMs: config.cache.registryTtlSeconds * 1000,
+      notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
+      memoryMaxBytes: Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 8)),
+      maxRegistryBytes: config.cache.maxRegistryBytes,
+    });
+    const orgTarballs = new TarballMirror({
+      ...orgShared,
+      repo: name,
+      registry: orgRegistry,
+      maxTarballBytes: config.cache.maxTarballBytes,
+      notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
+      memoryBytes: 0,
+    });
+    mirrors.set(name, { registry: orgRegistry, tarballs: orgTarballs });
+    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, passthrough, installs, keys, usage, name, publicKeyPem(orgKey)));
+  }
   const access = new AccessControl({
     tokens: new TokenStore(config.auth.tokensFile),
     publicRepository: config.upstream.repository,
     requireToken: config.auth.requireToken,
     failuresPerMinute: config.auth.failuresPerMinute,
   });
-  const http = createHttpApp({ repository, repositoryName: config.upstream.repository, access, log });
+  const http = createHttpApp({
+    repository, repositoryName: config.upstream.repository, organizations, access, log,
+    admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository },
+  });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
@@ -113,6 +151,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
         await tarballs.drain();
         usage.stop();
         await upstream.close();
+        for (const client of organizationClients) await client.close();
         await builds.close();
         index.close();
       })();
@@ -172,17 +211,17 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
   };
 }
 
-function readUpstreamKey(file: string): KeyObject {
+function readUpstreamKey(file: string, key = 'upstream.publicKey'): KeyObject {
   let pem: string;
   try {
     pem = readFileSync(file, 'utf8');
   } catch (error: unknown) {
-    throw new ConfigError(`config key upstream.publicKey: cannot read ${file}: ${errorMessage(error)}`, { cause: error });
+    throw new ConfigError(`config key ${key}: cannot read ${file}: ${errorMessage(error)}`, { cause: error });
   }
   try {
     return parsePublicKey(pem);
   } catch (error: unknown) {
-    throw new ConfigError(`config key upstream.publicKey: ${file} is not an RSA public key in PEM: ${errorMessage(error)}`, { cause: error });
+    throw new ConfigError(`config key ${key}: ${file} is not an RSA public key in PEM: ${errorMessage(error)}`, { cause: error });
   }
 }
 

@@ -39,6 +39,16 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
     origin.set(setting.key, `environment variable ${name}`);
   }
 
+  // An organization's upstream key from the environment, kept out of config files:
+  // HEXPROXY_ORG_<NAME>_AUTH_KEY (the name upper-cased).
+  for (const [name, raw] of Object.entries(env)) {
+    const match = /^HEXPROXY_ORG_([A-Z0-9_]+)_AUTH_KEY$/.exec(name);
+    if (!match || raw === undefined || raw === '') continue;
+    const key = `organizations.${(match[1] as string).toLowerCase()}.authKey`;
+    setPath(tree, key, raw);
+    origin.set(key, `environment variable ${name}`);
+  }
+
   for (const setting of settings) {
     const raw = flags[setting.flag];
     if (raw === undefined) continue;
@@ -53,6 +63,8 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
     if (getPath(tree, 'keys.publicKey') === undefined) setPath(tree, 'keys.publicKey', join(dataDir, 'keys', 'hexproxy_public.pem'));
     if (getPath(tree, 'auth.tokensFile') === undefined) setPath(tree, 'auth.tokensFile', join(dataDir, 'tokens.json'));
   }
+
+  if (!isTree(getPath(tree, 'organizations'))) setPath(tree, 'organizations', {});
 
   const result = configSchema.safeParse(tree);
   if (!result.success) {
@@ -94,7 +106,8 @@ function mergeFile(tree: Tree, origin: Map<string, string>, file: string): void 
       // null means "the default", which for the key files follows dataDir.
       if (value === null) continue;
       // Paths in a config file are relative to the file, so the file can move with its data.
-      setPath(tree, key, pathKeys.has(key) && typeof value === 'string' ? resolve(dirname(file), value) : value);
+      const isPath = pathKeys.has(key) || /^organizations\.[^.]+\.publicKey$/.test(key);
+      setPath(tree, key, isPath && typeof value === 'string' ? resolve(dirname(file), value) : value);
       origin.set(key, `config file ${file}`);
     }
   };

@@ -48,6 +48,19 @@ export const configSchema = z.strictObject({
     privateKey: z.string().min(1),
     publicKey: z.string().min(1),
   }),
+  /**
+   * hex.pm organizations proxied at /repos/NAME. authKey is sent upstream as the
+   * `authorization` header (a hex.pm key with access to the organization's repository);
+   * publicKey verifies its registry files (default: upstream.publicKey, as hex.pm signs
+   * organization repositories with its own key).
+   */
+  organizations: z.record(
+    z.string().regex(/^[a-z0-9_]+$/, 'organization names are lowercase letters, digits and _'),
+    z.strictObject({
+      authKey: z.string().min(1).optional(),
+      publicKey: z.string().min(1).optional(),
+    }),
+  ),
   cache: z.strictObject({
     registryTtlSeconds: z.number().int().min(0),
     notFoundTtlSeconds: z.number().int().min(0),

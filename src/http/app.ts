@@ -1,6 +1,7 @@
 // HTTP routes: validate the path, call the repository, write headers. Nothing else.
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { AccessControl } from '../auth/access-control.js';
+import { adminRoutes, type AdminDependencies } from './admin-routes.js';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors.js';
@@ -20,7 +21,10 @@ export interface HttpDependencies {
   repository: HexRepository;
   /** The public repository's name, as tokens list it ("hexpm"). */
   repositoryName: string;
+  /** hex.pm organizations served at /repos/NAME. */
+  organizations: ReadonlyMap<string, HexRepository>;
   access: AccessControl;
+  admin: AdminDependencies;
   log: Logger;
 }
 
@@ -35,15 +39,22 @@ const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarball
  */
 type View = 'resigned' | 'original';
 
-export function createHttpApp({ repository, repositoryName, access, log }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repository, repositoryName, organizations, access, admin, log }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
+  app.route('/api/admin', adminRoutes(admin));
   app.route('/mirror', repositoryRoutes(repository, 'original', readGuard(access, repositoryName)));
   app.route('/', repositoryRoutes(repository, 'resigned', readGuard(access, repositoryName)));
+  for (const [name, organization] of organizations) {
+    app.route(`/repos/${name}`, repositoryRoutes(organization, 'resigned', readGuard(access, name, true), false));
+  }
+  app.all('/repos/:org/*', (c) => {
+    throw new NotFoundError(`organization ${c.req.param('org')} is not configured in hexproxy (config key organizations)`);
+  });
 
   app.all('*', (c) => {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
@@ -56,19 +67,25 @@ export function createHttpApp({ repository, repositoryName, access, log }: HttpD
   return app;
 }
 
-/** Reading a repository needs a token allowed to, unless anonymous reads of it are on; its public key never does. */
-function readGuard(access: AccessControl, repositoryName: string): MiddlewareHandler<Env> {
+/**
+ * Reading a repository needs a token allowed to, unless anonymous reads of it are on (its
+ * public key is not guarded). A private repository's answers must not be kept by shared caches.
+ */
+function readGuard(access: AccessControl, repositoryName: string, isPrivate = false): MiddlewareHandler<Env> {
   return async (c, next) => {
-    if (!c.req.path.endsWith('/public_key')) {
-      access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'read', repositoryName);
-    }
+    access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'read', repositoryName);
     await next();
+    if (isPrivate && c.res.status < 400) {
+      c.res.headers.set('cache-control', (c.res.headers.get('cache-control') ?? 'no-cache').replace(/^public\b/, 'private'));
+    }
   };
 }
 
-function repositoryRoutes(repository: HexRepository, view: View, guard: MiddlewareHandler<Env>): Hono<Env> {
+/** `publicOnly`: the routes only the public repository has (docs, installs). */
+function repositoryRoutes(repository: HexRepository, view: View, guard: MiddlewareHandler<Env>, publicOnly = true): Hono<Env> {
+  // The guard on each route, not on '*': a sub-app mounted at '/' would otherwise guard
+  // every path, /repos/ORG/... and /mirror/... included, with the public repository's rule.
   const routes = new Hono<Env>();
-  routes.use('*', guard);
 
   routes.get('/public_key', (c) => {
     const pem = Buffer.from(view === 'resigned' ? repository.publicKey() : repository.upstreamPublicKey());
@@ -76,25 +93,27 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
     return new Response(c.req.method === 'HEAD' ? null : pem, { status: 200, headers });
   });
 
-  routes.get('/names', async (c) => registryResponse(c, await repository.names(), view));
-  routes.get('/versions', async (c) => registryResponse(c, await repository.versions(), view));
-  routes.get('/packages/:name', async (c) => {
+  routes.get('/names', guard, async (c) => registryResponse(c, await repository.names(), view));
+  routes.get('/versions', guard, async (c) => registryResponse(c, await repository.versions(), view));
+  routes.get('/packages/:name', guard, async (c) => {
     const name = c.req.param('name');
     if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
     return registryResponse(c, await repository.package(name), view);
   });
 
-  routes.get('/tarballs/:file', async (c) => {
+  routes.get('/tarballs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar');
     return tarballResponse(c, await repository.tarball(release.name, release.version));
   });
 
-  routes.get('/docs/:file', async (c) => {
+  if (!publicOnly) return routes;
+
+  routes.get('/docs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar.gz');
     return passthroughResponse(c, await repository.docs(release.name, release.version), 'application/gzip');
   });
 
-  routes.get('/installs/*', async (c) => {
+  routes.get('/installs/*', guard, async (c) => {
     const path = c.req.path.slice(c.req.path.indexOf('/installs/') + '/installs/'.length);
     if (!isSafeRelativePath(path)) throw new BadRequestError(`"/installs/${path}" is not a valid installs path`);
     return passthroughResponse(c, await repository.installs(path), 'application/octet-stream');

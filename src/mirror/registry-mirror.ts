@@ -78,6 +78,11 @@ export class RegistryMirror {
     return this.memory.calculatedSize;
   }
 
+  /** Drops one file's in-memory copy (after it was evicted in this process). */
+  forgetMemory(path: string): void {
+    this.memory.delete(path);
+  }
+
   /** Empties the in-memory LRU; the next requests read from disk (and verify) again. */
   dropMemory(): void {
     this.memory.clear();

@@ -19,6 +19,8 @@ export interface UpstreamClientOptions {
   retries: number;
   /** Told of every answer and every failure, so the online/offline state lives in one place. */
   health: UpstreamHealth;
+  /** Sent with every request (an organization's `authorization`); never logged. */
+  headers?: Readonly<Record<string, string>>;
 }
 
 export type UpstreamBody = AsyncIterable<Uint8Array> & { dump(): Promise<void> };
@@ -91,7 +93,7 @@ export class UpstreamClient {
 
   private async attempt(path: string, etag: string | null): Promise<UpstreamResult | { retry: true; error: HexproxyError; retryAfter?: string }> {
     const url = `${this.base}/${path.replace(/^\/+/, '')}`;
-    const headers: Record<string, string> = { 'user-agent': this.options.userAgent, accept: '*/*' };
+    const headers: Record<string, string> = { ...this.options.headers, 'user-agent': this.options.userAgent, accept: '*/*' };
     if (etag) headers['if-none-match'] = etag;
     let response: Dispatcher.ResponseData;
     try {
@@ -126,6 +128,9 @@ export class UpstreamClient {
     await response.body.dump().catch(() => undefined);
     if (statusCode === 304) return { status: 304 };
     if (statusCode === 404 || statusCode === 410) throw new NotFoundError(`upstream has no /${path}`);
+    if (statusCode === 401 || statusCode === 403) {
+      throw new UpstreamUnavailableError(`upstream refused hexproxy's credentials for /${path} (${statusCode}); check the organization's authKey`);
+    }
     throw new UpstreamUnavailableError(`upstream answered ${statusCode} for /${path}`);
   }
 

@@ -34,3 +34,10 @@ export const testKeyPair = (): TestKeyPair => keyPair('upstream');
 
 /** Another key: what a forger or a misconfigured mirror signs with. */
 export const wrongKeyPair = (): TestKeyPair => keyPair('wrong');
+
+/**
+ * The key a fake organization repository (/repos/NAME/) signs with, one per name. (hex.pm
+ * itself signs its organizations' registries with the same key as hexpm's: a key per
+ * organization here makes a proxy show that it picks the key by repository.)
+ */
+export const orgKeyPair = (name: string): TestKeyPair => keyPair(`org:${name}`);

@@ -1,8 +1,8 @@
-// Registry payloads (Names, Versions, Package) for a set of package specs, built with the
-// project's codec; the fake upstream seals them with sealRegistryFile.
+// Registry payloads (Names, Versions, Package, Policy) for a set of package specs, built
+// with the project's codec; the fake upstream seals them with sealRegistryFile.
 import { gzipSync } from 'node:zlib';
-import { encodeNames, encodePackage, encodeVersions } from '../../src/registry/codec.js';
-import type { Release, Timestamp } from '../../src/registry/types.js';
+import { encodeNames, encodePackage, encodePolicy, encodeVersions } from '../../src/registry/codec.js';
+import type { Policy, Release, Timestamp } from '../../src/registry/types.js';
 import { buildHexTarball, type BuiltTarball, type DependencySpec } from './hex-tarball.js';
 import { packTar } from './tar.js';
 
@@ -24,6 +24,13 @@ export interface PackageSpec {
   name: string;
   releases: ReleaseSpec[];
 }
+
+/**
+ * A dependency policy (policy.proto) of an organization, served at /repos/ORG/policies/NAME.
+ * Policy.repository and Policy.name come from where it is served; visibility defaults to
+ * 0 (VISIBILITY_PRIVATE: served only with the organization's key), 1 is VISIBILITY_PUBLIC.
+ */
+export type PolicySpec = Partial<Omit<Policy, 'repository' | 'name'>>;
 
 export interface BuiltRelease {
   spec: ReleaseSpec;
@@ -121,4 +128,9 @@ export function registryPayload(path: string, packages: readonly BuiltPackage[],
   if (path === '/versions') return versionsPayload(packages, repository);
   const pkg = packages.find((candidate) => path === `/packages/${candidate.name}`);
   return pkg && packagePayload(pkg, repository);
+}
+
+/** The Policy payload of /repos/REPOSITORY/policies/NAME. */
+export function policyPayload(name: string, spec: PolicySpec, repository: string): Buffer {
+  return encodePolicy({ visibility: 0, repositories: [], ...spec, repository, name });
 }

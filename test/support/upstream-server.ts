@@ -1,5 +1,6 @@
 // The HTTP side shared by the fake and static upstreams: a node:http server on 127.0.0.1
-// with strong ETags, If-None-Match, hit counting, request gates and misbehaviour.
+// with strong ETags, If-None-Match, hit counting, request gates, credential checks and
+// misbehaviour.
 import { createHash } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,6 +13,14 @@ import {
 export interface Body {
   body: Buffer;
   contentType: string;
+  /** Sent as Cache-Control when set. */
+  cacheControl?: string;
+}
+
+/** The answer to a request that lacks the credentials its path needs. */
+export interface Refusal {
+  status: number;
+  body: Body;
 }
 
 /** What an upstream serves; the server adds HTTP, counting and misbehaviour around it. */
@@ -22,6 +31,12 @@ export interface UpstreamContent {
   tamper(path: string, mode: SigningMisbehaviour): Promise<Buffer | undefined>;
   /** Modes this content cannot produce; misbehave() refuses them. */
   unsupported?: ReadonlySet<Misbehaviour>;
+  /**
+   * A refusal for a request whose headers do not grant its path, or undefined to serve
+   * it. Checked after hits and gates, before misbehaviour: a refused request is counted
+   * and can be held, but uses up no misbehaviour rule.
+   */
+  refuse?(path: string, headers: IncomingHttpHeaders): Refusal | undefined;
 }
 
 /** A path ("/packages/acme"), '*' for every path, a RegExp or a predicate over paths. */
@@ -230,6 +245,8 @@ class UpstreamServer implements UpstreamControls {
       this.send(req, res, 405, { body: Buffer.from('method not allowed\n'), contentType: 'text/plain' });
       return;
     }
+    const refusal = this.content.refuse?.(path, req.headers);
+    if (refusal) return this.send(req, res, refusal.status, refusal.body);
     const rule = this.takeRule(path);
     const mode = rule?.mode;
     switch (mode) {
@@ -257,7 +274,7 @@ class UpstreamServer implements UpstreamControls {
     }
     switch (mode) {
       case 'flip-tarball-byte':
-        return this.send(req, res, 200, path.startsWith('/tarballs/') ? { ...normal, body: flipMiddleByte(normal.body) } : normal);
+        return this.send(req, res, 200, isTarballPath(path) ? { ...normal, body: flipMiddleByte(normal.body) } : normal);
       case 'truncated-gzip':
         return this.send(req, res, 200, { ...normal, body: normal.body.subarray(0, partialLength(normal.body.length)) });
       case 'hang-body':
@@ -266,21 +283,23 @@ class UpstreamServer implements UpstreamControls {
     }
   }
 
-  private send(req: IncomingMessage, res: ServerResponse, status: number, { body, contentType }: Body): void {
+  private send(req: IncomingMessage, res: ServerResponse, status: number, { body, contentType, cacheControl }: Body): void {
     if (res.destroyed) return;
     const etag = etagOf(body);
+    const caching = cacheControl === undefined ? {} : { 'cache-control': cacheControl };
     if (status === 200 && noneMatch(req.headers['if-none-match'], etag)) {
-      res.writeHead(304, { etag }).end();
+      res.writeHead(304, { etag, ...caching }).end();
       return;
     }
-    res.writeHead(status, { 'content-type': contentType, 'content-length': body.length, etag });
+    res.writeHead(status, { 'content-type': contentType, 'content-length': body.length, etag, ...caching });
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
   /** Headers announcing the whole body, then half of it; then a stall or a reset. */
-  private sendPart(res: ServerResponse, { body, contentType }: Body, mode: 'hang-body' | 'reset-mid-body'): void {
+  private sendPart(res: ServerResponse, { body, contentType, cacheControl }: Body, mode: 'hang-body' | 'reset-mid-body'): void {
     if (res.destroyed) return;
-    res.writeHead(200, { 'content-type': contentType, 'content-length': body.length, etag: etagOf(body) });
+    const caching = cacheControl === undefined ? {} : { 'cache-control': cacheControl };
+    res.writeHead(200, { 'content-type': contentType, 'content-length': body.length, etag: etagOf(body), ...caching });
     if (mode === 'hang-body') {
       this.hung.add(res);
       res.write(body.subarray(0, partialLength(body.length)));
@@ -295,6 +314,9 @@ export async function startUpstreamServer(content: UpstreamContent): Promise<Ups
   await server.listen();
   return server;
 }
+
+/** A tarball path of the public repository or of an organization's (/repos/ORG/tarballs/…). */
+export const isTarballPath = (path: string): boolean => /^(?:\/repos\/[^/]+)?\/tarballs\//.test(path);
 
 /** The content type an upstream gives a repository path. */
 export function contentTypeOf(path: string): string {
