@@ -2,12 +2,13 @@
 // hexproxy, verifying hexproxy's signature, from the fake upstream and from the registry
 // made by the official Hex tooling.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, startStaticUpstream, type FakeUpstream, type StaticUpstream } from '../support/fake-upstream.js';
 import { OFFICIAL_REGISTRY } from '../support/fixtures.js';
-import { startProxy, type TestProxy } from '../support/proxy.js';
+import { runCli } from '../support/cli.js';
+import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 import { rebar3Available, rebar3Project, requireRebar3 } from '../support/rebar3.js';
 
 const available = await rebar3Available();
@@ -102,5 +103,65 @@ describe('the official Hex registry through hexproxy', () => {
     const lock = readFileSync(join(project.dir, 'rebar.lock'), 'utf8');
     expect(lock).toContain('6F7488F189151DDBF0674B9DFE98D98A76D12EC125A2625AEDD83C7E15EEFD2B');
     expect(existsSync(join(project.dir, '_build', 'default', 'lib', 'acme_json'))).toBe(true);
+  });
+});
+
+describe.skipIf(!available)('rebar3 through hexproxy: a private organization package with a public dependency', () => {
+  const ACME_KEY = 'acme-upstream-key-for-rebar3';
+  let upstream: FakeUpstream;
+  let proxy: TestProxy;
+  let token = '';
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream({
+      packages: [{ name: 'pub_json', releases: [{ version: '1.1.0' }] }],
+      organizations: {
+        acme: {
+          authKey: ACME_KEY,
+          packages: [{ name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' }] }] }],
+        },
+      },
+    });
+    const dir = tempDir('hexproxy-rebar3-org-');
+    const acmeKey = join(dir, 'acme.pem');
+    writeFileSync(acmeKey, upstream.organization('acme').publicKeyPem);
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ organizations: { acme: { authKey: ACME_KEY, publicKey: acmeKey } } }));
+    proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, flags: { config } });
+    const created = await runCli(['token', 'create', 'rebar3-ci', '--read', 'acme', '--data-dir', proxy.dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    token = created.stdout.trim();
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+  });
+
+  it('fetches and compiles it with a hexproxy token as repo_key', async () => {
+    const project = rebar3Project({
+      repoUrl: proxy.url, publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['acme_core'],
+      organizations: [{ name: 'acme', repoKey: token }],
+    });
+    const result = await project.run(['compile']);
+    expect(result.code, result.output).toBe(0);
+    for (const app of ['acme_core', 'pub_json']) {
+      expect(existsSync(join(project.dir, '_build', 'default', 'lib', app, 'ebin', `${app}.beam`)), app).toBe(true);
+    }
+    expect(proxy.server.hexproxy.index.findTarball('acme', 'acme_core', '1.0.0')).toBeDefined();
+    expect(proxy.server.hexproxy.index.findTarball('hexpm', 'pub_json', '1.1.0')).toBeDefined();
+    expect(upstream.hits('/repos/acme/tarballs/acme_core-1.0.0.tar')).toBe(1);
+    // rebar3 looks for the public dependency in the organization first: hexproxy's 404 there sends it on to hexpm.
+    expect(upstream.hits('/tarballs/pub_json-1.1.0.tar')).toBe(1);
+  });
+
+  it('is refused without a token for the organization, and gets nothing private', async () => {
+    const project = rebar3Project({
+      repoUrl: proxy.url, publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['acme_core'],
+      organizations: [{ name: 'acme', repoKey: 'hxp_not-a-token' }],
+    });
+    const result = await project.run(['compile']);
+    expect(result.code).not.toBe(0);
+    expect(existsSync(join(project.dir, '_build', 'default', 'lib', 'acme_core'))).toBe(false);
   });
 });

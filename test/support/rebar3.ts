@@ -26,13 +26,27 @@ export interface Rebar3Project {
   run(args: string[]): Promise<{ code: number; output: string }>;
 }
 
-export function rebar3Project(options: { repoUrl: string; publicKeyPem: string; deps: string[] }): Rebar3Project {
+export interface Rebar3Options {
+  repoUrl: string;
+  publicKeyPem: string;
+  deps: string[];
+  /**
+   * Organization repositories (`hexpm:NAME`), listed before hexpm as rebar3 wants them:
+   * they inherit hexpm's URL (HEX_CDN) and get `/repos/NAME` appended; `repoKey` is sent
+   * as the raw `authorization` header.
+   */
+  organizations?: { name: string; repoKey: string }[];
+}
+
+export function rebar3Project(options: Rebar3Options): Rebar3Project {
   const home = tempDir('hexproxy-rebar3-home-');
   mkdirSync(join(home, '.config', 'rebar3'), { recursive: true });
-  writeFileSync(
-    join(home, '.config', 'rebar3', 'rebar.config'),
-    `{hex, [{repos, [#{name => <<"hexpm">>, repo_public_key => <<"${options.publicKeyPem.trim()}">>}]}]}.\n`,
-  );
+  const key = options.publicKeyPem.trim();
+  const repos = [
+    ...(options.organizations ?? []).map((org) => `#{name => <<"hexpm:${org.name}">>, repo_public_key => <<"${key}">>, repo_key => <<"${org.repoKey}">>}`),
+    `#{name => <<"hexpm">>, repo_public_key => <<"${key}">>}`,
+  ];
+  writeFileSync(join(home, '.config', 'rebar3', 'rebar.config'), `{hex, [{repos, [${repos.join(',\n  ')}]}]}.\n`);
   const dir = tempDir('hexproxy-rebar3-project-');
   mkdirSync(join(dir, 'src'));
   writeFileSync(join(dir, 'rebar.config'), `{deps, [${options.deps.join(', ')}]}.\n`);
