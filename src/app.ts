@@ -127,8 +127,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
       notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
       memoryBytes: 0,
     });
+    // Private docs: cached under passthrough/repos/ORG/, fetched with the organization's client.
+    const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: `repos/${name}/` });
     mirrors.set(name, { registry: orgRegistry, tarballs: orgTarballs });
-    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, passthrough, installs, keys, usage, name, publicKeyPem(orgKey)));
+    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey), `repos/${name}/`));
   }
   const access = new AccessControl({
     tokens: new TokenStore(config.auth.tokensFile),

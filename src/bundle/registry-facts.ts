@@ -22,6 +22,7 @@ export function listingOf(resource: RegistryResource, message: DecodedMessage): 
   if (resource.kind === 'versions') {
     return new Map((message as Versions).packages.flatMap((pkg) => pkg.versions.map((version): [string, number] => [`${pkg.name} ${version}`, 0])));
   }
+  if (resource.kind === 'policy') return new Map();
   return new Map((message as Package).releases.map((release) => [release.version, 0]));
 }
 

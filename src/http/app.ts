@@ -10,7 +10,7 @@ import type { HexRepository } from '../mirror/hex-repository.js';
 import type { PassthroughResult } from '../mirror/passthrough-mirror.js';
 import type { CacheStatus, RegistryResult } from '../mirror/registry-mirror.js';
 import type { TarballResult } from '../mirror/tarball-mirror.js';
-import { isPackageName, splitRelease } from '../registry/resource.js';
+import { isPackageName, isPolicyName, splitRelease } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
 import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
@@ -81,7 +81,7 @@ function readGuard(access: AccessControl, repositoryName: string, isPrivate = fa
   };
 }
 
-/** `publicOnly`: the routes only the public repository has (docs, installs). */
+/** `publicOnly`: the routes only the public repository has (installs); organizations have policies instead. */
 function repositoryRoutes(repository: HexRepository, view: View, guard: MiddlewareHandler<Env>, publicOnly = true): Hono<Env> {
   // The guard on each route, not on '*': a sub-app mounted at '/' would otherwise guard
   // every path, /repos/ORG/... and /mirror/... included, with the public repository's rule.
@@ -106,12 +106,19 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
     return tarballResponse(c, await repository.tarball(release.name, release.version));
   });
 
-  if (!publicOnly) return routes;
-
   routes.get('/docs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar.gz');
     return passthroughResponse(c, await repository.docs(release.name, release.version), 'application/gzip');
   });
+
+  if (!publicOnly) {
+    routes.get('/policies/:name', guard, async (c) => {
+      const name = c.req.param('name');
+      if (!isPolicyName(name)) throw new BadRequestError(`"${name}" is not a valid policy name (3-64 lowercase letters, digits, "_", "-" or ".", starting and ending with a letter or digit)`);
+      return registryResponse(c, await repository.policy(name), view);
+    });
+    return routes;
+  }
 
   routes.get('/installs/*', guard, async (c) => {
     const path = c.req.path.slice(c.req.path.indexOf('/installs/') + '/installs/'.length);

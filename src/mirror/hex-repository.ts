@@ -18,6 +18,8 @@ export class HexRepository {
     private readonly usage: UsageRecorder,
     private readonly repo: string,
     private readonly upstreamKeyPem: string,
+    /** Where this repository's docs are cached: "" for the public one, "repos/ORG/" for an organization. */
+    private readonly docsPrefix = '',
   ) {}
 
   names(): Promise<RegistryResult> {
@@ -55,6 +57,11 @@ export class HexRepository {
     this.usage.tarball(this.repo, name, version, 'hit');
   }
 
+  /** An organization's dependency policy (Hex 2.5). */
+  policy(name: string): Promise<RegistryResult> {
+    return this.counted(this.registry.get({ kind: 'policy', name }));
+  }
+
   async tarball(name: string, version: string): Promise<TarballResult> {
     // Clients get a verified small tarball before it is durable on disk.
     const result = await this.tarballs.get(name, version, { waitForDisk: false });
@@ -70,7 +77,7 @@ export class HexRepository {
 
   /** Documentation tarballs never change once published. */
   docs(name: string, version: string): Promise<PassthroughResult> {
-    return this.passthrough.get(`docs/${name}-${version}.tar.gz`, true);
+    return this.passthrough.get(`${this.docsPrefix}docs/${name}-${version}.tar.gz`, true);
   }
 
   /** From the builds server: lists relayed as they are, builds checked against their list. */

@@ -25,6 +25,11 @@ export interface PassthroughMirrorOptions {
   offline: boolean;
   ttlMs: number;
   maxBytes: number;
+  /**
+   * Cached paths start with this (an organization's "repos/ORG/"), which its upstream
+   * client's base URL already holds: it is cut off before asking upstream.
+   */
+  pathPrefix?: string;
 }
 
 export class PassthroughMirror {
@@ -70,7 +75,8 @@ export class PassthroughMirror {
 
   private async fetch(path: string, cached: PassthroughResult | undefined): Promise<PassthroughResult> {
     const { upstream, index, blobs, maxBytes } = this.options;
-    const result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
+    const prefix = this.options.pathPrefix ?? '';
+    const result = await upstream.getIfChanged(path.startsWith(prefix) ? path.slice(prefix.length) : path, cached?.row.upstreamEtag ?? null);
     const now = Date.now();
     if (result.status === 304 && cached) {
       index.touchPassthroughFile(path, now);

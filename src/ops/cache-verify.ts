@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.js';
 import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile } from '../registry/registry-file.js';
-import type { RegistryResource } from '../registry/resource.js';
+import { resourceAt, type RegistryResource } from '../registry/resource.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
 
@@ -71,9 +71,7 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
   for (const row of registry) {
     const key = registryBlobKey(row.repo, row.path);
     const body = await blobs.read(key);
-    const resource: RegistryResource = row.path.startsWith('packages/')
-      ? { kind: 'package', name: row.path.slice('packages/'.length) }
-      : { kind: row.path === 'names' ? 'names' : 'versions' };
+    const resource: RegistryResource = resourceAt(row.path) ?? { kind: 'versions' };
     if (!body) {
       index.removeRegistryFile(row.repo, row.path);
       report.problems.push({ key, reason: 'indexed but missing on disk; removed from the index' });

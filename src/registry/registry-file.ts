@@ -4,9 +4,9 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { KeyObject } from 'node:crypto';
 import { VerificationError, UpstreamTooLargeError } from '../errors.js';
-import { decodeNames, decodePackage, decodeSigned, decodeVersions, encodeSigned, topLevelString } from './codec.js';
+import { decodeNames, decodePackage, decodePolicy, decodeSigned, decodeVersions, encodeSigned, topLevelString } from './codec.js';
 import { signPayload, verifyPayload } from './signature.js';
-import type { Names, Package, Versions } from './types.js';
+import type { Names, Package, Policy, Versions } from './types.js';
 import { type RegistryResource, describeResource } from './resource.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -20,7 +20,7 @@ export interface OpenOptions {
   maxBytes: number;
 }
 
-export type DecodedMessage = Names | Versions | Package;
+export type DecodedMessage = Names | Versions | Package | Policy;
 
 export interface VerifiedRegistryFile {
   resource: RegistryResource;
@@ -64,7 +64,7 @@ export async function openRegistryFile(body: Uint8Array, resource: RegistryResou
   // A package file is small and its releases are needed: decoded whole. The index files
   // of a full-size repository are large, and serving them needs only their repository
   // checked: read from the wire, the rest decoded only if someone asks for it.
-  let message: DecodedMessage | undefined = resource.kind === 'package' ? decode() : undefined;
+  let message: DecodedMessage | undefined = resource.kind === 'package' || resource.kind === 'policy' ? decode() : undefined;
   let repository: string | undefined;
   try {
     repository = message ? message.repository : topLevelString(payload, REPOSITORY_FIELD);
@@ -76,6 +76,9 @@ export async function openRegistryFile(body: Uint8Array, resource: RegistryResou
   }
   if (resource.kind === 'package' && (message as Package).name !== resource.name) {
     throw new VerificationError(`${what} from upstream describes package "${(message as Package).name}"`);
+  }
+  if (resource.kind === 'policy' && (message as Policy).name !== resource.name) {
+    throw new VerificationError(`${what} from upstream is policy "${(message as Policy).name}"`);
   }
   return {
     resource,
@@ -94,6 +97,7 @@ const REPOSITORY_FIELD = 2;
 export function decodeRegistryPayload(resource: RegistryResource, payload: Uint8Array): DecodedMessage {
   return resource.kind === 'names' ? decodeNames(payload)
     : resource.kind === 'versions' ? decodeVersions(payload)
+    : resource.kind === 'policy' ? decodePolicy(payload)
     : decodePackage(payload);
 }
 

@@ -47,7 +47,7 @@ import type { Logger } from '../log.js';
 import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile } from '../registry/registry-file.js';
-import { isPackageName, isVersion, type RegistryResource } from '../registry/resource.js';
+import { isPackageName, isVersion, resourceAt, type RegistryResource } from '../registry/resource.js';
 import type { BlobStore } from './blob-store.js';
 import type { CacheIndex, PassthroughRow, RegistryRow, TarballRow } from './cache-index.js';
 
@@ -377,10 +377,6 @@ function sameIdentity(now: Identity | undefined, seen: Identity | undefined): bo
   return now.ino === seen.ino && now.changedAt === seen.changedAt;
 }
 
-function resourceOf(path: string): RegistryResource | undefined {
-  if (path === 'names' || path === 'versions') return { kind: path };
-  const name = path.startsWith('packages/') ? path.slice('packages/'.length) : '';
-  return isPackageName(name) ? { kind: 'package', name } : undefined;
-}
+const resourceOf = resourceAt;
 
 const isMissing = (error: unknown): boolean => error instanceof Error && 'code' in error && error.code === 'ENOENT';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRegistryFile } from '../../src/registry/registry-file.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
-import type { Names, Package } from '../../src/registry/types.js';
+import type { Names, Package, Policy } from '../../src/registry/types.js';
 import { runCli } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
@@ -44,6 +44,7 @@ beforeAll(async () => {
     organizations: {
       acme: {
         authKey: ACME_KEY,
+        policies: { 'no-rc': { description: 'no release candidates', repositories: [] }, strict: { repositories: [] } },
         packages: [{ name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'jason', requirement: '~> 1.4', repository: 'hexpm' }] }] }],
       },
       globex: { authKey: GLOBEX_KEY, packages: [{ name: 'globex_api', releases: [{ version: '2.0.0' }] }] },
@@ -141,6 +142,38 @@ describe('organization repositories', () => {
     expect(refused.headers['x-hexproxy-error']).toBe('verification_failed');
     upstream.behave();
     expect((await get('/repos/acme/versions', acmeToken)).status).toBe(200);
+  });
+
+  it('serves its docs from a private namespace', async () => {
+    const docs = await get('/repos/acme/docs/acme_core-1.0.0.tar.gz', acmeToken);
+    expect(docs.status).toBe(200);
+    expect(docs.headers['cache-control']).toMatch(/^private\b/);
+    expect(docs.body.equals(upstream.body('/repos/acme/docs/acme_core-1.0.0.tar.gz') ?? Buffer.alloc(0))).toBe(true);
+    expect(upstream.lastHeaders('/repos/acme/docs/acme_core-1.0.0.tar.gz')?.authorization).toBe(ACME_KEY);
+    expect((await get('/repos/acme/docs/acme_core-1.0.0.tar.gz')).status).toBe(401);
+    // The public path asks the public repository, which has no such docs.
+    expect((await get('/docs/acme_core-1.0.0.tar.gz')).status).toBe(404);
+  });
+
+  it('serves its dependency policies (Hex 2.5) verified and re-signed, to its readers only', async () => {
+    const served = await get('/repos/acme/policies/no-rc', acmeToken);
+    expect(served.status).toBe(200);
+    expect(served.headers['cache-control']).toMatch(/^private\b/);
+    const policy = (await openRegistryFile(served.body, { kind: 'policy', name: 'no-rc' }, { publicKey: proxyKey(), repository: 'acme', maxBytes: 1 << 20 })).message as Policy;
+    expect(policy).toMatchObject({ repository: 'acme', name: 'no-rc', description: 'no release candidates' });
+    expect((await get('/repos/acme/policies/no-rc')).status).toBe(401);
+    expect((await get('/repos/acme/policies/no-rc', globexToken)).status).toBe(403);
+    expect((await get('/repos/acme/policies/missing', acmeToken)).status).toBe(404);
+    const bad = await get('/repos/acme/policies/-x', acmeToken);
+    expect(bad.status).toBe(400);
+    expect(bad.body.toString()).toMatch(/not a valid policy name/);
+    // A policy file for another repository, signed with acme's key, is refused.
+    upstream.misbehave('/repos/acme/policies/strict', 'wrong-repository');
+    const refused = await get('/repos/acme/policies/strict', acmeToken);
+    expect(refused.status).toBe(502);
+    expect(refused.body.toString()).toMatch(/names repository "evil", expected "acme"/);
+    upstream.behave();
+    expect((await get('/repos/acme/policies/strict', acmeToken)).status).toBe(200);
   });
 
   it('never writes a secret (organization keys, tokens) in a log line or a response', async () => {
