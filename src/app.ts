@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { AccessControl } from './auth/access-control.js';
+import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
 import { TokenStore } from './auth/token-store.js';
 import { createHttpApp } from './http/app.js';
 import { withFastPath } from './http/fast-path.js';
@@ -40,6 +41,7 @@ export interface Hexproxy {
   evictor: CacheEvictor;
   http: ReturnType<typeof createHttpApp>;
   access: AccessControl;
+  metrics: Metrics;
   health: UpstreamHealth;
   index: CacheIndex;
   blobs: FsBlobStore;
@@ -59,8 +61,15 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   const blobs = await FsBlobStore.create(config.dataDir);
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
   const health = new UpstreamHealth(log, config.upstream.url, config.upstream.cooldownSeconds * 1000);
+  // The in-memory caches are created below; the gauge reads them when scraped.
+  const memory: { registry?: RegistryMirror; tarballs?: TarballMirror } = {};
+  const metrics = new Metrics({
+    index, health,
+    memoryBytes: () => ({ registry: memory.registry?.memoryBytes() ?? 0, tarballs: memory.tarballs?.memoryBytes() ?? 0 }),
+  });
+  const observe = (outcome: UpstreamOutcome, seconds: number): void => metrics.upstream(outcome, seconds);
   const upstream = new UpstreamClient({
-    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health,
+    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health, observe,
   });
   const shared = { upstream, index, blobs, log, offline: config.offline };
   const registry = new RegistryMirror({
@@ -81,6 +90,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
     memoryBytes: config.cache.memoryTarballBytes,
   });
+  memory.registry = registry;
+  memory.tarballs = tarballs;
   const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
   // The builds server is a second upstream, with its own health: one being down says nothing of the other.
   const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000);
@@ -94,7 +105,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     maxBytes: config.cache.maxTarballBytes,
   });
   const usage = new UsageRecorder(index, log);
-  const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey));
+  const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey), '', metrics);
   // Each organization: its own upstream path and credentials, key, cache namespace (the
   // repo column and blob keys) and in-memory LRU; private tarballs are not kept in memory.
   const organizations = new Map<string, HexRepository>();
@@ -104,7 +115,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     const orgKey = org.publicKey ? readUpstreamKey(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey;
     const client = new UpstreamClient({
       baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
-      timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health,
+      timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health, observe,
       ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
     });
     organizationClients.push(client);
@@ -130,7 +141,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     // Private docs: cached under passthrough/repos/ORG/, fetched with the organization's client.
     const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: `repos/${name}/` });
     mirrors.set(name, { registry: orgRegistry, tarballs: orgTarballs });
-    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey), `repos/${name}/`));
+    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey), `repos/${name}/`, metrics));
   }
   const access = new AccessControl({
     tokens: new TokenStore(config.auth.tokensFile),
@@ -141,11 +152,13 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   const http = createHttpApp({
     repository, repositoryName: config.upstream.repository, organizations, access, log,
     admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository },
+    metrics,
+    readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
   });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
-    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access,
+    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics,
     close() {
       closing ??= (async () => {
         evictor.stop();
@@ -177,7 +190,7 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
     const server = createServer(
       // Node checks the header and request timeouts only this often (30 s by default).
       { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
-      withFastPath(hexproxy.repository, hexproxy.access.anonymousMayRead(config.upstream.repository), log, getRequestListener(hexproxy.http.fetch, { hostname: config.host })),
+      withFastPath(hexproxy.repository, hexproxy.access.anonymousMayRead(config.upstream.repository), log, getRequestListener(hexproxy.http.fetch, { hostname: config.host }), hexproxy.metrics),
     );
     server.listen(config.port, config.host, () => resolve({ server, address: server.address() as AddressInfo }));
     // Slow clients (slowloris) are cut off instead of holding connections forever.

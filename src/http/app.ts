@@ -2,6 +2,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { AccessControl } from '../auth/access-control.js';
 import { adminRoutes, type AdminDependencies } from './admin-routes.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors.js';
@@ -25,6 +26,9 @@ export interface HttpDependencies {
   organizations: ReadonlyMap<string, HexRepository>;
   access: AccessControl;
   admin: AdminDependencies;
+  metrics: Metrics;
+  /** What /readyz checks: each named check and whether it passes. */
+  readiness: () => Record<string, boolean>;
   log: Logger;
 }
 
@@ -39,12 +43,20 @@ const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarball
  */
 type View = 'resigned' | 'original';
 
-export function createHttpApp({ repository, repositoryName, organizations, access, admin, log }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repository, repositoryName, organizations, access, admin, metrics, readiness, log }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
-  app.use(requestContext(log));
+  app.use(requestContext(log, metrics));
 
+  // Live: the process answers. Ready: it can serve (index open, key loaded).
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => {
+    const checks = readiness();
+    const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
+    const body = { status: failing.length === 0 ? 'ready' : 'not ready', checks: Object.fromEntries(Object.entries(checks).map(([name, ok]) => [name, ok ? 'ok' : 'failing'])) };
+    return c.json(body, failing.length === 0 ? 200 : 503, { 'cache-control': 'no-store' });
+  });
+  app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }));
 
   app.route('/api/admin', adminRoutes(admin));
   app.route('/mirror', repositoryRoutes(repository, 'original', readGuard(access, repositoryName)));

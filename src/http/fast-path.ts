@@ -13,6 +13,7 @@ import { splitRelease } from '../registry/resource.js';
 import { matchesIfNoneMatch } from './conditional.js';
 import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
 import { accessLogged, requestIdOf } from './request-context.js';
+import { routeOf, type Metrics } from '../metrics/metrics.js';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -30,7 +31,7 @@ interface Prepared {
 }
 
 /** `anonymous`: whether a request without credentials may read the public repository. */
-export function withFastPath(repository: HexRepository, anonymous: boolean, log: Logger, next: NodeListener): NodeListener {
+export function withFastPath(repository: HexRepository, anonymous: boolean, log: Logger, next: NodeListener, metrics?: Metrics): NodeListener {
   const registryHeaders = new WeakMap<RegistryFile, { resigned?: Prepared; original?: Prepared }>();
   const tarballHeaders = new WeakMap<HotTarball, Prepared>();
 
@@ -86,6 +87,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
     headers.push('x-request-id', requestId);
     response.writeHead(status, headers);
     response.end(status === 200 && method === 'GET' ? body : undefined);
+    metrics?.served(routeOf(url), method, status, (performance.now() - started) / 1000, status === 200 && method === 'GET' ? body.length : 0);
     logRequest(request, status, requestId, started);
   };
 
@@ -106,6 +108,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
       repository.tarballServed(name, version);
       response.writeHead(304, [...prepared.notModified, 'x-request-id', requestId]);
       response.end();
+      metrics?.served('tarballs', 'GET', 304, (performance.now() - started) / 1000, 0);
       logRequest(request, 304, requestId, started);
       return;
     }
@@ -119,6 +122,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
       }
       repository.tarballServed(name, version);
       response.writeHead(200, [...prepared.ok, 'x-request-id', requestId]);
+      metrics?.served('tarballs', 'GET', 200, (performance.now() - started) / 1000, file.row.size);
       const stream = createReadStream(file.path, { fd: handle, highWaterMark: STREAM_CHUNK_BYTES });
       // A read error mid-way cannot become an error status any more: cut the response short.
       stream.on('error', (error) => response.destroy(error));

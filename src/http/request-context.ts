@@ -6,6 +6,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
 import { BadRequestError } from '../errors.js';
 import { errorResponse } from './error-response.js';
+import { routeOf, type Metrics } from '../metrics/metrics.js';
 
 export interface RequestVariables {
   log: Logger;
@@ -20,7 +21,7 @@ let counter = 0;
 // URL parsing also resolves "%2e", ".%2e" and "%2e." as dot segments.
 const UNSAFE_TARGET = /(^|\/)(?:\.|%2e){1,2}(\/|$)|%2e%2e|%00|%2f|%5c|\\|\/\/|[\u0000-\u001f\u007f]/i;
 
-export function requestContext(log: Logger): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables }> {
+export function requestContext(log: Logger, metrics?: Metrics): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables }> {
   return async (c, next) => {
     const started = performance.now();
     const requestId = requestIdOf(c.req.header('x-request-id'));
@@ -35,6 +36,11 @@ export function requestContext(log: Logger): MiddlewareHandler<{ Bindings: { inc
       await next();
     }
     c.res.headers.set('x-request-id', requestId);
+    if (metrics) {
+      const code = c.res.headers.get('x-hexproxy-error');
+      if (code) metrics.error(code);
+      metrics.served(routeOf(target), c.req.method, c.res.status, (performance.now() - started) / 1000, Number(c.res.headers.get('content-length') ?? 0) || 0);
+    }
     requestLog.info({
       method: c.req.method,
       path: target,

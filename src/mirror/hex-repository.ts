@@ -7,6 +7,7 @@ import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.
 import type { RegistryFile, RegistryMirror, RegistryResult } from './registry-mirror.js';
 import type { HotTarball, TarballMirror, TarballResult } from './tarball-mirror.js';
 import type { UsageRecorder } from './usage-recorder.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export class HexRepository {
   constructor(
@@ -20,6 +21,7 @@ export class HexRepository {
     private readonly upstreamKeyPem: string,
     /** Where this repository's docs are cached: "" for the public one, "repos/ORG/" for an organization. */
     private readonly docsPrefix = '',
+    private readonly metrics?: Metrics,
   ) {}
 
   names(): Promise<RegistryResult> {
@@ -37,14 +39,20 @@ export class HexRepository {
   /** A registry file ("names", "packages/NAME") memory can answer at once; counted as a hit. */
   hotRegistryFile(path: string): RegistryFile | undefined {
     const file = this.registry.peek(path);
-    if (file) this.usage.registry('hit');
+    if (file) {
+      this.usage.registry('hit');
+      this.metrics?.cache('registry', 'hit');
+    }
     return file;
   }
 
   /** A tarball memory can answer at once; counted as a hit. */
   hotTarball(name: string, version: string): HotTarball | undefined {
     const hot = this.tarballs.peek(name, version);
-    if (hot) this.usage.tarball(this.repo, name, version, 'hit');
+    if (hot) {
+      this.usage.tarball(this.repo, name, version, 'hit');
+      this.metrics?.cache('tarball', 'hit');
+    }
     return hot;
   }
 
@@ -55,6 +63,7 @@ export class HexRepository {
 
   tarballServed(name: string, version: string): void {
     this.usage.tarball(this.repo, name, version, 'hit');
+    this.metrics?.cache('tarball', 'hit');
   }
 
   /** An organization's dependency policy (Hex 2.5). */
@@ -66,23 +75,29 @@ export class HexRepository {
     // Clients get a verified small tarball before it is durable on disk.
     const result = await this.tarballs.get(name, version, { waitForDisk: false });
     this.usage.tarball(this.repo, name, version, result.cache);
+    this.metrics?.cache('tarball', result.cache);
     return result;
   }
 
   private async counted(pending: Promise<RegistryResult>): Promise<RegistryResult> {
     const result = await pending;
     this.usage.registry(result.cache);
+    this.metrics?.cache('registry', result.cache);
     return result;
   }
 
   /** Documentation tarballs never change once published. */
-  docs(name: string, version: string): Promise<PassthroughResult> {
-    return this.passthrough.get(`${this.docsPrefix}docs/${name}-${version}.tar.gz`, true);
+  async docs(name: string, version: string): Promise<PassthroughResult> {
+    const result = await this.passthrough.get(`${this.docsPrefix}docs/${name}-${version}.tar.gz`, true);
+    this.metrics?.cache('docs', result.cache);
+    return result;
   }
 
   /** From the builds server: lists relayed as they are, builds checked against their list. */
-  installs(path: string): Promise<PassthroughResult> {
-    return this.builds.get(path);
+  async installs(path: string): Promise<PassthroughResult> {
+    const result = await this.builds.get(path);
+    this.metrics?.cache('installs', result.cache);
+    return result;
   }
 
   publicKey(): string {

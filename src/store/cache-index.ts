@@ -43,6 +43,29 @@ export interface PassthroughRow {
   checkedAt: number;
 }
 
+/** One cached package (its tarballs grouped by repository and name), for the web UI. */
+export interface CachedPackageRow {
+  repo: string;
+  name: string;
+  /** Cached releases (tarballs). */
+  releases: number;
+  bytes: number;
+  hits: number;
+  lastUsedAt: number;
+}
+
+export type CachedPackageSort = 'name' | 'hits' | 'size' | 'recent';
+
+export interface CachedPackageQuery {
+  /** Only these repositories (those the viewer may read). */
+  repos: readonly string[];
+  /** A substring of the name (matched literally: % and _ are not wildcards). */
+  search?: string;
+  sort?: CachedPackageSort;
+  limit: number;
+  offset?: number;
+}
+
 const migrations: readonly string[] = [
   `CREATE TABLE tarballs (
      repo TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
@@ -66,6 +89,15 @@ const migrations: readonly string[] = [
    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
+// cachedPackages(): repositories as a JSON array, the name as a LIKE pattern escaped with "\\".
+const CACHED_PACKAGE_FILTER = "repo IN (SELECT value FROM json_each(?)) AND name LIKE ? ESCAPE '\\'";
+const CACHED_PACKAGE_ORDER: Record<CachedPackageSort, string> = {
+  name: 'name, repo',
+  hits: 'hits DESC, name, repo',
+  size: 'bytes DESC, name, repo',
+  recent: 'lastUsedAt DESC, name, repo',
+};
+
 interface TarballRecord {
   repo: string; name: string; version: string; size: number; sha256: string;
   fetched_at: number; last_used_at: number; hits: number; pinned: number;
@@ -85,6 +117,7 @@ export class CacheIndex {
   private lastDataVersion: number | undefined;
   private generation = 0;
   private generationCheckedAt = 0;
+  private readonly cachedPackageStatements = new Map<CachedPackageSort, Database.Statement<[string, string, number, number], CachedPackageRow>>();
 
   constructor(file: string) {
     this.db = openDatabase(file);
@@ -117,6 +150,8 @@ export class CacheIndex {
       removePassthrough: db.prepare('DELETE FROM passthrough_files WHERE path = ?'),
       listPassthrough: db.prepare<[], PassthroughRecord>('SELECT * FROM passthrough_files ORDER BY path'),
       dataVersion: db.prepare<[], { data_version: number }>('PRAGMA data_version'),
+      cachedPackageTotals: db.prepare<[string, string], { packages: number; releases: number; bytes: number | null }>(
+        `SELECT count(DISTINCT repo || '/' || name) AS packages, count(*) AS releases, sum(size) AS bytes FROM tarballs WHERE ${CACHED_PACKAGE_FILTER}`),
     };
   }
 
@@ -233,6 +268,28 @@ export class CacheIndex {
   }
 
   /**
+   * Cached packages of some repositories, optionally those whose name contains `search`:
+   * a page of them and the totals over all that match (for the web UI). Read-only.
+   */
+  cachedPackages(query: CachedPackageQuery): { total: { packages: number; releases: number; bytes: number }; packages: CachedPackageRow[] } {
+    const repos = JSON.stringify(query.repos);
+    const like = `%${(query.search ?? '').replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const sort = query.sort ?? 'name';
+    let statement = this.cachedPackageStatements.get(sort);
+    if (!statement) {
+      statement = this.db.prepare<[string, string, number, number], CachedPackageRow>(
+        `SELECT repo, name, count(*) AS releases, sum(size) AS bytes, sum(hits) AS hits, max(last_used_at) AS lastUsedAt
+         FROM tarballs WHERE ${CACHED_PACKAGE_FILTER} GROUP BY repo, name ORDER BY ${CACHED_PACKAGE_ORDER[sort]} LIMIT ? OFFSET ?`);
+      this.cachedPackageStatements.set(sort, statement);
+    }
+    const totals = this.statements.cachedPackageTotals.get(repos, like);
+    return {
+      total: { packages: totals?.packages ?? 0, releases: totals?.releases ?? 0, bytes: totals?.bytes ?? 0 },
+      packages: statement.all(repos, like, Math.max(0, query.limit), Math.max(0, query.offset ?? 0)),
+    };
+  }
+
+  /**
    * A number that changes when another connection (another process: a CLI import,
    * pre-warm or evict) has committed. Asked at most once a second, so it is cheap enough
    * for the request path; memory caches compare it with the one they were filled under.
@@ -253,6 +310,15 @@ export class CacheIndex {
       result = this.db.transaction(work)();
     });
     return result as T;
+  }
+
+  /** Whether the database is open and answers a query (for /readyz). */
+  healthy(): boolean {
+    try {
+      return this.db.open && this.db.prepare('SELECT 1 AS ok').get() !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   close(): void {

@@ -21,6 +21,8 @@ export interface UpstreamClientOptions {
   health: UpstreamHealth;
   /** Sent with every request (an organization's `authorization`); never logged. */
   headers?: Readonly<Record<string, string>>;
+  /** Told of every attempt's outcome and time to headers (metrics). */
+  observe?: (outcome: 'ok' | 'not_modified' | 'not_found' | 'error', seconds: number) => void;
 }
 
 export type UpstreamBody = AsyncIterable<Uint8Array> & { dump(): Promise<void> };
@@ -96,9 +98,12 @@ export class UpstreamClient {
     const headers: Record<string, string> = { ...this.options.headers, 'user-agent': this.options.userAgent, accept: '*/*' };
     if (etag) headers['if-none-match'] = etag;
     let response: Dispatcher.ResponseData;
+    const started = performance.now();
+    const observe = this.options.observe;
     try {
       response = await request(url, { method: 'GET', headers, dispatcher: this.dispatcher });
     } catch (error: unknown) {
+      observe?.('error', (performance.now() - started) / 1000);
       const failure = toUpstreamError(error, `/${path}`);
       if (!isTransient(error)) {
         this.options.health.failed(failure);
@@ -107,6 +112,7 @@ export class UpstreamClient {
       return { retry: true, error: failure };
     }
     const { statusCode } = response;
+    observe?.(statusCode === 200 ? 'ok' : statusCode === 304 ? 'not_modified' : statusCode === 404 || statusCode === 410 ? 'not_found' : 'error', (performance.now() - started) / 1000);
     if (statusCode >= 500 || statusCode === 429) {
       await response.body.dump().catch(() => undefined);
       const retryAfter = header(response.headers, 'retry-after');
