@@ -29,6 +29,7 @@ import { FsBlobStore } from './store/fs-blob-store.js';
 import { reconcileInBackground } from './store/reconcile.js';
 import { UpstreamClient } from './upstream/client.js';
 import { UpstreamHealth } from './upstream/health.js';
+import { RecentErrors } from './ui/recent-errors.js';
 
 export interface Hexproxy {
   config: Readonly<Config>;
@@ -154,6 +155,11 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository },
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
+    ui: {
+      access, index, health, keys, publicRepository: config.upstream.repository, repositories: mirrors,
+      upstreamUrl: config.upstream.url, offline: config.offline, maxCacheBytes: config.cache.maxCacheBytes,
+      errors: new RecentErrors(config.upstream.repository), log, version: readVersion(),
+    },
   });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;

@@ -17,6 +17,7 @@ import { matchesIfNoneMatch } from './conditional.js';
 import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
 import { errorResponse } from './error-response.js';
 import { requestContext, type RequestVariables } from './request-context.js';
+import { createUiRoutes, type UiDependencies } from '../ui/routes.js';
 
 export interface HttpDependencies {
   repository: HexRepository;
@@ -30,6 +31,8 @@ export interface HttpDependencies {
   /** What /readyz checks: each named check and whether it passes. */
   readiness: () => Record<string, boolean>;
   log: Logger;
+  /** The web UI at /ui; without it there is none. */
+  ui?: UiDependencies;
 }
 
 type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables };
@@ -43,7 +46,7 @@ const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarball
  */
 type View = 'resigned' | 'original';
 
-export function createHttpApp({ repository, repositoryName, organizations, access, admin, metrics, readiness, log }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repository, repositoryName, organizations, access, admin, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
@@ -59,6 +62,7 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }));
 
   app.route('/api/admin', adminRoutes(admin));
+  if (ui) app.route('/ui', createUiRoutes(ui));
   app.route('/mirror', repositoryRoutes(repository, 'original', readGuard(access, repositoryName)));
   app.route('/', repositoryRoutes(repository, 'resigned', readGuard(access, repositoryName)));
   for (const [name, organization] of organizations) {
@@ -75,7 +79,12 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
     throw new NotFoundError(`no such path ${c.req.path}; ${ROUTES_HINT}`);
   });
 
-  app.onError((error, c) => errorResponse(error, c.get('log') ?? log));
+  app.onError((error, c) => {
+    const response = errorResponse(error, c.get('log') ?? log);
+    // Server errors feed the UI's status page (its own errors are recorded by its handler).
+    ui?.errors.record(error, response.status, c.req.method, c.req.path);
+    return response;
+  });
   return app;
 }
 

@@ -40,8 +40,11 @@ p{margin:8px 0}
 .lead{color:var(--muted);margin:0 0 20px}
 .muted{color:var(--muted)}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 18px;margin:14px 0}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:14px;margin:14px 0}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(280px,1fr));gap:14px;margin:14px 0}
+.grid.stats{grid-template-columns:repeat(auto-fit,minmax(160px,1fr))}
 .grid .card{margin:0}
+.card>h2:first-child{margin-top:0}
+.grid>div>h3:first-child{margin-top:0}
 .stat .label{color:var(--muted);font-size:13px;text-transform:uppercase;letter-spacing:.4px}
 .stat .value{font-size:24px;font-weight:650;margin-top:2px}
 .stat .sub{color:var(--muted);font-size:13px}
@@ -52,13 +55,14 @@ th{font-weight:600;color:var(--muted);font-size:12.5px;text-transform:uppercase;
 tr:last-child td{border-bottom:0}
 td.num,th.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.nowrap{white-space:nowrap}
-tr.retired td{background:var(--warn-bg)}
+tr.retired td:first-child{box-shadow:inset 4px 0 var(--warn)}
+tr.selected td{background:var(--code)}
 th a{color:inherit}
 code,pre,kbd{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:13px}
 code{background:var(--code);padding:1px 5px;border-radius:4px}
 td code.sum{background:none;padding:0;word-break:break-all;font-size:12px;color:var(--muted)}
 .code{position:relative;margin:10px 0}
-.code pre{background:var(--code);border:1px solid var(--line);border-radius:8px;padding:12px 14px;margin:0;overflow-x:auto;white-space:pre;user-select:all}
+.code pre{background:var(--code);border:1px solid var(--line);border-radius:8px;padding:12px 14px;margin:0;overflow-x:auto;white-space:pre}
 .code pre code{background:none;padding:0}
 .code button.copy{position:absolute;top:8px;right:8px}
 button,.button{font:inherit;font-size:13px;padding:5px 12px;border-radius:6px;border:1px solid var(--line);background:var(--card);color:var(--fg);cursor:pointer}
@@ -127,6 +131,7 @@ export const Layout: FC<PropsWithChildren<{ title: string; section?: Section; ch
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <meta name="robots" content="noindex" />
+      <link rel="icon" href="data:," />
       <title>{`${title} · hexproxy`}</title>
       <style dangerouslySetInnerHTML={{ __html: STYLE }} />
     </head>

@@ -15,7 +15,7 @@ import {
 import { contentTypeOf, startUpstreamServer, type Body, type Refusal, type UpstreamControls } from './upstream-server.js';
 
 export type { DependencySpec } from './hex-tarball.js';
-export type { PackageSpec, PolicySpec, ReleaseSpec } from './registry-builder.js';
+export type { AdvisorySpec, PackageSpec, PolicySpec, ReleaseSpec } from './registry-builder.js';
 export type { Misbehaviour } from './misbehaviour.js';
 export type { Gate, MisbehaveOptions, PathMatcher, UpstreamControls } from './upstream-server.js';
 export { etagOf } from './upstream-server.js';

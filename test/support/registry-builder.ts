@@ -2,7 +2,7 @@
 // with the project's codec; the fake upstream seals them with sealRegistryFile.
 import { gzipSync } from 'node:zlib';
 import { encodeNames, encodePackage, encodePolicy, encodeVersions } from '../../src/registry/codec.js';
-import type { Policy, Release, Timestamp } from '../../src/registry/types.js';
+import type { Policy, Release, SecurityAdvisory, Timestamp } from '../../src/registry/types.js';
 import { buildHexTarball, type BuiltTarball, type DependencySpec } from './hex-tarball.js';
 import { packTar } from './tar.js';
 
@@ -18,7 +18,15 @@ export interface ReleaseSpec {
   description?: string;
   /** Pads the tarball with this many incompressible bytes (see TarballSpec.padBytes). */
   padBytes?: number;
+  /**
+   * Security advisories affecting this release. Package.advisories lists each id once (in
+   * order of first appearance) and the release points at them by index.
+   */
+  advisories?: AdvisorySpec[];
 }
+
+/** A SecurityAdvisory; html_url and api_url default to OSV's addresses for the id. */
+export type AdvisorySpec = Pick<SecurityAdvisory, 'id' | 'summary'> & Partial<Omit<SecurityAdvisory, 'id' | 'summary'>>;
 
 export interface PackageSpec {
   name: string;
@@ -93,17 +101,19 @@ export function versionsPayload(packages: readonly BuiltPackage[], repository: s
       name: pkg.name,
       versions: pkg.releases.map((release) => release.spec.version),
       retired: pkg.releases.flatMap((release, index) => (release.spec.retired ? [index] : [])),
-      with_advisories: [],
+      with_advisories: pkg.releases.flatMap((release, index) => (release.spec.advisories?.length ? [index] : [])),
     })),
   });
 }
 
 /** `name` overrides Package.name, for serving one package's releases under another's name. */
 export function packagePayload(pkg: BuiltPackage, repository: string, name = pkg.name): Buffer {
+  const advisories = advisoriesOf(pkg);
+  const advisoryIndex = (id: string): number => advisories.findIndex((advisory) => advisory.id === id);
   return encodePackage({
     name,
     repository,
-    advisories: [],
+    advisories,
     releases: pkg.releases.map(({ spec, tarball }): Release => ({
       version: spec.version,
       inner_checksum: tarball.innerChecksum,
@@ -116,10 +126,27 @@ export function packagePayload(pkg: BuiltPackage, repository: string, name = pkg
         ...(dep.repository !== undefined && { repository: dep.repository }),
       })),
       ...(spec.retired && { retired: spec.retired }),
-      advisory_indexes: [],
+      advisory_indexes: (spec.advisories ?? []).map((advisory) => advisoryIndex(advisory.id)),
       published_at: timestamp(publishedAt(spec)),
     })),
   });
+}
+
+/** Every advisory of a package's releases, each id once, in order of first appearance. */
+function advisoriesOf(pkg: BuiltPackage): SecurityAdvisory[] {
+  const byId = new Map<string, SecurityAdvisory>();
+  for (const { spec } of pkg.releases) {
+    for (const advisory of spec.advisories ?? []) {
+      if (byId.has(advisory.id)) continue;
+      byId.set(advisory.id, {
+        html_url: `https://osv.dev/vulnerability/${advisory.id}`,
+        api_url: `https://api.osv.dev/v1/vulns/${advisory.id}`,
+        aliases: [],
+        ...advisory,
+      });
+    }
+  }
+  return [...byId.values()];
 }
 
 /** The payload served at a registry path ("/names", "/versions", "/packages/NAME"), if any. */

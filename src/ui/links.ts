@@ -1,0 +1,15 @@
+// Where UI pages live.
+
+/** A package's page: /ui/packages/NAME for the public repository, /ui/repos/ORG/packages/NAME for an organization. */
+export function packageHref(repository: string, name: string, publicRepository: string, version?: string): string {
+  const base = repository === publicRepository ? `/ui/packages/${name}` : `/ui/repos/${repository}/packages/${name}`;
+  return version === undefined ? base : `${base}?version=${encodeURIComponent(version)}#dependencies`;
+}
+
+/** A query string from the parameters that are set, "" when none is. */
+export function queryString(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== '') search.set(key, String(value));
+  const text = search.toString();
+  return text === '' ? '' : `?${text}`;
+}

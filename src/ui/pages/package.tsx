@@ -1,0 +1,205 @@
+// A package's page: its releases as hexproxy sees them (cached or not, retired, advisories,
+// published), the dependencies of one release with links, and checksums.
+import type { FC } from 'hono/jsx';
+import type { Dependency, SecurityAdvisory } from '../../registry/types.js';
+import { formatAgo, formatBytes, formatCount, formatDate, formatTime, isoTime } from '../format.js';
+import { Badge, CodeBlock, Layout, type Chrome } from '../layout.js';
+import { packageHref } from '../links.js';
+
+export interface CachedTarball {
+  size: number;
+  hits: number;
+  lastUsedAt: number;
+  fetchedAt: number;
+  pinned: boolean;
+  sha256: string;
+}
+
+export interface ReleaseView {
+  version: string;
+  publishedAt: number | undefined;
+  retired: { reason: number; message?: string } | undefined;
+  /** Indexes into PackageView.advisories. */
+  advisories: number[];
+  /** Hex SHA-256 of the tarball (outer checksum), or undefined for releases from before it existed. */
+  outerChecksum: string | undefined;
+  innerChecksum: string | undefined;
+  dependencies: Dependency[];
+  cached: CachedTarball | undefined;
+  /** False for a cached tarball whose release the registry file at hand does not list (or none is at hand). */
+  listed: boolean;
+}
+
+export interface PackageView {
+  repository: string;
+  name: string;
+  /** Newest first. */
+  releases: ReleaseView[];
+  advisories: SecurityAdvisory[];
+  /** How fresh the registry data is: from upstream or a fresh copy, a stale copy, or none at all. */
+  registry: { state: 'fresh' | 'stale'; checkedAt: number } | { state: 'unavailable'; reason: string };
+}
+
+export interface PackagePageProps {
+  chrome: Chrome;
+  view: PackageView;
+  /** The release whose dependencies are shown. */
+  selected: ReleaseView | undefined;
+  publicRepository: string;
+  /** Repositories hexproxy serves and this viewer may read: dependencies in them are links. */
+  readable: string[];
+  now: number;
+}
+
+const RETIREMENT_REASONS = ['other', 'invalid', 'security', 'deprecated', 'renamed'];
+const SEVERITIES = ['none', 'low', 'medium', 'high', 'critical'];
+
+export const retirementReason = (reason: number): string => RETIREMENT_REASONS[reason] ?? `reason ${reason}`;
+
+const severityTone = (severity: number | undefined): 'bad' | 'warn' | undefined =>
+  severity === undefined ? 'warn' : severity >= 3 ? 'bad' : severity === 2 ? 'warn' : undefined;
+
+/** Only web addresses become links (an advisory's URL comes from upstream). */
+const safeUrl = (url: string): string | undefined => (/^https?:\/\//i.test(url) ? url : undefined);
+
+/** The requirement hex.pm suggests for a release: "~> 1.4" (or "~> 0.5.1" before 1.0). */
+export function suggestedRequirement(version: string): string {
+  const [major = '0', minor = '0', patch = '0'] = version.split(/[.+-]/);
+  return major === '0' ? `~> 0.${minor}.${patch}` : `~> ${major}.${minor}`;
+}
+
+export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publicRepository, readable, now }) => {
+  const isPublic = view.repository === publicRepository;
+  const cachedReleases = view.releases.filter((release) => release.cached);
+  const cachedBytes = cachedReleases.reduce((sum, release) => sum + (release.cached?.size ?? 0), 0);
+  const hits = cachedReleases.reduce((sum, release) => sum + (release.cached?.hits ?? 0), 0);
+  const latest = view.releases.find((release) => release.listed);
+  const mix = selected && `{:${view.name}, "${suggestedRequirement(selected.version)}"${isPublic ? '' : `, organization: "${view.repository}"`}}`;
+  const rebar = selected && `{${view.name}, "${selected.version}"}`;
+  return (
+    <Layout title={view.name} section="packages" chrome={chrome}>
+      <p class="muted"><a href="/ui/packages">Packages</a> / {isPublic ? null : <>{view.repository} / </>}{view.name}</p>
+      <div class="title-row">
+        <h1 id="package-name">{view.name}</h1>
+        {isPublic ? <Badge>{view.repository}</Badge> : <Badge tone="org" title="private organization">{view.repository}</Badge>}
+        {latest ? <Badge>latest {latest.version}</Badge> : null}
+      </div>
+      {view.registry.state === 'stale'
+        ? <div class="notice warn" id="registry-notice">Upstream could not be reached: this is hexproxy's cached copy of the package's registry file, last confirmed {formatAgo(view.registry.checkedAt, now)}.</div>
+        : null}
+      {view.registry.state === 'unavailable'
+        ? <div class="notice warn" id="registry-notice">The package's registry file is not available ({view.registry.reason}), so only the cached tarballs are listed, without release details.</div>
+        : null}
+      <div class="grid stats">
+        <div class="card stat"><div class="label">Releases</div><div class="value">{formatCount(view.releases.filter((release) => release.listed).length)}</div><div class="sub">{view.releases.filter((release) => release.retired).length} retired</div></div>
+        <div class="card stat"><div class="label">Cached</div><div class="value">{formatCount(cachedReleases.length)}</div><div class="sub">{formatBytes(cachedBytes)}</div></div>
+        <div class="card stat"><div class="label">Tarball hits</div><div class="value">{formatCount(hits)}</div><div class="sub">served from cache</div></div>
+        <div class="card stat"><div class="label">Advisories</div><div class="value">{formatCount(view.advisories.length)}</div><div class="sub">{view.advisories.length === 0 ? 'none known' : 'see below'}</div></div>
+      </div>
+
+      {selected && mix && rebar
+        ? (
+          <>
+            <h2>Use {selected.version}</h2>
+            <div class="grid">
+              <div><h3>Mix (mix.exs)</h3><CodeBlock id="dep-mix" text={mix} /></div>
+              <div><h3>rebar3 (rebar.config)</h3><CodeBlock id="dep-rebar" text={rebar} /></div>
+            </div>
+          </>
+        )
+        : null}
+
+      {view.advisories.length > 0
+        ? (
+          <>
+            <h2 id="advisories">Security advisories</h2>
+            <div class="table-wrap">
+              <table>
+                <thead><tr><th>Advisory</th><th>Severity</th><th>Summary</th><th>Affects</th></tr></thead>
+                <tbody>
+                  {view.advisories.map((advisory, index) => {
+                    const url = safeUrl(advisory.html_url);
+                    const affected = view.releases.filter((release) => release.advisories.includes(index)).map((release) => release.version);
+                    return (
+                      <tr>
+                        <td class="nowrap">{url ? <a href={url} rel="noreferrer noopener">{advisory.id}</a> : advisory.id}{advisory.aliases.length > 0 ? <div class="muted">{advisory.aliases.join(', ')}</div> : null}</td>
+                        <td><Badge tone={severityTone(advisory.severity)}>{advisory.severity === undefined ? 'unknown' : SEVERITIES[advisory.severity] ?? String(advisory.severity)}{advisory.cvss_score !== undefined ? ` ${advisory.cvss_score.toFixed(1)}` : ''}</Badge></td>
+                        <td>{advisory.summary}</td>
+                        <td>{affected.join(', ')}</td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </table>
+            </div>
+          </>
+        )
+        : null}
+
+      <h2 id="releases">Releases</h2>
+      <div class="table-wrap">
+        <table id="release-table">
+          <thead>
+            <tr><th>Version</th><th>Published</th><th>Status</th><th class="num">Cached</th><th class="num">Hits</th><th>Last used</th><th>SHA-256 (tarball)</th></tr>
+          </thead>
+          <tbody>
+            {view.releases.map((release) => (
+              <tr class={[release.retired ? 'retired' : '', selected?.version === release.version ? 'selected' : ''].join(' ').trim() || undefined} data-version={release.version} data-cached={release.cached ? 'yes' : 'no'} data-retired={release.retired ? 'yes' : 'no'}>
+                <td class="nowrap">
+                  {release.listed ? <a href={packageHref(view.repository, view.name, publicRepository, release.version)}><strong>{release.version}</strong></a> : <strong>{release.version}</strong>}
+                  {selected?.version === release.version ? <span class="sr-only"> (dependencies shown)</span> : null}
+                </td>
+                <td class="nowrap">{release.publishedAt !== undefined ? <time datetime={isoTime(release.publishedAt)} title={formatTime(release.publishedAt)}>{formatDate(release.publishedAt)}</time> : <span class="muted">—</span>}</td>
+                <td>
+                  {release.cached ? <Badge tone="ok">cached</Badge> : <Badge>not cached</Badge>}{' '}
+                  {release.cached?.pinned ? <><Badge title="never evicted automatically">pinned</Badge>{' '}</> : null}
+                  {release.retired ? <><Badge tone="warn" title={release.retired.message}>retired: {retirementReason(release.retired.reason)}</Badge>{' '}</> : null}
+                  {release.advisories.map((index) => {
+                    const advisory = view.advisories[index];
+                    return advisory ? <><Badge tone={severityTone(advisory.severity)} title={advisory.summary}>{advisory.id}</Badge>{' '}</> : null;
+                  })}
+                  {release.retired?.message ? <div class="muted">{release.retired.message}</div> : null}
+                  {!release.listed && view.registry.state !== 'unavailable' ? <div class="muted">not listed by the registry file</div> : null}
+                </td>
+                <td class="num">{release.cached ? formatBytes(release.cached.size) : '—'}</td>
+                <td class="num">{release.cached ? formatCount(release.cached.hits) : '—'}</td>
+                <td class="nowrap">{release.cached ? <time datetime={isoTime(release.cached.lastUsedAt)} title={formatTime(release.cached.lastUsedAt)}>{formatAgo(release.cached.lastUsedAt, now)}</time> : '—'}</td>
+                <td>
+                  {release.outerChecksum ?? release.cached?.sha256
+                    ? <code class="sum">{release.outerChecksum ?? release.cached?.sha256}</code>
+                    : <span class="muted" title={release.innerChecksum ? `inner checksum ${release.innerChecksum}` : undefined}>no outer checksum (old release)</span>}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+
+      <h2 id="dependencies">Dependencies{selected ? <> of {selected.version}</> : null}</h2>
+      {!selected
+        ? <p class="muted">Not known: the registry file is not available.</p>
+        : selected.dependencies.length === 0
+          ? <p class="muted">{view.name} {selected.version} has no dependencies.</p>
+          : (
+            <div class="card">
+              <ul class="deps" id="dependency-list">
+                {selected.dependencies.map((dependency) => {
+                  const repository = dependency.repository ?? view.repository;
+                  const linked = readable.includes(repository);
+                  return (
+                    <li data-dependency={dependency.package}>
+                      {linked ? <a href={packageHref(repository, dependency.package, publicRepository)}><strong>{dependency.package}</strong></a> : <strong>{dependency.package}</strong>}{' '}
+                      <code>{dependency.requirement}</code>
+                      {dependency.optional ? <> <Badge>optional</Badge></> : null}
+                      {repository !== view.repository ? <> <Badge tone={repository === publicRepository ? undefined : 'org'}>{repository}</Badge></> : null}
+                      {dependency.app !== undefined && dependency.app !== dependency.package ? <span class="muted"> (app {dependency.app})</span> : null}
+                    </li>
+                  );
+                })}
+              </ul>
+            </div>
+          )}
+      <p class="muted">Pick a version in the table to see its dependencies.</p>
+    </Layout>
+  );
+};

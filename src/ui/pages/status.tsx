@@ -1,0 +1,112 @@
+// Status: is upstream up, how full is the cache, how well does it serve, what failed lately.
+import type { FC } from 'hono/jsx';
+import type { CacheStats } from '../../ops/cache-stats.js';
+import type { UpstreamState } from '../../upstream/health.js';
+import { formatAgo, formatBytes, formatCount, formatPercent, formatTime, isoTime } from '../format.js';
+import { Badge, Layout, type Chrome } from '../layout.js';
+import type { RecentError } from '../recent-errors.js';
+
+export interface StatusPageProps {
+  chrome: Chrome;
+  upstream: {
+    url: string;
+    state: UpstreamState;
+    lastContact: number | undefined;
+    coolingDownUntil: number | undefined;
+    /** The last failure's message, when this viewer may see it (it can name any repository's paths). */
+    lastFailure: string | undefined;
+    offline: boolean;
+  };
+  stats: Pick<CacheStats, 'tarballs' | 'registryFiles' | 'passthroughFiles' | 'hitRatio' | 'counters'>;
+  maxCacheBytes: number;
+  errors: RecentError[];
+  /** Whether errors of other repositories were held back from this viewer. */
+  errorsFiltered: boolean;
+  now: number;
+}
+
+const Time: FC<{ at: number; now: number }> = ({ at, now }) => <time datetime={isoTime(at)} title={formatTime(at)}>{formatAgo(at, now)}</time>;
+
+export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCacheBytes, errors, errorsFiltered, now }) => {
+  const { state } = upstream;
+  const label = upstream.offline ? 'offline mode' : state === 'online' ? 'online' : state === 'offline' ? 'offline' : 'not contacted yet';
+  const tone = upstream.offline ? 'warn' : state === 'online' ? 'ok' : state === 'offline' ? 'bad' : undefined;
+  const used = stats.tarballs.bytes;
+  const count = (name: string): number => stats.counters[name] ?? 0;
+  const tarballRequests = count('tarball_hit') + count('tarball_miss');
+  const registryServed = count('registry_hit') + count('registry_revalidated') + count('registry_stale');
+  return (
+    <Layout title="Status" section="status" chrome={chrome}>
+      <h1>Status</h1>
+      <p class="lead">As of {formatTime(now)}.</p>
+      <div class="grid stats">
+        <div class="card stat" id="upstream-status" data-state={upstream.offline ? 'offline-mode' : state}>
+          <div class="label">Upstream</div>
+          <div class="value"><span class={tone ? `dot ${tone}` : 'dot'} />{label}</div>
+          <div class="sub">{upstream.lastContact !== undefined ? <>last answered <Time at={upstream.lastContact} now={now} /></> : 'no answer since start'}</div>
+        </div>
+        <div class="card stat" id="cache-size" data-bytes={String(used)} data-limit={String(maxCacheBytes)}>
+          <div class="label">Cache size</div>
+          <div class="value">{formatBytes(used)}</div>
+          <div class="sub">{maxCacheBytes > 0 ? <>of {formatBytes(maxCacheBytes)} ({formatPercent(used / maxCacheBytes)})</> : 'no limit (cache.maxCacheBytes is 0)'}</div>
+          {maxCacheBytes > 0 ? <meter min={0} max={maxCacheBytes} value={Math.min(used, maxCacheBytes)} high={Math.floor(maxCacheBytes * 0.9)} optimum={0} title={`${formatBytes(used)} of ${formatBytes(maxCacheBytes)}`} /> : null}
+        </div>
+        <div class="card stat" id="hit-ratio">
+          <div class="label">Tarball hit ratio</div>
+          <div class="value">{formatPercent(stats.hitRatio.tarballs)}</div>
+          <div class="sub">{formatCount(count('tarball_hit'))} of {formatCount(tarballRequests)} requests from cache</div>
+        </div>
+        <div class="card stat">
+          <div class="label">Registry hit ratio</div>
+          <div class="value">{formatPercent(stats.hitRatio.registry)}</div>
+          <div class="sub">{formatCount(registryServed)} of {formatCount(registryServed + count('registry_miss'))} from cache</div>
+        </div>
+      </div>
+
+      <h2>Upstream</h2>
+      <div class="card">
+        <dl class="facts">
+          <dt>URL</dt><dd><code>{upstream.url}</code></dd>
+          <dt>State</dt><dd>{tone ? <Badge tone={tone}>{label}</Badge> : <Badge>{label}</Badge>}{upstream.offline ? <span class="muted"> hexproxy runs with --offline and never contacts upstream</span> : null}</dd>
+          <dt>Last contact</dt><dd>{upstream.lastContact !== undefined ? <><Time at={upstream.lastContact} now={now} /> <span class="muted">({formatTime(upstream.lastContact)})</span></> : <span class="muted">none since hexproxy started</span>}</dd>
+          {upstream.coolingDownUntil !== undefined ? <><dt>Cool-down</dt><dd>upstream failed repeatedly and is left alone until {formatTime(upstream.coolingDownUntil)}; cached files are served stale meanwhile</dd></> : null}
+          {upstream.lastFailure !== undefined ? <><dt>Last failure</dt><dd>{upstream.lastFailure}</dd></> : null}
+        </dl>
+      </div>
+
+      <h2>Cache</h2>
+      <div class="table-wrap">
+        <table id="cache-table">
+          <thead><tr><th>What</th><th class="num">Files</th><th class="num">Bytes</th></tr></thead>
+          <tbody>
+            <tr><td>Package tarballs{stats.tarballs.pinned > 0 ? <span class="muted"> ({formatCount(stats.tarballs.pinned)} pinned)</span> : null}</td><td class="num">{formatCount(stats.tarballs.count)}</td><td class="num">{formatBytes(stats.tarballs.bytes)}</td></tr>
+            <tr><td>Registry files</td><td class="num">{formatCount(stats.registryFiles.count)}</td><td class="num">{formatBytes(stats.registryFiles.bytes)}</td></tr>
+            <tr><td>Docs and installs</td><td class="num">{formatCount(stats.passthroughFiles.count)}</td><td class="num">{formatBytes(stats.passthroughFiles.bytes)}</td></tr>
+          </tbody>
+        </table>
+      </div>
+      <p class="muted">The limit applies to package tarballs: past it, the least recently used unpinned ones are evicted. Counters are written every few seconds.</p>
+
+      <h2>Recent errors</h2>
+      {errors.length === 0
+        ? <p class="muted" id="no-errors">No server errors since hexproxy started{errorsFiltered ? ' (in the repositories you may read)' : ''}.</p>
+        : (
+          <div class="table-wrap">
+            <table id="error-table">
+              <thead><tr><th>When</th><th>Status</th><th>Request</th><th>Error</th></tr></thead>
+              <tbody>
+                {errors.map((error) => (
+                  <tr>
+                    <td class="nowrap"><Time at={error.at} now={now} /></td>
+                    <td><Badge tone="bad">{error.status}</Badge> <code>{error.code}</code></td>
+                    <td><code>{error.method} {error.path}</code></td>
+                    <td>{error.message}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+    </Layout>
+  );
+};

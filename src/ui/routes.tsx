@@ -1,0 +1,274 @@
+// The web UI at /ui: server-rendered HTML (Hono's JSX), no JavaScript needed, no external
+// assets. Packages (what is cached), a page per package, Set me up, Status. Private
+// organizations' packages are shown only to viewers whose token may read them; with
+// auth.requireToken the UI itself needs a token (same 401/429 as the repository routes).
+import type { IncomingMessage } from 'node:http';
+import { Hono, type Context } from 'hono';
+import type { JSX } from 'hono/jsx/jsx-runtime';
+import semver from 'semver';
+import type { AccessControl } from '../auth/access-control.js';
+import { BadRequestError, HexproxyError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { errorResponse } from '../http/error-response.js';
+import type { RequestVariables } from '../http/request-context.js';
+import type { KeyPair } from '../keys/keypair.js';
+import type { Logger } from '../log.js';
+import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
+import { cacheStats } from '../ops/cache-stats.js';
+import { isPackageName, isVersion } from '../registry/resource.js';
+import type { Package } from '../registry/types.js';
+import type { CacheIndex, CachedPackageSort, TarballRow } from '../store/cache-index.js';
+import type { UpstreamHealth } from '../upstream/health.js';
+import { hex } from './format.js';
+import { CONTENT_SECURITY_POLICY, type Chrome } from './layout.js';
+import { ErrorPage } from './pages/error.js';
+import { PackagePage, type PackageView, type ReleaseView } from './pages/package.js';
+import { PackagesPage, SORTS } from './pages/packages.js';
+import { SetupPage } from './pages/setup.js';
+import { StatusPage } from './pages/status.js';
+import type { RecentErrors } from './recent-errors.js';
+import { baseUrlOf, mayRead, viewerOf, type Viewer } from './viewer.js';
+
+export interface UiDependencies {
+  access: AccessControl;
+  index: CacheIndex;
+  /** The public repository's upstream health (organizations share it). */
+  health: UpstreamHealth;
+  keys: Pick<KeyPair, 'publicKeyPem' | 'fingerprint'>;
+  /** The public repository's name ("hexpm"). */
+  publicRepository: string;
+  /** Every repository hexproxy serves (the public one and organizations), with its registry mirror. */
+  repositories: ReadonlyMap<string, { registry: RegistryMirror }>;
+  upstreamUrl: string;
+  offline: boolean;
+  /** cache.maxCacheBytes; 0 means no limit. */
+  maxCacheBytes: number;
+  errors: RecentErrors;
+  log: Logger;
+  version: string;
+}
+
+type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables & { viewer: Viewer } };
+
+const PAGE_SIZE = 100;
+const MAX_SEARCH = 100;
+
+export function createUiRoutes(deps: UiDependencies): Hono<Env> {
+  const { access, index, health, keys, publicRepository, repositories } = deps;
+  // The public repository first, then organizations by name.
+  const served = [publicRepository, ...[...repositories.keys()].filter((name) => name !== publicRepository).sort()];
+  const routes = new Hono<Env>();
+
+  const chromeOf = (viewer: Viewer | undefined): Chrome => ({
+    tokenName: viewer?.token?.name,
+    canSignIn: served.length > 1 || !access.anonymousMayRead(publicRepository),
+    version: deps.version,
+  });
+
+  const page = async (c: Context<Env>, element: JSX.Element, status = 200, headers: Record<string, string> = {}): Promise<Response> =>
+    new Response(`<!DOCTYPE html>${await element}`, {
+      status,
+      headers: {
+        ...headers,
+        'content-type': 'text/html; charset=utf-8',
+        // Pages depend on who asks (tokens): never kept by a shared cache, nor by the browser.
+        'cache-control': 'no-store',
+        'content-security-policy': CONTENT_SECURITY_POLICY,
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'same-origin',
+      },
+    });
+
+  /** The HTML twin of errorResponse: same status, headers, log line and error record. */
+  const errorPage = async (c: Context<Env>, error: unknown, message?: string): Promise<Response> => {
+    const text = errorResponse(error, c.get('log') ?? deps.log);
+    deps.errors.record(error, text.status, c.req.method, c.req.path);
+    const headers: Record<string, string> = {};
+    text.headers.forEach((value, name) => {
+      if (name !== 'content-type' && name !== 'content-length') headers[name] = value;
+    });
+    const shown = message ?? (error instanceof HexproxyError ? error.message : 'internal error; see the hexproxy log for details');
+    return page(c, <ErrorPage chrome={chromeOf(c.get('viewer'))} status={text.status} message={shown} />, text.status, headers);
+  };
+
+  routes.onError((error, c) => errorPage(c, error));
+
+  routes.use('*', async (c, next) => {
+    c.set('viewer', viewerOf(access, c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', publicRepository, served));
+    await next();
+  });
+
+  const packagesPage = (c: Context<Env>): Promise<Response> => {
+    const viewer = c.get('viewer');
+    const search = c.req.query('q')?.trim() ?? '';
+    if (search.length > MAX_SEARCH) throw new BadRequestError(`the search is longer than ${MAX_SEARCH} characters`);
+    const sortParam = c.req.query('sort');
+    const sort: CachedPackageSort = sortParam !== undefined && Object.hasOwn(SORTS, sortParam) ? sortParam as CachedPackageSort : 'name';
+    const pageNumber = Math.min(100_000, Math.max(1, Math.floor(Number(c.req.query('page') ?? 1)) || 1));
+    const result = index.cachedPackages({ repos: viewer.repositories, search, sort, limit: PAGE_SIZE, offset: (pageNumber - 1) * PAGE_SIZE });
+    const lowered = search.toLowerCase();
+    const lookup = isPackageName(lowered) && mayRead(viewer, publicRepository)
+      && !result.packages.some((row) => row.name === lowered && row.repo === publicRepository) ? lowered : undefined;
+    return page(c, (
+      <PackagesPage
+        chrome={chromeOf(viewer)} search={search} sort={sort} page={pageNumber} pageSize={PAGE_SIZE}
+        total={result.total} packages={result.packages} publicRepository={publicRepository}
+        repositories={viewer.repositories} lookup={lookup} now={Date.now()}
+      />
+    ));
+  };
+
+  routes.get('/', packagesPage);
+  routes.get('/packages', packagesPage);
+
+  const packagePage = async (c: Context<Env>, repository: string, name: string): Promise<Response> => {
+    if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
+    const version = c.req.query('version');
+    if (version !== undefined && !isVersion(version)) throw new BadRequestError(`"${version}" is not a SemVer version`);
+    const mirror = repositories.get(repository);
+    if (!mirror) throw new NotFoundError(`organization ${repository} is not configured in hexproxy`);
+    const cached = index.listPackageTarballs(repository, name);
+    let pkg: Package | undefined;
+    let registry: PackageView['registry'];
+    try {
+      const result = await mirror.registry.get({ kind: 'package', name });
+      pkg = packageOf(result.file);
+      registry = { state: result.cache === 'stale' ? 'stale' : 'fresh', checkedAt: result.file.row.checkedAt };
+    } catch (error: unknown) {
+      if (!(error instanceof HexproxyError)) throw error;
+      if (cached.length === 0) {
+        if (error instanceof NotFoundError) throw new NotFoundError(`there is no package ${name} in ${repository}: upstream has none, and hexproxy has none cached`);
+        return errorPage(c, error, `hexproxy cannot show ${name}: it has nothing of it cached, and fetching its registry file failed: ${error.message}`);
+      }
+      if (error.status >= 500) deps.errors.record(error, error.status, c.req.method, c.req.path);
+      registry = { state: 'unavailable', reason: error instanceof NotFoundError ? 'upstream no longer has it' : error.message };
+    }
+    const view = packageView(repository, name, pkg, cached, registry);
+    const selected = version !== undefined
+      ? view.releases.find((release) => release.version === version && release.listed)
+      : defaultRelease(view.releases);
+    if (version !== undefined && !selected) throw new NotFoundError(`${name} has no release ${version}`);
+    const viewer = c.get('viewer');
+    return page(c, (
+      <PackagePage
+        chrome={chromeOf(viewer)} view={view} selected={selected} publicRepository={publicRepository}
+        readable={viewer.repositories.filter((repo) => repositories.has(repo))} now={Date.now()}
+      />
+    ));
+  };
+
+  routes.get('/packages/:name', (c) => {
+    const viewer = c.get('viewer');
+    // The public repository's pages follow its read rule (a token that reads only an organization gets 403).
+    if (!mayRead(viewer, publicRepository)) access.check(c.req.header('authorization'), addressOf(c), 'read', publicRepository);
+    return packagePage(c, publicRepository, c.req.param('name'));
+  });
+
+  routes.get('/repos/:org/packages/:name', (c) => {
+    const org = c.req.param('org');
+    if (!repositories.has(org) || org === publicRepository) throw new NotFoundError(`organization ${org} is not configured in hexproxy`);
+    // No token: 401 (the browser asks for one); a token that may not read it: 403.
+    access.check(c.req.header('authorization'), addressOf(c), 'read', org);
+    return packagePage(c, org, c.req.param('name'));
+  });
+
+  routes.get('/setup', (c) => {
+    const viewer = c.get('viewer');
+    return page(c, (
+      <SetupPage
+        chrome={chromeOf(viewer)} baseUrl={baseUrlOf((name) => c.req.header(name), c.req.url)}
+        publicKeyPem={keys.publicKeyPem} fingerprint={keys.fingerprint} publicRepository={publicRepository}
+        tokenRequired={!access.anonymousMayRead(publicRepository)}
+        organizations={viewer.repositories.filter((repo) => repo !== publicRepository)}
+      />
+    ));
+  });
+
+  routes.get('/status', (c) => {
+    const viewer = c.get('viewer');
+    const stats = cacheStats(index, 0);
+    const errors = deps.errors.list((repo) => mayRead(viewer, repo), viewer.everything);
+    return page(c, (
+      <StatusPage
+        chrome={chromeOf(viewer)}
+        upstream={{
+          url: displayUrl(deps.upstreamUrl),
+          state: health.state,
+          lastContact: health.lastContact,
+          coolingDownUntil: health.coolingDownUntil(),
+          // Upstream messages name the path that failed, of any repository.
+          lastFailure: viewer.everything && health.state !== 'online' ? health.lastFailure : undefined,
+          offline: deps.offline,
+        }}
+        stats={stats} maxCacheBytes={deps.maxCacheBytes} errors={errors} errorsFiltered={!viewer.everything} now={Date.now()}
+      />
+    ));
+  });
+
+  // Where the browser is asked for a token (basic auth: any user name, the token as password).
+  routes.get('/login', (c) => {
+    if (c.get('viewer').token === undefined) throw new UnauthorizedError('sign in with a hexproxy token as the password (any user name)');
+    return c.redirect('/ui/packages', 303);
+  });
+
+  routes.get('*', (c) => {
+    if (c.req.path === '/ui/') return c.redirect('/ui', 301);
+    throw new NotFoundError(`the web UI has no page ${c.req.path}; it has /ui/packages, /ui/packages/NAME, /ui/setup and /ui/status`);
+  });
+
+  return routes;
+}
+
+const addressOf = (c: Context<Env>): string => c.env?.incoming?.socket.remoteAddress ?? 'unknown';
+
+/** The upstream URL without any credentials in it. */
+function displayUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+const compareVersions = (a: string, b: string): number =>
+  semver.valid(a) && semver.valid(b) ? semver.rcompare(a, b) : b.localeCompare(a);
+
+/** The registry's releases merged with the cached tarballs, newest first. */
+function packageView(repository: string, name: string, pkg: Package | undefined, cached: TarballRow[], registry: PackageView['registry']): PackageView {
+  const byVersion = new Map(cached.map((row) => [row.version, row]));
+  const cachedOf = (version: string): ReleaseView['cached'] => {
+    const row = byVersion.get(version);
+    return row && { size: row.size, hits: row.hits, lastUsedAt: row.lastUsedAt, fetchedAt: row.fetchedAt, pinned: row.pinned, sha256: row.sha256 };
+  };
+  const releases: ReleaseView[] = (pkg?.releases ?? []).map((release) => ({
+    version: release.version,
+    publishedAt: release.published_at ? release.published_at.seconds * 1000 + Math.floor(release.published_at.nanos / 1e6) : undefined,
+    retired: release.retired,
+    advisories: release.advisory_indexes,
+    outerChecksum: hex(release.outer_checksum),
+    innerChecksum: hex(release.inner_checksum),
+    dependencies: release.dependencies,
+    cached: cachedOf(release.version),
+    listed: true,
+  }));
+  const listed = new Set(releases.map((release) => release.version));
+  for (const row of cached) {
+    if (listed.has(row.version)) continue;
+    releases.push({
+      version: row.version, publishedAt: undefined, retired: undefined, advisories: [], outerChecksum: undefined,
+      innerChecksum: undefined, dependencies: [], cached: cachedOf(row.version), listed: false,
+    });
+  }
+  releases.sort((a, b) => compareVersions(a.version, b.version));
+  return { repository, name, releases, advisories: pkg?.advisories ?? [], registry };
+}
+
+/** The release shown by default: the newest stable one not retired, else the newest listed. */
+function defaultRelease(releases: ReleaseView[]): ReleaseView | undefined {
+  const listed = releases.filter((release) => release.listed);
+  return listed.find((release) => !release.retired && semver.prerelease(release.version) === null)
+    ?? listed.find((release) => !release.retired)
+    ?? listed[0];
+}
