@@ -40,10 +40,7 @@ export function routeOf(target: string): Route {
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'route' | 'method' | 'status'>;
-  private readonly duration: Histogram<'route'>;
-  private readonly bytesServed: Counter<'route'>;
-  private readonly cacheResults: Counter<'kind' | 'result'>;
+  private readonly hot = new HotCounters();
   private readonly upstreamRequests: Counter<'outcome'>;
   private readonly upstreamDuration: Histogram<'outcome'>;
   private readonly errors: Counter<'code'>;
@@ -51,13 +48,6 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'hexproxy_' });
-    this.requests = new Counter({ name: 'hexproxy_http_requests_total', help: 'HTTP requests answered, by route, method and status.', labelNames: ['route', 'method', 'status'], registers });
-    this.duration = new Histogram({
-      name: 'hexproxy_http_request_duration_seconds', help: 'Time from a request to its response headers being written (streamed bodies not included).',
-      labelNames: ['route'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers,
-    });
-    this.bytesServed = new Counter({ name: 'hexproxy_http_response_bytes_total', help: 'Response body bytes sent (by Content-Length), by route.', labelNames: ['route'], registers });
-    this.cacheResults = new Counter({ name: 'hexproxy_cache_requests_total', help: 'Client requests answered by the cache: hit, miss (fetched), revalidated, stale (upstream failing).', labelNames: ['kind', 'result'], registers });
     this.upstreamRequests = new Counter({ name: 'hexproxy_upstream_requests_total', help: 'Requests hexproxy made upstream, by outcome (each retry counts).', labelNames: ['outcome'], registers });
     this.upstreamDuration = new Histogram({
       name: 'hexproxy_upstream_request_duration_seconds', help: 'Time to upstream response headers.', labelNames: ['outcome'],
@@ -95,29 +85,13 @@ export class Metrics {
     });
   }
 
-  // Labelled children, looked up once: prom-client hashes the labels on every inc() given
-  // an object, which measurably slowed the hot path.
-  private readonly served_ = new Map<string, { requests: Counter.Internal; duration: Histogram.Internal<'route'>; bytes: Counter.Internal }>();
-  private readonly cached_ = new Map<string, Counter.Internal>();
-
   /** One answered request: called by the hot path and by the routes, once each. */
   served(route: Route, method: string, status: number, seconds: number, bytes: number): void {
-    const key = `${route} ${method} ${status}`;
-    let children = this.served_.get(key);
-    if (!children) {
-      children = { requests: this.requests.labels(route, method, String(status)), duration: this.duration.labels(route), bytes: this.bytesServed.labels(route) };
-      this.served_.set(key, children);
-    }
-    children.requests.inc();
-    children.duration.observe(seconds);
-    if (bytes > 0) children.bytes.inc(bytes);
+    this.hot.served(route, method, status, seconds, bytes);
   }
 
   cache(kind: CacheKind, result: string): void {
-    const key = `${kind} ${result}`;
-    let child = this.cached_.get(key);
-    if (!child) this.cached_.set(key, (child = this.cacheResults.labels(kind, result)));
-    child.inc();
+    this.hot.cache(kind, result);
   }
 
   upstream(outcome: UpstreamOutcome, seconds: number): void {
@@ -129,11 +103,87 @@ export class Metrics {
     this.errors.inc({ code });
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    return `${this.hot.render()}${await this.registry.metrics()}`;
   }
 
   get contentType(): string {
     return this.registry.contentType;
   }
 }
+
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+interface RouteSeries {
+  /** Non-cumulative counts per bucket of DURATION_BUCKETS, then +Inf. */
+  buckets: number[];
+  sum: number;
+  count: number;
+  bytes: number;
+}
+
+/**
+ * The per-request series (requests, durations, bytes, cache results), kept as plain
+ * numbers and written out at scrape time. prom-client hashes label sets on every inc()
+ * and observe(), even through labels() children: on warm /packages requests that cost
+ * 20% of throughput (wrk, 40,000 against 50,000 req/s). Everything else uses prom-client.
+ */
+class HotCounters {
+  private readonly requests = new Map<string, { route: string; method: string; status: number; count: number }>();
+  private readonly routes = new Map<string, RouteSeries>();
+  private readonly cacheResults = new Map<string, { kind: string; result: string; count: number }>();
+
+  served(route: Route, method: string, status: number, seconds: number, bytes: number): void {
+    const key = `${route} ${method} ${status}`;
+    const request = this.requests.get(key);
+    if (request) request.count += 1;
+    else this.requests.set(key, { route, method, status, count: 1 });
+    let series = this.routes.get(route);
+    if (!series) this.routes.set(route, (series = { buckets: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0, bytes: 0 }));
+    let bucket = 0;
+    while (bucket < DURATION_BUCKETS.length && seconds > (DURATION_BUCKETS[bucket] as number)) bucket += 1;
+    series.buckets[bucket] = (series.buckets[bucket] ?? 0) + 1;
+    series.sum += seconds;
+    series.count += 1;
+    series.bytes += bytes;
+  }
+
+  cache(kind: string, result: string): void {
+    const key = `${kind} ${result}`;
+    const entry = this.cacheResults.get(key);
+    if (entry) entry.count += 1;
+    else this.cacheResults.set(key, { kind, result, count: 1 });
+  }
+
+  render(): string {
+    const lines: string[] = [
+      '# HELP hexproxy_http_requests_total HTTP requests answered, by route, method and status.',
+      '# TYPE hexproxy_http_requests_total counter',
+      ...[...this.requests.values()].map((r) => `hexproxy_http_requests_total{route="${r.route}",method="${escapeLabel(r.method)}",status="${r.status}"} ${r.count}`),
+      '# HELP hexproxy_http_request_duration_seconds Time from a request to its response headers being written (streamed bodies not included).',
+      '# TYPE hexproxy_http_request_duration_seconds histogram',
+    ];
+    for (const [route, series] of this.routes) {
+      let cumulative = 0;
+      DURATION_BUCKETS.forEach((le, i) => {
+        cumulative += series.buckets[i] ?? 0;
+        lines.push(`hexproxy_http_request_duration_seconds_bucket{le="${le}",route="${route}"} ${cumulative}`);
+      });
+      lines.push(`hexproxy_http_request_duration_seconds_bucket{le="+Inf",route="${route}"} ${series.count}`);
+      lines.push(`hexproxy_http_request_duration_seconds_sum{route="${route}"} ${series.sum}`);
+      lines.push(`hexproxy_http_request_duration_seconds_count{route="${route}"} ${series.count}`);
+    }
+    lines.push(
+      '# HELP hexproxy_http_response_bytes_total Response body bytes sent (by Content-Length), by route.',
+      '# TYPE hexproxy_http_response_bytes_total counter',
+      ...[...this.routes].map(([route, series]) => `hexproxy_http_response_bytes_total{route="${route}"} ${series.bytes}`),
+      '# HELP hexproxy_cache_requests_total Client requests answered by the cache: hit, miss (fetched), revalidated, stale (upstream failing).',
+      '# TYPE hexproxy_cache_requests_total counter',
+      ...[...this.cacheResults.values()].map((c) => `hexproxy_cache_requests_total{kind="${c.kind}",result="${c.result}"} ${c.count}`),
+    );
+    return `${lines.join('\n')}\n\n`;
+  }
+}
+
+/** Methods come from clients: anything odd is escaped as the exposition format says. */
+const escapeLabel = (value: string): string => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
