@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { sleep } from './proc.mjs';
+import { sleep, stopProcess } from './proc.mjs';
 
 const running = new Set();
 
@@ -140,12 +140,4 @@ async function probe(url) {
 }
 
 /** SIGTERM (nginx's fast shutdown: the master stops its workers), SIGKILL after 10 s. */
-export async function stopNginx(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode, alreadyExited: true };
-  const exited = new Promise((done) => child.once('exit', (code, signal) => done({ code, signal })));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  const result = await exited;
-  clearTimeout(timer);
-  return { ...result, alreadyExited: false };
-}
+export const stopNginx = (child) => stopProcess(child);
