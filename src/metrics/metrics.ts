@@ -54,22 +54,20 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
     });
     this.errors = new Counter({ name: 'hexproxy_errors_total', help: 'Error responses by x-hexproxy-error code.', labelNames: ['code'], registers });
+    // Both gauges from one read of the index per scrape: entries' collect() runs first
+    // (registration order) and sets the bytes too.
+    const cacheBytes = new Gauge({ name: 'hexproxy_cache_bytes', help: 'Bytes of cached files on disk, by kind.', labelNames: ['kind'], registers: [] });
     new Gauge({
       name: 'hexproxy_cache_entries', help: 'Entries in the cache index, by kind.', labelNames: ['kind'], registers,
       collect() {
-        this.set({ kind: 'tarball' }, sources.index.tarballTotals().count);
-        this.set({ kind: 'registry' }, sources.index.registryTotals().count);
-        this.set({ kind: 'passthrough' }, sources.index.passthroughTotals().count);
+        const totals = { tarball: sources.index.tarballTotals(), registry: sources.index.registryTotals(), passthrough: sources.index.passthroughTotals() };
+        for (const [kind, { count, bytes }] of Object.entries(totals)) {
+          this.set({ kind }, count);
+          cacheBytes.set({ kind }, bytes);
+        }
       },
     });
-    new Gauge({
-      name: 'hexproxy_cache_bytes', help: 'Bytes of cached files on disk, by kind.', labelNames: ['kind'], registers,
-      collect() {
-        this.set({ kind: 'tarball' }, sources.index.tarballTotals().bytes);
-        this.set({ kind: 'registry' }, sources.index.registryTotals().bytes);
-        this.set({ kind: 'passthrough' }, sources.index.passthroughTotals().bytes);
-      },
-    });
+    this.registry.registerMetric(cacheBytes);
     new Gauge({
       name: 'hexproxy_memory_cache_bytes', help: 'Bytes held by the in-memory caches, by cache.', labelNames: ['cache'], registers,
       collect() {
