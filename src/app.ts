@@ -19,6 +19,9 @@ import type { Logger } from './log.js';
 import { CacheEvictor } from './mirror/cache-evictor.js';
 import { HexRepository } from './mirror/hex-repository.js';
 import { PassthroughMirror } from './mirror/passthrough-mirror.js';
+import { PolicyView } from './mirror/policy-view.js';
+import { ActivePolicy, type Clock } from './policy/active-policy.js';
+import { compilePolicy, type PolicyConfig } from './policy/rules.js';
 import { RegistryMirror } from './mirror/registry-mirror.js';
 import { TarballMirror } from './mirror/tarball-mirror.js';
 import { UsageRecorder } from './mirror/usage-recorder.js';
@@ -47,14 +50,27 @@ export interface Hexproxy {
   index: CacheIndex;
   blobs: FsBlobStore;
   log: Logger;
+  /** The policy in force (config key policy). */
+  policy: ActivePolicy;
+  /** Puts a new policy section in force; throws ConfigError, keeping the old one, if it does not compile. */
+  replacePolicy(policy: PolicyConfig): void;
+  /** Reads the configuration again and puts its policy in force (SIGHUP, POST /api/admin/policy/reload). */
+  reloadPolicy(): void;
   close(): Promise<void>;
+}
+
+export interface HexproxyOptions {
+  /** Milliseconds since the epoch; the policy's minimum release age is measured with it. */
+  clock?: Clock;
+  /** Reads the configuration again (config file, environment, flags): what SIGHUP and the admin API reload the policy from. */
+  reloadConfig?: () => Readonly<Config>;
 }
 
 const EVICTION_INTERVAL_MS = 10_000;
 
 const userAgent = `hexproxy/${readVersion()} (+https://github.com/hexproxy)`;
 
-export async function createHexproxy(config: Readonly<Config>, log: Logger): Promise<Hexproxy> {
+export async function createHexproxy(config: Readonly<Config>, log: Logger, options: HexproxyOptions = {}): Promise<Hexproxy> {
   // The upstream key first: a wrong path should stop start-up before anything is written.
   const upstreamKey = readUpstreamKey(config.upstream.publicKey);
   const { keys, created } = loadOrCreateKeyPair(config.keys);
@@ -106,7 +122,13 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     maxBytes: config.cache.maxTarballBytes,
   });
   const usage = new UsageRecorder(index, log);
-  const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey), '', metrics);
+  const policy = new ActivePolicy(compiledPolicy(config.policy, config.upstream.repository), options.clock);
+  const viewOf = (repo: string, mirror: RegistryMirror, memoryMaxBytes: number): PolicyView => new PolicyView({
+    repo, registry: mirror, policy, signingKey: keys.privateKey, log, memoryMaxBytes,
+    indexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
+  });
+  const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey), '', metrics,
+    viewOf(config.upstream.repository, registry, Math.floor(config.cache.memoryMaxBytes / 2)));
   // Each organization: its own upstream path and credentials, key, cache namespace (the
   // repo column and blob keys) and in-memory LRU; private tarballs are not kept in memory.
   const organizations = new Map<string, HexRepository>();
@@ -142,7 +164,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     // Private docs: cached under passthrough/repos/ORG/, fetched with the organization's client.
     const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: `repos/${name}/` });
     mirrors.set(name, { registry: orgRegistry, tarballs: orgTarballs });
-    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey), `repos/${name}/`, metrics));
+    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey), `repos/${name}/`, metrics,
+      viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16)))));
   }
   const access = new AccessControl({
     tokens: new TokenStore(config.auth.tokensFile),
@@ -150,9 +173,17 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
     requireToken: config.auth.requireToken,
     failuresPerMinute: config.auth.failuresPerMinute,
   });
+  const replacePolicy = (section: PolicyConfig): void => {
+    policy.replace(compiledPolicy(section, config.upstream.repository));
+    log.info({ generation: policy.generation, active: policy.current.active }, 'policy replaced');
+  };
+  const reloadPolicy = (): void => {
+    if (!options.reloadConfig) throw new ConfigError('hexproxy was started without a configuration to reload the policy from');
+    replacePolicy(options.reloadConfig().policy);
+  };
   const http = createHttpApp({
     repository, repositoryName: config.upstream.repository, organizations, access, log,
-    admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository },
+    admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository, policy, reloadPolicy },
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
     ui: {
@@ -164,7 +195,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger): Pro
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
-    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics,
+    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics, policy,
+    replacePolicy, reloadPolicy,
     close() {
       closing ??= (async () => {
         evictor.stop();
@@ -189,8 +221,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Readonly<Config>, log: Logger): Promise<RunningServer> {
-  const hexproxy = await createHexproxy(config, log);
+export async function startServer(config: Readonly<Config>, log: Logger, options: HexproxyOptions = {}): Promise<RunningServer> {
+  const hexproxy = await createHexproxy(config, log, options);
   hexproxy.evictor.start(EVICTION_INTERVAL_MS);
   const { server, address } = await new Promise<{ server: Server; address: AddressInfo }>((resolve, reject) => {
     const server = createServer(
@@ -230,6 +262,15 @@ export async function startServer(config: Readonly<Config>, log: Logger): Promis
       await hexproxy.close();
     },
   };
+}
+
+/** The policy section compiled; the schema has checked every entry, so a failure here names the key anyway. */
+function compiledPolicy(section: PolicyConfig, publicRepository: string) {
+  try {
+    return compilePolicy(section, publicRepository);
+  } catch (error: unknown) {
+    throw new ConfigError(`config key policy: ${errorMessage(error)}`, { cause: error });
+  }
 }
 
 function readUpstreamKey(file: string, key = 'upstream.publicKey'): KeyObject {

@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'not_found'
   | 'unauthorized'
   | 'forbidden'
+  | 'blocked_by_policy'
   | 'too_many_failures'
   | 'method_not_allowed'
   | 'upstream_unavailable'
@@ -47,6 +48,12 @@ export class ForbiddenError extends HexproxyError {
 }
 
 /** A client address that failed to authenticate too often lately. */
+/** A release (or a view) hexproxy's policy keeps from clients (config key policy). */
+export class PolicyBlockedError extends HexproxyError {
+  readonly code = 'blocked_by_policy';
+  readonly status = 403;
+}
+
 export class TooManyFailuresError extends HexproxyError {
   readonly code = 'too_many_failures';
   readonly status = 429;

@@ -19,7 +19,7 @@ const program = new Command('hexproxy')
 program.addCommand(
   withSettings(new Command('serve').description('Serve the proxy (the default command)'), { serve: true })
     .action(async (options: CommandOptions) => {
-      await runServe(configFrom(options));
+      await runServe(configFrom(options), () => configFrom(options));
     }),
   { isDefault: true },
 );

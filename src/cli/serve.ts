@@ -1,11 +1,13 @@
 // `hexproxy serve`: start, say where to point clients, and shut down cleanly on a signal.
 import { startServer } from '../app.js';
 import type { Config } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
 
-export async function runServe(config: Readonly<Config>): Promise<void> {
+/** `reloadConfig` reads the configuration again the way it was read at start (SIGHUP reloads the policy from it). */
+export async function runServe(config: Readonly<Config>, reloadConfig: () => Readonly<Config>): Promise<void> {
   const log = createLogger(config.logLevel);
-  const server = await startServer(config, log);
+  const server = await startServer(config, log, { reloadConfig });
   const { keys } = server.hexproxy;
   log.info({
     url: server.url, upstream: config.upstream.url, offline: config.offline, dataDir: config.dataDir,
@@ -26,6 +28,15 @@ export async function runServe(config: Readonly<Config>): Promise<void> {
       },
     );
   };
+  // SIGHUP: the policy section is read again; other keys need a restart.
+  process.on('SIGHUP', () => {
+    try {
+      server.hexproxy.reloadPolicy();
+      log.info({ signal: 'SIGHUP', generation: server.hexproxy.policy.generation }, 'policy reloaded');
+    } catch (error: unknown) {
+      log.error({ signal: 'SIGHUP', err: errorMessage(error) }, 'policy not reloaded; the previous policy stays in force');
+    }
+  });
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
 }

@@ -1,6 +1,8 @@
 // The shape of hexproxy's configuration, validated once at start. Unknown keys are errors,
 // so a misspelt key stops start-up instead of being silently ignored.
 import { z } from 'zod';
+import { DURATION_HINT, durationSeconds } from '../policy/duration.js';
+import { PolicyRuleError, RETIREMENT_REASONS, SEVERITIES, parseRule, type RetirementReasonName } from '../policy/rules.js';
 
 const positiveInt = z.number().int().positive();
 
@@ -15,6 +17,32 @@ const httpUrl = z.string().refine((value) => {
   }
 }, 'must be an http:// or https:// URL without query or fragment');
 
+const repositoryName = z.string().regex(/^[a-z0-9_]+$/, 'must be a repository name such as "hexpm"');
+
+/** A deny/allow entry: "NAME", "NAME@REQUIREMENT" (globs on the name), or { match, comment }. */
+const ruleEntry = z.union([z.string(), z.strictObject({ match: z.string(), comment: z.string().max(500).optional() })]).superRefine((entry, ctx) => {
+  try {
+    parseRule(entry, 'deny', '');
+  } catch (error: unknown) {
+    if (!(error instanceof PolicyRuleError)) throw error;
+    ctx.addIssue({ code: 'custom', message: error.message });
+  }
+});
+
+const retirementReasons = Object.keys(RETIREMENT_REASONS) as [RetirementReasonName, ...RetirementReasonName[]];
+
+/** Which releases clients may see (src/policy/); every key optional, the default allows everything. */
+export const policySchema = z.strictObject({
+  repositories: z.array(repositoryName).min(1).optional(),
+  deny: z.array(ruleEntry).default([]),
+  allow: z.array(ruleEntry).default([]),
+  minReleaseAge: z.string().refine((value) => durationSeconds(value) !== undefined, `must be ${DURATION_HINT}`).default('0'),
+  undatedReleases: z.enum(['allow', 'block']).default('allow'),
+  blockAdvisorySeverity: z.enum(SEVERITIES).optional(),
+  blockRetired: z.union([z.boolean(), z.array(z.enum(retirementReasons))]).default(false),
+  tarballs: z.enum(['locked-ok', 'strict']).default('locked-ok'),
+});
+
 export const configSchema = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(0).max(65535),
@@ -24,7 +52,7 @@ export const configSchema = z.strictObject({
   upstream: z.strictObject({
     url: httpUrl,
     publicKey: z.string().min(1),
-    repository: z.string().regex(/^[a-z0-9_]+$/, 'must be a repository name such as "hexpm"'),
+    repository: repositoryName,
     timeoutMs: positiveInt,
     retries: z.number().int().min(0).max(10),
     cooldownSeconds: z.number().int().min(0),
@@ -70,6 +98,7 @@ export const configSchema = z.strictObject({
     maxCacheBytes: z.number().int().min(0),
     maxRegistryBytes: positiveInt,
   }),
+  policy: policySchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -4,7 +4,9 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { AccessControl } from '../auth/access-control.js';
-import { BadRequestError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConfigError, NotFoundError } from '../errors.js';
+import type { ActivePolicy } from '../policy/active-policy.js';
+import { describePolicy } from '../policy/describe.js';
 import type { RegistryMirror } from '../mirror/registry-mirror.js';
 import type { TarballMirror } from '../mirror/tarball-mirror.js';
 import { cacheStats } from '../ops/cache-stats.js';
@@ -25,6 +27,9 @@ export interface AdminDependencies {
   /** Every repository hexproxy serves ("hexpm", organizations), with its mirrors. */
   repositories: ReadonlyMap<string, { registry: RegistryMirror; tarballs: TarballMirror }>;
   publicRepository: string;
+  policy: ActivePolicy;
+  /** Reads the configuration again and puts its policy in force; throws ConfigError if it is invalid. */
+  reloadPolicy: () => void;
 }
 
 type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables };
@@ -43,7 +48,7 @@ const prewarmBody = z.strictObject({
 });
 
 export function adminRoutes(deps: AdminDependencies): Hono<Env> {
-  const { access, index, blobs, health, repositories, publicRepository } = deps;
+  const { access, index, blobs, health, repositories, publicRepository, policy, reloadPolicy } = deps;
   const routes = new Hono<Env>();
   const guard: MiddlewareHandler<Env> = async (c, next) => {
     access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'admin');
@@ -69,6 +74,19 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     }
     return parsed.data;
   };
+
+  routes.get('/policy', guard, (c) => c.json({ generation: policy.generation, ...describePolicy(policy.current) }));
+
+  // Reads the config file again; an invalid policy section leaves the one in force.
+  routes.post('/policy/reload', guard, (c) => {
+    try {
+      reloadPolicy();
+    } catch (error: unknown) {
+      if (error instanceof ConfigError) throw new BadRequestError(`the policy was not reloaded and the previous one stays in force: ${error.message}`, { cause: error });
+      throw error;
+    }
+    return c.json({ generation: policy.generation, ...describePolicy(policy.current) });
+  });
 
   routes.get('/stats', guard, (c) => c.json({ ...cacheStats(index, 20), upstream: { state: health.state } }));
 

@@ -114,12 +114,12 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
     return new Response(c.req.method === 'HEAD' ? null : pem, { status: 200, headers });
   });
 
-  routes.get('/names', guard, async (c) => registryResponse(c, await repository.names(), view));
-  routes.get('/versions', guard, async (c) => registryResponse(c, await repository.versions(), view));
+  routes.get('/names', guard, (c) => registryResponse(c, repository, () => repository.names(), view));
+  routes.get('/versions', guard, (c) => registryResponse(c, repository, () => repository.versions(), view));
   routes.get('/packages/:name', guard, async (c) => {
     const name = c.req.param('name');
     if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
-    return registryResponse(c, await repository.package(name), view);
+    return registryResponse(c, repository, () => repository.package(name), view);
   });
 
   routes.get('/tarballs/:file', guard, async (c) => {
@@ -136,7 +136,7 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
     routes.get('/policies/:name', guard, async (c) => {
       const name = c.req.param('name');
       if (!isPolicyName(name)) throw new BadRequestError(`"${name}" is not a valid policy name (3-64 lowercase letters, digits, "_", "-" or ".", starting and ending with a letter or digit)`);
-      return registryResponse(c, await repository.policy(name), view);
+      return registryResponse(c, repository, () => repository.policy(name), view);
     });
     return routes;
   }
@@ -160,7 +160,9 @@ function isSafeRelativePath(path: string): boolean {
   return path.length > 0 && path.length <= 256 && path.split('/').every((segment) => /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/.test(segment));
 }
 
-function registryResponse(c: Context<Env>, result: RegistryResult, view: View): Response {
+async function registryResponse(c: Context<Env>, repository: HexRepository, fetch: () => Promise<RegistryResult>, view: View): Promise<Response> {
+  if (view === 'original') repository.assertUnfiltered();
+  const result = await fetch();
   const { body, etag } = view === 'resigned' ? result.file : result.file.original;
   const headers = cacheHeaders(result.cache, etag, REGISTRY_CACHE_CONTROL);
   headers['content-type'] = 'application/octet-stream';

@@ -73,7 +73,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
       ({ body, etag } = hot);
       prepared = tarballPrepared(hot);
     } else {
-      const file = repository.hotRegistryFile(path);
+      const file = repository.hotRegistryFile(path, original);
       if (!file) {
         next(request, response);
         return;

@@ -1,9 +1,12 @@
 // The repository as clients see it: one method per endpoint of the Hex repository
 // protocol. Routes validate, call one of these, and write headers. Client usage is
 // counted here, so pre-warming and mirroring do not count as hits.
+import { PolicyBlockedError } from '../errors.js';
 import type { InstallsMirror } from '../installs/installs-mirror.js';
+import { describeDecision, type Decision } from '../policy/decide.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.js';
+import type { PolicyView } from './policy-view.js';
 import type { RegistryFile, RegistryMirror, RegistryResult } from './registry-mirror.js';
 import type { HotTarball, TarballMirror, TarballResult } from './tarball-mirror.js';
 import type { UsageRecorder } from './usage-recorder.js';
@@ -22,23 +25,45 @@ export class HexRepository {
     /** Where this repository's docs are cached: "" for the public one, "repos/ORG/" for an organization. */
     private readonly docsPrefix = '',
     private readonly metrics?: Metrics,
+    /** The registry as the policy (config key policy) lets clients see it. */
+    private readonly view?: PolicyView,
   ) {}
 
+  /** The re-signed view: with the policy's blocked releases taken out. */
   names(): Promise<RegistryResult> {
-    return this.counted(this.registry.get({ kind: 'names' }));
+    return this.counted(this.view ? this.view.names() : this.registry.get({ kind: 'names' }));
   }
 
   versions(): Promise<RegistryResult> {
-    return this.counted(this.registry.get({ kind: 'versions' }));
+    return this.counted(this.view ? this.view.versions() : this.registry.get({ kind: 'versions' }));
   }
 
   package(name: string): Promise<RegistryResult> {
-    return this.counted(this.registry.get({ kind: 'package', name }));
+    return this.counted(this.view ? this.view.package(name).then((view) => view.result) : this.registry.get({ kind: 'package', name }));
   }
 
-  /** A registry file ("names", "packages/NAME") memory can answer at once; counted as a hit. */
-  hotRegistryFile(path: string): RegistryFile | undefined {
-    const file = this.registry.peek(path);
+  /**
+   * The pass-through view serves upstream's own signed files, from which no release can be
+   * taken out; under a policy it would let clients around it.
+   */
+  assertUnfiltered(): void {
+    if (this.view?.applies()) {
+      throw new PolicyBlockedError("the pass-through view (/mirror) serves upstream's signed registry files unchanged, so it cannot apply hexproxy's policy (config key policy); point clients at the re-signed view (hexproxy's URL without /mirror, with hexproxy's public key)");
+    }
+  }
+
+  /** How the policy decides NAME@VERSION now; undefined when the package has no such release. */
+  async decide(name: string, version: string): Promise<Decision | undefined> {
+    if (!this.view) return { allowed: true };
+    return this.view.decide(name, version);
+  }
+
+  /**
+   * A registry file ("names", "packages/NAME") memory can answer at once, in the re-signed
+   * view or (`original`) the pass-through one; counted as a hit.
+   */
+  hotRegistryFile(path: string, original = false): RegistryFile | undefined {
+    const file = !this.view ? this.registry.peek(path) : original ? (this.view.applies() ? undefined : this.registry.peek(path)) : this.view.peek(path);
     if (file) {
       this.usage.registry('hit');
       this.metrics?.cache('registry', 'hit');
@@ -48,6 +73,7 @@ export class HexRepository {
 
   /** A tarball memory can answer at once; counted as a hit. */
   hotTarball(name: string, version: string): HotTarball | undefined {
+    if (this.view && !this.view.knownAllowed(name, version)) return undefined;
     const hot = this.tarballs.peek(name, version);
     if (hot) {
       this.usage.tarball(this.repo, name, version, 'hit');
@@ -58,6 +84,7 @@ export class HexRepository {
 
   /** Where a cached tarball's file is (see TarballMirror.cachedFile); count it with `tarballServed`. */
   cachedTarballFile(name: string, version: string): ReturnType<TarballMirror['cachedFile']> {
+    if (this.view && !this.view.knownAllowed(name, version)) return undefined;
     return this.tarballs.cachedFile(name, version);
   }
 
@@ -72,6 +99,13 @@ export class HexRepository {
   }
 
   async tarball(name: string, version: string): Promise<TarballResult> {
+    if (this.view?.strictTarballs()) {
+      const { blocked } = await this.view.package(name);
+      const decision = blocked.get(version);
+      if (decision) {
+        throw new PolicyBlockedError(`${name} ${version} is ${describeDecision(decision)}. Tarballs of blocked releases are refused because policy.tarballs is "strict"; choose an allowed release (hexproxy policy explain ${name}@${version})`);
+      }
+    }
     // Clients get a verified small tarball before it is durable on disk.
     const result = await this.tarballs.get(name, version, { waitForDisk: false });
     this.usage.tarball(this.repo, name, version, result.cache);

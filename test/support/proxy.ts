@@ -25,6 +25,8 @@ export interface TestProxy {
   url: string;
   dataDir: string;
   server: RunningServer;
+  /** The config file the proxy was started with, if `config` was given. */
+  configFile: string | undefined;
   logs: LogRecord[];
   get(path: string, headers?: Record<string, string>): Promise<HttpResult>;
   head(path: string, headers?: Record<string, string>): Promise<HttpResult>;
@@ -36,6 +38,10 @@ export interface ProxyOptions {
   upstreamPublicKeyPem: string;
   dataDir?: string;
   flags?: Record<string, string | boolean>;
+  /** Written to a config file the proxy is started with (for sections flags cannot set, such as policy). */
+  config?: Record<string, unknown>;
+  /** The proxy's clock (milliseconds), for the policy's minimum release age. */
+  clock?: () => number;
 }
 
 const created: string[] = [];
@@ -55,25 +61,26 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
   const dataDir = options.dataDir ?? tempDir();
   const keyFile = join(tempDir('hexproxy-key-'), 'upstream.pem');
   writeFileSync(keyFile, options.upstreamPublicKeyPem);
-  const config = loadConfig({
-    flags: {
-      host: '127.0.0.1',
-      port: '0',
-      'data-dir': dataDir,
-      'upstream-url': options.upstreamUrl,
-      // Never the real builds.hex.pm: tests of /installs pass their fake builds server's URL.
-      'installs-url': options.upstreamUrl,
-      'upstream-public-key': keyFile,
-      'upstream-timeout-ms': '2000',
-      'installs-timeout-ms': '2000',
-      // Each failure test counts upstream hits exactly; retries and cool-down have their own tests.
-      'upstream-retries': '0',
-      'upstream-cooldown-seconds': '0',
-      'log-level': 'debug',
-      ...options.flags,
-    },
-    env: {},
-  });
+  const configFile = options.config && join(tempDir('hexproxy-config-'), 'hexproxy.json');
+  if (configFile) writeFileSync(configFile, JSON.stringify(options.config));
+  const flags = {
+    host: '127.0.0.1',
+    port: '0',
+    'data-dir': dataDir,
+    'upstream-url': options.upstreamUrl,
+    // Never the real builds.hex.pm: tests of /installs pass their fake builds server's URL.
+    'installs-url': options.upstreamUrl,
+    'upstream-public-key': keyFile,
+    'upstream-timeout-ms': '2000',
+    'installs-timeout-ms': '2000',
+    // Each failure test counts upstream hits exactly; retries and cool-down have their own tests.
+    'upstream-retries': '0',
+    'upstream-cooldown-seconds': '0',
+    'log-level': 'debug',
+    ...(configFile && { config: configFile }),
+    ...options.flags,
+  };
+  const config = loadConfig({ flags, env: {} });
   const logs: LogRecord[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -81,7 +88,11 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
       done();
     },
   });
-  const server = await startServer(config, createLogger(config.logLevel, sink));
+  const server = await startServer(config, createLogger(config.logLevel, sink), {
+    ...(options.clock && { clock: options.clock }),
+    // As `hexproxy serve` does: the policy is reloaded from the same flags and config file.
+    reloadConfig: () => loadConfig({ flags, env: {} }),
+  });
   const call = async (method: 'GET' | 'HEAD', path: string, headers: Record<string, string> = {}): Promise<HttpResult> => {
     const response = await request(`${server.url}${path}`, { method, headers });
     const body = Buffer.from(await response.body.arrayBuffer());
@@ -96,6 +107,7 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
     url: server.url,
     dataDir,
     server,
+    configFile,
     logs,
     get: (path, headers) => call('GET', path, headers),
     head: (path, headers) => call('HEAD', path, headers),

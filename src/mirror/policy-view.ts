@@ -1,0 +1,246 @@
+// The registry as the policy lets clients see it: each upstream file with the blocked
+// releases taken out, re-encoded with the vendored schemas and re-signed. A filtered file
+// is kept as its own object (the hot path prepares headers per object), remembered under
+// the upstream file's hash and the policy generation, and rebuilt when either changes or
+// when a blocked release comes of age. A file with nothing blocked is served as it is.
+import type { KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ActivePolicy } from '../policy/active-policy.js';
+import { decideRelease, type Decision } from '../policy/decide.js';
+import { decideFromIndex, filterNames, filterPackage, filterVersions } from '../policy/filter.js';
+import { createLimiter } from '../resolve/limiter.js';
+import { decodeNames, decodeVersions, encodeNames, encodePackage, encodeVersions } from '../registry/codec.js';
+import { sealRegistryFile } from '../registry/registry-file.js';
+import type { VersionsPackage } from '../registry/types.js';
+import { packageOf, sha256Hex, type RegistryFile, type RegistryMirror, type RegistryResult } from './registry-mirror.js';
+import { SingleFlight } from './single-flight.js';
+
+export interface PolicyViewOptions {
+  repo: string;
+  registry: RegistryMirror;
+  policy: ActivePolicy;
+  signingKey: KeyObject;
+  log: Logger;
+  /** Bound of the filtered copies kept in memory. */
+  memoryMaxBytes: number;
+  /** The filtered /names and /versions are rebuilt at least this often (new advisories, severities). */
+  indexMaxAgeMs: number;
+}
+
+/** A package file as the policy shows it, and the releases it took out. */
+export interface PackageView {
+  result: RegistryResult;
+  blocked: ReadonlyMap<string, Decision>;
+}
+
+interface PackageEntry {
+  sourceSha: string;
+  generation: number;
+  /** Milliseconds; Infinity when no blocked release comes of age. */
+  expiresAt: number;
+  /** Undefined: nothing blocked, the upstream file is served as it is. */
+  file: RegistryFile | undefined;
+  blocked: ReadonlyMap<string, Decision>;
+}
+
+interface IndexEntry {
+  namesSha: string;
+  versionsSha: string;
+  generation: number;
+  expiresAt: number;
+  names: RegistryFile;
+  versions: RegistryFile;
+}
+
+const NOTHING_BLOCKED: ReadonlyMap<string, Decision> = new Map();
+const NONE: ReadonlySet<string> = new Set();
+// Package files fetched at once while building /versions.
+const PACKAGE_CONCURRENCY = 16;
+// A view built while some package files could not be had is retried this soon.
+const INCOMPLETE_RETRY_MS = 30_000;
+
+export class PolicyView {
+  private readonly packages: LRUCache<string, PackageEntry>;
+  private readonly packageFlights = new SingleFlight<PackageEntry>();
+  private readonly indexFlight = new SingleFlight<IndexEntry>();
+  private index: IndexEntry | undefined;
+
+  constructor(private readonly options: PolicyViewOptions) {
+    this.packages = new LRUCache<string, PackageEntry>({
+      maxSize: Math.max(1, options.memoryMaxBytes),
+      sizeCalculation: (entry) => 512 + (entry.file ? entry.file.body.length + entry.file.payload.length : 0),
+    });
+  }
+
+  /** Whether the policy changes what this repository serves. */
+  applies(): boolean {
+    return this.options.policy.appliesTo(this.options.repo);
+  }
+
+  /** Whether tarballs of blocked releases are refused (policy.tarballs "strict"). */
+  strictTarballs(): boolean {
+    return this.applies() && this.options.policy.current.tarballs === 'strict';
+  }
+
+  async names(): Promise<RegistryResult> {
+    if (!this.applies()) return this.options.registry.get({ kind: 'names' });
+    const [names, versions] = await this.sources();
+    return { file: (await this.indexView(names.file, versions.file)).names, cache: names.cache };
+  }
+
+  async versions(): Promise<RegistryResult> {
+    if (!this.applies()) return this.options.registry.get({ kind: 'versions' });
+    const [names, versions] = await this.sources();
+    return { file: (await this.indexView(names.file, versions.file)).versions, cache: versions.cache };
+  }
+
+  async package(name: string, revalidate = false): Promise<PackageView> {
+    const result = await this.options.registry.get({ kind: 'package', name }, revalidate);
+    if (!this.applies()) return { result, blocked: NOTHING_BLOCKED };
+    const entry = await this.packageEntry(result.file);
+    return { result: entry.file ? { file: entry.file, cache: result.cache } : result, blocked: entry.blocked };
+  }
+
+  /** How the policy decides NAME@VERSION now; undefined when upstream has no such release. */
+  async decide(name: string, version: string): Promise<Decision | undefined> {
+    const pkg = packageOf((await this.options.registry.get({ kind: 'package', name })).file);
+    const release = pkg.releases.find((candidate) => candidate.version === version);
+    if (!release) return undefined;
+    if (!this.applies()) return { allowed: true };
+    return decideRelease(this.options.policy.current, pkg, release, Math.floor(this.options.policy.nowMs() / 1000)).decision;
+  }
+
+  /** The file memory can serve at once as clients should see it ("names", "packages/NAME"). */
+  peek(path: string): RegistryFile | undefined {
+    const { registry } = this.options;
+    const source = registry.peek(path);
+    if (!source || !this.applies()) return source;
+    if (path === 'names' || path === 'versions') {
+      const index = this.index;
+      const names = path === 'names' ? source : registry.peek('names');
+      const versions = path === 'versions' ? source : registry.peek('versions');
+      if (!index || !names || !versions || !this.current(index) || index.namesSha !== names.row.sha256 || index.versionsSha !== versions.row.sha256) return undefined;
+      return path === 'names' ? index.names : index.versions;
+    }
+    const entry = this.packages.get(path);
+    if (!entry || entry.sourceSha !== source.row.sha256 || !this.current(entry)) return undefined;
+    return entry.file ?? source;
+  }
+
+  /**
+   * Whether memory already knows NAME@VERSION to be allowed: lets the hot path serve a
+   * tarball under strict tarballs without a lookup; otherwise the routes decide.
+   */
+  knownAllowed(name: string, version: string): boolean {
+    if (!this.strictTarballs()) return true;
+    const path = `packages/${name}`;
+    const source = this.options.registry.peek(path);
+    const entry = this.packages.get(path);
+    return source !== undefined && entry !== undefined && entry.sourceSha === source.row.sha256 && this.current(entry) && !entry.blocked.has(version);
+  }
+
+  private sources(): Promise<[RegistryResult, RegistryResult]> {
+    const { registry } = this.options;
+    return Promise.all([registry.get({ kind: 'names' }), registry.get({ kind: 'versions' })]);
+  }
+
+  private current(entry: { generation: number; expiresAt: number }): boolean {
+    const { policy } = this.options;
+    return entry.generation === policy.generation && policy.nowMs() < entry.expiresAt;
+  }
+
+  private async packageEntry(source: RegistryFile): Promise<PackageEntry> {
+    const path = `packages/${(source.resource as { name: string }).name}`;
+    const known = this.packages.get(path);
+    if (known && known.sourceSha === source.row.sha256 && this.current(known)) return known;
+    return this.packageFlights.run(`${path}@${source.row.sha256}`, async () => {
+      const { policy } = this.options;
+      const generation = policy.generation;
+      const now = policy.nowMs();
+      const filtered = filterPackage(policy.current, packageOf(source), Math.floor(now / 1000));
+      const entry: PackageEntry = {
+        sourceSha: source.row.sha256, generation, blocked: filtered.blocked,
+        expiresAt: filtered.changesAt === undefined ? Infinity : filtered.changesAt * 1000,
+        file: filtered.blocked.size === 0 ? undefined : await this.sealed(source, encodePackage(filtered.package)),
+      };
+      this.packages.set(path, entry);
+      return entry;
+    });
+  }
+
+  private async indexView(names: RegistryFile, versions: RegistryFile): Promise<IndexEntry> {
+    const known = this.index;
+    if (known && known.namesSha === names.row.sha256 && known.versionsSha === versions.row.sha256 && this.current(known)) return known;
+    return this.indexFlight.run(`${names.row.sha256}/${versions.row.sha256}`, async () => {
+      const entry = await this.buildIndex(names, versions);
+      this.index = entry;
+      return entry;
+    });
+  }
+
+  /**
+   * /versions decides most packages by itself (deny and allow rules, "any" advisories, all
+   * retirements, packages not updated within the minimum age); the rest need their package
+   * file, fetched PACKAGE_CONCURRENCY at a time. A package whose file cannot be had is
+   * left out: what cannot be checked is not offered.
+   */
+  private async buildIndex(namesFile: RegistryFile, versionsFile: RegistryFile): Promise<IndexEntry> {
+    const { policy, log, repo } = this.options;
+    const generation = policy.generation;
+    const startedMs = policy.nowMs();
+    const now = Math.floor(startedMs / 1000);
+    const names = decodeNames(namesFile.payload);
+    const versions = decodeVersions(versionsFile.payload);
+    const updatedAt = new Map(names.packages.map((entry) => [entry.name, entry.updated_at?.seconds]));
+    const blocked = new Map<string, ReadonlySet<string>>();
+    const needed: VersionsPackage[] = [];
+    for (const entry of versions.packages) {
+      const decided = decideFromIndex(policy.current, entry, updatedAt.get(entry.name), now);
+      if (decided === 'needs-package') needed.push(entry);
+      else if (decided.size > 0) blocked.set(entry.name, decided);
+    }
+    let expiresAt = startedMs + this.options.indexMaxAgeMs;
+    let unavailable = 0;
+    const limit = createLimiter(PACKAGE_CONCURRENCY);
+    await Promise.all(needed.map((entry) => limit(async () => {
+      try {
+        let view = await this.package(entry.name);
+        // /versions lists a release this copy of the package lacks: ask upstream for its word.
+        if (entry.versions.some((version) => !packageOf(view.result.file).releases.some((release) => release.version === version) && !view.blocked.has(version))) {
+          view = await this.package(entry.name, true);
+        }
+        const listed = new Set([...packageOf(view.result.file).releases.map((release) => release.version), ...view.blocked.keys()]);
+        // Still unknown to the package file: not checkable, so not offered.
+        const removed = new Set([...view.blocked.keys(), ...entry.versions.filter((version) => !listed.has(version))]);
+        if (removed.size > 0) blocked.set(entry.name, removed);
+        const entryExpiry = this.packages.get(`packages/${entry.name}`)?.expiresAt ?? Infinity;
+        expiresAt = Math.min(expiresAt, entryExpiry);
+      } catch (error: unknown) {
+        unavailable += 1;
+        blocked.set(entry.name, new Set(entry.versions));
+        log.warn({ repo, package: entry.name, err: errorMessage(error) }, 'policy: cannot read a package file needed to filter /versions; leaving the package out');
+      }
+    })));
+    if (unavailable > 0) expiresAt = Math.min(expiresAt, startedMs + INCOMPLETE_RETRY_MS);
+    const filteredVersions = filterVersions(versions, (name) => blocked.get(name) ?? NONE);
+    const offered = new Set(filteredVersions.packages.map((entry) => entry.name));
+    const listed = new Set(versions.packages.map((entry) => entry.name));
+    // A name /versions does not list cannot be judged here; its package file is filtered when asked for.
+    const filteredNames = filterNames(names, (name) => offered.has(name) || !listed.has(name));
+    const [namesOut, versionsOut] = await Promise.all([
+      this.sealed(namesFile, encodeNames(filteredNames)),
+      this.sealed(versionsFile, encodeVersions(filteredVersions)),
+    ]);
+    const removedReleases = [...blocked.values()].reduce((sum, set) => sum + set.size, 0);
+    log.info({ repo, packagesChecked: needed.length, removedReleases, removedPackages: listed.size - offered.size, unavailable }, 'policy: built the filtered /names and /versions');
+    return { namesSha: namesFile.row.sha256, versionsSha: versionsFile.row.sha256, generation, expiresAt, names: namesOut, versions: versionsOut };
+  }
+
+  /** `source` with a payload of hexproxy's making: sealed with its key, its own ETag. */
+  private async sealed(source: RegistryFile, payload: Buffer): Promise<RegistryFile> {
+    const body = await sealRegistryFile(payload, this.options.signingKey);
+    return { ...source, payload, body, etag: `"${sha256Hex(body).slice(0, 40)}"` };
+  }
+}
