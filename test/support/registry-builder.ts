@@ -13,8 +13,8 @@ export interface ReleaseSpec {
   retired?: { reason: number; message?: string };
   /** Leave Release.outer_checksum unset, like releases from before it existed. */
   omitOuterChecksum?: boolean;
-  /** Defaults to 2024-01-01T00:00:00Z. */
-  publishedAt?: Date;
+  /** Defaults to 2024-01-01T00:00:00Z; null leaves Release.published_at unset (releases from before it existed). */
+  publishedAt?: Date | null;
   description?: string;
   /** Pads the tarball with this many incompressible bytes (see TarballSpec.padBytes). */
   padBytes?: number;
@@ -127,7 +127,7 @@ export function packagePayload(pkg: BuiltPackage, repository: string, name = pkg
       })),
       ...(spec.retired && { retired: spec.retired }),
       advisory_indexes: (spec.advisories ?? []).map((advisory) => advisoryIndex(advisory.id)),
-      published_at: timestamp(publishedAt(spec)),
+      ...(spec.publishedAt !== null && { published_at: timestamp(publishedAt(spec)) }),
     })),
   });
 }

@@ -1,0 +1,306 @@
+// The policy (config key policy) enforced in the re-signed registry: blocked releases are
+// taken out of /packages/NAME, /versions and /names, consistently and re-signed; tarballs
+// of blocked releases follow policy.tarballs; an edited policy takes effect on reload; the
+// minimum release age is measured with an injected clock.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodePackage, decodeSigned } from '../../src/registry/codec.js';
+import { openRegistryFile } from '../../src/registry/registry-file.js';
+import type { RegistryResource } from '../../src/registry/resource.js';
+import { parsePublicKey } from '../../src/registry/signature.js';
+import type { Names, Package, Versions } from '../../src/registry/types.js';
+import { cliPath } from '../support/cli.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
+
+const DAY = 86_400_000;
+const START = Date.parse('2026-11-22T12:00:00Z');
+const OLD = new Date('2024-01-01T00:00:00Z');
+const critical = { id: 'GHSA-crit-0001', summary: 'remote code execution', severity: 4, cvss_score: 9.5, aliases: ['CVE-2026-0001'] };
+const high = { id: 'GHSA-high-0002', summary: 'denial of service', severity: 3, aliases: ['CVE-2026-0002'] };
+const low = { id: 'GHSA-low-0003', summary: 'log noise', severity: 1, aliases: [] };
+
+const packages: PackageSpec[] = [
+  {
+    name: 'plug',
+    releases: [
+      { version: '1.14.0', publishedAt: OLD },
+      { version: '1.15.0', publishedAt: OLD, advisories: [critical] },
+      { version: '1.15.1', publishedAt: OLD, dependencies: [{ package: 'jason', requirement: '~> 1.4', optional: true, app: 'jason' }] },
+      // Two days old at START: too new for a 7-day minimum age until START + 5 days.
+      { version: '1.16.0', publishedAt: new Date(START - 2 * DAY) },
+    ],
+  },
+  {
+    name: 'jason',
+    releases: [
+      { version: '1.3.0', publishedAt: OLD, retired: { reason: 2, message: 'CVE fixed in 1.4.1' } },
+      { version: '1.4.0', publishedAt: OLD, retired: { reason: 3, message: 'use 1.4.1' } },
+      { version: '1.4.1', publishedAt: OLD },
+    ],
+  },
+  { name: 'left_pad', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] },
+  {
+    name: 'ecto',
+    releases: [
+      { version: '3.10.0', publishedAt: OLD, advisories: [low] },
+      { version: '3.11.0', publishedAt: OLD, advisories: [high, low] },
+      // One day old, but allowed by name and version: an allow rule lifts every restriction.
+      { version: '3.11.1', publishedAt: new Date(START - DAY), advisories: [high] },
+    ],
+  },
+  { name: 'old_lib', releases: [{ version: '0.1.0', publishedAt: null }] },
+  { name: 'evil_a', releases: [{ version: '1.0.0', publishedAt: OLD }] },
+  { name: 'evil_good', releases: [{ version: '1.0.0', publishedAt: OLD }] },
+];
+
+const policy = {
+  deny: ['left_pad', 'evil_*', { match: 'plug@< 1.15.0', comment: 'GHSA-old-plug' }],
+  allow: ['ecto@3.11.1', 'evil_good'],
+  minReleaseAge: '7d',
+  blockAdvisorySeverity: 'high',
+  blockRetired: ['security'],
+};
+
+let upstream: FakeUpstream;
+let proxy: TestProxy;
+let now = START;
+
+const proxyKey = () => parsePublicKey(proxy.server.hexproxy.keys.publicKeyPem);
+
+async function open<T>(response: HttpResult, resource: RegistryResource): Promise<T> {
+  expect(response.status, response.body.toString()).toBe(200);
+  const file = await openRegistryFile(response.body, resource, { publicKey: proxyKey(), repository: 'hexpm', maxBytes: 1 << 24 });
+  return file.message as T;
+}
+
+const servedPackage = async (name: string): Promise<Package> => open<Package>(await proxy.get(`/packages/${name}`), { kind: 'package', name });
+const servedVersions = async (): Promise<Versions> => open<Versions>(await proxy.get('/versions'), { kind: 'versions' });
+const servedNames = async (): Promise<Names> => open<Names>(await proxy.get('/names'), { kind: 'names' });
+const upstreamPackage = (name: string): Package => decodePackage(upstreamPayload(`/packages/${name}`));
+
+/** The payload of what upstream serves at `path` (the fake upstream's own bytes). */
+function upstreamPayload(path: string): Buffer {
+  const body = upstream.body(path);
+  if (!body) throw new Error(`upstream has no ${path}`);
+  return decodeSigned(gunzipSync(body)).payload;
+}
+
+function writePolicy(section: Record<string, unknown>): void {
+  if (!proxy.configFile) throw new Error('the proxy was started without a config file');
+  writeFileSync(proxy.configFile, JSON.stringify({ policy: section }));
+}
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream({ packages });
+  proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy }, clock: () => now });
+});
+
+afterAll(async () => {
+  await proxy?.close();
+  await upstream?.close();
+});
+
+describe('the filtered registry', () => {
+  it('takes blocked releases out of /packages/NAME and keeps every field of the rest', async () => {
+    const plug = await servedPackage('plug');
+    const original = upstreamPackage('plug');
+    // 1.14.0 denied by rule, 1.15.0 has a critical advisory, 1.16.0 is two days old.
+    expect(plug.releases.map((r) => r.version)).toEqual(['1.15.1']);
+    expect(plug.releases[0]).toEqual(original.releases[2]);
+    // The advisory only 1.15.0 had goes with it.
+    expect(plug.advisories).toEqual([]);
+    expect(plug.name).toBe('plug');
+    expect(plug.repository).toBe('hexpm');
+
+    const ecto = await servedPackage('ecto');
+    const upstreamEcto = upstreamPackage('ecto');
+    // 3.11.0 (high) goes; 3.11.1 (high and new) stays, allowed by "ecto@3.11.1".
+    expect(ecto.releases.map((r) => r.version)).toEqual(['3.10.0', '3.11.1']);
+    expect(upstreamEcto.advisories.map((a) => a.id)).toEqual([low.id, high.id]);
+    expect(ecto.advisories).toEqual(upstreamEcto.advisories);
+    expect(ecto.releases).toEqual([upstreamEcto.releases[0], upstreamEcto.releases[2]]);
+
+    const jason = await servedPackage('jason');
+    expect(jason.releases.map((r) => r.version)).toEqual(['1.4.0', '1.4.1']);
+    expect(jason.releases[0]?.retired).toEqual({ reason: 3, message: 'use 1.4.1' });
+
+    // Exact names outrank globs: evil_good is allowed, evil_a denied.
+    expect((await servedPackage('evil_good')).releases.map((r) => r.version)).toEqual(['1.0.0']);
+    expect((await servedPackage('evil_a')).releases).toEqual([]);
+    // Undated releases count as old enough by default.
+    expect((await servedPackage('old_lib')).releases.map((r) => r.version)).toEqual(['0.1.0']);
+  });
+
+  it('serves a package whose every release is blocked with none, and leaves it out of /names and /versions', async () => {
+    const leftPad = await servedPackage('left_pad');
+    expect(leftPad.releases).toEqual([]);
+    expect(leftPad.name).toBe('left_pad');
+    const names = (await servedNames()).packages.map((p) => p.name);
+    expect(names).toEqual(['ecto', 'evil_good', 'jason', 'old_lib', 'plug']);
+    const versions = await servedVersions();
+    expect(versions.packages.map((p) => p.name)).toEqual(['ecto', 'evil_good', 'jason', 'old_lib', 'plug']);
+  });
+
+  it('renumbers Versions.retired and with_advisories to match the releases kept', async () => {
+    const versions = await servedVersions();
+    const entry = (name: string) => versions.packages.find((p) => p.name === name);
+    expect(entry('jason')).toEqual({ name: 'jason', versions: ['1.4.0', '1.4.1'], retired: [0], with_advisories: [] });
+    expect(entry('ecto')).toEqual({ name: 'ecto', versions: ['3.10.0', '3.11.1'], retired: [], with_advisories: [0, 1] });
+    expect(entry('plug')).toEqual({ name: 'plug', versions: ['1.15.1'], retired: [], with_advisories: [] });
+    // /names keeps updated_at of the packages it keeps.
+    const names = await servedNames();
+    expect(names.packages.find((p) => p.name === 'plug')?.updated_at?.seconds).toBe(Math.floor((START - 2 * DAY) / 1000));
+  });
+
+  it('builds /versions from the package files only of packages /versions cannot decide alone', async () => {
+    // old_lib was last updated long before the minimum age and has no advisory or
+    // retirement: /versions and /names decide it. left_pad and evil_a are decided by rules.
+    const fresh = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy }, clock: () => now });
+    try {
+      const before = (name: string) => upstream.hits(`/packages/${name}`);
+      const counts = Object.fromEntries(packages.map((p) => [p.name, before(p.name)]));
+      const response = await fresh.get('/versions');
+      expect(response.status).toBe(200);
+      const fetched = packages.map((p) => p.name).filter((name) => upstream.hits(`/packages/${name}`) > (counts[name] ?? 0));
+      expect(fetched.sort()).toEqual(['ecto', 'jason', 'plug']);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('refuses the pass-through view, which cannot take releases out of upstream-signed files', async () => {
+    const response = await proxy.get('/mirror/packages/plug');
+    expect(response.status).toBe(403);
+    expect(response.headers['x-hexproxy-error']).toBe('blocked_by_policy');
+    expect(response.body.toString()).toMatch(/cannot apply hexproxy's policy/);
+    expect((await proxy.get('/mirror/names')).status).toBe(403);
+  });
+});
+
+describe('the minimum release age', () => {
+  it('lets a release in exactly when it comes of age, with a new ETag', async () => {
+    const eligibleAt = START - 2 * DAY + 7 * DAY;
+    const before = await proxy.get('/packages/plug');
+    now = eligibleAt - 1000;
+    const justBefore = await proxy.get('/packages/plug', { 'if-none-match': before.headers['etag'] ?? '' });
+    expect(justBefore.status).toBe(304);
+    expect((await servedVersions()).packages.find((p) => p.name === 'plug')?.versions).toEqual(['1.15.1']);
+
+    now = eligibleAt;
+    const after = await proxy.get('/packages/plug', { 'if-none-match': before.headers['etag'] ?? '' });
+    expect(after.status).toBe(200);
+    expect(after.headers['etag']).not.toBe(before.headers['etag']);
+    expect((await open<Package>(after, { kind: 'package', name: 'plug' })).releases.map((r) => r.version)).toEqual(['1.15.1', '1.16.0']);
+    expect((await servedVersions()).packages.find((p) => p.name === 'plug')?.versions).toEqual(['1.15.1', '1.16.0']);
+    now = START;
+  });
+});
+
+describe('tarballs of blocked releases', () => {
+  it('are served under "locked-ok" (the default), since lock files pin them', async () => {
+    const response = await proxy.get('/tarballs/plug-1.15.0.tar');
+    expect(response.status).toBe(200);
+    expect(response.body.equals(upstream.tarball('plug', '1.15.0').tar)).toBe(true);
+    // A second time: from memory, through the hot path.
+    expect((await proxy.get('/tarballs/plug-1.15.0.tar')).status).toBe(200);
+  });
+
+  it('are refused with 403 naming the rule under "strict", from memory too, and allowed ones still served', async () => {
+    writePolicy({ ...policy, tarballs: 'strict' });
+    proxy.server.hexproxy.reloadPolicy();
+    const blocked = await proxy.get('/tarballs/plug-1.15.0.tar');
+    expect(blocked.status).toBe(403);
+    expect(blocked.headers['x-hexproxy-error']).toBe('blocked_by_policy');
+    expect(blocked.body.toString()).toMatch(/plug 1\.15\.0 is blocked: advisory GHSA-crit-0001 \(critical\) at or above policy\.blockAdvisorySeverity "high"/);
+    const denied = await proxy.get('/tarballs/left_pad-1.0.0.tar');
+    expect(denied.status).toBe(403);
+    expect(denied.body.toString()).toMatch(/denied by policy\.deny\[0\] "left_pad"/);
+    const hitsBefore = upstream.hits('/tarballs/left_pad-1.0.0.tar');
+    expect(hitsBefore).toBe(0);
+    const allowed = await proxy.get('/tarballs/plug-1.15.1.tar');
+    expect(allowed.status).toBe(200);
+    expect(allowed.body.equals(upstream.tarball('plug', '1.15.1').tar)).toBe(true);
+    writePolicy(policy);
+    proxy.server.hexproxy.reloadPolicy();
+  });
+});
+
+describe('reloading the policy', () => {
+  it('takes effect without a restart and changes the ETags of what it changes', async () => {
+    const before = await proxy.get('/packages/jason');
+    const versionsBefore = await proxy.get('/versions');
+    writePolicy({ ...policy, blockRetired: true });
+    proxy.server.hexproxy.reloadPolicy();
+    const after = await proxy.get('/packages/jason', { 'if-none-match': before.headers['etag'] ?? '' });
+    expect(after.status).toBe(200);
+    expect((await open<Package>(after, { kind: 'package', name: 'jason' })).releases.map((r) => r.version)).toEqual(['1.4.1']);
+    const versionsAfter = await proxy.get('/versions');
+    expect(versionsAfter.headers['etag']).not.toBe(versionsBefore.headers['etag']);
+    expect((await open<Versions>(versionsAfter, { kind: 'versions' })).packages.find((p) => p.name === 'jason')).toEqual({ name: 'jason', versions: ['1.4.1'], retired: [], with_advisories: [] });
+
+    // An invalid edit is refused and the policy in force stays.
+    writePolicy({ ...policy, minReleaseAge: '7 days' });
+    expect(() => proxy.server.hexproxy.reloadPolicy()).toThrow(/policy\.minReleaseAge.*must be a duration such as "0", "7d"/);
+    expect((await servedPackage('jason')).releases.map((r) => r.version)).toEqual(['1.4.1']);
+
+    // No policy: the upstream registry as it is, under its unfiltered ETag.
+    writePolicy({});
+    proxy.server.hexproxy.reloadPolicy();
+    expect((await servedPackage('jason')).releases.map((r) => r.version)).toEqual(['1.3.0', '1.4.0', '1.4.1']);
+    expect((await servedPackage('left_pad')).releases).toHaveLength(2);
+    expect((await proxy.get('/mirror/packages/plug')).status).toBe(200);
+    writePolicy(policy);
+    proxy.server.hexproxy.reloadPolicy();
+  });
+
+  it('reloads on SIGHUP in `hexproxy serve`', async () => {
+    const dir = tempDir('hexproxy-sighup-');
+    const keyFile = join(dir, 'upstream.pem');
+    writeFileSync(keyFile, upstream.publicKeyPem);
+    const configFile = join(dir, 'hexproxy.json');
+    writeFileSync(configFile, JSON.stringify({ policy: { deny: ['plug'] } }));
+    const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0', '--data-dir', join(dir, 'data'), '--upstream-url', upstream.url, '--upstream-public-key', keyFile], {
+      env: { PATH: process.env['PATH'] }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const waitFor = (pattern: RegExp, stream: 'stdout' | 'stderr') => new Promise<RegExpExecArray>((resolve, reject) => {
+      const check = (): boolean => {
+        const match = pattern.exec(stream === 'stdout' ? stdout : stderr);
+        if (match) resolve(match);
+        return match !== null;
+      };
+      if (check()) return;
+      child[stream].on('data', () => check());
+      child.once('close', () => reject(new Error(`hexproxy exited before ${pattern}: ${stderr}`)));
+    });
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      const url = (await waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 'stderr'))[1] as string;
+      const first = await fetch(`${url}/packages/plug`);
+      expect(decodeServed(Buffer.from(await first.arrayBuffer()), 'plug').releases).toEqual([]);
+      writeFileSync(configFile, JSON.stringify({ policy: { deny: ['plug@< 1.15.1'] } }));
+      child.kill('SIGHUP');
+      await waitFor(/"msg":"policy reloaded"/, 'stdout');
+      const second = await fetch(`${url}/packages/plug`, { headers: { 'if-none-match': first.headers.get('etag') ?? '' } });
+      expect(second.status).toBe(200);
+      expect(decodeServed(Buffer.from(await second.arrayBuffer()), 'plug').releases.map((r) => r.version)).toEqual(['1.15.1', '1.16.0']);
+    } finally {
+      const exited = new Promise((resolve) => child.once('close', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
+
+/** The package of a served file, signature unchecked (the child process has its own key). */
+function decodeServed(body: Buffer, name: string): Package {
+  const pkg = decodePackage(decodeSigned(gunzipSync(body)).payload);
+  expect(pkg.name).toBe(name);
+  return pkg;
+}
