@@ -56,6 +56,8 @@ export interface Hexproxy {
   replacePolicy(policy: PolicyConfig): void;
   /** Reads the configuration again and puts its policy in force (SIGHUP, POST /api/admin/policy/reload). */
   reloadPolicy(): void;
+  /** Starts building the policy's filtered /names and /versions in the background. */
+  warmPolicyViews(): void;
   close(): Promise<void>;
 }
 
@@ -173,9 +175,17 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     requireToken: config.auth.requireToken,
     failuresPerMinute: config.auth.failuresPerMinute,
   });
+  // The filtered /versions of a large repository takes seconds to build the first time: built ahead of clients.
+  const warmPolicyViews = (): void => {
+    if (!policy.current.active) return;
+    for (const [name, served] of [[config.upstream.repository, repository] as const, ...organizations]) {
+      served.warmPolicyView().catch((error: unknown) => log.warn({ repo: name, err: errorMessage(error) }, 'policy: could not build the filtered /names and /versions ahead of clients'));
+    }
+  };
   const replacePolicy = (section: PolicyConfig): void => {
     policy.replace(compiledPolicy(section, config.upstream.repository));
     log.info({ generation: policy.generation, active: policy.current.active }, 'policy replaced');
+    warmPolicyViews();
   };
   const reloadPolicy = (): void => {
     if (!options.reloadConfig) throw new ConfigError('hexproxy was started without a configuration to reload the policy from');
@@ -196,7 +206,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   let closing: Promise<void> | undefined;
   return {
     config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics, policy,
-    replacePolicy, reloadPolicy,
+    replacePolicy, reloadPolicy, warmPolicyViews,
     close() {
       closing ??= (async () => {
         evictor.stop();
@@ -241,6 +251,7 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
     await hexproxy.close();
     throw error;
   });
+  hexproxy.warmPolicyViews();
   // Crash leftovers: the index and the files are made to agree in the background (src/store/reconcile.ts).
   void reconcileInBackground({
     index: hexproxy.index, blobs: hexproxy.blobs, log,

@@ -52,6 +52,11 @@ export class HexRepository {
     }
   }
 
+  /** Builds the policy's filtered /names and /versions ahead of the first client. */
+  async warmPolicyView(): Promise<void> {
+    await this.view?.warm();
+  }
+
   /** How the policy decides NAME@VERSION now; undefined when the package has no such release. */
   async decide(name: string, version: string): Promise<Decision | undefined> {
     if (!this.view) return { allowed: true };

@@ -46,6 +46,8 @@ interface PackageEntry {
 }
 
 interface IndexEntry {
+  /** Past the moment a release it left out for its age comes of age: served no more, not even while rebuilding. */
+  readonly tooNewExpired: boolean;
   namesSha: string;
   versionsSha: string;
   generation: number;
@@ -170,14 +172,32 @@ export class PolicyView {
     });
   }
 
+  /**
+   * The filtered /names and /versions for these upstream files. A view built under the
+   * policy in force but for older upstream files, or past its age, is served while its
+   * successor is built in the background (it can only lack releases, never show a blocked
+   * one); after a policy change clients wait for the new view.
+   */
   private async indexView(names: RegistryFile, versions: RegistryFile): Promise<IndexEntry> {
     const known = this.index;
+    const { policy } = this.options;
     if (known && known.namesSha === names.row.sha256 && known.versionsSha === versions.row.sha256 && this.current(known)) return known;
-    return this.indexFlight.run(`${names.row.sha256}/${versions.row.sha256}`, async () => {
+    const build = this.indexFlight.run(`${policy.generation}/${names.row.sha256}/${versions.row.sha256}`, async () => {
       const entry = await this.buildIndex(names, versions);
-      this.index = entry;
+      if (entry.generation === policy.generation) this.index = entry;
       return entry;
     });
+    if (known && known.generation === policy.generation && !known.tooNewExpired) {
+      build.catch((error: unknown) => this.options.log.error({ repo: this.options.repo, err: errorMessage(error) }, 'policy: rebuilding the filtered /names and /versions failed'));
+      return known;
+    }
+    return build;
+  }
+
+  /** Builds the filtered /names and /versions now, so the first client does not wait for it. */
+  async warm(): Promise<void> {
+    if (!this.applies()) return;
+    await this.versions();
   }
 
   /**
@@ -202,21 +222,25 @@ export class PolicyView {
       else if (decided.size > 0) blocked.set(entry.name, decided);
     }
     let expiresAt = startedMs + this.options.indexMaxAgeMs;
+    let comesOfAge = Infinity;
     let unavailable = 0;
     const limit = createLimiter(PACKAGE_CONCURRENCY);
     await Promise.all(needed.map((entry) => limit(async () => {
       try {
-        let view = await this.package(entry.name);
+        const { registry } = this.options;
+        let pkg = packageOf((await registry.get({ kind: 'package', name: entry.name })).file);
+        const has = (version: string): boolean => pkg.releases.some((release) => release.version === version);
         // /versions lists a release this copy of the package lacks: ask upstream for its word.
-        if (entry.versions.some((version) => !packageOf(view.result.file).releases.some((release) => release.version === version) && !view.blocked.has(version))) {
-          view = await this.package(entry.name, true);
-        }
-        const listed = new Set([...packageOf(view.result.file).releases.map((release) => release.version), ...view.blocked.keys()]);
+        if (!entry.versions.every(has)) pkg = packageOf((await registry.get({ kind: 'package', name: entry.name }, true)).file);
+        // Only what is blocked is needed here; a package file is filtered and signed when it is asked for.
+        const filtered = filterPackage(policy.current, pkg, now);
         // Still unknown to the package file: not checkable, so not offered.
-        const removed = new Set([...view.blocked.keys(), ...entry.versions.filter((version) => !listed.has(version))]);
+        const removed = new Set([...filtered.blocked.keys(), ...entry.versions.filter((version) => !has(version))]);
         if (removed.size > 0) blocked.set(entry.name, removed);
-        const entryExpiry = this.packages.get(`packages/${entry.name}`)?.expiresAt ?? Infinity;
-        expiresAt = Math.min(expiresAt, entryExpiry);
+        if (filtered.changesAt !== undefined) {
+          expiresAt = Math.min(expiresAt, filtered.changesAt * 1000);
+          comesOfAge = Math.min(comesOfAge, filtered.changesAt * 1000);
+        }
       } catch (error: unknown) {
         unavailable += 1;
         blocked.set(entry.name, new Set(entry.versions));
@@ -235,7 +259,12 @@ export class PolicyView {
     ]);
     const removedReleases = [...blocked.values()].reduce((sum, set) => sum + set.size, 0);
     log.info({ repo, packagesChecked: needed.length, removedReleases, removedPackages: listed.size - offered.size, unavailable }, 'policy: built the filtered /names and /versions');
-    return { namesSha: namesFile.row.sha256, versionsSha: versionsFile.row.sha256, generation, expiresAt, names: namesOut, versions: versionsOut };
+    return {
+      namesSha: namesFile.row.sha256, versionsSha: versionsFile.row.sha256, generation, expiresAt, names: namesOut, versions: versionsOut,
+      get tooNewExpired() {
+        return policy.nowMs() >= comesOfAge;
+      },
+    };
   }
 
   /** `source` with a payload of hexproxy's making: sealed with its key, its own ETag. */

@@ -159,10 +159,10 @@ describe('the filtered registry', () => {
   it('builds /versions from the package files only of packages /versions cannot decide alone', async () => {
     // old_lib was last updated long before the minimum age and has no advisory or
     // retirement: /versions and /names decide it. left_pad and evil_a are decided by rules.
+    // Counted from before the start: the view is built in the background from the start on.
+    const counts = Object.fromEntries(packages.map((p) => [p.name, upstream.hits(`/packages/${p.name}`)]));
     const fresh = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy }, clock: () => now });
     try {
-      const before = (name: string) => upstream.hits(`/packages/${name}`);
-      const counts = Object.fromEntries(packages.map((p) => [p.name, before(p.name)]));
       const response = await fresh.get('/versions');
       expect(response.status).toBe(200);
       const fetched = packages.map((p) => p.name).filter((name) => upstream.hits(`/packages/${name}`) > (counts[name] ?? 0));
