@@ -124,7 +124,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     maxBytes: config.cache.maxTarballBytes,
   });
   const usage = new UsageRecorder(index, log);
-  const policy = new ActivePolicy(compiledPolicy(config.policy, config.upstream.repository), options.clock);
+  const policy = new ActivePolicy(compiledPolicy(config.policy, config.upstream.repository, servedRepositories(config)), options.clock);
   const viewOf = (repo: string, mirror: RegistryMirror, memoryMaxBytes: number): PolicyView => new PolicyView({
     repo, registry: mirror, policy, signingKey: keys.privateKey, log, memoryMaxBytes,
     indexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
@@ -183,7 +183,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     }
   };
   const replacePolicy = (section: PolicyConfig): void => {
-    policy.replace(compiledPolicy(section, config.upstream.repository));
+    policy.replace(compiledPolicy(section, config.upstream.repository, servedRepositories(config)));
     log.info({ generation: policy.generation, active: policy.current.active }, 'policy replaced');
     warmPolicyViews();
   };
@@ -275,8 +275,17 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
   };
 }
 
-/** The policy section compiled; the schema has checked every entry, so a failure here names the key anyway. */
-function compiledPolicy(section: PolicyConfig, publicRepository: string) {
+const servedRepositories = (config: Readonly<Config>): string[] => [config.upstream.repository, ...Object.keys(config.organizations)];
+
+/**
+ * The policy section compiled. The schema has checked every entry; a repository name is
+ * checked here, against what is served, since a misspelt one would silently apply nothing.
+ */
+function compiledPolicy(section: PolicyConfig, publicRepository: string, served: readonly string[]) {
+  const unknown = (section.repositories ?? []).filter((name) => !served.includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(`config key policy.repositories: ${unknown.map((name) => `"${name}"`).join(', ')} is not a repository hexproxy serves (${served.join(', ')}); organizations must be configured under organizations`);
+  }
   try {
     return compilePolicy(section, publicRepository);
   } catch (error: unknown) {

@@ -71,7 +71,8 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
     const problems = result.error.issues.map((issue) => {
       const key = issue.path.join('.');
       const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ') : key;
-      const from = origin.get(key);
+      // An array's elements (policy.deny.1) came from where the array did.
+      const from = origin.get(key) ?? [...origin.keys()].filter((set) => key.startsWith(`${set}.`)).map((set) => origin.get(set)).at(-1);
       return issue.code === 'unrecognized_keys'
         ? `unknown config key ${keys}${configFile ? ` in ${configFile}` : ''} (see config.example.json for the valid keys)`
         : `config key ${key || '(root)'}${from ? ` (from ${from})` : ''}: ${issue.message}`;

@@ -59,9 +59,11 @@ export function decideRelease(policy: Policy, pkg: Pick<Package, 'name' | 'advis
   let changesAt: number | undefined;
   const threshold = policy.advisoryThreshold;
   if (threshold) {
+    // An index past the package's advisories (a malformed file) counts as an advisory of
+    // unknown severity, as /versions' with_advisories would: it blocks at any threshold.
     const advisories = release.advisory_indexes
-      .map((index) => pkg.advisories[index])
-      .filter((advisory): advisory is SecurityAdvisory => advisory !== undefined && severityRank(advisory.severity) >= threshold.rank);
+      .map((index): Pick<SecurityAdvisory, 'id' | 'severity'> => pkg.advisories[index] ?? { id: `(advisory #${index}, missing from the package)` })
+      .filter((advisory) => severityRank(advisory.severity) >= threshold.rank);
     if (advisories.length > 0) {
       reasons.push({ kind: 'advisory', threshold: threshold.name, advisories: advisories.map((a) => ({ id: a.id, severity: severityName(a.severity) })) });
     }

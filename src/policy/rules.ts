@@ -71,7 +71,9 @@ export function parseRule(entry: RuleEntry, action: Rule['action'], key: string)
   const name = (at === -1 ? text : text.slice(0, at)).trim();
   const requirementText = at === -1 ? undefined : text.slice(at + 1).trim();
   if (name === '') throw new PolicyRuleError(text, 'has no package name (write NAME or NAME@REQUIREMENT, e.g. "plug@~> 1.14")');
-  if (!NAME_GLOB.test(name)) throw new PolicyRuleError(text, 'is not a package name or a glob of one (lowercase letters, digits, _ and * ? [ ] { } ,)');
+  // A negated glob ("!jason") would read as "all but jason" and match nothing here: allow rules say that.
+  if (name.startsWith('!')) throw new PolicyRuleError(text, 'cannot be negated; list the exceptions as allow rules instead');
+  if (!NAME_GLOB.test(name)) throw new PolicyRuleError(text, 'is not a package name or a glob of one (lowercase letters, digits, _, and the glob characters * ? [ ] { } , ! -)');
   const glob = picomatch.scan(name).isGlob;
   let requirement: Requirement | undefined;
   if (requirementText !== undefined) {

@@ -229,6 +229,13 @@ describe('tarballs of blocked releases', () => {
   });
 });
 
+describe('configuring the policy', () => {
+  it('refuses to start with a policy for a repository hexproxy does not serve', async () => {
+    await expect(startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy: { ...policy, repositories: ['hexmp'] } } }))
+      .rejects.toThrow(/config key policy\.repositories: "hexmp" is not a repository hexproxy serves \(hexpm\)/);
+  });
+});
+
 describe('reloading the policy', () => {
   it('takes effect without a restart and changes the ETags of what it changes', async () => {
     const before = await proxy.get('/packages/jason');

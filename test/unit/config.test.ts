@@ -82,4 +82,23 @@ describe('configuration', () => {
     expect(settings.map(envName)).toContain('HEXPROXY_UPSTREAM_PUBLIC_KEY');
     expect(settings.map(envName)).toContain('HEXPROXY_DATA_DIR');
   });
+
+  it('has no policy by default, and fills in every policy key left out', () => {
+    expect(loadConfig({}).policy).toEqual({ deny: [], allow: [], minReleaseAge: '0', undatedReleases: 'allow', blockRetired: false, tarballs: 'locked-ok' });
+    const config = loadConfig({ flags: { config: writeConfig({ policy: { deny: ['left_pad'], minReleaseAge: '2w' } }) } });
+    expect(config.policy).toEqual({ deny: ['left_pad'], allow: [], minReleaseAge: '2w', undatedReleases: 'allow', blockRetired: false, tarballs: 'locked-ok' });
+  });
+
+  it.each([
+    [{ deny: ['ok', 'plug@~>'] }, /config key policy\.deny\.1 \(from config file .*\): "plug@~>" has an invalid requirement/],
+    [{ allow: [{ match: 'Plug' }] }, /config key policy\.allow\.0\.match|config key policy\.allow\.0 .*"Plug" is not a package name or a glob/],
+    [{ deny: ['@1.0.0'] }, /config key policy\.deny\.0 .*"@1\.0\.0" has no package name/],
+    [{ minReleaseAge: '7 days' }, /config key policy\.minReleaseAge .*must be a duration such as "0", "7d", "2w" or "1mo"/],
+    [{ blockAdvisorySeverity: 'severe' }, /config key policy\.blockAdvisorySeverity/],
+    [{ blockRetired: ['security', 'obsolete'] }, /config key policy\.blockRetired/],
+    [{ tarballs: 'lenient' }, /config key policy\.tarballs/],
+    [{ denylist: ['x'] }, /unknown config key policy\.denylist/],
+  ])('refuses the policy %j naming the key', (policy, message) => {
+    expect(() => loadConfig({ flags: { config: writeConfig({ policy }) } })).toThrow(message);
+  });
 });

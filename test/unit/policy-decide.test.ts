@@ -153,8 +153,16 @@ describe('parseRule', () => {
 
   it.each(['Jason', 'jason.ex', 'org/jason', 'ja son', 'jäson', 'jason+1'])('rejects %j as not a name or glob', (entry) => {
     expect(problemOf(entry).message).toBe(
-      `"${entry}" is not a package name or a glob of one (lowercase letters, digits, _ and * ? [ ] { } ,)`,
+      `"${entry}" is not a package name or a glob of one (lowercase letters, digits, _, and the glob characters * ? [ ] { } , ! -)`,
     );
+  });
+
+  it('refuses a negated rule, which would match nothing', () => {
+    expect(problemOf('!jason')).toEqual({
+      text: '!jason',
+      problem: 'cannot be negated; list the exceptions as allow rules instead',
+      message: '"!jason" cannot be negated; list the exceptions as allow rules instead',
+    });
   });
 
   it.each(['jason@', 'jason@   '])('rejects %j: an "@" with no requirement', (entry) => {
@@ -339,10 +347,10 @@ describe('decideRelease, one rule type at a time', () => {
     expect(decideRelease(policy, p, release('1.0.3'), NOW)).toStrictEqual({ decision: { allowed: true } });
   });
 
-  it('ignores an advisory index that points past the advisories', () => {
-    const policy = policyOf({ blockAdvisorySeverity: 'any' });
-    expect(decideRelease(policy, pkg('jason', [advisory('A', 4)]), release('1.0.0', { advisory_indexes: [1] }), NOW)).toStrictEqual({
-      decision: { allowed: true },
+  it('counts an advisory index that points past the advisories as unknown severity, blocking at any threshold', () => {
+    const policy = policyOf({ blockAdvisorySeverity: 'critical' });
+    expect(decideRelease(policy, pkg('jason', [advisory('A', 1)]), release('1.0.0', { advisory_indexes: [1] }), NOW)).toStrictEqual({
+      decision: { allowed: false, reasons: [{ kind: 'advisory', threshold: 'critical', advisories: [{ id: '(advisory #1, missing from the package)', severity: 'unknown' }] }] },
     });
   });
 
