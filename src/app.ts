@@ -199,7 +199,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     ui: {
       access, index, health, keys, publicRepository: config.upstream.repository, repositories: mirrors,
       upstreamUrl: config.upstream.url, offline: config.offline, maxCacheBytes: config.cache.maxCacheBytes,
-      errors: new RecentErrors(config.upstream.repository), log, version: readVersion(),
+      errors: new RecentErrors(config.upstream.repository), log, version: readVersion(), policy,
     },
   });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));

@@ -69,10 +69,11 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
   const result = configSchema.safeParse(tree);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
-      const key = issue.path.join('.');
+      // Array elements as the policy's messages name them: policy.deny[1].
+      const key = issue.path.map((part, at) => (typeof part === 'number' ? `[${part}]` : at === 0 ? String(part) : `.${String(part)}`)).join('');
       const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ') : key;
-      // An array's elements (policy.deny.1) came from where the array did.
-      const from = origin.get(key) ?? [...origin.keys()].filter((set) => key.startsWith(`${set}.`)).map((set) => origin.get(set)).at(-1);
+      // An array's elements came from where the array did.
+      const from = origin.get(key) ?? [...origin.keys()].filter((set) => key.startsWith(`${set}[`) || key.startsWith(`${set}.`)).map((set) => origin.get(set)).at(-1);
       return issue.code === 'unrecognized_keys'
         ? `unknown config key ${keys}${configFile ? ` in ${configFile}` : ''} (see config.example.json for the valid keys)`
         : `config key ${key || '(root)'}${from ? ` (from ${from})` : ''}: ${issue.message}`;

@@ -56,6 +56,8 @@ tr:last-child td{border-bottom:0}
 td.num,th.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.nowrap{white-space:nowrap}
 tr.retired td:first-child{box-shadow:inset 4px 0 var(--warn)}
+tr[data-policy="blocked"] td:first-child{box-shadow:inset 4px 0 var(--bad)}
+.policy-reason{font-size:13px;color:var(--bad);margin-top:4px;max-width:48ch}
 tr.selected td{background:var(--code)}
 th a{color:inherit}
 code,pre,kbd{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;font-size:13px}

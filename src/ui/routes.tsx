@@ -1,5 +1,6 @@
 // The web UI at /ui: server-rendered HTML (Hono's JSX), no JavaScript needed, no external
-// assets. Packages (what is cached), a page per package, Set me up, Status. Private
+// assets. Packages (what is cached), a page per package (with what the policy blocks), Set
+// me up, Status. Private
 // organizations' packages are shown only to viewers whose token may read them; with
 // auth.requireToken the UI itself needs a token (same 401/429 as the repository routes).
 import type { IncomingMessage } from 'node:http';
@@ -14,14 +15,17 @@ import type { KeyPair } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
 import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import { cacheStats } from '../ops/cache-stats.js';
+import type { ActivePolicy } from '../policy/active-policy.js';
+import { decideRelease, describeDecision, describeReason } from '../policy/decide.js';
+import { describePolicy } from '../policy/describe.js';
 import { isPackageName, isVersion } from '../registry/resource.js';
-import type { Package } from '../registry/types.js';
+import type { Package, Release } from '../registry/types.js';
 import type { CacheIndex, CachedPackageSort, TarballRow } from '../store/cache-index.js';
 import type { UpstreamHealth } from '../upstream/health.js';
 import { hex } from './format.js';
 import { CONTENT_SECURITY_POLICY, type Chrome } from './layout.js';
 import { ErrorPage } from './pages/error.js';
-import { PackagePage, type PackageView, type ReleaseView } from './pages/package.js';
+import { PackagePage, type PackageView, type ReleasePolicy, type ReleaseView } from './pages/package.js';
 import { PackagesPage, SORTS } from './pages/packages.js';
 import { SetupPage } from './pages/setup.js';
 import { StatusPage } from './pages/status.js';
@@ -45,6 +49,8 @@ export interface UiDependencies {
   errors: RecentErrors;
   log: Logger;
   version: string;
+  /** The policy in force: package pages mark the releases it blocks, Status sums it up. */
+  policy: ActivePolicy;
 }
 
 type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables & { viewer: Viewer } };
@@ -142,7 +148,24 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
       if (error.status >= 500) deps.errors.record(error, error.status, c.req.method, c.req.path);
       registry = { state: 'unavailable', reason: error instanceof NotFoundError ? 'upstream no longer has it' : error.message };
     }
-    const view = packageView(repository, name, pkg, cached, registry);
+    // Decided on the unfiltered package, as the filtered registry files are (src/policy/filter.ts).
+    const applies = deps.policy.appliesTo(repository);
+    const policy = deps.policy.current;
+    let decide: ((release: Release) => ReleasePolicy) | undefined;
+    if (applies && pkg) {
+      const now = Math.floor(deps.policy.nowMs() / 1000);
+      const known = pkg;
+      decide = (release) => {
+        const { decision } = decideRelease(policy, known, release, now);
+        if (!decision.allowed) return { blocked: true, reasons: decision.reasons.map(describeReason) };
+        const { rule } = decision;
+        return rule
+          ? { blocked: false, rule: { key: rule.key, text: rule.text, comment: rule.comment, note: `${describeDecision(decision)}${rule.comment ? ` (${rule.comment})` : ''}` } }
+          : { blocked: false };
+      };
+    }
+    const view = packageView(repository, name, pkg, cached, registry, decide);
+    if (applies) view.policy = { decided: decide !== undefined, tarballs: policy.tarballs };
     const selected = version !== undefined
       ? view.releases.find((release) => release.version === version && release.listed)
       : defaultRelease(view.releases);
@@ -187,6 +210,9 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
     const viewer = c.get('viewer');
     const stats = cacheStats(index, 0);
     const errors = deps.errors.list((repo) => mayRead(viewer, repo), viewer.everything);
+    const summary = describePolicy(deps.policy.current);
+    // Organizations the viewer may not read are not named to it.
+    const policyRepositories = summary.repositories.filter((repo) => mayRead(viewer, repo));
     return page(c, (
       <StatusPage
         chrome={chromeOf(viewer)}
@@ -200,6 +226,10 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
           offline: deps.offline,
         }}
         stats={stats} maxCacheBytes={deps.maxCacheBytes} errors={errors} errorsFiltered={!viewer.everything} now={Date.now()}
+        policy={{
+          ...summary, repositories: policyRepositories, hiddenRepositories: summary.repositories.length - policyRepositories.length,
+          generation: deps.policy.generation,
+        }}
       />
     ));
   });
@@ -236,7 +266,10 @@ const compareVersions = (a: string, b: string): number =>
   semver.valid(a) && semver.valid(b) ? semver.rcompare(a, b) : b.localeCompare(a);
 
 /** The registry's releases merged with the cached tarballs, newest first. */
-function packageView(repository: string, name: string, pkg: Package | undefined, cached: TarballRow[], registry: PackageView['registry']): PackageView {
+function packageView(
+  repository: string, name: string, pkg: Package | undefined, cached: TarballRow[], registry: PackageView['registry'],
+  decide?: (release: Release) => ReleasePolicy,
+): PackageView {
   const byVersion = new Map(cached.map((row) => [row.version, row]));
   const cachedOf = (version: string): ReleaseView['cached'] => {
     const row = byVersion.get(version);
@@ -252,6 +285,7 @@ function packageView(repository: string, name: string, pkg: Package | undefined,
     dependencies: release.dependencies,
     cached: cachedOf(release.version),
     listed: true,
+    policy: decide?.(release),
   }));
   const listed = new Set(releases.map((release) => release.version));
   for (const row of cached) {
@@ -265,10 +299,15 @@ function packageView(repository: string, name: string, pkg: Package | undefined,
   return { repository, name, releases, advisories: pkg?.advisories ?? [], registry };
 }
 
-/** The release shown by default: the newest stable one not retired, else the newest listed. */
+/**
+ * The release shown by default: the newest stable one not retired, else the newest listed;
+ * among those the policy lets clients see, if it lets them see any.
+ */
 function defaultRelease(releases: ReleaseView[]): ReleaseView | undefined {
   const listed = releases.filter((release) => release.listed);
-  return listed.find((release) => !release.retired && semver.prerelease(release.version) === null)
-    ?? listed.find((release) => !release.retired)
-    ?? listed[0];
+  const pick = (candidates: ReleaseView[]): ReleaseView | undefined =>
+    candidates.find((release) => !release.retired && semver.prerelease(release.version) === null)
+      ?? candidates.find((release) => !release.retired)
+      ?? candidates[0];
+  return pick(listed.filter((release) => release.policy?.blocked !== true)) ?? pick(listed);
 }

@@ -90,9 +90,9 @@ describe('configuration', () => {
   });
 
   it.each([
-    [{ deny: ['ok', 'plug@~>'] }, /config key policy\.deny\.1 \(from config file .*\): "plug@~>" has an invalid requirement/],
-    [{ allow: [{ match: 'Plug' }] }, /config key policy\.allow\.0\.match|config key policy\.allow\.0 .*"Plug" is not a package name or a glob/],
-    [{ deny: ['@1.0.0'] }, /config key policy\.deny\.0 .*"@1\.0\.0" has no package name/],
+    [{ deny: ['ok', 'plug@~>'] }, /config key policy\.deny\[1\] \(from config file .*\): "plug@~>" has an invalid requirement/],
+    [{ allow: [{ match: 'Plug' }] }, /config key policy\.allow\[0\] .*"Plug" is not a package name or a glob/],
+    [{ deny: ['@1.0.0'] }, /config key policy\.deny\[0\] .*"@1\.0\.0" has no package name/],
     [{ minReleaseAge: '7 days' }, /config key policy\.minReleaseAge .*must be a duration such as "0", "7d", "2w" or "1mo"/],
     [{ blockAdvisorySeverity: 'severe' }, /config key policy\.blockAdvisorySeverity/],
     [{ blockRetired: ['security', 'obsolete'] }, /config key policy\.blockRetired/],

@@ -1,5 +1,6 @@
 // A package's page: its releases as hexproxy sees them (cached or not, retired, advisories,
-// published), the dependencies of one release with links, and checksums.
+// published, blocked by the policy or not), the dependencies of one release with links, and
+// checksums.
 import type { FC } from 'hono/jsx';
 import type { Dependency, SecurityAdvisory } from '../../registry/types.js';
 import { formatAgo, formatBytes, formatCount, formatDate, formatTime, isoTime } from '../format.js';
@@ -28,6 +29,23 @@ export interface ReleaseView {
   cached: CachedTarball | undefined;
   /** False for a cached tarball whose release the registry file at hand does not list (or none is at hand). */
   listed: boolean;
+  /** What the policy decides for it; undefined when the policy does not apply or the release is not listed. */
+  policy?: ReleasePolicy | undefined;
+}
+
+/**
+ * The policy's decision for one release, in words: blocked, with one line per reason
+ * (describeReason), or allowed; `rule` names the allow rule that lifted every restriction.
+ */
+export type ReleasePolicy =
+  | { blocked: true; reasons: string[] }
+  | { blocked: false; rule?: { key: string; text: string; comment?: string | undefined; note: string } | undefined };
+
+/** The policy in force for the package's repository. */
+export interface PackagePolicy {
+  /** False when the registry file is not at hand: the releases could not be decided. */
+  decided: boolean;
+  tarballs: 'locked-ok' | 'strict';
 }
 
 export interface PackageView {
@@ -38,6 +56,8 @@ export interface PackageView {
   advisories: SecurityAdvisory[];
   /** How fresh the registry data is: from upstream or a fresh copy, a stale copy, or none at all. */
   registry: { state: 'fresh' | 'stale'; checkedAt: number } | { state: 'unavailable'; reason: string };
+  /** Set when hexproxy's policy applies to the repository. */
+  policy?: PackagePolicy | undefined;
 }
 
 export interface PackagePageProps {
@@ -76,6 +96,8 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
   const latest = view.releases.find((release) => release.listed);
   const mix = selected && `{:${view.name}, "${suggestedRequirement(selected.version)}"${isPublic ? '' : `, organization: "${view.repository}"`}}`;
   const rebar = selected && `{${view.name}, "${selected.version}"}`;
+  const listedCount = view.releases.filter((release) => release.listed).length;
+  const blockedCount = view.releases.filter((release) => release.policy?.blocked === true).length;
   return (
     <Layout title={view.name} section="packages" chrome={chrome}>
       <p class="muted"><a href="/ui/packages">Packages</a> / {isPublic ? null : <>{view.repository} / </>}{view.name}</p>
@@ -91,7 +113,7 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
         ? <div class="notice warn" id="registry-notice">The package's registry file is not available ({view.registry.reason}), so only the cached tarballs are listed, without release details.</div>
         : null}
       <div class="grid stats">
-        <div class="card stat"><div class="label">Releases</div><div class="value">{formatCount(view.releases.filter((release) => release.listed).length)}</div><div class="sub">{view.releases.filter((release) => release.retired).length} retired</div></div>
+        <div class="card stat"><div class="label">Releases</div><div class="value">{formatCount(listedCount)}</div><div class="sub">{view.releases.filter((release) => release.retired).length} retired{view.policy?.decided ? <>, {formatCount(blockedCount)} blocked by policy</> : null}</div></div>
         <div class="card stat"><div class="label">Cached</div><div class="value">{formatCount(cachedReleases.length)}</div><div class="sub">{formatBytes(cachedBytes)}</div></div>
         <div class="card stat"><div class="label">Tarball hits</div><div class="value">{formatCount(hits)}</div><div class="sub">served from cache</div></div>
         <div class="card stat"><div class="label">Advisories</div><div class="value">{formatCount(view.advisories.length)}</div><div class="sub">{view.advisories.length === 0 ? 'none known' : 'see below'}</div></div>
@@ -101,6 +123,9 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
         ? (
           <>
             <h2>Use {selected.version}</h2>
+            {selected.policy?.blocked
+              ? <div class="notice bad" id="selected-blocked">hexproxy's policy blocks {view.name} {selected.version}: clients of hexproxy do not see it, so a requirement that needs it will not resolve. See its reasons under <a href="#releases">Releases</a>.</div>
+              : null}
             <div class="grid">
               <div><h3>Mix (mix.exs)</h3><CodeBlock id="dep-mix" text={mix} /></div>
               <div><h3>rebar3 (rebar.config)</h3><CodeBlock id="dep-rebar" text={rebar} /></div>
@@ -137,6 +162,7 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
         : null}
 
       <h2 id="releases">Releases</h2>
+      {view.policy ? <PolicyNotice view={view} policy={view.policy} listed={listedCount} blocked={blockedCount} /> : null}
       <div class="table-wrap">
         <table id="release-table">
           <thead>
@@ -144,7 +170,7 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
           </thead>
           <tbody>
             {view.releases.map((release) => (
-              <tr class={[release.retired ? 'retired' : '', selected?.version === release.version ? 'selected' : ''].join(' ').trim() || undefined} data-version={release.version} data-cached={release.cached ? 'yes' : 'no'} data-retired={release.retired ? 'yes' : 'no'}>
+              <tr class={[release.retired ? 'retired' : '', selected?.version === release.version ? 'selected' : ''].join(' ').trim() || undefined} data-version={release.version} data-cached={release.cached ? 'yes' : 'no'} data-retired={release.retired ? 'yes' : 'no'} data-policy={policyState(release.policy)}>
                 <td class="nowrap">
                   {release.listed ? <a href={packageHref(view.repository, view.name, publicRepository, release.version)}><strong>{release.version}</strong></a> : <strong>{release.version}</strong>}
                   {selected?.version === release.version ? <span class="sr-only"> (dependencies shown)</span> : null}
@@ -160,6 +186,7 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
                   })}
                   {release.retired?.message ? <div class="muted">{release.retired.message}</div> : null}
                   {!release.listed && view.registry.state !== 'unavailable' ? <div class="muted">not listed by the registry file</div> : null}
+                  {release.policy ? <PolicyMark policy={release.policy} /> : null}
                 </td>
                 <td class="num">{release.cached ? formatBytes(release.cached.size) : '—'}</td>
                 <td class="num">{release.cached ? formatCount(release.cached.hits) : '—'}</td>
@@ -201,5 +228,45 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
           )}
       <p class="muted">Pick a version in the table to see its dependencies.</p>
     </Layout>
+  );
+};
+
+const policyState = (policy: ReleasePolicy | undefined): string | undefined =>
+  policy === undefined ? undefined : policy.blocked ? 'blocked' : policy.rule ? 'allowed-by-rule' : 'allowed';
+
+/** A release's decision in its Status cell: a badge, then the reasons (or the allow rule) in words. */
+const PolicyMark: FC<{ policy: ReleasePolicy }> = ({ policy }) => {
+  if (policy.blocked) {
+    return (
+      <div class="policy-decision">
+        <Badge tone="bad">blocked by policy</Badge>
+        {policy.reasons.map((reason) => <div class="policy-reason">{reason}</div>)}
+      </div>
+    );
+  }
+  if (!policy.rule) return null;
+  return (
+    <div class="policy-decision">
+      <Badge tone="ok" title={policy.rule.comment}>allowed by policy rule</Badge>
+      <div class="muted policy-rule">{policy.rule.note}</div>
+    </div>
+  );
+};
+
+/** Above the releases: that the policy applies, how many releases clients see, what happens to blocked tarballs. */
+const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: number; blocked: number }> = ({ view, policy, listed, blocked }) => {
+  if (!policy.decided) {
+    return <div class="notice warn" id="policy-notice">hexproxy's policy applies to {view.repository}, but without the package's registry file it cannot say which releases it blocks.</div>;
+  }
+  const tarballs = policy.tarballs === 'strict'
+    ? <>Tarballs of blocked releases are refused too (<code>policy.tarballs</code> is "strict").</>
+    : <>Tarballs of blocked releases are still served to clients that ask for them by exact version, as lock files do (<code>policy.tarballs</code> is "locked-ok").</>;
+  return (
+    <div class={blocked > 0 ? 'notice warn' : 'notice'} id="policy-notice" data-blocked={String(blocked)}>
+      hexproxy's policy applies to {view.repository}: clients see {formatCount(listed - blocked)} of {formatCount(listed)} {listed === 1 ? 'release' : 'releases'}.
+      {blocked > 0
+        ? <> {blocked === 1 ? 'The one blocked is' : `The ${formatCount(blocked)} blocked are`} marked "blocked by policy" below, with the reasons, and left out of the registry files hexproxy serves. {tarballs}</>
+        : null}
+    </div>
   );
 };

@@ -1,6 +1,9 @@
-// Status: is upstream up, how full is the cache, how well does it serve, what failed lately.
+// Status: is upstream up, how full is the cache, how well does it serve, which policy is in
+// force, what failed lately.
 import type { FC } from 'hono/jsx';
 import type { CacheStats } from '../../ops/cache-stats.js';
+import type { PolicySummary } from '../../policy/describe.js';
+import { durationSeconds } from '../../policy/duration.js';
 import type { UpstreamState } from '../../upstream/health.js';
 import { formatAgo, formatBytes, formatCount, formatPercent, formatTime, isoTime } from '../format.js';
 import { Badge, Layout, type Chrome } from '../layout.js';
@@ -23,11 +26,13 @@ export interface StatusPageProps {
   /** Whether errors of other repositories were held back from this viewer. */
   errorsFiltered: boolean;
   now: number;
+  /** The policy in force (describePolicy), with only the repositories this viewer may read named. */
+  policy: PolicySummary & { generation: number; hiddenRepositories: number };
 }
 
 const Time: FC<{ at: number; now: number }> = ({ at, now }) => <time datetime={isoTime(at)} title={formatTime(at)}>{formatAgo(at, now)}</time>;
 
-export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCacheBytes, errors, errorsFiltered, now }) => {
+export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCacheBytes, errors, errorsFiltered, now, policy }) => {
   const { state } = upstream;
   const label = upstream.offline ? 'offline mode' : state === 'online' ? 'online' : state === 'offline' ? 'offline' : 'not contacted yet';
   const tone = upstream.offline ? 'warn' : state === 'online' ? 'ok' : state === 'offline' ? 'bad' : undefined;
@@ -74,6 +79,9 @@ export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCa
         </dl>
       </div>
 
+      <h2 id="policy">Policy</h2>
+      <PolicyFacts policy={policy} />
+
       <h2>Cache</h2>
       <div class="table-wrap">
         <table id="cache-table">
@@ -108,5 +116,29 @@ export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCa
           </div>
         )}
     </Layout>
+  );
+};
+
+const PolicyFacts: FC<{ policy: StatusPageProps['policy'] }> = ({ policy }) => {
+  const deny = policy.rules.filter((rule) => rule.action === 'deny').length;
+  const allow = policy.rules.length - deny;
+  const repositories = [...policy.repositories, ...(policy.hiddenRepositories > 0 ? [`${policy.hiddenRepositories} more`] : [])];
+  return (
+    <div class="card" id="policy-status" data-active={policy.active ? 'yes' : 'no'} data-generation={String(policy.generation)}>
+      <dl class="facts">
+        <dt>State</dt>
+        <dd>
+          {policy.active ? <Badge tone="warn">active</Badge> : <Badge>not active</Badge>}
+          <span class="muted">{policy.active ? ' blocked releases are left out of the registry files hexproxy serves' : ' no rule or restriction is set: the registry is served as it is'}</span>
+        </dd>
+        <dt>Generation</dt><dd>{policy.generation} <span class="muted">(counts reloads since start)</span></dd>
+        {policy.active ? <><dt>Repositories</dt><dd>{repositories.join(', ')}</dd></> : null}
+        <dt>Rules</dt><dd>{formatCount(deny)} deny, {formatCount(allow)} allow</dd>
+        <dt>Minimum release age</dt><dd><code>{policy.minReleaseAge}</code>{(durationSeconds(policy.minReleaseAge) ?? 0) > 0 ? <span class="muted"> (undated releases: {policy.undatedReleases})</span> : null}</dd>
+        <dt>Advisory severity</dt><dd>{policy.blockAdvisorySeverity === null ? <span class="muted">advisories do not block</span> : <>blocks <code>{policy.blockAdvisorySeverity}</code> and above</>}</dd>
+        <dt>Retired releases</dt><dd>{policy.blockRetired === true ? 'all blocked' : policy.blockRetired === false ? <span class="muted">not blocked</span> : <>blocked when retired as {policy.blockRetired.join(', ')}</>}</dd>
+        <dt>Tarballs</dt><dd><code>{policy.tarballs}</code> <span class="muted">{policy.tarballs === 'strict' ? 'tarballs of blocked releases are refused' : 'tarballs of blocked releases are still served by exact version (lock files)'}</span></dd>
+      </dl>
+    </div>
   );
 };
