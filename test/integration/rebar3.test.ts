@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeUpstream, startStaticUpstream, type FakeUpstream, type StaticUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, startStaticUpstream, type FakeUpstream, type ReleaseSpec, type StaticUpstream } from '../support/fake-upstream.js';
 import { OFFICIAL_REGISTRY } from '../support/fixtures.js';
 import { runCli } from '../support/cli.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
@@ -163,5 +163,111 @@ describe.skipIf(!available)('rebar3 through hexproxy: a private organization pac
     const result = await project.run(['compile']);
     expect(result.code).not.toBe(0);
     expect(existsSync(join(project.dir, '_build', 'default', 'lib', 'acme_core'))).toBe(false);
+  });
+});
+
+describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest allowed release wins', () => {
+  const DAY = 86_400_000;
+  const START = Date.parse('2026-11-22T12:00:00Z');
+  const OLD = new Date('2024-01-01T00:00:00Z');
+  const critical = { id: 'GHSA-pol-b-0001', summary: 'remote code execution in pol_b', severity: 4, aliases: ['CVE-2026-4242'] };
+  // The proxies' clock: the minimum release age never depends on the real time.
+  let now = START;
+
+  interface Setup { upstream: FakeUpstream; proxy: TestProxy }
+  const started: Setup[] = [];
+  let byAdvisory: Setup;
+  let byAge: Setup;
+  let byAll: Setup;
+
+  /** pol_a 1.0.0 needs pol_b ~> 1.0; pol_b has the given releases. Its own upstream and proxy. */
+  async function setup(polB: ReleaseSpec[], policy: Record<string, unknown>): Promise<Setup> {
+    const upstream = await startFakeUpstream({
+      packages: [
+        { name: 'pol_a', releases: [{ version: '1.0.0', publishedAt: OLD, dependencies: [{ package: 'pol_b', requirement: '~> 1.0' }] }] },
+        { name: 'pol_b', releases: polB },
+      ],
+    });
+    const pair: Setup = { upstream, proxy: await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy }, clock: () => now }) };
+    started.push(pair);
+    return pair;
+  }
+
+  beforeAll(async () => {
+    byAdvisory = await setup(
+      [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }, { version: '1.2.0', publishedAt: OLD, advisories: [critical] }],
+      { blockAdvisorySeverity: 'critical' },
+    );
+    byAge = await setup(
+      // One day old at START: too new for a 7-day minimum age until START + 6 days.
+      [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }, { version: '1.2.0', publishedAt: new Date(START - DAY) }],
+      { minReleaseAge: '7d' },
+    );
+    byAll = await setup(
+      [
+        { version: '1.0.0', publishedAt: OLD },
+        { version: '1.1.0', publishedAt: OLD },
+        { version: '1.2.0', publishedAt: OLD, advisories: [critical] },
+        { version: '1.3.0', publishedAt: new Date(START - DAY) },
+      ],
+      { deny: [{ match: 'pol_b@1.1.0', comment: 'bad build' }], blockAdvisorySeverity: 'critical', minReleaseAge: '7d' },
+    );
+  });
+
+  afterAll(async () => {
+    for (const { proxy, upstream } of started) {
+      await proxy.close();
+      await upstream.close();
+    }
+  });
+
+  /** rebar3 compiles pol_a through the proxy and picks pol_b `expected`; the `blocked` tarballs are never asked of upstream. */
+  async function expectResolved({ upstream, proxy }: Setup, expected: string, blocked: string[]): Promise<string> {
+    const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['pol_a'] });
+    const result = await project.run(['compile']);
+    expect(result.code, result.output).toBe(0);
+    expect(result.output).not.toMatch(/error/i);
+    const escaped = expected.replaceAll('.', '\\.');
+    // rebar3's own words: "Fetching pol_b v1.1.0".
+    expect(result.output).toMatch(new RegExp(`Fetching pol_b v${escaped}\\b`));
+
+    const lock = readFileSync(join(project.dir, 'rebar.lock'), 'utf8');
+    expect(lock).toContain('{<<"pol_a">>,{pkg,<<"pol_a">>,<<"1.0.0">>},0}');
+    expect(lock).toContain(`{<<"pol_b">>,{pkg,<<"pol_b">>,<<"${expected}">>},1}`);
+    const outer = upstream.tarball('pol_b', expected).outerChecksum.toString('hex').toUpperCase();
+    expect(lock).toContain(`{<<"pol_b">>, <<"${outer}">>}`);
+
+    // What was compiled is that release: its .app and its module say so.
+    const ebin = join(project.dir, '_build', 'default', 'lib', 'pol_b', 'ebin');
+    expect(readFileSync(join(ebin, 'pol_b.app'), 'utf8')).toMatch(new RegExp(`\\{vsn,\\s*"${escaped}"\\}`));
+    expect(existsSync(join(ebin, 'pol_b.beam'))).toBe(true);
+
+    expect(upstream.hits(`/tarballs/pol_b-${expected}.tar`)).toBe(1);
+    expect(upstream.hits('/tarballs/pol_a-1.0.0.tar')).toBe(1);
+    for (const version of blocked) {
+      expect(upstream.hits(`/tarballs/pol_b-${version}.tar`), version).toBe(0);
+      expect(lock, version).not.toContain(`<<"${version}">>`);
+    }
+    return result.output;
+  }
+
+  it('skips a release with a critical advisory (blockAdvisorySeverity: critical)', async () => {
+    await expectResolved(byAdvisory, '1.1.0', ['1.2.0']);
+  });
+
+  it('skips a release younger than minReleaseAge (7d, by the injected clock), and takes it once it comes of age', async () => {
+    await expectResolved(byAge, '1.1.0', ['1.2.0']);
+    now = START + 6 * DAY;
+    try {
+      // A fresh project (and rebar3 cache): the release is now old enough.
+      await expectResolved(byAge, '1.2.0', []);
+    } finally {
+      now = START;
+    }
+    expect(byAge.upstream.hits('/tarballs/pol_b-1.1.0.tar')).toBe(1);
+  });
+
+  it('falls back past a deny rule, an advisory and the minimum age at once', async () => {
+    await expectResolved(byAll, '1.0.0', ['1.1.0', '1.2.0', '1.3.0']);
   });
 });
