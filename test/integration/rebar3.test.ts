@@ -270,4 +270,26 @@ describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest a
   it('falls back past a deny rule, an advisory and the minimum age at once', async () => {
     await expectResolved(byAll, '1.0.0', ['1.1.0', '1.2.0', '1.3.0']);
   });
+
+  // rebar3 checks a locked release against /packages/NAME before fetching it, so a lock
+  // pinning a blocked release fails even where tarballs are "locked-ok" (README: Policies).
+  it.each(['locked-ok', 'strict'])('refuses a rebar.lock pinning a blocked release (tarballs: %s), without fetching it', async (tarballs) => {
+    const pinned = await setup([{ version: '1.0.0', publishedAt: OLD }, { version: '1.2.0', publishedAt: OLD }], { deny: ['pol_b@1.2.0'], tarballs });
+    const project = rebar3Project({ repoUrl: pinned.proxy.url, publicKeyPem: pinned.proxy.server.hexproxy.keys.publicKeyPem, deps: ['{pol_b, "1.2.0"}'] });
+    const tarball = pinned.upstream.tarball('pol_b', '1.2.0');
+    const hex = (bytes: Buffer): string => bytes.toString('hex').toUpperCase();
+    writeFileSync(join(project.dir, 'rebar.lock'), [
+      '{"1.2.0",',
+      '[{<<"pol_b">>,{pkg,<<"pol_b">>,<<"1.2.0">>},0}]}.',
+      '[',
+      `{pkg_hash,[{<<"pol_b">>, <<"${hex(tarball.innerChecksum)}">>}]},`,
+      `{pkg_hash_ext,[{<<"pol_b">>, <<"${hex(tarball.outerChecksum)}">>}]}`,
+      '].',
+      '',
+    ].join('\n'));
+    const result = await project.run(['compile']);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain('Package not found in any repo: pol_b 1.2.0');
+    expect(pinned.upstream.hits('/tarballs/pol_b-1.2.0.tar')).toBe(0);
+  });
 });
