@@ -21,7 +21,7 @@ import { HexRepository } from './mirror/hex-repository.js';
 import { PassthroughMirror } from './mirror/passthrough-mirror.js';
 import { PolicyView } from './mirror/policy-view.js';
 import { ActivePolicy, type Clock } from './policy/active-policy.js';
-import { compilePolicy, type PolicyConfig } from './policy/rules.js';
+import { configuredPolicy } from './policy/configured.js';
 import { RegistryMirror } from './mirror/registry-mirror.js';
 import { TarballMirror } from './mirror/tarball-mirror.js';
 import { UsageRecorder } from './mirror/usage-recorder.js';
@@ -53,7 +53,7 @@ export interface Hexproxy {
   /** The policy in force (config key policy). */
   policy: ActivePolicy;
   /** Puts a new policy section in force; throws ConfigError, keeping the old one, if it does not compile. */
-  replacePolicy(policy: PolicyConfig): void;
+  replacePolicy(policy: Config['policy']): void;
   /** Reads the configuration again and puts its policy in force (SIGHUP, POST /api/admin/policy/reload). */
   reloadPolicy(): void;
   /** Starts building the policy's filtered /names and /versions in the background. */
@@ -124,7 +124,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     maxBytes: config.cache.maxTarballBytes,
   });
   const usage = new UsageRecorder(index, log);
-  const policy = new ActivePolicy(compiledPolicy(config.policy, config.upstream.repository, servedRepositories(config)), options.clock);
+  const policy = new ActivePolicy(configuredPolicy(config), options.clock);
   const viewOf = (repo: string, mirror: RegistryMirror, memoryMaxBytes: number): PolicyView => new PolicyView({
     repo, registry: mirror, policy, signingKey: keys.privateKey, log, memoryMaxBytes,
     indexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
@@ -182,8 +182,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       served.warmPolicyView().catch((error: unknown) => log.warn({ repo: name, err: errorMessage(error) }, 'policy: could not build the filtered /names and /versions ahead of clients'));
     }
   };
-  const replacePolicy = (section: PolicyConfig): void => {
-    policy.replace(compiledPolicy(section, config.upstream.repository, servedRepositories(config)));
+  const replacePolicy = (section: Config['policy']): void => {
+    policy.replace(configuredPolicy({ ...config, policy: section }));
     log.info({ generation: policy.generation, active: policy.current.active }, 'policy replaced');
     warmPolicyViews();
   };
@@ -273,24 +273,6 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
       await hexproxy.close();
     },
   };
-}
-
-const servedRepositories = (config: Readonly<Config>): string[] => [config.upstream.repository, ...Object.keys(config.organizations)];
-
-/**
- * The policy section compiled. The schema has checked every entry; a repository name is
- * checked here, against what is served, since a misspelt one would silently apply nothing.
- */
-function compiledPolicy(section: PolicyConfig, publicRepository: string, served: readonly string[]) {
-  const unknown = (section.repositories ?? []).filter((name) => !served.includes(name));
-  if (unknown.length > 0) {
-    throw new ConfigError(`config key policy.repositories: ${unknown.map((name) => `"${name}"`).join(', ')} is not a repository hexproxy serves (${served.join(', ')}); organizations must be configured under organizations`);
-  }
-  try {
-    return compilePolicy(section, publicRepository);
-  } catch (error: unknown) {
-    throw new ConfigError(`config key policy: ${errorMessage(error)}`, { cause: error });
-  }
 }
 
 function readUpstreamKey(file: string, key = 'upstream.publicKey'): KeyObject {

@@ -8,6 +8,7 @@ import { cacheCommand } from './cache.js';
 import { runKeygen } from './keygen.js';
 import { mirrorCommand } from './mirror.js';
 import { configFrom, withSettings, type CommandOptions } from './options.js';
+import { policyCommand } from './policy.js';
 import { prewarmCommand } from './prewarm.js';
 import { runServe } from './serve.js';
 import { tokenCommand } from './token.js';
@@ -38,6 +39,7 @@ program.addCommand(exportCommand());
 program.addCommand(importCommand());
 program.addCommand(cacheCommand());
 program.addCommand(tokenCommand());
+program.addCommand(policyCommand());
 
 try {
   await program.parseAsync(process.argv);

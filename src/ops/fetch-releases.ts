@@ -4,7 +4,7 @@
 import { errorMessage } from '../errors.js';
 import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { TarballMirror } from '../mirror/tarball-mirror.js';
-import type { Package, Release } from '../registry/types.js';
+import type { Release } from '../registry/types.js';
 import type { CacheIndex } from '../store/cache-index.js';
 
 export interface ReleaseTarget {

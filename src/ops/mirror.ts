@@ -4,7 +4,7 @@ import picomatch from 'picomatch';
 import semver from 'semver';
 import { errorMessage } from '../errors.js';
 import { namesOf, packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
-import type { Names, Package, Release } from '../registry/types.js';
+import type { Release } from '../registry/types.js';
 import type { ReleaseTarget } from './fetch-releases.js';
 
 export type VersionSelection = { kind: 'latest' } | { kind: 'all' } | { kind: 'newest'; count: number };

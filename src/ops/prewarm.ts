@@ -5,7 +5,6 @@ import { BadRequestError, NotFoundError, errorMessage } from '../errors.js';
 import { parseMixLock } from '../lockfiles/mix-lock.js';
 import { parseRebarLock } from '../lockfiles/rebar-lock.js';
 import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
-import type { Package } from '../registry/types.js';
 import { resolveSpecs } from '../resolve/resolver.js';
 import type { ReleaseTarget } from './fetch-releases.js';
 

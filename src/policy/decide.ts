@@ -32,7 +32,8 @@ export function severityRank(severity: number | undefined): number {
   return severity !== undefined && severity >= 0 && severity < SEVERITY_NAMES.length ? severity : SEVERITY_NAMES.length;
 }
 
-const severityName = (severity: number | undefined): string =>
+/** A proto severity as the messages name it. */
+export const severityName = (severity: number | undefined): string =>
   severity === undefined ? 'unknown' : SEVERITY_NAMES[severity] ?? `unknown (${severity})`;
 
 const retirementName = (reason: number): string =>
@@ -110,5 +111,6 @@ export function describeDecision(decision: Decision): string {
   return `blocked: ${decision.reasons.map(describeReason).join('; ')}`;
 }
 
-const isoSeconds = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+/** Unix seconds as an ISO 8601 time, to the second. */
+export const isoSeconds = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
 

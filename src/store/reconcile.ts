@@ -47,7 +47,7 @@ import type { Logger } from '../log.js';
 import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile } from '../registry/registry-file.js';
-import { isPackageName, isVersion, resourceAt, type RegistryResource } from '../registry/resource.js';
+import { isPackageName, isVersion, resourceAt } from '../registry/resource.js';
 import type { BlobStore } from './blob-store.js';
 import type { CacheIndex, PassthroughRow, RegistryRow, TarballRow } from './cache-index.js';
 

@@ -163,10 +163,6 @@ export class FuzzCaseGenerator {
     return r.chance(0.8) ? { target: r.pick(this.targets.ok), expect: 'ok' } : { target: r.pick(this.targets.notFound), expect: 'not-found' };
   }
 
-  private name(): string {
-    return this.random.pick(this.targets.packages);
-  }
-
   private release(): { name: string; version: string } {
     return this.random.pick(this.targets.releases);
   }

@@ -1,0 +1,24 @@
+// The policy section of a configuration, compiled as the server and the CLI use it.
+import type { Config } from '../config/schema.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { compilePolicy, type Policy } from './rules.js';
+
+/** The repositories hexproxy serves: the public one, then the configured organizations. */
+export const servedRepositories = (config: Readonly<Config>): string[] => [config.upstream.repository, ...Object.keys(config.organizations)];
+
+/**
+ * The schema has checked every entry; a repository name is checked here, against what is
+ * served, since a misspelt one would silently apply nothing.
+ */
+export function configuredPolicy(config: Readonly<Config>): Policy {
+  const served = servedRepositories(config);
+  const unknown = (config.policy.repositories ?? []).filter((name) => !served.includes(name));
+  if (unknown.length > 0) {
+    throw new ConfigError(`config key policy.repositories: ${unknown.map((name) => `"${name}"`).join(', ')} is not a repository hexproxy serves (${served.join(', ')}); organizations must be configured under organizations`);
+  }
+  try {
+    return compilePolicy(config.policy, config.upstream.repository);
+  } catch (error: unknown) {
+    throw new ConfigError(`config key policy: ${errorMessage(error)}`, { cause: error });
+  }
+}
