@@ -52,6 +52,8 @@ export interface Hexproxy {
   log: Logger;
   /** The policy in force (config key policy). */
   policy: ActivePolicy;
+  /** Every repository served (the public one, then organizations) with its mirrors. */
+  repositories: ReadonlyMap<string, { registry: RegistryMirror; tarballs: TarballMirror }>;
   /** Puts a new policy section in force; throws ConfigError, keeping the old one, if it does not compile. */
   replacePolicy(policy: Config['policy']): void;
   /** Reads the configuration again and puts its policy in force (SIGHUP, POST /api/admin/policy/reload). */
@@ -205,7 +207,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
-    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics, policy,
+    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics, policy, repositories: mirrors,
     replacePolicy, reloadPolicy, warmPolicyViews,
     close() {
       closing ??= (async () => {

@@ -59,12 +59,12 @@ export function policyCommand(): Command {
       ];
       if (locks.length === 0) throw new BadRequestError('nothing to check: give --mix-lock FILE and/or --rebar-lock FILE (see hexproxy policy check --help)');
       const config = configFrom(options);
-      return withHexproxy(config, async ({ registry, policy: active }) => {
+      return withHexproxy(config, async ({ repositories, policy: active }) => {
         const current = active.current;
         if (!current.active) process.stderr.write(`${NO_POLICY_NOTE}\n`);
         const report = await checkLocks({
           locks, policy: current, publicRepository: config.upstream.repository,
-          fetchPackage: registryFetcher(registry), now: Math.floor(active.nowMs() / 1000),
+          fetchPackage: registryFetcher(repositories), now: Math.floor(active.nowMs() / 1000),
         });
         process.stdout.write(options['json'] === true ? `${JSON.stringify(report, null, 2)}\n` : `${formatCheckReport(report).join('\n')}\n`);
         return checkExitCode(report);
@@ -85,10 +85,10 @@ export function policyCommand(): Command {
     .action((spec: string, options: CommandOptions) => answer(async () => {
       const { name, version } = parseReleaseArgument(spec);
       const config = configFrom(options);
-      return withHexproxy(config, async ({ registry, policy: active }) => {
+      return withHexproxy(config, async ({ repositories, policy: active }) => {
         const current = active.current;
         if (!current.active) process.stderr.write(`${NO_POLICY_NOTE}\n`);
-        const pkg = await registryFetcher(registry)(name, [version]);
+        const pkg = await registryFetcher(repositories)(name, [version], config.upstream.repository);
         const release = releaseOf(pkg, version);
         const explanation = explainRelease(current, pkg, release, Math.floor(active.nowMs() / 1000), config.upstream.repository);
         process.stdout.write(options['json'] === true ? `${JSON.stringify(explanation, null, 2)}\n` : `${formatExplanation(explanation, current).join('\n')}\n`);

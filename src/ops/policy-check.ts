@@ -18,16 +18,18 @@ import { createLimiter } from '../resolve/limiter.js';
 /** What stderr says when the configured policy has no rule or restriction. */
 export const NO_POLICY_NOTE = 'no policy configured: nothing is blocked';
 
-/** A package file for `name` holding `versions` if upstream has them; throws when it cannot be had. */
-export type PackageFetcher = (name: string, versions: readonly string[]) => Promise<Package>;
+/** A package file of `repository` for `name` holding `versions` if upstream has them; throws when it cannot be had. */
+export type PackageFetcher = (name: string, versions: readonly string[], repository: string) => Promise<Package>;
 
 /**
  * The package file through the cache. A cached file still within its TTL may predate a
  * release a lock pins; such a file is checked with upstream once before the release is
  * called unknown.
  */
-export function registryFetcher(registry: RegistryMirror): PackageFetcher {
-  return async (name, versions) => {
+export function registryFetcher(registries: ReadonlyMap<string, { registry: RegistryMirror }>): PackageFetcher {
+  return async (name, versions, repository) => {
+    const registry = registries.get(repository)?.registry;
+    if (!registry) throw new NotFoundError(`hexproxy serves no repository "${repository}" (it serves ${[...registries.keys()].join(', ')})`);
     const first = await registry.get({ kind: 'package', name });
     const pkg = packageOf(first.file);
     const missing = versions.some((version) => !pkg.releases.some((release) => release.version === version));
@@ -103,6 +105,8 @@ interface CheckTarget {
   name: string;
   version: string;
   source: string;
+  /** As hexproxy names it: "hexpm", or the organization's name. */
+  repository: string;
 }
 
 /** Every Hex entry of the lock files the policy covers, decided now. Never throws for one entry or file. */
@@ -124,10 +128,8 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
       const repository = servedRepositoryName(entry.repository, publicRepository);
       if (!policy.repositories.has(repository)) {
         skipped.push({ name: entry.name, version: entry.version, source: file, reason: `it is in repository "${entry.repository}", which the policy does not cover (policy.repositories: ${covered})` });
-      } else if (repository !== publicRepository) {
-        errors.push({ name: entry.name, version: entry.version, source: file, message: `it is in organization repository "${entry.repository}", which the policy covers, but hexproxy policy check reads only the public repository "${publicRepository}"` });
       } else {
-        targets.push({ name: entry.name, version: entry.version, source: file });
+        targets.push({ name: entry.name, version: entry.version, source: file, repository });
       }
     }
     for (const entry of lock.skipped) skipped.push({ name: entry.key, source: file, reason: entry.reason });
@@ -135,13 +137,18 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
 
   // One package file per name, whatever the number of locks pinning it.
   const limit = createLimiter(request.concurrency ?? 8);
-  const wanted = new Map<string, Set<string>>();
-  for (const target of targets) wanted.set(target.name, (wanted.get(target.name) ?? new Set()).add(target.version));
+  const wanted = new Map<string, { target: CheckTarget; versions: Set<string> }>();
+  const keyOf = (target: CheckTarget): string => `${target.repository}/${target.name}`;
+  for (const target of targets) {
+    const known = wanted.get(keyOf(target));
+    if (known) known.versions.add(target.version);
+    else wanted.set(keyOf(target), { target, versions: new Set([target.version]) });
+  }
   const packages = new Map<string, Promise<Package>>();
-  for (const [name, versions] of wanted) {
-    const fetched = limit(() => request.fetchPackage(name, [...versions]));
+  for (const [key, { target, versions }] of wanted) {
+    const fetched = limit(() => request.fetchPackage(target.name, [...versions], target.repository));
     fetched.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
-    packages.set(name, fetched);
+    packages.set(key, fetched);
   }
 
   const blocked: BlockedRelease[] = [];
@@ -150,15 +157,15 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
     let release: Release;
     let pkg: Package;
     try {
-      pkg = await (packages.get(target.name) as Promise<Package>);
+      pkg = await (packages.get(keyOf(target)) as Promise<Package>);
       release = releaseOf(pkg, target.version);
     } catch (error: unknown) {
-      errors.push({ ...target, message: errorMessage(error) });
+      errors.push({ name: target.name, version: target.version, source: target.source, message: errorMessage(error) });
       continue;
     }
     checked += 1;
     const { decision } = decideRelease(policy, pkg, release, request.now);
-    if (!decision.allowed) blocked.push({ ...target, reasons: decision.reasons.map(describeReason) });
+    if (!decision.allowed) blocked.push({ name: target.name, version: target.version, source: target.source, reasons: decision.reasons.map(describeReason) });
   }
   return { policyActive: policy.active, checked, blocked, skipped, errors };
 }

@@ -117,6 +117,32 @@ describe('hexproxy policy check', () => {
     expect(result.stderr).not.toContain('no policy configured');
   });
 
+  it('checks releases of an organization the policy covers through that organization\'s repository', async () => {
+    const ACME_KEY = 'acme-upstream-key-for-policy-check';
+    const orgUpstream = await startFakeUpstream({
+      packages: [{ name: 'plug', releases: [{ version: '1.15.1', publishedAt: OLD }] }],
+      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'private_lib', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] }] } },
+    });
+    try {
+      const orgKeyFile = writeFile('acme.pem', orgUpstream.organization('acme').publicKeyPem);
+      const upstreamKeyFile = writeFile('upstream.pem', orgUpstream.publicKeyPem);
+      const config = writeFile('acme.json', JSON.stringify({
+        organizations: { acme: { authKey: ACME_KEY, publicKey: orgKeyFile } },
+        policy: { repositories: ['hexpm', 'acme'], deny: ['private_lib@1.0.0'] },
+      }));
+      const lock = writeFile('mix.lock', `%{\n${unknownMixEntry('plug', '1.15.1')}  "private_lib": {:hex, :private_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},\n}\n`);
+      const result = await runCli(['policy', 'check', '--mix-lock', lock, '--config', config, '--data-dir', tempDir(), '--upstream-url', orgUpstream.url, '--upstream-public-key', upstreamKeyFile]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(lines(result)).toEqual([
+        `BLOCKED private_lib 1.0.0 (${lock}): denied by policy.deny[0] "private_lib@1.0.0"`,
+        '2 checked, 1 blocked, 0 skipped, 0 errors',
+      ]);
+      expect(orgUpstream.hits('/repos/acme/packages/private_lib')).toBe(1);
+    } finally {
+      await orgUpstream.close();
+    }
+  });
+
   it('checks a rebar.lock: a security retirement and a release younger than the minimum age, with the date it is allowed from', async () => {
     const lock = writeFile('rebar.lock', rebarLock(upstream, [
       { name: 'jason', version: '1.3.0' },
