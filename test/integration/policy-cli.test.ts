@@ -8,6 +8,7 @@ import { runCli, type CliResult } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { mixLock, rebarLock } from '../support/locks.js';
 import { tempDir } from '../support/proxy.js';
+import { CRITICAL, HIGH, LOW } from '../support/policy.js';
 
 const DAY_SECONDS = 86_400;
 const OLD = new Date('2024-01-01T00:00:00Z');
@@ -17,9 +18,7 @@ const ONE_DAY_AGO = new Date((nowSeconds - DAY_SECONDS) * 1000);
 const iso = (date: Date): string => date.toISOString().replace('.000Z', 'Z');
 const plusDays = (date: Date, days: number): Date => new Date(date.getTime() + days * DAY_SECONDS * 1000);
 
-const critical = { id: 'GHSA-crit-0001', summary: 'remote code execution', severity: 4 };
-const high = { id: 'GHSA-high-0002', summary: 'denial of service', severity: 3 };
-const low = { id: 'GHSA-low-0003', summary: 'log noise', severity: 1 };
+const [critical, high, low] = [CRITICAL, HIGH, LOW];
 
 const packages: PackageSpec[] = [
   {

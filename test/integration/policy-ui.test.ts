@@ -7,13 +7,12 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
+import { CRITICAL, HIGH, LOW } from '../support/policy.js';
 
 const DAY = 86_400_000;
 const START = Date.parse('2026-11-22T12:00:00Z');
 const OLD = new Date('2024-01-01T00:00:00Z');
-const critical = { id: 'GHSA-crit-0001', summary: 'remote code execution', severity: 4, aliases: [] };
-const high = { id: 'GHSA-high-0002', summary: 'denial of service', severity: 3, aliases: [] };
-const low = { id: 'GHSA-low-0003', summary: 'log noise', severity: 1, aliases: [] };
+const [critical, high, low] = [CRITICAL, HIGH, LOW];
 
 const packages: PackageSpec[] = [
   {

@@ -10,38 +10,13 @@ import {
   OPEN_POLICY, PolicyRuleError, compilePolicy, parseRule, type Policy, type PolicyConfig, type Rule,
 } from '../../src/policy/rules.js';
 import type { Package, Release, SecurityAdvisory } from '../../src/registry/types.js';
+import { advisory, policyConfig as config, policyOf, release } from '../support/policy.js';
 
 const DAY = 86_400;
 /** 2023-11-14T22:13:20Z */
 const NOW = 1_700_000_000;
 
-const config = (overrides: Partial<PolicyConfig> = {}): PolicyConfig => ({
-  deny: [],
-  allow: [],
-  minReleaseAge: '0',
-  undatedReleases: 'allow',
-  blockAdvisorySeverity: undefined,
-  blockRetired: false,
-  tarballs: 'locked-ok',
-  ...overrides,
-});
-const policyOf = (overrides: Partial<PolicyConfig> = {}): Policy => compilePolicy(config(overrides), 'hexpm');
 
-const release = (version: string, extra: Partial<Release> = {}): Release => ({
-  version,
-  inner_checksum: Buffer.alloc(32, 1),
-  dependencies: [],
-  advisory_indexes: [],
-  ...extra,
-});
-const advisory = (id: string, severity: number | undefined): SecurityAdvisory => ({
-  id,
-  summary: `summary of ${id}`,
-  html_url: `https://osv.dev/vulnerability/${id}`,
-  api_url: `https://api.osv.dev/v1/vulns/${id}`,
-  aliases: [],
-  ...(severity !== undefined && { severity }),
-});
 type PkgView = Pick<Package, 'name' | 'advisories'>;
 const pkg = (name: string, advisories: SecurityAdvisory[] = []): PkgView => ({ name, advisories });
 

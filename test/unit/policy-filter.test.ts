@@ -4,44 +4,19 @@
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/policy/decide.js';
 import { decideFromIndex, filterNames, filterPackage, filterVersions } from '../../src/policy/filter.js';
-import { OPEN_POLICY, compilePolicy, type Policy, type PolicyConfig } from '../../src/policy/rules.js';
+import { OPEN_POLICY, type PolicyConfig } from '../../src/policy/rules.js';
 import {
   decodeNames, decodePackage, decodeVersions, encodeNames, encodePackage, encodeVersions,
 } from '../../src/registry/codec.js';
 import type { Names, Package, Release, SecurityAdvisory, Versions, VersionsPackage } from '../../src/registry/types.js';
+import { advisory, policyOf, release } from '../support/policy.js';
 
 const DAY = 86_400;
 /** 2023-11-14T22:13:20Z */
 const NOW = 1_700_000_000;
 
-const config = (overrides: Partial<PolicyConfig> = {}): PolicyConfig => ({
-  deny: [],
-  allow: [],
-  minReleaseAge: '0',
-  undatedReleases: 'allow',
-  blockAdvisorySeverity: undefined,
-  blockRetired: false,
-  tarballs: 'locked-ok',
-  ...overrides,
-});
-const policyOf = (overrides: Partial<PolicyConfig> = {}): Policy => compilePolicy(config(overrides), 'hexpm');
 
 const checksum = (byte: number): Buffer => Buffer.alloc(32, byte);
-const release = (version: string, extra: Partial<Release> = {}): Release => ({
-  version,
-  inner_checksum: checksum(1),
-  dependencies: [],
-  advisory_indexes: [],
-  ...extra,
-});
-const advisory = (id: string, severity?: number): SecurityAdvisory => ({
-  id,
-  summary: `summary of ${id}`,
-  html_url: `https://osv.dev/vulnerability/${id}`,
-  api_url: `https://api.osv.dev/v1/vulns/${id}`,
-  aliases: [],
-  ...(severity !== undefined && { severity }),
-});
 const versionsOf = (pkg: Package): string[] => pkg.releases.map((r) => r.version);
 
 describe('filterPackage', () => {
