@@ -3,7 +3,7 @@
 // counted here, so pre-warming and mirroring do not count as hits.
 import { PolicyBlockedError } from '../errors.js';
 import type { InstallsMirror } from '../installs/installs-mirror.js';
-import { describeDecision, type Decision } from '../policy/decide.js';
+import { describeDecision } from '../policy/decide.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.js';
 import type { PolicyView } from './policy-view.js';
@@ -55,12 +55,6 @@ export class HexRepository {
   /** Builds the policy's filtered /names and /versions ahead of the first client. */
   async warmPolicyView(): Promise<void> {
     await this.view?.warm();
-  }
-
-  /** How the policy decides NAME@VERSION now; undefined when the package has no such release. */
-  async decide(name: string, version: string): Promise<Decision | undefined> {
-    if (!this.view) return { allowed: true };
-    return this.view.decide(name, version);
   }
 
   /**

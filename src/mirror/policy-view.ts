@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
-import { decideRelease, type Decision } from '../policy/decide.js';
+import type { Decision } from '../policy/decide.js';
 import { decideFromIndex, filterNames, filterPackage, filterVersions } from '../policy/filter.js';
 import { createLimiter } from '../resolve/limiter.js';
 import { decodeNames, decodeVersions, encodeNames, encodePackage, encodeVersions } from '../registry/codec.js';
@@ -103,15 +103,6 @@ export class PolicyView {
     if (!this.applies()) return { result, blocked: NOTHING_BLOCKED };
     const entry = await this.packageEntry(result.file);
     return { result: entry.file ? { file: entry.file, cache: result.cache } : result, blocked: entry.blocked };
-  }
-
-  /** How the policy decides NAME@VERSION now; undefined when upstream has no such release. */
-  async decide(name: string, version: string): Promise<Decision | undefined> {
-    const pkg = packageOf((await this.options.registry.get({ kind: 'package', name })).file);
-    const release = pkg.releases.find((candidate) => candidate.version === version);
-    if (!release) return undefined;
-    if (!this.applies()) return { allowed: true };
-    return decideRelease(this.options.policy.current, pkg, release, Math.floor(this.options.policy.nowMs() / 1000)).decision;
   }
 
   /** The file memory can serve at once as clients should see it ("names", "packages/NAME"). */

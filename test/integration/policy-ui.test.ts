@@ -3,7 +3,10 @@
 // reason, or the allow rule that lifted the restrictions), the default "Use" release is one
 // clients can get, the minimum age follows the proxy's injected clock, a reload shows at
 // once, and the Status page sums the policy up.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { projectRoot } from '../../src/paths.js';
+import { findBrowser, requireBrowser } from '../support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
@@ -253,5 +256,31 @@ describe('the Status page', () => {
     expect(facts).toContain('blocks high and above');
     expect(facts).toContain('blocked when retired as security');
     expect(facts).toContain('Tarballs locked-ok');
+  });
+});
+
+const browser = await findBrowser();
+
+describe('the package page under a policy, in a real browser (chromium)', () => {
+  it.runIf(requireBrowser && !browser.available)('chromium and playwright-core are installed (CI=true: .ci/run installs chromium)', () => {
+    expect.fail(browser.available ? '' : browser.reason);
+  });
+
+  it.skipIf(!browser.available)('shows the blocked releases with their reasons; saves docs/screenshots/package-policy.png', async () => {
+    if (!browser.available) return;
+    const chromium = await browser.launch();
+    try {
+      const context = await chromium.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, colorScheme: 'light' });
+      const tab = await context.newPage();
+      await tab.goto(`${proxy.url}/ui/packages/plug`);
+      const blocked = tab.locator('tr[data-policy="blocked"]');
+      expect(await blocked.count()).toBe(3);
+      await expect.poll(() => tab.locator('tr[data-policy="blocked"] .policy-reason').first().isVisible()).toBe(true);
+      const screenshots = join(projectRoot, 'docs', 'screenshots');
+      mkdirSync(screenshots, { recursive: true });
+      await tab.screenshot({ path: join(screenshots, 'package-policy.png'), fullPage: true });
+    } finally {
+      await chromium.close();
+    }
   });
 });

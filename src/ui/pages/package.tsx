@@ -260,7 +260,7 @@ const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: numbe
   }
   const tarballs = policy.tarballs === 'strict'
     ? <>Tarballs of blocked releases are refused too (<code>policy.tarballs</code> is "strict").</>
-    : <>Tarballs of blocked releases are still served to clients that ask for them by exact version, as lock files do (<code>policy.tarballs</code> is "locked-ok").</>;
+    : <>Their tarballs are still served to whoever asks for one by name (<code>policy.tarballs</code> is "locked-ok"), but Mix and rebar3 look releases up in the registry, so a lock file pinning one must move to an allowed release.</>;
   return (
     <div class={blocked > 0 ? 'notice warn' : 'notice'} id="policy-notice" data-blocked={String(blocked)}>
       hexproxy's policy applies to {view.repository}: clients see {formatCount(listed - blocked)} of {formatCount(listed)} {listed === 1 ? 'release' : 'releases'}.

@@ -137,7 +137,7 @@ const PolicyFacts: FC<{ policy: StatusPageProps['policy'] }> = ({ policy }) => {
         <dt>Minimum release age</dt><dd><code>{policy.minReleaseAge}</code>{(durationSeconds(policy.minReleaseAge) ?? 0) > 0 ? <span class="muted"> (undated releases: {policy.undatedReleases})</span> : null}</dd>
         <dt>Advisory severity</dt><dd>{policy.blockAdvisorySeverity === null ? <span class="muted">advisories do not block</span> : <>blocks <code>{policy.blockAdvisorySeverity}</code> and above</>}</dd>
         <dt>Retired releases</dt><dd>{policy.blockRetired === true ? 'all blocked' : policy.blockRetired === false ? <span class="muted">not blocked</span> : <>blocked when retired as {policy.blockRetired.join(', ')}</>}</dd>
-        <dt>Tarballs</dt><dd><code>{policy.tarballs}</code> <span class="muted">{policy.tarballs === 'strict' ? 'tarballs of blocked releases are refused' : 'tarballs of blocked releases are still served by exact version (lock files)'}</span></dd>
+        <dt>Tarballs</dt><dd><code>{policy.tarballs}</code> <span class="muted">{policy.tarballs === 'strict' ? 'tarballs of blocked releases are refused' : 'tarballs of blocked releases are still served to whoever asks for one by name'}</span></dd>
       </dl>
     </div>
   );
