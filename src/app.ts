@@ -83,10 +83,14 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
   const health = new UpstreamHealth(log, config.upstream.url, config.upstream.cooldownSeconds * 1000);
   // The in-memory caches are created below; the gauge reads them when scraped.
-  const memory: { registry?: RegistryMirror; tarballs?: TarballMirror } = {};
+  const memory: { registry?: RegistryMirror; tarballs?: TarballMirror; policy?: ActivePolicy; served?: ReadonlyMap<string, HexRepository> } = {};
   const metrics = new Metrics({
     index, health,
     memoryBytes: () => ({ registry: memory.registry?.memoryBytes() ?? 0, tarballs: memory.tarballs?.memoryBytes() ?? 0 }),
+    policy: () => ({
+      generation: memory.policy?.generation ?? 0,
+      repositories: Object.fromEntries([...(memory.served ?? [])].map(([name, served]) => [name, served.policyFigures()])),
+    }),
   });
   const observe = (outcome: UpstreamOutcome, seconds: number): void => metrics.upstream(outcome, seconds);
   const upstream = new UpstreamClient({
@@ -171,6 +175,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey), `repos/${name}/`, metrics,
       viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16)))));
   }
+  memory.policy = policy;
+  memory.served = new Map([[config.upstream.repository, repository], ...organizations]);
   const access = new AccessControl({
     tokens: new TokenStore(config.auth.tokensFile),
     publicRepository: config.upstream.repository,

@@ -18,6 +18,8 @@ export interface MetricsSources {
   health: UpstreamHealth;
   /** What the in-memory caches hold now, by name. */
   memoryBytes: () => Record<string, number>;
+  /** The policy's generation and, by repository, what its latest filtered /versions left out. */
+  policy?: () => { generation: number; repositories: Record<string, { releases: number; packages: number; unavailable: number }> };
 }
 
 const ROUTE_OF_SEGMENT: Record<string, Route> = {
@@ -74,6 +76,24 @@ export class Metrics {
         for (const [cache, bytes] of Object.entries(sources.memoryBytes())) this.set({ cache }, bytes);
       },
     });
+    const policy = sources.policy;
+    if (policy) {
+      new Gauge({
+        name: 'hexproxy_policy_generation', help: 'Policy reloads since start (0: the policy hexproxy started with).', registers,
+        collect() {
+          this.set(policy().generation);
+        },
+      });
+      new Gauge({
+        name: 'hexproxy_policy_hidden', help: "What the policy's latest filtered /versions left out, by repository: blocked releases, packages left with none, packages whose file could not be had.",
+        labelNames: ['repository', 'what'], registers,
+        collect() {
+          for (const [repository, figures] of Object.entries(policy().repositories)) {
+            for (const what of ['releases', 'packages', 'unavailable'] as const) this.set({ repository, what }, figures[what]);
+          }
+        },
+      });
+    }
     new Gauge({
       name: 'hexproxy_upstream_up', help: 'Whether the upstream answered lately: 1 online, 0 offline, -1 not asked yet.', registers,
       collect() {

@@ -6,7 +6,7 @@ import type { InstallsMirror } from '../installs/installs-mirror.js';
 import { describeDecision } from '../policy/decide.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.js';
-import type { PolicyView } from './policy-view.js';
+import type { PolicyView, PolicyViewFigures } from './policy-view.js';
 import type { RegistryFile, RegistryMirror, RegistryResult } from './registry-mirror.js';
 import type { HotTarball, TarballMirror, TarballResult } from './tarball-mirror.js';
 import type { UsageRecorder } from './usage-recorder.js';
@@ -50,6 +50,11 @@ export class HexRepository {
     if (this.view?.applies()) {
       throw new PolicyBlockedError("the pass-through view (/mirror) serves upstream's signed registry files unchanged, so it cannot apply hexproxy's policy (config key policy); point clients at the re-signed view (hexproxy's URL without /mirror, with hexproxy's public key)");
     }
+  }
+
+  /** What the policy's latest filtered /versions left out. */
+  policyFigures(): PolicyViewFigures {
+    return this.view?.figures() ?? { releases: 0, packages: 0, unavailable: 0 };
   }
 
   /** Builds the policy's filtered /names and /versions ahead of the first client. */

@@ -29,6 +29,13 @@ export interface PolicyViewOptions {
   indexMaxAgeMs: number;
 }
 
+/** Left out of the filtered /versions: blocked releases, packages left with none, packages whose file could not be had. */
+export interface PolicyViewFigures {
+  releases: number;
+  packages: number;
+  unavailable: number;
+}
+
 /** A package file as the policy shows it, and the releases it took out. */
 export interface PackageView {
   result: RegistryResult;
@@ -68,12 +75,18 @@ export class PolicyView {
   private readonly packageFlights = new SingleFlight<PackageEntry>();
   private readonly indexFlight = new SingleFlight<IndexEntry>();
   private index: IndexEntry | undefined;
+  private hiddenByLastView: PolicyViewFigures = { releases: 0, packages: 0, unavailable: 0 };
 
   constructor(private readonly options: PolicyViewOptions) {
     this.packages = new LRUCache<string, PackageEntry>({
       maxSize: Math.max(1, options.memoryMaxBytes),
       sizeCalculation: (entry) => 512 + (entry.file ? entry.file.body.length + entry.file.payload.length : 0),
     });
+  }
+
+  /** What the latest filtered /versions left out; zeros while no policy applies. */
+  figures(): PolicyViewFigures {
+    return this.applies() ? this.hiddenByLastView : { releases: 0, packages: 0, unavailable: 0 };
   }
 
   /** Whether the policy changes what this repository serves. */
@@ -249,6 +262,7 @@ export class PolicyView {
       this.sealed(versionsFile, encodeVersions(filteredVersions)),
     ]);
     const removedReleases = [...blocked.values()].reduce((sum, set) => sum + set.size, 0);
+    if (generation === policy.generation) this.hiddenByLastView = { releases: removedReleases, packages: listed.size - offered.size, unavailable };
     log.info({ repo, packagesChecked: needed.length, removedReleases, removedPackages: listed.size - offered.size, unavailable }, 'policy: built the filtered /names and /versions');
     return {
       namesSha: namesFile.row.sha256, versionsSha: versionsFile.row.sha256, generation, expiresAt, names: namesOut, versions: versionsOut,

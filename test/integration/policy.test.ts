@@ -13,6 +13,7 @@ import type { RegistryResource } from '../../src/registry/resource.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Names, Package, Versions } from '../../src/registry/types.js';
 import { cliPath } from '../support/cli.js';
+import { parsePrometheus, sample } from '../support/prometheus.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
 
@@ -154,6 +155,16 @@ describe('the filtered registry', () => {
     // /names keeps updated_at of the packages it keeps.
     const names = await servedNames();
     expect(names.packages.find((p) => p.name === 'plug')?.updated_at?.seconds).toBe(Math.floor((START - 2 * DAY) / 1000));
+  });
+
+  it('counts in /metrics what the filtered /versions leaves out', async () => {
+    await servedVersions();
+    const metrics = parsePrometheus((await proxy.get('/metrics')).body.toString());
+    // plug 1.14.0, 1.15.0, 1.16.0; jason 1.3.0; left_pad 1.0.0, 1.1.0; ecto 3.11.0; evil_a 1.0.0.
+    expect(metrics.get(sample('hexproxy_policy_hidden', { repository: 'hexpm', what: 'releases' }))).toBe(8);
+    expect(metrics.get(sample('hexproxy_policy_hidden', { repository: 'hexpm', what: 'packages' }))).toBe(2);
+    expect(metrics.get(sample('hexproxy_policy_hidden', { repository: 'hexpm', what: 'unavailable' }))).toBe(0);
+    expect(metrics.get('hexproxy_policy_generation')).toBe(proxy.server.hexproxy.policy.generation);
   });
 
   it('builds /versions from the package files only of packages /versions cannot decide alone', async () => {
