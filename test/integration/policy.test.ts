@@ -12,7 +12,7 @@ import { openRegistryFile } from '../../src/registry/registry-file.js';
 import type { RegistryResource } from '../../src/registry/resource.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Names, Package, Versions } from '../../src/registry/types.js';
-import { cliPath } from '../support/cli.js';
+import { cliPath, runCli } from '../support/cli.js';
 import { parsePrometheus, sample } from '../support/prometheus.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
@@ -322,3 +322,45 @@ function decodeServed(body: Buffer, name: string): Package {
   expect(pkg.name).toBe(name);
   return pkg;
 }
+
+describe('a policy over an organization', () => {
+  it('filters the organization\'s registry when policy.repositories names it, and leaves it alone otherwise', async () => {
+    const ACME_KEY = 'acme-upstream-key-for-policy';
+    const orgUpstream = await startFakeUpstream({
+      packages: [{ name: 'jason', releases: [{ version: '1.4.1', publishedAt: OLD }] }],
+      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'private_lib', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] }] } },
+    });
+    const dir = tempDir('hexproxy-org-policy-');
+    const orgKeyFile = join(dir, 'acme.pem');
+    writeFileSync(orgKeyFile, orgUpstream.organization('acme').publicKeyPem);
+    const organizations = { acme: { authKey: ACME_KEY, publicKey: orgKeyFile } };
+    const orgProxy = await startProxy({
+      upstreamUrl: orgUpstream.url, upstreamPublicKeyPem: orgUpstream.publicKeyPem,
+      config: { organizations, policy: { repositories: ['hexpm', 'acme'], deny: ['private_lib@1.1.0', 'jason'] } },
+    });
+    try {
+      const created = await runCli(['token', 'create', 'dev', '--read', 'hexpm,acme', '--data-dir', orgProxy.dataDir]);
+      expect(created.code, created.stderr).toBe(0);
+      const authorization = created.stdout.trim();
+      const orgKey = parsePublicKey(orgProxy.server.hexproxy.keys.publicKeyPem);
+      const openAcme = async <T>(path: string, resource: RegistryResource): Promise<T> => {
+        const response = await orgProxy.get(path, { authorization });
+        expect(response.status, response.body.toString()).toBe(200);
+        return (await openRegistryFile(response.body, resource, { publicKey: orgKey, repository: 'acme', maxBytes: 1 << 20 })).message as T;
+      };
+      expect((await openAcme<Package>('/repos/acme/packages/private_lib', { kind: 'package', name: 'private_lib' })).releases.map((r) => r.version)).toEqual(['1.0.0']);
+      expect((await openAcme<Versions>('/repos/acme/versions', { kind: 'versions' })).packages).toEqual([{ name: 'private_lib', versions: ['1.0.0'], retired: [], with_advisories: [] }]);
+      // The rule "jason" matches by name in every repository the policy covers: hexpm's jason is gone.
+      const jason = await orgProxy.get('/packages/jason');
+      expect((await openRegistryFile(jason.body, { kind: 'package', name: 'jason' }, { publicKey: orgKey, repository: 'hexpm', maxBytes: 1 << 20 })).message).toMatchObject({ releases: [] });
+
+      // Only hexpm covered: the organization is served as upstream has it.
+      writeFileSync(orgProxy.configFile as string, JSON.stringify({ organizations, policy: { deny: ['private_lib@1.1.0', 'jason'] } }));
+      orgProxy.server.hexproxy.reloadPolicy();
+      expect((await openAcme<Package>('/repos/acme/packages/private_lib', { kind: 'package', name: 'private_lib' })).releases.map((r) => r.version)).toEqual(['1.0.0', '1.1.0']);
+    } finally {
+      await orgProxy.close();
+      await orgUpstream.close();
+    }
+  });
+});
