@@ -111,10 +111,10 @@ export class PolicyView {
     return { file: (await this.indexView(names.file, versions.file)).versions, cache: versions.cache };
   }
 
-  async package(name: string, revalidate = false): Promise<PackageView> {
-    const result = await this.options.registry.get({ kind: 'package', name }, revalidate);
+  async package(name: string): Promise<PackageView> {
+    const result = await this.options.registry.get({ kind: 'package', name });
     if (!this.applies()) return { result, blocked: NOTHING_BLOCKED };
-    const entry = await this.packageEntry(result.file);
+    const entry = await this.packageEntry(name, result.file);
     return { result: entry.file ? { file: entry.file, cache: result.cache } : result, blocked: entry.blocked };
   }
 
@@ -157,15 +157,17 @@ export class PolicyView {
     return entry.generation === policy.generation && policy.nowMs() < entry.expiresAt;
   }
 
-  private async packageEntry(source: RegistryFile): Promise<PackageEntry> {
-    const path = `packages/${(source.resource as { name: string }).name}`;
+  private async packageEntry(name: string, source: RegistryFile): Promise<PackageEntry> {
+    const path = `packages/${name}`;
     const known = this.packages.get(path);
     if (known && known.sourceSha === source.row.sha256 && this.current(known)) return known;
-    return this.packageFlights.run(`${path}@${source.row.sha256}`, async () => {
-      const { policy } = this.options;
-      const generation = policy.generation;
+    const { policy } = this.options;
+    const generation = policy.generation;
+    // Keyed by generation too: a request after a reload must not join a build under the old policy.
+    const rules = policy.current;
+    return this.packageFlights.run(`${path}@${source.row.sha256}/${generation}`, async () => {
       const now = policy.nowMs();
-      const filtered = filterPackage(policy.current, packageOf(source), Math.floor(now / 1000));
+      const filtered = filterPackage(rules, packageOf(source), Math.floor(now / 1000));
       const entry: PackageEntry = {
         sourceSha: source.row.sha256, generation, blocked: filtered.blocked,
         expiresAt: filtered.changesAt === undefined ? Infinity : filtered.changesAt * 1000,
@@ -212,7 +214,9 @@ export class PolicyView {
    */
   private async buildIndex(namesFile: RegistryFile, versionsFile: RegistryFile): Promise<IndexEntry> {
     const { policy, log, repo } = this.options;
+    // One policy for the whole build, even if a reload lands while package files are fetched.
     const generation = policy.generation;
+    const rules = policy.current;
     const startedMs = policy.nowMs();
     const now = Math.floor(startedMs / 1000);
     const names = decodeNames(namesFile.payload);
@@ -221,7 +225,7 @@ export class PolicyView {
     const blocked = new Map<string, ReadonlySet<string>>();
     const needed: VersionsPackage[] = [];
     for (const entry of versions.packages) {
-      const decided = decideFromIndex(policy.current, entry, updatedAt.get(entry.name), now);
+      const decided = decideFromIndex(rules, entry, updatedAt.get(entry.name), now);
       if (decided === 'needs-package') needed.push(entry);
       else if (decided.size > 0) blocked.set(entry.name, decided);
     }
@@ -237,7 +241,7 @@ export class PolicyView {
         // /versions lists a release this copy of the package lacks: ask upstream for its word.
         if (!entry.versions.every(has)) pkg = packageOf((await registry.get({ kind: 'package', name: entry.name }, true)).file);
         // Only what is blocked is needed here; a package file is filtered and signed when it is asked for.
-        const filtered = filterPackage(policy.current, pkg, now);
+        const filtered = filterPackage(rules, pkg, now);
         // Still unknown to the package file: not checkable, so not offered.
         const removed = new Set([...filtered.blocked.keys(), ...entry.versions.filter((version) => !has(version))]);
         if (removed.size > 0) blocked.set(entry.name, removed);
