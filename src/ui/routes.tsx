@@ -1,8 +1,8 @@
 // The web UI at /ui: server-rendered HTML (Hono's JSX), no JavaScript needed, no external
 // assets. Packages (what is cached), a page per package (with what the policy blocks), Set
-// me up, Status. Private
-// organizations' packages are shown only to viewers whose token may read them; with
-// auth.requireToken the UI itself needs a token (same 401/429 as the repository routes).
+// me up, Status. Private organizations' packages are shown only to viewers whose token may
+// read them; with auth.requireToken the UI itself needs a token (same 401/429 as the
+// repository routes).
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import type { JSX } from 'hono/jsx/jsx-runtime';
