@@ -22,6 +22,7 @@ import { PassthroughMirror } from './mirror/passthrough-mirror.js';
 import { PolicyView } from './mirror/policy-view.js';
 import { ActivePolicy, type Clock } from './policy/active-policy.js';
 import { configuredPolicy } from './policy/configured.js';
+import { checkLocks, registryFetcher } from './ops/policy-check.js';
 import { RegistryMirror } from './mirror/registry-mirror.js';
 import { TarballMirror } from './mirror/tarball-mirror.js';
 import { UsageRecorder } from './mirror/usage-recorder.js';
@@ -202,6 +203,13 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const http = createHttpApp({
     repository, repositoryName: config.upstream.repository, organizations, access, log,
     admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository, policy, reloadPolicy },
+    policyCheck: {
+      access, publicRepository: config.upstream.repository,
+      check: (lock, mayRead) => checkLocks({
+        locks: [lock], policy: policy.current, publicRepository: config.upstream.repository,
+        fetchPackage: registryFetcher(mirrors), now: Math.floor(policy.nowMs() / 1000), mayRead,
+      }),
+    },
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
     ui: {

@@ -68,7 +68,13 @@ export class TooManyFailuresError extends HexproxyError {
 export class MethodNotAllowedError extends HexproxyError {
   readonly code = 'method_not_allowed';
   readonly status = 405;
-  override readonly headers = { allow: 'GET, HEAD' };
+  override readonly headers: Readonly<Record<string, string>>;
+
+  /** `allow`: the methods the path takes (most of hexproxy is read-only). */
+  constructor(message: string, allow = 'GET, HEAD') {
+    super(message);
+    this.headers = { allow };
+  }
 }
 
 /** Upstream refused, reset, or answered with an error status. */

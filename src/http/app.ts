@@ -2,6 +2,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { AccessControl } from '../auth/access-control.js';
 import { adminRoutes, type AdminDependencies } from './admin-routes.js';
+import { policyRoutes, type PolicyCheckDependencies } from './policy-routes.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
@@ -27,6 +28,8 @@ export interface HttpDependencies {
   organizations: ReadonlyMap<string, HexRepository>;
   access: AccessControl;
   admin: AdminDependencies;
+  /** POST /api/policy/check. */
+  policyCheck: PolicyCheckDependencies;
   metrics: Metrics;
   /** What /readyz checks: each named check and whether it passes. */
   readiness: () => Record<string, boolean>;
@@ -46,7 +49,7 @@ const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarball
  */
 type View = 'resigned' | 'original';
 
-export function createHttpApp({ repository, repositoryName, organizations, access, admin, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repository, repositoryName, organizations, access, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
@@ -62,6 +65,7 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }));
 
   app.route('/api/admin', adminRoutes(admin));
+  app.route('/api/policy', policyRoutes(policyCheck));
   if (ui) app.route('/ui', createUiRoutes(ui));
   app.route('/mirror', repositoryRoutes(repository, 'original', readGuard(access, repositoryName)));
   app.route('/', repositoryRoutes(repository, 'resigned', readGuard(access, repositoryName)));

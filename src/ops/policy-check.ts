@@ -53,8 +53,11 @@ export { configuredPolicy } from '../policy/configured.js';
 // policy check
 
 export interface LockFileSource {
+  /** The file's path, or its name in reports when `text` is given. */
   file: string;
   kind: 'mix' | 'rebar';
+  /** The lock's text, when it did not come from a file (POST /api/policy/check). */
+  text?: string;
 }
 
 export interface CheckRequest {
@@ -66,6 +69,8 @@ export interface CheckRequest {
   /** Unix seconds. */
   now: number;
   concurrency?: number;
+  /** Whether whoever asks may read a repository ("hexpm", an organization); entries of others are skipped unread. */
+  mayRead?: (repository: string) => boolean;
 }
 
 export interface BlockedRelease {
@@ -116,10 +121,10 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   const errors: CheckError[] = [];
   const targets: CheckTarget[] = [];
   const covered = [...policy.repositories].join(', ') || 'none';
-  for (const { file, kind } of request.locks) {
+  for (const { file, kind, text } of request.locks) {
     let lock: LockParseResult;
     try {
-      lock = await readLock(file, kind);
+      lock = text === undefined ? await readLock(file, kind) : parseLock(text, file, kind);
     } catch (error: unknown) {
       errors.push({ source: file, message: errorMessage(error) });
       continue;
@@ -128,6 +133,8 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
       const repository = servedRepositoryName(entry.repository, publicRepository);
       if (!policy.repositories.has(repository)) {
         skipped.push({ name: entry.name, version: entry.version, source: file, reason: `it is in repository "${entry.repository}", which the policy does not cover (policy.repositories: ${covered})` });
+      } else if (request.mayRead && !request.mayRead(repository)) {
+        skipped.push({ name: entry.name, version: entry.version, source: file, reason: `it is in repository "${entry.repository}", which your token may not read` });
       } else {
         targets.push({ name: entry.name, version: entry.version, source: file, repository });
       }
@@ -196,6 +203,10 @@ async function readLock(file: string, kind: LockFileSource['kind']): Promise<Loc
   } catch (error: unknown) {
     throw new BadRequestError(`cannot read lock file ${file}: ${errorMessage(error)}`, { cause: error });
   }
+  return parseLock(text, file, kind);
+}
+
+function parseLock(text: string, file: string, kind: LockFileSource['kind']): LockParseResult {
   return kind === 'mix' ? parseMixLock(text, file) : parseRebarLock(text, file);
 }
 

@@ -14,6 +14,7 @@ import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Names, Package, Versions } from '../../src/registry/types.js';
 import { cliPath, runCli } from '../support/cli.js';
 import { parsePrometheus, sample } from '../support/prometheus.js';
+import { mixLock, rebarLock } from '../support/locks.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
 
@@ -240,6 +241,41 @@ describe('tarballs of blocked releases', () => {
   });
 });
 
+describe('POST /api/policy/check', () => {
+  const post = async (body: string, path = '/api/policy/check') => {
+    const response = await fetch(`${proxy.url}${path}`, { method: 'POST', body });
+    return { status: response.status, text: await response.text(), headers: response.headers };
+  };
+
+  it('answers 409 with what a mix.lock pins that the policy blocks, and 200 when nothing is', async () => {
+    const blocked = await post(mixLock(upstream, [{ name: 'plug', version: '1.15.0' }, { name: 'jason', version: '1.4.1' }, { name: 'left_pad', version: '1.1.0' }]));
+    expect(blocked.status).toBe(409);
+    expect(JSON.parse(blocked.text)).toEqual({
+      policyActive: true, checked: 3, skipped: [], errors: [],
+      blocked: [
+        { name: 'plug', version: '1.15.0', source: 'mix.lock', reasons: ['advisory GHSA-crit-0001 (critical) at or above policy.blockAdvisorySeverity "high"'] },
+        { name: 'left_pad', version: '1.1.0', source: 'mix.lock', reasons: ['denied by policy.deny[0] "left_pad"'] },
+      ],
+    });
+    const clean = await post(rebarLock(upstream, [{ name: 'plug', version: '1.15.1' }, { name: 'ecto', version: '3.11.1' }]));
+    expect(clean.status).toBe(200);
+    expect(JSON.parse(clean.text)).toMatchObject({ checked: 2, blocked: [], errors: [] });
+  });
+
+  it('answers 422 for a release it cannot check, 400 for a body that is not a lock, 405 for GET', async () => {
+    const unknown = await post(`%{\n  "plug": {:hex, :plug, "9.9.9", "${'a'.repeat(64)}", [:mix], [], "hexpm", "${'b'.repeat(64)}"},\n}\n`);
+    expect(unknown.status).toBe(422);
+    expect(JSON.parse(unknown.text).errors[0].message).toMatch(/upstream has no release 9\.9\.9 of plug/);
+    const garbage = await post('%{ "plug": {:hex');
+    expect(garbage.status).toBe(400);
+    expect(garbage.text).toMatch(/the body is not a mix\.lock/);
+    expect((await post('')).status).toBe(400);
+    const get = await proxy.get('/api/policy/check');
+    expect(get.status).toBe(405);
+    expect(get.headers['allow']).toBe('POST');
+  });
+});
+
 describe('configuring the policy', () => {
   it('refuses to start with a policy for a repository hexproxy does not serve', async () => {
     await expect(startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy: { ...policy, repositories: ['hexmp'] } } }))
@@ -353,6 +389,15 @@ describe('a policy over an organization', () => {
       // The rule "jason" matches by name in every repository the policy covers: hexpm's jason is gone.
       const jason = await orgProxy.get('/packages/jason');
       expect((await openRegistryFile(jason.body, { kind: 'package', name: 'jason' }, { publicKey: orgKey, repository: 'hexpm', maxBytes: 1 << 20 })).message).toMatchObject({ releases: [] });
+
+      // The lock-file check reads the organization only for a token that may read it.
+      const lock = `%{\n  "private_lib": {:hex, :private_lib, "1.1.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},\n}\n`;
+      const asAnonymous = await fetch(`${orgProxy.url}/api/policy/check`, { method: 'POST', body: lock });
+      expect(asAnonymous.status).toBe(200);
+      expect(await asAnonymous.json()).toMatchObject({ checked: 0, skipped: [{ name: 'private_lib', reason: 'it is in repository "hexpm:acme", which your token may not read' }] });
+      const withToken = await fetch(`${orgProxy.url}/api/policy/check`, { method: 'POST', body: lock, headers: { authorization } });
+      expect(withToken.status).toBe(409);
+      expect(await withToken.json()).toMatchObject({ checked: 1, blocked: [{ name: 'private_lib', version: '1.1.0', reasons: ['denied by policy.deny[0] "private_lib@1.1.0"'] }] });
 
       // Only hexpm covered: the organization is served as upstream has it.
       writeFileSync(orgProxy.configFile as string, JSON.stringify({ organizations, policy: { deny: ['private_lib@1.1.0', 'jason'] } }));
