@@ -9,14 +9,12 @@ import {
   checkExitCode,
   checkLocks,
   configuredPolicy,
-  explainRelease,
   formatCheckReport,
-  formatExplanation,
-  parseReleaseArgument,
   registryFetcher,
   releaseOf,
   type LockFileSource,
 } from '../ops/policy-check.js';
+import { explainRelease, formatExplanation, parseReleaseArgument } from '../ops/policy-explain.js';
 import { describePolicy } from '../policy/describe.js';
 import { withHexproxy } from './open.js';
 import { collect, configFrom, withSettings, type CommandOptions } from './options.js';
