@@ -1,0 +1,144 @@
+// Mix and the Hex client through hexproxy, as the README tells developers to set them up:
+// `mix hex.repo set hexpm --url … --public-key …`, then `mix deps.get`. Needs a Hex archive
+// (HEXPROXY_TEST_HEX_ARCHIVE, see test/support/mix.ts); skipped without one.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { mixLock } from '../support/locks.js';
+import { mixAvailable, mixHome } from '../support/mix.js';
+import { CRITICAL } from '../support/policy.js';
+import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
+
+const available = await mixAvailable();
+
+describe.skipIf(!available)('Mix through hexproxy', () => {
+  let upstream: FakeUpstream;
+  let proxy: TestProxy;
+  let keyFile: string;
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream({
+      packages: [
+        { name: 'pol_a', releases: [{ version: '1.0.0', dependencies: [{ package: 'pol_b', requirement: '~> 1.0' }] }] },
+        { name: 'pol_b', releases: [{ version: '1.0.0' }, { version: '1.1.0' }, { version: '1.2.0', advisories: [CRITICAL] }] },
+      ],
+    });
+    proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy: { blockAdvisorySeverity: 'critical' } } });
+    keyFile = join(tempDir('hexproxy-mix-key-'), 'hexproxy.pem');
+    writeFileSync(keyFile, proxy.server.hexproxy.keys.publicKeyPem);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+  });
+
+  it('gets a dependency tree, verifying hexproxy\'s key, and skips the release the policy blocks', async () => {
+    const home = await mixHome();
+    expect((await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile], tempDir())).code).toBe(0);
+    const project = home.project(['{:pol_a, "~> 1.0"}']);
+    const result = await home.mix(['deps.get'], project);
+    expect(result.code, result.output).toBe(0);
+    expect(result.output).toContain('pol_b 1.1.0');
+    expect(result.output).not.toMatch(/verif|error/i);
+    // The lock records upstream's checksums: hexproxy served upstream's tarballs unchanged.
+    const lock = readFileSync(join(project, 'mix.lock'), 'utf8');
+    for (const [name, version] of [['pol_a', '1.0.0'], ['pol_b', '1.1.0']] as const) {
+      expect(lock).toContain(`"${name}": {:hex, :${name}, "${version}", "${upstream.tarball(name, version).innerChecksum.toString('hex')}"`);
+      expect(lock).toContain(upstream.tarball(name, version).outerChecksum.toString('hex'));
+      expect(readFileSync(join(project, 'deps', name, 'hex_metadata.config'), 'utf8')).toContain(`{<<"version">>,<<"${version}">>}`);
+    }
+    expect(upstream.hits('/tarballs/pol_b-1.2.0.tar')).toBe(0);
+  });
+
+  it('stops on a mix.lock pinning a blocked release, naming it, without fetching it', async () => {
+    const home = await mixHome();
+    await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile], tempDir());
+    const project = home.project(['{:pol_a, "~> 1.0"}'], mixLock(upstream, [
+      { name: 'pol_a', version: '1.0.0', deps: [{ name: 'pol_b', requirement: '~> 1.0' }] },
+      { name: 'pol_b', version: '1.2.0' },
+    ]));
+    const result = await home.mix(['deps.get'], project);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain('Unknown package version pol_b 1.2.0 in lockfile');
+    expect(upstream.hits('/tarballs/pol_b-1.2.0.tar')).toBe(0);
+  });
+
+  it('refuses registry files when it trusts another key: hexproxy really re-signs', async () => {
+    const home = await mixHome();
+    const upstreamKey = join(tempDir('hexproxy-mix-key-'), 'upstream.pem');
+    writeFileSync(upstreamKey, upstream.publicKeyPem);
+    await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', upstreamKey], tempDir());
+    const result = await home.mix(['deps.get'], home.project(['{:pol_a, "~> 1.0"}']));
+    expect(result.code).not.toBe(0);
+    expect(result.output).toMatch(/signature verification failed/);
+  });
+});
+
+describe.skipIf(!available)('Mix through hexproxy with a token: a private organization package and its public dependency', () => {
+  const ACME_KEY = 'acme-upstream-key-for-mix';
+  let upstream: FakeUpstream;
+  let proxy: TestProxy;
+  let keyFile: string;
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream({
+      packages: [{ name: 'pub_dep', releases: [{ version: '2.0.0' }] }],
+      organizations: {
+        acme: { authKey: ACME_KEY, packages: [{ name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_dep', requirement: '~> 2.0', repository: 'hexpm' }] }] }] },
+      },
+    });
+    const dir = tempDir('hexproxy-mix-org-');
+    const orgKey = join(dir, 'acme.pem');
+    writeFileSync(orgKey, upstream.organization('acme').publicKeyPem);
+    proxy = await startProxy({
+      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+      config: { organizations: { acme: { authKey: ACME_KEY, publicKey: orgKey } } },
+      flags: { 'require-token': true },
+    });
+    keyFile = join(dir, 'hexproxy.pem');
+    writeFileSync(keyFile, proxy.server.hexproxy.keys.publicKeyPem);
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+  });
+
+  async function token(read: string): Promise<string> {
+    const created = await runCli(['token', 'create', `mix-${read.replace(',', '-')}`, '--read', read, '--data-dir', proxy.dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    return created.stdout.trim();
+  }
+
+  it('gets hexpm:acme packages with the README\'s `--auth-key TOKEN --no-oauth-exchange`', async () => {
+    const home = await mixHome();
+    const set = await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', await token('hexpm,acme'), '--no-oauth-exchange'], tempDir());
+    expect(set.code, set.output).toBe(0);
+    const project = home.project(['{:acme_core, "~> 1.0", organization: "acme"}']);
+    const result = await home.mix(['deps.get'], project);
+    expect(result.code, result.output).toBe(0);
+    const lock = readFileSync(join(project, 'mix.lock'), 'utf8');
+    expect(lock).toMatch(/"acme_core": \{:hex, :acme_core, "1\.0\.0", "[0-9a-f]{64}", \[:rebar3\], \[\{:pub_dep, "~> 2\.0", \[hex: :pub_dep, repo: "hexpm", optional: false\]\}\], "hexpm:acme", /);
+    expect(lock).toContain(`"pub_dep": {:hex, :pub_dep, "2.0.0", "${upstream.tarball('pub_dep', '2.0.0').innerChecksum.toString('hex')}"`);
+    expect(upstream.lastHeaders('/repos/acme/tarballs/acme_core-1.0.0.tar')?.authorization).toBe(ACME_KEY);
+  });
+
+  it('is refused without a token, and with one that may not read the organization', async () => {
+    const anonymous = await mixHome();
+    await anonymous.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile], tempDir());
+    const refused = await anonymous.mix(['deps.get'], anonymous.project(['{:pub_dep, "~> 2.0"}']));
+    expect(refused.code).not.toBe(0);
+    // Hex reads hexproxy's 401 as "not authenticated" and, answered nothing, gives up.
+    expect(refused.output).toContain('No authenticated user found');
+    expect(refused.output).toContain('No package with name pub_dep (from: mix.exs) in registry');
+
+    const publicOnly = await mixHome();
+    await publicOnly.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', await token('hexpm'), '--no-oauth-exchange'], tempDir());
+    const forbidden = await publicOnly.mix(['deps.get'], publicOnly.project(['{:acme_core, "~> 1.0", organization: "acme"}']));
+    expect(forbidden.code).not.toBe(0);
+    expect(forbidden.output).toContain('No package with name acme_core (from: mix.exs) in registry');
+  });
+});
