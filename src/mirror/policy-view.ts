@@ -235,11 +235,8 @@ export class PolicyView {
     const limit = createLimiter(PACKAGE_CONCURRENCY);
     await Promise.all(needed.map((entry) => limit(async () => {
       try {
-        const { registry } = this.options;
-        let pkg = packageOf((await registry.get({ kind: 'package', name: entry.name })).file);
+        const { pkg } = await this.options.registry.packageListing(entry.name, entry.versions);
         const has = (version: string): boolean => pkg.releases.some((release) => release.version === version);
-        // /versions lists a release this copy of the package lacks: ask upstream for its word.
-        if (!entry.versions.every(has)) pkg = packageOf((await registry.get({ kind: 'package', name: entry.name }, true)).file);
         // Only what is blocked is needed here; a package file is filtered and signed when it is asked for.
         const filtered = filterPackage(rules, pkg, now);
         // Still unknown to the package file: not checkable, so not offered.

@@ -110,6 +110,20 @@ export class RegistryMirror {
     return result;
   }
 
+  /**
+   * A package file that lists every one of `versions` if upstream does: a copy served from
+   * cache within its TTL may predate a release, so upstream is asked again once when it
+   * lacks one. Returned decoded too, since every caller reads its releases.
+   */
+  async packageListing(name: string, versions: readonly string[]): Promise<{ result: RegistryResult; pkg: Package }> {
+    const result = await this.get({ kind: 'package', name });
+    const pkg = packageOf(result.file);
+    const lacksOne = versions.some((version) => !pkg.releases.some((release) => release.version === version));
+    if (!lacksOne || result.cache !== 'hit' || this.options.offline) return { result, pkg };
+    const fresh = await this.get({ kind: 'package', name }, true);
+    return { result: fresh, pkg: packageOf(fresh.file) };
+  }
+
   private async resolve(resource: RegistryResource, revalidate: boolean): Promise<RegistryResult> {
     const path = resourcePath(resource);
     const cached = await this.cached(resource);

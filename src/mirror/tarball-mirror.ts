@@ -16,7 +16,7 @@ import type { Package, Release } from '../registry/types.js';
 import { bufferBlob, type BlobStore, type StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import { readBody, type UpstreamClient } from '../upstream/client.js';
-import { packageOf, sha256Hex, type RegistryMirror } from './registry-mirror.js';
+import { sha256Hex, type RegistryMirror } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
 import { commitWithRow, stageDownload } from './staged-download.js';
 
@@ -253,12 +253,8 @@ export class TarballMirror {
     const { registry } = this.options;
     const key = `${name}-${version}`;
     if (this.missingReleases.has(key)) throw new NotFoundError(`package ${name} has no release ${version}`);
-    let result = await registry.get({ kind: 'package', name });
-    let release = releaseOf(packageOf(result.file), version);
-    if (!release && result.cache === 'hit' && !this.options.offline) {
-      result = await registry.get({ kind: 'package', name }, true);
-      release = releaseOf(packageOf(result.file), version);
-    }
+    const { result, pkg } = await registry.packageListing(name, [version]);
+    const release = releaseOf(pkg, version);
     if (release) return release;
     if (result.cache === 'stale') {
       throw new UpstreamUnavailableError(`${name} ${version} is not in the cached registry and upstream cannot be reached to check for it`);

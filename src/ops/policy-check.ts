@@ -8,7 +8,7 @@ import { BadRequestError, NotFoundError, errorMessage } from '../errors.js';
 import { parseMixLock } from '../lockfiles/mix-lock.js';
 import { parseRebarLock } from '../lockfiles/rebar-lock.js';
 import type { LockParseResult } from '../lockfiles/locked-package.js';
-import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
+import type { RegistryMirror } from '../mirror/registry-mirror.js';
 import { decideRelease, describeReason } from '../policy/decide.js';
 import type { Policy } from '../policy/rules.js';
 import type { Package, Release } from '../registry/types.js';
@@ -29,11 +29,7 @@ export function registryFetcher(registries: ReadonlyMap<string, { registry: Regi
   return async (name, versions, repository) => {
     const registry = registries.get(repository)?.registry;
     if (!registry) throw new NotFoundError(`hexproxy serves no repository "${repository}" (it serves ${[...registries.keys()].join(', ')})`);
-    const first = await registry.get({ kind: 'package', name });
-    const pkg = packageOf(first.file);
-    const missing = versions.some((version) => !pkg.releases.some((release) => release.version === version));
-    if (!missing || first.cache !== 'hit') return pkg;
-    return packageOf((await registry.get({ kind: 'package', name }, true)).file);
+    return (await registry.packageListing(name, versions)).pkg;
   };
 }
 
