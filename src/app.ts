@@ -136,8 +136,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     repo, registry: mirror, policy, signingKey: keys.privateKey, log, memoryMaxBytes,
     indexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
   });
-  const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey), '', metrics,
-    viewOf(config.upstream.repository, registry, Math.floor(config.cache.memoryMaxBytes / 2)));
+  const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey),
+    viewOf(config.upstream.repository, registry, Math.floor(config.cache.memoryMaxBytes / 2)), '', metrics);
   // Each organization: its own upstream path and credentials, key, cache namespace (the
   // repo column and blob keys) and in-memory LRU; private tarballs are not kept in memory.
   const organizations = new Map<string, HexRepository>();
@@ -173,8 +173,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     // Private docs: cached under passthrough/repos/ORG/, fetched with the organization's client.
     const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: `repos/${name}/` });
     mirrors.set(name, { registry: orgRegistry, tarballs: orgTarballs });
-    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey), `repos/${name}/`, metrics,
-      viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16)))));
+    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey),
+      viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16))), `repos/${name}/`, metrics));
   }
   memory.policy = policy;
   memory.served = new Map([[config.upstream.repository, repository], ...organizations]);

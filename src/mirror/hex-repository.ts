@@ -22,24 +22,24 @@ export class HexRepository {
     private readonly usage: UsageRecorder,
     private readonly repo: string,
     private readonly upstreamKeyPem: string,
+    /** The registry as the policy (config key policy) lets clients see it. */
+    private readonly view: PolicyView,
     /** Where this repository's docs are cached: "" for the public one, "repos/ORG/" for an organization. */
     private readonly docsPrefix = '',
     private readonly metrics?: Metrics,
-    /** The registry as the policy (config key policy) lets clients see it. */
-    private readonly view?: PolicyView,
   ) {}
 
   /** The re-signed view: with the policy's blocked releases taken out. */
   names(): Promise<RegistryResult> {
-    return this.counted(this.view ? this.view.names() : this.registry.get({ kind: 'names' }));
+    return this.counted(this.view.names());
   }
 
   versions(): Promise<RegistryResult> {
-    return this.counted(this.view ? this.view.versions() : this.registry.get({ kind: 'versions' }));
+    return this.counted(this.view.versions());
   }
 
   package(name: string): Promise<RegistryResult> {
-    return this.counted(this.view ? this.view.package(name).then((view) => view.result) : this.registry.get({ kind: 'package', name }));
+    return this.counted(this.view.package(name).then((view) => view.result));
   }
 
   /**
@@ -47,19 +47,19 @@ export class HexRepository {
    * taken out; under a policy it would let clients around it.
    */
   assertUnfiltered(): void {
-    if (this.view?.applies()) {
+    if (this.view.applies()) {
       throw new PolicyBlockedError("the pass-through view (/mirror) serves upstream's signed registry files unchanged, so it cannot apply hexproxy's policy (config key policy); point clients at the re-signed view (hexproxy's URL without /mirror, with hexproxy's public key)");
     }
   }
 
   /** What the policy's latest filtered /versions left out. */
   policyFigures(): PolicyViewFigures {
-    return this.view?.figures() ?? { releases: 0, packages: 0, unavailable: 0 };
+    return this.view.figures();
   }
 
   /** Builds the policy's filtered /names and /versions ahead of the first client. */
   async warmPolicyView(): Promise<void> {
-    await this.view?.warm();
+    await this.view.warm();
   }
 
   /**
@@ -67,7 +67,8 @@ export class HexRepository {
    * view or (`original`) the pass-through one; counted as a hit.
    */
   hotRegistryFile(path: string, original = false): RegistryFile | undefined {
-    const file = !this.view ? this.registry.peek(path) : original ? (this.view.applies() ? undefined : this.registry.peek(path)) : this.view.peek(path);
+    // The pass-through view has nothing to serve while a policy applies (assertUnfiltered).
+    const file = !original ? this.view.peek(path) : this.view.applies() ? undefined : this.registry.peek(path);
     if (file) {
       this.usage.registry('hit');
       this.metrics?.cache('registry', 'hit');
@@ -77,7 +78,7 @@ export class HexRepository {
 
   /** A tarball memory can answer at once; counted as a hit. */
   hotTarball(name: string, version: string): HotTarball | undefined {
-    if (this.view && !this.view.knownAllowed(name, version)) return undefined;
+    if (!this.view.knownAllowed(name, version)) return undefined;
     const hot = this.tarballs.peek(name, version);
     if (hot) {
       this.usage.tarball(this.repo, name, version, 'hit');
@@ -88,7 +89,7 @@ export class HexRepository {
 
   /** Where a cached tarball's file is (see TarballMirror.cachedFile); count it with `tarballServed`. */
   cachedTarballFile(name: string, version: string): ReturnType<TarballMirror['cachedFile']> {
-    if (this.view && !this.view.knownAllowed(name, version)) return undefined;
+    if (!this.view.knownAllowed(name, version)) return undefined;
     return this.tarballs.cachedFile(name, version);
   }
 
@@ -103,7 +104,7 @@ export class HexRepository {
   }
 
   async tarball(name: string, version: string): Promise<TarballResult> {
-    if (this.view?.strictTarballs()) {
+    if (this.view.strictTarballs()) {
       const { blocked } = await this.view.package(name);
       const decision = blocked.get(version);
       if (decision) {
