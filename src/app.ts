@@ -177,7 +177,9 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16))), `repos/${name}/`, metrics));
   }
   memory.policy = policy;
-  memory.served = new Map([[config.upstream.repository, repository], ...organizations]);
+  // Every repository served, the public one first: what the policy's metrics and warm-up walk.
+  const served = new Map<string, HexRepository>([[config.upstream.repository, repository], ...organizations]);
+  memory.served = served;
   const access = new AccessControl({
     tokens: new TokenStore(config.auth.tokensFile),
     publicRepository: config.upstream.repository,
@@ -187,8 +189,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   // The filtered /versions of a large repository takes seconds to build the first time: built ahead of clients.
   const warmPolicyViews = (): void => {
     if (!policy.current.active) return;
-    for (const [name, served] of [[config.upstream.repository, repository] as const, ...organizations]) {
-      served.warmPolicyView().catch((error: unknown) => log.warn({ repo: name, err: errorMessage(error) }, 'policy: could not build the filtered /names and /versions ahead of clients'));
+    for (const [name, one] of served) {
+      one.warmPolicyView().catch((error: unknown) => log.warn({ repo: name, err: errorMessage(error) }, 'policy: could not build the filtered /names and /versions ahead of clients'));
     }
   };
   const replacePolicy = (section: Config['policy']): void => {
