@@ -20,6 +20,8 @@ export interface OtherOrigin {
   page(path: string, html: string): void;
   /** Resolves with the first request for `path` (already received or still to come). */
   next(path: string): Promise<Received>;
+  /** Forgets what was received. */
+  clear(): void;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,9 @@ export async function startOtherOrigin(host = '127.0.0.1'): Promise<OtherOrigin>
       };
       events.on('request', listener);
     }),
+    clear: () => {
+      received.length = 0;
+    },
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
