@@ -19,6 +19,7 @@ import {
   ATTACHMENT, DOCS_CONTENT_TYPE, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, installsContentType,
 } from './headers.js';
 import { errorResponse } from './error-response.js';
+import { refuseCrossSite } from './cross-site.js';
 import { requestContext, type RequestVariables } from './request-context.js';
 import { createUiRoutes, type UiDependencies } from '../ui/routes.js';
 
@@ -55,6 +56,8 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
+  // Before any route or token check: no page of another origin may change anything.
+  app.use(refuseCrossSite());
 
   // Live: the process answers. Ready: it can serve (index open, key loaded).
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

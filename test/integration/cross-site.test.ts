@@ -68,7 +68,7 @@ describe('state-changing requests over plain HTTP', () => {
     upstream.resetHits();
     const admin = { ...json, authorization: basic(adminToken) };
     const refused: [string, Record<string, string>, RegExp][] = [
-      ['an Origin of another site', { ...admin, origin: 'http://evil.example' }, /Origin http:\/\/evil\.example is not hexproxy's own \(http:\/\/127\.0\.0\.1:\d+\)/],
+      ['an Origin of another site', { ...admin, origin: 'http://evil.example' }, /Origin http:\/\/evil\.example is not hexproxy's own \(the request was sent to Host 127\.0\.0\.1:\d+;/],
       ['another port of the same host', { ...admin, origin: 'http://127.0.0.1:1' }, /Origin http:\/\/127\.0\.0\.1:1 is not hexproxy's own/],
       ['Origin: null (a sandboxed frame, a data: URL, a cross-origin redirect)', { ...admin, origin: 'null' }, /Origin null is not hexproxy's own/],
       ['Sec-Fetch-Site: cross-site', { ...admin, 'sec-fetch-site': 'cross-site' }, /Sec-Fetch-Site: cross-site/],
