@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'blocked_by_policy'
   | 'too_many_failures'
   | 'method_not_allowed'
+  | 'unsupported_media_type'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'upstream_too_large'
@@ -75,6 +76,12 @@ export class MethodNotAllowedError extends HexproxyError {
     super(message);
     this.headers = { allow };
   }
+}
+
+/** A request body of a type the endpoint does not take (the admin API takes JSON only). */
+export class UnsupportedMediaTypeError extends HexproxyError {
+  readonly code = 'unsupported_media_type';
+  readonly status = 415;
 }
 
 /** Upstream refused, reset, or answered with an error status. */

@@ -4,7 +4,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { AccessControl } from '../auth/access-control.js';
-import { BadRequestError, ConfigError, NotFoundError } from '../errors.js';
+import { BadRequestError, ConfigError, NotFoundError, UnsupportedMediaTypeError } from '../errors.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
 import { describePolicy } from '../policy/describe.js';
 import type { RegistryMirror } from '../mirror/registry-mirror.js';
@@ -47,11 +47,27 @@ const prewarmBody = z.strictObject({
   pin: z.boolean().optional(),
 });
 
+/**
+ * Admin bodies come as JSON only: a page of another origin can send text/plain, a form or
+ * an untyped body without a preflight, but not application/json. A POST without a body
+ * (curl -X POST …/policy/reload) needs no type.
+ */
+function requireJson(contentType: string | undefined, contentLength: string | undefined, transferEncoding: string | undefined): void {
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
+  if (mediaType === 'application/json') return;
+  const hasBody = transferEncoding !== undefined || (contentLength !== undefined && contentLength.trim() !== '0');
+  if (contentType === undefined && !hasBody) return;
+  throw new UnsupportedMediaTypeError(
+    `send the body as JSON with Content-Type: application/json (this request's is ${contentType === undefined ? 'missing' : `"${contentType}"`}), e.g. curl -H 'content-type: application/json' -d '{"name": "plug"}'`,
+  );
+}
+
 export function adminRoutes(deps: AdminDependencies): Hono<Env> {
   const { access, index, blobs, health, repositories, publicRepository, policy, reloadPolicy } = deps;
   const routes = new Hono<Env>();
   const guard: MiddlewareHandler<Env> = async (c, next) => {
     access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'admin');
+    if (c.req.method === 'POST') requireJson(c.req.header('content-type'), c.req.header('content-length'), c.req.header('transfer-encoding'));
     await next();
   };
   const mirrorsOf = (repo: string | undefined) => {

@@ -15,8 +15,11 @@ import type { TarballResult } from '../mirror/tarball-mirror.js';
 import { isPackageName, isPolicyName, splitRelease } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
-import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
+import {
+  ATTACHMENT, DOCS_CONTENT_TYPE, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, installsContentType,
+} from './headers.js';
 import { errorResponse } from './error-response.js';
+import { refuseCrossSite } from './cross-site.js';
 import { requestContext, type RequestVariables } from './request-context.js';
 import { createUiRoutes, type UiDependencies } from '../ui/routes.js';
 
@@ -53,6 +56,8 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
+  // Before any route or token check: no page of another origin may change anything.
+  app.use(refuseCrossSite());
 
   // Live: the process answers. Ready: it can serve (index open, key loaded).
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -133,7 +138,7 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
 
   routes.get('/docs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar.gz');
-    return passthroughResponse(c, await repository.docs(release.name, release.version), 'application/gzip');
+    return passthroughResponse(c, await repository.docs(release.name, release.version), DOCS_CONTENT_TYPE);
   });
 
   if (!publicOnly) {
@@ -148,7 +153,7 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
   routes.get('/installs/*', guard, async (c) => {
     const path = c.req.path.slice(c.req.path.indexOf('/installs/') + '/installs/'.length);
     if (!isSafeRelativePath(path)) throw new BadRequestError(`"/installs/${path}" is not a valid installs path`);
-    return passthroughResponse(c, await repository.installs(path), 'application/octet-stream');
+    return passthroughResponse(c, await repository.installs(path), installsContentType(path));
   });
 
   return routes;
@@ -169,21 +174,22 @@ async function registryResponse(c: Context<Env>, repository: HexRepository, fetc
   const result = await fetch();
   const { body, etag } = view === 'resigned' ? result.file : result.file.original;
   const headers = cacheHeaders(result.cache, etag, REGISTRY_CACHE_CONTROL);
-  headers['content-type'] = 'application/octet-stream';
+  headers['content-type'] = REGISTRY_CONTENT_TYPE;
   return conditionalResponse(c, etag, headers, () => body as Uint8Array<ArrayBuffer>, body.length);
 }
 
 function tarballResponse(c: Context<Env>, result: TarballResult): Response {
   const headers = cacheHeaders(result.cache, result.etag, TARBALL_CACHE_CONTROL);
-  headers['content-type'] = 'application/x-tar';
+  headers['content-type'] = TARBALL_CONTENT_TYPE;
   const { bytes } = result;
   if (bytes) return conditionalResponse(c, result.etag, headers, () => bytes as Uint8Array<ArrayBuffer>, bytes.length);
   return blobResponse(c, result.blob, result.etag, headers);
 }
 
-function passthroughResponse(c: Context<Env>, result: PassthroughResult, fallbackType: string): Response {
+/** `contentType`: hexproxy's, by the path; upstream's is never relayed. */
+function passthroughResponse(c: Context<Env>, result: PassthroughResult, contentType: string): Response {
   const headers = cacheHeaders(result.cache, result.etag, REGISTRY_CACHE_CONTROL);
-  headers['content-type'] = result.row.contentType ?? fallbackType;
+  headers['content-type'] = contentType;
   return blobResponse(c, result.blob, result.etag, headers);
 }
 
@@ -205,7 +211,8 @@ function conditionalResponse(
 }
 
 function cacheHeaders(cache: CacheStatus, etag: string, cacheControl: string): Record<string, string> {
-  const headers: Record<string, string> = { etag, 'cache-control': cacheControl, 'x-hexproxy-cache': cache.toUpperCase() };
+  // nosniff and the sandbox policy are added to every response by requestContext.
+  const headers: Record<string, string> = { etag, 'cache-control': cacheControl, 'x-hexproxy-cache': cache.toUpperCase(), 'content-disposition': ATTACHMENT };
   // Served from cache because upstream failed: say so, the way RFC 7234 did.
   if (cache === 'stale') headers['warning'] = '110 hexproxy "Response is Stale"';
   return headers;

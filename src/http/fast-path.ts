@@ -11,7 +11,9 @@ import type { RegistryFile } from '../mirror/registry-mirror.js';
 import type { HotTarball } from '../mirror/tarball-mirror.js';
 import { splitRelease } from '../registry/resource.js';
 import { matchesIfNoneMatch } from './conditional.js';
-import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
+import {
+  ATTACHMENT, NOSNIFF, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, SANDBOX_POLICY, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE,
+} from './headers.js';
 import { accessLogged, requestIdOf } from './request-context.js';
 import { routeOf, type Metrics } from '../metrics/metrics.js';
 
@@ -40,12 +42,12 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
     if (!views) registryHeaders.set(file, (views = {}));
     const view = original ? 'original' : 'resigned';
     const { body, etag } = original ? file.original : file;
-    return (views[view] ??= prepare(etag, REGISTRY_CACHE_CONTROL, 'application/octet-stream', body.length));
+    return (views[view] ??= prepare(etag, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, body.length));
   };
 
   const tarballPrepared = (hot: HotTarball): Prepared => {
     let prepared = tarballHeaders.get(hot);
-    if (!prepared) tarballHeaders.set(hot, (prepared = prepare(hot.etag, TARBALL_CACHE_CONTROL, 'application/x-tar', hot.body.length)));
+    if (!prepared) tarballHeaders.set(hot, (prepared = prepare(hot.etag, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, hot.body.length)));
     return prepared;
   };
 
@@ -102,7 +104,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
       next(request, response);
       return;
     }
-    const prepared = prepare(file.etag, TARBALL_CACHE_CONTROL, 'application/x-tar', file.row.size);
+    const prepared = prepare(file.etag, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, file.row.size);
     const requestId = requestIdOf(request.headers['x-request-id']);
     if (notModified(request, file.etag)) {
       repository.tarballServed(name, version);
@@ -146,7 +148,11 @@ function notModified(request: IncomingMessage, etag: string): boolean {
   return ifNoneMatch !== undefined && matchesIfNoneMatch(ifNoneMatch, etag);
 }
 
+/** The routes' headers for the same answer (src/http/app.ts and requestContext's), once per cached entry. */
 function prepare(etag: string, cacheControl: string, contentType: string, length: number): Prepared {
-  const common = ['etag', etag, 'cache-control', cacheControl, 'x-hexproxy-cache', 'HIT', 'content-type', contentType];
+  const common = [
+    'etag', etag, 'cache-control', cacheControl, 'x-hexproxy-cache', 'HIT', 'content-type', contentType, 'content-disposition', ATTACHMENT,
+    'x-content-type-options', NOSNIFF, 'content-security-policy', SANDBOX_POLICY,
+  ];
   return { ok: [...common, 'content-length', String(length)], notModified: common };
 }

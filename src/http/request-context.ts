@@ -6,6 +6,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
 import { BadRequestError } from '../errors.js';
 import { errorResponse } from './error-response.js';
+import { NOSNIFF, SANDBOX_POLICY } from './headers.js';
 import { routeOf, type Metrics } from '../metrics/metrics.js';
 
 export interface RequestVariables {
@@ -36,6 +37,10 @@ export function requestContext(log: Logger, metrics?: Metrics): MiddlewareHandle
       await next();
     }
     c.res.headers.set('x-request-id', requestId);
+    // Whatever a response is, a browser must not guess a type for it nor run anything in
+    // it; UI pages bring their own policy (their inline style and script).
+    c.res.headers.set('x-content-type-options', NOSNIFF);
+    if (!c.res.headers.has('content-security-policy')) c.res.headers.set('content-security-policy', SANDBOX_POLICY);
     if (metrics) {
       const code = c.res.headers.get('x-hexproxy-error');
       if (code) metrics.error(code);

@@ -108,7 +108,7 @@ export class InstallsMirror {
     }
     const now = Date.now();
     const row: PassthroughRow = {
-      path: key, upstreamEtag: result.etag ?? null, contentType: result.contentType ?? null,
+      path: key, upstreamEtag: result.etag ?? null,
       sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now,
     };
     await commitWithRow(staged, blobs, blobKey, () => index.savePassthroughFile(row));

@@ -86,7 +86,7 @@ export class PassthroughMirror {
     const key = blobKey(path);
     const staged = await stageDownload(blobs, key, result, { maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes' });
     const row: PassthroughRow = {
-      path, upstreamEtag: result.etag ?? null, contentType: result.contentType ?? null,
+      path, upstreamEtag: result.etag ?? null,
       sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now,
     };
     await commitWithRow(staged, blobs, key, () => index.savePassthroughFile(row));

@@ -33,10 +33,14 @@ export interface RegistryRow {
   checkedAt: number;
 }
 
+/**
+ * The passthrough_files table's content_type column is no longer written or read: hexproxy
+ * decides the type of what it serves (src/http/headers.ts), whatever upstream sent. Rows
+ * from older versions keep theirs, unused; dropping the column would need a migration.
+ */
 export interface PassthroughRow {
   path: string;
   upstreamEtag: string | null;
-  contentType: string | null;
   sha256: string;
   size: number;
   fetchedAt: number;
@@ -107,7 +111,7 @@ interface RegistryRecord {
   fetched_at: number; checked_at: number;
 }
 interface PassthroughRecord {
-  path: string; upstream_etag: string | null; content_type: string | null; sha256: string; size: number;
+  path: string; upstream_etag: string | null; sha256: string; size: number;
   fetched_at: number; checked_at: number;
 }
 
@@ -145,7 +149,7 @@ export class CacheIndex {
       removeRegistry: db.prepare('DELETE FROM registry_files WHERE repo = ? AND path = ?'),
       listRegistry: db.prepare<[], RegistryRecord>('SELECT * FROM registry_files ORDER BY repo, path'),
       findPassthrough: db.prepare<[string], PassthroughRecord>('SELECT * FROM passthrough_files WHERE path = ?'),
-      savePassthrough: db.prepare('INSERT INTO passthrough_files (path, upstream_etag, content_type, sha256, size, fetched_at, checked_at) VALUES (@path, @upstreamEtag, @contentType, @sha256, @size, @fetchedAt, @checkedAt) ON CONFLICT (path) DO UPDATE SET upstream_etag = excluded.upstream_etag, content_type = excluded.content_type, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at'),
+      savePassthrough: db.prepare('INSERT INTO passthrough_files (path, upstream_etag, content_type, sha256, size, fetched_at, checked_at) VALUES (@path, @upstreamEtag, NULL, @sha256, @size, @fetchedAt, @checkedAt) ON CONFLICT (path) DO UPDATE SET upstream_etag = excluded.upstream_etag, content_type = NULL, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at'),
       touchPassthrough: db.prepare('UPDATE passthrough_files SET checked_at = ? WHERE path = ?'),
       removePassthrough: db.prepare('DELETE FROM passthrough_files WHERE path = ?'),
       listPassthrough: db.prepare<[], PassthroughRecord>('SELECT * FROM passthrough_files ORDER BY path'),
@@ -389,6 +393,6 @@ const toRegistryRow = (r: RegistryRecord): RegistryRow => ({
 });
 
 const toPassthroughRow = (r: PassthroughRecord): PassthroughRow => ({
-  path: r.path, upstreamEtag: r.upstream_etag, contentType: r.content_type, sha256: r.sha256, size: r.size,
+  path: r.path, upstreamEtag: r.upstream_etag, sha256: r.sha256, size: r.size,
   fetchedAt: r.fetched_at, checkedAt: r.checked_at,
 });

@@ -73,6 +73,11 @@ export interface UpstreamControls {
   misbehave(target: PathMatcher, mode: Misbehaviour, options?: MisbehaveOptions): void;
   /** Clears every misbehaviour rule (requests already hung stay hung; see dropHung). */
   behave(): void;
+  /**
+   * From now on answers `path` with `body` and its content type instead of the content's
+   * own (a hostile upstream's choice of bytes and headers); undefined serves the content again.
+   */
+  serveInstead(path: string, body: Body | undefined): void;
   hold(path: string): Gate;
   /** Destroys the sockets of requests hung by 'hang' and 'hang-body'. */
   dropHung(): void;
@@ -153,6 +158,7 @@ class UpstreamServer implements UpstreamControls {
   private readonly gates = new Map<string, HoldGate>();
   private readonly hung = new Set<ServerResponse>();
   private rules: Rule[] = [];
+  private readonly replaced = new Map<string, Body>();
 
   constructor(private readonly content: UpstreamContent) {
     this.hitEvents.setMaxListeners(0);
@@ -201,6 +207,11 @@ class UpstreamServer implements UpstreamControls {
 
   behave(): void {
     this.rules = [];
+  }
+
+  serveInstead(path: string, body: Body | undefined): void {
+    if (body) this.replaced.set(path, body);
+    else this.replaced.delete(path);
   }
 
   hold(path: string): Gate {
@@ -266,7 +277,7 @@ class UpstreamServer implements UpstreamControls {
       case 'gzip-bomb':
         return this.send(req, res, 200, { body: await gzipBomb(), contentType: 'application/octet-stream' });
     }
-    const normal = await this.content.get(path);
+    const normal = this.replaced.get(path) ?? await this.content.get(path);
     if (!normal) return this.send(req, res, 404, { body: Buffer.from('Not Found\n'), contentType: 'text/plain' });
     if (mode === undefined) return this.send(req, res, 200, normal);
     if (isSigningMisbehaviour(mode)) {
