@@ -2,11 +2,12 @@
 // `hexproxy token` writes. The server looks at the file again whenever a token is
 // presented, so creating or revoking one takes effect at once, without a restart.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../errors.js';
+import { PRIVATE_FILE_MODE, makePrivateDirSync } from '../store/private-files.js';
 
 const tokenSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
@@ -77,9 +78,9 @@ export class TokenStore {
   }
 
   private write(tokens: TokenRecord[]): void {
-    mkdirSync(dirname(this.file), { recursive: true });
+    makePrivateDirSync(dirname(this.file));
     const staged = join(dirname(this.file), `.${process.pid}-${randomBytes(4).toString('hex')}.tokens`);
-    writeFileSync(staged, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(staged, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
     renameSync(staged, this.file);
     this.loaded = undefined;
   }

@@ -2,9 +2,9 @@
 // files. WAL so readers in other processes (a CLI beside the server) never block; every
 // statement prepared once; schema versioned with user_version.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StorageError, errorMessage } from '../errors.js';
+import { ensurePrivateFileSync, makePrivateDirSync } from './private-files.js';
 
 export interface TarballRow {
   repo: string;
@@ -330,7 +330,9 @@ export class CacheIndex {
 function openDatabase(file: string): Database.Database {
   let db: Database.Database | undefined;
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    makePrivateDirSync(dirname(file));
+    // 0600 before SQLite creates it 0644; its -wal and -shm files take the same mode.
+    ensurePrivateFileSync(file);
     db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
