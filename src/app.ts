@@ -12,6 +12,7 @@ import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
 import { TokenStore } from './auth/token-store.js';
 import { createHttpApp } from './http/app.js';
 import { withFastPath } from './http/fast-path.js';
+import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
@@ -206,6 +207,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   };
   const http = createHttpApp({
     repository, repositoryName: config.upstream.repository, organizations, access, log,
+    trustedProxies: new TrustedProxies(config.http.trustedProxies), metricsRequireToken: config.metrics.requireToken,
     admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository, policy, reloadPolicy },
     policyCheck: {
       access, publicRepository: config.upstream.repository,

@@ -18,6 +18,7 @@ import { matchesIfNoneMatch } from './conditional.js';
 import { REGISTRY_CACHE_CONTROL, TARBALL_CACHE_CONTROL } from './headers.js';
 import { errorResponse } from './error-response.js';
 import { requestContext, type RequestVariables } from './request-context.js';
+import { clientContext, type TrustedProxies } from './client-address.js';
 import { createUiRoutes, type UiDependencies } from '../ui/routes.js';
 
 export interface HttpDependencies {
@@ -27,6 +28,10 @@ export interface HttpDependencies {
   /** hex.pm organizations served at /repos/NAME. */
   organizations: ReadonlyMap<string, HexRepository>;
   access: AccessControl;
+  /** Which peers' X-Forwarded-* headers are believed (http.trustedProxies). */
+  trustedProxies: TrustedProxies;
+  /** Whether /metrics needs a token with the metrics right (metrics.requireToken). */
+  metricsRequireToken: boolean;
   admin: AdminDependencies;
   /** POST /api/policy/check. */
   policyCheck: PolicyCheckDependencies;
@@ -49,10 +54,11 @@ const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarball
  */
 type View = 'resigned' | 'original';
 
-export function createHttpApp({ repository, repositoryName, organizations, access, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repository, repositoryName, organizations, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
+  app.use(clientContext(trustedProxies));
 
   // Live: the process answers. Ready: it can serve (index open, key loaded).
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -62,7 +68,11 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
     const body = { status: failing.length === 0 ? 'ready' : 'not ready', checks: Object.fromEntries(Object.entries(checks).map(([name, ok]) => [name, ok ? 'ok' : 'failing'])) };
     return c.json(body, failing.length === 0 ? 200 : 503, { 'cache-control': 'no-store' });
   });
-  app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }));
+  // Its figures are traffic and cache contents, and its labels name organizations: closed where reads are (metrics.requireToken).
+  app.get('/metrics', async (c) => {
+    if (metricsRequireToken) access.check(c.req.header('authorization'), c.get('client').address, 'metrics');
+    return c.body(await metrics.text(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+  });
 
   app.route('/api/admin', adminRoutes(admin));
   app.route('/api/policy', policyRoutes(policyCheck));
@@ -98,7 +108,7 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
  */
 function readGuard(access: AccessControl, repositoryName: string, isPrivate = false): MiddlewareHandler<Env> {
   return async (c, next) => {
-    access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'read', repositoryName);
+    access.check(c.req.header('authorization'), c.get('client').address, 'read', repositoryName);
     await next();
     if (isPrivate && c.res.status < 400) {
       c.res.headers.set('cache-control', (c.res.headers.get('cache-control') ?? 'no-cache').replace(/^public\b/, 'private'));
