@@ -12,6 +12,7 @@ import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
 import { TokenStore } from './auth/token-store.js';
 import { createHttpApp } from './http/app.js';
 import { withFastPath } from './http/fast-path.js';
+import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
@@ -30,6 +31,7 @@ import { projectRoot } from './paths.js';
 import { parsePublicKey, publicKeyPem } from './registry/signature.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
+import { octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
 import { reconcileInBackground } from './store/reconcile.js';
 import { UpstreamClient } from './upstream/client.js';
 import { UpstreamHealth } from './upstream/health.js';
@@ -78,6 +80,7 @@ const userAgent = `hexproxy/${readVersion()} (+https://github.com/hexproxy)`;
 export async function createHexproxy(config: Readonly<Config>, log: Logger, options: HexproxyOptions = {}): Promise<Hexproxy> {
   // The upstream key first: a wrong path should stop start-up before anything is written.
   const upstreamKey = readUpstreamKey(config.upstream.publicKey);
+  logDataDirectory(config.dataDir, securePrivateDirectory(config.dataDir), log);
   const { keys, created } = loadOrCreateKeyPair(config.keys);
   if (created) log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
   const blobs = await FsBlobStore.create(config.dataDir);
@@ -204,6 +207,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   };
   const http = createHttpApp({
     repository, repositoryName: config.upstream.repository, organizations, access, log,
+    trustedProxies: new TrustedProxies(config.http.trustedProxies), metricsRequireToken: config.metrics.requireToken,
     admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository, policy, reloadPolicy },
     policyCheck: {
       access, publicRepository: config.upstream.repository,
@@ -291,6 +295,16 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
       await hexproxy.close();
     },
   };
+}
+
+function logDataDirectory(dataDir: string, found: DataDirectoryState, log: Logger): void {
+  if (found.state === 'tightened') {
+    log.warn({ dataDir, was: octal(found.was), now: octal(found.was & 0o700) },
+      `data directory ${dataDir} could be read by other users (mode ${octal(found.was)}); it is now ${octal(found.was & 0o700)}, as it holds private organizations' packages, the cache index and token hashes`);
+  } else if (found.state === 'open') {
+    log.warn({ dataDir, mode: octal(found.mode), err: found.reason },
+      `data directory ${dataDir} can be read by other users (mode ${octal(found.mode)}) and hexproxy cannot change that (${found.reason}); run chmod 700 ${dataDir} as its owner`);
+  }
 }
 
 function readUpstreamKey(file: string, key = 'upstream.publicKey'): KeyObject {

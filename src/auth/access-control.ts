@@ -1,6 +1,11 @@
-// Who may read which repository, and who may use the admin API. One decision per request,
-// from the `authorization` header and the client's address; failed attempts are counted
-// per address and answered with 429 past auth.failuresPerMinute.
+// Who may read which repository, who may use the admin API and who may scrape /metrics.
+// One decision per request, from the `authorization` header and the client's address
+// (src/http/client-address.ts). Unknown tokens are counted per address; past
+// auth.failuresPerMinute that address's unknown tokens get 429, while its valid tokens
+// still work: the count slows guessing down and keeps it loud in the log, but a secret is
+// 256 random bits, so no number of guesses a limit would allow could find one, and
+// refusing valid tokens would only let one client (or everyone behind a shared address)
+// lock the others out.
 import { LRUCache } from 'lru-cache';
 import { ForbiddenError, TooManyFailuresError, UnauthorizedError } from '../errors.js';
 import { secretFrom } from './credentials.js';
@@ -14,7 +19,8 @@ export interface AccessOptions {
   failuresPerMinute: number;
 }
 
-export type Access = 'read' | 'admin';
+/** What a request wants: read a repository, use the admin API, or scrape /metrics. */
+export type Access = 'read' | 'admin' | 'metrics';
 
 export class AccessControl {
   private readonly failures = new LRUCache<string, { count: number; resetAt: number }>({ max: 10_000 });
@@ -26,9 +32,15 @@ export class AccessControl {
     return !this.options.requireToken && repository === this.options.publicRepository;
   }
 
+  /** Whether `token` (undefined: no token) may read `repository`: the rule every route and admin operation follows. */
+  mayRead(token: TokenRecord | undefined, repository: string): boolean {
+    return this.anonymousMayRead(repository) || (token?.read.includes(repository) ?? false);
+  }
+
   /**
    * The token allowed to do `access` on `repository` (undefined for an allowed anonymous
-   * read); throws 401 (no or unknown credentials), 403 (not this repository) or 429.
+   * read); throws 401 (no or unknown credentials), 403 (not this repository, or no admin
+   * or metrics right) or 429 (an unknown token from an address past its failures).
    */
   check(authorization: string | undefined, address: string, access: Access, repository?: string): TokenRecord | undefined {
     const secret = secretFrom(authorization);
@@ -36,16 +48,22 @@ export class AccessControl {
       if (access === 'read' && repository !== undefined && this.anonymousMayRead(repository)) return undefined;
       throw new UnauthorizedError(access === 'admin'
         ? 'the admin API needs a token with admin rights (authorization header)'
-        : `repository ${repository ?? '?'} needs a token; send it in the authorization header (mix --auth-key, rebar3 repo_key) or as basic auth in the URL`);
+        : access === 'metrics'
+          ? '/metrics needs a token with the metrics right (hexproxy token create NAME --metrics) or admin rights; Prometheus sends it as a bearer token (authorization: credentials_file in its scrape config)'
+          : `repository ${repository ?? '?'} needs a token; send it in the authorization header (mix --auth-key, rebar3 repo_key) or as basic auth in the URL`);
     }
-    this.refuseIfBlocked(address);
+    // Looked up first: a valid token works even from an address being refused for bad ones.
     const token = this.options.tokens.find(secret);
     if (!token) {
+      this.refuseIfBlocked(address);
       this.countFailure(address);
       throw new UnauthorizedError('the token presented is not known (revoked, or mistyped); ask for a new one with hexproxy token create');
     }
     if (access === 'admin' && !token.admin) throw new ForbiddenError(`token ${token.name} has no admin rights`);
-    if (access === 'read' && repository !== undefined && !token.read.includes(repository) && !this.anonymousMayRead(repository)) {
+    if (access === 'metrics' && token.metrics !== true && !token.admin) {
+      throw new ForbiddenError(`token ${token.name} may not scrape /metrics; create a token for it with hexproxy token create NAME --metrics`);
+    }
+    if (access === 'read' && repository !== undefined && !this.mayRead(token, repository)) {
       throw new ForbiddenError(`token ${token.name} may not read repository ${repository}`);
     }
     return token;
@@ -55,7 +73,7 @@ export class AccessControl {
     const entry = this.failures.get(address);
     const now = Date.now();
     if (entry && entry.resetAt > now && entry.count >= this.options.failuresPerMinute) {
-      throw new TooManyFailuresError(`too many failed authentication attempts from ${address}; try again later`, Math.ceil((entry.resetAt - now) / 1000));
+      throw new TooManyFailuresError(`too many failed authentication attempts from ${address}; try again later (valid tokens are still accepted)`, Math.ceil((entry.resetAt - now) / 1000));
     }
   }
 

@@ -2,17 +2,20 @@
 // `hexproxy token` writes. The server looks at the file again whenever a token is
 // presented, so creating or revoking one takes effect at once, without a restart.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../errors.js';
+import { PRIVATE_FILE_MODE, makePrivateDirSync } from '../store/private-files.js';
 
 const tokenSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   read: z.array(z.string().regex(/^[a-z0-9_]+$/)),
   admin: z.boolean(),
+  /** May scrape /metrics. Absent in files written before it existed (and written only when true, so older versions still read the file). */
+  metrics: z.boolean().optional(),
   createdAt: z.string(),
 });
 const fileSchema = z.strictObject({ tokens: z.array(tokenSchema) });
@@ -53,7 +56,7 @@ export class TokenStore {
   }
 
   /** Adds a token; the secret is returned once and stored only as its hash. */
-  create(name: string, read: string[], admin: boolean, now = new Date()): { secret: string; token: TokenRecord } {
+  create(name: string, read: string[], admin: boolean, { metrics = false, now = new Date() }: { metrics?: boolean; now?: Date } = {}): { secret: string; token: TokenRecord } {
     if (!TOKEN_NAME.test(name)) throw new ConfigError(`token name "${name}" must be 1-64 letters, digits, ".", "_" or "-"`);
     const bad = read.find((repo) => !REPOSITORY_NAME.test(repo));
     if (bad !== undefined) throw new ConfigError(`"${bad}" is not a repository name (hexpm, or an organization such as acme)`);
@@ -61,7 +64,7 @@ export class TokenStore {
     if (tokens.some((token) => token.name === name)) throw new ConfigError(`a token named "${name}" exists already; revoke it first or pick another name`);
     const secret = `hxp_${randomBytes(32).toString('base64url')}`;
     const token: TokenRecord = {
-      name, sha256: createHash('sha256').update(secret).digest('hex'), read: [...new Set(read)], admin, createdAt: now.toISOString(),
+      name, sha256: createHash('sha256').update(secret).digest('hex'), read: [...new Set(read)], admin, ...(metrics && { metrics: true }), createdAt: now.toISOString(),
     };
     this.write([...tokens, token]);
     return { secret, token };
@@ -77,9 +80,9 @@ export class TokenStore {
   }
 
   private write(tokens: TokenRecord[]): void {
-    mkdirSync(dirname(this.file), { recursive: true });
+    makePrivateDirSync(dirname(this.file));
     const staged = join(dirname(this.file), `.${process.pid}-${randomBytes(4).toString('hex')}.tokens`);
-    writeFileSync(staged, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: 0o600 });
+    writeFileSync(staged, `${JSON.stringify({ tokens }, null, 2)}\n`, { mode: PRIVATE_FILE_MODE });
     renameSync(staged, this.file);
     this.loaded = undefined;
   }

@@ -10,14 +10,20 @@ export function tokenCommand(): Command {
   const token = new Command('token').description('Create, revoke and list client tokens');
 
   withSettings(token.command('create').description('Create a token and print its secret (shown once)').argument('<name>', 'a name for the token (who or what uses it)'))
-    .option('--read <repos>', 'comma-separated repositories it may read: hexpm and/or organizations', 'hexpm')
-    .option('--admin', 'it may use the admin API')
+    .option('--read <repos>', 'comma-separated repositories it may read: hexpm and/or organizations (default: hexpm; none for a --metrics token)')
+    .option('--admin', 'it may use the admin API, on the repositories it may read')
+    .option('--metrics', 'it may scrape /metrics (for Prometheus)')
     .action((name: string, options: CommandOptions) => {
       const config = configFrom(options);
-      const read = String(options['read'] ?? '').split(',').map((repo) => repo.trim()).filter(Boolean);
-      if (read.length === 0 && options['admin'] !== true) throw new BadRequestError('--read names no repository and --admin is not given: such a token could do nothing');
-      const { secret, token: created } = new TokenStore(config.auth.tokensFile).create(name, read, options['admin'] === true);
-      process.stderr.write(`token ${created.name} created in ${config.auth.tokensFile}: reads ${created.read.join(', ') || 'nothing'}${created.admin ? ', admin' : ''}.\n`);
+      const admin = options['admin'] === true;
+      const metrics = options['metrics'] === true;
+      // A scrape-only token reads nothing unless asked to.
+      const readOption = options['read'] ?? (metrics ? '' : 'hexpm');
+      const read = String(readOption).split(',').map((repo) => repo.trim()).filter(Boolean);
+      if (read.length === 0 && !admin && !metrics) throw new BadRequestError('--read names no repository and neither --admin nor --metrics is given: such a token could do nothing');
+      const { secret, token: created } = new TokenStore(config.auth.tokensFile).create(name, read, admin, { metrics });
+      const rights = [`reads ${created.read.join(', ') || 'nothing'}`, ...(created.admin ? ['admin (on the repositories it may read)'] : []), ...(created.metrics ? ['metrics'] : [])];
+      process.stderr.write(`token ${created.name} created in ${config.auth.tokensFile}: ${rights.join(', ')}.\n`);
       process.stderr.write('Its secret is printed below and nowhere else; store it now:\n');
       process.stdout.write(`${secret}\n`);
     });
@@ -33,13 +39,13 @@ export function tokenCommand(): Command {
     .option('--json', 'as JSON')
     .action((options: CommandOptions) => {
       const config = configFrom(options);
-      const tokens = new TokenStore(config.auth.tokensFile).tokens().map(({ name, read, admin, createdAt }) => ({ name, read, admin, createdAt }));
+      const tokens = new TokenStore(config.auth.tokensFile).tokens().map(({ name, read, admin, metrics, createdAt }) => ({ name, read, admin, metrics: metrics === true, createdAt }));
       if (options['json']) {
         process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
         return;
       }
       if (tokens.length === 0) process.stdout.write(`no tokens in ${config.auth.tokensFile}\n`);
-      for (const t of tokens) process.stdout.write(`${t.name.padEnd(24)} reads ${t.read.join(', ') || '-'}${t.admin ? '; admin' : ''}; created ${t.createdAt}\n`);
+      for (const t of tokens) process.stdout.write(`${t.name.padEnd(24)} reads ${t.read.join(', ') || '-'}${t.admin ? '; admin' : ''}${t.metrics ? '; metrics' : ''}; created ${t.createdAt}\n`);
     });
 
   return token;

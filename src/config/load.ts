@@ -66,6 +66,12 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
 
   if (!isTree(getPath(tree, 'organizations'))) setPath(tree, 'organizations', {});
 
+  // /metrics names the configured organizations and tells traffic: closed wherever reads are.
+  if (getPath(tree, 'metrics.requireToken') === undefined) {
+    const organizations = getPath(tree, 'organizations');
+    setPath(tree, 'metrics.requireToken', getPath(tree, 'auth.requireToken') === true || (isTree(organizations) && Object.keys(organizations).length > 0));
+  }
+
   const result = configSchema.safeParse(tree);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
@@ -116,7 +122,7 @@ function mergeFile(tree: Tree, origin: Map<string, string>, file: string): void 
   walk(parsed, '');
 }
 
-function parseValue(setting: Setting, raw: string, source: string, cwd: string): string | number | boolean {
+function parseValue(setting: Setting, raw: string, source: string, cwd: string): string | number | boolean | string[] {
   switch (setting.kind) {
     case 'integer': {
       if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${source}: expected a whole number for ${setting.key}, got "${raw}"`);
@@ -130,6 +136,8 @@ function parseValue(setting: Setting, raw: string, source: string, cwd: string):
     }
     case 'path':
       return resolve(cwd, raw);
+    case 'list':
+      return raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
     case 'string':
     case 'url':
       return raw;

@@ -1,6 +1,7 @@
 // The shape of hexproxy's configuration, validated once at start. Unknown keys are errors,
 // so a misspelt key stops start-up instead of being silently ignored.
 import { z } from 'zod';
+import { parseTrustedProxy } from '../http/client-address.js';
 import { DURATION_HINT, durationSeconds } from '../policy/duration.js';
 import { PolicyRuleError, RETIREMENT_REASONS, SEVERITIES, parseRule, type RetirementReasonName } from '../policy/rules.js';
 
@@ -66,11 +67,15 @@ export const configSchema = z.strictObject({
     requestTimeoutMs: positiveInt,
     keepAliveTimeoutMs: positiveInt,
     sendTimeoutMs: positiveInt,
+    trustedProxies: z.array(z.string().refine((entry) => parseTrustedProxy(entry) !== undefined, 'must be IP addresses or CIDR blocks such as "10.0.0.0/8" or "::1"')),
   }),
   auth: z.strictObject({
     requireToken: z.boolean(),
     tokensFile: z.string().min(1),
     failuresPerMinute: positiveInt,
+  }),
+  metrics: z.strictObject({
+    requireToken: z.boolean(),
   }),
   keys: z.strictObject({
     privateKey: z.string().min(1),

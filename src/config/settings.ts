@@ -2,7 +2,7 @@
 // table the loader, the CLI and the README are kept in line with.
 import { hexpmPublicKeyFile } from '../paths.js';
 
-export type SettingKind = 'string' | 'integer' | 'boolean' | 'path' | 'url';
+export type SettingKind = 'string' | 'integer' | 'boolean' | 'path' | 'url' | 'list';
 
 export interface Setting {
   /** Dotted path in the config file, e.g. "upstream.timeoutMs". */
@@ -11,7 +11,7 @@ export interface Setting {
   flag: string;
   kind: SettingKind;
   /** Undefined where the default is derived from other keys (see load.ts). */
-  default: string | number | boolean | undefined;
+  default: string | number | boolean | readonly string[] | undefined;
   description: string;
   /** Only `serve` offers the flag (the other commands do not listen). */
   serveOnly?: true;
@@ -37,9 +37,11 @@ export const settings: readonly Setting[] = [
   { key: 'http.requestTimeoutMs', flag: 'request-timeout-ms', kind: 'integer', default: 30000, description: 'Time a client has to send its whole request.', serveOnly: true },
   { key: 'http.sendTimeoutMs', flag: 'send-timeout-ms', kind: 'integer', default: 60000, description: 'A response that makes no progress for this long because the client stopped reading is abandoned and its connection closed. Time spent waiting on upstream does not count.', serveOnly: true },
   { key: 'http.keepAliveTimeoutMs', flag: 'keep-alive-timeout-ms', kind: 'integer', default: 5000, description: 'How long an idle keep-alive connection is kept open.', serveOnly: true },
+  { key: 'http.trustedProxies', flag: 'trusted-proxies', kind: 'list', default: [], description: 'Reverse proxies (addresses or CIDR blocks, comma-separated on the command line) whose X-Forwarded-For, X-Forwarded-Host and X-Forwarded-Proto are believed. From any other peer they are ignored, and the socket address is the client.', serveOnly: true },
   { key: 'auth.requireToken', flag: 'require-token', kind: 'boolean', default: false, description: 'Every client needs a token, for the public repository too (by default anonymous clients may read it).', serveOnly: true },
   { key: 'auth.tokensFile', flag: 'tokens-file', kind: 'path', default: undefined, description: 'JSON file of client tokens (hashes only), written by `hexproxy token`. Default (or null): DATA_DIR/tokens.json.' },
-  { key: 'auth.failuresPerMinute', flag: 'auth-failures-per-minute', kind: 'integer', default: 30, description: 'Failed authentication attempts allowed per client address per minute before it gets 429.', serveOnly: true },
+  { key: 'auth.failuresPerMinute', flag: 'auth-failures-per-minute', kind: 'integer', default: 30, description: 'Failed authentication attempts allowed per client address per minute; past them its unknown tokens get 429 (valid tokens still work).', serveOnly: true },
+  { key: 'metrics.requireToken', flag: 'metrics-require-token', kind: 'boolean', default: undefined, description: '/metrics needs a token with the metrics right (or admin rights). Default: true when auth.requireToken is on or organizations are configured, else false.', serveOnly: true },
   { key: 'keys.privateKey', flag: 'private-key', kind: 'path', default: undefined, description: "hexproxy's RSA private key (PEM); generated on first start if missing. Default (or null): DATA_DIR/keys/hexproxy_private.pem." },
   { key: 'keys.publicKey', flag: 'public-key', kind: 'path', default: undefined, description: "Where hexproxy writes its public key for clients. Default (or null): DATA_DIR/keys/hexproxy_public.pem." },
   { key: 'cache.registryTtlSeconds', flag: 'registry-ttl-seconds', kind: 'integer', default: 300, description: 'How long a registry file (or an /installs CSV list) is served before it is revalidated upstream.' },

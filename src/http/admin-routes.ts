@@ -1,10 +1,13 @@
 // The admin API (/api/admin/..., admin tokens only): cache figures and entries, evicting,
-// and pre-warming from specs. Each endpoint reuses the operations the CLI runs.
+// and pre-warming from specs. Each endpoint reuses the operations the CLI runs. Admin
+// rights do not widen read rights: an operation on a repository needs read rights on it
+// too, and figures cover only the repositories the token may read.
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { AccessControl } from '../auth/access-control.js';
-import { BadRequestError, ConfigError, NotFoundError, UnsupportedMediaTypeError } from '../errors.js';
+import type { TokenRecord } from '../auth/token-store.js';
+import { BadRequestError, ConfigError, ForbiddenError, NotFoundError, UnsupportedMediaTypeError } from '../errors.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
 import { describePolicy } from '../policy/describe.js';
 import type { RegistryMirror } from '../mirror/registry-mirror.js';
@@ -32,7 +35,7 @@ export interface AdminDependencies {
   reloadPolicy: () => void;
 }
 
-type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables };
+type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables & { token: TokenRecord | undefined } };
 
 const evictBody = z.strictObject({
   repo: z.string().optional(),
@@ -66,14 +69,19 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
   const { access, index, blobs, health, repositories, publicRepository, policy, reloadPolicy } = deps;
   const routes = new Hono<Env>();
   const guard: MiddlewareHandler<Env> = async (c, next) => {
-    access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'admin');
+    c.set('token', access.check(c.req.header('authorization'), c.get('client').address, 'admin'));
     if (c.req.method === 'POST') requireJson(c.req.header('content-type'), c.req.header('content-length'), c.req.header('transfer-encoding'));
     await next();
   };
-  const mirrorsOf = (repo: string | undefined) => {
+  const mirrorsOf = (token: TokenRecord | undefined, repo: string | undefined) => {
     const name = repo ?? publicRepository;
     const mirrors = repositories.get(name);
-    if (!mirrors) throw new NotFoundError(`no repository ${name}; hexproxy serves ${[...repositories.keys()].join(', ')}`);
+    // As on the repository routes: 404 for one not served (listing only those it may read), 403 for one it may not read.
+    const readable = [...repositories.keys()].filter((served) => access.mayRead(token, served));
+    if (!mirrors) throw new NotFoundError(`no repository ${name}; hexproxy serves ${readable.join(', ') || 'none this token may read'}`);
+    if (!access.mayRead(token, name)) {
+      throw new ForbiddenError(`token ${token?.name ?? '?'} has admin rights but may not read repository ${name}; admin operations on a repository need read rights on it too (hexproxy token create NAME --read ${name} --admin)`);
+    }
     return { name, ...mirrors };
   };
   const body = async <T>(schema: z.ZodType<T>, raw: () => Promise<unknown>): Promise<T> => {
@@ -91,7 +99,13 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     return parsed.data;
   };
 
-  routes.get('/policy', guard, (c) => c.json({ generation: policy.generation, ...describePolicy(policy.current) }));
+  // The repositories the policy is restricted to, of those the token may read.
+  const policyFor = (token: TokenRecord | undefined) => {
+    const summary = describePolicy(policy.current);
+    return { generation: policy.generation, ...summary, repositories: summary.repositories.filter((repo) => access.mayRead(token, repo)) };
+  };
+
+  routes.get('/policy', guard, (c) => c.json(policyFor(c.get('token'))));
 
   // Reads the config file again; an invalid policy section leaves the one in force.
   routes.post('/policy/reload', guard, (c) => {
@@ -101,14 +115,19 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
       if (error instanceof ConfigError) throw new BadRequestError(`the policy was not reloaded and the previous one stays in force: ${error.message}`, { cause: error });
       throw error;
     }
-    return c.json({ generation: policy.generation, ...describePolicy(policy.current) });
+    return c.json(policyFor(c.get('token')));
   });
 
-  routes.get('/stats', guard, (c) => c.json({ ...cacheStats(index, 20), upstream: { state: health.state } }));
+  routes.get('/stats', guard, (c) => {
+    const token = c.get('token');
+    const readable = [...repositories.keys()].filter((repo) => access.mayRead(token, repo));
+    const scope = readable.length === repositories.size ? undefined : { repositories: readable, publicRepository };
+    return c.json({ ...cacheStats(index, 20, scope), upstream: { state: health.state } });
+  });
 
   // Cached tarballs, a page at a time: ?repo=hexpm&after=NAME-VERSION&limit=100.
   routes.get('/cache', guard, (c) => {
-    const { name: repo } = mirrorsOf(c.req.query('repo'));
+    const { name: repo } = mirrorsOf(c.get('token'), c.req.query('repo'));
     const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? 100) || 100));
     const afterParam = c.req.query('after');
     const after = afterParam === undefined ? undefined : splitRelease(afterParam);
@@ -124,7 +143,7 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
 
   routes.post('/evict', guard, async (c) => {
     const request = await body(evictBody, () => c.req.json());
-    const { name: repo, registry, tarballs } = mirrorsOf(request.repo);
+    const { name: repo, registry, tarballs } = mirrorsOf(c.get('token'), request.repo);
     const report = await evictPackage(index, blobs, repo, request.name, request.version);
     // In-process: the memory copies go with the files (another process would be noticed through the index).
     for (const row of report.tarballs) tarballs.forget(row.name, row.version);
@@ -134,7 +153,7 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
 
   routes.post('/prewarm', guard, async (c) => {
     const request = await body(prewarmBody, () => c.req.json());
-    const { name: repo, registry, tarballs } = mirrorsOf(request.repo);
+    const { name: repo, registry, tarballs } = mirrorsOf(c.get('token'), request.repo);
     const plan = await planPrewarm({ mixLocks: [], rebarLocks: [], specs: request.specs, withOptional: request.withOptional ?? false, concurrency: 8 }, registry, repo);
     const summary = await fetchReleases(plan.targets, { repo, index, registry, tarballs, concurrency: 8, pin: request.pin ?? false });
     const named = (t: { name: string; version: string }): string => `${t.name}@${t.version}`;

@@ -21,6 +21,7 @@ import {
 import { errorResponse } from './error-response.js';
 import { refuseCrossSite } from './cross-site.js';
 import { requestContext, type RequestVariables } from './request-context.js';
+import { clientContext, type TrustedProxies } from './client-address.js';
 import { createUiRoutes, type UiDependencies } from '../ui/routes.js';
 
 export interface HttpDependencies {
@@ -30,6 +31,10 @@ export interface HttpDependencies {
   /** hex.pm organizations served at /repos/NAME. */
   organizations: ReadonlyMap<string, HexRepository>;
   access: AccessControl;
+  /** Which peers' X-Forwarded-* headers are believed (http.trustedProxies). */
+  trustedProxies: TrustedProxies;
+  /** Whether /metrics needs a token with the metrics right (metrics.requireToken). */
+  metricsRequireToken: boolean;
   admin: AdminDependencies;
   /** POST /api/policy/check. */
   policyCheck: PolicyCheckDependencies;
@@ -52,12 +57,13 @@ const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarball
  */
 type View = 'resigned' | 'original';
 
-export function createHttpApp({ repository, repositoryName, organizations, access, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repository, repositoryName, organizations, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
   // Before any route or token check: no page of another origin may change anything.
   app.use(refuseCrossSite());
+  app.use(clientContext(trustedProxies));
 
   // Live: the process answers. Ready: it can serve (index open, key loaded).
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
@@ -67,7 +73,11 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
     const body = { status: failing.length === 0 ? 'ready' : 'not ready', checks: Object.fromEntries(Object.entries(checks).map(([name, ok]) => [name, ok ? 'ok' : 'failing'])) };
     return c.json(body, failing.length === 0 ? 200 : 503, { 'cache-control': 'no-store' });
   });
-  app.get('/metrics', async (c) => c.body(await metrics.text(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' }));
+  // Its figures are traffic and cache contents, and its labels name organizations: closed where reads are (metrics.requireToken).
+  app.get('/metrics', async (c) => {
+    if (metricsRequireToken) access.check(c.req.header('authorization'), c.get('client').address, 'metrics');
+    return c.body(await metrics.text(), 200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+  });
 
   app.route('/api/admin', adminRoutes(admin));
   app.route('/api/policy', policyRoutes(policyCheck));
@@ -103,7 +113,7 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
  */
 function readGuard(access: AccessControl, repositoryName: string, isPrivate = false): MiddlewareHandler<Env> {
   return async (c, next) => {
-    access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'read', repositoryName);
+    access.check(c.req.header('authorization'), c.get('client').address, 'read', repositoryName);
     await next();
     if (isPrivate && c.res.status < 400) {
       c.res.headers.set('cache-control', (c.res.headers.get('cache-control') ?? 'no-cache').replace(/^public\b/, 'private'));

@@ -23,8 +23,8 @@ const MAX_LOCK_BYTES = 1024 * 1024;
 export function policyRoutes({ access, publicRepository, check }: PolicyCheckDependencies): Hono<Env> {
   const routes = new Hono<Env>();
   routes.post('/check', async (c) => {
-    const token = access.check(c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', 'read', publicRepository);
-    const mayRead = (repository: string): boolean => access.anonymousMayRead(repository) || (token?.read.includes(repository) ?? false);
+    const token = access.check(c.req.header('authorization'), c.get('client').address, 'read', publicRepository);
+    const mayRead = (repository: string): boolean => access.mayRead(token, repository);
     const declared = Number(c.req.header('content-length') ?? 0);
     if (declared > MAX_LOCK_BYTES) throw new BadRequestError(`a lock file of ${declared} bytes is over the ${MAX_LOCK_BYTES} bytes this endpoint reads`);
     const text = await c.req.text();

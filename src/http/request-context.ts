@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
+import type { Client } from './client-address.js';
 import { BadRequestError } from '../errors.js';
 import { errorResponse } from './error-response.js';
 import { NOSNIFF, SANDBOX_POLICY } from './headers.js';
@@ -12,6 +13,8 @@ import { routeOf, type Metrics } from '../metrics/metrics.js';
 export interface RequestVariables {
   log: Logger;
   requestId: string;
+  /** Who sent the request (client-address.ts): set for every route, before any guard. */
+  client: Client;
 }
 
 const prefix = randomBytes(3).toString('hex');

@@ -1,8 +1,9 @@
 // hexproxy's own RSA key pair, which signs every registry file it serves.
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { ConfigError, errorMessage } from '../errors.js';
+import { PRIVATE_FILE_MODE, makePrivateDirSync } from '../store/private-files.js';
 import { parsePrivateKey, publicKeyPem } from '../registry/signature.js';
 
 export interface KeyPair {
@@ -21,6 +22,7 @@ export interface KeyFiles {
 
 /** Loads the key pair, or generates one if there is no private key yet. */
 export function loadOrCreateKeyPair(files: KeyFiles): { keys: KeyPair; created: boolean } {
+  refuseOverlappingKeyFiles(files);
   let pem: string | undefined;
   try {
     pem = readFileSync(files.privateKey, 'utf8');
@@ -42,21 +44,67 @@ export function loadOrCreateKeyPair(files: KeyFiles): { keys: KeyPair; created: 
 
 /** `hexproxy keygen`: a new RSA 2048 pair; refuses to replace an existing key unless forced. */
 export function generateKeyPair(files: KeyFiles, force: boolean): KeyPair {
+  refuseOverlappingKeyFiles(files);
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  mkdirSync(dirname(files.privateKey), { recursive: true, mode: 0o700 });
+  makePrivateDirSync(dirname(files.privateKey));
   try {
-    writeFileSync(files.privateKey, privatePem, { mode: 0o600, flag: force ? 'w' : 'wx' });
+    writeFileSync(files.privateKey, privatePem, { mode: PRIVATE_FILE_MODE, flag: force ? 'w' : 'wx' });
   } catch (error: unknown) {
     if (error instanceof Error && 'code' in error && error.code === 'EEXIST') {
       throw new ConfigError(`a private key already exists at ${files.privateKey}; pass --force to replace it (clients must then fetch the new public key)`, { cause: error });
     }
     throw new ConfigError(`cannot write private key ${files.privateKey}: ${errorMessage(error)}`, { cause: error });
   }
-  chmodSync(files.privateKey, 0o600);
+  chmodSync(files.privateKey, PRIVATE_FILE_MODE);
   const keys = describe(privateKey, files);
   writePublicKeyIfChanged(keys);
   return keys;
+}
+
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+const OWN_PATH_HINT = 'Give --public-key (keys.publicKey) a path of its own, or leave it out for the default, DATA_DIR/keys/hexproxy_public.pem';
+
+/**
+ * The public key is written at every start: given the private key's path (or another name
+ * of that file, or any file holding a private key) it would destroy a private key.
+ * Checked before anything is written.
+ */
+function refuseOverlappingKeyFiles(files: KeyFiles): void {
+  const privatePath = resolve(files.privateKey);
+  const publicPath = resolve(files.publicKey);
+  if (privatePath === publicPath) {
+    throw new ConfigError(`keys.publicKey and keys.privateKey are the same file (${privatePath}): writing the public key there would destroy the private key. ${OWN_PATH_HINT}`);
+  }
+  const privateStats = statIfPresent(privatePath);
+  const publicStats = statIfPresent(publicPath);
+  if (privateStats && publicStats && privateStats.dev === publicStats.dev && privateStats.ino === publicStats.ino) {
+    throw new ConfigError(`keys.publicKey (${publicPath}) and keys.privateKey (${privatePath}) are the same file (one is a link to the other): writing the public key there would destroy the private key. ${OWN_PATH_HINT}`);
+  }
+  if (publicStats) refuseIfPrivateKey(publicPath, readIfPresent(publicPath));
+}
+
+function refuseIfPrivateKey(publicPath: string, current: string | undefined): void {
+  if (current !== undefined && PRIVATE_KEY_PEM.test(current)) {
+    throw new ConfigError(`keys.publicKey: ${publicPath} holds a private key; hexproxy will not write its public key over it. Give --public-key (keys.publicKey) another path, or leave it out for the default, DATA_DIR/keys/hexproxy_public.pem`);
+  }
+}
+
+function statIfPresent(file: string): { dev: number; ino: number } | undefined {
+  try {
+    return statSync(file);
+  } catch (error: unknown) {
+    if (isMissing(error)) return undefined;
+    throw new ConfigError(`cannot read ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+}
+
+function readIfPresent(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** A signing key others can read is as good as published: refuse it, and say how to fix it. */
@@ -87,15 +135,13 @@ export function fingerprintOf(publicPem: string): string {
 }
 
 function writePublicKeyIfChanged(keys: KeyPair): void {
-  let current: string | undefined;
-  try {
-    current = readFileSync(keys.publicKeyFile, 'utf8');
-  } catch {
-    current = undefined;
-  }
+  const current = readIfPresent(keys.publicKeyFile);
   if (current === keys.publicKeyPem) return;
+  // Checked again at the write: never over a private key, however the paths were spelt.
+  refuseIfPrivateKey(keys.publicKeyFile, current);
   mkdirSync(dirname(keys.publicKeyFile), { recursive: true });
   const temp = `${keys.publicKeyFile}.${process.pid}.tmp`;
+  // For users to copy and hand to clients: the one file hexproxy writes readable by all.
   writeFileSync(temp, keys.publicKeyPem, { mode: 0o644 });
   renameSync(temp, keys.publicKeyFile);
 }

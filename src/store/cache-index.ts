@@ -2,9 +2,9 @@
 // files. WAL so readers in other processes (a CLI beside the server) never block; every
 // statement prepared once; schema versioned with user_version.
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { StorageError, errorMessage } from '../errors.js';
+import { ensurePrivateFileSync, makePrivateDirSync } from './private-files.js';
 
 export interface TarballRow {
   repo: string;
@@ -93,6 +93,17 @@ const migrations: readonly string[] = [
    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
 ];
 
+/** A package's cached tarballs summed: what stats list as top packages. */
+export interface PackageFigures {
+  repo: string;
+  name: string;
+  hits: number;
+  bytes: number;
+  releases: number;
+}
+
+const IN_REPOS = 'repo IN (SELECT value FROM json_each(?))';
+
 // cachedPackages(): repositories as a JSON array, the name as a LIKE pattern escaped with "\\".
 const CACHED_PACKAGE_FILTER = "repo IN (SELECT value FROM json_each(?)) AND name LIKE ? ESCAPE '\\'";
 const CACHED_PACKAGE_ORDER: Record<CachedPackageSort, string> = {
@@ -137,7 +148,14 @@ export class CacheIndex {
       tarballPage: db.prepare<[string, string, string, number], TarballRecord>('SELECT * FROM tarballs WHERE (repo, name, version) > (?, ?, ?) ORDER BY repo, name, version LIMIT ?'),
       addHits: db.prepare('UPDATE tarballs SET hits = hits + ?, last_used_at = max(last_used_at, ?) WHERE repo = ? AND name = ? AND version = ?'),
       tarballTotals: db.prepare<[], { count: number; bytes: number | null; pinned: number | null }>('SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs'),
-      topPackages: db.prepare<[number], { name: string; hits: number; bytes: number; releases: number }>('SELECT name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?'),
+      topPackages: db.prepare<[number], PackageFigures>('SELECT repo, name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?'),
+      // The same figures over some repositories (a JSON array): what a token that may read only those is shown.
+      topPackagesIn: db.prepare<[string, number], PackageFigures>(`SELECT repo, name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs WHERE ${IN_REPOS} GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?`),
+      tarballTotalsIn: db.prepare<[string], { count: number; bytes: number | null; pinned: number | null }>(`SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs WHERE ${IN_REPOS}`),
+      registryTotalsIn: db.prepare<[string], { count: number; bytes: number | null }>(`SELECT count(*) AS count, sum(size) AS bytes FROM registry_files WHERE ${IN_REPOS}`),
+      // Pass-through files of an organization are under repos/ORG/; the rest (docs, installs) are the public repository's.
+      passthroughTotalsIn: db.prepare<[string, string], { count: number; bytes: number | null }>(
+        "SELECT count(*) AS count, sum(size) AS bytes FROM passthrough_files WHERE (CASE WHEN path LIKE 'repos/%' THEN substr(path, 7, instr(substr(path, 7), '/') - 1) ELSE ? END) IN (SELECT value FROM json_each(?))"),
       listPackageTarballs: db.prepare<[string, string], TarballRecord>('SELECT * FROM tarballs WHERE repo = ? AND name = ? ORDER BY version'),
       addCounter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value'),
       listCounters: db.prepare<[], { name: string; value: number }>('SELECT name, value FROM counters'),
@@ -205,9 +223,24 @@ export class CacheIndex {
     return { count: totals?.count ?? 0, bytes: totals?.bytes ?? 0 };
   }
 
-  /** Packages by tarball hits, then bytes. */
-  topPackages(limit: number): { name: string; hits: number; bytes: number; releases: number }[] {
-    return this.statements.topPackages.all(limit);
+  /** Packages by tarball hits, then bytes; of `repos` only, if given. */
+  topPackages(limit: number, repos?: readonly string[]): PackageFigures[] {
+    return repos === undefined ? this.statements.topPackages.all(limit) : this.statements.topPackagesIn.all(JSON.stringify(repos), limit);
+  }
+
+  /** tarballTotals, registryTotals and passthroughTotals over some repositories only. */
+  totalsIn(repos: readonly string[], publicRepository: string): {
+    tarballs: { count: number; bytes: number; pinned: number }; registryFiles: { count: number; bytes: number }; passthroughFiles: { count: number; bytes: number };
+  } {
+    const list = JSON.stringify(repos);
+    const tarballs = this.statements.tarballTotalsIn.get(list);
+    const registry = this.statements.registryTotalsIn.get(list);
+    const passthrough = this.statements.passthroughTotalsIn.get(publicRepository, list);
+    return {
+      tarballs: { count: tarballs?.count ?? 0, bytes: tarballs?.bytes ?? 0, pinned: tarballs?.pinned ?? 0 },
+      registryFiles: { count: registry?.count ?? 0, bytes: registry?.bytes ?? 0 },
+      passthroughFiles: { count: passthrough?.count ?? 0, bytes: passthrough?.bytes ?? 0 },
+    };
   }
 
   listPackageTarballs(repo: string, name: string): TarballRow[] {
@@ -334,7 +367,9 @@ export class CacheIndex {
 function openDatabase(file: string): Database.Database {
   let db: Database.Database | undefined;
   try {
-    mkdirSync(dirname(file), { recursive: true });
+    makePrivateDirSync(dirname(file));
+    // 0600 before SQLite creates it 0644; its -wal and -shm files take the same mode.
+    ensurePrivateFileSync(file);
     db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');

@@ -2,10 +2,11 @@
 // place, so a crash or kill leaves either the whole file or none; leftovers in .tmp are
 // removed when the store opens.
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { StorageError, errorMessage } from '../errors.js';
+import { PRIVATE_FILE_MODE, makePrivateDir } from './private-files.js';
 import { syncDirectory } from './sync-directory.js';
 import { assertValidKey, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
 
@@ -19,7 +20,7 @@ export class FsBlobStore implements BlobStore {
 
   static async create(root: string): Promise<FsBlobStore> {
     const store = new FsBlobStore(root);
-    await mkdir(store.tmpDir, { recursive: true });
+    await makePrivateDir(store.tmpDir);
     await store.removeAbandonedStagedFiles();
     return store;
   }
@@ -90,7 +91,7 @@ export class FsBlobStore implements BlobStore {
     const staged = join(this.tmpDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
     let handle: FileHandle;
     try {
-      handle = await open(staged, 'wx', 0o644);
+      handle = await open(staged, 'wx', PRIVATE_FILE_MODE);
     } catch (error: unknown) {
       throw storageError(`cannot create a temporary file in ${this.tmpDir}`, error);
     }
@@ -104,7 +105,7 @@ export class FsBlobStore implements BlobStore {
 
   async move(from: string, to: string): Promise<void> {
     const target = this.pathOf(to);
-    await mkdir(dirname(target), { recursive: true });
+    await makePrivateDir(dirname(target));
     await rename(this.pathOf(from), target);
   }
 
@@ -167,7 +168,7 @@ class FsBlobWriter implements BlobWriter {
   async commit(): Promise<void> {
     await this.finish();
     try {
-      await mkdir(dirname(this.target), { recursive: true });
+      await makePrivateDir(dirname(this.target));
       await rename(this.staged, this.target);
       await syncDirectory(dirname(this.target));
     } catch (error: unknown) {

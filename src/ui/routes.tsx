@@ -99,7 +99,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
   routes.onError((error, c) => errorPage(c, error));
 
   routes.use('*', async (c, next) => {
-    c.set('viewer', viewerOf(access, c.req.header('authorization'), c.env?.incoming?.socket.remoteAddress ?? 'unknown', publicRepository, served));
+    c.set('viewer', viewerOf(access, c.req.header('authorization'), addressOf(c), publicRepository, served));
     await next();
   });
 
@@ -198,7 +198,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
     const viewer = c.get('viewer');
     return page(c, (
       <SetupPage
-        chrome={chromeOf(viewer)} baseUrl={baseUrlOf((name) => c.req.header(name), c.req.url)}
+        chrome={chromeOf(viewer)} baseUrl={baseUrlOf((name) => c.req.header(name), c.req.url, c.get('client').viaTrustedProxy)}
         publicKeyPem={keys.publicKeyPem} fingerprint={keys.fingerprint} publicRepository={publicRepository}
         tokenRequired={!access.anonymousMayRead(publicRepository)}
         organizations={viewer.repositories.filter((repo) => repo !== publicRepository)}
@@ -208,7 +208,8 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
 
   routes.get('/status', (c) => {
     const viewer = c.get('viewer');
-    const stats = cacheStats(index, 0);
+    // Figures of the repositories the viewer may read (admin rights or not).
+    const stats = cacheStats(index, 0, viewer.everything ? undefined : { repositories: viewer.repositories, publicRepository });
     const errors = deps.errors.list((repo) => mayRead(viewer, repo), viewer.everything);
     const summary = describePolicy(deps.policy.current);
     // Organizations the viewer may not read are not named to it.
@@ -225,7 +226,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
           lastFailure: viewer.everything && health.state !== 'online' ? health.lastFailure : undefined,
           offline: deps.offline,
         }}
-        stats={stats} maxCacheBytes={deps.maxCacheBytes} errors={errors} errorsFiltered={!viewer.everything} now={Date.now()}
+        stats={stats} maxCacheBytes={deps.maxCacheBytes} errors={errors} errorsFiltered={!viewer.everything} figuresScoped={!viewer.everything} now={Date.now()}
         policy={{
           ...summary, repositories: policyRepositories, hiddenRepositories: summary.repositories.length - policyRepositories.length,
           generation: deps.policy.generation,
@@ -248,7 +249,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
   return routes;
 }
 
-const addressOf = (c: Context<Env>): string => c.env?.incoming?.socket.remoteAddress ?? 'unknown';
+const addressOf = (c: Context<Env>): string => c.get('client').address;
 
 /** The upstream URL without any credentials in it. */
 function displayUrl(url: string): string {

@@ -31,7 +31,7 @@ export function viewerOf(
     // Throws 401 (with WWW-Authenticate: Basic) when anonymous reads are off.
     access.check(undefined, address, 'read', publicRepository);
   }
-  const repositories = served.filter((repo) => access.anonymousMayRead(repo) || (token?.read.includes(repo) ?? false));
+  const repositories = served.filter((repo) => access.mayRead(token, repo));
   return { token, repositories, everything: repositories.length === served.length };
 }
 
@@ -45,13 +45,13 @@ const first = (value: string | undefined): string | undefined => value?.split(',
 
 /**
  * The base URL the browser used to reach hexproxy: X-Forwarded-Proto and X-Forwarded-Host
- * when a reverse proxy set them (and they are sane), else the Host header and the scheme
- * of the connection. Used only to fill in commands on the page.
+ * when a trusted reverse proxy (http.trustedProxies) set them (and they are sane), else
+ * the Host header and the scheme of the connection. Used only to fill in commands on the page.
  */
-export function baseUrlOf(header: (name: string) => string | undefined, requestUrl: string): string {
+export function baseUrlOf(header: (name: string) => string | undefined, requestUrl: string, viaTrustedProxy: boolean): string {
   const url = new URL(requestUrl);
-  const forwardedProto = first(header('x-forwarded-proto'))?.toLowerCase();
-  const forwardedHost = first(header('x-forwarded-host'));
+  const forwardedProto = viaTrustedProxy ? first(header('x-forwarded-proto'))?.toLowerCase() : undefined;
+  const forwardedHost = viaTrustedProxy ? first(header('x-forwarded-host')) : undefined;
   const host = [forwardedHost, header('host')?.trim(), url.host].find((candidate) => candidate !== undefined && HOST.test(candidate)) ?? 'localhost';
   const proto = forwardedProto === 'http' || forwardedProto === 'https' ? forwardedProto : url.protocol === 'https:' ? 'https' : 'http';
   return `${proto}://${host}`;

@@ -2,13 +2,14 @@
 // specs and evicting, each checked against the cache and the upstream's hit counts; the
 // policy in force and reloading it from the config file.
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describePolicy } from '../../src/policy/describe.js';
 import { compilePolicy, type PolicyConfig } from '../../src/policy/rules.js';
 import { runCli } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
-import { startProxy, type TestProxy } from '../support/proxy.js';
+import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const packages: PackageSpec[] = [
   { name: 'alpha', releases: [{ version: '1.0.0' }, { version: '1.1.0', dependencies: [{ package: 'beta', requirement: '~> 2.0' }] }] },
@@ -228,5 +229,101 @@ describe('the admin API for the policy', () => {
     const back = await apiOf(policyProxy, 'POST', '/api/admin/policy/reload', policyAdmin);
     expect(back.status, back.text).toBe(200);
     expect(back.json).toEqual({ generation: 2, ...summaryOf(configured) });
+  });
+});
+
+describe('admin rights do not bypass read scopes', () => {
+  const ACME_KEY = 'acme-upstream-key-0123456789';
+  let orgUpstream: FakeUpstream;
+  let orgProxy: TestProxy;
+  let hexpmAdmin = '';
+  let acmeAdmin = '';
+
+  beforeAll(async () => {
+    orgUpstream = await startFakeUpstream({
+      packages: [{ name: 'jason', releases: [{ version: '1.4.0' }] }],
+      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'acme_core', releases: [{ version: '1.0.0' }] }, { name: 'acme_web', releases: [{ version: '0.1.0' }] }] } },
+    });
+    const keyFile = join(tempDir('hexproxy-admin-orgs-'), 'acme.pem');
+    writeFileSync(keyFile, orgUpstream.organization('acme').publicKeyPem);
+    orgProxy = await startProxy({
+      upstreamUrl: orgUpstream.url, upstreamPublicKeyPem: orgUpstream.publicKeyPem,
+      config: { organizations: { acme: { authKey: ACME_KEY, publicKey: keyFile } }, policy: { repositories: ['hexpm', 'acme'], deny: ['left_pad'] } },
+    });
+    const created = await runCli(['token', 'create', 'ops', '--read', 'hexpm', '--admin', '--data-dir', orgProxy.dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    // token create says what admin rights cover.
+    expect(created.stderr).toMatch(/admin \(on the repositories it may read\)/);
+    hexpmAdmin = created.stdout.trim();
+    acmeAdmin = await tokenOf(orgProxy, 'acme-ops', '--read', 'hexpm,acme', '--admin');
+    expect((await orgProxy.get('/tarballs/jason-1.4.0.tar')).status).toBe(200);
+    expect((await orgProxy.get('/repos/acme/tarballs/acme_core-1.0.0.tar', { authorization: acmeAdmin })).status).toBe(200);
+    // Answered before it is stored: let the organization's tarball land in the cache.
+    await orgProxy.server.hexproxy.repositories.get('acme')?.tarballs.drain();
+    expect(orgProxy.server.hexproxy.index.findTarball('acme', 'acme_core', '1.0.0')).toBeDefined();
+  });
+
+  afterAll(async () => {
+    await orgProxy?.close();
+    await orgUpstream?.close();
+  });
+
+  it('refuses an admin without read rights on the repository: cache listing, evict and prewarm get 403', async () => {
+    const listed = await apiOf(orgProxy, 'GET', '/api/admin/cache?repo=acme', hexpmAdmin);
+    expect(listed.status).toBe(403);
+    expect(listed.text).toMatch(/token ops has admin rights but may not read repository acme/);
+    expect(listed.text).not.toMatch(/acme_core/);
+    const hitsBefore = orgUpstream.totalHits();
+    expect((await apiOf(orgProxy, 'POST', '/api/admin/prewarm', hexpmAdmin, { repo: 'acme', specs: ['acme_web'] })).status).toBe(403);
+    expect(orgUpstream.totalHits(), 'a refused prewarm asks upstream nothing').toBe(hitsBefore);
+    expect((await apiOf(orgProxy, 'POST', '/api/admin/evict', hexpmAdmin, { repo: 'acme', name: 'acme_core' })).status).toBe(403);
+    expect(orgProxy.server.hexproxy.index.findTarball('acme', 'acme_core', '1.0.0'), 'still cached').toBeDefined();
+    // Its own repository works.
+    const own = await apiOf(orgProxy, 'GET', '/api/admin/cache?repo=hexpm', hexpmAdmin);
+    expect(own.status).toBe(200);
+    expect((own.json as { entries: { name: string }[] }).entries.map((entry) => entry.name)).toEqual(['jason']);
+  });
+
+  it('shows such an admin stats of the repositories it may read only, in the API and on the UI\'s Status page', async () => {
+    const stats = await apiOf(orgProxy, 'GET', '/api/admin/stats', hexpmAdmin);
+    expect(stats.status).toBe(200);
+    expect(stats.text).not.toMatch(/acme/);
+    const figures = stats.json as { tarballs: { count: number }; topPackages: { repo: string; name: string }[] };
+    expect(figures.tarballs.count).toBe(1);
+    expect(figures.topPackages.map((row) => `${row.repo}/${row.name}`)).toEqual(['hexpm/jason']);
+
+    // The policy in force names only the repositories it may read.
+    const policy = await apiOf(orgProxy, 'GET', '/api/admin/policy', hexpmAdmin);
+    expect(policy.status).toBe(200);
+    expect((policy.json as { repositories: string[] }).repositories).toEqual(['hexpm']);
+    expect(((await apiOf(orgProxy, 'GET', '/api/admin/policy', acmeAdmin)).json as { repositories: string[] }).repositories).toEqual(['hexpm', 'acme']);
+
+    const all = await apiOf(orgProxy, 'GET', '/api/admin/stats', acmeAdmin);
+    const allFigures = all.json as { tarballs: { count: number }; topPackages: { repo: string; name: string }[] };
+    expect(allFigures.tarballs.count).toBe(2);
+    expect(allFigures.topPackages.map((row) => `${row.repo}/${row.name}`).sort()).toEqual(['acme/acme_core', 'hexpm/jason']);
+
+    const basic = (secret: string): string => `Basic ${Buffer.from(`:${secret}`).toString('base64')}`;
+    const tarballsShown = (html: string): string | undefined => /Package tarballs(?:<span[^>]*>[^<]*<\/span>)?<\/td><td class="num">([^<]*)<\/td>/.exec(html)?.[1];
+    const status = await orgProxy.get('/ui/status', { authorization: basic(hexpmAdmin) });
+    expect(status.status).toBe(200);
+    expect(tarballsShown(status.body.toString())).toBe('1');
+    const page = await orgProxy.get('/ui/repos/acme/packages/acme_core', { authorization: basic(hexpmAdmin) });
+    expect(page.status).toBe(403);
+    expect(page.body.toString()).not.toMatch(/1\.0\.0/);
+    const statusAll = await orgProxy.get('/ui/status', { authorization: basic(acmeAdmin) });
+    expect(tarballsShown(statusAll.body.toString())).toBe('2');
+  });
+
+  it('lets an admin with read rights on it do all of that', async () => {
+    const listed = await apiOf(orgProxy, 'GET', '/api/admin/cache?repo=acme', acmeAdmin);
+    expect(listed.status, listed.text).toBe(200);
+    expect((listed.json as { entries: { name: string }[] }).entries.map((entry) => entry.name)).toEqual(['acme_core']);
+    const warmed = await apiOf(orgProxy, 'POST', '/api/admin/prewarm', acmeAdmin, { repo: 'acme', specs: ['acme_web'] });
+    expect(warmed.status, warmed.text).toBe(200);
+    expect((warmed.json as { fetched: string[] }).fetched).toEqual(['acme_web@0.1.0']);
+    const evicted = await apiOf(orgProxy, 'POST', '/api/admin/evict', acmeAdmin, { repo: 'acme', name: 'acme_web' });
+    expect(evicted.status, evicted.text).toBe(200);
+    expect((evicted.json as { tarballs: string[] }).tarballs).toEqual(['acme_web-0.1.0']);
   });
 });

@@ -1,6 +1,6 @@
 // The hexproxy command as users run it: the built bin in a child process.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliPath, runCli } from '../support/cli.js';
@@ -70,6 +70,69 @@ describe('hexproxy keygen', () => {
     const forced = await hexproxy(['keygen', '--data-dir', dataDir, '--force']);
     expect(forced.code).toBe(0);
     expect(readFileSync(privateFile, 'utf8')).not.toBe(key);
+  });
+});
+
+describe('--public-key naming a private key', () => {
+  /** Runs hexproxy until it exits, or until it listens (then stops it): the unfixed server started with such a key. */
+  async function runUntilListening(args: string[]): Promise<{ code: number | null; stderr: string; listened: boolean }> {
+    const child = spawn(process.execPath, [bin, ...args], { env: { PATH: process.env['PATH'] }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let listened = false;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (!listened && stderr.includes('Point rebar3')) {
+        listened = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, stderr, listened };
+  }
+
+  const serveArgs = (dataDir: string, publicKey: string): string[] => [
+    'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey, '--public-key', publicKey,
+  ];
+
+  it('refuses the private key\'s own path (serve and keygen --force), naming both keys, and leaves the private key as it was', async () => {
+    const dataDir = tempDir();
+    expect((await hexproxy(['keygen', '--data-dir', dataDir])).code).toBe(0);
+    const privateFile = join(dataDir, 'keys', 'hexproxy_private.pem');
+    const before = readFileSync(privateFile);
+    const message = `keys.publicKey and keys.privateKey are the same file (${privateFile}): writing the public key there would destroy the private key. Give --public-key (keys.publicKey) a path of its own, or leave it out for the default, DATA_DIR/keys/hexproxy_public.pem`;
+
+    const served = await runUntilListening(serveArgs(dataDir, privateFile));
+    expect(served.listened, 'serve started').toBe(false);
+    expect(served.code).toBe(2);
+    expect(served.stderr).toContain(message);
+    expect(readFileSync(privateFile).equals(before), 'the private key is unchanged').toBe(true);
+
+    const forced = await hexproxy(['keygen', '--force', '--data-dir', dataDir, '--public-key', privateFile]);
+    expect(forced.code).toBe(2);
+    expect(forced.stderr).toContain(message);
+    expect(readFileSync(privateFile).equals(before), 'the private key is unchanged').toBe(true);
+  });
+
+  it('refuses another name of the same file (a hard link), and any file that holds a private key', async () => {
+    const dataDir = tempDir();
+    expect((await hexproxy(['keygen', '--data-dir', dataDir])).code).toBe(0);
+    const privateFile = join(dataDir, 'keys', 'hexproxy_private.pem');
+    const before = readFileSync(privateFile);
+    const link = join(dataDir, 'public-link.pem');
+    linkSync(privateFile, link);
+    const linked = await runUntilListening(serveArgs(dataDir, link));
+    expect(linked.listened, 'serve started').toBe(false);
+    expect(linked.code).toBe(2);
+    expect(linked.stderr).toContain(`keys.publicKey (${link}) and keys.privateKey (${privateFile}) are the same file`);
+    expect(readFileSync(privateFile).equals(before)).toBe(true);
+
+    const copy = join(dataDir, 'old-private.pem');
+    copyFileSync(privateFile, copy);
+    const copied = await runUntilListening(serveArgs(dataDir, copy));
+    expect(copied.listened, 'serve started').toBe(false);
+    expect(copied.code).toBe(2);
+    expect(copied.stderr).toContain(`keys.publicKey: ${copy} holds a private key; hexproxy will not write its public key over it. Give --public-key (keys.publicKey) another path`);
+    expect(readFileSync(copy).equals(before)).toBe(true);
   });
 });
 

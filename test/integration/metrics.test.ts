@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { delta, parsePrometheus, sample, type Samples } from '../support/prometheus.js';
+import { runCli } from '../support/cli.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
 
 const packages: PackageSpec[] = [{ name: 'alpha', releases: [{ version: '1.0.0' }] }];
@@ -90,5 +91,71 @@ describe('/readyz and /healthz', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('who may scrape /metrics', () => {
+  async function tokenOf(target: TestProxy, name: string, ...flags: string[]): Promise<string> {
+    const result = await runCli(['token', 'create', name, ...flags, '--data-dir', target.dataDir]);
+    expect(result.code, result.stderr).toBe(0);
+    return result.stdout.trim();
+  }
+
+  async function withProxy(options: { flags?: Record<string, string | boolean>; config?: Record<string, unknown> }, work: (target: TestProxy) => Promise<void>): Promise<void> {
+    const target = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, ...options });
+    try {
+      await work(target);
+    } finally {
+      await target.close();
+    }
+  }
+
+  it('under auth.requireToken: 401 without a token, 403 for a read-only token, 200 for a metrics or admin token (as a Prometheus bearer token)', async () => {
+    await withProxy({ flags: { 'require-token': true } }, async (target) => {
+      const anonymous = await target.get('/metrics');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.body.toString()).toMatch(/\/metrics needs a token with the metrics right/);
+      expect(anonymous.body.toString()).not.toMatch(/hexproxy_/);
+
+      const created = await runCli(['token', 'create', 'prometheus', '--metrics', '--data-dir', target.dataDir]);
+      expect(created.code, created.stderr).toBe(0);
+      expect(created.stderr).toContain('token prometheus created');
+      expect(created.stderr).toContain('reads nothing, metrics');
+      const scraper = created.stdout.trim();
+      const scraped = await target.get('/metrics', { authorization: `Bearer ${scraper}` });
+      expect(scraped.status).toBe(200);
+      expect(parsePrometheus(scraped.body.toString()).has('hexproxy_upstream_up')).toBe(true);
+      // A scrape-only token reads no repository.
+      expect((await target.get('/names', { authorization: scraper })).status).toBe(403);
+
+      const reader = await tokenOf(target, 'dev', '--read', 'hexpm');
+      const refused = await target.get('/metrics', { authorization: `Bearer ${reader}` });
+      expect(refused.status).toBe(403);
+      expect(refused.body.toString()).toMatch(/token dev may not scrape \/metrics; create a token for it with hexproxy token create NAME --metrics/);
+
+      const admin = await tokenOf(target, 'ops', '--read', 'hexpm', '--admin');
+      expect((await target.get('/metrics', { authorization: `Bearer ${admin}` })).status).toBe(200);
+
+      const listed = await runCli(['token', 'list', '--json', '--data-dir', target.dataDir]);
+      expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'prometheus', read: [], admin: false, metrics: true })]));
+    });
+  });
+
+  it('with organizations configured: a token is needed by default, and metrics.requireToken false opens it again', async () => {
+    await withProxy({ config: { organizations: { acme: { authKey: 'acme-upstream-key' } } } }, async (target) => {
+      expect((await target.get('/metrics')).status).toBe(401);
+      const scraper = await tokenOf(target, 'prometheus', '--metrics');
+      expect((await target.get('/metrics', { authorization: `Bearer ${scraper}` })).status).toBe(200);
+    });
+    await withProxy({ config: { organizations: { acme: { authKey: 'acme-upstream-key' } }, metrics: { requireToken: false } } }, async (target) => {
+      expect((await target.get('/metrics')).status).toBe(200);
+    });
+  });
+
+  it('without auth.requireToken and organizations, is open as before; metrics.requireToken true closes it', async () => {
+    expect((await proxy.get('/metrics')).status).toBe(200);
+    await withProxy({ flags: { 'metrics-require-token': true } }, async (target) => {
+      expect((await target.get('/metrics')).status).toBe(401);
+    });
   });
 });

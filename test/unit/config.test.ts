@@ -102,3 +102,25 @@ describe('configuration', () => {
     expect(() => loadConfig({ flags: { config: writeConfig({ policy }) } })).toThrow(message);
   });
 });
+
+describe('http.trustedProxies and metrics.requireToken', () => {
+  it('trusts no proxy by default, and takes addresses and CIDR blocks from the file, the environment or the flag', () => {
+    expect(loadConfig({}).http.trustedProxies).toEqual([]);
+    expect(loadConfig({ env: { HEXPROXY_TRUSTED_PROXIES: '10.0.0.0/8, ::1' } }).http.trustedProxies).toEqual(['10.0.0.0/8', '::1']);
+    expect(loadConfig({ flags: { 'trusted-proxies': '192.168.1.10' } }).http.trustedProxies).toEqual(['192.168.1.10']);
+    expect(loadConfig({ flags: { config: writeConfig({ http: { trustedProxies: ['fd00::/8', '127.0.0.1'] } }) } }).http.trustedProxies).toEqual(['fd00::/8', '127.0.0.1']);
+  });
+
+  it.each([['proxy.internal'], ['10.0.0.0/33'], ['10.0.0.1/'], ['::1/129']])('refuses %s, naming the key', (entry) => {
+    expect(() => loadConfig({ flags: { 'trusted-proxies': entry } })).toThrow(/config key http\.trustedProxies\[0\] \(from flag --trusted-proxies\): must be IP addresses or CIDR blocks/);
+  });
+
+  it('closes /metrics by default where reads are closed: auth.requireToken or organizations; an explicit value wins', () => {
+    expect(loadConfig({}).metrics.requireToken).toBe(false);
+    expect(loadConfig({ flags: { 'require-token': true } }).metrics.requireToken).toBe(true);
+    expect(loadConfig({ flags: { config: writeConfig({ organizations: { acme: { authKey: 'k' } } }) } }).metrics.requireToken).toBe(true);
+    expect(loadConfig({ flags: { config: writeConfig({ organizations: { acme: { authKey: 'k' } }, metrics: { requireToken: false } }) } }).metrics.requireToken).toBe(false);
+    expect(loadConfig({ flags: { 'require-token': true }, env: { HEXPROXY_METRICS_REQUIRE_TOKEN: 'false' } }).metrics.requireToken).toBe(false);
+    expect(() => loadConfig({ flags: { config: writeConfig({ metrics: { requireToken: 'yes' } }) } })).toThrow(/config key metrics\.requireToken/);
+  });
+});

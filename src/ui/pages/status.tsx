@@ -25,6 +25,8 @@ export interface StatusPageProps {
   errors: RecentError[];
   /** Whether errors of other repositories were held back from this viewer. */
   errorsFiltered: boolean;
+  /** Whether the cache figures are of the repositories this viewer may read only (not the whole cache the limit applies to). */
+  figuresScoped: boolean;
   now: number;
   /** The policy in force (describePolicy), with only the repositories this viewer may read named. */
   policy: PolicySummary & { generation: number; hiddenRepositories: number };
@@ -32,7 +34,7 @@ export interface StatusPageProps {
 
 const Time: FC<{ at: number; now: number }> = ({ at, now }) => <time datetime={isoTime(at)} title={formatTime(at)}>{formatAgo(at, now)}</time>;
 
-export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCacheBytes, errors, errorsFiltered, now, policy }) => {
+export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCacheBytes, errors, errorsFiltered, figuresScoped, now, policy }) => {
   const { state } = upstream;
   const label = upstream.offline ? 'offline mode' : state === 'online' ? 'online' : state === 'offline' ? 'offline' : 'not contacted yet';
   const tone = upstream.offline ? 'warn' : state === 'online' ? 'ok' : state === 'offline' ? 'bad' : undefined;
@@ -53,8 +55,10 @@ export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCa
         <div class="card stat" id="cache-size" data-bytes={String(used)} data-limit={String(maxCacheBytes)}>
           <div class="label">Cache size</div>
           <div class="value">{formatBytes(used)}</div>
-          <div class="sub">{maxCacheBytes > 0 ? <>of {formatBytes(maxCacheBytes)} ({formatPercent(used / maxCacheBytes)})</> : 'no limit (cache.maxCacheBytes is 0)'}</div>
-          {maxCacheBytes > 0 ? <meter min={0} max={maxCacheBytes} value={Math.min(used, maxCacheBytes)} high={Math.floor(maxCacheBytes * 0.9)} optimum={0} title={`${formatBytes(used)} of ${formatBytes(maxCacheBytes)}`} /> : null}
+          <div class="sub">{figuresScoped
+            ? <>in the repositories you may read; {maxCacheBytes > 0 ? <>the limit of {formatBytes(maxCacheBytes)} is for the whole cache</> : 'no limit (cache.maxCacheBytes is 0)'}</>
+            : maxCacheBytes > 0 ? <>of {formatBytes(maxCacheBytes)} ({formatPercent(used / maxCacheBytes)})</> : 'no limit (cache.maxCacheBytes is 0)'}</div>
+          {maxCacheBytes > 0 && !figuresScoped ? <meter min={0} max={maxCacheBytes} value={Math.min(used, maxCacheBytes)} high={Math.floor(maxCacheBytes * 0.9)} optimum={0} title={`${formatBytes(used)} of ${formatBytes(maxCacheBytes)}`} /> : null}
         </div>
         <div class="card stat" id="hit-ratio">
           <div class="label">Tarball hit ratio</div>
@@ -93,7 +97,7 @@ export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCa
           </tbody>
         </table>
       </div>
-      <p class="muted">The limit applies to package tarballs: past it, the least recently used unpinned ones are evicted. Counters are written every few seconds.</p>
+      <p class="muted">{figuresScoped ? 'Files of the repositories you may read. ' : ''}The limit applies to package tarballs: past it, the least recently used unpinned ones are evicted. Counters are written every few seconds.</p>
 
       <h2>Recent errors</h2>
       {errors.length === 0
