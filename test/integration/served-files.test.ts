@@ -130,7 +130,9 @@ describe('files from upstream over plain HTTP', () => {
     const answers: [string, number, Record<string, string>?][] = [
       ['/public_key', 200],
       ['/healthz', 200],
-      ['/metrics', 200],
+      // Organizations are configured, so scraping needs a token (metrics.requireToken).
+      ['/metrics', 200, { authorization: basic(adminToken) }],
+      ['/metrics', 401],
       ['/api/admin/stats', 200, { authorization: basic(adminToken) }],
       ['/api/admin/stats', 401],
       ['/packages/Not_Valid', 400],
