@@ -32,6 +32,7 @@ import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { reconcileInBackground } from './store/reconcile.js';
 import { UpstreamClient } from './upstream/client.js';
+import { MemoryBudget } from './upstream/memory-budget.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { RecentErrors } from './ui/recent-errors.js';
 
@@ -85,8 +86,12 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const health = new UpstreamHealth(log, config.upstream.url, config.upstream.cooldownSeconds * 1000);
   // The in-memory caches are created below; the gauge reads them when scraped.
   const memory: { registry?: RegistryMirror; tarballs?: TarballMirror; policy?: ActivePolicy; served?: ReadonlyMap<string, HexRepository> } = {};
+  // One budget for every repository's registry files being fetched: a hostile upstream
+  // answering many of them at once cannot take more memory than this.
+  const fetchBudget = new MemoryBudget(config.cache.registryFetchMemoryBytes, 'cache.registryFetchMemoryBytes');
   const metrics = new Metrics({
     index, health,
+    registryFetchBytes: () => fetchBudget.used,
     memoryBytes: () => ({ registry: memory.registry?.memoryBytes() ?? 0, tarballs: memory.tarballs?.memoryBytes() ?? 0 }),
     policy: () => ({
       generation: memory.policy?.generation ?? 0,
@@ -97,7 +102,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const upstream = new UpstreamClient({
     baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health, observe,
   });
-  const shared = { upstream, index, blobs, log, offline: config.offline };
+  const shared = { upstream, index, blobs, log, offline: config.offline, fetchBudget };
   const registry = new RegistryMirror({
     ...shared,
     repo: config.upstream.repository,

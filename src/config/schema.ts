@@ -97,6 +97,7 @@ export const configSchema = z.strictObject({
     maxTarballBytes: positiveInt,
     maxCacheBytes: z.number().int().min(0),
     maxRegistryBytes: positiveInt,
+    registryFetchMemoryBytes: positiveInt,
   }),
   policy: policySchema.prefault({}),
 });

@@ -49,6 +49,7 @@ export const settings: readonly Setting[] = [
   { key: 'cache.maxTarballBytes', flag: 'max-tarball-bytes', kind: 'integer', default: 128 * MiB, description: 'Largest package tarball (or docs or installs file) hexproxy will fetch.' },
   { key: 'cache.maxCacheBytes', flag: 'max-cache-bytes', kind: 'integer', default: 0, description: 'Bound on the bytes of cached tarballs; the least recently used unpinned ones are evicted in the background. 0: no bound.' },
   { key: 'cache.maxRegistryBytes', flag: 'max-registry-bytes', kind: 'integer', default: 256 * MiB, description: 'Largest registry file accepted, compressed or decompressed (guards against gzip bombs).' },
+  { key: 'cache.registryFetchMemoryBytes', flag: 'registry-fetch-memory-bytes', kind: 'integer', default: 128 * MiB, description: 'Bound on the memory that registry files being fetched from upstream and inflated take at once, shared by all requests and repositories; compressed and inflated bytes both count. When it is full, the file holding the most is stopped with 503; one needing more than this on its own is refused with 502.' },
 ];
 
 export const envName = (setting: Setting): string => `HEXPROXY_${setting.flag.toUpperCase().replaceAll('-', '_')}`;

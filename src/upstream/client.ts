@@ -2,6 +2,7 @@
 // one of hexproxy's typed errors, so the mirror logic only decides what to serve.
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { UpstreamHealth } from './health.js';
+import type { MemoryLease } from './memory-budget.js';
 import {
   HexproxyError,
   NotFoundError,
@@ -25,7 +26,11 @@ export interface UpstreamClientOptions {
   observe?: (outcome: 'ok' | 'not_modified' | 'not_found' | 'error', seconds: number) => void;
 }
 
-export type UpstreamBody = AsyncIterable<Uint8Array> & { dump(): Promise<void> };
+export type UpstreamBody = AsyncIterable<Uint8Array> & {
+  dump(): Promise<void>;
+  /** Stops reading at once; iterating then throws `error`. */
+  destroy(error?: Error): void;
+};
 
 export interface UpstreamOk {
   status: 200;
@@ -172,23 +177,40 @@ export function retryDelay(attempt: number, retryAfter: string | undefined): num
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Reads a whole body, refusing more than maxBytes (announced or actual). */
-export async function readBody(result: UpstreamOk, maxBytes: number, what: string): Promise<Buffer> {
+/**
+ * Reads a whole body, refusing more than maxBytes (announced or actual). With a lease,
+ * every byte kept is taken from its budget first, and the read stops when the budget
+ * stops the lease.
+ */
+export async function readBody(result: UpstreamOk, maxBytes: number, what: string, lease?: MemoryLease): Promise<Buffer> {
   if (result.contentLength !== undefined && result.contentLength > maxBytes) {
     await result.body.dump().catch(() => undefined);
     throw new UpstreamTooLargeError(`${what} from upstream is ${result.contentLength} bytes, over the limit of ${maxBytes} bytes`);
   }
+  const stop = (): void => result.body.destroy(lease?.signal.reason instanceof Error ? lease.signal.reason : undefined);
+  lease?.signal.addEventListener('abort', stop, { once: true });
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of readChunks(result.body, what)) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      await result.body.dump().catch(() => undefined);
-      throw new UpstreamTooLargeError(`${what} from upstream is over the limit of ${maxBytes} bytes`);
+  try {
+    if (lease?.signal.aborted) stop();
+    for await (const chunk of readChunks(result.body, what)) {
+      size += chunk.length;
+      if (size > maxBytes) throw new UpstreamTooLargeError(`${what} from upstream is over the limit of ${maxBytes} bytes`);
+      lease?.grow(chunk.length);
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error: unknown) {
+    // An unread body holds its upstream connection: let it go.
+    result.body.destroy();
+    throw error;
+  } finally {
+    lease?.signal.removeEventListener('abort', stop);
   }
-  return Buffer.concat(chunks, size);
+  // One buffer of the whole body, then the chunks are dropped: both are held for a moment.
+  lease?.grow(size);
+  const body = Buffer.concat(chunks, size);
+  lease?.shrink(size);
+  return body;
 }
 
 /** Iterates a body, mapping mid-body failures (timeouts, resets) to upstream errors. */
