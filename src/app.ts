@@ -100,7 +100,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   });
   const observe = (outcome: UpstreamOutcome, seconds: number): void => metrics.upstream(outcome, seconds);
   const upstream = new UpstreamClient({
-    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health, observe,
+    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond,
+    retries: config.upstream.retries, userAgent, health, observe,
   });
   const shared = { upstream, index, blobs, log, offline: config.offline, fetchBudget };
   const registry = new RegistryMirror({
@@ -127,7 +128,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   // The builds server is a second upstream, with its own health: one being down says nothing of the other.
   const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000);
   const builds = new UpstreamClient({
-    baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, retries: config.upstream.retries, userAgent, health: buildsHealth,
+    baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, timeoutSetting: 'installs.timeoutMs', minBytesPerSecond: config.upstream.minBytesPerSecond,
+    retries: config.upstream.retries, userAgent, health: buildsHealth,
   });
   const buildsShared = { upstream: builds, index, blobs, log, offline: config.offline };
   const installs = new InstallsMirror({
@@ -152,7 +154,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     const orgKey = org.publicKey ? readUpstreamKey(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey;
     const client = new UpstreamClient({
       baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
-      timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health, observe,
+      timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond, retries: config.upstream.retries, userAgent, health, observe,
       ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
     });
     organizationClients.push(client);

@@ -3,6 +3,8 @@
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { UpstreamHealth } from './health.js';
 import type { MemoryLease } from './memory-budget.js';
+import { withDeadline } from './body-deadline.js';
+import { PackageSlots, packageKeyOf } from './package-slots.js';
 import {
   HexproxyError,
   NotFoundError,
@@ -14,7 +16,12 @@ import {
 
 export interface UpstreamClientOptions {
   baseUrl: string;
+  /** Connecting, response headers, each gap between body chunks; and the grace before minBytesPerSecond applies. */
   timeoutMs: number;
+  /** The average rate a body must keep up once timeoutMs has passed (upstream.minBytesPerSecond). */
+  minBytesPerSecond: number;
+  /** The key that sets timeoutMs, for error messages (default upstream.timeoutMs). */
+  timeoutSetting?: string;
   userAgent: string;
   /** Further attempts after a retryable failure. */
   retries: number;
@@ -42,9 +49,20 @@ export interface UpstreamOk {
 
 export type UpstreamResult = UpstreamOk | { status: 304 };
 
+/** Connections to upstream, per client (the public repository, each organization, the builds server). */
+const CONNECTIONS = 64;
+
+/**
+ * Requests one package (its registry file, tarballs and docs) may have in flight at once:
+ * an eighth of the pool, so a package whose answers crawl leaves the rest to the others.
+ * Pre-warming fetches 8 releases at once by default, so it is not slowed down.
+ */
+export const REQUESTS_PER_PACKAGE = CONNECTIONS / 8;
+
 export class UpstreamClient {
   private readonly dispatcher: Dispatcher;
   private readonly base: string;
+  private readonly slots = new PackageSlots(REQUESTS_PER_PACKAGE);
 
   constructor(private readonly options: UpstreamClientOptions) {
     this.base = options.baseUrl.replace(/\/+$/, '');
@@ -53,7 +71,7 @@ export class UpstreamClient {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
-      connections: 64,
+      connections: CONNECTIONS,
     };
     // Firewalled sites reach the internet through an HTTP proxy named by the usual variables.
     const viaProxy = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => process.env[name]);
@@ -102,6 +120,23 @@ export class UpstreamClient {
     const url = `${this.base}/${path.replace(/^\/+/, '')}`;
     const headers: Record<string, string> = { ...this.options.headers, 'user-agent': this.options.userAgent, accept: '*/*' };
     if (etag) headers['if-none-match'] = etag;
+    // Held until the body is done with: one slow package cannot take every connection.
+    const release = await this.slots.acquire(packageKeyOf(path));
+    let bodyHandedOver = false;
+    try {
+      return await this.send(url, path, headers, () => {
+        bodyHandedOver = true;
+        return release;
+      });
+    } finally {
+      if (!bodyHandedOver) release();
+    }
+  }
+
+  /** `handOver` is called when a 200's body takes over the package slot (returning its release). */
+  private async send(
+    url: string, path: string, headers: Record<string, string>, handOver: () => () => void,
+  ): Promise<UpstreamResult | { retry: true; error: HexproxyError; retryAfter?: string }> {
     let response: Dispatcher.ResponseData;
     const started = performance.now();
     const observe = this.options.observe;
@@ -128,12 +163,16 @@ export class UpstreamClient {
       };
     }
     if (statusCode === 200) {
+      const contentLength = numberHeader(response.headers, 'content-length');
       return {
         status: 200,
         etag: header(response.headers, 'etag'),
         contentType: header(response.headers, 'content-type'),
-        contentLength: numberHeader(response.headers, 'content-length'),
-        body: response.body,
+        contentLength,
+        body: withDeadline(response.body, {
+          startedAt: started, graceMs: this.options.timeoutMs, minBytesPerSecond: this.options.minBytesPerSecond,
+          graceSetting: this.options.timeoutSetting ?? 'upstream.timeoutMs', what: `/${path}`, contentLength, onClose: handOver(),
+        }),
       };
     }
     await response.body.dump().catch(() => undefined);

@@ -16,11 +16,12 @@ export type Misbehaviour =
   | 'html-200'
   | 'gzip-bomb'
   | 'endless-body'
+  | 'drip'
   | 'truncated-gzip';
 
 export const MISBEHAVIOURS: readonly Misbehaviour[] = [
   'wrong-key', 'wrong-repository', 'wrong-package-name', 'flip-tarball-byte', 'status-500', 'status-502', 'status-503', 'status-429',
-  'hang', 'hang-body', 'reset-mid-body', 'html-200', 'gzip-bomb', 'endless-body', 'truncated-gzip',
+  'hang', 'hang-body', 'reset-mid-body', 'html-200', 'gzip-bomb', 'endless-body', 'drip', 'truncated-gzip',
 ];
 
 export const isSigningMisbehaviour = (mode: Misbehaviour): mode is SigningMisbehaviour =>

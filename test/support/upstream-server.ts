@@ -47,6 +47,8 @@ export interface MisbehaveOptions {
   times?: number;
   /** With a status-* mode: the Retry-After header to send. */
   retryAfter?: string;
+  /** With 'drip': milliseconds between bytes (default 100). */
+  intervalMs?: number;
   /** With 'endless-body': stop sending after this many bytes, keeping the response open. */
   stopAfterBytes?: number;
 }
@@ -76,9 +78,9 @@ export interface UpstreamControls {
   /** Clears every misbehaviour rule (requests already hung stay hung; see dropHung). */
   behave(): void;
   hold(path: string): Gate;
-  /** Destroys the sockets of requests hung by 'hang', 'hang-body' and 'endless-body'. */
+  /** Destroys the sockets of requests hung by 'hang', 'hang-body', 'drip' and 'endless-body'. */
   dropHung(): void;
-  /** Responses of 'endless-body' still open (being sent, or stopped but not closed). */
+  /** Responses of 'drip' and 'endless-body' still open (being sent, or stopped but not closed). */
   streaming(): number;
   /** Resolves once streaming() is `count`. */
   waitForStreaming(count: number): Promise<void>;
@@ -143,6 +145,7 @@ interface Rule {
   mode: Misbehaviour;
   remaining: number;
   retryAfter?: string;
+  intervalMs?: number;
   stopAfterBytes?: number;
 }
 
@@ -207,6 +210,7 @@ class UpstreamServer implements UpstreamControls {
     this.rules.push({
       target, mode, remaining: options.times ?? Infinity,
       ...(options.retryAfter !== undefined && { retryAfter: options.retryAfter }),
+      ...(options.intervalMs !== undefined && { intervalMs: options.intervalMs }),
       ...(options.stopAfterBytes !== undefined && { stopAfterBytes: options.stopAfterBytes }),
     });
   }
@@ -310,6 +314,8 @@ class UpstreamServer implements UpstreamControls {
       case 'hang-body':
       case 'reset-mid-body':
         return this.sendPart(res, normal, mode);
+      case 'drip':
+        return this.drip(res, normal, rule?.intervalMs ?? 100);
     }
   }
 
@@ -342,6 +348,26 @@ class UpstreamServer implements UpstreamControls {
       }
     };
     pump();
+  }
+
+  /** Headers announcing the whole body, then one byte every `intervalMs`. */
+  private drip(res: ServerResponse, { body, contentType, cacheControl }: Body, intervalMs: number): void {
+    if (res.destroyed) return;
+    this.track(res);
+    const caching = cacheControl === undefined ? {} : { 'cache-control': cacheControl };
+    res.writeHead(200, { 'content-type': contentType, 'content-length': body.length, etag: etagOf(body), ...caching });
+    res.flushHeaders();
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed) return;
+      res.write(body.subarray(sent, sent + 1));
+      sent += 1;
+      if (sent >= body.length) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, intervalMs);
+    res.once('close', () => clearInterval(timer));
   }
 
   private send(req: IncomingMessage, res: ServerResponse, status: number, { body, contentType, cacheControl }: Body): void {
