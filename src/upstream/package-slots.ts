@@ -33,11 +33,4 @@ export class PackageSlots {
       if (entry.active === 0) this.keys.delete(key);
     };
   }
-
-  /** Requests holding a slot now, over all packages (for tests and metrics). */
-  get active(): number {
-    let total = 0;
-    for (const entry of this.keys.values()) total += entry.active;
-    return total;
-  }
 }
