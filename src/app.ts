@@ -34,6 +34,7 @@ import { FsBlobStore } from './store/fs-blob-store.js';
 import { octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
 import { reconcileInBackground } from './store/reconcile.js';
 import { UpstreamClient } from './upstream/client.js';
+import { MemoryBudget } from './upstream/memory-budget.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { RecentErrors } from './ui/recent-errors.js';
 
@@ -88,8 +89,12 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const health = new UpstreamHealth(log, config.upstream.url, config.upstream.cooldownSeconds * 1000);
   // The in-memory caches are created below; the gauge reads them when scraped.
   const memory: { registry?: RegistryMirror; tarballs?: TarballMirror; policy?: ActivePolicy; served?: ReadonlyMap<string, HexRepository> } = {};
+  // One budget for every repository's registry files being fetched: a hostile upstream
+  // answering many of them at once cannot take more memory than this.
+  const fetchBudget = new MemoryBudget(config.cache.registryFetchMemoryBytes, 'cache.registryFetchMemoryBytes');
   const metrics = new Metrics({
     index, health,
+    registryFetchBytes: () => fetchBudget.used,
     memoryBytes: () => ({ registry: memory.registry?.memoryBytes() ?? 0, tarballs: memory.tarballs?.memoryBytes() ?? 0 }),
     policy: () => ({
       generation: memory.policy?.generation ?? 0,
@@ -98,9 +103,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   });
   const observe = (outcome: UpstreamOutcome, seconds: number): void => metrics.upstream(outcome, seconds);
   const upstream = new UpstreamClient({
-    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health, observe,
+    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond,
+    retries: config.upstream.retries, userAgent, health, observe,
   });
-  const shared = { upstream, index, blobs, log, offline: config.offline };
+  const shared = { upstream, index, blobs, log, offline: config.offline, fetchBudget };
   const registry = new RegistryMirror({
     ...shared,
     repo: config.upstream.repository,
@@ -125,7 +131,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   // The builds server is a second upstream, with its own health: one being down says nothing of the other.
   const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000);
   const builds = new UpstreamClient({
-    baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, retries: config.upstream.retries, userAgent, health: buildsHealth,
+    baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, timeoutSetting: 'installs.timeoutMs', minBytesPerSecond: config.upstream.minBytesPerSecond,
+    retries: config.upstream.retries, userAgent, health: buildsHealth,
   });
   const buildsShared = { upstream: builds, index, blobs, log, offline: config.offline };
   const installs = new InstallsMirror({
@@ -150,7 +157,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     const orgKey = org.publicKey ? readUpstreamKey(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey;
     const client = new UpstreamClient({
       baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
-      timeoutMs: config.upstream.timeoutMs, retries: config.upstream.retries, userAgent, health, observe,
+      timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond, retries: config.upstream.retries, userAgent, health, observe,
       ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
     });
     organizationClients.push(client);

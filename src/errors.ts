@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'upstream_too_large'
+  | 'registry_memory_full'
   | 'verification_failed'
   | 'offline_not_cached'
   | 'storage_failed'
@@ -98,6 +99,16 @@ export class UpstreamTimeoutError extends HexproxyError {
 export class UpstreamTooLargeError extends HexproxyError {
   readonly code = 'upstream_too_large';
   readonly status = 502;
+}
+
+/**
+ * Registry files being fetched at once took all the memory cache.registryFetchMemoryBytes
+ * allows, and this one held the most: a load (or attack) condition, not a fault of the
+ * file itself, so 503.
+ */
+export class RegistryMemoryFullError extends HexproxyError {
+  readonly code = 'registry_memory_full';
+  readonly status = 503;
 }
 
 /** Upstream bytes failed a signature, repository, package-name or checksum check. */

@@ -55,6 +55,7 @@ export const configSchema = z.strictObject({
     publicKey: z.string().min(1),
     repository: repositoryName,
     timeoutMs: positiveInt,
+    minBytesPerSecond: positiveInt,
     retries: z.number().int().min(0).max(10),
     cooldownSeconds: z.number().int().min(0),
   }),
@@ -102,6 +103,7 @@ export const configSchema = z.strictObject({
     maxTarballBytes: positiveInt,
     maxCacheBytes: z.number().int().min(0),
     maxRegistryBytes: positiveInt,
+    registryFetchMemoryBytes: positiveInt,
   }),
   policy: policySchema.prefault({}),
 });

@@ -131,6 +131,7 @@ function hashing(body: UpstreamBody, hash: Hash): UpstreamBody {
       }
     },
     dump: () => body.dump(),
+    destroy: (error) => body.destroy(error),
   };
 }
 

@@ -18,6 +18,8 @@ export interface MetricsSources {
   health: UpstreamHealth;
   /** What the in-memory caches hold now, by name. */
   memoryBytes: () => Record<string, number>;
+  /** What registry files being fetched and inflated hold now (cache.registryFetchMemoryBytes). */
+  registryFetchBytes?: () => number;
   /** The policy's generation and, by repository, what its latest filtered /versions left out. */
   policy?: () => { generation: number; repositories: Record<string, { releases: number; packages: number; unavailable: number }> };
 }
@@ -76,6 +78,15 @@ export class Metrics {
         for (const [cache, bytes] of Object.entries(sources.memoryBytes())) this.set({ cache }, bytes);
       },
     });
+    const fetchBytes = sources.registryFetchBytes;
+    if (fetchBytes) {
+      new Gauge({
+        name: 'hexproxy_registry_fetch_bytes', help: 'Bytes held by registry files being fetched from upstream and inflated, against cache.registryFetchMemoryBytes.', registers,
+        collect() {
+          this.set(fetchBytes());
+        },
+      });
+    }
     const policy = sources.policy;
     if (policy) {
       new Gauge({

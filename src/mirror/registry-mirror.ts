@@ -19,6 +19,7 @@ import { describeResource, resourcePath, type RegistryResource } from '../regist
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, RegistryRow } from '../store/cache-index.js';
 import { readBody, type UpstreamClient } from '../upstream/client.js';
+import type { MemoryBudget } from '../upstream/memory-budget.js';
 import { SingleFlight } from './single-flight.js';
 
 export type CacheStatus = 'hit' | 'miss' | 'revalidated' | 'stale';
@@ -57,6 +58,8 @@ export interface RegistryMirrorOptions {
   notFoundTtlMs: number;
   memoryMaxBytes: number;
   maxRegistryBytes: number;
+  /** What files being fetched and inflated take at once, shared by every repository (cache.registryFetchMemoryBytes). */
+  fetchBudget: MemoryBudget;
 }
 
 export class RegistryMirror {
@@ -162,23 +165,31 @@ export class RegistryMirror {
       this.remember(path, file);
       return { file, cache: 'revalidated' };
     }
-    const body = await readBody(result, this.options.maxRegistryBytes, describeResource(resource));
-    const verified = await openRegistryFile(body, resource, {
-      publicKey: this.options.upstreamKey,
-      repository: repo,
-      maxBytes: this.options.maxRegistryBytes,
-    });
-    const row: RegistryRow = {
-      repo, path, upstreamEtag: result.etag ?? null, sha256: sha256Hex(body), size: body.length, fetchedAt: now, checkedAt: now,
-    };
-    // Verified bytes are good to serve even when they cannot be cached.
-    await this.store(path, body, row, cached !== undefined).catch((error: unknown) => {
-      this.options.log.error({ resource: path, err: errorMessage(error) }, 'cannot cache a registry file');
-    });
-    const file = await this.seal(resource, row, body, verified.payload);
-    this.remember(path, file);
-    this.notFound.delete(path);
-    return { file, cache: cached ? 'revalidated' : 'miss' };
+    // Held from the first byte read until the file is verified and sealed; the memory
+    // LRU (cache.memoryMaxBytes) accounts for what is kept after that.
+    const lease = this.options.fetchBudget.lease(describeResource(resource));
+    try {
+      const body = await readBody(result, this.options.maxRegistryBytes, describeResource(resource), lease);
+      const verified = await openRegistryFile(body, resource, {
+        publicKey: this.options.upstreamKey,
+        repository: repo,
+        maxBytes: this.options.maxRegistryBytes,
+        lease,
+      });
+      const row: RegistryRow = {
+        repo, path, upstreamEtag: result.etag ?? null, sha256: sha256Hex(body), size: body.length, fetchedAt: now, checkedAt: now,
+      };
+      // Verified bytes are good to serve even when they cannot be cached.
+      await this.store(path, body, row, cached !== undefined).catch((error: unknown) => {
+        this.options.log.error({ resource: path, err: errorMessage(error) }, 'cannot cache a registry file');
+      });
+      const file = await this.seal(resource, row, body, verified.payload);
+      this.remember(path, file);
+      this.notFound.delete(path);
+      return { file, cache: cached ? 'revalidated' : 'miss' };
+    } finally {
+      lease.release();
+    }
   }
 
   /** The blob first: an index row must never name bytes that are not on disk. */

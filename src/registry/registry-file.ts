@@ -1,15 +1,15 @@
 // Opening an upstream registry file (gunzip, Signed, signature, repository and name
 // checks) and sealing a payload with hexproxy's key. Pure apart from zlib's thread pool.
 import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
+import { createGunzip, gzip } from 'node:zlib';
 import type { KeyObject } from 'node:crypto';
-import { VerificationError, UpstreamTooLargeError } from '../errors.js';
+import { HexproxyError, VerificationError, UpstreamTooLargeError } from '../errors.js';
+import type { MemoryLease } from '../upstream/memory-budget.js';
 import { decodeNames, decodePackage, decodePolicy, decodeSigned, decodeVersions, encodeSigned, topLevelString } from './codec.js';
 import { signPayload, verifyPayload } from './signature.js';
 import type { Names, Package, Policy, Versions } from './types.js';
 import { type RegistryResource, describeResource } from './resource.js';
 
-const gunzipAsync = promisify(gunzip);
 const gzipAsync = promisify(gzip);
 
 export interface OpenOptions {
@@ -18,6 +18,8 @@ export interface OpenOptions {
   repository: string;
   /** Bound on the decompressed size, against gzip bombs. */
   maxBytes: number;
+  /** Takes what inflating keeps from a shared budget (see gunzipBounded). */
+  lease?: MemoryLease;
 }
 
 export type DecodedMessage = Names | Versions | Package | Policy;
@@ -30,20 +32,49 @@ export interface VerifiedRegistryFile {
   readonly message: DecodedMessage;
 }
 
-export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string): Promise<Buffer> {
+// Inflated in chunks this large: few callbacks, and little left over past a limit.
+const INFLATE_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * Inflates `body` a chunk at a time, stopping as soon as the output passes `maxBytes`.
+ * With a lease, each chunk is taken from its budget before it is kept, and inflating
+ * stops when the budget stops the lease; the lease is settled once the output is whole.
+ */
+export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string, lease?: MemoryLease): Promise<Buffer> {
+  const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK_BYTES });
+  const stop = (): void => {
+    gunzip.destroy(lease?.signal.reason instanceof Error ? lease.signal.reason : undefined);
+  };
+  lease?.signal.addEventListener('abort', stop, { once: true });
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    return await gunzipAsync(body, { maxOutputLength: maxBytes });
-  } catch (error: unknown) {
-    if (error instanceof RangeError || (error instanceof Error && 'code' in error && error.code === 'ERR_BUFFER_TOO_LARGE')) {
-      throw new UpstreamTooLargeError(`${what} from upstream inflates past ${maxBytes} bytes; refusing it`, { cause: error });
+    if (lease?.signal.aborted) stop();
+    gunzip.end(body);
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) throw new UpstreamTooLargeError(`${what} from upstream inflates past ${maxBytes} bytes; refusing it`);
+      lease?.grow(chunk.length);
+      chunks.push(chunk);
     }
+  } catch (error: unknown) {
+    gunzip.destroy();
+    if (error instanceof HexproxyError) throw error;
     throw new VerificationError(`${what} from upstream is not valid gzip`, { cause: error });
+  } finally {
+    lease?.signal.removeEventListener('abort', stop);
   }
+  // One buffer of the whole output, then the chunks are dropped: both are held for a moment.
+  lease?.grow(size);
+  const raw = Buffer.concat(chunks, size);
+  lease?.shrink(size);
+  lease?.settle();
+  return raw;
 }
 
 export async function openRegistryFile(body: Uint8Array, resource: RegistryResource, options: OpenOptions): Promise<VerifiedRegistryFile> {
   const what = describeResource(resource);
-  const raw = await gunzipBounded(body, options.maxBytes, what);
+  const raw = await gunzipBounded(body, options.maxBytes, what, options.lease);
   let payload: Buffer;
   let signature: Buffer | undefined;
   try {

@@ -2,6 +2,9 @@
 // one of hexproxy's typed errors, so the mirror logic only decides what to serve.
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { UpstreamHealth } from './health.js';
+import type { MemoryLease } from './memory-budget.js';
+import { withDeadline } from './body-deadline.js';
+import { PackageSlots, packageKeyOf } from './package-slots.js';
 import {
   HexproxyError,
   NotFoundError,
@@ -13,7 +16,12 @@ import {
 
 export interface UpstreamClientOptions {
   baseUrl: string;
+  /** Connecting, response headers, each gap between body chunks; and the grace before minBytesPerSecond applies. */
   timeoutMs: number;
+  /** The average rate a body must keep up once timeoutMs has passed (upstream.minBytesPerSecond). */
+  minBytesPerSecond: number;
+  /** The key that sets timeoutMs, for error messages (default upstream.timeoutMs). */
+  timeoutSetting?: string;
   userAgent: string;
   /** Further attempts after a retryable failure. */
   retries: number;
@@ -25,7 +33,11 @@ export interface UpstreamClientOptions {
   observe?: (outcome: 'ok' | 'not_modified' | 'not_found' | 'error', seconds: number) => void;
 }
 
-export type UpstreamBody = AsyncIterable<Uint8Array> & { dump(): Promise<void> };
+export type UpstreamBody = AsyncIterable<Uint8Array> & {
+  dump(): Promise<void>;
+  /** Stops reading at once; iterating then throws `error`. */
+  destroy(error?: Error): void;
+};
 
 export interface UpstreamOk {
   status: 200;
@@ -37,9 +49,20 @@ export interface UpstreamOk {
 
 export type UpstreamResult = UpstreamOk | { status: 304 };
 
+/** Connections to upstream, per client (the public repository, each organization, the builds server). */
+const CONNECTIONS = 64;
+
+/**
+ * Requests one package (its registry file, tarballs and docs) may have in flight at once:
+ * an eighth of the pool, so a package whose answers crawl leaves the rest to the others.
+ * Pre-warming fetches 8 releases at once by default, so it is not slowed down.
+ */
+export const REQUESTS_PER_PACKAGE = CONNECTIONS / 8;
+
 export class UpstreamClient {
   private readonly dispatcher: Dispatcher;
   private readonly base: string;
+  private readonly slots = new PackageSlots(REQUESTS_PER_PACKAGE);
 
   constructor(private readonly options: UpstreamClientOptions) {
     this.base = options.baseUrl.replace(/\/+$/, '');
@@ -48,7 +71,7 @@ export class UpstreamClient {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 30_000,
-      connections: 64,
+      connections: CONNECTIONS,
     };
     // Firewalled sites reach the internet through an HTTP proxy named by the usual variables.
     const viaProxy = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some((name) => process.env[name]);
@@ -97,6 +120,23 @@ export class UpstreamClient {
     const url = `${this.base}/${path.replace(/^\/+/, '')}`;
     const headers: Record<string, string> = { ...this.options.headers, 'user-agent': this.options.userAgent, accept: '*/*' };
     if (etag) headers['if-none-match'] = etag;
+    // Held until the body is done with: one slow package cannot take every connection.
+    const release = await this.slots.acquire(packageKeyOf(path));
+    let bodyHandedOver = false;
+    try {
+      return await this.send(url, path, headers, () => {
+        bodyHandedOver = true;
+        return release;
+      });
+    } finally {
+      if (!bodyHandedOver) release();
+    }
+  }
+
+  /** `handOver` is called when a 200's body takes over the package slot (returning its release). */
+  private async send(
+    url: string, path: string, headers: Record<string, string>, handOver: () => () => void,
+  ): Promise<UpstreamResult | { retry: true; error: HexproxyError; retryAfter?: string }> {
     let response: Dispatcher.ResponseData;
     const started = performance.now();
     const observe = this.options.observe;
@@ -123,12 +163,16 @@ export class UpstreamClient {
       };
     }
     if (statusCode === 200) {
+      const contentLength = numberHeader(response.headers, 'content-length');
       return {
         status: 200,
         etag: header(response.headers, 'etag'),
         contentType: header(response.headers, 'content-type'),
-        contentLength: numberHeader(response.headers, 'content-length'),
-        body: response.body,
+        contentLength,
+        body: withDeadline(response.body, {
+          startedAt: started, graceMs: this.options.timeoutMs, minBytesPerSecond: this.options.minBytesPerSecond,
+          graceSetting: this.options.timeoutSetting ?? 'upstream.timeoutMs', what: `/${path}`, contentLength, onClose: handOver(),
+        }),
       };
     }
     await response.body.dump().catch(() => undefined);
@@ -172,23 +216,40 @@ export function retryDelay(attempt: number, retryAfter: string | undefined): num
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Reads a whole body, refusing more than maxBytes (announced or actual). */
-export async function readBody(result: UpstreamOk, maxBytes: number, what: string): Promise<Buffer> {
+/**
+ * Reads a whole body, refusing more than maxBytes (announced or actual). With a lease,
+ * every byte kept is taken from its budget first, and the read stops when the budget
+ * stops the lease.
+ */
+export async function readBody(result: UpstreamOk, maxBytes: number, what: string, lease?: MemoryLease): Promise<Buffer> {
   if (result.contentLength !== undefined && result.contentLength > maxBytes) {
     await result.body.dump().catch(() => undefined);
     throw new UpstreamTooLargeError(`${what} from upstream is ${result.contentLength} bytes, over the limit of ${maxBytes} bytes`);
   }
+  const stop = (): void => result.body.destroy(lease?.signal.reason instanceof Error ? lease.signal.reason : undefined);
+  lease?.signal.addEventListener('abort', stop, { once: true });
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of readChunks(result.body, what)) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      await result.body.dump().catch(() => undefined);
-      throw new UpstreamTooLargeError(`${what} from upstream is over the limit of ${maxBytes} bytes`);
+  try {
+    if (lease?.signal.aborted) stop();
+    for await (const chunk of readChunks(result.body, what)) {
+      size += chunk.length;
+      if (size > maxBytes) throw new UpstreamTooLargeError(`${what} from upstream is over the limit of ${maxBytes} bytes`);
+      lease?.grow(chunk.length);
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error: unknown) {
+    // An unread body holds its upstream connection: let it go.
+    result.body.destroy();
+    throw error;
+  } finally {
+    lease?.signal.removeEventListener('abort', stop);
   }
-  return Buffer.concat(chunks, size);
+  // One buffer of the whole body, then the chunks are dropped: both are held for a moment.
+  lease?.grow(size);
+  const body = Buffer.concat(chunks, size);
+  lease?.shrink(size);
+  return body;
 }
 
 /** Iterates a body, mapping mid-body failures (timeouts, resets) to upstream errors. */

@@ -1,15 +1,19 @@
 // A client that stops reading a response must not hold its connection and an open cache
-// file forever (http.sendTimeoutMs), while a client waiting on a slow upstream miss must
-// not be cut off by the same timeout.
+// file forever (http.sendTimeoutMs): it is cut once the response has made no progress for
+// sendTimeoutMs, not later; while a client that keeps reading slowly, or waits on a slow
+// upstream miss, must not be cut off by the same timeout.
 import { readdirSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
 
-const SEND_TIMEOUT_MS = 500;
+const SEND_TIMEOUT_MS = 1000;
+// How late the cut may come: well under another send timeout (before the fix it came after
+// about twice SEND_TIMEOUT_MS). A correctness bound, with a generous margin, not a speed figure.
+const CUT_TOLERANCE_MS = SEND_TIMEOUT_MS / 2;
 // Far more than loopback socket buffers hold, so the response cannot finish unread.
 const PAD_BYTES = 24 * 1024 * 1024;
 // Generous bounds on waits for things that happen after a timeout: a failure, not a timing.
@@ -75,6 +79,20 @@ async function getOnNewConnection(path: string): Promise<{ status: number; heade
 /** Resolves with the proxy's side of the next connection accepted. */
 const nextServerSocket = (): Promise<Socket> => once(proxy.server.httpServer, 'connection').then(([socket]) => socket as Socket);
 
+/** A raw connection to the proxy, with the proxy's side of it. */
+async function rawConnection(): Promise<{ client: Socket; serverSide: Socket }> {
+  const accepted = nextServerSocket();
+  const client = connect(proxy.server.port, '127.0.0.1');
+  client.on('error', () => undefined);
+  await once(client, 'connect');
+  return { client, serverSide: await accepted };
+}
+
+// The hot path streams a large cached tarball from its file; with a query the same request
+// takes the routes (Hono), which stream it from the blob store.
+const HUGE = '/tarballs/huge-1.0.0.tar';
+const paths = [['the hot path', HUGE], ['the routes', `${HUGE}?via=routes`]] as const;
+
 it('closes the connection of a client that stops reading, and the tarball it was sent', async () => {
   const path = '/tarballs/huge-1.0.0.tar';
   const warm = await proxy.get(path);
@@ -117,6 +135,58 @@ it('closes the connection of a client that stops reading, and the tarball it was
   expect(again.status).toBe(200);
   expect(again.headers['x-hexproxy-cache']).toBe('HIT');
   expect(again.body.length).toBe(warm.body.length);
+});
+
+describe.each(paths)('through %s', (_route, path) => {
+  it('cuts a client that stops reading after sendTimeoutMs without progress, not later', async () => {
+    expect((await proxy.get(HUGE)).status).toBe(200);
+    await noCacheFileOpen('closing the tarball file after the warm-up');
+    const { client, serverSide } = await rawConnection();
+    const serverClosed = once(serverSide, 'close').then(() => performance.now());
+    client.write(`GET ${path} HTTP/1.1\r\nhost: proxy\r\n\r\n`);
+    const stoppedAt = await within(new Promise<number>((resolve) => {
+      let received = 0;
+      const onData = (chunk: Buffer): void => {
+        received += chunk.length;
+        if (received < 1024 * 1024) return;
+        client.pause();
+        client.off('data', onData);
+        resolve(performance.now());
+      };
+      client.on('data', onData);
+    }), 'receiving the first MiB');
+    const closedAt = await within(serverClosed, 'closing the stalled connection');
+    client.destroy();
+    await noCacheFileOpen('closing the tarball file');
+    // The proxy wrote on for a moment after the client stopped (socket buffers), so the
+    // stall it measured began at or after stoppedAt.
+    const stalled = closedAt - stoppedAt;
+    expect(stalled, `cut ${Math.round(stalled)} ms after the client stopped reading`).toBeGreaterThanOrEqual(SEND_TIMEOUT_MS * 0.95);
+    expect(stalled, `cut ${Math.round(stalled)} ms after the client stopped reading`).toBeLessThan(SEND_TIMEOUT_MS + CUT_TOLERANCE_MS);
+  });
+
+  it('does not cut a client that keeps reading, slowly, with pauses shorter than sendTimeoutMs', async () => {
+    expect((await proxy.get(HUGE)).status).toBe(200);
+    const { client } = await rawConnection();
+    client.write(`GET ${path} HTTP/1.1\r\nhost: proxy\r\nconnection: close\r\n\r\n`);
+    // Cut, it would get less than the whole tarball. About 2 MiB at a time, then a pause of half the send timeout: 12 pauses for the tarball.
+    const chunks: Buffer[] = [];
+    let sincePause = 0;
+    client.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      sincePause += chunk.length;
+      if (sincePause < 2 * 1024 * 1024) return;
+      sincePause = 0;
+      client.pause();
+      setTimeout(() => client.resume(), SEND_TIMEOUT_MS / 2);
+    });
+    await within(once(client, 'end'), 'receiving the whole tarball slowly');
+    const response = Buffer.concat(chunks);
+    const bodyStart = response.indexOf('\r\n\r\n') + 4;
+    expect(response.subarray(0, 12).toString('latin1')).toBe('HTTP/1.1 200');
+    expect(response.subarray(bodyStart).equals(upstream.tarball('huge', '1.0.0').tar)).toBe(true);
+    client.destroy();
+  });
 });
 
 it('does not cut off a client whose response waits on upstream for longer than the send timeout', async () => {

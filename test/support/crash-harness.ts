@@ -34,6 +34,12 @@ export interface ServerOptions {
   flags?: string[];
   /** How long to wait for "hexproxy listening on" (default 15 s). */
   startTimeoutMs?: number;
+  /**
+   * RLIMIT_DATA for the process (`ulimit -d`): a real memory limit. It bounds private
+   * writable memory, Buffers included (which --max-old-space-size does not), and Node
+   * aborts when an allocation fails beyond it, as an OOM-killed process would die.
+   */
+  dataLimitBytes?: number;
 }
 
 /** `node dist/src/cli/main.js serve` on 127.0.0.1, port 0; resolves once it listens. */
@@ -43,7 +49,11 @@ export async function spawnServer(options: ServerOptions): Promise<ServerProcess
     '--upstream-url', options.upstreamUrl, '--upstream-public-key', options.upstreamKeyFile,
     '--log-level', 'info', ...(options.flags ?? []),
   ];
-  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(process.execPath, args, {
+  // With a limit, a shell sets it and execs node, which keeps the shell's pid.
+  const [command, commandArgs] = options.dataLimitBytes === undefined
+    ? [process.execPath, args]
+    : ['/bin/sh', ['-c', 'limit="$1"; shift; ulimit -d "$limit" && exec "$@"', 'sh', String(Math.ceil(options.dataLimitBytes / 1024)), process.execPath, ...args]];
+  const child: ChildProcessByStdio<null, Readable, Readable> = spawn(command, commandArgs, {
     env: { PATH: process.env['PATH'] },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

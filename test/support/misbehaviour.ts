@@ -15,11 +15,13 @@ export type Misbehaviour =
   | 'reset-mid-body'
   | 'html-200'
   | 'gzip-bomb'
+  | 'endless-body'
+  | 'drip'
   | 'truncated-gzip';
 
 export const MISBEHAVIOURS: readonly Misbehaviour[] = [
   'wrong-key', 'wrong-repository', 'wrong-package-name', 'flip-tarball-byte', 'status-500', 'status-502', 'status-503', 'status-429',
-  'hang', 'hang-body', 'reset-mid-body', 'html-200', 'gzip-bomb', 'truncated-gzip',
+  'hang', 'hang-body', 'reset-mid-body', 'html-200', 'gzip-bomb', 'endless-body', 'drip', 'truncated-gzip',
 ];
 
 export const isSigningMisbehaviour = (mode: Misbehaviour): mode is SigningMisbehaviour =>
@@ -49,6 +51,9 @@ export function gzipBomb(): Promise<Buffer> {
   })();
   return bomb;
 }
+
+/** What 'endless-body' sends, over and over. */
+export const ENDLESS_CHUNK = Buffer.alloc(64 * 1024, 0x5a);
 
 export const HTML_ERROR_PAGE = Buffer.from(
   '<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head>\n' +

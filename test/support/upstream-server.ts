@@ -6,7 +6,7 @@ import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  HTML_ERROR_PAGE, flipMiddleByte, gzipBomb, isSigningMisbehaviour, partialLength,
+  ENDLESS_CHUNK, HTML_ERROR_PAGE, flipMiddleByte, gzipBomb, isSigningMisbehaviour, partialLength,
   type Misbehaviour, type SigningMisbehaviour,
 } from './misbehaviour.js';
 
@@ -47,6 +47,10 @@ export interface MisbehaveOptions {
   times?: number;
   /** With a status-* mode: the Retry-After header to send. */
   retryAfter?: string;
+  /** With 'drip': milliseconds between bytes (default 100). */
+  intervalMs?: number;
+  /** With 'endless-body': stop sending after this many bytes, keeping the response open. */
+  stopAfterBytes?: number;
 }
 
 /** Holds the requests for one path until released. */
@@ -79,8 +83,12 @@ export interface UpstreamControls {
    */
   serveInstead(path: string, body: Body | undefined): void;
   hold(path: string): Gate;
-  /** Destroys the sockets of requests hung by 'hang' and 'hang-body'. */
+  /** Destroys the sockets of requests hung by 'hang', 'hang-body', 'drip' and 'endless-body'. */
   dropHung(): void;
+  /** Responses of 'drip' and 'endless-body' still open (being sent, or stopped but not closed). */
+  streaming(): number;
+  /** Resolves once streaming() is `count`. */
+  waitForStreaming(count: number): Promise<void>;
   /** Releases gates, destroys every open socket (hung ones too) and closes the server. */
   close(): Promise<void>;
 }
@@ -142,6 +150,8 @@ interface Rule {
   mode: Misbehaviour;
   remaining: number;
   retryAfter?: string;
+  intervalMs?: number;
+  stopAfterBytes?: number;
 }
 
 class UpstreamServer implements UpstreamControls {
@@ -157,6 +167,7 @@ class UpstreamServer implements UpstreamControls {
   private readonly hitEvents = new EventEmitter();
   private readonly gates = new Map<string, HoldGate>();
   private readonly hung = new Set<ServerResponse>();
+  private readonly streams = new Set<ServerResponse>();
   private rules: Rule[] = [];
   private readonly replaced = new Map<string, Body>();
 
@@ -202,7 +213,12 @@ class UpstreamServer implements UpstreamControls {
 
   misbehave(target: PathMatcher, mode: Misbehaviour, options: MisbehaveOptions = {}): void {
     if (this.content.unsupported?.has(mode)) throw new Error(`this upstream cannot misbehave with '${mode}'`);
-    this.rules.push({ target, mode, remaining: options.times ?? Infinity, ...(options.retryAfter !== undefined && { retryAfter: options.retryAfter }) });
+    this.rules.push({
+      target, mode, remaining: options.times ?? Infinity,
+      ...(options.retryAfter !== undefined && { retryAfter: options.retryAfter }),
+      ...(options.intervalMs !== undefined && { intervalMs: options.intervalMs }),
+      ...(options.stopAfterBytes !== undefined && { stopAfterBytes: options.stopAfterBytes }),
+    });
   }
 
   behave(): void {
@@ -225,6 +241,22 @@ class UpstreamServer implements UpstreamControls {
   dropHung(): void {
     for (const res of this.hung) res.destroy();
     this.hung.clear();
+  }
+
+  streaming(): number {
+    return this.streams.size;
+  }
+
+  waitForStreaming(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.streams.size !== count) return;
+        this.hitEvents.off('streaming', check);
+        resolve();
+      };
+      this.hitEvents.on('streaming', check);
+      check();
+    });
   }
 
   async close(): Promise<void> {
@@ -276,6 +308,8 @@ class UpstreamServer implements UpstreamControls {
         return this.send(req, res, 200, { body: HTML_ERROR_PAGE, contentType: 'text/html; charset=utf-8' });
       case 'gzip-bomb':
         return this.send(req, res, 200, { body: await gzipBomb(), contentType: 'application/octet-stream' });
+      case 'endless-body':
+        return this.sendEndless(res, rule?.stopAfterBytes ?? Infinity);
     }
     const normal = this.replaced.get(path) ?? await this.content.get(path);
     if (!normal) return this.send(req, res, 404, { body: Buffer.from('Not Found\n'), contentType: 'text/plain' });
@@ -291,7 +325,60 @@ class UpstreamServer implements UpstreamControls {
       case 'hang-body':
       case 'reset-mid-body':
         return this.sendPart(res, normal, mode);
+      case 'drip':
+        return this.drip(res, normal, rule?.intervalMs ?? 100);
     }
+  }
+
+  /** Keeps `res` counted by streaming() and droppable by dropHung() until it closes. */
+  private track(res: ServerResponse): void {
+    this.hung.add(res);
+    this.streams.add(res);
+    this.hitEvents.emit('streaming');
+    res.once('close', () => {
+      this.hung.delete(res);
+      this.streams.delete(res);
+      this.hitEvents.emit('streaming');
+    });
+  }
+
+  /** 200 without a Content-Length, then bytes for ever (as fast as the client reads), or up to `limit`. */
+  private sendEndless(res: ServerResponse, limit: number): void {
+    if (res.destroyed) return;
+    this.track(res);
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    let sent = 0;
+    const pump = (): void => {
+      while (!res.destroyed && sent < limit) {
+        const chunk = ENDLESS_CHUNK.subarray(0, Math.min(ENDLESS_CHUNK.length, limit - sent));
+        sent += chunk.length;
+        if (!res.write(chunk)) {
+          res.once('drain', pump);
+          return;
+        }
+      }
+    };
+    pump();
+  }
+
+  /** Headers announcing the whole body, then one byte every `intervalMs`. */
+  private drip(res: ServerResponse, { body, contentType, cacheControl }: Body, intervalMs: number): void {
+    if (res.destroyed) return;
+    this.track(res);
+    const caching = cacheControl === undefined ? {} : { 'cache-control': cacheControl };
+    res.writeHead(200, { 'content-type': contentType, 'content-length': body.length, etag: etagOf(body), ...caching });
+    res.flushHeaders();
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed) return;
+      res.write(body.subarray(sent, sent + 1));
+      sent += 1;
+      if (sent >= body.length) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, intervalMs);
+    res.once('close', () => clearInterval(timer));
   }
 
   private send(req: IncomingMessage, res: ServerResponse, status: number, { body, contentType, cacheControl }: Body): void {
