@@ -591,10 +591,10 @@ class BundleImport {
       for (const item of staged) {
         if (item.kind === 'registry') {
           // No ETag and never checked: served offline as it is, revalidated in full once upstream is reachable.
-          index.saveRegistryFile({ repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0 });
+          index.saveRegistryFile({ repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: 0 });
         } else if (item.kind === 'installs') {
           // Like registry files: no ETag and never checked, so a list is served offline as it is and fetched again online.
-          index.savePassthroughFile({ path: item.rowPath, upstreamEtag: null, contentType: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0 });
+          index.savePassthroughFile({ path: item.rowPath, upstreamEtag: null, contentType: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: 0 });
         } else {
           index.saveTarball({ repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: pin });
         }

@@ -60,6 +60,7 @@ export const configSchema = z.strictObject({
   installs: z.strictObject({
     url: httpUrl,
     timeoutMs: positiveInt,
+    publicKey: z.string().min(1),
   }),
   http: z.strictObject({
     headersTimeoutMs: positiveInt,

@@ -54,6 +54,38 @@ describe('build lists', () => {
     expect(verify('sha512', csv, BUILDS_SIGNING_KEY.publicKey, signature)).toBe(true);
   });
 
+  it('refuses a list whose .signed does not verify with installs.publicKey: 502 naming both, nothing cached, no build fetched', async () => {
+    builds.tamperList('hex.csv');
+    for (const path of ['/installs/hex.csv', '/installs/hex.csv.signed']) {
+      const refused = await proxy.get(path);
+      expect(refused.status, path).toBe(502);
+      expect(refused.headers['x-hexproxy-error'], path).toBe('verification_failed');
+      expect(refused.body.toString(), path).toMatch(/\/installs\/hex\.csv from the builds server does not verify with \/installs\/hex\.csv\.signed and the key in installs\.publicKey .*; not stored/);
+    }
+    const build = await proxy.get('/installs/1.18.4/hex-2.2.1-otp-27.ez');
+    expect(build.status).toBe(502);
+    expect(builds.hits('/installs/1.18.4/hex-2.2.1-otp-27.ez')).toBe(0);
+    for (const file of ['hex.csv', 'hex.csv.signed']) {
+      expect(stored(file), file).toBe(false);
+      expect(proxy.server.hexproxy.index.findPassthroughFile(`installs/${file}`), file).toBeUndefined();
+    }
+    expect(proxy.logs.some((line) => line.level >= 40 && /does not verify/.test(String(line["err"])))).toBe(true);
+    // Once the builds server serves the pair it signed, both are fetched, cached and served.
+    builds.repair();
+    const served = await proxy.get('/installs/hex.csv');
+    expect(served.status).toBe(200);
+    expect(served.body.equals(builds.body('/installs/hex.csv') ?? Buffer.alloc(0))).toBe(true);
+    expect(stored('hex.csv.signed')).toBe(true);
+  });
+
+  it('fetches a list and its .signed as a pair, and serves the .signed cached with it', async () => {
+    expect((await proxy.get('/installs/hex.csv')).status).toBe(200);
+    expect(builds.hits('/installs/hex.csv.signed')).toBe(1);
+    const signed = await proxy.get('/installs/hex.csv.signed');
+    expect(signed.headers['x-hexproxy-cache']).toBe('HIT');
+    expect(builds.hits('/installs/hex.csv.signed')).toBe(1);
+  });
+
   it('revalidates a list after the registry TTL', async () => {
     await proxy.close();
     proxy = await startFor(proxy.dataDir, { 'registry-ttl-seconds': '0' });
@@ -95,8 +127,8 @@ describe('builds', () => {
     expect(second.body.equals(first.body)).toBe(true);
     expect((await proxy.get(path, { 'if-none-match': first.headers['etag'] ?? '' })).status).toBe(304);
     expect(builds.hits(path)).toBe(1);
-    // The list was fetched first, once.
-    expect(builds.totalHits()).toBe(2);
+    // The list and its .signed were fetched first, once.
+    expect(builds.totalHits()).toBe(3);
   });
 
   it('refuses a build whose SHA-512 differs from its list, with 502 naming the file and the digest, and stores nothing', async () => {
@@ -189,7 +221,9 @@ describe('hexproxy prewarm --installs', () => {
   const cliArgs = (dataDir: string): string[] => {
     const keyFile = join(tempDir(), 'upstream.pem');
     writeFileSync(keyFile, upstream.publicKeyPem);
-    return ['--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', keyFile, '--installs-url', builds.url];
+    const buildsKeyFile = join(tempDir(), 'builds.pem');
+    writeFileSync(buildsKeyFile, BUILDS_SIGNING_KEY.publicKeyPem);
+    return ['--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', keyFile, '--installs-url', builds.url, '--installs-public-key', buildsKeyFile];
   };
 
   it('caches the builds mix local.hex and mix local.rebar would pick, for an air-gapped site', async () => {

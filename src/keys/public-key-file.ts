@@ -1,0 +1,21 @@
+// Public keys named in the configuration (upstream, organizations, the builds server, trusted
+// bundle exporters): read and parsed at start, with errors that name the key and the file.
+import type { KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ConfigError, errorMessage } from '../errors.js';
+import { parsePublicKey } from '../registry/signature.js';
+
+/** `key` names where the file comes from in messages ("upstream.publicKey", "--trust-key"). */
+export function readPublicKeyFile(file: string, key: string): KeyObject {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (error: unknown) {
+    throw new ConfigError(`config key ${key}: cannot read ${file}: ${errorMessage(error)}`, { cause: error });
+  }
+  try {
+    return parsePublicKey(pem);
+  } catch (error: unknown) {
+    throw new ConfigError(`config key ${key}: ${file} is not an RSA public key in PEM: ${errorMessage(error)}`, { cause: error });
+  }
+}
