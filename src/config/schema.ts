@@ -99,6 +99,14 @@ export const configSchema = z.strictObject({
     maxCacheBytes: z.number().int().min(0),
     maxRegistryBytes: positiveInt,
   }),
+  /**
+   * Air-gap bundles. trustedKeys: PEM files of the public keys of the hexproxy instances
+   * whose signed bundles may replace cached registry files with later ones (hexproxy's own
+   * key is always trusted); see docs/bundle-format.md.
+   */
+  bundles: z.strictObject({
+    trustedKeys: z.array(z.string().min(1)).default([]),
+  }).prefault({}),
   policy: policySchema.prefault({}),
 });
 
