@@ -5,17 +5,18 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, errorMessage } from '../errors.js';
 import { parsePublicKey } from '../registry/signature.js';
 
-/** `key` names where the file comes from in messages ("upstream.publicKey", "--trust-key"). */
+/** `key` names where the file comes from in messages: a config key ("upstream.publicKey") or a flag ("--trust-key"). */
 export function readPublicKeyFile(file: string, key: string): KeyObject {
+  const source = key.startsWith('--') ? `flag ${key}` : `config key ${key}`;
   let pem: string;
   try {
     pem = readFileSync(file, 'utf8');
   } catch (error: unknown) {
-    throw new ConfigError(`config key ${key}: cannot read ${file}: ${errorMessage(error)}`, { cause: error });
+    throw new ConfigError(`${source}: cannot read ${file}: ${errorMessage(error)}`, { cause: error });
   }
   try {
     return parsePublicKey(pem);
   } catch (error: unknown) {
-    throw new ConfigError(`config key ${key}: ${file} is not an RSA public key in PEM: ${errorMessage(error)}`, { cause: error });
+    throw new ConfigError(`${source}: ${file} is not an RSA public key in PEM: ${errorMessage(error)}`, { cause: error });
   }
 }

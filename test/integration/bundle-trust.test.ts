@@ -4,6 +4,7 @@
 // never rolls it back; an unsigned or untrusted bundle only fills gaps; a manifest changed
 // after signing is refused.
 import { createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { decodePackage, decodeSigned } from '../../src/registry/codec.js';
 import { openRegistryFile } from '../../src/registry/registry-file.js';
 import { publicKeyPem } from '../../src/registry/signature.js';
 import { manifestOf, openStores, readBundleEntries, sha256Hex, writeBundleEntries, type Stores } from '../support/bundle.js';
+import { runCli } from '../support/cli.js';
 import { BUILDS_SIGNING_KEY } from '../support/fake-builds.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { wrongKeyPair } from '../support/keys.js';
@@ -269,6 +271,21 @@ describe('a bundle that is unsigned, or signed by a key not trusted', () => {
     const trusted = await importInto(target, second.file, upstream, [source.publicKey]);
     expect(trusted.imported.map((entry) => entry.path).sort()).toEqual(['registry/names', 'registry/packages/alpha', 'registry/versions', 'tarballs/alpha-1.2.0.tar']);
     expect((await cachedBody(target, 'packages/alpha'))?.equals(upstream.body('/packages/alpha') ?? Buffer.alloc(0))).toBe(true);
+  });
+});
+
+describe('hexproxy import --trust-key', () => {
+  it('stops with a clear error, before reading the bundle, when a trusted key file cannot be read or is not a key', async () => {
+    const dir = tempDir();
+    const missing = await runCli(['import', join(dir, 'b.tar'), '--data-dir', join(dir, 'data'), '--trust-key', join(dir, 'nope.pem')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`flag --trust-key: cannot read ${join(dir, 'nope.pem')}`);
+    const config = join(dir, 'hexproxy.json');
+    writeFileSync(config, JSON.stringify({ bundles: { trustedKeys: ['not-a-key.pem'] } }));
+    writeFileSync(join(dir, 'not-a-key.pem'), 'hello\n');
+    const notKey = await runCli(['import', join(dir, 'b.tar'), '--config', config, '--data-dir', join(dir, 'data')]);
+    expect(notKey.code).toBe(2);
+    expect(notKey.stderr).toContain(`config key bundles.trustedKeys[0]: ${join(dir, 'not-a-key.pem')} is not an RSA public key in PEM`);
   });
 });
 
