@@ -115,6 +115,8 @@ type Staged =
 
 /** A cached copy confirmed by a trusted bundle as of a later time: only its row's upstreamAsOf changes. */
 interface Raise {
+  /** The bundle entry that confirmed it: no raise if that entry ends up refused. */
+  entryPath: string;
   kind: 'registry' | 'installs';
   /** The row's path ("packages/NAME", "installs/hex.csv"). */
   rowPath: string;
@@ -415,7 +417,7 @@ class BundleImport {
     if (cachedBody && sha256Hex(cachedBody) === sha256) {
       if (row?.sha256 === sha256 && row.size === body.length) {
         this.present.set(entry.path, {});
-        if (attested !== undefined && attested > row.upstreamAsOf) this.raises.push({ kind: 'registry', rowPath: path, sha256, asOf: attested });
+        if (attested !== undefined && attested > row.upstreamAsOf) this.raises.push({ entryPath: entry.path, kind: 'registry', rowPath: path, sha256, asOf: attested });
       } else {
         // The bytes are on disk already but their index row lags (a crash between the two): write only the row.
         this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: false, upstreamAsOf });
@@ -559,16 +561,24 @@ class BundleImport {
     // The .signed file is refused, kept or imported with its list.
     await this.stageInstallsBody(signedHalf.entry, signedHalf.path, signedHalf.body, listHalf.entry.path, upstreamAsOf);
     if (same && attested !== undefined && listRow && attested > listRow.upstreamAsOf) {
-      this.raises.push({ kind: 'installs', rowPath: `installs/${list}`, sha256: listHalf.entry.sha256, asOf: attested });
-      this.raises.push({ kind: 'installs', rowPath: `installs/${list}.signed`, sha256: signedHalf.entry.sha256, asOf: attested });
+      this.raises.push({ entryPath: listHalf.entry.path, kind: 'installs', rowPath: `installs/${list}`, sha256: listHalf.entry.sha256, asOf: attested });
+      this.raises.push({ entryPath: signedHalf.entry.path, kind: 'installs', rowPath: `installs/${list}.signed`, sha256: signedHalf.entry.sha256, asOf: attested });
     }
   }
 
   /** A list without its .signed file in the bundle, or a .signed file without its list, cannot be verified. */
   private async refuseLonePairs(): Promise<void> {
     for (const [list, { list: listHalf, signed }] of this.pendingPairs) {
-      if (listHalf) await this.refuse(listHalf.entry.path, `comes without installs/${list}.signed in the bundle, so it cannot be verified with the builds server's key`);
-      if (signed) await this.refuse(signed.entry.path, `comes without its list installs/${list} in the bundle`);
+      const partnerRefused = (path: string): string | undefined => {
+        const reason = this.refused.get(path);
+        return reason === undefined ? undefined : `goes with ${path}, which was refused (${reason})`;
+      };
+      const listPath = `installs/${list}`;
+      if (listHalf) {
+        await this.refuse(listHalf.entry.path, partnerRefused(`${listPath}.signed`)
+          ?? `comes without ${listPath}.signed in the bundle, so it cannot be verified with the builds server's key`);
+      }
+      if (signed) await this.refuse(signed.entry.path, partnerRefused(listPath) ?? `comes without its list ${listPath} in the bundle`);
     }
     this.pendingPairs.clear();
   }
@@ -784,6 +794,7 @@ class BundleImport {
       for (const tarball of pinnedNow) index.setPinned(repo, tarball.name, tarball.version, true);
       // Only if the bytes are still those the bundle confirmed.
       for (const raise of this.raises) {
+        if (this.refused.has(raise.entryPath)) continue;
         if (raise.kind === 'registry') index.raiseRegistryAsOf(repo, raise.rowPath, raise.sha256, raise.asOf);
         else index.raisePassthroughAsOf(raise.rowPath, raise.sha256, raise.asOf);
       }

@@ -1,7 +1,7 @@
 // Air-gap bundles carry the cached /installs files: a hexproxy that fetched build lists and
 // builds from a fake builds server exports them, an empty data directory imports them, and
 // an offline hexproxy on it serves them byte for byte; a tampered build imports nothing.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,12 +34,12 @@ interface Source {
   proxy: TestProxy;
 }
 
-async function filledSource(): Promise<Source> {
+async function filledSource(flags: Record<string, string> = {}): Promise<Source> {
   const upstream = await startFakeUpstream({ packages: [{ name: 'alpha', releases: [{ version: '1.0.0' }] }] });
   cleanups.push(() => upstream.close());
   const builds = await startFakeBuilds();
   cleanups.push(() => builds.close());
-  const proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir: tempDir(), flags: { 'installs-url': builds.url } });
+  const proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir: tempDir(), flags: { 'installs-url': builds.url, ...flags } });
   cleanups.push(() => proxy.close());
   for (const path of ['/names', '/versions', '/packages/alpha', '/tarballs/alpha-1.0.0.tar', ...INSTALLS.filter((p) => !FETCHED_WITH_BUILD.has(p)).map((p) => `/installs/${p}`)]) {
     expect((await proxy.get(path)).status, path).toBe(200);
@@ -204,6 +204,39 @@ describe('installs files in bundles', () => {
       expect(rebar.body.equals(source.builds.body('/installs/1.18.4/rebar3-3.24.0-otp-27') ?? Buffer.alloc(0)), label).toBe(true);
       await offline.close();
     }
+  });
+
+  it('replaces a cached list only with one a trusted bundle attests later, never with an older or untrusted one', async () => {
+    const source = await filledSource({ 'registry-ttl-seconds': '0' });
+    const trusted = [createPublicKey(source.proxy.server.hexproxy.keys.publicKeyPem)];
+    const older = join(tempDir(), 'older.tar');
+    await exportFrom(source, older);
+    source.builds.publish({ list: 'hex.csv', version: '2.3.0', elixir: '1.19.0', otp: '28' });
+    expect((await source.proxy.get('/installs/hex.csv')).status).toBe(200);
+    const newer = join(tempDir(), 'newer.tar');
+    await exportFrom(source, newer, { select: { releases: [] } });
+    const newList = source.builds.body('/installs/hex.csv') ?? Buffer.alloc(0);
+    const listOf = async (stores: Stores): Promise<Buffer | undefined> => stores.blobs.read('passthrough/installs/hex.csv');
+
+    const target = await emptyStores();
+    await importInto(target, newer, source.upstream, { trustedKeys: trusted });
+    expect((await listOf(target))?.equals(newList)).toBe(true);
+    const again = await importInto(target, older, source.upstream, { trustedKeys: trusted });
+    const kept = Object.fromEntries(again.keptCached.map((entry) => [entry.path, entry.reason]));
+    expect(kept['installs/hex.csv']).toMatch(/^the cached \/installs\/hex\.csv is upstream's word as of \S+, not older than this one's/);
+    expect(kept['installs/hex.csv.signed']).toBe('goes with its list installs/hex.csv, which is kept');
+    expect((await listOf(target))?.equals(newList)).toBe(true);
+
+    // Untrusted, the newer pair does not replace the older one; trusted, it does.
+    const other = await emptyStores();
+    await importInto(other, older, source.upstream, { trustedKeys: trusted });
+    const untrusted = await importInto(other, newer, source.upstream, { trustedKeys: [] });
+    expect(untrusted.keptCached.map((entry) => entry.path)).toEqual(expect.arrayContaining(['installs/hex.csv', 'installs/hex.csv.signed']));
+    expect((await listOf(other))?.equals(newList)).toBe(false);
+    const replaced = await importInto(other, newer, source.upstream, { trustedKeys: trusted });
+    expect(replaced.imported).toEqual(expect.arrayContaining([{ path: 'installs/hex.csv', kind: 'installs', replaced: true }, { path: 'installs/hex.csv.signed', kind: 'installs', replaced: true }]));
+    expect((await listOf(other))?.equals(newList)).toBe(true);
+    expect(other.index.findPassthroughFile('installs/hex.csv')?.upstreamAsOf).toBeGreaterThan(0);
   });
 
   it('refuses a list that comes without its .signed file, and a .signed file without its list', async () => {

@@ -1,6 +1,6 @@
 // /installs/* over real HTTP, from a fake builds server: lists and .signed files relayed
 // byte for byte, builds checked against the SHA-512 their list gives before they are stored.
-import { verify } from 'node:crypto';
+import { createHash, verify } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -30,6 +30,7 @@ afterEach(async () => {
 });
 
 const LISTS = ['hex-1.x.csv', 'hex.csv', 'rebar3-1.x.csv', 'rebar.csv'];
+const sha256Of = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 const stored = (path: string): boolean => existsSync(join(proxy.dataDir, 'passthrough', 'installs', ...path.split('/')));
 
 describe('build lists', () => {
@@ -203,6 +204,39 @@ describe('offline', () => {
       expect(response.body.toString()).toMatch(/is not cached and hexproxy runs offline/);
     }
     expect(builds.totalHits()).toBe(hits);
+  });
+
+  it('does not serve a list cached without its .signed file (a cache from before pairs); online it fetches the pair', async () => {
+    expect((await proxy.get('/installs/hex.csv')).status).toBe(200);
+    // What an earlier hexproxy may have left: the list alone.
+    proxy.server.hexproxy.index.removePassthroughFile('installs/hex.csv.signed');
+    await proxy.close();
+    proxy = await startFor(proxy.dataDir, { offline: true });
+    const offline = await proxy.get('/installs/hex.csv');
+    expect(offline.status).toBe(504);
+    expect(offline.body.toString()).toContain('/installs/hex.csv is cached, but without its .signed file; hexproxy runs offline and cannot fetch it again');
+    await proxy.close();
+    proxy = await startFor(proxy.dataDir);
+    const online = await proxy.get('/installs/hex.csv');
+    expect(online.status).toBe(200);
+    expect(online.body.equals(builds.body('/installs/hex.csv') ?? Buffer.alloc(0))).toBe(true);
+    expect(builds.hits('/installs/hex.csv.signed')).toBe(2);
+  });
+
+  it('serves the cached verified pair stale when the builds server starts serving a list its .signed does not cover', async () => {
+    await proxy.close();
+    proxy = await startFor(proxy.dataDir, { 'registry-ttl-seconds': '0' });
+    const good = await proxy.get('/installs/hex.csv');
+    expect(good.status).toBe(200);
+    builds.tamperList('hex.csv');
+    for (const path of ['/installs/hex.csv', '/installs/hex.csv.signed']) {
+      const stale = await proxy.get(path);
+      expect(stale.status, path).toBe(200);
+      expect(stale.headers['x-hexproxy-cache'], path).toBe('STALE');
+    }
+    expect((await proxy.get('/installs/hex.csv')).body.equals(good.body)).toBe(true);
+    expect(proxy.logs.some((line) => line.level === 50 && line.msg === 'serving a stale build list' && /does not verify/.test(String(line['err'])))).toBe(true);
+    expect(proxy.server.hexproxy.index.findPassthroughFile('installs/hex.csv')?.sha256).toBe(sha256Of(good.body));
   });
 
   it('serves a cached list stale when the builds server fails', async () => {
