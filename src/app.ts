@@ -16,6 +16,7 @@ import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
+import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
 import { CacheEvictor } from './mirror/cache-evictor.js';
 import { HexRepository } from './mirror/hex-repository.js';
@@ -28,7 +29,7 @@ import { RegistryMirror } from './mirror/registry-mirror.js';
 import { TarballMirror } from './mirror/tarball-mirror.js';
 import { UsageRecorder } from './mirror/usage-recorder.js';
 import { projectRoot } from './paths.js';
-import { parsePublicKey, publicKeyPem } from './registry/signature.js';
+import { publicKeyPem } from './registry/signature.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
@@ -42,6 +43,8 @@ export interface Hexproxy {
   config: Readonly<Config>;
   keys: KeyPair;
   upstreamKey: KeyObject;
+  /** The builds server's key (installs.publicKey): build lists must verify with it. */
+  installsKey: KeyObject;
   repository: HexRepository;
   registry: RegistryMirror;
   tarballs: TarballMirror;
@@ -80,7 +83,8 @@ const userAgent = `hexproxy/${readVersion()} (+https://github.com/hexproxy)`;
 
 export async function createHexproxy(config: Readonly<Config>, log: Logger, options: HexproxyOptions = {}): Promise<Hexproxy> {
   // The upstream key first: a wrong path should stop start-up before anything is written.
-  const upstreamKey = readUpstreamKey(config.upstream.publicKey);
+  const upstreamKey = readPublicKeyFile(config.upstream.publicKey, 'upstream.publicKey');
+  const installsKey = readPublicKeyFile(config.installs.publicKey, 'installs.publicKey');
   logDataDirectory(config.dataDir, securePrivateDirectory(config.dataDir), log);
   const { keys, created } = loadOrCreateKeyPair(config.keys);
   if (created) log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
@@ -134,11 +138,12 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, timeoutSetting: 'installs.timeoutMs', minBytesPerSecond: config.upstream.minBytesPerSecond,
     retries: config.upstream.retries, userAgent, health: buildsHealth,
   });
-  const buildsShared = { upstream: builds, index, blobs, log, offline: config.offline };
   const installs = new InstallsMirror({
-    ...buildsShared,
-    lists: new PassthroughMirror({ ...buildsShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes }),
+    upstream: builds, index, blobs, log, offline: config.offline,
+    ttlMs: config.cache.registryTtlSeconds * 1000,
     maxBytes: config.cache.maxTarballBytes,
+    listKey: installsKey,
+    listKeyFile: config.installs.publicKey,
   });
   const usage = new UsageRecorder(index, log);
   const policy = new ActivePolicy(configuredPolicy(config), options.clock);
@@ -154,7 +159,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const mirrors = new Map<string, { registry: RegistryMirror; tarballs: TarballMirror }>([[config.upstream.repository, { registry, tarballs }]]);
   const organizationClients: UpstreamClient[] = [];
   for (const [name, org] of Object.entries(config.organizations)) {
-    const orgKey = org.publicKey ? readUpstreamKey(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey;
+    const orgKey = org.publicKey ? readPublicKeyFile(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey;
     const client = new UpstreamClient({
       baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
       timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond, retries: config.upstream.retries, userAgent, health, observe,
@@ -234,7 +239,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
-    config, keys, upstreamKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics, policy, repositories: mirrors,
+    config, keys, upstreamKey, installsKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics, policy, repositories: mirrors,
     replacePolicy, reloadPolicy, warmPolicyViews,
     close() {
       closing ??= (async () => {
@@ -311,20 +316,6 @@ function logDataDirectory(dataDir: string, found: DataDirectoryState, log: Logge
   } else if (found.state === 'open') {
     log.warn({ dataDir, mode: octal(found.mode), err: found.reason },
       `data directory ${dataDir} can be read by other users (mode ${octal(found.mode)}) and hexproxy cannot change that (${found.reason}); run chmod 700 ${dataDir} as its owner`);
-  }
-}
-
-function readUpstreamKey(file: string, key = 'upstream.publicKey'): KeyObject {
-  let pem: string;
-  try {
-    pem = readFileSync(file, 'utf8');
-  } catch (error: unknown) {
-    throw new ConfigError(`config key ${key}: cannot read ${file}: ${errorMessage(error)}`, { cause: error });
-  }
-  try {
-    return parsePublicKey(pem);
-  } catch (error: unknown) {
-    throw new ConfigError(`config key ${key}: ${file} is not an RSA public key in PEM: ${errorMessage(error)}`, { cause: error });
   }
 }
 

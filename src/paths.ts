@@ -16,3 +16,5 @@ function findProjectRoot(): string {
 export const projectRoot = findProjectRoot();
 export const protoDir = join(projectRoot, 'proto');
 export const hexpmPublicKeyFile = join(projectRoot, 'keys', 'hexpm_public_key.pem');
+/** Elixir's key, which signs the builds server's lists (Mix's in-memory key, elixir-lang/elixir lib/mix/lib/mix/local.ex). */
+export const elixirPublicKeyFile = join(projectRoot, 'keys', 'elixir_public_key.pem');

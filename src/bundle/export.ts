@@ -2,7 +2,10 @@
 // written as one uncompressed tar (docs/bundle-format.md) for carrying into an air-gapped
 // network. Every entry is hashed before the manifest is written (the manifest comes
 // first in the tar), and again while it is copied, so the manifest always tells the truth.
-import { createHash } from 'node:crypto';
+// The manifest says, per registry file and build list, when this hexproxy last had
+// upstream's word for those bytes, and is signed with hexproxy's key (manifest.sig), so an
+// importer that trusts the key can tell a later file from an earlier one.
+import { createHash, type KeyObject } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -10,15 +13,18 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { StorageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { classifyInstallsPath, isSafeInstallsPath } from '../installs/builds-csv.js';
+import { classifyInstallsPath, isSafeInstallsPath, type BuildListName } from '../installs/builds-csv.js';
+import { listSignatureProblem } from '../installs/signed-list.js';
+import { fingerprintOf } from '../keys/keypair.js';
 import { passthroughBlobKey } from '../mirror/passthrough-mirror.js';
 import { blobKey } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
+import { publicKeyPem, signDetached } from '../registry/signature.js';
 import { syncDirectory } from '../store/sync-directory.js';
 import {
-  BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST_PATH,
+  BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST_PATH, MANIFEST_SIGNATURE_PATH,
   asBuffer, isValidRelease, parseEntryPath, serializeManifest,
   type BundleEntry, type BundleManifest, type BundleSince,
 } from './manifest.js';
@@ -50,6 +56,10 @@ export interface ExportOptions {
   select: ExportSelection;
   /** Also export every cached /installs file (build lists, .signed files, builds); default true. */
   installs?: boolean;
+  /** hexproxy's private key: signs the manifest (manifest.sig). */
+  signingKey: KeyObject;
+  /** The builds server's key (installs.publicKey): only lists that verify with their .signed file are exported. */
+  installsKey: KeyObject;
   since?: ExportSince;
   log?: Logger;
   /** Called after each entry is written to the bundle. */
@@ -86,6 +96,12 @@ interface Candidate {
   name?: string;
   version?: string;
   fetchedAt: number;
+  /** Upstream's word as of (ms; 0 unknown): registry files and installs lists. */
+  upstreamAsOf?: number;
+  /** An installs list or its .signed file: which list. They are exported as a pair or not at all. */
+  pairOf?: BuildListName;
+  /** An installs build: the list it is checked against. */
+  buildOf?: BuildListName;
   /** What the index says a tarball is; registry rows may lag their file after a crash, so they are not compared. */
   indexed?: { size: number; sha256: string };
 }
@@ -111,9 +127,9 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
   const cutoff = since && 'timeMs' in since ? since.timeMs : undefined;
 
   let unchanged = 0;
-  const planned: Planned[] = [];
+  const planned: (Planned & { candidate: Candidate; unchanged: boolean })[] = [];
   for (const candidate of candidates) {
-    if (cutoff !== undefined && candidate.fetchedAt <= cutoff) {
+    if (cutoff !== undefined && candidate.fetchedAt <= cutoff && candidate.pairOf === undefined) {
       unchanged += 1;
       continue;
     }
@@ -127,17 +143,19 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
       failed.push({ path: candidate.path, reason: `the cached file (SHA-256 ${sha256}, ${size} bytes) does not match its index row (SHA-256 ${candidate.indexed.sha256}, ${candidate.indexed.size} bytes); fetch it again` });
       continue;
     }
-    if (earlier?.has(`${candidate.path}\n${sha256}`)) {
-      unchanged += 1;
-      continue;
-    }
     const entry: BundleEntry = {
       path: candidate.path, size, sha256, kind: candidate.kind,
       ...(candidate.name !== undefined && { name: candidate.name }),
       ...(candidate.version !== undefined && { version: candidate.version }),
+      ...(candidate.upstreamAsOf !== undefined && candidate.upstreamAsOf > 0 && { upstreamAsOf: new Date(candidate.upstreamAsOf).toISOString() }),
     };
-    planned.push({ entry, key: candidate.key });
+    const sentBefore = earlier?.has(`${candidate.path}\n${sha256}`) === true
+      || (cutoff !== undefined && candidate.fetchedAt <= cutoff);
+    planned.push({ entry, key: candidate.key, candidate, unchanged: sentBefore });
   }
+  const kept = await keepVerifiedPairs(planned, options, failed);
+  unchanged += kept.filter((item) => item.unchanged).length;
+  const written = kept.filter((item) => !item.unchanged);
 
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT,
@@ -145,16 +163,17 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
     createdAt: createdAt.toISOString(),
     upstream: { url: options.upstreamUrl, repository: options.repo },
     ...(since && { since: describeSince(since) }),
-    entries: planned.map((item) => item.entry),
+    signer: { fingerprint: fingerprintOf(publicKeyPem(options.signingKey)) },
+    entries: written.map((item) => item.entry),
   };
-  const bundleBytes = await writeBundle(options, manifest, planned, createdAt);
+  const bundleBytes = await writeBundle(options, manifest, written, createdAt);
   const summary: ExportSummary = {
     file: options.out,
     manifest,
-    registryFiles: planned.filter((item) => item.entry.kind === 'registry').length,
-    tarballs: planned.filter((item) => item.entry.kind === 'tarball').length,
-    installsFiles: planned.filter((item) => item.entry.kind === 'installs').length,
-    entryBytes: planned.reduce((sum, item) => sum + item.entry.size, 0),
+    registryFiles: written.filter((item) => item.entry.kind === 'registry').length,
+    tarballs: written.filter((item) => item.entry.kind === 'tarball').length,
+    installsFiles: written.filter((item) => item.entry.kind === 'installs').length,
+    entryBytes: written.reduce((sum, item) => sum + item.entry.size, 0),
     bundleBytes,
     unchanged,
     failed,
@@ -168,7 +187,7 @@ function allCached({ index, repo }: ExportOptions): Candidate[] {
   const registry = index.listRegistryFiles()
     .filter((row) => row.repo === repo && parseEntryPath(`registry/${row.path}`)?.kind === 'registry')
     .sort((a, b) => registryOrder(a.path) - registryOrder(b.path) || compare(a.path, b.path))
-    .map((row) => registryCandidate(repo, row.path, row.fetchedAt));
+    .map((row) => registryCandidate(repo, row.path, row.fetchedAt, row.upstreamAsOf));
   const tarballs = index.listTarballs()
     .filter((row) => row.repo === repo && isValidRelease(row.name, row.version))
     .map((row): Candidate => tarballCandidate(repo, row));
@@ -197,12 +216,12 @@ function selected({ index, repo }: ExportOptions, releases: readonly ReleaseRef[
   const registry: Candidate[] = [];
   for (const path of ['names', 'versions']) {
     const row = index.findRegistryFile(repo, path);
-    if (row) registry.push(registryCandidate(repo, path, row.fetchedAt));
+    if (row) registry.push(registryCandidate(repo, path, row.fetchedAt, row.upstreamAsOf));
   }
   for (const name of [...packages].sort(compare)) {
     const path = `packages/${name}`;
     const row = index.findRegistryFile(repo, path);
-    if (row) registry.push(registryCandidate(repo, path, row.fetchedAt));
+    if (row) registry.push(registryCandidate(repo, path, row.fetchedAt, row.upstreamAsOf));
     else failed.push({ path: `registry/${path}`, reason: `the registry file of ${name} is not cached; an importer without it cannot check ${name}'s tarballs` });
   }
   const sortedTarballs = [...tarballs.values()].sort((a, b) => compare(a.path, b.path));
@@ -224,16 +243,17 @@ function cachedInstalls({ index }: ExportOptions): Candidate[] {
     const what = classifyInstallsPath(relative);
     if (what.kind === 'unknown') continue;
     const candidate: Candidate = { path: row.path, key: passthroughBlobKey(row.path), kind: 'installs', fetchedAt: row.fetchedAt };
-    if (what.kind === 'build') builds.push({ ...candidate, indexed: { size: row.size, sha256: row.sha256 } });
-    else lists.push(candidate);
+    if (what.kind === 'build') builds.push({ ...candidate, buildOf: what.list, indexed: { size: row.size, sha256: row.sha256 } });
+    else if (what.kind === 'list') lists.push({ ...candidate, pairOf: what.list, upstreamAsOf: row.upstreamAsOf });
+    else lists.push({ ...candidate, pairOf: what.list });
   }
   const byPath = (a: Candidate, b: Candidate): number => compare(a.path, b.path);
   return [...lists.sort(byPath), ...builds.sort(byPath)];
 }
 
-function registryCandidate(repo: string, path: string, fetchedAt: number): Candidate {
+function registryCandidate(repo: string, path: string, fetchedAt: number, upstreamAsOf: number): Candidate {
   const name = path.startsWith('packages/') ? path.slice('packages/'.length) : undefined;
-  return { path: `registry/${path}`, key: blobKey(repo, path), kind: 'registry', ...(name !== undefined && { name }), fetchedAt };
+  return { path: `registry/${path}`, key: blobKey(repo, path), kind: 'registry', ...(name !== undefined && { name }), fetchedAt, upstreamAsOf };
 }
 
 function tarballCandidate(repo: string, row: { name: string; version: string; size: number; sha256: string; fetchedAt: number }): Candidate {
@@ -246,6 +266,56 @@ function tarballCandidate(repo: string, row: { name: string; version: string; si
     fetchedAt: row.fetchedAt,
     indexed: { size: row.size, sha256: row.sha256 },
   };
+}
+
+/**
+ * Installs lists go as pairs with their .signed files, and only pairs that verify with the
+ * builds server's key: an importer refuses anything else. A pair is written whole when
+ * either half changed since the earlier bundle or time. A build whose list cannot go is
+ * left out too, unless its list is unchanged (the importer has it from the earlier bundle).
+ */
+async function keepVerifiedPairs<T extends Planned & { candidate: Candidate; unchanged: boolean }>(planned: readonly T[], options: ExportOptions, failed: ExportFailure[]): Promise<T[]> {
+  const halves = new Map<BuildListName, { list?: T; signed?: T }>();
+  for (const item of planned) {
+    const list = item.candidate.pairOf;
+    if (list === undefined) continue;
+    const pair = halves.get(list) ?? {};
+    if (item.entry.path.endsWith('.signed')) pair.signed = item;
+    else pair.list = item;
+    halves.set(list, pair);
+  }
+  const dropped = new Set<T>();
+  const droppedLists = new Set<BuildListName>();
+  for (const [list, { list: listItem, signed }] of halves) {
+    const problem = !listItem ? `its list installs/${list} is not cached`
+      : !signed ? `installs/${list}.signed is not cached`
+      : await pairProblem(options, listItem, signed);
+    if (problem === undefined && listItem && signed) {
+      const changed = !listItem.unchanged || !signed.unchanged;
+      listItem.unchanged = !changed;
+      signed.unchanged = !changed;
+      continue;
+    }
+    for (const item of [listItem, signed]) {
+      if (!item) continue;
+      dropped.add(item);
+      failed.push({ path: item.entry.path, reason: `cannot go without a .signed file that verifies its list with installs.publicKey (${problem ?? ''}); fetch it again (hexproxy prewarm --installs …)` });
+    }
+    droppedLists.add(list);
+  }
+  for (const item of planned) {
+    const list = item.candidate.buildOf;
+    if (list === undefined || !droppedLists.has(list) || item.unchanged) continue;
+    dropped.add(item);
+    failed.push({ path: item.entry.path, reason: `its list installs/${list} cannot go (see there), and an importer checks a build against its list` });
+  }
+  return planned.filter((item) => !dropped.has(item));
+}
+
+async function pairProblem(options: ExportOptions, list: Planned, signed: Planned): Promise<string | undefined> {
+  const [listBytes, signedBytes] = await Promise.all([options.blobs.read(list.key), options.blobs.read(signed.key)]);
+  if (!listBytes || !signedBytes) return 'a file of the pair vanished from the cache';
+  return listSignatureProblem(listBytes, signedBytes, options.installsKey);
 }
 
 function describeSince(since: ExportSince): BundleSince {
@@ -270,6 +340,8 @@ async function writeBundle(options: ExportOptions, manifest: BundleManifest, pla
   try {
     const manifestBytes = serializeManifest(manifest);
     await addBuffer(pack, header(MANIFEST_PATH, manifestBytes.length, mtime), manifestBytes);
+    const signature = signDetached(manifestBytes, options.signingKey);
+    await addBuffer(pack, header(MANIFEST_SIGNATURE_PATH, signature.length, mtime), signature);
     for (const [done, { entry, key }] of planned.entries()) {
       const blob = await blobs.open(key);
       if (!blob) throw new StorageError(`${entry.path} vanished from the cache while it was being exported; export again`);

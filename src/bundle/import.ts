@@ -1,31 +1,36 @@
 // `hexproxy import`: reads a bundle (docs/bundle-format.md) in one pass, stages every entry
 // in the blob store while checking it, and only when the whole bundle checks out (or, with
 // skipBad, for the entries that do) commits the files and then all index rows in one
-// transaction. Registry files are verified with the upstream key, not the exporter's:
-// a bundle is trusted exactly as far as upstream's signatures reach.
+// transaction. Registry files are verified with the upstream key and build lists with the
+// builds server's key, not the exporter's: what a bundle holds is trusted exactly as far as
+// those signatures reach. The exporter's signature of the manifest (format 2), from a key
+// this hexproxy trusts, decides only which of two verified copies is the later one.
 import { createHash, type KeyObject } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { HexproxyError, StorageError, errorMessage } from '../errors.js';
 import { parseBuildList, type BuildEntry, type BuildListName } from '../installs/builds-csv.js';
+import { listSignatureProblem } from '../installs/signed-list.js';
+import { fingerprintOf } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
 import { passthroughBlobKey } from '../mirror/passthrough-mirror.js';
 import { blobKey, sha256Hex } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile, type VerifiedRegistryFile } from '../registry/registry-file.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
+import { detachedSignatureProblem, publicKeyPem } from '../registry/signature.js';
 import { innerChecksumOf } from '../registry/tarball-checksum.js';
 import type { Package } from '../registry/types.js';
 import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
 import { BundleError, type RefusedEntry } from './bundle-error.js';
 import {
-  MANIFEST_PATH, MAX_MANIFEST_BYTES,
-  asBuffer, checkEntry, parseManifest, readEntry,
+  MANIFEST_PATH, MANIFEST_SIGNATURE_PATH, MAX_MANIFEST_BYTES, MAX_MANIFEST_SIGNATURE_BYTES,
+  asBuffer, checkEntry, checkManifest, readEntry, readManifestHead,
   type BundleEntry, type BundleEntryKind, type BundleManifest, type EntryTarget,
 } from './manifest.js';
-import { expectedChecksum, firstNotIn, listingOf, releaseChecksums, type ExpectedChecksum } from './registry-facts.js';
+import { expectedChecksum, releaseChecksums, type ExpectedChecksum } from './registry-facts.js';
 
 export interface ImportOptions {
   file: string;
@@ -34,6 +39,14 @@ export interface ImportOptions {
   /** The repository name ("hexpm"): the bundle must be for it, and every registry payload must name it. */
   repo: string;
   upstreamKey: KeyObject;
+  /** The builds server's key (installs.publicKey): every installs list must verify with its .signed file and this key. */
+  installsKey: KeyObject;
+  /**
+   * Public keys of the exporters whose signed bundles may replace cached registry files and
+   * lists with ones upstream vouched for later (hexproxy's own key, bundles.trustedKeys,
+   * --trust-key). Bundles signed otherwise, or unsigned, only fill gaps.
+   */
+  trustedKeys: readonly KeyObject[];
   /** Largest registry file accepted, compressed or decompressed. */
   maxRegistryBytes: number;
   /** Largest tarball accepted; also the limit for /installs files, as when they are fetched. */
@@ -59,13 +72,23 @@ export interface KeptEntry {
   reason: string;
 }
 
+/** Whether the bundle's manifest is signed by a trusted key; if not, why (said in the report). */
+export type BundleSignature =
+  | { trusted: true; fingerprint: string }
+  | { trusted: false; fingerprint?: string; reason: string };
+
 export interface ImportSummary {
   manifest: BundleManifest;
+  signature: BundleSignature;
   /** Written to the cache, in bundle order. */
   imported: ImportedEntry[];
   /** The same bytes were cached already; nothing was written. */
   alreadyPresent: string[];
-  /** Registry files not imported because the cached copy already lists everything they do. */
+  /**
+   * Not imported because the cached copy stays in force: registry files and installs lists
+   * (with their .signed) not later than the cached ones, or from a bundle not trusted to
+   * replace them; tarballs and builds that copy in force does not list.
+   */
   keptCached: KeptEntry[];
   /** Tarballs that were cached already and are now pinned (with `pin`). */
   pinned: string[];
@@ -86,9 +109,27 @@ interface PlanItem {
 }
 
 type Staged =
-  | { kind: 'registry'; path: string; resource: RegistryResource; sha256: string; size: number; replaced: boolean; writer?: BlobWriter }
+  | { kind: 'registry'; path: string; resource: RegistryResource; sha256: string; size: number; replaced: boolean; upstreamAsOf: number; writer?: BlobWriter }
   | { kind: 'tarball'; path: string; name: string; version: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string }
-  | { kind: 'installs'; path: string; rowPath: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string };
+  | { kind: 'installs'; path: string; rowPath: string; sha256: string; size: number; replaced: boolean; upstreamAsOf: number; writer?: BlobWriter; dependsOn?: string };
+
+/** A cached copy confirmed by a trusted bundle as of a later time: only its row's upstreamAsOf changes. */
+interface Raise {
+  /** The bundle entry that confirmed it: no raise if that entry ends up refused. */
+  entryPath: string;
+  kind: 'registry' | 'installs';
+  /** The row's path ("packages/NAME", "installs/hex.csv"). */
+  rowPath: string;
+  sha256: string;
+  asOf: number;
+}
+
+/** An installs list or its .signed file, read and waiting for the other half to be checked with it. */
+interface PairHalf {
+  entry: BundleEntry;
+  path: string;
+  body: Buffer;
+}
 
 interface Present {
   tarball?: { name: string; version: string; pinned: boolean };
@@ -97,13 +138,14 @@ interface Present {
 
 interface BundlePackage {
   checksums: Map<string, ExpectedChecksum>;
-  /** The cached copy's checksums, when the cached copy is kept as the newer one. */
+  /** The cached copy's checksums, when the cached copy is kept in force. */
   kept?: Map<string, ExpectedChecksum>;
 }
 
-type BuildExpectation = { sha512: string; source: string; dependsOn?: string } | { problem: string };
+/** `keepOut`: the entry checks out, but the copy in force does not list it, so it is not imported. */
+type BuildExpectation = { sha512: string; source: string; dependsOn?: string; keepOut?: string } | { problem: string };
 
-type Expectation = { checksum: ExpectedChecksum; source: string; dependsOn?: string } | { problem: string };
+type Expectation = { checksum: ExpectedChecksum; source: string; dependsOn?: string; keepOut?: string } | { problem: string };
 
 type TarEntry = tar.Extract extends AsyncIterable<infer T> ? T : never;
 
@@ -122,10 +164,14 @@ class BundleImport {
   private readonly kept = new Map<string, string>();
   private readonly bundlePackages = new Map<string, BundlePackage>();
   private readonly cachedPackages = new Map<string, Map<string, ExpectedChecksum> | string>();
-  /** The builds each of the bundle's build lists names. */
+  /** The builds each of the bundle's build lists names, once the list verified with its .signed file. */
   private readonly bundleLists = new Map<BuildListName, Map<string, BuildEntry>>();
-  /** Build lists of the bundle kept out because the cached copy names everything they do. */
-  private readonly keptLists = new Set<BuildListName>();
+  /** Build lists of the bundle kept out: the builds the cached list in force names. */
+  private readonly keptLists = new Map<BuildListName, Map<string, BuildEntry>>();
+  /** Lists and .signed files read, waiting for the other half. */
+  private readonly pendingPairs = new Map<BuildListName, { list?: PairHalf; signed?: PairHalf }>();
+  private readonly raises: Raise[] = [];
+  private signature: BundleSignature = { trusted: false, reason: 'is not signed (format version 1)' };
 
   constructor(private readonly options: ImportOptions) {}
 
@@ -157,6 +203,7 @@ class BundleImport {
         }
       }
       await this.refuseMissing();
+      await this.refuseLonePairs();
       await this.refuseDependents();
       return await this.finish(manifest);
     } catch (error: unknown) {
@@ -190,15 +237,83 @@ class BundleImport {
     }
     let manifest: BundleManifest;
     try {
-      manifest = parseManifest(bytes, file);
+      // The signature is checked before anything else of the manifest is believed.
+      const head = readManifestHead(bytes, file);
+      if (head.formatVersion === 2 && head.fingerprint !== undefined) this.signature = await this.checkSignature(entries, bytes, head.fingerprint);
+      manifest = checkManifest(head.json, file);
     } catch (error: unknown) {
-      if (error instanceof BundleError && error.refused[0]) throw fatal(error.refused[0].reason, error);
+      if (error instanceof BundleError && error.refused[0]?.path === MANIFEST_PATH) throw fatal(error.refused[0].reason, error);
       throw error;
     }
     if (manifest.upstream.repository !== repo) {
       throw fatal(`is for repository "${manifest.upstream.repository}" (${manifest.upstream.url}); this hexproxy mirrors "${repo}"`);
     }
     return manifest;
+  }
+
+  /**
+   * manifest.sig, the second entry of a format 2 bundle: verified with the trusted key the
+   * manifest names. A signature by a trusted key that does not verify refuses the whole
+   * bundle (the manifest was changed); one by a key not trusted makes the bundle untrusted.
+   */
+  private async checkSignature(entries: AsyncIterator<TarEntry>, manifestBytes: Buffer, fingerprint: string): Promise<BundleSignature> {
+    const { file, trustedKeys } = this.options;
+    const fatal = (reason: string, cause?: unknown): BundleError =>
+      BundleError.refusing(file, [{ path: MANIFEST_SIGNATURE_PATH, reason }], cause === undefined ? undefined : { cause });
+    let next: IteratorResult<TarEntry>;
+    try {
+      next = await entries.next();
+    } catch (error: unknown) {
+      throw fatal(`cannot be read; the bundle is cut short or corrupt (${errorMessage(error)})`, error);
+    }
+    const expected = `is missing: a format version 2 bundle has ${MANIFEST_SIGNATURE_PATH} right after ${MANIFEST_PATH}`;
+    if (next.done) throw fatal(`${expected}; the bundle ends after ${MANIFEST_PATH}`);
+    const { name, size, type } = next.value.header;
+    if (name !== MANIFEST_SIGNATURE_PATH || !isRegularFile(type)) {
+      await drain(next.value).catch(() => undefined);
+      throw fatal(`${expected}; the second entry is ${JSON.stringify(name)}`);
+    }
+    if (size > MAX_MANIFEST_SIGNATURE_BYTES) throw fatal(`is larger than ${MAX_MANIFEST_SIGNATURE_BYTES} bytes`);
+    let signature: Buffer;
+    try {
+      signature = await readEntry(next.value);
+    } catch (error: unknown) {
+      throw fatal(`is cut short (${errorMessage(error)})`, error);
+    }
+    const key = trustedKeys.find((candidate) => fingerprintOf(publicKeyPem(candidate)) === fingerprint);
+    if (!key) return { trusted: false, fingerprint, reason: `is signed by a key this hexproxy does not trust (fingerprint ${fingerprint})` };
+    const problem = detachedSignatureProblem(manifestBytes, signature, key);
+    if (problem !== undefined) {
+      throw fatal(`does not verify with the trusted key ${fingerprint} the manifest names: the manifest or its signature was changed after signing (${problem})`);
+    }
+    return { trusted: true, fingerprint };
+  }
+
+  /** When a trusted bundle says upstream vouched for an entry; undefined if it does not say, or the bundle is not trusted. */
+  private attested(entry: BundleEntry): number | undefined {
+    return this.signature.trusted && entry.upstreamAsOf !== undefined ? Date.parse(entry.upstreamAsOf) : undefined;
+  }
+
+  /**
+   * Why a verified bundle copy does not replace the verified cached one (`what`, upstream's
+   * word as of `cachedAsOf`), or undefined when it does: only a trusted bundle's copy
+   * attested later than the cached one replaces it.
+   */
+  private keepReason(what: string, cachedAsOf: number, attested: number | undefined): string | undefined {
+    const { signature } = this;
+    if (!signature.trusted) {
+      const hint = signature.fingerprint === undefined
+        ? 'to let them replace cached ones, export it again with a hexproxy that signs bundles, and add its public key to bundles.trustedKeys here'
+        : 'to let them replace cached ones, add the exporter\'s public key to bundles.trustedKeys (or pass --trust-key)';
+      return `the bundle ${signature.reason}: its registry files and lists only fill gaps, and a verified ${what} is cached; ${hint}`;
+    }
+    if (attested === undefined) {
+      return `the bundle gives no time of upstream's word for it (its exporter had it from a bundle it did not trust): it only fills a gap, and a verified ${what} is cached`;
+    }
+    if (attested <= cachedAsOf) {
+      return `the cached ${what} is upstream's word as of ${new Date(cachedAsOf).toISOString()}, not older than this one's (${new Date(attested).toISOString()})`;
+    }
+    return undefined;
   }
 
   /** Checks what the manifest says of each entry before any bytes arrive. */
@@ -294,25 +409,33 @@ class BundleImport {
 
     const path = resourcePath(resource);
     const key = blobKey(repo, path);
+    const attested = this.attested(entry);
+    // Unknown (0) unless a trusted bundle attests it: any later trusted copy replaces it.
+    const upstreamAsOf = attested ?? 0;
+    const row = index.findRegistryFile(repo, path);
     const cachedBody = await blobs.read(key);
     if (cachedBody && sha256Hex(cachedBody) === sha256) {
-      const row = index.findRegistryFile(repo, path);
-      if (row?.sha256 === sha256 && row.size === body.length) this.present.set(entry.path, {});
-      // The bytes are on disk already but their index row lags (a crash between the two): write only the row.
-      else this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: false });
+      if (row?.sha256 === sha256 && row.size === body.length) {
+        this.present.set(entry.path, {});
+        if (attested !== undefined && attested > row.upstreamAsOf) this.raises.push({ entryPath: entry.path, kind: 'registry', rowPath: path, sha256, asOf: attested });
+      } else {
+        // The bytes are on disk already but their index row lags (a crash between the two): write only the row.
+        this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: false, upstreamAsOf });
+      }
       return;
     }
-    const cached = cachedBody && index.findRegistryFile(repo, path) ? await this.openCached(cachedBody, resource) : undefined;
-    if (cached) {
-      const newer = firstNotIn(listingOf(resource, verified.message), listingOf(resource, cached.message));
-      if (newer === undefined) {
-        this.kept.set(entry.path, `the cached ${describeResource(resource)} already lists everything this one does (newer or the same)`);
+    // A cached file that no longer verifies is a gap: any verified copy fills it.
+    const cached = cachedBody && row ? await this.openCached(cachedBody, resource) : undefined;
+    if (cached && row) {
+      const keep = this.keepReason(describeResource(resource), row.upstreamAsOf, attested);
+      if (keep !== undefined) {
+        this.kept.set(entry.path, keep);
         if (pkg) pkg.kept = releaseChecksums(cached.message as Package);
         return;
       }
     }
     const writer = await blobs.begin(key);
-    this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: cached !== undefined, writer });
+    this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: row !== undefined, upstreamAsOf, writer });
     await writer.write(body);
     // Durable and closed now, so a large bundle does not hold a file open per entry.
     await writer.finish();
@@ -326,12 +449,13 @@ class BundleImport {
       await drain(stream);
       return;
     }
-    const { checksum, source, dependsOn } = expectation;
+    const { checksum, source, dependsOn, keepOut } = expectation;
     const key = tarballKey(repo, name, version);
     const row = index.findTarball(repo, name, version);
     const onDisk = row && row.sha256 === entry.sha256 && row.size === entry.size ? await blobs.open(key) : undefined;
     const isPresent = row !== undefined && onDisk?.size === row.size;
-    const writer = isPresent ? undefined : await blobs.begin(key);
+    // Kept out: still read and checked (a changed bundle is refused), but never written.
+    const writer = isPresent || keepOut !== undefined ? undefined : await blobs.begin(key);
     const staged: Staged = { kind: 'tarball', path: entry.path, name, version, sha256: entry.sha256, size: entry.size, replaced: row !== undefined, ...(writer && { writer }), ...(dependsOn !== undefined && { dependsOn }) };
     if (writer) this.staged.set(entry.path, staged);
 
@@ -356,22 +480,26 @@ class BundleImport {
       await this.refuse(entry.path, `does not match ${source}: expected ${checksum.kind} SHA-256 ${checksum.hex}, got ${got ?? 'an unreadable tarball'}`);
       return;
     }
+    if (keepOut !== undefined) {
+      this.kept.set(entry.path, keepOut);
+      return;
+    }
     if (isPresent) {
       this.present.set(entry.path, { tarball: { name, version, pinned: row.pinned }, ...(dependsOn !== undefined && { dependsOn }) });
     }
   }
 
   /**
-   * A build list, its .signed file, or a build. Lists and .signed files cannot be verified
-   * (Elixir's key signs them, and Mix checks that); a build must have the SHA-512 its list
-   * gives: the bundle's list if it holds one, else the cached one.
+   * A build list, its .signed file, or a build. A list and its .signed file are held until
+   * both are read, then verified together with the builds server's key (as Mix checks them)
+   * and imported, kept or refused together. A build must have the SHA-512 a verified list
+   * gives: the bundle's if it holds one, else the cached one.
    */
   private async stageInstalls(entry: BundleEntry, target: Extract<EntryTarget, { kind: 'installs' }>, stream: TarEntry): Promise<void> {
-    const { index, blobs } = this.options;
     const { what } = target;
-    const listPath = `installs/${what.list}`;
-    let dependsOn: string | undefined;
     if (what.kind === 'build') {
+      // Every list and .signed file comes before the first build: a half still alone stays alone.
+      await this.refuseLonePairs();
       const expectation = await this.buildExpectation(target.path, what.list);
       if ('problem' in expectation) {
         await this.refuse(entry.path, expectation.problem);
@@ -385,38 +513,74 @@ class BundleImport {
         await this.refuse(entry.path, `does not match ${expectation.source}: expected SHA-512 ${expectation.sha512}, got ${sha512}`);
         return;
       }
-      dependsOn = expectation.dependsOn;
-      await this.stageInstallsBody(entry, target.path, body, dependsOn);
+      if (expectation.keepOut !== undefined) {
+        this.kept.set(entry.path, expectation.keepOut);
+        return;
+      }
+      await this.stageInstallsBody(entry, target.path, body, expectation.dependsOn, 0);
       return;
     }
     const body = Buffer.concat(await collect(stream));
     if (!(await this.checkedBody(entry, body))) return;
-    // A .signed file goes with its list: refused with it, kept with it.
-    if (what.kind === 'signature' && this.byPath.has(listPath)) dependsOn = listPath;
-    const listed = what.kind === 'list' ? parseBuildList(what.list, body) : undefined;
-    if (listed) this.bundleLists.set(what.list, listed);
-    const rowPath = `installs/${target.path}`;
-    const row = index.findPassthroughFile(rowPath);
-    if (row?.sha256 === entry.sha256 && row.size === body.length) {
-      await this.stageInstallsBody(entry, target.path, body, dependsOn);
+    const pair = this.pendingPairs.get(what.list) ?? {};
+    pair[what.kind === 'list' ? 'list' : 'signed'] = { entry, path: target.path, body };
+    this.pendingPairs.set(what.list, pair);
+    if (pair.list && pair.signed) {
+      this.pendingPairs.delete(what.list);
+      await this.settlePair(what.list, pair.list, pair.signed);
+    }
+  }
+
+  /** Both halves of a list's pair are read: verify them together, then import, keep or refuse both. */
+  private async settlePair(list: BuildListName, listHalf: PairHalf, signedHalf: PairHalf): Promise<void> {
+    const { index, installsKey } = this.options;
+    const problem = listSignatureProblem(listHalf.body, signedHalf.body, installsKey);
+    if (problem !== undefined) {
+      await this.refuse(listHalf.entry.path, `does not verify with its .signed file and the builds server's key (installs.publicKey): ${problem}`);
+      await this.refuse(signedHalf.entry.path, `does not verify its list ${listHalf.entry.path} (see there)`);
       return;
     }
-    if (what.kind === 'list' && listed) {
-      const cachedBody = row ? await blobs.read(passthroughBlobKey(rowPath)) : undefined;
-      if (cachedBody) {
-        const cached = parseBuildList(what.list, cachedBody);
-        const lacking = [...listed.values()].find((build) => cached.get(build.path)?.sha512 !== build.sha512);
-        if (lacking === undefined) {
-          this.keptLists.add(what.list);
-          this.kept.set(entry.path, `the cached /installs/${what.list} already names every build this one does, with the same SHA-512`);
-          return;
-        }
+    const entries = parseBuildList(list, listHalf.body);
+    this.bundleLists.set(list, entries);
+    const attested = this.attested(listHalf.entry);
+    const listRow = index.findPassthroughFile(`installs/${list}`);
+    const signedRow = index.findPassthroughFile(`installs/${list}.signed`);
+    const same = listRow?.sha256 === listHalf.entry.sha256 && signedRow?.sha256 === signedHalf.entry.sha256;
+    const cached = same ? undefined : await this.cachedList(list);
+    if (cached && listRow && typeof cached !== 'string') {
+      const keep = this.keepReason(`/installs/${list}`, listRow.upstreamAsOf, attested);
+      if (keep !== undefined) {
+        this.keptLists.set(list, cached);
+        this.kept.set(listHalf.entry.path, keep);
+        this.kept.set(signedHalf.entry.path, `goes with its list ${listHalf.entry.path}, which is kept`);
+        return;
       }
-    } else if (dependsOn !== undefined && this.keptLists.has(what.list) && row) {
-      this.kept.set(entry.path, `its list ${listPath} is kept as the cached copy, and so is the cached .signed file`);
-      return;
     }
-    await this.stageInstallsBody(entry, target.path, body, dependsOn);
+    const upstreamAsOf = attested ?? 0;
+    await this.stageInstallsBody(listHalf.entry, listHalf.path, listHalf.body, undefined, upstreamAsOf);
+    // The .signed file is refused, kept or imported with its list.
+    await this.stageInstallsBody(signedHalf.entry, signedHalf.path, signedHalf.body, listHalf.entry.path, upstreamAsOf);
+    if (same && attested !== undefined && listRow && attested > listRow.upstreamAsOf) {
+      this.raises.push({ entryPath: listHalf.entry.path, kind: 'installs', rowPath: `installs/${list}`, sha256: listHalf.entry.sha256, asOf: attested });
+      this.raises.push({ entryPath: signedHalf.entry.path, kind: 'installs', rowPath: `installs/${list}.signed`, sha256: signedHalf.entry.sha256, asOf: attested });
+    }
+  }
+
+  /** A list without its .signed file in the bundle, or a .signed file without its list, cannot be verified. */
+  private async refuseLonePairs(): Promise<void> {
+    for (const [list, { list: listHalf, signed }] of this.pendingPairs) {
+      const partnerRefused = (path: string): string | undefined => {
+        const reason = this.refused.get(path);
+        return reason === undefined ? undefined : `goes with ${path}, which was refused (${reason})`;
+      };
+      const listPath = `installs/${list}`;
+      if (listHalf) {
+        await this.refuse(listHalf.entry.path, partnerRefused(`${listPath}.signed`)
+          ?? `comes without ${listPath}.signed in the bundle, so it cannot be verified with the builds server's key`);
+      }
+      if (signed) await this.refuse(signed.entry.path, partnerRefused(listPath) ?? `comes without its list ${listPath} in the bundle`);
+    }
+    this.pendingPairs.clear();
   }
 
   /** Whether the bytes are those the manifest lists; refuses the entry if not. */
@@ -428,7 +592,7 @@ class BundleImport {
   }
 
   /** Records the same bytes already cached as present, else stages them in the blob store. */
-  private async stageInstallsBody(entry: BundleEntry, path: string, body: Buffer, dependsOn: string | undefined): Promise<void> {
+  private async stageInstallsBody(entry: BundleEntry, path: string, body: Buffer, dependsOn: string | undefined, upstreamAsOf: number): Promise<void> {
     const { index, blobs } = this.options;
     const rowPath = `installs/${path}`;
     const key = passthroughBlobKey(rowPath);
@@ -439,31 +603,50 @@ class BundleImport {
     }
     const writer = await blobs.begin(key);
     this.staged.set(entry.path, {
-      kind: 'installs', path: entry.path, rowPath, sha256: entry.sha256, size: body.length, replaced: row !== undefined, writer,
+      kind: 'installs', path: entry.path, rowPath, sha256: entry.sha256, size: body.length, replaced: row !== undefined, upstreamAsOf, writer,
       ...(dependsOn !== undefined && { dependsOn }),
     });
     await writer.write(body);
     await writer.finish();
   }
 
-  /** The SHA-512 a build must have: from the bundle's list, else from the cached one. */
+  /** The SHA-512 a build must have: from the bundle's verified list (or the cached one kept in force), else from the cached one. */
   private async buildExpectation(path: string, list: BuildListName): Promise<BuildExpectation> {
-    const { index, blobs } = this.options;
     const listPath = `installs/${list}`;
     if (this.byPath.has(listPath)) {
       const reason = this.refused.get(listPath);
       if (reason !== undefined) return { problem: `its list ${listPath} was refused (${reason})` };
       const listed = this.bundleLists.get(list);
-      if (!listed) return { problem: `its list ${listPath} was not read before it` };
+      if (!listed) return { problem: `its list ${listPath} was not read and verified before it` };
       const build = listed.get(path);
       if (!build) return { problem: `${listPath} in the bundle does not list it` };
+      const inForce = this.keptLists.get(list);
+      if (inForce) {
+        const cached = inForce.get(path);
+        if (!cached) return { sha512: build.sha512, source: listPath, keepOut: `the cached /installs/${list}, kept in force, does not name it (this bundle's copy does); not imported` };
+        if (cached.sha512 !== build.sha512) return { problem: `the cached /installs/${list}, kept in force, gives another SHA-512 for it (${cached.sha512})` };
+      }
       return { sha512: build.sha512, source: listPath, dependsOn: listPath };
     }
-    const body = index.findPassthroughFile(listPath) ? await blobs.read(passthroughBlobKey(listPath)) : undefined;
-    if (!body) return { problem: `the bundle has no ${listPath}, and none is cached to check the build against` };
-    const build = parseBuildList(list, body).get(path);
+    const cached = await this.cachedList(list);
+    if (cached === undefined) return { problem: `the bundle has no ${listPath}, and none is cached to check the build against` };
+    if (typeof cached === 'string') return { problem: `the bundle has no ${listPath}, and the cached /installs/${list} ${cached}` };
+    const build = cached.get(path);
     if (!build) return { problem: `the bundle has no ${listPath}, and the cached /installs/${list} does not list it` };
     return { sha512: build.sha512, source: `the cached /installs/${list}` };
+  }
+
+  /** The builds the cached list names, if it and its cached .signed file verify together; what is wrong otherwise; undefined if no list is cached. */
+  private async cachedList(list: BuildListName): Promise<Map<string, BuildEntry> | string | undefined> {
+    const { index, blobs, installsKey } = this.options;
+    const listPath = `installs/${list}`;
+    const listBody = index.findPassthroughFile(listPath) ? await blobs.read(passthroughBlobKey(listPath)) : undefined;
+    if (!listBody) return undefined;
+    const signedBody = index.findPassthroughFile(`${listPath}.signed`) ? await blobs.read(passthroughBlobKey(`${listPath}.signed`)) : undefined;
+    if (!signedBody) return 'is cached without its .signed file, so it cannot be verified';
+    const problem = listSignatureProblem(listBody, signedBody, installsKey);
+    if (problem !== undefined) return `does not verify with its cached .signed file (${problem})`;
+    return parseBuildList(list, listBody);
   }
 
   /** The checksum a release's tarball must have: from the bundle's verified /packages/NAME, else from the cached one. */
@@ -476,9 +659,13 @@ class BundleImport {
       if (!pkg) return { problem: `its registry file ${registryPath} was not read before it` };
       const checksum = pkg.checksums.get(version);
       if (!checksum) return { problem: `${registryPath} in the bundle does not list version ${version}` };
-      const cached = pkg.kept?.get(version);
-      if (cached && (cached.kind !== checksum.kind || cached.hex !== checksum.hex)) {
-        return { problem: `the cached /packages/${name}, kept as the newer copy, lists another ${cached.kind} checksum for ${version} (${cached.hex})` };
+      if (pkg.kept) {
+        // The cached file stays in force: a release it does not list stays out (it may have been removed since).
+        const cached = pkg.kept.get(version);
+        if (!cached) return { checksum, source: registryPath, keepOut: `the cached /packages/${name}, kept in force, does not list ${version} (this bundle's copy does); not imported` };
+        if (cached.kind !== checksum.kind || cached.hex !== checksum.hex) {
+          return { problem: `the cached /packages/${name}, kept in force, lists another ${cached.kind} checksum for ${version} (${cached.hex})` };
+        }
       }
       return { checksum, source: registryPath, dependsOn: registryPath };
     }
@@ -591,18 +778,30 @@ class BundleImport {
       for (const item of staged) {
         if (item.kind === 'registry') {
           // No ETag and never checked: served offline as it is, revalidated in full once upstream is reachable.
-          index.saveRegistryFile({ repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0 });
+          // upstreamAsOf: what a trusted bundle attested, else 0 (unknown).
+          index.saveRegistryFile({
+            repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
+          });
         } else if (item.kind === 'installs') {
           // Like registry files: no ETag and never checked, so a list is served offline as it is and fetched again online.
-          index.savePassthroughFile({ path: item.rowPath, upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0 });
+          index.savePassthroughFile({
+            path: item.rowPath, upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
+          });
         } else {
           index.saveTarball({ repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: pin });
         }
       }
       for (const tarball of pinnedNow) index.setPinned(repo, tarball.name, tarball.version, true);
+      // Only if the bytes are still those the bundle confirmed.
+      for (const raise of this.raises) {
+        if (this.refused.has(raise.entryPath)) continue;
+        if (raise.kind === 'registry') index.raiseRegistryAsOf(repo, raise.rowPath, raise.sha256, raise.asOf);
+        else index.raisePassthroughAsOf(raise.rowPath, raise.sha256, raise.asOf);
+      }
     });
     const summary: ImportSummary = {
       manifest,
+      signature: this.signature,
       imported: staged.map((item) => ({ path: item.path, kind: item.kind, replaced: item.replaced })),
       alreadyPresent: [...this.present.keys()],
       keptCached: [...this.kept].map(([path, reason]) => ({ path, reason })),
@@ -610,7 +809,7 @@ class BundleImport {
       refused,
     };
     log?.info({
-      file, imported: summary.imported.length, alreadyPresent: summary.alreadyPresent.length,
+      file, signature: this.signature, imported: summary.imported.length, alreadyPresent: summary.alreadyPresent.length,
       keptCached: summary.keptCached.length, refused: refused.length,
     }, 'bundle imported');
     return summary;

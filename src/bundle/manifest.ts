@@ -11,10 +11,16 @@ import { classifyInstallsPath, isSafeInstallsPath, type InstallsPath } from '../
 import { BundleError } from './bundle-error.js';
 
 export const BUNDLE_FORMAT = 'hexproxy-bundle';
-export const BUNDLE_FORMAT_VERSION = 1;
+/** What this hexproxy writes: signed (manifest.sig), with upstream's-word times. It reads 1 too. */
+export const BUNDLE_FORMAT_VERSION = 2;
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 export const MANIFEST_PATH = 'manifest.json';
+/** Format 2: the exporter's signature of manifest.json's bytes, the second tar entry. */
+export const MANIFEST_SIGNATURE_PATH = 'manifest.sig';
 /** A manifest lists ~200 bytes per entry; this allows several hundred thousand entries. */
 export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024;
+/** A 4096-bit RSA signature is 700 characters of base64; this leaves room for any key hexproxy accepts. */
+export const MAX_MANIFEST_SIGNATURE_BYTES = 16 * 1024;
 
 export const BUNDLE_ENTRY_KINDS = ['registry', 'tarball', 'installs'] as const;
 export type BundleEntryKind = (typeof BUNDLE_ENTRY_KINDS)[number];
@@ -30,6 +36,11 @@ export interface BundleEntry {
   name?: string;
   /** The release, for tarballs. */
   version?: string;
+  /**
+   * Format 2, registry files and installs lists only: when the exporter last had upstream's
+   * word for these bytes (ISO 8601, UTC, milliseconds). Absent when it does not know.
+   */
+  upstreamAsOf?: string;
 }
 
 /** What an incremental bundle leaves out: what an earlier bundle held, or what was fetched before a time. */
@@ -37,11 +48,13 @@ export type BundleSince = { bundleCreatedAt: string } | { fetchedAfter: string }
 
 export interface BundleManifest {
   format: typeof BUNDLE_FORMAT;
-  formatVersion: typeof BUNDLE_FORMAT_VERSION;
+  formatVersion: 1 | 2;
   /** ISO 8601, UTC. */
   createdAt: string;
   upstream: { url: string; repository: string };
   since?: BundleSince;
+  /** Format 2: whose key signed manifest.sig (SHA-256 of its DER SubjectPublicKeyInfo, hex). */
+  signer?: { fingerprint: string };
   entries: BundleEntry[];
 }
 
@@ -53,14 +66,19 @@ export type EntryTarget =
   | { kind: 'installs'; path: string; what: Exclude<InstallsPath, { kind: 'unknown' }> };
 
 const isoDate = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 date');
+/** Exactly as Date.prototype.toISOString writes it, so that times compare to the millisecond. */
+const isoMillis = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'must be an ISO 8601 UTC time with milliseconds (2026-11-22T02:27:27.736Z)')
+  .refine((value) => !Number.isNaN(Date.parse(value)), 'must be a valid time');
+export const FINGERPRINT = /^[0-9a-f]{64}$/;
 
-// Unknown fields are ignored so that later writers can add some within format version 1.
+// Unknown fields are ignored so that later writers can add some within a format version.
 const manifestSchema = z.object({
   format: z.literal(BUNDLE_FORMAT),
-  formatVersion: z.literal(BUNDLE_FORMAT_VERSION),
+  formatVersion: z.union([z.literal(1), z.literal(2)]),
   createdAt: isoDate,
   upstream: z.object({ url: z.string(), repository: z.string().min(1) }),
   since: z.union([z.object({ bundleCreatedAt: isoDate }), z.object({ fetchedAfter: isoDate })]).optional(),
+  signer: z.object({ fingerprint: z.string().regex(FINGERPRINT, 'must be 64 lowercase hex digits') }).optional(),
   entries: z.array(z.object({
     path: z.string().min(1).max(1024),
     size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
@@ -68,13 +86,19 @@ const manifestSchema = z.object({
     kind: z.enum(BUNDLE_ENTRY_KINDS),
     name: z.string().optional(),
     version: z.string().optional(),
+    upstreamAsOf: isoMillis.optional(),
   })),
 });
 
-/** Parses and checks manifest.json; every failure is a BundleError naming manifest.json. */
-export function parseManifest(bytes: Uint8Array, source: string): BundleManifest {
-  const refuse = (reason: string, cause?: unknown): BundleError =>
-    new BundleError(`${source}: ${MANIFEST_PATH}: ${reason}`, [{ path: MANIFEST_PATH, reason }], cause === undefined ? undefined : { cause });
+const refusal = (source: string) => (reason: string, cause?: unknown): BundleError =>
+  new BundleError(`${source}: ${MANIFEST_PATH}: ${reason}`, [{ path: MANIFEST_PATH, reason }], cause === undefined ? undefined : { cause });
+
+/**
+ * The JSON of manifest.json, with its format and a version this hexproxy reads: enough to
+ * find the signer and check manifest.sig before anything else of it is believed.
+ */
+export function readManifestHead(bytes: Uint8Array, source: string): { json: Record<string, unknown>; formatVersion: 1 | 2; fingerprint?: string } {
+  const refuse = refusal(source);
   let json: unknown;
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -82,11 +106,29 @@ export function parseManifest(bytes: Uint8Array, source: string): BundleManifest
     throw refuse(`is not JSON: ${errorMessage(error)}`, error);
   }
   // The two fields that say what this is come first, so a newer bundle gets a clear message.
-  const head = typeof json === 'object' && json !== null ? (json as Record<string, unknown>) : {};
+  const head = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
   if (head['format'] !== BUNDLE_FORMAT) throw refuse(`is not a ${BUNDLE_FORMAT} manifest (format is ${JSON.stringify(head['format'])})`);
-  if (head['formatVersion'] !== BUNDLE_FORMAT_VERSION) {
-    throw refuse(`has format version ${JSON.stringify(head['formatVersion'])}; this hexproxy reads version ${BUNDLE_FORMAT_VERSION} only`);
+  const version = head['formatVersion'];
+  if (version !== 1 && version !== 2) {
+    throw refuse(`has format version ${JSON.stringify(version)}; this hexproxy reads versions ${READABLE_FORMAT_VERSIONS.join(' and ')}; import it with a newer hexproxy`);
   }
+  if (version === 1) return { json: head, formatVersion: 1 };
+  const signer = head['signer'];
+  const fingerprint = typeof signer === 'object' && signer !== null ? (signer as Record<string, unknown>)['fingerprint'] : undefined;
+  if (typeof fingerprint !== 'string' || !FINGERPRINT.test(fingerprint)) {
+    throw refuse('is format version 2 but signer.fingerprint is not 64 lowercase hex digits');
+  }
+  return { json: head, formatVersion: 2, fingerprint };
+}
+
+/** Parses and checks manifest.json; every failure is a BundleError naming manifest.json. */
+export function parseManifest(bytes: Uint8Array, source: string): BundleManifest {
+  return checkManifest(readManifestHead(bytes, source).json, source);
+}
+
+/** The rest of the checks, on what readManifestHead returned. */
+export function checkManifest(head: Record<string, unknown>, source: string): BundleManifest {
+  const refuse = refusal(source);
   // An entry kind from a later writer: refuse the whole bundle, with a message that says why.
   const listed = Array.isArray(head['entries']) ? (head['entries'] as unknown[]) : [];
   const unknown = listed.find((entry): entry is { kind: unknown; path?: unknown } =>
@@ -94,12 +136,28 @@ export function parseManifest(bytes: Uint8Array, source: string): BundleManifest
   if (unknown && typeof unknown.kind === 'string') {
     throw refuse(`lists ${JSON.stringify(unknown.path)} of kind ${JSON.stringify(unknown.kind)}, which this hexproxy does not know (it reads ${BUNDLE_ENTRY_KINDS.join(', ')}); import it with a newer hexproxy`);
   }
-  const result = manifestSchema.safeParse(json);
+  const result = manifestSchema.safeParse(head);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
     throw refuse(`is malformed: ${problems.slice(0, 10).join('; ')}`);
   }
   const manifest: BundleManifest = result.data;
+  if (manifest.formatVersion === 1) {
+    // Nothing in an unsigned manifest is attested: fields of format 2 mean nothing in it.
+    delete manifest.signer;
+    for (const entry of manifest.entries) delete entry.upstreamAsOf;
+  } else {
+    const createdAt = Date.parse(manifest.createdAt);
+    for (const entry of manifest.entries) {
+      if (entry.upstreamAsOf === undefined) continue;
+      if (entry.kind !== 'registry' && installsTargetOf(entry.path)?.what.kind !== 'list') {
+        throw refuse(`gives upstreamAsOf for ${entry.path}; only registry files and installs lists carry one`);
+      }
+      if (Date.parse(entry.upstreamAsOf) > createdAt) {
+        throw refuse(`gives upstreamAsOf ${entry.upstreamAsOf} for ${entry.path}, after the bundle was created (${manifest.createdAt})`);
+      }
+    }
+  }
   // Importers check each tarball against its package's registry file in one pass over
   // the bundle, so every registry entry comes before every tarball.
   const firstTarball = manifest.entries.findIndex((entry) => entry.kind === 'tarball');

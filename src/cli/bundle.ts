@@ -1,10 +1,14 @@
 // `hexproxy export` and `hexproxy import`: carry a cache across an air gap as one file
 // (docs/bundle-format.md).
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { exportBundle, type ExportSince } from '../bundle/export.js';
-import { importBundle } from '../bundle/import.js';
+import { importBundle, type ImportSummary } from '../bundle/import.js';
 import { readManifest } from '../bundle/manifest.js';
+import type { Config } from '../config/schema.js';
 import { BadRequestError } from '../errors.js';
+import { readPublicKeyFile } from '../keys/public-key-file.js';
 import { fetchReleases } from '../ops/fetch-releases.js';
 import { planPrewarm } from '../ops/prewarm.js';
 import { formatBytes, withHexproxy } from './open.js';
@@ -21,7 +25,9 @@ export function exportCommand(): Command {
       'With lock files or specs, only what they need (pre-warmed first if not cached); otherwise everything cached.\n' +
       'Either way, every cached /installs file (build lists, .signed files, Hex and rebar3 builds) is included, so that the ' +
       'other side can bootstrap Hex and rebar3; --no-installs leaves them out.\n' +
-      'With --since, only what an earlier bundle does not hold, or what was fetched after a time.',
+      'With --since, only what an earlier bundle does not hold, or what was fetched after a time.\n' +
+      'The manifest is signed with hexproxy\'s key and says when upstream last vouched for each registry file: an importer ' +
+      'that trusts the key (bundles.trustedKeys) lets later files replace earlier ones, and never the other way round.',
     ))
     .argument('[spec...]', 'package specs, as for prewarm')
     .requiredOption('--out <file>', 'the bundle to write (appears only when complete)')
@@ -37,7 +43,7 @@ export function exportCommand(): Command {
       const rebarLocks = (options['rebarLock'] as string[] | undefined) ?? [];
       const since = await parseSince(options['since']);
       const concurrency = Number(options['concurrency']);
-      await withHexproxy(config, async ({ index, blobs, registry, tarballs, log }) => {
+      await withHexproxy(config, async ({ index, blobs, registry, tarballs, log, keys, installsKey }) => {
         const repo = config.upstream.repository;
         let select: Parameters<typeof exportBundle>[0]['select'] = { all: true };
         let failedBefore = false;
@@ -59,6 +65,7 @@ export function exportCommand(): Command {
         const summary = await exportBundle({
           out: String(options['out']), index, blobs, repo, upstreamUrl: config.upstream.url, select, log,
           installs: options['installs'] !== false,
+          signingKey: keys.privateKey, installsKey,
           ...(since && { since }),
           onProgress: ({ path, total }) => progress.item(path, 'written', total),
         });
@@ -68,6 +75,7 @@ export function exportCommand(): Command {
           `registry files: ${summary.registryFiles}`,
           `tarballs:       ${summary.tarballs}`,
           `installs files: ${summary.installsFiles}`,
+          `signed by:      ${keys.fingerprint} (the importing side trusts ${keys.publicKeyFile} in bundles.trustedKeys)`,
         ];
         if (since) lines.push(`unchanged since the earlier bundle or time, left out: ${summary.unchanged}`);
         for (const failure of summary.failed) lines.push(`  FAILED ${failure.path}: ${failure.reason}`);
@@ -82,20 +90,25 @@ export function importCommand(): Command {
     .summary('Verify a bundle and add it to the cache')
     .description(
       'Add a bundle written by `hexproxy export` to the cache. Every registry file is verified with the upstream public key ' +
-      '(not the exporter\'s), every tarball against the checksum in its signed registry entry, and every /installs build against the ' +
-      'SHA-512 in its build list (lists and .signed files are taken as they are), before anything becomes visible: ' +
-      'a bundle with one bad entry imports nothing (or, with --skip-bad, everything else). Importing the same bundle twice is harmless. ' +
+      '(not the exporter\'s), every tarball against the checksum in its signed registry entry, every /installs list with its .signed ' +
+      'file and the builds server\'s key (installs.publicKey), and every build against the SHA-512 in its verified list, before anything ' +
+      'becomes visible: a bundle with one bad entry imports nothing (or, with --skip-bad, everything else). Importing the same bundle twice is harmless. ' +
+      'A registry file or list replaces a cached one only if the bundle is signed by a trusted key (hexproxy\'s own, bundles.trustedKeys, --trust-key) ' +
+      'and says upstream vouched for it later; other bundles only fill gaps. ' +
       'Imported tarballs are pinned against eviction unless --no-pin.',
     ))
     .argument('<bundle>', 'the bundle file')
+    .option('--trust-key <file>', 'also trust bundles signed with this exporter\'s public key (PEM; repeatable), as bundles.trustedKeys', collect)
     .option('--skip-bad', 'import the entries that check out and list those refused')
     .option('--no-pin', 'do not pin the imported tarballs')
     .action(async (file: string, options: CommandOptions) => {
       const config = configFrom(options);
-      await withHexproxy(config, async ({ index, blobs, upstreamKey, log }) => {
+      const trustedKeys = trustedKeysOf(config, (options['trustKey'] as string[] | undefined) ?? []);
+      await withHexproxy(config, async ({ index, blobs, upstreamKey, installsKey, keys, log }) => {
         const progress = lazyProgress('import');
         const summary = await importBundle({
-          file, index, blobs, repo: config.upstream.repository, upstreamKey, log,
+          file, index, blobs, repo: config.upstream.repository, upstreamKey, installsKey, log,
+          trustedKeys: [createPublicKey(keys.publicKeyPem), ...trustedKeys],
           maxRegistryBytes: config.cache.maxRegistryBytes,
           maxTarballBytes: config.cache.maxTarballBytes,
           skipBad: options['skipBad'] === true,
@@ -103,17 +116,37 @@ export function importCommand(): Command {
           onProgress: ({ path, total }) => progress.item(path, 'checked', total),
         });
         progress.done();
-        const lines = [
-          `imported:        ${summary.imported.length}${summary.imported.some((e) => e.replaced) ? ` (${summary.imported.filter((e) => e.replaced).length} replacing older copies)` : ''}`,
-          `already present: ${summary.alreadyPresent.length}`,
-          `kept newer cached registry files: ${summary.keptCached.length}`,
-          `refused:         ${summary.refused.length}`,
-        ];
-        for (const refused of summary.refused) lines.push(`  REFUSED ${refused.path}: ${refused.reason}`);
-        process.stdout.write(`${lines.join('\n')}\n`);
+        process.stdout.write(importReport(summary));
         if (summary.refused.length > 0) process.exitCode = 1;
       });
     });
+}
+
+/** The keys of bundles.trustedKeys and --trust-key, read now so that a bad file stops the import before it reads the bundle. */
+function trustedKeysOf(config: Readonly<Config>, flags: readonly string[]): KeyObject[] {
+  return [
+    ...config.bundles.trustedKeys.map((file, i) => readPublicKeyFile(file, `bundles.trustedKeys[${i}]`)),
+    ...flags.map((file) => readPublicKeyFile(resolve(file), '--trust-key')),
+  ];
+}
+
+/** How many kept entries the report spells out. */
+const KEPT_LISTED = 20;
+
+function importReport(summary: ImportSummary): string {
+  const { signature } = summary;
+  const replaced = summary.imported.filter((entry) => entry.replaced).length;
+  const lines = [
+    signature.trusted ? `signed by:       ${signature.fingerprint} (trusted)` : `not trusted:     the bundle ${signature.reason}`,
+    `imported:        ${summary.imported.length}${replaced > 0 ? ` (${replaced} replacing older copies)` : ''}`,
+    `already present: ${summary.alreadyPresent.length}`,
+    `kept cached:     ${summary.keptCached.length}`,
+    `refused:         ${summary.refused.length}`,
+  ];
+  for (const kept of summary.keptCached.slice(0, KEPT_LISTED)) lines.push(`  KEPT ${kept.path}: ${kept.reason}`);
+  if (summary.keptCached.length > KEPT_LISTED) lines.push(`  … and ${summary.keptCached.length - KEPT_LISTED} more kept`);
+  for (const refused of summary.refused) lines.push(`  REFUSED ${refused.path}: ${refused.reason}`);
+  return `${lines.join('\n')}\n`;
 }
 
 async function parseSince(value: unknown): Promise<ExportSince | undefined> {

@@ -115,7 +115,8 @@ function mergeFile(tree: Tree, origin: Map<string, string>, file: string): void 
       if (value === null) continue;
       // Paths in a config file are relative to the file, so the file can move with its data.
       const isPath = pathKeys.has(key) || /^organizations\.[^.]+\.publicKey$/.test(key);
-      setPath(tree, key, isPath && typeof value === 'string' ? resolve(dirname(file), value) : value);
+      const relativeTo = (path: unknown): unknown => (typeof path === 'string' ? resolve(dirname(file), path) : path);
+      setPath(tree, key, isPath ? relativeTo(value) : key === 'bundles.trustedKeys' && Array.isArray(value) ? value.map(relativeTo) : value);
       origin.set(key, `config file ${file}`);
     }
   };

@@ -62,6 +62,7 @@ export const configSchema = z.strictObject({
   installs: z.strictObject({
     url: httpUrl,
     timeoutMs: positiveInt,
+    publicKey: z.string().min(1),
   }),
   http: z.strictObject({
     headersTimeoutMs: positiveInt,
@@ -105,6 +106,14 @@ export const configSchema = z.strictObject({
     maxRegistryBytes: positiveInt,
     registryFetchMemoryBytes: positiveInt,
   }),
+  /**
+   * Air-gap bundles. trustedKeys: PEM files of the public keys of the hexproxy instances
+   * whose signed bundles may replace cached registry files with later ones (hexproxy's own
+   * key is always trusted); see docs/bundle-format.md.
+   */
+  bundles: z.strictObject({
+    trustedKeys: z.array(z.string().min(1)).default([]),
+  }).prefault({}),
   policy: policySchema.prefault({}),
 });
 

@@ -1,6 +1,6 @@
 // Every configuration key, with its CLI flag, environment variable and default: the one
 // table the loader, the CLI and the README are kept in line with.
-import { hexpmPublicKeyFile } from '../paths.js';
+import { elixirPublicKeyFile, hexpmPublicKeyFile } from '../paths.js';
 
 export type SettingKind = 'string' | 'integer' | 'boolean' | 'path' | 'url' | 'list';
 
@@ -34,6 +34,7 @@ export const settings: readonly Setting[] = [
   { key: 'upstream.cooldownSeconds', flag: 'upstream-cooldown-seconds', kind: 'integer', default: 30, description: 'After 3 upstream requests in a row fail, treat upstream as offline for this long (serve from cache, ask nothing), then try again. 0: never.' },
   { key: 'installs.url', flag: 'installs-url', kind: 'url', default: 'https://builds.hex.pm', description: 'Base URL of the builds server that /installs/* (Hex and rebar3 builds for `mix local.hex`, `mix local.rebar` and the Hex update check) is fetched from.' },
   { key: 'installs.timeoutMs', flag: 'installs-timeout-ms', kind: 'integer', default: 15000, description: 'Like upstream.timeoutMs, for the builds server.' },
+  { key: 'installs.publicKey', flag: 'installs-public-key', kind: 'path', default: elixirPublicKeyFile, description: "PEM file of the key the builds server's lists are signed with, used to verify each list with its .signed file (default: Elixir's key shipped in keys/, which Mix checks them with)." },
   { key: 'http.headersTimeoutMs', flag: 'headers-timeout-ms', kind: 'integer', default: 10000, description: 'Time a client has to send its request headers (against slowloris).', serveOnly: true },
   { key: 'http.requestTimeoutMs', flag: 'request-timeout-ms', kind: 'integer', default: 30000, description: 'Time a client has to send its whole request.', serveOnly: true },
   { key: 'http.sendTimeoutMs', flag: 'send-timeout-ms', kind: 'integer', default: 60000, description: 'A response that makes no progress for this long because the client stopped reading is abandoned and its connection closed (within a tenth of this after it). Time spent waiting on upstream does not count.', serveOnly: true },

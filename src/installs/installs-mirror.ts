@@ -1,39 +1,67 @@
 // /installs/* from the builds server (builds.hex.pm): what `mix local.hex`, `mix local.rebar`
-// and the Hex client's update check fetch. The build lists (CSV) and their `.signed` files
-// are relayed byte for byte and revalidated after the TTL: the signatures are made with
-// Elixir's key and checked by Mix, so hexproxy can neither re-sign nor needs to verify
-// them. Each build (.ez archive or rebar escript) is fetched only when the list names it,
-// and stored only when its SHA-512 is the one the list gives; builds never change.
-import { createHash, type Hash } from 'node:crypto';
-import { NotFoundError, OfflineMissError, StorageError, VerificationError } from '../errors.js';
+// and the Hex client's update check fetch. A build list (CSV) and its `.signed` file are
+// fetched, verified and cached as a pair: the list must verify with its `.signed` and the
+// builds server's key (Elixir's, installs.publicKey), as Mix checks it, or neither is served
+// nor stored. Both are served from the same verified pair, so a client never gets a list
+// with the signature of another, and they are revalidated together after the TTL. Each
+// build (.ez archive or rebar escript) is fetched only when a verified list names it, and
+// stored only when its SHA-512 is the one the list gives; builds never change.
+import { createHash, type Hash, type KeyObject } from 'node:crypto';
+import { HexproxyError, NotFoundError, OfflineMissError, StorageError, VerificationError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { passthroughBlobKey, type PassthroughMirror, type PassthroughResult } from '../mirror/passthrough-mirror.js';
+import { passthroughBlobKey, type PassthroughResult } from '../mirror/passthrough-mirror.js';
+import type { CacheStatus } from '../mirror/registry-mirror.js';
 import { SingleFlight } from '../mirror/single-flight.js';
-import { commitWithRow, stageDownload } from '../mirror/staged-download.js';
-import type { BlobStore } from '../store/blob-store.js';
+import { commitWithRow, stageDownload, type StagedDownload } from '../mirror/staged-download.js';
+import { bufferBlob, type BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
 import type { UpstreamBody, UpstreamClient } from '../upstream/client.js';
 import { buildListNames, classifyInstallsPath, parseBuildList, type BuildEntry, type BuildListName } from './builds-csv.js';
+import { listSignatureProblem } from './signed-list.js';
 
 export interface InstallsMirrorOptions {
-  /** Relays the lists; built on the same builds-server client as `upstream`. */
-  lists: PassthroughMirror;
   upstream: UpstreamClient;
   index: CacheIndex;
   blobs: BlobStore;
   log: Logger;
   offline: boolean;
+  /** How long a verified list pair is served before it is revalidated. */
+  ttlMs: number;
   maxBytes: number;
+  /** The key the builds server signs its lists with (installs.publicKey). */
+  listKey: KeyObject;
+  /** Where that key comes from, for error messages: the PEM file. */
+  listKeyFile: string;
 }
 
 export interface ListedBuild extends BuildEntry {
   list: BuildListName;
 }
 
+/** A list and its .signed file that verify together, with the builds the list names. */
+interface ListPair {
+  list: Part;
+  signed: Part;
+  entries: Map<string, BuildEntry>;
+  cache: CacheStatus;
+}
+
+interface Part {
+  row: PassthroughRow;
+  bytes: Buffer;
+}
+
+/** What the cache holds of a pair: usable, or there but not usable (and why). */
+type CachedPair = { pair: ListPair } | { problem: string };
+
+/** One half of a pair as the builds server answered: new bytes (staged, not yet visible) or "not modified". */
+type Fetched = { staged: StagedDownload; bytes: Buffer; etag: string | null } | { notModified: true };
+
 export class InstallsMirror {
-  private readonly flights = new SingleFlight<PassthroughResult>();
-  /** The parsed copy of each list, by the SHA-256 of its bytes. */
-  private readonly parsed = new Map<BuildListName, { sha256: string; entries: Map<string, BuildEntry> }>();
+  private readonly builds = new SingleFlight<PassthroughResult>();
+  private readonly pairs = new SingleFlight<ListPair>();
+  /** The parsed list of each verified pair, by the SHA-256s of the list and its .signed. */
+  private readonly parsed = new Map<BuildListName, { key: string; entries: Map<string, BuildEntry> }>();
 
   constructor(private readonly options: InstallsMirrorOptions) {}
 
@@ -42,8 +70,10 @@ export class InstallsMirror {
     const what = classifyInstallsPath(path);
     switch (what.kind) {
       case 'list':
-      case 'signature':
-        return this.options.lists.get(cacheKey(path), false);
+      case 'signature': {
+        const pair = await this.pair(what.list, false);
+        return served(what.kind === 'list' ? pair.list : pair.signed, pair.cache);
+      }
       case 'build':
         return this.build(path, what.list);
       case 'unknown':
@@ -53,42 +83,180 @@ export class InstallsMirror {
     }
   }
 
-  /** Every build a list names, from the cache or (when stale) the builds server. */
+  /** Every build a verified list names, from the cache or (when stale) the builds server. */
   async listed(list: BuildListName): Promise<ListedBuild[]> {
-    const { entries } = await this.entries(list, false);
+    const { entries } = await this.pair(list, false);
     return [...entries.values()].map((entry) => ({ ...entry, list }));
   }
 
   private async build(path: string, list: BuildListName): Promise<PassthroughResult> {
-    // Checked against its list when it was stored, and builds never change.
-    const cached = await this.options.lists.cached(cacheKey(path));
-    if (cached) return cached;
+    // Checked against a verified list when it was stored, and builds never change.
+    const cached = await this.cachedFile(cacheKey(path));
+    if (cached) return served(cached, 'hit');
     if (this.options.offline) throw new OfflineMissError(`/installs/${path} is not cached and hexproxy runs offline`);
-    return this.flights.run(path, async () => {
+    return this.builds.run(path, async () => {
       const expected = await this.expectedDigest(path, list);
       return this.fetchChecked(path, list, expected);
     });
   }
 
   private async expectedDigest(path: string, list: BuildListName): Promise<string> {
-    let { entries, cache } = await this.entries(list, false);
+    let pair = await this.pair(list, false);
     // Published since the cached list was fetched? Ask once, like a missing release.
-    if (!entries.has(path) && cache === 'hit') ({ entries, cache } = await this.entries(list, true));
-    const entry = entries.get(path);
+    if (!pair.entries.has(path) && pair.cache === 'hit') pair = await this.pair(list, true);
+    const entry = pair.entries.get(path);
     if (!entry) {
-      const staleness = cache === 'stale' ? ' (a cached copy: the builds server could not be asked)' : '';
+      const staleness = pair.cache === 'stale' ? ' (a cached copy: the builds server could not be asked)' : '';
       throw new NotFoundError(`/installs/${path} is not listed in /installs/${list}${staleness}`);
     }
     return entry.sha512;
   }
 
-  private async entries(list: BuildListName, revalidate: boolean): Promise<{ entries: Map<string, BuildEntry>; cache: PassthroughResult['cache'] }> {
-    const result = await this.options.lists.get(cacheKey(list), false, revalidate);
+  /** The verified pair of a list: cached within the TTL, else from the builds server (or the cached one, stale, if that fails). */
+  private async pair(list: BuildListName, revalidate: boolean): Promise<ListPair> {
+    const cached = await this.cachedPair(list);
+    const usable = cached && 'pair' in cached ? cached.pair : undefined;
+    if (usable && !revalidate && this.isFresh(usable.list.row)) return usable;
+    if (this.options.offline) {
+      if (usable) return { ...usable, cache: 'stale' };
+      if (cached && 'problem' in cached) throw new OfflineMissError(`/installs/${list} is cached, but ${cached.problem}; hexproxy runs offline and cannot fetch it again`);
+      throw new OfflineMissError(`/installs/${list} is not cached and hexproxy runs offline`);
+    }
+    return this.pairs.run(list, async () => {
+      try {
+        return await this.fetchPair(list, usable);
+      } catch (error: unknown) {
+        if (error instanceof NotFoundError && usable) await this.forget(list);
+        if (usable && error instanceof HexproxyError && error.status >= 500 && !(error instanceof StorageError)) {
+          const level = error instanceof VerificationError ? 'error' : 'debug';
+          this.options.log[level]({ path: `/installs/${list}`, err: error.message }, 'serving a stale build list');
+          return { ...usable, cache: 'stale' };
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** The cached pair if both files are there and verify together; what is wrong otherwise; undefined if neither is cached. */
+  private async cachedPair(list: BuildListName): Promise<CachedPair | undefined> {
+    const [list_, signed] = await Promise.all([this.cachedBytes(cacheKey(list)), this.cachedBytes(cacheKey(`${list}.signed`))]);
+    if (!list_ && !signed) return undefined;
+    if (!list_ || !signed) return { problem: `without its ${list_ ? '.signed file' : 'list'}` };
+    const entries = this.verifiedEntries(list, list_, signed);
+    if (typeof entries === 'string') {
+      this.options.log.error({ path: `/installs/${list}`, err: entries }, 'a cached build list does not verify with its .signed file; not served');
+      return { problem: `it does not verify with its .signed file (${entries})` };
+    }
+    return { pair: { list: list_, signed, entries, cache: 'hit' } };
+  }
+
+  /** The builds a list names, if it verifies with its .signed file; why not otherwise. Verified once per pair of bytes. */
+  private verifiedEntries(list: BuildListName, listPart: Part, signedPart: Part): Map<string, BuildEntry> | string {
+    const key = `${listPart.row.sha256} ${signedPart.row.sha256}`;
     const known = this.parsed.get(list);
-    if (known && known.sha256 === result.row.sha256) return { entries: known.entries, cache: result.cache };
-    const entries = parseBuildList(list, await readAll(result.blob.stream()));
-    this.parsed.set(list, { sha256: result.row.sha256, entries });
-    return { entries, cache: result.cache };
+    if (known?.key === key) return known.entries;
+    const problem = listSignatureProblem(listPart.bytes, signedPart.bytes, this.options.listKey);
+    if (problem !== undefined) return problem;
+    const entries = parseBuildList(list, listPart.bytes);
+    this.parsed.set(list, { key, entries });
+    return entries;
+  }
+
+  /** Fetches the list and its .signed (conditionally when a verified pair is cached), verifies them together, then stores both. */
+  private async fetchPair(list: BuildListName, cached: ListPair | undefined): Promise<ListPair> {
+    const { index, log, listKey, listKeyFile } = this.options;
+    const listPath = cacheKey(list);
+    const signedPath = cacheKey(`${list}.signed`);
+    const fetchedList = await this.fetchPart(listPath, cached?.list);
+    let fetchedSigned: Fetched;
+    try {
+      fetchedSigned = await this.fetchPart(signedPath, cached?.signed);
+    } catch (error: unknown) {
+      if ('staged' in fetchedList) await fetchedList.staged.writer.abort();
+      if (error instanceof NotFoundError) {
+        throw new VerificationError(`the builds server has no /installs/${list}.signed, so /installs/${list} cannot be verified; not stored`, { cause: error });
+      }
+      throw error;
+    }
+    const now = Date.now();
+    const listBytes = 'bytes' in fetchedList ? fetchedList.bytes : cached?.list.bytes;
+    const signedBytes = 'bytes' in fetchedSigned ? fetchedSigned.bytes : cached?.signed.bytes;
+    const abort = async (): Promise<void> => {
+      for (const part of [fetchedList, fetchedSigned]) if ('staged' in part) await part.staged.writer.abort();
+    };
+    if (!listBytes || !signedBytes) {
+      await abort();
+      throw new VerificationError(`the builds server answered 304 for /installs/${list} or its .signed without a conditional request`);
+    }
+    if (cached && 'notModified' in fetchedList && 'notModified' in fetchedSigned) {
+      index.transaction(() => {
+        index.touchPassthroughFile(listPath, now);
+        index.touchPassthroughFile(signedPath, now);
+      });
+      const touch = (part: Part): Part => ({ ...part, row: { ...part.row, checkedAt: now, upstreamAsOf: Math.max(part.row.upstreamAsOf, now) } });
+      return { ...cached, list: touch(cached.list), signed: touch(cached.signed), cache: 'revalidated' };
+    }
+    const problem = listSignatureProblem(listBytes, signedBytes, listKey);
+    if (problem !== undefined) {
+      await abort();
+      const message = `/installs/${list} from the builds server does not verify with /installs/${list}.signed and the key in installs.publicKey (${listKeyFile}): ${problem}; not stored`;
+      log.warn({ path: `/installs/${list}`, err: message }, 'a build list from the builds server does not verify; not stored');
+      throw new VerificationError(message);
+    }
+    const rowOf = (path: string, part: Fetched, previous: Part | undefined): PassthroughRow | undefined => {
+      if ('staged' in part) {
+        return {
+          path, upstreamEtag: part.etag, sha256: part.staged.sha256, size: part.staged.size,
+          fetchedAt: now, checkedAt: now, upstreamAsOf: now,
+        };
+      }
+      return previous && { ...previous.row, checkedAt: now, upstreamAsOf: Math.max(previous.row.upstreamAsOf, now) };
+    };
+    const listRow = rowOf(listPath, fetchedList, cached?.list);
+    const signedRow = rowOf(signedPath, fetchedSigned, cached?.signed);
+    if (!listRow || !signedRow) throw new VerificationError(`/installs/${list}: a half of the pair is missing`);
+    await this.commitPair([[listPath, fetchedList, listRow], [signedPath, fetchedSigned, signedRow]]);
+    const pair: ListPair = {
+      list: { row: listRow, bytes: listBytes }, signed: { row: signedRow, bytes: signedBytes },
+      entries: parseBuildList(list, listBytes), cache: cached ? 'revalidated' : 'miss',
+    };
+    this.parsed.set(list, { key: `${listRow.sha256} ${signedRow.sha256}`, entries: pair.entries });
+    return pair;
+  }
+
+  private async fetchPart(path: string, cached: Part | undefined): Promise<Fetched> {
+    const { upstream, blobs, maxBytes } = this.options;
+    const result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
+    if (result.status === 304) return { notModified: true };
+    const staged = await stageDownload(blobs, passthroughBlobKey(path), result, {
+      maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes', keepBytes: true,
+    });
+    return { staged, bytes: staged.bytes ?? Buffer.alloc(0), etag: result.etag ?? null };
+  }
+
+  /** Both files, then both rows in one transaction: other processes see the old pair or the new one. */
+  private async commitPair(parts: readonly (readonly [string, Fetched, PassthroughRow])[]): Promise<void> {
+    const { index, blobs } = this.options;
+    const committed: string[] = [];
+    try {
+      for (const [path, part] of parts) {
+        if (!('staged' in part)) continue;
+        await part.staged.writer.commit();
+        committed.push(path);
+      }
+      index.transaction(() => {
+        for (const [path, part, row] of parts) {
+          if ('staged' in part) index.savePassthroughFile(row);
+          else index.touchPassthroughFile(path, row.checkedAt);
+        }
+      });
+    } catch (error: unknown) {
+      for (const [path, part] of parts) if ('staged' in part && !committed.includes(path)) await part.staged.writer.abort().catch(() => undefined);
+      // Files the index does not name (or names with other bytes) would only be refused later.
+      for (const path of committed) await blobs.delete(passthroughBlobKey(path)).catch(() => undefined);
+      if (error instanceof HexproxyError) throw error;
+      throw new StorageError(`cannot store /${parts[0]?.[0] ?? 'installs'}: ${errorMessage(error)}`, { cause: error });
+    }
   }
 
   private async fetchChecked(path: string, list: BuildListName, expected: string): Promise<PassthroughResult> {
@@ -109,17 +277,56 @@ export class InstallsMirror {
     const now = Date.now();
     const row: PassthroughRow = {
       path: key, upstreamEtag: result.etag ?? null,
-      sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now,
+      sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now, upstreamAsOf: now,
     };
     await commitWithRow(staged, blobs, blobKey, () => index.savePassthroughFile(row));
     const blob = await blobs.open(blobKey);
     if (!blob) throw new StorageError(`/installs/${path} vanished from the cache right after it was written`);
-    return { blob, row, etag: `"${row.sha256.slice(0, 40)}"`, cache: 'miss' };
+    return { blob, row, etag: etagOf(row), cache: 'miss' };
+  }
+
+  /** A cached file with its row, whatever its age; a row whose file is missing or short is dropped. */
+  private async cachedFile(path: string): Promise<PassthroughResult | undefined> {
+    const { index, blobs } = this.options;
+    const row = index.findPassthroughFile(path);
+    if (!row) return undefined;
+    const blob = await blobs.open(passthroughBlobKey(path));
+    if (!blob || blob.size !== row.size) {
+      index.removePassthroughFile(path);
+      return undefined;
+    }
+    return { blob, row, etag: etagOf(row), cache: 'hit' };
+  }
+
+  /** A cached list or .signed file, read whole (they are small): served from these bytes, which were verified. */
+  private async cachedBytes(path: string): Promise<Part | undefined> {
+    const cached = await this.cachedFile(path);
+    if (!cached) return undefined;
+    const bytes = await readAll(cached.blob.stream());
+    return bytes.length === cached.row.size ? { row: cached.row, bytes } : undefined;
+  }
+
+  private async forget(list: BuildListName): Promise<void> {
+    for (const path of [cacheKey(list), cacheKey(`${list}.signed`)]) {
+      this.options.index.removePassthroughFile(path);
+      await this.options.blobs.delete(passthroughBlobKey(path));
+    }
+  }
+
+  private isFresh(row: PassthroughRow): boolean {
+    return Date.now() - row.checkedAt < this.options.ttlMs;
   }
 }
 
 /** Installs files share the pass-through table and blob layout (passthrough/installs/…). */
 const cacheKey = (path: string): string => `installs/${path}`;
+
+const etagOf = (row: PassthroughRow): string => `"${row.sha256.slice(0, 40)}"`;
+
+function served(part: Part | PassthroughResult, cache: CacheStatus): PassthroughResult {
+  if ('blob' in part) return { ...part, cache };
+  return { blob: bufferBlob(part.bytes), row: part.row, etag: etagOf(part.row), cache };
+}
 
 /** The same body, with every chunk also fed to `hash` as it is read. */
 function hashing(body: UpstreamBody, hash: Hash): UpstreamBody {

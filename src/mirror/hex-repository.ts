@@ -132,7 +132,7 @@ export class HexRepository {
     return result;
   }
 
-  /** From the builds server: lists relayed as they are, builds checked against their list. */
+  /** From the builds server: lists served only if they verify with their .signed file, builds checked against their list. */
   async installs(path: string): Promise<PassthroughResult> {
     const result = await this.builds.get(path);
     this.metrics?.cache('installs', result.cache);

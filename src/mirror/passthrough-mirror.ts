@@ -1,5 +1,5 @@
-// Files hexproxy relays without re-signing: /docs/* from the repository, and the /installs
-// build lists from the builds server (src/installs/). Cached on disk; mutable ones are
+// Files hexproxy relays without re-signing: /docs/* from the repository (the /installs build
+// lists, which must verify, have their own mirror: src/installs/). Cached on disk; mutable ones are
 // revalidated after the TTL, immutable ones never; served stale when upstream fails.
 import { HexproxyError, NotFoundError, OfflineMissError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -80,14 +80,14 @@ export class PassthroughMirror {
     const now = Date.now();
     if (result.status === 304 && cached) {
       index.touchPassthroughFile(path, now);
-      return { ...cached, row: { ...cached.row, checkedAt: now }, cache: 'revalidated' };
+      return { ...cached, row: { ...cached.row, checkedAt: now, upstreamAsOf: Math.max(cached.row.upstreamAsOf, now) }, cache: 'revalidated' };
     }
     if (result.status === 304) throw new NotFoundError(`upstream answered 304 for /${path} without a conditional request`);
     const key = blobKey(path);
     const staged = await stageDownload(blobs, key, result, { maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes' });
     const row: PassthroughRow = {
       path, upstreamEtag: result.etag ?? null,
-      sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now,
+      sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now, upstreamAsOf: now,
     };
     await commitWithRow(staged, blobs, key, () => index.savePassthroughFile(row));
     const blob = await blobs.open(key);

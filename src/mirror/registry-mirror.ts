@@ -161,7 +161,7 @@ export class RegistryMirror {
     if (result.status === 304) {
       if (!cached) throw new VerificationError(`upstream answered 304 for ${describeResource(resource)} without a conditional request`);
       this.options.index.touchRegistryFile(repo, path, now);
-      const file = { ...cached, row: { ...cached.row, checkedAt: now } };
+      const file = { ...cached, row: { ...cached.row, checkedAt: now, upstreamAsOf: Math.max(cached.row.upstreamAsOf, now) } };
       this.remember(path, file);
       return { file, cache: 'revalidated' };
     }
@@ -177,7 +177,7 @@ export class RegistryMirror {
         lease,
       });
       const row: RegistryRow = {
-        repo, path, upstreamEtag: result.etag ?? null, sha256: sha256Hex(body), size: body.length, fetchedAt: now, checkedAt: now,
+        repo, path, upstreamEtag: result.etag ?? null, sha256: sha256Hex(body), size: body.length, fetchedAt: now, checkedAt: now, upstreamAsOf: now,
       };
       // Verified bytes are good to serve even when they cannot be cached.
       await this.store(path, body, row, cached !== undefined).catch((error: unknown) => {

@@ -31,3 +31,29 @@ export function parsePrivateKey(pem: string | Buffer): KeyObject {
 export function publicKeyPem(key: KeyObject): string {
   return (key.type === 'private' ? createPublicKey(key) : key).export({ type: 'spki', format: 'pem' }).toString();
 }
+
+/**
+ * A detached signature file, as `openssl dgst -sha512 -sign KEY FILE | openssl base64`
+ * writes it: base64 of an RSA PKCS#1 v1.5 SHA-512 signature of `data`, in lines of 64
+ * characters, each ended by "\n". What the builds server's `.signed` files and a bundle's
+ * manifest.sig hold.
+ */
+export function signDetached(data: Uint8Array, privateKey: KeyObject): Buffer {
+  const base64 = signPayload(data, privateKey).toString('base64');
+  return Buffer.from(`${(base64.match(/.{1,64}/g) ?? []).join('\n')}\n`);
+}
+
+const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * Why `file` is not a detached signature of `data` by `key`, or undefined when it is. Read
+ * as Mix reads a `.signed` file: every "\n" removed, then strict base64 (standard
+ * alphabet, padded), then RSA PKCS#1 v1.5 over the SHA-512 of `data`.
+ */
+export function detachedSignatureProblem(data: Uint8Array, file: Uint8Array, key: KeyObject): string | undefined {
+  const text = Buffer.from(file).toString('latin1').replaceAll('\n', '');
+  if (text.length === 0) return 'the signature file is empty';
+  if (!STRICT_BASE64.test(text)) return 'the signature file is not base64 (as `openssl base64` writes it)';
+  if (!verifyPayload(data, Buffer.from(text, 'base64'), key)) return 'the RSA SHA-512 signature does not match';
+  return undefined;
+}

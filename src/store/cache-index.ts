@@ -29,8 +29,15 @@ export interface RegistryRow {
   sha256: string;
   size: number;
   fetchedAt: number;
-  /** Last time upstream confirmed (200 or 304) this content. */
+  /** Last time upstream confirmed (200 or 304) this content; 0 for imported files, which are revalidated online at first use. */
   checkedAt: number;
+  /**
+   * Upstream's word as of: the latest time (ms) anyone trusted had upstream's word for
+   * these bytes. This hexproxy's own fetch or revalidation, or the time a trusted bundle
+   * attested. 0 when unknown (a gap filled from an untrusted bundle). Bundle imports
+   * compare it to decide which copy is newer (docs/bundle-format.md).
+   */
+  upstreamAsOf: number;
 }
 
 /**
@@ -45,6 +52,8 @@ export interface PassthroughRow {
   size: number;
   fetchedAt: number;
   checkedAt: number;
+  /** As RegistryRow.upstreamAsOf, for the /installs build lists and their .signed files; builds and docs never use it. */
+  upstreamAsOf: number;
 }
 
 /** One cached package (its tarballs grouped by repository and name), for the web UI. */
@@ -91,6 +100,12 @@ const migrations: readonly string[] = [
   `ALTER TABLE tarballs ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
    CREATE INDEX tarballs_by_last_use ON tarballs (pinned, last_used_at);
    CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;`,
+  // Upstream's word as of (RegistryRow.upstreamAsOf). A row fetched online had it when it
+  // was last checked; an imported row (checked_at 0) has no known time.
+  `ALTER TABLE registry_files ADD COLUMN upstream_as_of INTEGER NOT NULL DEFAULT 0;
+   UPDATE registry_files SET upstream_as_of = checked_at;
+   ALTER TABLE passthrough_files ADD COLUMN upstream_as_of INTEGER NOT NULL DEFAULT 0;
+   UPDATE passthrough_files SET upstream_as_of = checked_at;`,
 ];
 
 /** A package's cached tarballs summed: what stats list as top packages. */
@@ -119,11 +134,11 @@ interface TarballRecord {
 }
 interface RegistryRecord {
   repo: string; path: string; upstream_etag: string | null; sha256: string; size: number;
-  fetched_at: number; checked_at: number;
+  fetched_at: number; checked_at: number; upstream_as_of: number;
 }
 interface PassthroughRecord {
   path: string; upstream_etag: string | null; sha256: string; size: number;
-  fetched_at: number; checked_at: number;
+  fetched_at: number; checked_at: number; upstream_as_of: number;
 }
 
 export class CacheIndex {
@@ -162,13 +177,16 @@ export class CacheIndex {
       registryTotals: db.prepare<[], { count: number; bytes: number | null }>('SELECT count(*) AS count, sum(size) AS bytes FROM registry_files'),
       passthroughTotals: db.prepare<[], { count: number; bytes: number | null }>('SELECT count(*) AS count, sum(size) AS bytes FROM passthrough_files'),
       findRegistry: db.prepare<[string, string], RegistryRecord>('SELECT * FROM registry_files WHERE repo = ? AND path = ?'),
-      saveRegistry: db.prepare('INSERT INTO registry_files (repo, path, upstream_etag, sha256, size, fetched_at, checked_at) VALUES (@repo, @path, @upstreamEtag, @sha256, @size, @fetchedAt, @checkedAt) ON CONFLICT (repo, path) DO UPDATE SET upstream_etag = excluded.upstream_etag, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at'),
-      touchRegistry: db.prepare('UPDATE registry_files SET checked_at = ? WHERE repo = ? AND path = ?'),
+      saveRegistry: db.prepare('INSERT INTO registry_files (repo, path, upstream_etag, sha256, size, fetched_at, checked_at, upstream_as_of) VALUES (@repo, @path, @upstreamEtag, @sha256, @size, @fetchedAt, @checkedAt, @upstreamAsOf) ON CONFLICT (repo, path) DO UPDATE SET upstream_etag = excluded.upstream_etag, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, upstream_as_of = excluded.upstream_as_of'),
+      // A 304: upstream's word now, unless a trusted bundle attested a later time (a clock ahead of this one).
+      touchRegistry: db.prepare('UPDATE registry_files SET checked_at = @at, upstream_as_of = max(upstream_as_of, @at) WHERE repo = @repo AND path = @path'),
+      raiseRegistryAsOf: db.prepare('UPDATE registry_files SET upstream_as_of = max(upstream_as_of, ?) WHERE repo = ? AND path = ? AND sha256 = ?'),
       removeRegistry: db.prepare('DELETE FROM registry_files WHERE repo = ? AND path = ?'),
       listRegistry: db.prepare<[], RegistryRecord>('SELECT * FROM registry_files ORDER BY repo, path'),
       findPassthrough: db.prepare<[string], PassthroughRecord>('SELECT * FROM passthrough_files WHERE path = ?'),
-      savePassthrough: db.prepare('INSERT INTO passthrough_files (path, upstream_etag, content_type, sha256, size, fetched_at, checked_at) VALUES (@path, @upstreamEtag, NULL, @sha256, @size, @fetchedAt, @checkedAt) ON CONFLICT (path) DO UPDATE SET upstream_etag = excluded.upstream_etag, content_type = NULL, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at'),
-      touchPassthrough: db.prepare('UPDATE passthrough_files SET checked_at = ? WHERE path = ?'),
+      savePassthrough: db.prepare('INSERT INTO passthrough_files (path, upstream_etag, content_type, sha256, size, fetched_at, checked_at, upstream_as_of) VALUES (@path, @upstreamEtag, NULL, @sha256, @size, @fetchedAt, @checkedAt, @upstreamAsOf) ON CONFLICT (path) DO UPDATE SET upstream_etag = excluded.upstream_etag, content_type = NULL, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, upstream_as_of = excluded.upstream_as_of'),
+      touchPassthrough: db.prepare('UPDATE passthrough_files SET checked_at = @at, upstream_as_of = max(upstream_as_of, @at) WHERE path = @path'),
+      raisePassthroughAsOf: db.prepare('UPDATE passthrough_files SET upstream_as_of = max(upstream_as_of, ?) WHERE path = ? AND sha256 = ?'),
       removePassthrough: db.prepare('DELETE FROM passthrough_files WHERE path = ?'),
       listPassthrough: db.prepare<[], PassthroughRecord>('SELECT * FROM passthrough_files ORDER BY path'),
       dataVersion: db.prepare<[], { data_version: number }>('PRAGMA data_version'),
@@ -271,8 +289,14 @@ export class CacheIndex {
     write(() => this.statements.saveRegistry.run(row));
   }
 
+  /** Upstream confirmed the cached copy (304) at `checkedAt`, which is also upstream's word as of then. */
   touchRegistryFile(repo: string, path: string, checkedAt: number): void {
-    write(() => this.statements.touchRegistry.run(checkedAt, repo, path));
+    write(() => this.statements.touchRegistry.run({ at: checkedAt, repo, path }));
+  }
+
+  /** A trusted bundle attested the same bytes (`sha256`) as of `asOf`: raises the row's upstreamAsOf to it if later. */
+  raiseRegistryAsOf(repo: string, path: string, sha256: string, asOf: number): void {
+    write(() => this.statements.raiseRegistryAsOf.run(asOf, repo, path, sha256));
   }
 
   removeRegistryFile(repo: string, path: string): void {
@@ -293,7 +317,12 @@ export class CacheIndex {
   }
 
   touchPassthroughFile(path: string, checkedAt: number): void {
-    write(() => this.statements.touchPassthrough.run(checkedAt, path));
+    write(() => this.statements.touchPassthrough.run({ at: checkedAt, path }));
+  }
+
+  /** As raiseRegistryAsOf, for an installs list or its .signed file. */
+  raisePassthroughAsOf(path: string, sha256: string, asOf: number): void {
+    write(() => this.statements.raisePassthroughAsOf.run(asOf, path, sha256));
   }
 
   removePassthroughFile(path: string): void {
@@ -424,10 +453,10 @@ const toTarballRow = (r: TarballRecord): TarballRow => ({
 
 const toRegistryRow = (r: RegistryRecord): RegistryRow => ({
   repo: r.repo, path: r.path, upstreamEtag: r.upstream_etag, sha256: r.sha256, size: r.size,
-  fetchedAt: r.fetched_at, checkedAt: r.checked_at,
+  fetchedAt: r.fetched_at, checkedAt: r.checked_at, upstreamAsOf: r.upstream_as_of,
 });
 
 const toPassthroughRow = (r: PassthroughRecord): PassthroughRow => ({
   path: r.path, upstreamEtag: r.upstream_etag, sha256: r.sha256, size: r.size,
-  fetchedAt: r.fetched_at, checkedAt: r.checked_at,
+  fetchedAt: r.fetched_at, checkedAt: r.checked_at, upstreamAsOf: r.upstream_as_of,
 });

@@ -21,6 +21,8 @@ describe.runIf(available || requireRebar3)('air gap: prewarm and export at A, im
   let keyFile: string;
   let siteA: string[];
   let siteB: string[];
+  /** B trusts A's bundles: A's public key, carried across with the first bundle. */
+  let trustA: string[];
   let dataB: string;
   let serverB: TestProxy;
   const work = tempDir();
@@ -39,6 +41,7 @@ describe.runIf(available || requireRebar3)('air gap: prewarm and export at A, im
     siteA = ['--data-dir', join(work, 'a'), '--upstream-url', upstream.url, '--upstream-public-key', keyFile];
     dataB = join(work, 'b');
     siteB = ['--data-dir', dataB, '--offline', '--upstream-url', NOWHERE, '--upstream-public-key', keyFile];
+    trustA = ['--trust-key', join(work, 'a', 'keys', 'hexproxy_public.pem')];
   });
 
   afterAll(async () => {
@@ -69,10 +72,11 @@ describe.runIf(available || requireRebar3)('air gap: prewarm and export at A, im
     ]);
     const hitsAtA = upstream.totalHits();
 
-    const imported = await runCli(['import', bundle, ...siteB]);
+    const imported = await runCli(['import', bundle, ...siteB, ...trustA]);
     expect(imported.code, imported.stdout + imported.stderr).toBe(0);
     expect(imported.stdout).toMatch(/refused:\s+0/);
-    const twice = await runCli(['import', bundle, ...siteB]);
+    expect(imported.stdout).toMatch(/signed by:\s+[0-9a-f]{64} \(trusted\)/);
+    const twice = await runCli(['import', bundle, ...siteB, ...trustA]);
     expect(twice.code).toBe(0);
     expect(twice.stdout).toMatch(/imported:\s+0/);
 
@@ -101,8 +105,16 @@ describe.runIf(available || requireRebar3)('air gap: prewarm and export at A, im
     expect(manifest.entries.map((e) => e.path).sort()).toEqual(['registry/packages/app_d', 'tarballs/app_d-0.6.0.tar']);
     expect(statSync(second).size).toBeLessThan(statSync(first).size);
 
-    const imported = await runCli(['import', second, ...siteB]);
+    // Not trusting A, B keeps its cached app_d: the new release stays out, and the report says which key to trust.
+    const untrusted = await runCli(['import', second, ...siteB]);
+    expect(untrusted.code, untrusted.stdout + untrusted.stderr).toBe(0);
+    expect(untrusted.stdout).toMatch(/not trusted:\s+the bundle is signed by a key this hexproxy does not trust \(fingerprint [0-9a-f]{64}\)/);
+    expect(untrusted.stdout).toMatch(/imported:\s+0/);
+    expect(untrusted.stdout).toContain('KEPT registry/packages/app_d: the bundle is signed by a key this hexproxy does not trust');
+    expect(untrusted.stdout).toContain('bundles.trustedKeys');
+    const imported = await runCli(['import', second, ...siteB, ...trustA]);
     expect(imported.code, imported.stdout + imported.stderr).toBe(0);
+    expect(imported.stdout).toMatch(/imported:\s+2 \(1 replacing older copies\)/);
 
     const project = rebar3Project({ repoUrl: serverB.url, publicKeyPem: serverB.server.hexproxy.keys.publicKeyPem, deps: ['{app_d, "0.6.0"}'] });
     const fetched = await project.run(['get-deps']);

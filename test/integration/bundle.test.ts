@@ -1,7 +1,7 @@
 // Air-gap bundles: a cache filled through a real hexproxy from a fake upstream is exported,
 // imported into another data directory, and served from there offline; broken, tampered
 // and foreign bundles import nothing.
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,8 +19,9 @@ import type { RegistryResource } from '../../src/registry/resource.js';
 import type { CacheIndex } from '../../src/store/cache-index.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import {
-  manifestEntry, manifestOf, openStores, readBundleEntries, replaceEntry, sha256Hex, storedKeys, writeBundleEntries, type Stores,
+  bodyOf, manifestEntry, manifestOf, openStores, readBundleEntries, replaceEntry, sha256Hex, storedKeys, writeBundleEntries, type Stores,
 } from '../support/bundle.js';
+import { BUILDS_SIGNING_KEY } from '../support/fake-builds.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { readHexTarball } from '../support/hex-tarball.js';
 import { wrongKeyPair } from '../support/keys.js';
@@ -40,8 +41,11 @@ const MAX_REGISTRY = 256 * 1024 * 1024;
 const MAX_TARBALL = 128 * 1024 * 1024;
 
 const cleanups: (() => Promise<void> | void)[] = [];
+/** The public keys of the exporting hexproxies of a test: importers trust them (bundle-trust.test.ts covers the rest). */
+const exporterKeys: KeyObject[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  exporterKeys.splice(0);
 });
 
 interface Source {
@@ -71,6 +75,7 @@ async function filledSource(flags: Record<string, string | boolean> = {}, reposi
     expect((await proxy.get(path)).status, path).toBe(200);
   }
   const blobs = (await openStores(proxy.dataDir)).blobs;
+  exporterKeys.push(createPublicKey(proxy.server.hexproxy.keys.publicKeyPem));
   return { upstream, proxy, index: proxy.server.hexproxy.index, blobs };
 }
 
@@ -83,14 +88,15 @@ async function emptyStores(): Promise<Stores & { dataDir: string }> {
 
 function exportFrom(source: Source, out: string, extra: Partial<ExportOptions> = {}): Promise<ExportSummary> {
   return exportBundle({
-    out, index: source.index, blobs: source.blobs, repo: source.upstream.repository, upstreamUrl: source.upstream.url, select: { all: true }, ...extra,
+    out, index: source.index, blobs: source.blobs, repo: source.upstream.repository, upstreamUrl: source.upstream.url, select: { all: true },
+    signingKey: source.proxy.server.hexproxy.keys.privateKey, installsKey: BUILDS_SIGNING_KEY.publicKey, ...extra,
   });
 }
 
 function importInto(stores: Stores, file: string, upstream: FakeUpstream, extra: Partial<ImportOptions> = {}): Promise<ImportSummary> {
   return importBundle({
-    file, index: stores.index, blobs: stores.blobs, repo: 'hexpm', upstreamKey: upstream.publicKey,
-    maxRegistryBytes: MAX_REGISTRY, maxTarballBytes: MAX_TARBALL, skipBad: false, pin: false, ...extra,
+    file, index: stores.index, blobs: stores.blobs, repo: 'hexpm', upstreamKey: upstream.publicKey, installsKey: BUILDS_SIGNING_KEY.publicKey,
+    trustedKeys: exporterKeys, maxRegistryBytes: MAX_REGISTRY, maxTarballBytes: MAX_TARBALL, skipBad: false, pin: false, ...extra,
   });
 }
 
@@ -133,7 +139,10 @@ describe('export all, import, serve offline', () => {
     expect(summary.unchanged).toBe(0);
     expect(summary.registryFiles).toBe(5);
     expect(summary.tarballs).toBe(4);
-    expect(summary.manifest).toMatchObject({ format: 'hexproxy-bundle', formatVersion: 1, upstream: { url: upstream.url, repository: 'hexpm' } });
+    expect(summary.manifest).toMatchObject({
+      format: 'hexproxy-bundle', formatVersion: 2, upstream: { url: upstream.url, repository: 'hexpm' },
+      signer: { fingerprint: source.proxy.server.hexproxy.keys.fingerprint },
+    });
     expect(summary.manifest.since).toBeUndefined();
     expect(summary.manifest.entries.map((entry) => entry.path)).toEqual(allPaths);
     expect(summary.manifest.entries.find((entry) => entry.path === 'tarballs/beta-2.0.0.tar'))
@@ -142,16 +151,16 @@ describe('export all, import, serve offline', () => {
     expect(existsSync(`${out}.partial`)).toBe(false);
     expect((await stat(out)).size).toBe(summary.bundleBytes);
 
-    // The tar: the manifest first, then the upstream's original bytes, in manifest order.
+    // The tar: the manifest and its signature first, then the upstream's original bytes, in manifest order.
     const entries = await readBundleEntries(out);
-    expect(entries.map((entry) => entry.name)).toEqual(['manifest.json', ...allPaths]);
+    expect(entries.map((entry) => entry.name)).toEqual(['manifest.json', 'manifest.sig', ...allPaths]);
     expect(manifestOf(entries)).toEqual(summary.manifest);
     expect(await readManifest(out)).toEqual(summary.manifest);
-    for (const [i, entry] of entries.slice(1).entries()) {
+    for (const [i, entry] of bodyOf(entries).entries()) {
       expect(entry.data.equals(upstreamBytes(upstream, entry.name)), entry.name).toBe(true);
       expect(summary.manifest.entries[i]).toMatchObject({ size: entry.data.length, sha256: sha256Hex(entry.data) });
     }
-    expect(summary.entryBytes).toBe(entries.slice(1).reduce((sum, entry) => sum + entry.data.length, 0));
+    expect(summary.entryBytes).toBe(bodyOf(entries).reduce((sum, entry) => sum + entry.data.length, 0));
 
     const target = await emptyStores();
     const before = Date.now();
@@ -253,7 +262,7 @@ describe('export of a selection', () => {
       { path: 'tarballs/alpha-9.9.9.tar', reason: expect.stringMatching(/alpha 9\.9\.9 is not cached/) as unknown },
       { path: 'Bad-Name 1', reason: expect.stringMatching(/not a valid package name/) as unknown },
     ]);
-    expect((await readBundleEntries(out)).map((entry) => entry.name)).toEqual(['manifest.json', ...paths]);
+    expect((await readBundleEntries(out)).map((entry) => entry.name)).toEqual(['manifest.json', 'manifest.sig', ...paths]);
 
     const target = await emptyStores();
     const result = await importInto(target, out, source.upstream);
@@ -286,7 +295,7 @@ describe('incremental bundles', () => {
     expect(summary.manifest.since).toEqual({ bundleCreatedAt: firstSummary.manifest.createdAt });
     // Everything cached but the four changed entries (alpha-1.2.0 is new, the rest changed).
     expect(summary.unchanged).toBe(allPaths.length + 1 - changed.length);
-    for (const entry of (await readBundleEntries(second)).slice(1)) {
+    for (const entry of bodyOf(await readBundleEntries(second))) {
       expect(entry.data.equals(upstreamBytes(upstream, entry.name)), entry.name).toBe(true);
     }
 
@@ -332,14 +341,14 @@ describe('incremental bundles', () => {
     const registryOnly = join(dir, 'registry-only.tar');
     await writeBundleEntries(registryOnly, [
       manifestEntry({ ...manifest, entries: manifest.entries.filter((entry) => entry.kind === 'registry') }),
-      ...entries.slice(1).filter((entry) => entry.name.startsWith('registry/')),
+      ...bodyOf(entries).filter((entry) => entry.name.startsWith('registry/')),
     ]);
     await importInto(target, registryOnly, upstream);
     // Then a bundle of tarballs alone.
     const tarballsOnly = join(dir, 'tarballs-only.tar');
     await writeBundleEntries(tarballsOnly, [
       manifestEntry({ ...manifest, entries: manifest.entries.filter((entry) => entry.kind === 'tarball') }),
-      ...entries.slice(1).filter((entry) => entry.name.startsWith('tarballs/')),
+      ...bodyOf(entries).filter((entry) => entry.name.startsWith('tarballs/')),
     ]);
     const result = await importInto(target, tarballsOnly, upstream);
     expect(result.imported.map((entry) => entry.path)).toEqual(tarballPaths);
@@ -387,10 +396,10 @@ describe('bundles that do not check out import nothing', () => {
     expect(insideError.message).toMatch(/was not imported: tarballs\/beta-2\.0\.0\.tar: the bundle ends or is corrupt inside this entry .*\n2 bad entries:\n  tarballs\/beta-2\.0\.0\.tar: .*\n  tarballs\/legacy-0\.1\.0\.tar: is listed/);
     await expectNothingImported(target);
 
-    // Cut at an entry boundary: no tar error at all, only missing entries.
+    // Cut at an entry boundary (the manifest, its signature and three files): no tar error at all, only missing entries.
     const entries = await readBundleEntries(out);
     const boundary = join(dir, 'boundary.tar');
-    await writeBundleEntries(boundary, entries.slice(0, 4));
+    await writeBundleEntries(boundary, entries.slice(0, 5));
     const atBoundary = await importFails(target, boundary, source.upstream);
     expect(atBoundary.refused.map((entry) => entry.path)).toEqual(allPaths.slice(3));
     expect(atBoundary.message).toMatch(/was not imported: registry\/packages\/beta: is listed in the manifest but missing/);
@@ -484,7 +493,7 @@ describe('bundles that do not check out import nothing', () => {
     const entries = await readBundleEntries(out);
     const manifest = manifestOf(entries);
     const relabelled = join(dir, 'relabelled.tar');
-    await writeBundleEntries(relabelled, [manifestEntry({ ...manifest, upstream: { ...manifest.upstream, repository: 'hexpm' } }), ...entries.slice(1)]);
+    await writeBundleEntries(relabelled, [manifestEntry({ ...manifest, upstream: { ...manifest.upstream, repository: 'hexpm' } }), ...bodyOf(entries)]);
     const relabelledError = await importFails(target, relabelled, source.upstream);
     expect(relabelledError.message).toMatch(/registry\/names: does not verify with the upstream key: .*names repository "acme", expected "hexpm"/);
     expect(relabelledError.refused).toHaveLength(allPaths.length);
@@ -507,7 +516,7 @@ describe('bundles that do not check out import nothing', () => {
     const file = join(dir, 'evil.tar');
     await writeBundleEntries(file, [
       manifestEntry(handMade),
-      ...entries.slice(1),
+      ...bodyOf(entries),
       { name: 'tarballs/../../x', data: evil },
       doubled,
       { name: '../escape.tar', data: evil },
@@ -553,9 +562,9 @@ describe('bundles that do not check out import nothing', () => {
     await exportFrom(source, out);
     const entries = await readBundleEntries(out);
     const future = join(dir, 'future.tar');
-    await writeBundleEntries(future, [manifestEntry({ ...manifestOf(entries), formatVersion: 2 } as unknown as BundleManifest), ...entries.slice(1)]);
-    expect((await importFails(target, future, source.upstream)).message).toMatch(/manifest\.json: has format version 2; this hexproxy reads version 1 only/);
-    await expect(readManifest(future)).rejects.toThrow(/format version 2/);
+    await writeBundleEntries(future, [{ name: 'manifest.json', data: Buffer.from(JSON.stringify({ ...manifestOf(entries), formatVersion: 3 })) }, ...entries.slice(1)]);
+    expect((await importFails(target, future, source.upstream)).message).toMatch(/manifest\.json: has format version 3; this hexproxy reads versions 1 and 2; import it with a newer hexproxy/);
+    await expect(readManifest(future)).rejects.toThrow(/format version 3/);
     await expectNothingImported(target);
   });
 });

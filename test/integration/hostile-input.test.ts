@@ -25,7 +25,8 @@ const packages: PackageSpec[] = [
   { name: 'legacy', releases: [{ version: '0.1.0', omitOuterChecksum: true }] },
 ];
 const releases = packages.flatMap((pkg) => pkg.releases.map((release) => ({ name: pkg.name, version: release.version })));
-const INSTALLS = ['hex-1.x.csv'];
+// A list is fetched and cached with its .signed file.
+const INSTALLS = ['hex-1.x.csv', 'hex-1.x.csv.signed'];
 
 // The only request targets hexproxy may send upstream (README: the repository protocol).
 const UPSTREAM_SHAPE = /^\/(names|versions|packages\/[a-z][a-z0-9_]*|tarballs\/[a-z][a-z0-9_]*-[0-9A-Za-z.+-]+\.tar|docs\/[a-z][a-z0-9_]*-[0-9A-Za-z.+-]+\.tar\.gz|installs\/[A-Za-z0-9_+-][A-Za-z0-9._+-]*(\/[A-Za-z0-9_+-][A-Za-z0-9._+-]*)*)$/;

@@ -1,6 +1,6 @@
 // /installs/* over real HTTP, from a fake builds server: lists and .signed files relayed
 // byte for byte, builds checked against the SHA-512 their list gives before they are stored.
-import { verify } from 'node:crypto';
+import { createHash, verify } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -30,6 +30,7 @@ afterEach(async () => {
 });
 
 const LISTS = ['hex-1.x.csv', 'hex.csv', 'rebar3-1.x.csv', 'rebar.csv'];
+const sha256Of = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 const stored = (path: string): boolean => existsSync(join(proxy.dataDir, 'passthrough', 'installs', ...path.split('/')));
 
 describe('build lists', () => {
@@ -52,6 +53,38 @@ describe('build lists', () => {
     const signed = (await proxy.get(`/installs/${list}.signed`)).body;
     const signature = Buffer.from(signed.toString('utf8').replace(/\n/g, ''), 'base64');
     expect(verify('sha512', csv, BUILDS_SIGNING_KEY.publicKey, signature)).toBe(true);
+  });
+
+  it('refuses a list whose .signed does not verify with installs.publicKey: 502 naming both, nothing cached, no build fetched', async () => {
+    builds.tamperList('hex.csv');
+    for (const path of ['/installs/hex.csv', '/installs/hex.csv.signed']) {
+      const refused = await proxy.get(path);
+      expect(refused.status, path).toBe(502);
+      expect(refused.headers['x-hexproxy-error'], path).toBe('verification_failed');
+      expect(refused.body.toString(), path).toMatch(/\/installs\/hex\.csv from the builds server does not verify with \/installs\/hex\.csv\.signed and the key in installs\.publicKey .*; not stored/);
+    }
+    const build = await proxy.get('/installs/1.18.4/hex-2.2.1-otp-27.ez');
+    expect(build.status).toBe(502);
+    expect(builds.hits('/installs/1.18.4/hex-2.2.1-otp-27.ez')).toBe(0);
+    for (const file of ['hex.csv', 'hex.csv.signed']) {
+      expect(stored(file), file).toBe(false);
+      expect(proxy.server.hexproxy.index.findPassthroughFile(`installs/${file}`), file).toBeUndefined();
+    }
+    expect(proxy.logs.some((line) => line.level >= 40 && /does not verify/.test(String(line["err"])))).toBe(true);
+    // Once the builds server serves the pair it signed, both are fetched, cached and served.
+    builds.repair();
+    const served = await proxy.get('/installs/hex.csv');
+    expect(served.status).toBe(200);
+    expect(served.body.equals(builds.body('/installs/hex.csv') ?? Buffer.alloc(0))).toBe(true);
+    expect(stored('hex.csv.signed')).toBe(true);
+  });
+
+  it('fetches a list and its .signed as a pair, and serves the .signed cached with it', async () => {
+    expect((await proxy.get('/installs/hex.csv')).status).toBe(200);
+    expect(builds.hits('/installs/hex.csv.signed')).toBe(1);
+    const signed = await proxy.get('/installs/hex.csv.signed');
+    expect(signed.headers['x-hexproxy-cache']).toBe('HIT');
+    expect(builds.hits('/installs/hex.csv.signed')).toBe(1);
   });
 
   it('revalidates a list after the registry TTL', async () => {
@@ -95,8 +128,8 @@ describe('builds', () => {
     expect(second.body.equals(first.body)).toBe(true);
     expect((await proxy.get(path, { 'if-none-match': first.headers['etag'] ?? '' })).status).toBe(304);
     expect(builds.hits(path)).toBe(1);
-    // The list was fetched first, once.
-    expect(builds.totalHits()).toBe(2);
+    // The list and its .signed were fetched first, once.
+    expect(builds.totalHits()).toBe(3);
   });
 
   it('refuses a build whose SHA-512 differs from its list, with 502 naming the file and the digest, and stores nothing', async () => {
@@ -173,6 +206,39 @@ describe('offline', () => {
     expect(builds.totalHits()).toBe(hits);
   });
 
+  it('does not serve a list cached without its .signed file (a cache from before pairs); online it fetches the pair', async () => {
+    expect((await proxy.get('/installs/hex.csv')).status).toBe(200);
+    // What an earlier hexproxy may have left: the list alone.
+    proxy.server.hexproxy.index.removePassthroughFile('installs/hex.csv.signed');
+    await proxy.close();
+    proxy = await startFor(proxy.dataDir, { offline: true });
+    const offline = await proxy.get('/installs/hex.csv');
+    expect(offline.status).toBe(504);
+    expect(offline.body.toString()).toContain('/installs/hex.csv is cached, but without its .signed file; hexproxy runs offline and cannot fetch it again');
+    await proxy.close();
+    proxy = await startFor(proxy.dataDir);
+    const online = await proxy.get('/installs/hex.csv');
+    expect(online.status).toBe(200);
+    expect(online.body.equals(builds.body('/installs/hex.csv') ?? Buffer.alloc(0))).toBe(true);
+    expect(builds.hits('/installs/hex.csv.signed')).toBe(2);
+  });
+
+  it('serves the cached verified pair stale when the builds server starts serving a list its .signed does not cover', async () => {
+    await proxy.close();
+    proxy = await startFor(proxy.dataDir, { 'registry-ttl-seconds': '0' });
+    const good = await proxy.get('/installs/hex.csv');
+    expect(good.status).toBe(200);
+    builds.tamperList('hex.csv');
+    for (const path of ['/installs/hex.csv', '/installs/hex.csv.signed']) {
+      const stale = await proxy.get(path);
+      expect(stale.status, path).toBe(200);
+      expect(stale.headers['x-hexproxy-cache'], path).toBe('STALE');
+    }
+    expect((await proxy.get('/installs/hex.csv')).body.equals(good.body)).toBe(true);
+    expect(proxy.logs.some((line) => line.level === 50 && line.msg === 'serving a stale build list' && /does not verify/.test(String(line['err'])))).toBe(true);
+    expect(proxy.server.hexproxy.index.findPassthroughFile('installs/hex.csv')?.sha256).toBe(sha256Of(good.body));
+  });
+
   it('serves a cached list stale when the builds server fails', async () => {
     await proxy.close();
     proxy = await startFor(proxy.dataDir, { 'registry-ttl-seconds': '0' });
@@ -189,7 +255,9 @@ describe('hexproxy prewarm --installs', () => {
   const cliArgs = (dataDir: string): string[] => {
     const keyFile = join(tempDir(), 'upstream.pem');
     writeFileSync(keyFile, upstream.publicKeyPem);
-    return ['--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', keyFile, '--installs-url', builds.url];
+    const buildsKeyFile = join(tempDir(), 'builds.pem');
+    writeFileSync(buildsKeyFile, BUILDS_SIGNING_KEY.publicKeyPem);
+    return ['--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', keyFile, '--installs-url', builds.url, '--installs-public-key', buildsKeyFile];
   };
 
   it('caches the builds mix local.hex and mix local.rebar would pick, for an air-gapped site', async () => {

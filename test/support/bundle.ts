@@ -1,5 +1,8 @@
 // Helpers for the bundle tests: open a data directory's stores the way the CLI does, and
 // take a bundle apart and put it back together (in order, duplicates kept) to tamper with it.
+// A bundle put together with a new manifest is unsigned (format version 1): tampering with a
+// signed one is refused at its signature (test/integration/bundle-trust.test.ts), and these
+// helpers serve the tests of the checks behind it.
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -49,18 +52,26 @@ export function manifestOf(entries: readonly TarEntry[]): BundleManifest {
   return JSON.parse(first.data.toString('utf8')) as BundleManifest;
 }
 
-export const manifestEntry = (manifest: BundleManifest): TarEntry => ({ name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest)) });
+/** manifest.json of an unsigned (format version 1) bundle with the manifest's entries. */
+export function manifestEntry(manifest: BundleManifest): TarEntry {
+  const { signer: _signer, ...rest } = manifest;
+  const unsigned = { ...rest, formatVersion: 1, entries: manifest.entries.map(({ upstreamAsOf: _asOf, ...entry }) => entry) };
+  return { name: 'manifest.json', data: Buffer.from(JSON.stringify(unsigned)) };
+}
+
+/** The entries after manifest.json (and manifest.sig, if signed). */
+export const bodyOf = (entries: readonly TarEntry[]): TarEntry[] => entries.slice(entries[1]?.name === 'manifest.sig' ? 2 : 1);
 
 export const sha256Hex = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 /**
  * The bundle with one entry's bytes replaced, and (unless `keepManifest`) the manifest's
- * size and SHA-256 updated to match, so that only deeper checks can catch the change.
+ * size and SHA-256 updated to match (unsigned, then), so that only deeper checks can catch the change.
  */
 export function replaceEntry(entries: readonly TarEntry[], path: string, data: Buffer, keepManifest = false): TarEntry[] {
+  const replaced = entries.map((entry) => (entry.name === path ? { name: path, data } : entry));
+  if (keepManifest) return replaced;
   const manifest = manifestOf(entries);
-  if (!keepManifest) {
-    manifest.entries = manifest.entries.map((entry) => (entry.path === path ? { ...entry, size: data.length, sha256: sha256Hex(data) } : entry));
-  }
-  return [manifestEntry(manifest), ...entries.slice(1).map((entry) => (entry.name === path ? { name: path, data } : entry))];
+  manifest.entries = manifest.entries.map((entry) => (entry.path === path ? { ...entry, size: data.length, sha256: sha256Hex(data) } : entry));
+  return [manifestEntry(manifest), ...bodyOf(replaced)];
 }

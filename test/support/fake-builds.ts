@@ -1,9 +1,9 @@
 // A fake builds.hex.pm: a real HTTP server (the fake upstreams' node:http server, so hit
 // counting, gates and misbehaviour work alike) serving build lists it writes itself with
 // the SHA-512 of fake .ez archives and rebar3 escripts, `.signed` files signed with a test key,
-// and a switch that serves a build with a byte flipped.
-import { createHash, randomBytes, sign } from 'node:crypto';
-import { wrongKeyPair } from './keys.js';
+// and switches that serve a build with a byte flipped or a list its .signed does not cover.
+import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { buildsKeyPair } from './keys.js';
 import { flipMiddleByte } from './misbehaviour.js';
 import { contentTypeOf, startUpstreamServer, type Body, type UpstreamControls } from './upstream-server.js';
 
@@ -31,7 +31,9 @@ export interface FakeBuilds extends UpstreamControls {
   addUnlisted(path: string): void;
   /** Serves the build (path relative to /installs/) with a byte flipped; its list is unchanged. */
   corrupt(path: string): void;
-  /** Stops corrupting builds (misbehaviour rules stay; see behave()). */
+  /** Serves the list with a line added (naming a build of other bytes) and the .signed of the list as it was. */
+  tamperList(list: FakeListName): void;
+  /** Stops corrupting builds and lists (misbehaviour rules stay; see behave()). */
   repair(): void;
 }
 
@@ -54,14 +56,25 @@ export const DEFAULT_BUILDS: readonly FakeBuildSpec[] = [
 ];
 
 /** The key the fake builds server signs its lists with (Elixir's key, in real life). */
-export const BUILDS_SIGNING_KEY = wrongKeyPair();
+export const BUILDS_SIGNING_KEY = buildsKeyPair();
 
 const sha512Hex = (body: Buffer): string => createHash('sha512').update(body).digest('hex');
+
+/**
+ * A list's .signed file as the builds server makes it (hexpm/hex scripts/release_hex.sh:
+ * `openssl dgst -sha512 -sign elixir.pem LIST | openssl base64`): base64 of an RSA
+ * PKCS#1 v1.5 SHA-512 signature, in lines of 64 characters.
+ */
+export function signedFileFor(csv: Buffer, privateKey: KeyObject): Buffer {
+  const base64 = sign('sha512', csv, privateKey).toString('base64');
+  return Buffer.from(`${(base64.match(/.{1,64}/g) ?? []).join('\n')}\n`);
+}
 
 export async function startFakeBuilds(specs: readonly FakeBuildSpec[] = DEFAULT_BUILDS): Promise<FakeBuilds> {
   const builds = new Map<string, Buffer>();
   const lines = new Map<FakeListName, string[]>();
   const corrupted = new Set<string>();
+  const tamperedLists = new Set<FakeListName>();
 
   function publish(spec: FakeBuildSpec): void {
     const { prefix, extension } = ARTIFACT[spec.list];
@@ -80,10 +93,10 @@ export async function startFakeBuilds(specs: readonly FakeBuildSpec[] = DEFAULT_
     if (relative === path) return undefined;
     for (const [list, listLines] of lines) {
       const csv = Buffer.from(`${listLines.join('\n')}\n`);
-      if (relative === list) return csv;
-      // As the builds server signs its lists (Mix checks them with Elixir's key): base64 of
-      // an RSA SHA-512 signature, here with a test key standing in for Elixir's.
-      if (relative === `${list}.signed`) return Buffer.from(`${sign('sha512', csv, BUILDS_SIGNING_KEY.privateKey).toString('base64')}\n`);
+      if (relative === list) return tamperedLists.has(list) ? Buffer.concat([csv, Buffer.from(`9.9.9,${'ef'.repeat(64)},1.18.4,27\n`)]) : csv;
+      // As the builds server signs its lists (Mix checks them with Elixir's key), here with
+      // a test key standing in for Elixir's.
+      if (relative === `${list}.signed`) return signedFileFor(csv, BUILDS_SIGNING_KEY.privateKey);
     }
     const build = builds.get(relative);
     if (build && corrupted.has(relative)) return flipMiddleByte(build);
@@ -116,8 +129,12 @@ export async function startFakeBuilds(specs: readonly FakeBuildSpec[] = DEFAULT_
       if (!builds.has(path)) throw new Error(`the fake builds server has no build ${path}`);
       corrupted.add(path);
     },
+    tamperList(list: FakeListName): void {
+      tamperedLists.add(list);
+    },
     repair(): void {
       corrupted.clear();
+      tamperedLists.clear();
     },
   });
 }

@@ -6,7 +6,8 @@ import type { KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { sealRegistryFile } from '../../src/registry/registry-file.js';
 import type { BuiltTarball } from './hex-tarball.js';
-import { orgKeyPair, testKeyPair, wrongKeyPair, type TestKeyPair } from './keys.js';
+import { signedFileFor } from './fake-builds.js';
+import { buildsKeyPair, orgKeyPair, testKeyPair, wrongKeyPair, type TestKeyPair } from './keys.js';
 import type { SigningMisbehaviour } from './misbehaviour.js';
 import {
   buildPackages, buildRelease, packagePayload, policyPayload, registryPayload,
@@ -77,6 +78,8 @@ export interface FakeUpstream extends UpstreamControls {
 
 /** What /installs/hex-1.x.csv serves: "hex version,sha512 of the .ez,elixir version". */
 export const INSTALLS_CSV = Buffer.from(`2.0.6,${'ab'.repeat(64)},1.14.0\n2.1.1,${'cd'.repeat(64)},1.15.0\n`);
+/** Its .signed file, signed with the fake builds server's key (Elixir's, in real life). */
+export const INSTALLS_CSV_SIGNED = signedFileFor(INSTALLS_CSV, buildsKeyPair().privateKey);
 
 /** One repository of the fake: the public one at "/" or an organization's at "/repos/ORG/". */
 interface Repo {
@@ -146,6 +149,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
     const built = new Map<string, Buffer>(repo === publicRepo ? [
       ['/public_key', Buffer.from(repo.keys.publicKeyPem)],
       ['/installs/hex-1.x.csv', INSTALLS_CSV],
+      ['/installs/hex-1.x.csv.signed', INSTALLS_CSV_SIGNED],
     ] : []);
     const policies = Object.keys(repo.org?.policies ?? {}).map((name) => `/policies/${name}`);
     for (const local of ['/names', '/versions', ...next.map((pkg) => `/packages/${pkg.name}`), ...policies]) {

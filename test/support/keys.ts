@@ -32,6 +32,9 @@ function keyPair(label: string): TestKeyPair {
 /** The key that fake upstreams sign with. */
 export const testKeyPair = (): TestKeyPair => keyPair('upstream');
 
+/** The key the fake builds server signs its build lists with (Elixir's key, in real life). */
+export const buildsKeyPair = (): TestKeyPair => keyPair('builds');
+
 /** Another key: what a forger or a misconfigured mirror signs with. */
 export const wrongKeyPair = (): TestKeyPair => keyPair('wrong');
 

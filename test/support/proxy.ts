@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { startServer, type RunningServer } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
+import { buildsKeyPair } from './keys.js';
 
 export interface LogRecord {
   level: number;
@@ -59,8 +60,12 @@ export function tempDir(label = 'hexproxy-test-'): string {
 
 export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
   const dataDir = options.dataDir ?? tempDir();
-  const keyFile = join(tempDir('hexproxy-key-'), 'upstream.pem');
+  const keyDir = tempDir('hexproxy-key-');
+  const keyFile = join(keyDir, 'upstream.pem');
   writeFileSync(keyFile, options.upstreamPublicKeyPem);
+  // The fake builds server's key stands in for Elixir's, which signs the real build lists.
+  const buildsKeyFile = join(keyDir, 'builds.pem');
+  writeFileSync(buildsKeyFile, buildsKeyPair().publicKeyPem);
   const configFile = options.config && join(tempDir('hexproxy-config-'), 'hexproxy.json');
   if (configFile) writeFileSync(configFile, JSON.stringify(options.config));
   const flags = {
@@ -70,6 +75,7 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
     'upstream-url': options.upstreamUrl,
     // Never the real builds.hex.pm: tests of /installs pass their fake builds server's URL.
     'installs-url': options.upstreamUrl,
+    'installs-public-key': buildsKeyFile,
     'upstream-public-key': keyFile,
     'upstream-timeout-ms': '2000',
     'installs-timeout-ms': '2000',

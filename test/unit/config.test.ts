@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { envName, settings } from '../../src/config/settings.js';
 import { ConfigError } from '../../src/errors.js';
-import { hexpmPublicKeyFile, projectRoot } from '../../src/paths.js';
+import { elixirPublicKeyFile, hexpmPublicKeyFile, projectRoot } from '../../src/paths.js';
 import { tempDir } from '../support/proxy.js';
 
 
@@ -23,6 +23,8 @@ describe('configuration', () => {
     expect(config.upstream.url).toBe('https://repo.hex.pm');
     expect(config.upstream.repository).toBe('hexpm');
     expect(config.upstream.publicKey).toBe(hexpmPublicKeyFile);
+    expect(config.installs.publicKey).toBe(elixirPublicKeyFile);
+    expect(config.bundles.trustedKeys).toEqual([]);
     expect(config.keys.privateKey).toBe('/srv/hexproxy/data/keys/hexproxy_private.pem');
     expect(config.offline).toBe(false);
     expect(Object.isFrozen(config.upstream)).toBe(true);
@@ -46,6 +48,19 @@ describe('configuration', () => {
     const config = loadConfig({ flags: { config: file } });
     expect(config.dataDir).toBe(join(file, '..', 'cache'));
     expect(config.keys.publicKey).toBe(join(file, '..', 'cache', 'keys', 'hexproxy_public.pem'));
+  });
+
+  it('resolves the trusted bundle keys in a config file relative to the file, and refuses a list of anything else', () => {
+    const file = writeConfig({ bundles: { trustedKeys: ['keys/site-a.pem', '/etc/hexproxy/site-b.pem'] }, installs: { publicKey: 'keys/elixir.pem' } });
+    const config = loadConfig({ flags: { config: file } });
+    expect(config.bundles.trustedKeys).toEqual([join(file, '..', 'keys', 'site-a.pem'), '/etc/hexproxy/site-b.pem']);
+    expect(config.installs.publicKey).toBe(join(file, '..', 'keys', 'elixir.pem'));
+    expect(() => loadConfig({ flags: { config: writeConfig({ bundles: { trustedKeys: 'a.pem' } }) } })).toThrow(/config key bundles\.trustedKeys .*expected array/);
+    expect(() => loadConfig({ flags: { config: writeConfig({ bundles: { trusted: [] } }) } })).toThrow(/unknown config key bundles\.trusted/);
+  });
+
+  it('ships the Elixir key that signs the builds server\'s lists', () => {
+    expect(readFileSync(elixirPublicKeyFile, 'utf8')).toMatch(/^-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAslPz1mAfyAvRv8W8xOdv\n/);
   });
 
   it('names an unknown key in the file', () => {
