@@ -60,6 +60,8 @@ interface Served {
   url: string;
   /** What it printed: the banner on stderr, the JSON log on stdout. */
   output: () => string;
+  /** Resolves once the output matches `pattern` (the log on stdout and the banner on stderr are two pipes: no order between them). */
+  printed: (pattern: RegExp) => Promise<string>;
   stop: () => Promise<number | null>;
 }
 
@@ -79,9 +81,24 @@ async function serve(dataDir: string): Promise<Served> {
     });
     void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
   });
+  const output = (): string => `${stderr}${stdout}`;
+  const printed = (pattern: RegExp): Promise<string> => new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      if (!pattern.test(output())) return false;
+      child.stdout.off('data', check);
+      child.stderr.off('data', check);
+      resolve(output());
+      return true;
+    };
+    if (check()) return;
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    void exited.then(() => reject(new Error(`serve exited without printing ${pattern}: ${output()}`)));
+  });
   return {
     url,
-    output: () => `${stderr}${stdout}`,
+    output,
+    printed,
     stop: () => {
       child.kill('SIGTERM');
       return exited;
@@ -145,7 +162,7 @@ describe('the data directory and its files are for hexproxy\'s user only', () =>
     const server = await serve(dataDir);
     try {
       expect(statSync(dataDir).mode & 0o777).toBe(0o700);
-      expect(server.output()).toMatch(/data directory .* could be read by other users \(mode 0755\); it is now 0700/);
+      expect(await server.printed(/data directory .* could be read by other users \(mode 0755\); it is now 0700/)).toContain('"level":40');
     } finally {
       expect(await server.stop()).toBe(0);
     }
