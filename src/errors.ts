@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'blocked_by_policy'
   | 'too_many_failures'
   | 'method_not_allowed'
+  | 'client_closed_request'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'upstream_too_large'
@@ -75,6 +76,16 @@ export class MethodNotAllowedError extends HexproxyError {
     super(message);
     this.headers = { allow };
   }
+}
+
+/**
+ * The client closed the connection before its request was read (a POST body cut short):
+ * not a server error. 499 is nginx's "client closed request"; the client never sees it, but
+ * the access log and the metrics do.
+ */
+export class ClientClosedRequestError extends HexproxyError {
+  readonly code = 'client_closed_request';
+  readonly status = 499;
 }
 
 /** Upstream refused, reset, or answered with an error status. */

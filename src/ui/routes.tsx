@@ -86,7 +86,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
 
   /** The HTML twin of errorResponse: same status, headers, log line and error record. */
   const errorPage = async (c: Context<Env>, error: unknown, message?: string): Promise<Response> => {
-    const text = errorResponse(error, c.get('log') ?? deps.log);
+    const text = errorResponse(error, c.get('log') ?? deps.log, c.env?.incoming);
     deps.errors.record(error, text.status, c.req.method, c.req.path);
     const headers: Record<string, string> = {};
     text.headers.forEach((value, name) => {
