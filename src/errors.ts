@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'too_many_failures'
   | 'method_not_allowed'
   | 'client_closed_request'
+  | 'request_too_large'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'upstream_too_large'
@@ -46,6 +47,12 @@ export class UnauthorizedError extends HexproxyError {
 export class ForbiddenError extends HexproxyError {
   readonly code = 'forbidden';
   readonly status = 403;
+}
+
+/** A request asking for more work than hexproxy does for one request (it names the limit). */
+export class RequestTooLargeError extends HexproxyError {
+  readonly code = 'request_too_large';
+  readonly status = 413;
 }
 
 /** A client address that failed to authenticate too often lately. */
