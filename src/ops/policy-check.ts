@@ -8,17 +8,22 @@ import { BadRequestError, NotFoundError, RequestTooLargeError, errorMessage } fr
 import { parseMixLock } from '../lockfiles/mix-lock.js';
 import { parseRebarLock } from '../lockfiles/rebar-lock.js';
 import type { LockParseResult } from '../lockfiles/locked-package.js';
-import { namesOf, packageOf, type RegistryFile, type RegistryMirror } from '../mirror/registry-mirror.js';
+import { namesOf, type RegistryFile, type RegistryMirror } from '../mirror/registry-mirror.js';
 import { decideRelease, describeReason } from '../policy/decide.js';
 import type { Policy } from '../policy/rules.js';
-import type { Package, Release } from '../registry/types.js';
+import type { ReleaseIndex } from '../registry/release-index.js';
+import type { Release } from '../registry/types.js';
 import { createLimiter, type Limiter } from '../resolve/limiter.js';
 
 /** What stderr says when the configured policy has no rule or restriction. */
 export const NO_POLICY_NOTE = 'no policy configured: nothing is blocked';
 
-/** A package file of `repository` for `name` holding `versions` if upstream has them; throws when it cannot be had. */
-export type PackageFetcher = (name: string, versions: readonly string[], repository: string) => Promise<Package>;
+/**
+ * The releases of the package file of `repository` for `name`, holding `versions` if
+ * upstream has them; throws when it cannot be had. An index, not the decoded package: a
+ * package of 200,000 releases is checked without decoding them all.
+ */
+export type PackageFetcher = (name: string, versions: readonly string[], repository: string) => Promise<ReleaseIndex>;
 
 /**
  * The package file through the cache. A cached file still within its TTL may predate a
@@ -26,7 +31,7 @@ export type PackageFetcher = (name: string, versions: readonly string[], reposit
  * called unknown.
  */
 export function registryFetcher(registries: ReadonlyMap<string, { registry: RegistryMirror }>): PackageFetcher {
-  return async (name, versions, repository) => (await registryOf(registries, repository).packageListing(name, versions)).pkg;
+  return async (name, versions, repository) => (await registryOf(registries, repository).packageListing(name, versions)).index;
 }
 
 /**
@@ -40,12 +45,12 @@ export function boundedRegistryFetcher(registries: ReadonlyMap<string, { registr
     const registry = registryOf(registries, repository);
     const hot = registry.peek(`packages/${name}`);
     if (hot) {
-      const pkg = packageOf(hot);
-      if (versions.every((version) => pkg.releases.some((release) => release.version === version))) return pkg;
+      const index = registry.releaseIndex(hot);
+      if (versions.every((version) => index.positionOf(version) !== undefined)) return index;
     } else if (!(await listedInNames(registry, name))) {
       throw new NotFoundError(`upstream has no /packages/${name}`);
     }
-    return upstreamSlots(async () => (await registry.packageListing(name, versions)).pkg);
+    return upstreamSlots(async () => (await registry.packageListing(name, versions)).index);
   };
 }
 
@@ -78,13 +83,13 @@ async function listedInNames(registry: RegistryMirror, name: string): Promise<bo
   return names.has(name);
 }
 
-/** The release `version` of `pkg`; NotFoundError naming what upstream has otherwise. */
-export function releaseOf(pkg: Package, version: string): Release {
-  const release = pkg.releases.find((candidate) => candidate.version === version);
-  if (release) return release;
-  const versions = pkg.releases.map((candidate) => candidate.version);
-  const shown = versions.length > 10 ? ['…', ...versions.slice(-10)] : versions;
-  throw new NotFoundError(`upstream has no release ${version} of ${pkg.name} (${versions.length === 0 ? 'it has no releases' : `it has ${shown.join(', ')}`})`);
+/** The release `version` of a package; NotFoundError naming what upstream has otherwise (the newest ten, oldest first). */
+export function releaseOf(index: ReleaseIndex, version: string): Release {
+  const position = index.positionOf(version);
+  if (position !== undefined) return index.releaseAt(position);
+  const newest = Array.from({ length: Math.min(10, index.count) }, (_, i) => index.entryAt(i)?.version ?? '').reverse();
+  const shown = index.count > 10 ? ['…', ...newest] : newest;
+  throw new NotFoundError(`upstream has no release ${version} of ${index.name} (${index.count === 0 ? 'it has no releases' : `it has ${shown.join(', ')}`})`);
 }
 
 export { configuredPolicy } from '../policy/configured.js';
@@ -202,7 +207,7 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   if (!policy.active) return { policyActive: false, note: NO_POLICY_NOTE, checked: targets.length, blocked: [], skipped, errors };
 
   const limit = createLimiter(request.concurrency ?? 8);
-  const packages = new Map<string, Promise<Package>>();
+  const packages = new Map<string, Promise<ReleaseIndex>>();
   for (const [key, { target, versions }] of wanted) {
     const fetched = limit(() => request.fetchPackage(target.name, [...versions], target.repository));
     fetched.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
@@ -213,9 +218,9 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   let checked = 0;
   for (const target of targets) {
     let release: Release;
-    let pkg: Package;
+    let pkg: ReleaseIndex;
     try {
-      pkg = await (packages.get(keyOf(target)) as Promise<Package>);
+      pkg = await (packages.get(keyOf(target)) as Promise<ReleaseIndex>);
       release = releaseOf(pkg, target.version);
     } catch (error: unknown) {
       errors.push({ name: target.name, version: target.version, source: target.source, message: errorMessage(error) });
