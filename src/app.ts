@@ -24,12 +24,13 @@ import { PassthroughMirror } from './mirror/passthrough-mirror.js';
 import { PolicyView } from './mirror/policy-view.js';
 import { ActivePolicy, type Clock } from './policy/active-policy.js';
 import { configuredPolicy } from './policy/configured.js';
-import { checkLocks, registryFetcher } from './ops/policy-check.js';
+import { boundedRegistryFetcher, checkLocks } from './ops/policy-check.js';
 import { RegistryMirror } from './mirror/registry-mirror.js';
 import { TarballMirror } from './mirror/tarball-mirror.js';
 import { UsageRecorder } from './mirror/usage-recorder.js';
 import { projectRoot } from './paths.js';
 import { publicKeyPem } from './registry/signature.js';
+import { createLimiter } from './resolve/limiter.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
@@ -78,6 +79,12 @@ export interface HexproxyOptions {
 }
 
 const EVICTION_INTERVAL_MS = 10_000;
+
+// POST /api/policy/check's bounds (README, "Policies"). Large applications lock a few hundred
+// packages; 500 leaves room while keeping one request's worst case at 500 package files.
+// Each request fetches 4 at a time, all requests together 8, so one large check cannot take
+// every slot and leave others waiting behind it.
+const POLICY_CHECK = { maxPackages: 500, perRequest: 4, upstreamSlots: 8 } as const;
 
 const userAgent = `hexproxy/${readVersion()} (+https://github.com/hexproxy)`;
 
@@ -217,6 +224,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     if (!options.reloadConfig) throw new ConfigError('hexproxy was started without a configuration to reload the policy from');
     replacePolicy(options.reloadConfig().policy);
   };
+  // Checks may be anonymous: the package files they fetch wait for slots shared by all of them.
+  const policyCheckFetcher = boundedRegistryFetcher(mirrors, createLimiter(POLICY_CHECK.upstreamSlots));
   const http = createHttpApp({
     repository, repositoryName: config.upstream.repository, organizations, access, log,
     trustedProxies: new TrustedProxies(config.http.trustedProxies), metricsRequireToken: config.metrics.requireToken,
@@ -225,7 +234,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       access, publicRepository: config.upstream.repository,
       check: (lock, mayRead) => checkLocks({
         locks: [lock], policy: policy.current, publicRepository: config.upstream.repository,
-        fetchPackage: registryFetcher(mirrors), now: Math.floor(policy.nowMs() / 1000), mayRead,
+        fetchPackage: policyCheckFetcher, now: Math.floor(policy.nowMs() / 1000), mayRead,
+        concurrency: POLICY_CHECK.perRequest, maxPackages: POLICY_CHECK.maxPackages,
       }),
     },
     metrics,

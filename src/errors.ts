@@ -10,6 +10,8 @@ export type ErrorCode =
   | 'too_many_failures'
   | 'method_not_allowed'
   | 'unsupported_media_type'
+  | 'client_closed_request'
+  | 'request_too_large'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'upstream_too_large'
@@ -49,6 +51,12 @@ export class ForbiddenError extends HexproxyError {
   readonly status = 403;
 }
 
+/** A request asking for more work than hexproxy does for one request (it names the limit). */
+export class RequestTooLargeError extends HexproxyError {
+  readonly code = 'request_too_large';
+  readonly status = 413;
+}
+
 /** A client address that failed to authenticate too often lately. */
 /** A release (or a view) hexproxy's policy keeps from clients (config key policy). */
 export class PolicyBlockedError extends HexproxyError {
@@ -83,6 +91,16 @@ export class MethodNotAllowedError extends HexproxyError {
 export class UnsupportedMediaTypeError extends HexproxyError {
   readonly code = 'unsupported_media_type';
   readonly status = 415;
+}
+
+/**
+ * The client closed the connection before its request was read (a POST body cut short):
+ * not a server error. 499 is nginx's "client closed request"; the client never sees it, but
+ * the access log and the metrics do.
+ */
+export class ClientClosedRequestError extends HexproxyError {
+  readonly code = 'client_closed_request';
+  readonly status = 499;
 }
 
 /** Upstream refused, reset, or answered with an error status. */

@@ -21,6 +21,7 @@ import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
 import type { UpstreamHealth } from '../upstream/health.js';
 import type { RequestVariables } from './request-context.js';
+import { requestText } from './request-body.js';
 
 export interface AdminDependencies {
   access: AccessControl;
@@ -84,10 +85,12 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     }
     return { name, ...mirrors };
   };
-  const body = async <T>(schema: z.ZodType<T>, raw: () => Promise<unknown>): Promise<T> => {
+  const body = async <T>(schema: z.ZodType<T>, read: () => Promise<string>): Promise<T> => {
+    // Read first, outside the try: a client that goes away mid-body is not a bad request.
+    const text = await read();
     let json: unknown;
     try {
-      json = await raw();
+      json = JSON.parse(text);
     } catch {
       throw new BadRequestError('the request body must be JSON');
     }
@@ -142,7 +145,7 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
   });
 
   routes.post('/evict', guard, async (c) => {
-    const request = await body(evictBody, () => c.req.json());
+    const request = await body(evictBody, () => requestText(() => c.req.text(), c.env?.incoming));
     const { name: repo, registry, tarballs } = mirrorsOf(c.get('token'), request.repo);
     const report = await evictPackage(index, blobs, repo, request.name, request.version);
     // In-process: the memory copies go with the files (another process would be noticed through the index).
@@ -152,7 +155,7 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
   });
 
   routes.post('/prewarm', guard, async (c) => {
-    const request = await body(prewarmBody, () => c.req.json());
+    const request = await body(prewarmBody, () => requestText(() => c.req.text(), c.env?.incoming));
     const { name: repo, registry, tarballs } = mirrorsOf(c.get('token'), request.repo);
     const plan = await planPrewarm({ mixLocks: [], rebarLocks: [], specs: request.specs, withOptional: request.withOptional ?? false, concurrency: 8 }, registry, repo);
     const summary = await fetchReleases(plan.targets, { repo, index, registry, tarballs, concurrency: 8, pin: request.pin ?? false });

@@ -99,7 +99,7 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   });
 
   app.onError((error, c) => {
-    const response = errorResponse(error, c.get('log') ?? log);
+    const response = errorResponse(error, c.get('log') ?? log, c.env?.incoming);
     // Server errors feed the UI's status page (its own errors are recorded by its handler).
     ui?.errors.record(error, response.status, c.req.method, c.req.path);
     return response;

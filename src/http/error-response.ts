@@ -1,15 +1,32 @@
 // The one place where errors become HTTP responses and log lines.
-import { HexproxyError } from '../errors.js';
+import type { IncomingMessage } from 'node:http';
+import { ClientClosedRequestError, HexproxyError } from '../errors.js';
 import type { Logger } from '../log.js';
 
-export function errorResponse(error: unknown, log: Logger): Response {
-  if (error instanceof HexproxyError) {
-    if (error.status >= 500) log.warn({ code: error.code, err: error.message }, 'request failed');
-    else log.debug({ code: error.code, err: error.message }, 'request refused');
-    return textResponse(error.status, error.message, { ...error.headers, 'x-hexproxy-error': error.code });
+/** `request`: the client's request, when there is one; it tells a client that went away from a server error. */
+export function errorResponse(error: unknown, log: Logger, request?: IncomingMessage): Response {
+  const mapped = clientClosed(error, request)
+    ? new ClientClosedRequestError('the client closed the connection before its request body was read', { cause: error })
+    : error;
+  if (mapped instanceof HexproxyError) {
+    if (mapped.status >= 500) log.warn({ code: mapped.code, err: mapped.message }, 'request failed');
+    else log.debug({ code: mapped.code, err: mapped.message }, 'request refused');
+    return textResponse(mapped.status, mapped.message, { ...mapped.headers, 'x-hexproxy-error': mapped.code });
   }
-  log.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) }, 'unexpected error');
+  log.error({ err: mapped instanceof Error ? { message: mapped.message, stack: mapped.stack } : String(mapped) }, 'unexpected error');
   return textResponse(500, 'internal error; see the hexproxy log for details', { 'x-hexproxy-error': 'internal' });
+}
+
+/**
+ * Whether the client went away before its request was read. The request tells best:
+ * destroyed before its body was all received (then whatever failed, failed for want of the
+ * rest). Without it, node's own error for that: IncomingMessage fails its body with
+ * `Error: aborted`, code ECONNRESET, when the socket closes early.
+ */
+function clientClosed(error: unknown, request: IncomingMessage | undefined): boolean {
+  if (error instanceof ClientClosedRequestError) return false;
+  if (request !== undefined && request.destroyed && !request.complete) return true;
+  return !(error instanceof HexproxyError) && error instanceof Error && error.message === 'aborted' && 'code' in error && error.code === 'ECONNRESET';
 }
 
 export function textResponse(status: number, message: string, headers: Record<string, string> = {}): Response {

@@ -235,8 +235,9 @@ export class PolicyView {
     const limit = createLimiter(PACKAGE_CONCURRENCY);
     await Promise.all(needed.map((entry) => limit(async () => {
       try {
-        const { pkg } = await this.options.registry.packageListing(entry.name, entry.versions);
-        const has = (version: string): boolean => pkg.releases.some((release) => release.version === version);
+        const { result, index } = await this.options.registry.packageListing(entry.name, entry.versions);
+        const has = (version: string): boolean => index.positionOf(version) !== undefined;
+        const pkg = packageOf(result.file);
         // Only what is blocked is needed here; a package file is filtered and signed when it is asked for.
         const filtered = filterPackage(rules, pkg, now);
         // Still unknown to the package file: not checkable, so not offered.

@@ -14,6 +14,7 @@ import {
 import type { Logger } from '../log.js';
 import { decodeNames, decodePackage } from '../registry/codec.js';
 import { openRegistryFile, sealRegistryFile } from '../registry/registry-file.js';
+import { ReleaseIndexCache, type ReleaseIndex } from '../registry/release-index.js';
 import type { Names, Package } from '../registry/types.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -67,8 +68,11 @@ export class RegistryMirror {
   private readonly memory: LRUCache<string, { file: RegistryFile; generation: number }>;
   private readonly notFound: LRUCache<string, true>;
   private readonly flights = new SingleFlight<RegistryResult>();
+  // Besides the files: indexes of the package files read lately, up to memoryMaxBytes more.
+  private readonly indexes: ReleaseIndexCache;
 
   constructor(private readonly options: RegistryMirrorOptions) {
+    this.indexes = new ReleaseIndexCache(options.memoryMaxBytes);
     this.memory = new LRUCache<string, { file: RegistryFile; generation: number }>({
       maxSize: options.memoryMaxBytes,
       sizeCalculation: ({ file }) => registryEntryCost(file),
@@ -116,15 +120,23 @@ export class RegistryMirror {
   /**
    * A package file that lists every one of `versions` if upstream does: a copy served from
    * cache within its TTL may predate a release, so upstream is asked again once when it
-   * lacks one. Returned decoded too, since every caller reads its releases.
+   * lacks one. Returned with its release index, since every caller reads its releases.
    */
-  async packageListing(name: string, versions: readonly string[]): Promise<{ result: RegistryResult; pkg: Package }> {
+  async packageListing(name: string, versions: readonly string[]): Promise<{ result: RegistryResult; index: ReleaseIndex }> {
     const result = await this.get({ kind: 'package', name });
-    const pkg = packageOf(result.file);
-    const lacksOne = versions.some((version) => !pkg.releases.some((release) => release.version === version));
-    if (!lacksOne || result.cache !== 'hit' || this.options.offline) return { result, pkg };
+    const index = this.releaseIndex(result.file);
+    const lacksOne = versions.some((version) => index.positionOf(version) === undefined);
+    if (!lacksOne || result.cache !== 'hit' || this.options.offline) return { result, index };
     const fresh = await this.get({ kind: 'package', name }, true);
-    return { result: fresh, pkg: packageOf(fresh.file) };
+    return { result: fresh, index: this.releaseIndex(fresh.file) };
+  }
+
+  /**
+   * The releases of a package file, indexed once for as long as the index is kept (see
+   * release-index.ts): a release is read without decoding the whole package each time.
+   */
+  releaseIndex(file: RegistryFile): ReleaseIndex {
+    return this.indexes.of(file.payload);
   }
 
   private async resolve(resource: RegistryResource, revalidate: boolean): Promise<RegistryResult> {

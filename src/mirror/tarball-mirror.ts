@@ -12,7 +12,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { expectedChecksum, innerChecksumOf, type ExpectedChecksum } from '../registry/tarball-checksum.js';
-import type { Package, Release } from '../registry/types.js';
+import type { Release } from '../registry/types.js';
 import { bufferBlob, type BlobStore, type StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import { readBody, type UpstreamClient } from '../upstream/client.js';
@@ -253,9 +253,9 @@ export class TarballMirror {
     const { registry } = this.options;
     const key = `${name}-${version}`;
     if (this.missingReleases.has(key)) throw new NotFoundError(`package ${name} has no release ${version}`);
-    const { result, pkg } = await registry.packageListing(name, [version]);
-    const release = releaseOf(pkg, version);
-    if (release) return release;
+    const { result, index } = await registry.packageListing(name, [version]);
+    const position = index.positionOf(version);
+    if (position !== undefined) return index.releaseAt(position);
     if (result.cache === 'stale') {
       throw new UpstreamUnavailableError(`${name} ${version} is not in the cached registry and upstream cannot be reached to check for it`);
     }
@@ -264,9 +264,6 @@ export class TarballMirror {
   }
 }
 
-function releaseOf(pkg: Package, version: string): Release | undefined {
-  return pkg.releases.find((release) => release.version === version);
-}
 
 
 async function checksumOrNull(tarball: Buffer): Promise<string | null> {

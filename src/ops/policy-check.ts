@@ -4,21 +4,26 @@
 // the releases and words the verdicts. The registry is reached through a function, so the
 // logic runs without a network.
 import { readFile } from 'node:fs/promises';
-import { BadRequestError, NotFoundError, errorMessage } from '../errors.js';
+import { BadRequestError, NotFoundError, RequestTooLargeError, errorMessage } from '../errors.js';
 import { parseMixLock } from '../lockfiles/mix-lock.js';
 import { parseRebarLock } from '../lockfiles/rebar-lock.js';
 import type { LockParseResult } from '../lockfiles/locked-package.js';
-import type { RegistryMirror } from '../mirror/registry-mirror.js';
+import { namesOf, type RegistryFile, type RegistryMirror } from '../mirror/registry-mirror.js';
 import { decideRelease, describeReason } from '../policy/decide.js';
 import type { Policy } from '../policy/rules.js';
-import type { Package, Release } from '../registry/types.js';
-import { createLimiter } from '../resolve/limiter.js';
+import type { ReleaseIndex } from '../registry/release-index.js';
+import type { Release } from '../registry/types.js';
+import { createLimiter, type Limiter } from '../resolve/limiter.js';
 
 /** What stderr says when the configured policy has no rule or restriction. */
 export const NO_POLICY_NOTE = 'no policy configured: nothing is blocked';
 
-/** A package file of `repository` for `name` holding `versions` if upstream has them; throws when it cannot be had. */
-export type PackageFetcher = (name: string, versions: readonly string[], repository: string) => Promise<Package>;
+/**
+ * The releases of the package file of `repository` for `name`, holding `versions` if
+ * upstream has them; throws when it cannot be had. An index, not the decoded package: a
+ * package of 200,000 releases is checked without decoding them all.
+ */
+export type PackageFetcher = (name: string, versions: readonly string[], repository: string) => Promise<ReleaseIndex>;
 
 /**
  * The package file through the cache. A cached file still within its TTL may predate a
@@ -26,20 +31,65 @@ export type PackageFetcher = (name: string, versions: readonly string[], reposit
  * called unknown.
  */
 export function registryFetcher(registries: ReadonlyMap<string, { registry: RegistryMirror }>): PackageFetcher {
+  return async (name, versions, repository) => (await registryOf(registries, repository).packageListing(name, versions)).index;
+}
+
+/**
+ * The package files of POST /api/policy/check, whose callers may be anonymous: a fresh copy
+ * in memory that lists every version answers at once; a name the repository's /names does
+ * not list is answered without asking upstream for its file; every other file waits for one
+ * of `upstreamSlots`, a limit shared by all requests.
+ */
+export function boundedRegistryFetcher(registries: ReadonlyMap<string, { registry: RegistryMirror }>, upstreamSlots: Limiter): PackageFetcher {
   return async (name, versions, repository) => {
-    const registry = registries.get(repository)?.registry;
-    if (!registry) throw new NotFoundError(`hexproxy serves no repository "${repository}" (it serves ${[...registries.keys()].join(', ')})`);
-    return (await registry.packageListing(name, versions)).pkg;
+    const registry = registryOf(registries, repository);
+    const hot = registry.peek(`packages/${name}`);
+    if (hot) {
+      const index = registry.releaseIndex(hot);
+      if (versions.every((version) => index.positionOf(version) !== undefined)) return index;
+    } else if (!(await listedInNames(registry, name))) {
+      throw new NotFoundError(`upstream has no /packages/${name}`);
+    }
+    return upstreamSlots(async () => (await registry.packageListing(name, versions)).index);
   };
 }
 
-/** The release `version` of `pkg`; NotFoundError naming what upstream has otherwise. */
-export function releaseOf(pkg: Package, version: string): Release {
-  const release = pkg.releases.find((candidate) => candidate.version === version);
-  if (release) return release;
-  const versions = pkg.releases.map((candidate) => candidate.version);
-  const shown = versions.length > 10 ? ['…', ...versions.slice(-10)] : versions;
-  throw new NotFoundError(`upstream has no release ${version} of ${pkg.name} (${versions.length === 0 ? 'it has no releases' : `it has ${shown.join(', ')}`})`);
+function registryOf(registries: ReadonlyMap<string, { registry: RegistryMirror }>, repository: string): RegistryMirror {
+  const registry = registries.get(repository)?.registry;
+  if (!registry) throw new NotFoundError(`hexproxy serves no repository "${repository}" (it serves ${[...registries.keys()].join(', ')})`);
+  return registry;
+}
+
+// Each /names payload's names, decoded once however many checks ask (hex.pm lists about
+// 20,000); dropped with the payload.
+const namesByPayload = new WeakMap<Buffer, ReadonlySet<string>>();
+
+/**
+ * Whether the repository's /names (through the cache, so as fresh as clients get it) lists
+ * `name`. Without a /names to consult, the package file itself has to tell.
+ */
+async function listedInNames(registry: RegistryMirror, name: string): Promise<boolean> {
+  let file: RegistryFile;
+  try {
+    file = (await registry.get({ kind: 'names' })).file;
+  } catch {
+    return true;
+  }
+  let names = namesByPayload.get(file.payload);
+  if (!names) {
+    names = new Set(namesOf(file).packages.map((entry) => entry.name));
+    namesByPayload.set(file.payload, names);
+  }
+  return names.has(name);
+}
+
+/** The release `version` of a package; NotFoundError naming what upstream has otherwise (the newest ten, oldest first). */
+export function releaseOf(index: ReleaseIndex, version: string): Release {
+  const position = index.positionOf(version);
+  if (position !== undefined) return index.releaseAt(position);
+  const newest = Array.from({ length: Math.min(10, index.count) }, (_, i) => index.entryAt(i)?.version ?? '').reverse();
+  const shown = index.count > 10 ? ['…', ...newest] : newest;
+  throw new NotFoundError(`upstream has no release ${version} of ${index.name} (${index.count === 0 ? 'it has no releases' : `it has ${shown.join(', ')}`})`);
 }
 
 export { configuredPolicy } from '../policy/configured.js';
@@ -66,6 +116,8 @@ export interface CheckRequest {
   concurrency?: number;
   /** Whether whoever asks may read a repository ("hexpm", an organization); entries of others are skipped unread. */
   mayRead?: (repository: string) => boolean;
+  /** POST /api/policy/check: refuse (RequestTooLargeError) locks pinning more distinct packages to check than this. */
+  maxPackages?: number;
 }
 
 export interface BlockedRelease {
@@ -94,6 +146,8 @@ export interface CheckError {
 
 export interface CheckReport {
   policyActive: boolean;
+  /** Without a policy in force: NO_POLICY_NOTE (nothing was fetched: nothing can be blocked). */
+  note?: string;
   /** Releases decided: the allowed and the blocked. */
   checked: number;
   blocked: BlockedRelease[];
@@ -138,7 +192,6 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   }
 
   // One package file per name, whatever the number of locks pinning it.
-  const limit = createLimiter(request.concurrency ?? 8);
   const wanted = new Map<string, { target: CheckTarget; versions: Set<string> }>();
   const keyOf = (target: CheckTarget): string => `${target.repository}/${target.name}`;
   for (const target of targets) {
@@ -146,7 +199,15 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
     if (known) known.versions.add(target.version);
     else wanted.set(keyOf(target), { target, versions: new Set([target.version]) });
   }
-  const packages = new Map<string, Promise<Package>>();
+  // Counted with or without a policy, so a lock that passes today is not refused the day one is configured.
+  if (request.maxPackages !== undefined && wanted.size > request.maxPackages) {
+    throw new RequestTooLargeError(`the lock file pins ${wanted.size} distinct packages; POST /api/policy/check checks at most ${request.maxPackages} per request (split the lock, or run \`hexproxy policy check\` where the server's configuration is)`);
+  }
+  // Nothing can be blocked: every release is allowed without looking it up.
+  if (!policy.active) return { policyActive: false, note: NO_POLICY_NOTE, checked: targets.length, blocked: [], skipped, errors };
+
+  const limit = createLimiter(request.concurrency ?? 8);
+  const packages = new Map<string, Promise<ReleaseIndex>>();
   for (const [key, { target, versions }] of wanted) {
     const fetched = limit(() => request.fetchPackage(target.name, [...versions], target.repository));
     fetched.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
@@ -157,9 +218,9 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   let checked = 0;
   for (const target of targets) {
     let release: Release;
-    let pkg: Package;
+    let pkg: ReleaseIndex;
     try {
-      pkg = await (packages.get(keyOf(target)) as Promise<Package>);
+      pkg = await (packages.get(keyOf(target)) as Promise<ReleaseIndex>);
       release = releaseOf(pkg, target.version);
     } catch (error: unknown) {
       errors.push({ name: target.name, version: target.version, source: target.source, message: errorMessage(error) });

@@ -2,10 +2,10 @@
 // restriction by restriction. Every decision comes from src/policy/decide.ts; this only
 // words it.
 import { BadRequestError } from '../errors.js';
-import { decideRelease, decidingRule, describeDecision, describeReason, isoSeconds, severityName, severityRank, type BlockReason } from '../policy/decide.js';
+import { decideRelease, decidingRule, describeDecision, describeReason, isoSeconds, severityName, severityRank, type BlockReason, type PackageFacts } from '../policy/decide.js';
 import { RETIREMENT_REASONS, type Policy } from '../policy/rules.js';
 import { isPackageName, isVersion } from '../registry/resource.js';
-import type { Package, Release } from '../registry/types.js';
+import type { Release } from '../registry/types.js';
 import { NO_POLICY_NOTE } from './policy-check.js';
 
 /** NAME@VERSION as typed; BadRequestError saying what is wrong with it. */
@@ -71,7 +71,7 @@ export interface Explanation {
 }
 
 /** Why the policy allows or blocks one release at `now` (Unix seconds). */
-export function explainRelease(policy: Policy, pkg: Pick<Package, 'name' | 'advisories'>, release: Release, now: number, repository: string): Explanation {
+export function explainRelease(policy: Policy, pkg: PackageFacts, release: Release, now: number, repository: string): Explanation {
   const applies = policy.active && policy.repositories.has(repository);
   const rule = applies ? decidingRule(policy, pkg.name, release.version) : undefined;
   // The restrictions alone: the same decision with no rule to override them.
@@ -120,7 +120,7 @@ export function formatExplanation(explanation: Explanation, policy: Policy): str
 }
 
 
-function advisoryVerdict(policy: Policy, pkg: Pick<Package, 'advisories'>, release: Release, reason: BlockReason | undefined): AdvisoryVerdict {
+function advisoryVerdict(policy: Policy, pkg: PackageFacts, release: Release, reason: BlockReason | undefined): AdvisoryVerdict {
   const threshold = policy.advisoryThreshold;
   const advisories = release.advisory_indexes.map((index) => {
     const advisory = pkg.advisories[index];

@@ -5,7 +5,7 @@
 // age) each may block.
 import { matches } from '../resolve/requirement.js';
 import { isVersion } from '../registry/resource.js';
-import type { Package, Release, SecurityAdvisory } from '../registry/types.js';
+import type { Release, SecurityAdvisory } from '../registry/types.js';
 import { RETIREMENT_REASONS, type Policy, type Rule } from './rules.js';
 
 export type BlockReason =
@@ -50,8 +50,14 @@ export function decidingRule(policy: Policy, name: string, version: string): Rul
   return best;
 }
 
+/** What deciding needs of a package besides the release: a decoded Package, or a release index (src/registry/release-index.ts). */
+export interface PackageFacts {
+  readonly name: string;
+  readonly advisories: readonly SecurityAdvisory[];
+}
+
 /** The decision for one release of `pkg` at `now` (Unix seconds). */
-export function decideRelease(policy: Policy, pkg: Pick<Package, 'name' | 'advisories'>, release: Release, now: number): DecisionInTime {
+export function decideRelease(policy: Policy, pkg: PackageFacts, release: Release, now: number): DecisionInTime {
   const rule = decidingRule(policy, pkg.name, release.version);
   if (rule?.action === 'allow') return { decision: { allowed: true, rule } };
   if (rule?.action === 'deny') return { decision: { allowed: false, reasons: [{ kind: 'deny', rule }] } };

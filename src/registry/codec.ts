@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { protoDir } from '../paths.js';
-import type { Names, Package, Policy, Signed, Versions } from './types.js';
+import type { Names, Package, Policy, Release, SecurityAdvisory, Signed, Versions } from './types.js';
 
 // Each schema file declares top-level `Package`/`Timestamp`, so every file gets its own root.
 function loadType(file: string, typeName: string): protobuf.Type {
@@ -17,6 +17,11 @@ const NamesType = loadType('names.proto', 'Names');
 const VersionsType = loadType('versions.proto', 'Versions');
 const PackageType = loadType('package.proto', 'Package');
 const PolicyType = loadType('policy.proto', 'Policy');
+// A Package's parts, for reading one release or advisory of a large package (release-index.ts).
+const ReleaseType = PackageType.root.lookupType('Release');
+const SecurityAdvisoryType = PackageType.root.lookupType('SecurityAdvisory');
+
+const LENGTH_DELIMITED = 2;
 
 const toObjectOptions: protobuf.IConversionOptions = {
   longs: Number,
@@ -71,6 +76,36 @@ export const encodeVersions = (versions: Versions): Buffer => encodeWith(Version
 
 export const decodePackage = (payload: Uint8Array): Package => decodeWith<Package>(PackageType, payload);
 export const encodePackage = (pkg: Package): Buffer => encodeWith(PackageType, pkg);
+
+/**
+ * The name and repository of a Package payload, having checked that all of it decodes as
+ * decodePackage would, one release at a time: nothing is kept, so a package of 200,000
+ * releases is checked in a few MB instead of the ~140 MB its decoded form takes.
+ */
+export function checkPackagePayload(payload: Uint8Array): { name: string; repository: string } {
+  const reader = protobuf.Reader.create(payload);
+  let name: string | undefined;
+  let repository: string | undefined;
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    // Fields 1-4 (releases, name, repository, advisories) are all length-delimited.
+    if (field >= 1 && field <= 4 && wire !== LENGTH_DELIMITED) throw new Error(`field ${field} of the Package has wire type ${wire}`);
+    if (field === 1) ReleaseType.decode(reader.bytes());
+    else if (field === 2) name = reader.string();
+    else if (field === 3) repository = reader.string();
+    else if (field === 4) SecurityAdvisoryType.decode(reader.bytes());
+    else reader.skipType(wire);
+  }
+  if (name === undefined || repository === undefined) throw new Error(`missing required '${name === undefined ? 'name' : 'repository'}'`);
+  return { name, repository };
+}
+
+/** One encoded Release, as decodePackage gives it within a Package. */
+export const decodeRelease = (bytes: Uint8Array): Release => decodeWith<Release>(ReleaseType, bytes);
+/** One encoded SecurityAdvisory, as decodePackage gives it within a Package. */
+export const decodeSecurityAdvisory = (bytes: Uint8Array): SecurityAdvisory => decodeWith<SecurityAdvisory>(SecurityAdvisoryType, bytes);
 
 export const decodePolicy = (payload: Uint8Array): Policy => decodeWith<Policy>(PolicyType, payload);
 export const encodePolicy = (policy: Policy): Buffer => encodeWith(PolicyType, policy);

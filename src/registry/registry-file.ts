@@ -5,7 +5,7 @@ import { createGunzip, gzip } from 'node:zlib';
 import type { KeyObject } from 'node:crypto';
 import { HexproxyError, VerificationError, UpstreamTooLargeError } from '../errors.js';
 import type { MemoryLease } from '../upstream/memory-budget.js';
-import { decodeNames, decodePackage, decodePolicy, decodeSigned, decodeVersions, encodeSigned, topLevelString } from './codec.js';
+import { checkPackagePayload, decodeNames, decodePackage, decodePolicy, decodeSigned, decodeVersions, encodeSigned, topLevelString } from './codec.js';
 import { signPayload, verifyPayload } from './signature.js';
 import type { Names, Package, Policy, Versions } from './types.js';
 import { type RegistryResource, describeResource } from './resource.js';
@@ -92,21 +92,24 @@ export async function openRegistryFile(body: Uint8Array, resource: RegistryResou
       throw new VerificationError(`${what} from upstream has a payload that does not decode`, { cause: error });
     }
   };
-  // A package file is small and its releases are needed: decoded whole. The index files
-  // of a full-size repository are large, and serving them needs only their repository
-  // checked: read from the wire, the rest decoded only if someone asks for it.
-  let message: DecodedMessage | undefined = resource.kind === 'package' || resource.kind === 'policy' ? decode() : undefined;
+  // A policy is small: decoded whole. A package file is checked to decode, one release at
+  // a time, but not kept decoded: a validly signed package can list 200,000 releases. The
+  // index files of a full-size repository are large, and serving them needs only their
+  // repository checked: read from the wire. The rest is decoded only if someone asks for it.
+  let message: DecodedMessage | undefined = resource.kind === 'policy' ? decode() : undefined;
   let repository: string | undefined;
+  let packageName: string | undefined;
   try {
-    repository = message ? message.repository : topLevelString(payload, REPOSITORY_FIELD);
+    if (resource.kind === 'package') ({ name: packageName, repository } = checkPackagePayload(payload));
+    else repository = message ? message.repository : topLevelString(payload, REPOSITORY_FIELD);
   } catch (error: unknown) {
     throw new VerificationError(`${what} from upstream has a payload that does not decode`, { cause: error });
   }
   if (repository !== options.repository) {
     throw new VerificationError(`${what} from upstream names repository "${repository ?? '(none)'}", expected "${options.repository}"`);
   }
-  if (resource.kind === 'package' && (message as Package).name !== resource.name) {
-    throw new VerificationError(`${what} from upstream describes package "${(message as Package).name}"`);
+  if (resource.kind === 'package' && packageName !== resource.name) {
+    throw new VerificationError(`${what} from upstream describes package "${packageName ?? '(none)'}"`);
   }
   if (resource.kind === 'policy' && (message as Policy).name !== resource.name) {
     throw new VerificationError(`${what} from upstream is policy "${(message as Policy).name}"`);

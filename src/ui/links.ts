@@ -6,6 +6,11 @@ export function packageHref(repository: string, name: string, publicRepository: 
   return version === undefined ? base : `${base}?version=${encodeURIComponent(version)}#dependencies`;
 }
 
+/** A page of a package's releases (from 1). */
+export function releasesPageHref(repository: string, name: string, publicRepository: string, page: number): string {
+  return `${packageHref(repository, name, publicRepository)}?page=${page}#releases`;
+}
+
 /** A query string from the parameters that are set, "" when none is. */
 export function queryString(params: Record<string, string | number | undefined>): string {
   const search = new URLSearchParams();

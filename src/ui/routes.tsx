@@ -6,26 +6,26 @@
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import type { JSX } from 'hono/jsx/jsx-runtime';
-import semver from 'semver';
 import type { AccessControl } from '../auth/access-control.js';
 import { BadRequestError, HexproxyError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { errorResponse } from '../http/error-response.js';
 import type { RequestVariables } from '../http/request-context.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
-import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
+import type { RegistryMirror } from '../mirror/registry-mirror.js';
 import { cacheStats } from '../ops/cache-stats.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
-import { decideRelease, describeDecision, describeReason } from '../policy/decide.js';
+import { decideRelease, describeDecision, describeReason, type PackageFacts } from '../policy/decide.js';
 import { describePolicy } from '../policy/describe.js';
 import { isPackageName, isVersion } from '../registry/resource.js';
-import type { Package, Release } from '../registry/types.js';
-import type { CacheIndex, CachedPackageSort, TarballRow } from '../store/cache-index.js';
+import type { ReleaseIndex } from '../registry/release-index.js';
+import type { Release } from '../registry/types.js';
+import type { CacheIndex, CachedPackageSort } from '../store/cache-index.js';
 import type { UpstreamHealth } from '../upstream/health.js';
-import { hex } from './format.js';
 import { CONTENT_SECURITY_POLICY, type Chrome } from './layout.js';
 import { ErrorPage } from './pages/error.js';
-import { PackagePage, type PackageView, type ReleasePolicy, type ReleaseView } from './pages/package.js';
+import { packagePageData } from './package-view.js';
+import { PackagePage, type PackageView, type ReleasePolicy } from './pages/package.js';
 import { PackagesPage, SORTS } from './pages/packages.js';
 import { SetupPage } from './pages/setup.js';
 import { StatusPage } from './pages/status.js';
@@ -86,7 +86,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
 
   /** The HTML twin of errorResponse: same status, headers, log line and error record. */
   const errorPage = async (c: Context<Env>, error: unknown, message?: string): Promise<Response> => {
-    const text = errorResponse(error, c.get('log') ?? deps.log);
+    const text = errorResponse(error, c.get('log') ?? deps.log, c.env?.incoming);
     deps.errors.record(error, text.status, c.req.method, c.req.path);
     const headers: Record<string, string> = {};
     text.headers.forEach((value, name) => {
@@ -130,14 +130,16 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
     if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
     const version = c.req.query('version');
     if (version !== undefined && !isVersion(version)) throw new BadRequestError(`"${version}" is not a SemVer version`);
+    const pageParam = c.req.query('page');
+    if (pageParam !== undefined && !/^[1-9]\d{0,8}$/.test(pageParam)) throw new BadRequestError(`page=${pageParam.slice(0, 20)} is not a page number (1, 2, …)`);
     const mirror = repositories.get(repository);
     if (!mirror) throw new NotFoundError(`organization ${repository} is not configured in hexproxy`);
     const cached = index.listPackageTarballs(repository, name);
-    let pkg: Package | undefined;
+    let releases: ReleaseIndex | undefined;
     let registry: PackageView['registry'];
     try {
       const result = await mirror.registry.get({ kind: 'package', name });
-      pkg = packageOf(result.file);
+      releases = mirror.registry.releaseIndex(result.file);
       registry = { state: result.cache === 'stale' ? 'stale' : 'fresh', checkedAt: result.file.row.checkedAt };
     } catch (error: unknown) {
       if (!(error instanceof HexproxyError)) throw error;
@@ -151,25 +153,21 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
     // Decided on the unfiltered package, as the filtered registry files are (src/policy/filter.ts).
     const applies = deps.policy.appliesTo(repository);
     const policy = deps.policy.current;
-    let decide: ((release: Release) => ReleasePolicy) | undefined;
-    if (applies && pkg) {
-      const now = Math.floor(deps.policy.nowMs() / 1000);
-      const known = pkg;
-      decide = (release) => {
-        const { decision } = decideRelease(policy, known, release, now);
+    const now = Math.floor(deps.policy.nowMs() / 1000);
+    const decide = applies && releases
+      ? (pkg: PackageFacts, release: Release): ReleasePolicy => {
+        const { decision } = decideRelease(policy, pkg, release, now);
         if (!decision.allowed) return { blocked: true, reasons: decision.reasons.map(describeReason) };
         const { rule } = decision;
         return rule
           ? { blocked: false, rule: { key: rule.key, text: rule.text, comment: rule.comment, note: `${describeDecision(decision)}${rule.comment ? ` (${rule.comment})` : ''}` } }
           : { blocked: false };
-      };
-    }
-    const view = packageView(repository, name, pkg, cached, registry, decide);
+      }
+      : undefined;
+    const { view, selected } = packagePageData({
+      repository, name, index: releases, cached, registry, decide, version, page: pageParam === undefined ? undefined : Number(pageParam),
+    });
     if (applies) view.policy = { decided: decide !== undefined, tarballs: policy.tarballs };
-    const selected = version !== undefined
-      ? view.releases.find((release) => release.version === version && release.listed)
-      : defaultRelease(view.releases);
-    if (version !== undefined && !selected) throw new NotFoundError(`${name} has no release ${version}`);
     const viewer = c.get('viewer');
     return page(c, (
       <PackagePage
@@ -261,54 +259,4 @@ function displayUrl(url: string): string {
   } catch {
     return url;
   }
-}
-
-const compareVersions = (a: string, b: string): number =>
-  semver.valid(a) && semver.valid(b) ? semver.rcompare(a, b) : b.localeCompare(a);
-
-/** The registry's releases merged with the cached tarballs, newest first. */
-function packageView(
-  repository: string, name: string, pkg: Package | undefined, cached: TarballRow[], registry: PackageView['registry'],
-  decide?: (release: Release) => ReleasePolicy,
-): PackageView {
-  const byVersion = new Map(cached.map((row) => [row.version, row]));
-  const cachedOf = (version: string): ReleaseView['cached'] => {
-    const row = byVersion.get(version);
-    return row && { size: row.size, hits: row.hits, lastUsedAt: row.lastUsedAt, fetchedAt: row.fetchedAt, pinned: row.pinned, sha256: row.sha256 };
-  };
-  const releases: ReleaseView[] = (pkg?.releases ?? []).map((release) => ({
-    version: release.version,
-    publishedAt: release.published_at ? release.published_at.seconds * 1000 + Math.floor(release.published_at.nanos / 1e6) : undefined,
-    retired: release.retired,
-    advisories: release.advisory_indexes,
-    outerChecksum: hex(release.outer_checksum),
-    innerChecksum: hex(release.inner_checksum),
-    dependencies: release.dependencies,
-    cached: cachedOf(release.version),
-    listed: true,
-    policy: decide?.(release),
-  }));
-  const listed = new Set(releases.map((release) => release.version));
-  for (const row of cached) {
-    if (listed.has(row.version)) continue;
-    releases.push({
-      version: row.version, publishedAt: undefined, retired: undefined, advisories: [], outerChecksum: undefined,
-      innerChecksum: undefined, dependencies: [], cached: cachedOf(row.version), listed: false,
-    });
-  }
-  releases.sort((a, b) => compareVersions(a.version, b.version));
-  return { repository, name, releases, advisories: pkg?.advisories ?? [], registry };
-}
-
-/**
- * The release shown by default: the newest stable one not retired, else the newest listed;
- * among those the policy lets clients see, if it lets them see any.
- */
-function defaultRelease(releases: ReleaseView[]): ReleaseView | undefined {
-  const listed = releases.filter((release) => release.listed);
-  const pick = (candidates: ReleaseView[]): ReleaseView | undefined =>
-    candidates.find((release) => !release.retired && semver.prerelease(release.version) === null)
-      ?? candidates.find((release) => !release.retired)
-      ?? candidates[0];
-  return pick(listed.filter((release) => release.policy?.blocked !== true)) ?? pick(listed);
 }

@@ -10,7 +10,7 @@ import { signedFileFor } from './fake-builds.js';
 import { buildsKeyPair, orgKeyPair, testKeyPair, wrongKeyPair, type TestKeyPair } from './keys.js';
 import type { SigningMisbehaviour } from './misbehaviour.js';
 import {
-  buildPackages, buildRelease, packagePayload, policyPayload, registryPayload,
+  buildGeneratedPackage, buildPackages, buildRelease, packagePayload, policyPayload, registryPayload,
   type BuiltPackage, type PackageSpec, type PolicySpec, type ReleaseSpec,
 } from './registry-builder.js';
 import { contentTypeOf, startUpstreamServer, type Body, type Refusal, type UpstreamControls } from './upstream-server.js';
@@ -43,6 +43,8 @@ export interface OrganizationSpec {
 
 export interface FakeUpstreamOptions {
   packages: PackageSpec[];
+  /** Huge packages of the public repository, made up (buildGeneratedPackage): `releases` releases each, no tarballs. */
+  generated?: { name: string; releases: number }[];
   /** The repository named in every payload; defaults to "hexpm". */
   repository?: string;
   /** Organization repositories by name, served under /repos/NAME/ with repository NAME. */
@@ -157,6 +159,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
       if (payload) built.set(repo.prefix + local, await sealRegistryFile(payload, repo.keys.privateKey));
     }
     for (const pkg of next) {
+      if (pkg.generated) continue;
       for (const { spec, tarball, docs } of pkg.releases) {
         built.set(`${repo.prefix}/tarballs/${pkg.name}-${spec.version}.tar`, tarball.tar);
         built.set(`${repo.prefix}/docs/${pkg.name}-${spec.version}.tar.gz`, docs);
@@ -207,7 +210,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
     return { status: org.unauthorizedStatus, body: { body: Buffer.from(`${reason}\n`), contentType: 'text/plain' } };
   }
 
-  await rebuild(publicRepo, await buildPackages(options.packages));
+  const generated = (options.generated ?? []).map(({ name, releases }) => buildGeneratedPackage(name, releases));
+  await rebuild(publicRepo, [...await buildPackages(options.packages), ...generated]);
   for (const [name, repo] of orgs) await rebuild(repo, await buildPackages(options.organizations?.[name]?.packages ?? []));
   const server = await startUpstreamServer({ get, tamper, refuse });
   return Object.assign(server, {

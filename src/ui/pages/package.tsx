@@ -5,7 +5,8 @@ import type { FC } from 'hono/jsx';
 import type { Dependency, SecurityAdvisory } from '../../registry/types.js';
 import { formatAgo, formatBytes, formatCount, formatDate, formatTime, isoTime } from '../format.js';
 import { Badge, CodeBlock, Layout, type Chrome } from '../layout.js';
-import { packageHref } from '../links.js';
+import { packageHref, releasesPageHref } from '../links.js';
+import type { AdvisoryReach } from '../../registry/release-index.js';
 
 export interface CachedTarball {
   size: number;
@@ -51,9 +52,17 @@ export interface PackagePolicy {
 export interface PackageView {
   repository: string;
   name: string;
-  /** Newest first. */
+  /** The releases on the page shown, newest first. */
   releases: ReleaseView[];
+  /** The newest release the registry file lists. */
+  latest: string | undefined;
+  /** Over every release, not only the page shown. */
+  totals: { listed: number; retired: number; cached: number; cachedBytes: number; hits: number };
+  /** The page shown (from 1) and how many there are (RELEASES_PAGE_SIZE releases a page). */
+  pages: { page: number; count: number };
   advisories: SecurityAdvisory[];
+  /** Per advisory, the releases it affects (the newest few, and how many in all). */
+  affects: AdvisoryReach[];
   /** How fresh the registry data is: from upstream or a fresh copy, a stale copy, or none at all. */
   registry: { state: 'fresh' | 'stale'; checkedAt: number } | { state: 'unavailable'; reason: string };
   /** Set when hexproxy's policy applies to the repository. */
@@ -70,6 +79,10 @@ export interface PackagePageProps {
   readable: string[];
   now: number;
 }
+
+// A hostile but validly signed package file can list any number of these: the page shows a bounded part.
+const MAX_ADVISORIES_SHOWN = 100;
+const MAX_DEPENDENCIES_SHOWN = 500;
 
 const RETIREMENT_REASONS = ['other', 'invalid', 'security', 'deprecated', 'renamed'];
 const SEVERITIES = ['none', 'low', 'medium', 'high', 'critical'];
@@ -90,21 +103,21 @@ export function suggestedRequirement(version: string): string {
 
 export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publicRepository, readable, now }) => {
   const isPublic = view.repository === publicRepository;
-  const cachedReleases = view.releases.filter((release) => release.cached);
-  const cachedBytes = cachedReleases.reduce((sum, release) => sum + (release.cached?.size ?? 0), 0);
-  const hits = cachedReleases.reduce((sum, release) => sum + (release.cached?.hits ?? 0), 0);
-  const latest = view.releases.find((release) => release.listed);
+  const { totals, pages } = view;
+  const paged = pages.count > 1;
   const mix = selected && `{:${view.name}, "${suggestedRequirement(selected.version)}"${isPublic ? '' : `, organization: "${view.repository}"`}}`;
   const rebar = selected && `{${view.name}, "${selected.version}"}`;
-  const listedCount = view.releases.filter((release) => release.listed).length;
-  const blockedCount = view.releases.filter((release) => release.policy?.blocked === true).length;
+  // Decided for the page shown only: on a package of one page, that is every release.
+  const listedOnPage = view.releases.filter((release) => release.listed).length;
+  const blockedOnPage = view.releases.filter((release) => release.policy?.blocked === true).length;
+  const pageHref = (page: number): string => releasesPageHref(view.repository, view.name, publicRepository, page);
   return (
     <Layout title={view.name} section="packages" chrome={chrome}>
       <p class="muted"><a href="/ui/packages">Packages</a> / {isPublic ? null : <>{view.repository} / </>}{view.name}</p>
       <div class="title-row">
         <h1 id="package-name">{view.name}</h1>
         {isPublic ? <Badge>{view.repository}</Badge> : <Badge tone="org" title="private organization">{view.repository}</Badge>}
-        {latest ? <Badge>latest {latest.version}</Badge> : null}
+        {view.latest !== undefined ? <Badge>latest {view.latest}</Badge> : null}
       </div>
       {view.registry.state === 'stale'
         ? <div class="notice warn" id="registry-notice">Upstream could not be reached: this is hexproxy's cached copy of the package's registry file, last confirmed {formatAgo(view.registry.checkedAt, now)}.</div>
@@ -113,9 +126,9 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
         ? <div class="notice warn" id="registry-notice">The package's registry file is not available ({view.registry.reason}), so only the cached tarballs are listed, without release details.</div>
         : null}
       <div class="grid stats">
-        <div class="card stat"><div class="label">Releases</div><div class="value">{formatCount(listedCount)}</div><div class="sub">{view.releases.filter((release) => release.retired).length} retired{view.policy?.decided ? <>, {formatCount(blockedCount)} blocked by policy</> : null}</div></div>
-        <div class="card stat"><div class="label">Cached</div><div class="value">{formatCount(cachedReleases.length)}</div><div class="sub">{formatBytes(cachedBytes)}</div></div>
-        <div class="card stat"><div class="label">Tarball hits</div><div class="value">{formatCount(hits)}</div><div class="sub">served from cache</div></div>
+        <div class="card stat"><div class="label">Releases</div><div class="value">{formatCount(totals.listed)}</div><div class="sub">{formatCount(totals.retired)} retired{view.policy?.decided ? <>, {formatCount(blockedOnPage)} blocked by policy{paged ? ' on this page' : ''}</> : null}</div></div>
+        <div class="card stat"><div class="label">Cached</div><div class="value">{formatCount(totals.cached)}</div><div class="sub">{formatBytes(totals.cachedBytes)}</div></div>
+        <div class="card stat"><div class="label">Tarball hits</div><div class="value">{formatCount(totals.hits)}</div><div class="sub">served from cache</div></div>
         <div class="card stat"><div class="label">Advisories</div><div class="value">{formatCount(view.advisories.length)}</div><div class="sub">{view.advisories.length === 0 ? 'none known' : 'see below'}</div></div>
       </div>
 
@@ -142,27 +155,31 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
               <table>
                 <thead><tr><th>Advisory</th><th>Severity</th><th>Summary</th><th>Affects</th></tr></thead>
                 <tbody>
-                  {view.advisories.map((advisory, index) => {
+                  {view.advisories.slice(0, MAX_ADVISORIES_SHOWN).map((advisory, index) => {
                     const url = safeUrl(advisory.html_url);
-                    const affected = view.releases.filter((release) => release.advisories.includes(index)).map((release) => release.version);
+                    const reach = view.affects[index];
+                    const more = reach ? reach.count - reach.shown.length : 0;
+                    const affected = `${reach?.shown.join(', ') ?? ''}${more > 0 ? ` and ${formatCount(more)} more` : ''}`;
                     return (
                       <tr>
                         <td class="nowrap">{url ? <a href={url} rel="noreferrer noopener">{advisory.id}</a> : advisory.id}{advisory.aliases.length > 0 ? <div class="muted">{advisory.aliases.join(', ')}</div> : null}</td>
                         <td><Badge tone={severityTone(advisory.severity)}>{advisory.severity === undefined ? 'unknown' : SEVERITIES[advisory.severity] ?? String(advisory.severity)}{advisory.cvss_score !== undefined ? ` ${advisory.cvss_score.toFixed(1)}` : ''}</Badge></td>
                         <td>{advisory.summary}</td>
-                        <td>{affected.join(', ')}</td>
+                        <td>{affected}</td>
                       </tr>
                     );
                   })}
                 </tbody>
               </table>
             </div>
+            {view.advisories.length > MAX_ADVISORIES_SHOWN ? <p class="muted">The first {MAX_ADVISORIES_SHOWN} of {formatCount(view.advisories.length)} advisories.</p> : null}
           </>
         )
         : null}
 
       <h2 id="releases">Releases</h2>
-      {view.policy ? <PolicyNotice view={view} policy={view.policy} listed={listedCount} blocked={blockedCount} /> : null}
+      {view.policy ? <PolicyNotice view={view} policy={view.policy} listed={listedOnPage} blocked={blockedOnPage} paged={paged} /> : null}
+      {paged ? <Pager page={pages.page} count={pages.count} href={pageHref} /> : null}
       <div class="table-wrap">
         <table id="release-table">
           <thead>
@@ -201,6 +218,7 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
           </tbody>
         </table>
       </div>
+      {paged ? <Pager page={pages.page} count={pages.count} href={pageHref} /> : null}
 
       <h2 id="dependencies">Dependencies{selected ? <> of {selected.version}</> : null}</h2>
       {!selected
@@ -210,7 +228,7 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
           : (
             <div class="card">
               <ul class="deps" id="dependency-list">
-                {selected.dependencies.map((dependency) => {
+                {selected.dependencies.slice(0, MAX_DEPENDENCIES_SHOWN).map((dependency) => {
                   const repository = dependency.repository ?? view.repository;
                   const linked = readable.includes(repository);
                   return (
@@ -224,6 +242,7 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
                   );
                 })}
               </ul>
+              {selected.dependencies.length > MAX_DEPENDENCIES_SHOWN ? <p class="muted">The first {MAX_DEPENDENCIES_SHOWN} of {formatCount(selected.dependencies.length)} dependencies.</p> : null}
             </div>
           )}
       <p class="muted">Pick a version in the table to see its dependencies.</p>
@@ -253,8 +272,20 @@ const PolicyMark: FC<{ policy: ReleasePolicy }> = ({ policy }) => {
   );
 };
 
-/** Above the releases: that the policy applies, how many releases clients see, what happens to blocked tarballs. */
-const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: number; blocked: number }> = ({ view, policy, listed, blocked }) => {
+/** Newer and older pages of releases. */
+const Pager: FC<{ page: number; count: number; href: (page: number) => string }> = ({ page, count, href }) => (
+  <nav class="pager" aria-label="Pages of releases">
+    {page > 1 ? <a href={href(page - 1)} rel="prev">← Newer</a> : null}
+    <span class="muted">Page {formatCount(page)} of {formatCount(count)}</span>
+    {page < count ? <a href={href(page + 1)} rel="next">Older →</a> : null}
+  </nav>
+);
+
+/**
+ * Above the releases: that the policy applies, how many releases clients see, what happens
+ * to blocked tarballs. `listed` and `blocked` count the page shown (`paged`: one of several).
+ */
+const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: number; blocked: number; paged: boolean }> = ({ view, policy, listed, blocked, paged }) => {
   if (!policy.decided) {
     return <div class="notice warn" id="policy-notice">hexproxy's policy applies to {view.repository}, but without the package's registry file it cannot say which releases it blocks.</div>;
   }
@@ -263,7 +294,7 @@ const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: numbe
     : <>Their tarballs are still served to whoever asks for one by name (<code>policy.tarballs</code> is "locked-ok"), but Mix and rebar3 look releases up in the registry, so a lock file pinning one must move to an allowed release.</>;
   return (
     <div class={blocked > 0 ? 'notice warn' : 'notice'} id="policy-notice" data-blocked={String(blocked)}>
-      hexproxy's policy applies to {view.repository}: clients see {formatCount(listed - blocked)} of {formatCount(listed)} {listed === 1 ? 'release' : 'releases'}.
+      hexproxy's policy applies to {view.repository}: {paged ? 'of this page\'s releases, ' : ''}clients see {formatCount(listed - blocked)} of {formatCount(listed)} {listed === 1 ? 'release' : 'releases'}.
       {blocked > 0
         ? <> {blocked === 1 ? 'The one blocked is' : `The ${formatCount(blocked)} blocked are`} marked "blocked by policy" below, with the reasons, and left out of the registry files hexproxy serves. {tarballs}</>
         : null}
