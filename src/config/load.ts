@@ -108,6 +108,11 @@ function mergeFile(tree: Tree, origin: Map<string, string>, file: string): void 
     for (const [name, value] of Object.entries(node)) {
       const key = prefix ? `${prefix}.${name}` : name;
       if (isTree(value)) {
+        // An empty object is a value too ("organizations": {"acme": {}}): it must not vanish.
+        if (!isTree(getPath(tree, key))) {
+          setPath(tree, key, {});
+          origin.set(key, `config file ${file}`);
+        }
         walk(value, key);
         continue;
       }

@@ -138,4 +138,12 @@ describe('http.trustedProxies and metrics.requireToken', () => {
     expect(loadConfig({ flags: { 'require-token': true }, env: { HEXPROXY_METRICS_REQUIRE_TOKEN: 'false' } }).metrics.requireToken).toBe(false);
     expect(() => loadConfig({ flags: { config: writeConfig({ metrics: { requireToken: 'yes' } }) } })).toThrow(/config key metrics\.requireToken/);
   });
+
+  it('keeps an organization written as an empty object (its authKey may come from HEXPROXY_ORG_NAME_AUTH_KEY)', () => {
+    const config = loadConfig({ flags: { config: writeConfig({ organizations: { acme: {} } }) } });
+    expect(Object.keys(config.organizations)).toEqual(['acme']);
+    expect(config.metrics.requireToken).toBe(true);
+    // An empty object where a value belongs is refused, naming the key.
+    expect(() => loadConfig({ flags: { config: writeConfig({ port: {} }) } })).toThrow(/config key port/);
+  });
 });
