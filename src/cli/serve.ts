@@ -9,12 +9,6 @@ export async function runServe(config: Readonly<Config>, reloadConfig: () => Rea
   const log = createLogger(config.logLevel);
   const server = await startServer(config, log, { reloadConfig });
   const { keys } = server.hexproxy;
-  log.info({
-    url: server.url, upstream: config.upstream.url, offline: config.offline, dataDir: config.dataDir,
-    publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint,
-  }, `hexproxy listening on ${server.url}`);
-  process.stderr.write(banner(server.url, config, keys.publicKeyFile, keys.fingerprint));
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -39,6 +33,13 @@ export async function runServe(config: Readonly<Config>, reloadConfig: () => Rea
   });
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  // Announced only once the signals are handled: a supervisor that stops hexproxy as soon as
+  // it says it listens must get a clean shutdown, not the default action of SIGTERM.
+  log.info({
+    url: server.url, upstream: config.upstream.url, offline: config.offline, dataDir: config.dataDir,
+    publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint,
+  }, `hexproxy listening on ${server.url}`);
+  process.stderr.write(banner(server.url, config, keys.publicKeyFile, keys.fingerprint));
 }
 
 function banner(url: string, config: Readonly<Config>, publicKeyFile: string, fingerprint: string): string {
