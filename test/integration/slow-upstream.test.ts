@@ -8,6 +8,7 @@ import { afterEach, expect, it } from 'vitest';
 import { REQUESTS_PER_PACKAGE } from '../../src/upstream/client.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';
+import { within as waitWithin } from '../support/within.js';
 
 // More releases than the upstream connection pool (64) has connections.
 const SLOW_RELEASES = 70;
@@ -33,17 +34,7 @@ async function world(flags: Record<string, string>): Promise<{ upstream: FakeUps
   return { upstream, proxy };
 }
 
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${BOUND_MS} ms`)), BOUND_MS);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = <T>(promise: Promise<T>, what: string): Promise<T> => waitWithin(promise, what, BOUND_MS);
 
 const stagedFiles = (proxy: TestProxy): string[] => readdirSync(join(proxy.dataDir, '.tmp'));
 

@@ -9,6 +9,7 @@ import { get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
+import { within as waitWithin } from '../support/within.js';
 
 const SEND_TIMEOUT_MS = 1000;
 // How late the cut may come: well under another send timeout (before the fix it came after
@@ -50,17 +51,7 @@ const openCacheFiles = (): string[] => readdirSync('/proc/self/fd').flatMap((fd)
   }
 });
 
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${BOUND_MS} ms`)), BOUND_MS);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = <T>(promise: Promise<T>, what: string): Promise<T> => waitWithin(promise, what, BOUND_MS);
 
 /** File streams are closed after the socket is done with them; there is no event for close(2). */
 const noCacheFileOpen = (what: string): Promise<void> => within((async () => {

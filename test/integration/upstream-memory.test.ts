@@ -11,6 +11,7 @@ import { spawnServer, type ServerProcess } from '../support/crash-harness.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { gzipBomb } from '../support/misbehaviour.js';
 import { tempDir } from '../support/proxy.js';
+import { within as waitWithin } from '../support/within.js';
 
 const MiB = 1024 * 1024;
 // hexproxy's default budget (cache.registryFetchMemoryBytes); the tests run with defaults.
@@ -66,17 +67,7 @@ function peakRss(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
-async function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${BOUND_MS} ms`)), BOUND_MS);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = <T>(promise: Promise<T>, what: string): Promise<T> => waitWithin(promise, what, BOUND_MS);
 
 /** The value of hexproxy_registry_fetch_bytes on /metrics, or undefined without one. */
 async function fetchBytes(server: ServerProcess): Promise<number | undefined> {
