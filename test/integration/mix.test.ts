@@ -1,17 +1,24 @@
 // Mix and the Hex client through hexproxy, as the README tells developers to set them up:
-// `mix hex.repo set hexpm --url … --public-key …`, then `mix deps.get`. Needs a Hex archive
-// (HEXPROXY_TEST_HEX_ARCHIVE, see test/support/mix.ts); skipped without one.
+// `mix hex.repo set hexpm --url … --public-key …`, then `mix deps.get`. Debian's elixir and
+// the Hex archive in test/tools/ (see test/support/mix.ts); with CI=true their absence fails.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { mixLock } from '../support/locks.js';
-import { mixAvailable, mixHome } from '../support/mix.js';
+import { mixHome, mixUnavailable, requireMix } from '../support/mix.js';
 import { CRITICAL } from '../support/policy.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
-const available = await mixAvailable();
+const unavailable = await mixUnavailable();
+const available = unavailable === undefined;
+
+describe('Mix and Hex are installed', () => {
+  it.runIf(requireMix)('mix runs and the Hex archive is there (CI=true: .ci/run installs Debian\'s elixir)', () => {
+    expect(unavailable).toBeUndefined();
+  });
+});
 
 describe.skipIf(!available)('Mix through hexproxy', () => {
   let upstream: FakeUpstream;
