@@ -21,6 +21,7 @@ import { isPackageName, isVersion } from '../registry/resource.js';
 import type { ReleaseIndex } from '../registry/release-index.js';
 import type { Release } from '../registry/types.js';
 import type { CacheIndex, CachedPackageSort } from '../store/cache-index.js';
+import { displayUrl } from '../upstream/display-url.js';
 import type { UpstreamHealth } from '../upstream/health.js';
 import { CONTENT_SECURITY_POLICY, type Chrome } from './layout.js';
 import { ErrorPage } from './pages/error.js';
@@ -248,15 +249,3 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
 }
 
 const addressOf = (c: Context<Env>): string => c.get('client').address;
-
-/** The upstream URL without any credentials in it. */
-function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}
