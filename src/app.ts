@@ -140,14 +140,15 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   memory.tarballs = tarballs;
   const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
   // The builds server is a second upstream, with its own health: one being down says nothing of the other.
-  const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000);
+  const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000, 'the builds server');
   const builds = new UpstreamClient({
     baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, timeoutSetting: 'installs.timeoutMs', minBytesPerSecond: config.upstream.minBytesPerSecond,
-    retries: config.upstream.retries, userAgent, health: buildsHealth,
+    retries: config.upstream.retries, userAgent, health: buildsHealth, name: 'the builds server',
   });
   const installs = new InstallsMirror({
     upstream: builds, index, blobs, log, offline: config.offline,
     ttlMs: config.cache.registryTtlSeconds * 1000,
+    unreachableTtlMs: config.cache.notFoundTtlSeconds * 1000,
     maxBytes: config.cache.maxTarballBytes,
     listKey: installsKey,
     listKeyFile: config.installs.publicKey,

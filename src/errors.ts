@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'registry_memory_full'
   | 'verification_failed'
   | 'offline_not_cached'
+  | 'build_list_unavailable'
   | 'storage_failed'
   | 'config_invalid';
 
@@ -139,6 +140,17 @@ export class VerificationError extends HexproxyError {
 export class OfflineMissError extends HexproxyError {
   readonly code = 'offline_not_cached';
   readonly status = 504;
+}
+
+/**
+ * A build list (/installs/*.csv or its .signed file) that is not cached and cannot be
+ * fetched now: hexproxy runs offline, or the builds server cannot be reached. Hex asks for
+ * hex-1.x.csv on every run of a fresh Mix home (its update check), so this is a miss, not
+ * a server fault: 404, not logged as a failure nor shown among the UI's recent errors.
+ */
+export class BuildListUnavailableError extends HexproxyError {
+  readonly code = 'build_list_unavailable';
+  readonly status = 404;
 }
 
 export class StorageError extends HexproxyError {

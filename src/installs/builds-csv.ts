@@ -32,6 +32,12 @@ export const buildListNames = Object.keys(FORMATS) as BuildListName[];
 /** Whether a list has one line per Elixir version and OTP release. */
 export const isPerOtpList = (list: BuildListName): boolean => FORMATS[list].perOtp;
 
+/** Who reads a list, for messages: Hex's update check reads hex-1.x.csv from the repository URL, Mix the others. */
+export function listReaders(list: BuildListName): string {
+  if (list === 'hex-1.x.csv') return "Hex's update check and mix local.hex read this list";
+  return FORMATS[list].artifact === 'hex' ? 'mix local.hex reads this list' : 'mix local.rebar reads this list';
+}
+
 /** What a path under /installs/ is, as far as hexproxy serves it. */
 export type InstallsPath =
   | { kind: 'list'; list: BuildListName }

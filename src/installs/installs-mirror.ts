@@ -5,9 +5,13 @@
 // nor stored. Both are served from the same verified pair, so a client never gets a list
 // with the signature of another, and they are revalidated together after the TTL. Each
 // build (.ez archive or rebar escript) is fetched only when a verified list names it, and
-// stored only when its SHA-512 is the one the list gives; builds never change.
+// stored only when its SHA-512 is the one the list gives; builds never change. A list that
+// is not cached and cannot be fetched (offline, builds server out of reach) is a miss (404),
+// not a server error: Hex's update check asks for hex-1.x.csv from every fresh Mix home.
 import { createHash, type Hash, type KeyObject } from 'node:crypto';
-import { HexproxyError, NotFoundError, OfflineMissError, StorageError, VerificationError, errorMessage } from '../errors.js';
+import {
+  BuildListUnavailableError, HexproxyError, NotFoundError, OfflineMissError, StorageError, UpstreamTimeoutError, UpstreamUnavailableError, VerificationError, errorMessage,
+} from '../errors.js';
 import type { Logger } from '../log.js';
 import { passthroughBlobKey, type PassthroughResult } from '../mirror/passthrough-mirror.js';
 import type { CacheStatus } from '../mirror/registry-mirror.js';
@@ -16,7 +20,8 @@ import { commitWithRow, stageDownload, type StagedDownload } from '../mirror/sta
 import { bufferBlob, type BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
 import type { UpstreamBody, UpstreamClient } from '../upstream/client.js';
-import { buildListNames, classifyInstallsPath, parseBuildList, type BuildEntry, type BuildListName } from './builds-csv.js';
+import { displayUrl } from '../upstream/display-url.js';
+import { buildListNames, classifyInstallsPath, listReaders, parseBuildList, type BuildEntry, type BuildListName } from './builds-csv.js';
 import { listSignatureProblem } from './signed-list.js';
 
 export interface InstallsMirrorOptions {
@@ -27,6 +32,12 @@ export interface InstallsMirrorOptions {
   offline: boolean;
   /** How long a verified list pair is served before it is revalidated. */
   ttlMs: number;
+  /**
+   * How long, after the builds server could not be reached for a list, it is not asked for
+   * that list again (cache.notFoundTtlSeconds): the cached pair is served stale meanwhile,
+   * or the list answered as missing at once.
+   */
+  unreachableTtlMs: number;
   maxBytes: number;
   /** The key the builds server signs its lists with (installs.publicKey). */
   listKey: KeyObject;
@@ -62,6 +73,8 @@ export class InstallsMirror {
   private readonly pairs = new SingleFlight<ListPair>();
   /** The parsed list of each verified pair, by the SHA-256s of the list and its .signed. */
   private readonly parsed = new Map<BuildListName, { key: string; entries: Map<string, BuildEntry> }>();
+  /** Lists the builds server could not be reached for lately: why, and until when it is not asked again. */
+  private readonly unreachable = new Map<BuildListName, { until: number; error: HexproxyError }>();
 
   constructor(private readonly options: InstallsMirrorOptions) {}
 
@@ -101,9 +114,13 @@ export class InstallsMirror {
   }
 
   private async expectedDigest(path: string, list: BuildListName): Promise<string> {
-    let pair = await this.pair(list, false);
+    // A build is asked for by mix local.hex or local.rebar on purpose: its failure is a server error, with the builds server's reason.
+    const loud = (error: unknown): never => {
+      throw error instanceof BuildListUnavailableError && error.cause instanceof HexproxyError ? error.cause : error;
+    };
+    let pair = await this.pair(list, false).catch(loud);
     // Published since the cached list was fetched? Ask once, like a missing release.
-    if (!pair.entries.has(path) && pair.cache === 'hit') pair = await this.pair(list, true);
+    if (!pair.entries.has(path) && pair.cache === 'hit') pair = await this.pair(list, true).catch(loud);
     const entry = pair.entries.get(path);
     if (!entry) {
       const staleness = pair.cache === 'stale' ? ' (a cached copy: the builds server could not be asked)' : '';
@@ -112,7 +129,11 @@ export class InstallsMirror {
     return entry.sha512;
   }
 
-  /** The verified pair of a list: cached within the TTL, else from the builds server (or the cached one, stale, if that fails). */
+  /**
+   * The verified pair of a list: cached within the TTL, else from the builds server (or the
+   * cached one, stale, if that fails). Nothing cached and the builds server out of reach
+   * (offline, or it could not be reached): BuildListUnavailableError, a miss.
+   */
   private async pair(list: BuildListName, revalidate: boolean): Promise<ListPair> {
     const cached = await this.cachedPair(list);
     const usable = cached && 'pair' in cached ? cached.pair : undefined;
@@ -120,21 +141,52 @@ export class InstallsMirror {
     if (this.options.offline) {
       if (usable) return { ...usable, cache: 'stale' };
       if (cached && 'problem' in cached) throw new OfflineMissError(`/installs/${list} is cached, but ${cached.problem}; hexproxy runs offline and cannot fetch it again`);
-      throw new OfflineMissError(`/installs/${list} is not cached and hexproxy runs offline`);
+      throw new BuildListUnavailableError(`/installs/${list} is not cached, and hexproxy runs offline (--offline); ${this.remedy(list)}`);
+    }
+    // Failed a moment ago: answered at once, not after another wait for the same failure.
+    const recent = this.recentFailure(list);
+    if (recent) {
+      if (usable) return { ...usable, cache: 'stale' };
+      if (!cached) throw this.unreachableMiss(list, recent);
     }
     return this.pairs.run(list, async () => {
       try {
-        return await this.fetchPair(list, usable);
+        const pair = await this.fetchPair(list, usable);
+        this.unreachable.delete(list);
+        return pair;
       } catch (error: unknown) {
         if (error instanceof NotFoundError && usable) await this.forget(list);
+        const outOfReach = error instanceof UpstreamUnavailableError || error instanceof UpstreamTimeoutError;
+        if (outOfReach) this.unreachable.set(list, { until: Date.now() + this.options.unreachableTtlMs, error });
         if (usable && error instanceof HexproxyError && error.status >= 500 && !(error instanceof StorageError)) {
           const level = error instanceof VerificationError ? 'error' : 'debug';
           this.options.log[level]({ path: `/installs/${list}`, err: error.message }, 'serving a stale build list');
           return { ...usable, cache: 'stale' };
         }
+        if (outOfReach && !cached) throw this.unreachableMiss(list, error);
         throw error;
       }
     });
+  }
+
+  private recentFailure(list: BuildListName): HexproxyError | undefined {
+    const failure = this.options.unreachableTtlMs > 0 ? this.unreachable.get(list) : undefined;
+    if (failure === undefined) return undefined;
+    if (Date.now() < failure.until) return failure.error;
+    this.unreachable.delete(list);
+    return undefined;
+  }
+
+  private unreachableMiss(list: BuildListName, cause: HexproxyError): BuildListUnavailableError {
+    return new BuildListUnavailableError(
+      `/installs/${list} is not cached, and the builds server (installs.url ${displayUrl(this.options.upstream.baseUrl)}) cannot be reached (${cause.message}); ${this.remedy(list)}`,
+      { cause },
+    );
+  }
+
+  /** Who needs the list and how to have it, for a miss: one line, as Hex prints it under "Failed to check for new Hex version". */
+  private remedy(list: BuildListName): string {
+    return `only ${listReaders(list)} (to serve it, cache it with hexproxy prewarm --installs where the builds server can be reached, or import a bundle that has it)`;
   }
 
   /** The cached pair if both files are there and verify together; what is wrong otherwise; undefined if neither is cached. */

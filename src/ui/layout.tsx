@@ -168,6 +168,6 @@ export const CodeBlock: FC<{ id: string; text: string; label?: string }> = ({ id
   </div>
 );
 
-export const Badge: FC<{ tone?: 'ok' | 'warn' | 'bad' | 'org'; title?: string; children?: Child }> = ({ tone, title, children }) => (
-  <span class={tone ? `badge ${tone}` : 'badge'} title={title}>{children}</span>
+export const Badge: FC<{ tone?: 'ok' | 'warn' | 'bad' | 'org'; title?: string; id?: string; children?: Child }> = ({ tone, title, id, children }) => (
+  <span class={tone ? `badge ${tone}` : 'badge'} title={title} id={id}>{children}</span>
 );

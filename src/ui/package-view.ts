@@ -125,7 +125,7 @@ export function packagePageData(input: PackageViewInput): PackagePageData {
   const selected = selectedEntry && (releases.find((release) => release.listed && release.version === selectedEntry.version) ?? listedView(selectedEntry));
   const view: PackageView = {
     repository, name, releases, registry,
-    latest: entryAt(0)?.version,
+    latest: index && latestOf(index),
     advisories: index ? [...index.advisories] : [],
     affects: index ? [...index.affects] : [],
     totals: {
@@ -138,6 +138,19 @@ export function packagePageData(input: PackageViewInput): PackagePageData {
     pages: { page, count: pageCount },
   };
   return { view, selected };
+}
+
+/**
+ * What hex.pm calls the latest release: the newest stable one (retired or not); only when
+ * there is none, the newest pre-release, marked as one.
+ */
+function latestOf(index: ReleaseIndex): PackageView['latest'] {
+  for (let position = 0; position < index.count; position += 1) {
+    const entry = index.entryAt(position);
+    if (entry && !entry.prerelease) return { version: entry.version, prerelease: false };
+  }
+  const newest = index.entryAt(0);
+  return newest && { version: newest.version, prerelease: true };
 }
 
 /**

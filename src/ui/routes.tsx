@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import type { JSX } from 'hono/jsx/jsx-runtime';
 import type { AccessControl } from '../auth/access-control.js';
-import { BadRequestError, HexproxyError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { BadRequestError, HexproxyError, NotFoundError, OfflineMissError, UnauthorizedError } from '../errors.js';
 import { errorResponse } from '../http/error-response.js';
 import type { RequestVariables } from '../http/request-context.js';
 import type { KeyPair } from '../keys/keypair.js';
@@ -21,6 +21,7 @@ import { isPackageName, isVersion } from '../registry/resource.js';
 import type { ReleaseIndex } from '../registry/release-index.js';
 import type { Release } from '../registry/types.js';
 import type { CacheIndex, CachedPackageSort } from '../store/cache-index.js';
+import { displayUrl } from '../upstream/display-url.js';
 import type { UpstreamHealth } from '../upstream/health.js';
 import { CONTENT_SECURITY_POLICY, type Chrome } from './layout.js';
 import { ErrorPage } from './pages/error.js';
@@ -93,7 +94,8 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
       if (name !== 'content-type' && name !== 'content-length') headers[name] = value;
     });
     const shown = message ?? (error instanceof HexproxyError ? error.message : 'internal error; see the hexproxy log for details');
-    return page(c, <ErrorPage chrome={chromeOf(c.get('viewer'))} status={text.status} message={shown} />, text.status, headers);
+    const code = text.headers.get('x-hexproxy-error') ?? undefined;
+    return page(c, <ErrorPage chrome={chromeOf(c.get('viewer'))} status={text.status} code={code} message={shown} />, text.status, headers);
   };
 
   routes.onError((error, c) => errorPage(c, error));
@@ -140,11 +142,13 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
     try {
       const result = await mirror.registry.get({ kind: 'package', name });
       releases = mirror.registry.releaseIndex(result.file);
-      registry = { state: result.cache === 'stale' ? 'stale' : 'fresh', checkedAt: result.file.row.checkedAt };
+      const { checkedAt, upstreamAsOf } = result.file.row;
+      registry = { state: result.cache === 'stale' ? 'stale' : 'fresh', checkedAt, upstreamAsOf };
     } catch (error: unknown) {
       if (!(error instanceof HexproxyError)) throw error;
       if (cached.length === 0) {
         if (error instanceof NotFoundError) throw new NotFoundError(`there is no package ${name} in ${repository}: upstream has none, and hexproxy has none cached`);
+        if (error instanceof OfflineMissError) return errorPage(c, error, `hexproxy cannot show ${name}: it has nothing of it cached, and it runs in offline mode (--offline), so it does not ask upstream`);
         return errorPage(c, error, `hexproxy cannot show ${name}: it has nothing of it cached, and fetching its registry file failed: ${error.message}`);
       }
       if (error.status >= 500) deps.errors.record(error, error.status, c.req.method, c.req.path);
@@ -172,7 +176,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
     return page(c, (
       <PackagePage
         chrome={chromeOf(viewer)} view={view} selected={selected} publicRepository={publicRepository}
-        readable={viewer.repositories.filter((repo) => repositories.has(repo))} now={Date.now()}
+        readable={viewer.repositories.filter((repo) => repositories.has(repo))} offline={deps.offline} now={Date.now()}
       />
     ));
   };
@@ -248,15 +252,3 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
 }
 
 const addressOf = (c: Context<Env>): string => c.get('client').address;
-
-/** The upstream URL without any credentials in it. */
-function displayUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}

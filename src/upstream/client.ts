@@ -27,6 +27,8 @@ export interface UpstreamClientOptions {
   retries: number;
   /** Told of every answer and every failure, so the online/offline state lives in one place. */
   health: UpstreamHealth;
+  /** What the server is called in error messages (default "upstream"; "the builds server" for installs.url). */
+  name?: string;
   /** Sent with every request (an organization's `authorization`); never logged. */
   headers?: Readonly<Record<string, string>>;
   /** Told of every attempt's outcome and time to headers (metrics). */
@@ -82,10 +84,14 @@ export class UpstreamClient {
     return this.base;
   }
 
+  private get name(): string {
+    return this.options.name ?? 'upstream';
+  }
+
   /** GETs `path` (relative to the base URL); the body is still to be read. */
   async get(path: string): Promise<UpstreamOk> {
     const result = await this.getIfChanged(path, null);
-    if (result.status === 304) throw new UpstreamUnavailableError(`upstream answered 304 to an unconditional request for /${path}`);
+    if (result.status === 304) throw new UpstreamUnavailableError(`${this.name} answered 304 to an unconditional request for /${path}`);
     return result;
   }
 
@@ -98,7 +104,7 @@ export class UpstreamClient {
     const { health } = this.options;
     const coolingDown = health.coolingDownUntil();
     if (coolingDown !== undefined) {
-      throw new UpstreamUnavailableError(`upstream failed repeatedly and is not asked again before ${new Date(coolingDown).toISOString()} (upstream.cooldownSeconds)`);
+      throw new UpstreamUnavailableError(`${this.name} failed repeatedly and is not asked again before ${new Date(coolingDown).toISOString()} (upstream.cooldownSeconds)`);
     }
     for (let attempt = 0; ; attempt += 1) {
       const outcome = await this.attempt(path, etag);
@@ -144,7 +150,7 @@ export class UpstreamClient {
       response = await request(url, { method: 'GET', headers, dispatcher: this.dispatcher });
     } catch (error: unknown) {
       observe?.('error', (performance.now() - started) / 1000);
-      const failure = toUpstreamError(error, `/${path}`);
+      const failure = toUpstreamError(error, `/${path}`, this.name);
       if (!isTransient(error)) {
         this.options.health.failed(failure);
         throw failure;
@@ -158,7 +164,7 @@ export class UpstreamClient {
       const retryAfter = header(response.headers, 'retry-after');
       return {
         retry: true,
-        error: new UpstreamUnavailableError(`upstream answered ${statusCode} for /${path}${retryAfter ? ` (retry after ${retryAfter})` : ''}`),
+        error: new UpstreamUnavailableError(`${this.name} answered ${statusCode} for /${path}${retryAfter ? ` (retry after ${retryAfter})` : ''}`),
         ...(retryAfter !== undefined && { retryAfter }),
       };
     }
@@ -177,11 +183,11 @@ export class UpstreamClient {
     }
     await response.body.dump().catch(() => undefined);
     if (statusCode === 304) return { status: 304 };
-    if (statusCode === 404 || statusCode === 410) throw new NotFoundError(`upstream has no /${path}`);
+    if (statusCode === 404 || statusCode === 410) throw new NotFoundError(`${this.name} has no /${path}`);
     if (statusCode === 401 || statusCode === 403) {
-      throw new UpstreamUnavailableError(`upstream refused hexproxy's credentials for /${path} (${statusCode}); check the organization's authKey`);
+      throw new UpstreamUnavailableError(`${this.name} refused hexproxy's credentials for /${path} (${statusCode}); check the organization's authKey`);
     }
-    throw new UpstreamUnavailableError(`upstream answered ${statusCode} for /${path}`);
+    throw new UpstreamUnavailableError(`${this.name} answered ${statusCode} for /${path}`);
   }
 
   async close(): Promise<void> {
@@ -261,19 +267,20 @@ export async function* readChunks(body: UpstreamBody, what: string): AsyncIterab
   }
 }
 
-export function toUpstreamError(error: unknown, what: string): HexproxyError {
+/** `name`: what the server is called in the message ("upstream", "the builds server"). */
+export function toUpstreamError(error: unknown, what: string, name = 'upstream'): HexproxyError {
   if (error instanceof HexproxyError) return error;
   const code = error instanceof Error && 'code' in error ? String(error.code) : '';
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') {
-    return new UpstreamTimeoutError(`upstream timed out on ${what}`, { cause: error });
+    return new UpstreamTimeoutError(`${name} timed out on ${what}`, { cause: error });
   }
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return new UpstreamUnavailableError(`upstream host could not be resolved (DNS) for ${what}`, { cause: error });
+    return new UpstreamUnavailableError(`${name}'s host name could not be resolved (DNS) for ${what}`, { cause: error });
   }
-  if (code === 'ECONNREFUSED') return new UpstreamUnavailableError(`upstream refused the connection for ${what}`, { cause: error });
+  if (code === 'ECONNREFUSED') return new UpstreamUnavailableError(`${name} refused the connection for ${what}`, { cause: error });
   const causeCode = error instanceof Error && error.cause instanceof Error && 'code' in error.cause ? String(error.cause.code) : '';
   const detail = [code, causeCode].filter(Boolean).join('/') || errorMessage(error);
-  return new UpstreamUnavailableError(`upstream connection failed for ${what} (${detail})`, { cause: error });
+  return new UpstreamUnavailableError(`${name} connection failed for ${what} (${detail})`, { cause: error });
 }
 
 function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {

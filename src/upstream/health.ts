@@ -14,7 +14,8 @@ export class UpstreamHealth {
   private failuresInARow = 0;
   private coolDownUntil: number | undefined;
 
-  constructor(private readonly log: Logger, private readonly url: string, private readonly cooldownMs = 0) {}
+  /** `name`: what the server is called in log lines ("upstream", "the builds server"). */
+  constructor(private readonly log: Logger, private readonly url: string, private readonly cooldownMs = 0, private readonly name = 'upstream') {}
 
   /** When upstream is being left alone after repeated failures, until when. */
   coolingDownUntil(): number | undefined {
@@ -43,7 +44,7 @@ export class UpstreamHealth {
     this.failuresInARow = 0;
     this.coolDownUntil = undefined;
     if (this.current === 'online') return;
-    if (this.current === 'offline') this.log.info({ upstream: this.url }, 'upstream is back online');
+    if (this.current === 'offline') this.log.info({ upstream: this.url }, `${this.name} is back online`);
     this.current = 'online';
   }
 
@@ -52,10 +53,10 @@ export class UpstreamHealth {
     this.failuresInARow += 1;
     if (this.cooldownMs > 0 && this.failuresInARow >= FAILURES_BEFORE_COOLDOWN && this.coolDownUntil === undefined) {
       this.coolDownUntil = Date.now() + this.cooldownMs;
-      this.log.debug({ upstream: this.url, until: new Date(this.coolDownUntil).toISOString() }, 'upstream keeps failing; leaving it alone for the cool-down');
+      this.log.debug({ upstream: this.url, until: new Date(this.coolDownUntil).toISOString() }, `${this.name} keeps failing; leaving it alone for the cool-down`);
     }
     if (this.current === 'offline') return;
     this.current = 'offline';
-    this.log.warn({ upstream: this.url, err: this.lastError }, 'upstream is offline; serving from cache');
+    this.log.warn({ upstream: this.url, err: this.lastError }, `${this.name} is offline; serving from cache`);
   }
 }

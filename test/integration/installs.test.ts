@@ -198,12 +198,21 @@ describe('offline', () => {
       expect(response.body.equals(builds.body(path) ?? Buffer.alloc(0)), path).toBe(true);
       expect(response.headers['x-hexproxy-cache'], path).toBe(path.endsWith('.csv') || path.endsWith('.signed') ? 'STALE' : 'HIT');
     }
-    for (const path of ['/installs/hex-1.x.csv', '/installs/1.18.4/hex-2.2.1-otp-26.ez']) {
+    // A build not cached is a server error (mix local.hex cannot work); a list is a miss (Hex's update check asks on every fresh Mix home).
+    const build = await proxy.get('/installs/1.18.4/hex-2.2.1-otp-26.ez');
+    expect(build.status).toBe(504);
+    expect(build.body.toString()).toMatch(/is not cached and hexproxy runs offline/);
+    for (const path of ['/installs/hex-1.x.csv', '/installs/hex-1.x.csv.signed']) {
       const response = await proxy.get(path);
-      expect(response.status, path).toBe(504);
-      expect(response.body.toString()).toMatch(/is not cached and hexproxy runs offline/);
+      expect(response.status, path).toBe(404);
+      expect(response.headers['x-hexproxy-error'], path).toBe('build_list_unavailable');
+      expect(response.body.toString(), path).toBe(
+        'hexproxy: /installs/hex-1.x.csv is not cached, and hexproxy runs offline (--offline); only Hex\'s update check and mix local.hex read this list (to serve it, cache it with hexproxy prewarm --installs where the builds server can be reached, or import a bundle that has it)\n',
+      );
     }
+    expect((await proxy.get('/installs/rebar3-1.x.csv')).body.toString()).toContain('only mix local.rebar reads this list');
     expect(builds.totalHits()).toBe(hits);
+    expect(proxy.logs.filter((line) => line.msg === 'request failed').map((line) => line['err'])).toEqual([String(build.body).replace(/^hexproxy: |\n$/g, '')]);
   });
 
   it('does not serve a list cached without its .signed file (a cache from before pairs); online it fetches the pair', async () => {
@@ -248,6 +257,51 @@ describe('offline', () => {
     expect(stale.status).toBe(200);
     expect(stale.headers['x-hexproxy-cache']).toBe('STALE');
     expect(stale.body.equals(builds.body('/installs/hex.csv') ?? Buffer.alloc(0))).toBe(true);
+  });
+});
+
+describe('a builds server that cannot be reached', () => {
+  it('answers a list it has no copy of with a one-line 404 miss, asks once per cache.notFoundTtlSeconds, and logs no server error', async () => {
+    builds.misbehave('/installs/hex-1.x.csv', 'status-503');
+    for (const path of ['/installs/hex-1.x.csv', '/installs/hex-1.x.csv.signed', '/mirror/installs/hex-1.x.csv']) {
+      const response = await proxy.get(path);
+      expect(response.status, path).toBe(404);
+      expect(response.headers['x-hexproxy-error'], path).toBe('build_list_unavailable');
+      expect(response.body.toString(), path).toBe(
+        `hexproxy: /installs/hex-1.x.csv is not cached, and the builds server (installs.url ${builds.url}) cannot be reached (the builds server answered 503 for /installs/hex-1.x.csv); only Hex's update check and mix local.hex read this list (to serve it, cache it with hexproxy prewarm --installs where the builds server can be reached, or import a bundle that has it)\n`,
+      );
+    }
+    // Asked once: the next answers came from the remembered failure, at once.
+    expect(builds.hits('/installs/hex-1.x.csv')).toBe(1);
+    expect(builds.hits('/installs/hex-1.x.csv.signed')).toBe(0);
+    expect(proxy.logs.filter((line) => line.level >= 50 || line.msg === 'request failed')).toEqual([]);
+    expect((await proxy.get('/ui/status')).body.toString()).toContain('id="no-errors"');
+    // A build whose list cannot be had is still a server error, with the builds server's reason.
+    const build = await proxy.get('/installs/1.14.0/hex-2.0.6.ez');
+    expect(build.status).toBe(502);
+    expect(build.body.toString()).toBe('hexproxy: the builds server answered 503 for /installs/hex-1.x.csv\n');
+    expect(builds.hits('/installs/hex-1.x.csv')).toBe(1);
+  });
+
+  it('serves a cached list stale without asking again while the failure is remembered', async () => {
+    await proxy.close();
+    proxy = await startFor(proxy.dataDir, { 'registry-ttl-seconds': '0' });
+    expect((await proxy.get('/installs/hex-1.x.csv')).status).toBe(200);
+    builds.misbehave('/installs/hex-1.x.csv', 'status-503');
+    for (let i = 0; i < 3; i += 1) {
+      const stale = await proxy.get('/installs/hex-1.x.csv');
+      expect(stale.status).toBe(200);
+      expect(stale.headers['x-hexproxy-cache']).toBe('STALE');
+    }
+    expect(builds.hits('/installs/hex-1.x.csv')).toBe(2);
+  });
+
+  it('asks every time with cache.notFoundTtlSeconds 0', async () => {
+    await proxy.close();
+    proxy = await startFor(proxy.dataDir, { 'not-found-ttl-seconds': '0' });
+    builds.misbehave('/installs/hex.csv', 'status-503');
+    for (let i = 0; i < 2; i += 1) expect((await proxy.get('/installs/hex.csv')).status).toBe(404);
+    expect(builds.hits('/installs/hex.csv')).toBe(2);
   });
 });
 

@@ -149,3 +149,74 @@ describe.skipIf(!available)('Mix through hexproxy with a token: a private organi
     expect(forbidden.output).toContain('No package with name acme_core (from: mix.exs) in registry');
   });
 });
+
+describe.skipIf(!available)('the Hex update check (/installs/hex-1.x.csv) when hexproxy has no build list and cannot fetch one', () => {
+  // A site without internet and the default installs.url: the builds server's name does not resolve.
+  const UNREACHABLE_BUILDS = 'http://builds.hex.invalid';
+  let upstream: FakeUpstream;
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream({ packages: [{ name: 'upd_a', releases: [{ version: '1.0.0' }] }] });
+  });
+
+  afterAll(async () => {
+    await upstream?.close();
+  });
+
+  const start = (dataDir: string, flags: Record<string, string | boolean> = {}): Promise<TestProxy> => startProxy({
+    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir, flags: { 'installs-url': UNREACHABLE_BUILDS, ...flags },
+  });
+
+  /** deps.get of upd_a from a fresh Mix home (so Hex checks for a newer Hex) through `proxy`. */
+  async function depsGet(proxy: TestProxy): Promise<string> {
+    const keyFile = join(tempDir('hexproxy-mix-key-'), 'hexproxy.pem');
+    writeFileSync(keyFile, proxy.server.hexproxy.keys.publicKeyPem);
+    const home = await mixHome();
+    expect((await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile], tempDir())).code).toBe(0);
+    const result = await home.mix(['deps.get'], home.project(['{:upd_a, "~> 1.0"}']));
+    expect(result.code, result.output).toBe(0);
+    expect(result.output).toContain('upd_a 1.0.0');
+    return result.output;
+  }
+
+  /** Nothing about the update check among the server errors: not in the log, not on the Status page. */
+  async function expectNoServerError(proxy: TestProxy): Promise<void> {
+    expect(proxy.logs.filter((line) => line.level >= 50)).toEqual([]);
+    expect(proxy.logs.filter((line) => line.msg === 'request failed')).toEqual([]);
+    const status = (await proxy.get('/ui/status')).body.toString();
+    expect(status).toContain('id="no-errors"');
+    expect(status).not.toContain('/installs/hex-1.x.csv');
+  }
+
+  it('online, with a builds server that cannot be reached: a one-line miss saying why and what uses the list, not a server error', async () => {
+    const proxy = await start(tempDir());
+    try {
+      const output = await depsGet(proxy);
+      // Hex prints its own line for any answer but 200, then hexproxy's one-line body.
+      expect(output).toContain('Failed to check for new Hex version');
+      expect(output).toContain(`hexproxy: /installs/hex-1.x.csv is not cached, and the builds server (installs.url ${UNREACHABLE_BUILDS}) cannot be reached`);
+      expect(output).toContain('only Hex\'s update check and mix local.hex read this list');
+      expect(output).not.toContain('upstream host');
+      await expectNoServerError(proxy);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('in --offline: the same miss, saying offline mode; nothing on the Status page', async () => {
+    const dataDir = tempDir();
+    const online = await start(dataDir);
+    for (const path of ['/packages/upd_a', '/tarballs/upd_a-1.0.0.tar']) expect((await online.get(path)).status, path).toBe(200);
+    await online.close();
+    const proxy = await start(dataDir, { offline: true });
+    try {
+      const output = await depsGet(proxy);
+      expect(output).toContain('Failed to check for new Hex version');
+      expect(output).toContain('hexproxy: /installs/hex-1.x.csv is not cached, and hexproxy runs offline (--offline)');
+      expect(output).toContain('only Hex\'s update check and mix local.hex read this list');
+      await expectNoServerError(proxy);
+    } finally {
+      await proxy.close();
+    }
+  });
+});

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../../src/auth/token-store.js';
 import { projectRoot } from '../../src/paths.js';
 import { findBrowser, requireBrowser } from '../support/browser.js';
+import { runCli } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
 
@@ -47,6 +48,9 @@ const packages: PackageSpec[] = [
   { name: 'mime', releases: [{ version: '2.0.5' }] },
   { name: 'telemetry', releases: [{ version: '1.2.1', padBytes: 12_000 }] },
   { name: 'phoenix_html', releases: [{ version: '4.0.0' }, { version: '4.1.1' }] },
+  // A pre-release newer than every release: not "latest".
+  { name: 'bandit', releases: [{ version: '1.0.0' }, { version: '1.1.0' }, { version: '2.0.0-rc.1' }] },
+  { name: 'thousand_island', releases: [{ version: '0.1.0-rc.1' }, { version: '0.1.0-rc.2' }] },
 ];
 
 let upstream: FakeUpstream;
@@ -191,6 +195,18 @@ describe('the web UI without JavaScript (plain HTTP)', () => {
     for (const dep of ['mime', 'plug_crypto', 'telemetry']) expect(plug.text).toContain(`href="/ui/packages/${dep}"`);
   });
 
+  it('calls the newest stable release latest, not a newer pre-release', async () => {
+    const { status, text } = await page('/ui/packages/bandit');
+    expect(status).toBe(200);
+    expect(text).toMatch(/data-version="2\.0\.0-rc\.1"/);
+    expect(text).toMatch(/<span class="badge"[^>]*id="latest"[^>]*>latest 1\.1\.0<\/span>/);
+    expect(text).not.toContain('latest 2.0.0-rc.1');
+    expect(text).toContain('<h2>Use 1.1.0</h2>');
+    // Only pre-releases: the newest is named as what it is.
+    const early = await page('/ui/packages/thousand_island');
+    expect(early.text).toMatch(/id="latest"[^>]*>latest pre-release 0\.1\.0-rc\.2<\/span>/);
+  });
+
   it('shows a package that is not cached yet (from upstream)', async () => {
     const { status, text } = await page('/ui/packages/mime');
     expect(status).toBe(200);
@@ -227,6 +243,20 @@ describe('the web UI without JavaScript (plain HTTP)', () => {
     expect(bytes).toBeLessThan(proxy.server.hexproxy.index.tarballTotals().bytes);
     expect(text).toContain(`data-bytes="${bytes}" data-limit="${MAX_CACHE_BYTES}"`);
     expect(text).toContain('in the repositories you may read; the limit of 64.0 MiB is for the whole cache');
+    // The file counts too: acme_core's tarball and registry file are not counted for an anonymous viewer.
+    const { index } = proxy.server.hexproxy;
+    const counts = (html: string): string[] => [...(/<table id="cache-table">([\s\S]*?)<\/table>/.exec(html)?.[1] ?? '').matchAll(/<td class="num">([^<]*)<\/td>/g)].map((match) => match[1] ?? '');
+    const hexpm = index.totalsIn(['hexpm'], 'hexpm');
+    expect(index.tarballTotals().count).toBe(hexpm.tarballs.count + 1);
+    expect(counts(text)).toEqual([hexpm.tarballs.count, hexpm.tarballs.bytes, hexpm.registryFiles.count, hexpm.registryFiles.bytes, hexpm.passthroughFiles.count, hexpm.passthroughFiles.bytes]
+      .map((figure, i) => (i % 2 === 0 ? String(figure) : expect.any(String))));
+    expect(text).not.toContain('acme');
+    // A token that reads acme counts its tarball.
+    const withAcme = (await page('/ui/status', { authorization: basic(acmeToken) })).text;
+    expect(counts(withAcme)[0]).toBe(String(index.totalsIn(['hexpm', 'acme'], 'hexpm').tarballs.count));
+    expect(counts(withAcme)[0]).toBe(String(hexpm.tarballs.count + 1));
+    // The hit ratios count requests to every repository (counters name none), and say so to a viewer shown some only.
+    expect(text).toContain('requests from cache, in all repositories');
     expect(text).toMatch(/Tarball hit ratio<\/div><div class="value">\d+(\.\d)? %/);
     expect(text).toContain(upstream.url);
   });
@@ -370,6 +400,78 @@ describe('the web UI with auth.requireToken', () => {
     } finally {
       await locked.close();
     }
+  });
+});
+
+describe('the web UI in --offline, on a cache imported from a bundle', () => {
+  // Nothing listens here: the offline side has no upstream.
+  const NOWHERE = 'http://127.0.0.1:9';
+  const opened: TestProxy[] = [];
+  let work = '';
+  let keyFile = '';
+  let bundle = '';
+
+  beforeAll(async () => {
+    work = tempDir('hexproxy-ui-bundle-');
+    keyFile = join(work, 'upstream.pem');
+    writeFileSync(keyFile, upstream.publicKeyPem);
+    bundle = join(work, 'all.tar');
+    const exported = await runCli(['export', 'jason@1.4.1', '--out', bundle, '--data-dir', proxy.dataDir, '--upstream-url', upstream.url, '--upstream-public-key', keyFile]);
+    expect(exported.code, exported.stderr).toBe(0);
+  });
+
+  afterAll(async () => {
+    for (const one of opened) await one.close();
+  });
+
+  /** A fresh data directory with the bundle imported (trusting this proxy's key, or not), served offline. */
+  async function offlineImport(name: string, trust: boolean): Promise<TestProxy> {
+    const dataDir = join(work, name);
+    const trustKey = trust ? ['--trust-key', join(proxy.dataDir, 'keys', 'hexproxy_public.pem')] : [];
+    const imported = await runCli(['import', bundle, '--data-dir', dataDir, '--offline', '--upstream-url', NOWHERE, '--upstream-public-key', keyFile, ...trustKey]);
+    expect(imported.code, imported.stderr).toBe(0);
+    const offline = await startProxy({ upstreamUrl: NOWHERE, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir, flags: { offline: true, 'log-level': 'warn' } });
+    opened.push(offline);
+    return offline;
+  }
+
+  /** The stale-copy notice's text, tags dropped and quotes unescaped. */
+  const noticeOf = (html: string): string => (/<div class="notice warn" id="registry-notice">([\s\S]*?)<\/div>/.exec(html)?.[1] ?? '')
+    .replace(/<[^>]*>/g, '').replace(/&#39;/g, "'");
+  const utc = (at: number): string => `${new Date(at).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+
+  it('says offline mode, and for an imported file the time upstream\'s word was had, not "20790 days ago"', async () => {
+    const offline = await offlineImport('trusted', true);
+    const row = offline.server.hexproxy.index.findRegistryFile('hexpm', 'packages/jason');
+    expect(row?.checkedAt).toBe(0);
+    const asOf = row?.upstreamAsOf ?? 0;
+    expect(asOf).toBeGreaterThan(0);
+    const shown = await offline.get('/ui/packages/jason');
+    expect(shown.status).toBe(200);
+    const notice = noticeOf(shown.body.toString());
+    expect(notice).toContain('hexproxy runs in offline mode (--offline) and does not ask upstream');
+    expect(notice).not.toContain('could not be reached');
+    expect(notice).toContain(`imported from a bundle, upstream's word as of ${utc(asOf)}`);
+    expect(notice).not.toMatch(/\d{4,} days ago/);
+  });
+
+  it('says "never confirmed here" for a file from a bundle that attests no time', async () => {
+    const offline = await offlineImport('untrusted', false);
+    expect(offline.server.hexproxy.index.findRegistryFile('hexpm', 'packages/jason')?.upstreamAsOf).toBe(0);
+    const notice = noticeOf((await offline.get('/ui/packages/jason')).body.toString());
+    expect(notice).toContain('hexproxy runs in offline mode (--offline)');
+    expect(notice).toContain('never confirmed here');
+    expect(notice).not.toMatch(/days ago/);
+  });
+
+  it('titles the page of a package it has not cached "Not cached (offline mode)", not "Upstream timed out"', async () => {
+    const offline = opened[0] ?? await offlineImport('trusted-again', true);
+    const missing = await offline.get('/ui/packages/not_cached_here');
+    expect(missing.status).toBe(504);
+    const html = missing.body.toString();
+    expect(/<h1 id="error-title">([^<]*)<\/h1>/.exec(html)?.[1]).toBe('Not cached (offline mode)');
+    expect(html).not.toContain('timed out');
+    expect(/<p id="error-message">([^<]*)<\/p>/.exec(html)?.[1]).toBe('hexproxy cannot show not_cached_here: it has nothing of it cached, and it runs in offline mode (--offline), so it does not ask upstream');
   });
 });
 

@@ -23,7 +23,7 @@ const unlisted = ['9.0.0', '1.149.5', '0.1.0'];
 const cached = [row('1.200.0'), ...unlisted.map(row)];
 
 const data = (page?: number, version?: string) => packagePageData({
-  repository: 'hexpm', name: 'many', index, cached, registry: { state: 'fresh', checkedAt: 0 }, page, version,
+  repository: 'hexpm', name: 'many', index, cached, registry: { state: 'fresh', checkedAt: 0, upstreamAsOf: 0 }, page, version,
 });
 const shown = (page?: number, version?: string): string[] => data(page, version).view.releases.map((r) => r.version);
 
@@ -39,7 +39,7 @@ describe('packagePageData', () => {
     const first = data(1).view;
     expect(first.pages).toEqual({ page: 1, count: 3 });
     expect(first.totals).toEqual({ listed: 250, retired: 1, cached: 4, cachedBytes: 40, hits: 4 });
-    expect(first.latest).toBe('1.249.0');
+    expect(first.latest).toEqual({ version: '1.249.0', prerelease: false });
     expect(first.releases[0]).toMatchObject({ version: '9.0.0', listed: false });
     expect(first.releases[1]).toMatchObject({ version: '1.249.0', listed: true, cached: undefined });
     expect(first.releases.find((r) => r.version === '1.200.0')?.cached).toMatchObject({ hits: 1 });
@@ -59,7 +59,7 @@ describe('packagePageData', () => {
   it('decides the policy for the page shown and the release offered only', () => {
     const decided: string[] = [];
     const page = packagePageData({
-      repository: 'hexpm', name: 'many', index, cached: [], registry: { state: 'fresh', checkedAt: 0 }, page: 2, version: undefined,
+      repository: 'hexpm', name: 'many', index, cached: [], registry: { state: 'fresh', checkedAt: 0, upstreamAsOf: 0 }, page: 2, version: undefined,
       decide: (_pkg, r) => {
         decided.push(r.version);
         return r.version === '1.249.0' ? { blocked: true, reasons: ['too new'] } : { blocked: false };

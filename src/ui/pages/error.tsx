@@ -14,8 +14,14 @@ const TITLES: Record<number, string> = {
   507: 'Storage failed',
 };
 
-export const ErrorPage: FC<{ chrome: Chrome; status: number; message: string }> = ({ chrome, status, message }) => {
-  const title = TITLES[status] ?? (status >= 500 ? 'Something went wrong' : 'Cannot show this page');
+// Where the status alone would mislead: a 504 in offline mode is no timeout.
+const CODE_TITLES: Record<string, string> = {
+  offline_not_cached: 'Not cached (offline mode)',
+};
+
+/** `code`: the error's x-hexproxy-error code, when it has one. */
+export const ErrorPage: FC<{ chrome: Chrome; status: number; code?: string | undefined; message: string }> = ({ chrome, status, code, message }) => {
+  const title = (code !== undefined ? CODE_TITLES[code] : undefined) ?? TITLES[status] ?? (status >= 500 ? 'Something went wrong' : 'Cannot show this page');
   return (
     <Layout title={title} chrome={chrome}>
       <div class="error-page">

@@ -54,8 +54,8 @@ export interface PackageView {
   name: string;
   /** The releases on the page shown, newest first. */
   releases: ReleaseView[];
-  /** The newest release the registry file lists. */
-  latest: string | undefined;
+  /** The newest stable release the registry file lists, else its newest pre-release (marked so). */
+  latest: { version: string; prerelease: boolean } | undefined;
   /** Over every release, not only the page shown. */
   totals: { listed: number; retired: number; cached: number; cachedBytes: number; hits: number };
   /** The page shown (from 1) and how many there are (RELEASES_PAGE_SIZE releases a page). */
@@ -63,8 +63,12 @@ export interface PackageView {
   advisories: SecurityAdvisory[];
   /** Per advisory, the releases it affects (the newest few, and how many in all). */
   affects: AdvisoryReach[];
-  /** How fresh the registry data is: from upstream or a fresh copy, a stale copy, or none at all. */
-  registry: { state: 'fresh' | 'stale'; checkedAt: number } | { state: 'unavailable'; reason: string };
+  /**
+   * How fresh the registry data is: from upstream or a fresh copy, a stale copy, or none at
+   * all. checkedAt: when this hexproxy last had upstream's word (0: never, an imported file);
+   * upstreamAsOf: when anyone trusted had it (a trusted bundle's attested time; 0: unknown).
+   */
+  registry: { state: 'fresh' | 'stale'; checkedAt: number; upstreamAsOf: number } | { state: 'unavailable'; reason: string };
   /** Set when hexproxy's policy applies to the repository. */
   policy?: PackagePolicy | undefined;
 }
@@ -77,6 +81,8 @@ export interface PackagePageProps {
   publicRepository: string;
   /** Repositories hexproxy serves and this viewer may read: dependencies in them are links. */
   readable: string[];
+  /** hexproxy runs with --offline: a stale copy is not upstream's fault. */
+  offline: boolean;
   now: number;
 }
 
@@ -101,7 +107,20 @@ export function suggestedRequirement(version: string): string {
   return major === '0' ? `~> 0.${minor}.${patch}` : `~> ${major}.${minor}`;
 }
 
-export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publicRepository, readable, now }) => {
+const When: FC<{ at: number; now: number }> = ({ at, now }) => <time datetime={isoTime(at)} title={formatTime(at)}>{formatAgo(at, now)}</time>;
+
+/** Why a stale copy is shown, and how old upstream's word for it is: true for imported files too (never checked here). */
+const StaleNotice: FC<{ checkedAt: number; upstreamAsOf: number; offline: boolean; now: number }> = ({ checkedAt, upstreamAsOf, offline, now }) => {
+  const why = offline ? 'hexproxy runs in offline mode (--offline) and does not ask upstream' : 'Upstream could not be reached';
+  const age = checkedAt > 0
+    ? <>last confirmed <When at={checkedAt} now={now} /></>
+    : upstreamAsOf > 0
+      ? <>imported from a bundle, upstream's word as of {formatTime(upstreamAsOf)} (<When at={upstreamAsOf} now={now} />); never confirmed here</>
+      : <>imported from a bundle that does not say when upstream's word was had (unsigned, or signed by a key not trusted); never confirmed here</>;
+  return <div class="notice warn" id="registry-notice">{why}: this is hexproxy's cached copy of the package's registry file, {age}.</div>;
+};
+
+export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publicRepository, readable, offline, now }) => {
   const isPublic = view.repository === publicRepository;
   const { totals, pages } = view;
   const paged = pages.count > 1;
@@ -117,10 +136,10 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
       <div class="title-row">
         <h1 id="package-name">{view.name}</h1>
         {isPublic ? <Badge>{view.repository}</Badge> : <Badge tone="org" title="private organization">{view.repository}</Badge>}
-        {view.latest !== undefined ? <Badge>latest {view.latest}</Badge> : null}
+        {view.latest !== undefined ? <Badge id="latest">{view.latest.prerelease ? 'latest pre-release' : 'latest'} {view.latest.version}</Badge> : null}
       </div>
       {view.registry.state === 'stale'
-        ? <div class="notice warn" id="registry-notice">Upstream could not be reached: this is hexproxy's cached copy of the package's registry file, last confirmed {formatAgo(view.registry.checkedAt, now)}.</div>
+        ? <StaleNotice checkedAt={view.registry.checkedAt} upstreamAsOf={view.registry.upstreamAsOf} offline={offline} now={now} />
         : null}
       {view.registry.state === 'unavailable'
         ? <div class="notice warn" id="registry-notice">The package's registry file is not available ({view.registry.reason}), so only the cached tarballs are listed, without release details.</div>

@@ -32,6 +32,9 @@ export interface StatusPageProps {
   policy: PolicySummary & { generation: number; hiddenRepositories: number };
 }
 
+// The hit and miss counters name no repository: said so where the other figures are of some repositories only.
+const ALL_REPOSITORIES = ', in all repositories';
+
 const Time: FC<{ at: number; now: number }> = ({ at, now }) => <time datetime={isoTime(at)} title={formatTime(at)}>{formatAgo(at, now)}</time>;
 
 export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCacheBytes, errors, errorsFiltered, figuresScoped, now, policy }) => {
@@ -63,12 +66,12 @@ export const StatusPage: FC<StatusPageProps> = ({ chrome, upstream, stats, maxCa
         <div class="card stat" id="hit-ratio">
           <div class="label">Tarball hit ratio</div>
           <div class="value">{formatPercent(stats.hitRatio.tarballs)}</div>
-          <div class="sub">{formatCount(count('tarball_hit'))} of {formatCount(tarballRequests)} requests from cache</div>
+          <div class="sub">{formatCount(count('tarball_hit'))} of {formatCount(tarballRequests)} requests from cache{figuresScoped ? ALL_REPOSITORIES : ''}</div>
         </div>
         <div class="card stat">
           <div class="label">Registry hit ratio</div>
           <div class="value">{formatPercent(stats.hitRatio.registry)}</div>
-          <div class="sub">{formatCount(registryServed)} of {formatCount(registryServed + count('registry_miss'))} from cache</div>
+          <div class="sub">{formatCount(registryServed)} of {formatCount(registryServed + count('registry_miss'))} from cache{figuresScoped ? ALL_REPOSITORIES : ''}</div>
         </div>
       </div>
 
