@@ -29,6 +29,8 @@ export interface UpstreamClientOptions {
   health: UpstreamHealth;
   /** Sent with every request (an organization's `authorization`); never logged. */
   headers?: Readonly<Record<string, string>>;
+  /** What to do when upstream answers 401 or 403 (an organization's missing or refused key): said in the error. */
+  refusedHint?: string;
   /** Told of every attempt's outcome and time to headers (metrics). */
   observe?: (outcome: 'ok' | 'not_modified' | 'not_found' | 'error', seconds: number) => void;
 }
@@ -179,7 +181,9 @@ export class UpstreamClient {
     if (statusCode === 304) return { status: 304 };
     if (statusCode === 404 || statusCode === 410) throw new NotFoundError(`upstream has no /${path}`);
     if (statusCode === 401 || statusCode === 403) {
-      throw new UpstreamUnavailableError(`upstream refused hexproxy's credentials for /${path} (${statusCode}); check the organization's authKey`);
+      // The path as upstream has it (/repos/ORG/…): the organization's client asks below its base URL.
+      const hint = this.options.refusedHint ?? 'upstream asks for credentials hexproxy does not have for it';
+      throw new UpstreamUnavailableError(`upstream refused ${new URL(url).pathname} (${statusCode}): ${hint}`);
     }
     throw new UpstreamUnavailableError(`upstream answered ${statusCode} for /${path}`);
   }
