@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
+import { defaultKeyFiles, orgAuthKeyEnv } from './config/settings.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { AccessControl } from './auth/access-control.js';
 import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
@@ -15,7 +16,7 @@ import { withFastPath } from './http/fast-path.js';
 import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
-import { loadOrCreateKeyPair, type KeyPair } from './keys/keypair.js';
+import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
 import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
 import { CacheEvictor } from './mirror/cache-evictor.js';
@@ -33,7 +34,7 @@ import { publicKeyPem } from './registry/signature.js';
 import { createLimiter } from './resolve/limiter.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
-import { octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
+import { checkUsableDirectory, octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
 import { reconcileInBackground } from './store/reconcile.js';
 import { UpstreamClient } from './upstream/client.js';
 import { MemoryBudget } from './upstream/memory-budget.js';
@@ -89,11 +90,21 @@ const POLICY_CHECK = { maxPackages: 500, perRequest: 4, upstreamSlots: 8 } as co
 const userAgent = `hexproxy/${readVersion()} (+https://github.com/hexproxy)`;
 
 export async function createHexproxy(config: Readonly<Config>, log: Logger, options: HexproxyOptions = {}): Promise<Hexproxy> {
-  // The upstream key first: a wrong path should stop start-up before anything is written.
+  // Everything that can be wrong with the configuration is found before anything is
+  // written: every key file, the policy, the data directory, the signing key. A bad value
+  // must not leave a data directory, a new key pair or an index behind.
   const upstreamKey = readPublicKeyFile(config.upstream.publicKey, 'upstream.publicKey');
   const installsKey = readPublicKeyFile(config.installs.publicKey, 'installs.publicKey');
+  const organizationKeys = new Map(Object.entries(config.organizations).map(([name, org]) => [
+    name, org.publicKey ? readPublicKeyFile(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey,
+  ]));
+  const policy = new ActivePolicy(configuredPolicy(config), options.clock);
+  checkUsableDirectory(config.dataDir);
+  const foundKeys = findKeyPair(config.keys, defaultKeyFiles(config.dataDir));
+  warnAboutOrganizations(config, log);
+  // Then the writes: the data directory, the key pair, the stores.
   logDataDirectory(config.dataDir, securePrivateDirectory(config.dataDir), log);
-  const { keys, created } = loadOrCreateKeyPair(config.keys);
+  const { keys, created } = settleKeyPair(config.keys, foundKeys);
   if (created) log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
   const blobs = await FsBlobStore.create(config.dataDir);
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
@@ -154,7 +165,6 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     listKeyFile: config.installs.publicKey,
   });
   const usage = new UsageRecorder(index, log);
-  const policy = new ActivePolicy(configuredPolicy(config), options.clock);
   const viewOf = (repo: string, mirror: RegistryMirror, memoryMaxBytes: number): PolicyView => new PolicyView({
     repo, registry: mirror, policy, signingKey: keys.privateKey, log, memoryMaxBytes,
     indexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
@@ -167,11 +177,14 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const mirrors = new Map<string, { registry: RegistryMirror; tarballs: TarballMirror }>([[config.upstream.repository, { registry, tarballs }]]);
   const organizationClients: UpstreamClient[] = [];
   for (const [name, org] of Object.entries(config.organizations)) {
-    const orgKey = org.publicKey ? readPublicKeyFile(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey;
+    const orgKey = organizationKeys.get(name) ?? upstreamKey;
     const client = new UpstreamClient({
       baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
       timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond, retries: config.upstream.retries, userAgent, health, observe,
       ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
+      refusedHint: org.authKey === undefined
+        ? `organization ${name} has no auth key; set ${orgAuthKeyEnv(name)} (or organizations.${name}.authKey)`
+        : `check organizations.${name}.authKey (${orgAuthKeyEnv(name)}): hex.pm refuses a key that is unknown, revoked or may not read ${name}`,
     });
     organizationClients.push(client);
     const orgShared = { ...shared, upstream: client };
@@ -318,6 +331,16 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
       await hexproxy.close();
     },
   };
+}
+
+/** hex.pm refuses every file of an organization asked for without a key: said once at start, naming the variable to set. */
+function warnAboutOrganizations(config: Readonly<Config>, log: Logger): void {
+  for (const [name, org] of Object.entries(config.organizations)) {
+    if (org.authKey !== undefined) continue;
+    const env = orgAuthKeyEnv(name);
+    log.warn({ organization: name, env },
+      `organization ${name} has no auth key, and hex.pm refuses its files without one: set ${env} (or organizations.${name}.authKey in the config file) to a hex.pm key that may read ${name}`);
+  }
 }
 
 function logDataDirectory(dataDir: string, found: DataDirectoryState, log: Logger): void {

@@ -396,7 +396,7 @@ class BundleImport {
     }
     let verified: VerifiedRegistryFile;
     try {
-      verified = await openRegistryFile(body, resource, { publicKey: upstreamKey, repository: repo, maxBytes: maxRegistryBytes });
+      verified = await openRegistryFile(body, resource, { publicKey: upstreamKey, repository: repo, maxBytes: maxRegistryBytes, source: 'bundle' });
     } catch (error: unknown) {
       if (!(error instanceof HexproxyError)) throw error;
       await this.refuse(entry.path, `does not verify with the upstream key: ${error.message}`);
@@ -700,7 +700,7 @@ class BundleImport {
   private async openCached(body: Buffer, resource: RegistryResource): Promise<VerifiedRegistryFile | undefined> {
     const { repo, upstreamKey, maxRegistryBytes } = this.options;
     try {
-      return await openRegistryFile(body, resource, { publicKey: upstreamKey, repository: repo, maxBytes: maxRegistryBytes });
+      return await openRegistryFile(body, resource, { publicKey: upstreamKey, repository: repo, maxBytes: maxRegistryBytes, source: 'cache' });
     } catch (error: unknown) {
       if (error instanceof HexproxyError) return undefined;
       throw error;

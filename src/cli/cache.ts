@@ -43,7 +43,7 @@ export function cacheCommand(): Command {
         const progress = createProgress('verify', total);
         const report = await verifyCache({
           index, blobs, upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes,
-          onProgress: () => progress.item('', ''),
+          onProgress: (_done, _total, { key, ok }) => progress.item(key, ok ? 'ok' : 'bad'),
         });
         progress.done();
         const lines = [`checked: ${report.checked}`, `ok:      ${report.ok}`, `bad:     ${report.problems.length}`];

@@ -3,7 +3,10 @@
 // change on the next request that presents a token.
 import { Command } from 'commander';
 import { TokenStore } from '../auth/token-store.js';
-import { BadRequestError } from '../errors.js';
+import { BadRequestError, ConfigError } from '../errors.js';
+import { configFileEnv } from '../config/settings.js';
+import { servedRepositories } from '../policy/configured.js';
+import { checkDirectoryOf } from '../store/private-files.js';
 import { configFrom, withSettings, type CommandOptions } from './options.js';
 
 export function tokenCommand(): Command {
@@ -21,6 +24,21 @@ export function tokenCommand(): Command {
       const readOption = options['read'] ?? (metrics ? '' : 'hexpm');
       const read = String(readOption).split(',').map((repo) => repo.trim()).filter(Boolean);
       if (read.length === 0 && !admin && !metrics) throw new BadRequestError('--read names no repository and neither --admin nor --metrics is given: such a token could do nothing');
+      // A misspelt organization would make a token that silently reads nothing of it. With a
+      // configuration that names organizations (a config file, or an organization's key in the
+      // environment) that is an error; without one, only a warning: tokens are often made with
+      // just --data-dir, and the organizations are then the server's to know.
+      const served = servedRepositories(config);
+      const unknown = read.filter((repo) => !served.includes(repo));
+      if (unknown.length > 0) {
+        const names = `${unknown.map((repo) => `"${repo}"`).join(', ')} ${unknown.length === 1 ? 'is not a repository' : 'are not repositories'} hexproxy serves (${served.join(', ')})`;
+        const knowsOrganizations = typeof options['config'] === 'string' || Boolean(process.env[configFileEnv]) || Object.keys(config.organizations).length > 0;
+        if (knowsOrganizations) {
+          throw new ConfigError(`--read: ${names}; an organization must be configured under organizations (or through HEXPROXY_ORG_NAME_AUTH_KEY) before a token may read it`);
+        }
+        process.stderr.write(`warning: --read: ${names} with this configuration (no config file given). If the server's config file configures it, pass it with --config to have it checked; if it is a typo, revoke this token (hexproxy token revoke ${name}).\n`);
+      }
+      checkDirectoryOf(config.auth.tokensFile, config.dataDir, 'auth.tokensFile', '--tokens-file');
       const { secret, token: created } = new TokenStore(config.auth.tokensFile).create(name, read, admin, { metrics });
       const rights = [`reads ${created.read.join(', ') || 'nothing'}`, ...(created.admin ? ['admin (on the repositories it may read)'] : []), ...(created.metrics ? ['metrics'] : [])];
       process.stderr.write(`token ${created.name} created in ${config.auth.tokensFile}: ${rights.join(', ')}.\n`);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, errorMessage } from '../errors.js';
 import { type Config, configSchema } from './schema.js';
-import { configFileEnv, envName, type Setting, settings } from './settings.js';
+import { configFileEnv, defaultKeyFiles, envName, type Setting, settings } from './settings.js';
 
 export interface ConfigSources {
   /** Parsed CLI flags by setting flag name ("data-dir"), plus "config". */
@@ -59,8 +59,9 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
 
   const dataDir = getPath(tree, 'dataDir');
   if (typeof dataDir === 'string') {
-    if (getPath(tree, 'keys.privateKey') === undefined) setPath(tree, 'keys.privateKey', join(dataDir, 'keys', 'hexproxy_private.pem'));
-    if (getPath(tree, 'keys.publicKey') === undefined) setPath(tree, 'keys.publicKey', join(dataDir, 'keys', 'hexproxy_public.pem'));
+    const keys = defaultKeyFiles(dataDir);
+    if (getPath(tree, 'keys.privateKey') === undefined) setPath(tree, 'keys.privateKey', keys.privateKey);
+    if (getPath(tree, 'keys.publicKey') === undefined) setPath(tree, 'keys.publicKey', keys.publicKey);
     if (getPath(tree, 'auth.tokensFile') === undefined) setPath(tree, 'auth.tokensFile', join(dataDir, 'tokens.json'));
   }
 

@@ -1,5 +1,6 @@
 // Every configuration key, with its CLI flag, environment variable and default: the one
 // table the loader, the CLI and the README are kept in line with.
+import { join } from 'node:path';
 import { elixirPublicKeyFile, hexpmPublicKeyFile } from '../paths.js';
 
 export type SettingKind = 'string' | 'integer' | 'boolean' | 'path' | 'url' | 'list';
@@ -44,7 +45,7 @@ export const settings: readonly Setting[] = [
   { key: 'auth.tokensFile', flag: 'tokens-file', kind: 'path', default: undefined, description: 'JSON file of client tokens (hashes only), written by `hexproxy token`. Default (or null): DATA_DIR/tokens.json.' },
   { key: 'auth.failuresPerMinute', flag: 'auth-failures-per-minute', kind: 'integer', default: 30, description: 'Failed authentication attempts allowed per client address per minute; past them its unknown tokens get 429 (valid tokens still work).', serveOnly: true },
   { key: 'metrics.requireToken', flag: 'metrics-require-token', kind: 'boolean', default: undefined, description: '/metrics needs a token with the metrics right (or admin rights). Default: true when auth.requireToken is on or organizations are configured, else false.', serveOnly: true },
-  { key: 'keys.privateKey', flag: 'private-key', kind: 'path', default: undefined, description: "hexproxy's RSA private key (PEM); generated on first start if missing. Default (or null): DATA_DIR/keys/hexproxy_private.pem." },
+  { key: 'keys.privateKey', flag: 'private-key', kind: 'path', default: undefined, description: "hexproxy's RSA private key (PEM). Default (or null): DATA_DIR/keys/hexproxy_private.pem, where the first start generates one; any other path must hold a key (make one with hexproxy keygen)." },
   { key: 'keys.publicKey', flag: 'public-key', kind: 'path', default: undefined, description: "Where hexproxy writes its public key for clients. Default (or null): DATA_DIR/keys/hexproxy_public.pem." },
   { key: 'cache.registryTtlSeconds', flag: 'registry-ttl-seconds', kind: 'integer', default: 300, description: 'How long a registry file (or an /installs CSV list) is served before it is revalidated upstream.' },
   { key: 'cache.notFoundTtlSeconds', flag: 'not-found-ttl-seconds', kind: 'integer', default: 60, description: 'How long an upstream 404 for a registry file, or a release missing from its package, is remembered (in memory); also how long after the builds server could not be reached for an /installs list it is not asked for that list again.' },
@@ -60,3 +61,12 @@ export const envName = (setting: Setting): string => `HEXPROXY_${setting.flag.to
 
 /** The config file may also be named by HEXPROXY_CONFIG or --config. */
 export const configFileEnv = 'HEXPROXY_CONFIG';
+
+/** An organization's upstream key from the environment (load.ts reads it): HEXPROXY_ORG_<NAME>_AUTH_KEY. */
+export const orgAuthKeyEnv = (organization: string): string => `HEXPROXY_ORG_${organization.toUpperCase()}_AUTH_KEY`;
+
+/** Where keys.privateKey and keys.publicKey are unless set: the only place hexproxy makes a key pair by itself. */
+export const defaultKeyFiles = (dataDir: string): { privateKey: string; publicKey: string } => ({
+  privateKey: join(dataDir, 'keys', 'hexproxy_private.pem'),
+  publicKey: join(dataDir, 'keys', 'hexproxy_public.pem'),
+});

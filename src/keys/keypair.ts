@@ -1,9 +1,9 @@
 // hexproxy's own RSA key pair, which signs every registry file it serves.
 import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, errorMessage } from '../errors.js';
-import { PRIVATE_FILE_MODE, makePrivateDirSync } from '../store/private-files.js';
+import { PRIVATE_FILE_MODE, makeDirSync, makePrivateDirSync } from '../store/private-files.js';
 import { parsePrivateKey, publicKeyPem } from '../registry/signature.js';
 
 export interface KeyPair {
@@ -20,8 +20,13 @@ export interface KeyFiles {
   publicKey: string;
 }
 
-/** Loads the key pair, or generates one if there is no private key yet. */
-export function loadOrCreateKeyPair(files: KeyFiles): { keys: KeyPair; created: boolean } {
+/**
+ * The key pair as found, checked, with nothing written; or `firstStart` when there is no
+ * private key yet at the default place in the data directory and nothing says a pair was
+ * there before. A configured path with no key, or a default one whose public key is still
+ * there, is an error: a new pair would replace the key every client trusts.
+ */
+export function findKeyPair(files: KeyFiles, defaultFiles: KeyFiles): { keys: KeyPair } | { firstStart: true } {
   refuseOverlappingKeyFiles(files);
   let pem: string | undefined;
   try {
@@ -29,7 +34,10 @@ export function loadOrCreateKeyPair(files: KeyFiles): { keys: KeyPair; created: 
   } catch (error: unknown) {
     if (!isMissing(error)) throw new ConfigError(`cannot read private key ${files.privateKey}: ${errorMessage(error)}`, { cause: error });
   }
-  if (pem === undefined) return { keys: generateKeyPair(files, false), created: true };
+  if (pem === undefined) {
+    refuseToReplace(files, defaultFiles);
+    return { firstStart: true };
+  }
   refuseIfReadableByOthers(files.privateKey);
   let privateKey: KeyObject;
   try {
@@ -37,10 +45,38 @@ export function loadOrCreateKeyPair(files: KeyFiles): { keys: KeyPair; created: 
   } catch (error: unknown) {
     throw new ConfigError(`private key ${files.privateKey} is not an RSA private key in PEM: ${errorMessage(error)}`, { cause: error });
   }
-  const keys = describe(privateKey, files);
-  writePublicKeyIfChanged(keys);
-  return { keys, created: false };
+  return { keys: describe(privateKey, files) };
 }
+
+/** Writes what `findKeyPair` found missing: the public key file if it does not match, or a new pair on first start. */
+export function settleKeyPair(files: KeyFiles, found: { keys: KeyPair } | { firstStart: true }): { keys: KeyPair; created: boolean } {
+  if ('firstStart' in found) return { keys: generateKeyPair(files, false), created: true };
+  writePublicKeyIfChanged(found.keys);
+  return { keys: found.keys, created: false };
+}
+
+function refuseToReplace(files: KeyFiles, defaultFiles: KeyFiles): void {
+  const privatePath = resolve(files.privateKey);
+  const keygen = `hexproxy keygen --private-key ${shellWord(privatePath)} --public-key ${shellWord(resolve(files.publicKey))}`;
+  if (privatePath !== resolve(defaultFiles.privateKey)) {
+    throw new ConfigError(
+      `keys.privateKey: there is no private key at ${privatePath}. hexproxy makes a key pair by itself only on first start, ` +
+      `at the default place in the data directory (${defaultFiles.privateKey}), so that a mistyped path cannot replace the key clients trust. ` +
+      `Check the path (--private-key, HEXPROXY_PRIVATE_KEY or keys.privateKey); if it is right and a new key pair belongs there, run: ${keygen}`,
+    );
+  }
+  const publicPem = readIfPresent(files.publicKey);
+  if (publicPem !== undefined && /-----BEGIN PUBLIC KEY-----/.test(publicPem)) {
+    throw new ConfigError(
+      `keys.privateKey: there is no private key at ${privatePath}, but its public key is at ${resolve(files.publicKey)} ` +
+      `(SHA-256 ${fingerprintOf(publicPem)}): the private key was moved or deleted, or is kept elsewhere. hexproxy will not make a new pair by itself, ` +
+      `as clients trust the old one. Put the private key back, or give its path with --private-key; to replace the pair (clients must then fetch the new public key), run: ${keygen}`,
+    );
+  }
+}
+
+/** `path` as one word of a POSIX shell command. */
+const shellWord = (path: string): string => (/^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`);
 
 /** `hexproxy keygen`: a new RSA 2048 pair; refuses to replace an existing key unless forced. */
 export function generateKeyPair(files: KeyFiles, force: boolean): KeyPair {
@@ -139,7 +175,7 @@ function writePublicKeyIfChanged(keys: KeyPair): void {
   if (current === keys.publicKeyPem) return;
   // Checked again at the write: never over a private key, however the paths were spelt.
   refuseIfPrivateKey(keys.publicKeyFile, current);
-  mkdirSync(dirname(keys.publicKeyFile), { recursive: true });
+  makeDirSync(dirname(keys.publicKeyFile), 0o755);
   const temp = `${keys.publicKeyFile}.${process.pid}.tmp`;
   // For users to copy and hand to clients: the one file hexproxy writes readable by all.
   writeFileSync(temp, keys.publicKeyPem, { mode: 0o644 });

@@ -240,6 +240,7 @@ export class RegistryMirror {
         publicKey: this.options.upstreamKey,
         repository: repo,
         maxBytes: this.options.maxRegistryBytes,
+        source: 'cache',
       });
       // A crash between writing the blob and its row leaves a newer blob: keep it, but
       // drop the ETag so the next revalidation fetches in full.

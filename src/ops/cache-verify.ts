@@ -28,7 +28,8 @@ export interface VerifyOptions {
   blobs: BlobStore;
   upstreamKey: KeyObject;
   maxRegistryBytes: number;
-  onProgress?: (done: number, total: number) => void;
+  /** After each item: its key (as in the report's problems) and whether it verified. */
+  onProgress?: (done: number, total: number, item: { key: string; ok: boolean }) => void;
 }
 
 export async function verifyCache(options: VerifyOptions): Promise<VerifyReport> {
@@ -47,13 +48,14 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
       report.problems.push({ key, reason });
     }
   };
-  const step = (): void => {
+  const step = (key: string, problemsBefore: number): void => {
     report.checked += 1;
-    options.onProgress?.(report.checked, total);
+    options.onProgress?.(report.checked, total, { key, ok: report.problems.length === problemsBefore });
   };
 
   for (const row of tarballs) {
     const key = tarballKey(row.repo, row.name, row.version);
+    const problemsBefore = report.problems.length;
     const blob = await blobs.open(key);
     if (!blob) {
       index.removeTarball(row.repo, row.name, row.version);
@@ -65,11 +67,12 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
       if (actual === row.sha256 && blob.size === row.size) report.ok += 1;
       else await quarantine(key, `SHA-256 ${actual} (${blob.size} bytes), index says ${row.sha256} (${row.size} bytes)`, () => index.removeTarball(row.repo, row.name, row.version));
     }
-    step();
+    step(key, problemsBefore);
   }
 
   for (const row of registry) {
     const key = registryBlobKey(row.repo, row.path);
+    const problemsBefore = report.problems.length;
     const body = await blobs.read(key);
     const resource: RegistryResource = resourceAt(row.path) ?? { kind: 'versions' };
     if (!body) {
@@ -77,13 +80,13 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
       report.problems.push({ key, reason: 'indexed but missing on disk; removed from the index' });
     } else {
       try {
-        await openRegistryFile(body, resource, { publicKey: options.upstreamKey, repository: row.repo, maxBytes: options.maxRegistryBytes });
+        await openRegistryFile(body, resource, { publicKey: options.upstreamKey, repository: row.repo, maxBytes: options.maxRegistryBytes, source: 'cache' });
         report.ok += 1;
       } catch (error: unknown) {
         await quarantine(key, errorMessage(error), () => index.removeRegistryFile(row.repo, row.path));
       }
     }
-    step();
+    step(key, problemsBefore);
   }
   return report;
 }

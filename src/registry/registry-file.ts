@@ -20,6 +20,15 @@ export interface OpenOptions {
   maxBytes: number;
   /** Takes what inflating keeps from a shared budget (see gunzipBounded). */
   lease?: MemoryLease;
+  /** Where the bytes come from, for messages: fetched from upstream (the default), read back from the cache on disk, or from a bundle. */
+  source?: RegistryFileSource;
+}
+
+export type RegistryFileSource = 'upstream' | 'cache' | 'bundle';
+
+/** How messages name the file: a damaged copy on disk must not read as upstream's fault. */
+export function describeFile(what: string, source: RegistryFileSource = 'upstream'): string {
+  return source === 'cache' ? `the cached copy of ${what}` : source === 'bundle' ? `${what} in the bundle` : `${what} from upstream`;
 }
 
 export type DecodedMessage = Names | Versions | Package | Policy;
@@ -40,7 +49,8 @@ const INFLATE_CHUNK_BYTES = 64 * 1024;
  * With a lease, each chunk is taken from its budget before it is kept, and inflating
  * stops when the budget stops the lease; the lease is settled once the output is whole.
  */
-export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string, lease?: MemoryLease): Promise<Buffer> {
+export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string, lease?: MemoryLease, source: RegistryFileSource = 'upstream'): Promise<Buffer> {
+  const file = describeFile(what, source);
   const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK_BYTES });
   const stop = (): void => {
     gunzip.destroy(lease?.signal.reason instanceof Error ? lease.signal.reason : undefined);
@@ -53,14 +63,14 @@ export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: st
     gunzip.end(body);
     for await (const chunk of gunzip as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > maxBytes) throw new UpstreamTooLargeError(`${what} from upstream inflates past ${maxBytes} bytes; refusing it`);
+      if (size > maxBytes) throw new UpstreamTooLargeError(`${file} inflates past ${maxBytes} bytes; refusing it`);
       lease?.grow(chunk.length);
       chunks.push(chunk);
     }
   } catch (error: unknown) {
     gunzip.destroy();
     if (error instanceof HexproxyError) throw error;
-    throw new VerificationError(`${what} from upstream is not valid gzip`, { cause: error });
+    throw new VerificationError(`${file} is not valid gzip`, { cause: error });
   } finally {
     lease?.signal.removeEventListener('abort', stop);
   }
@@ -74,22 +84,23 @@ export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: st
 
 export async function openRegistryFile(body: Uint8Array, resource: RegistryResource, options: OpenOptions): Promise<VerifiedRegistryFile> {
   const what = describeResource(resource);
-  const raw = await gunzipBounded(body, options.maxBytes, what, options.lease);
+  const file = describeFile(what, options.source);
+  const raw = await gunzipBounded(body, options.maxBytes, what, options.lease, options.source);
   let payload: Buffer;
   let signature: Buffer | undefined;
   try {
     ({ payload, signature } = decodeSigned(raw));
   } catch (error: unknown) {
-    throw new VerificationError(`${what} from upstream is not a Signed registry message`, { cause: error });
+    throw new VerificationError(`${file} is not a Signed registry message`, { cause: error });
   }
   if (!signature || !verifyPayload(payload, signature, options.publicKey)) {
-    throw new VerificationError(`${what} from upstream has a ${signature ? 'bad' : 'missing'} signature for the configured upstream public key`);
+    throw new VerificationError(`${file} has a ${signature ? 'bad' : 'missing'} signature for the configured upstream public key`);
   }
   const decode = (): DecodedMessage => {
     try {
       return decodeRegistryPayload(resource, payload);
     } catch (error: unknown) {
-      throw new VerificationError(`${what} from upstream has a payload that does not decode`, { cause: error });
+      throw new VerificationError(`${file} has a payload that does not decode`, { cause: error });
     }
   };
   // A policy is small: decoded whole. A package file is checked to decode, one release at
@@ -103,16 +114,16 @@ export async function openRegistryFile(body: Uint8Array, resource: RegistryResou
     if (resource.kind === 'package') ({ name: packageName, repository } = checkPackagePayload(payload));
     else repository = message ? message.repository : topLevelString(payload, REPOSITORY_FIELD);
   } catch (error: unknown) {
-    throw new VerificationError(`${what} from upstream has a payload that does not decode`, { cause: error });
+    throw new VerificationError(`${file} has a payload that does not decode`, { cause: error });
   }
   if (repository !== options.repository) {
-    throw new VerificationError(`${what} from upstream names repository "${repository ?? '(none)'}", expected "${options.repository}"`);
+    throw new VerificationError(`${file} names repository "${repository ?? '(none)'}", expected "${options.repository}"`);
   }
   if (resource.kind === 'package' && packageName !== resource.name) {
-    throw new VerificationError(`${what} from upstream describes package "${packageName ?? '(none)'}"`);
+    throw new VerificationError(`${file} describes package "${packageName ?? '(none)'}"`);
   }
   if (resource.kind === 'policy' && (message as Policy).name !== resource.name) {
-    throw new VerificationError(`${what} from upstream is policy "${(message as Policy).name}"`);
+    throw new VerificationError(`${file} is policy "${(message as Policy).name}"`);
   }
   return {
     resource,

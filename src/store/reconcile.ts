@@ -206,7 +206,7 @@ class Reconciler {
     const body = await blobs.read(key);
     if (!body) return undefined;
     try {
-      await openRegistryFile(body, resource, { publicKey: registry.upstreamKey, repository: row.repo, maxBytes: registry.maxRegistryBytes });
+      await openRegistryFile(body, resource, { publicKey: registry.upstreamKey, repository: row.repo, maxBytes: registry.maxRegistryBytes, source: 'cache' });
     } catch {
       return undefined;
     }

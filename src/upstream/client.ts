@@ -31,6 +31,8 @@ export interface UpstreamClientOptions {
   name?: string;
   /** Sent with every request (an organization's `authorization`); never logged. */
   headers?: Readonly<Record<string, string>>;
+  /** What to do when upstream answers 401 or 403 (an organization's missing or refused key): said in the error. */
+  refusedHint?: string;
   /** Told of every attempt's outcome and time to headers (metrics). */
   observe?: (outcome: 'ok' | 'not_modified' | 'not_found' | 'error', seconds: number) => void;
 }
@@ -185,7 +187,9 @@ export class UpstreamClient {
     if (statusCode === 304) return { status: 304 };
     if (statusCode === 404 || statusCode === 410) throw new NotFoundError(`${this.name} has no /${path}`);
     if (statusCode === 401 || statusCode === 403) {
-      throw new UpstreamUnavailableError(`${this.name} refused hexproxy's credentials for /${path} (${statusCode}); check the organization's authKey`);
+      // The path as upstream has it (/repos/ORG/…): the organization's client asks below its base URL.
+      const hint = this.options.refusedHint ?? `${this.name} asks for credentials hexproxy does not have for it`;
+      throw new UpstreamUnavailableError(`${this.name} refused ${new URL(url).pathname} (${statusCode}): ${hint}`);
     }
     throw new UpstreamUnavailableError(`${this.name} answered ${statusCode} for /${path}`);
   }

@@ -86,9 +86,10 @@ describe('cache verify', () => {
     expect(again.body.equals(upstream.tarball('plug', '1.14.0').tar)).toBe(true);
   });
 
-  it('exits non-zero from the CLI when something is bad', async () => {
+  it('exits non-zero from the CLI when something is bad, says the cached copy on disk is bad (not upstream), and names each item it checks', async () => {
     const { proxy, upstream } = await setup();
     await proxy.get('/packages/plug');
+    await proxy.get('/tarballs/jason-1.4.0.tar');
     const key = join(proxy.dataDir, 'registry', 'hexpm', 'packages', 'plug');
     writeFileSync(key, readFileSync(key).subarray(0, 20));
     await proxy.close();
@@ -97,7 +98,29 @@ describe('cache verify', () => {
     const result = await runCli(['cache', 'verify', '--data-dir', proxy.dataDir, '--upstream-public-key', keyFile]);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/bad:\s+1/);
-    expect(result.stdout).toMatch(/registry\/hexpm\/packages\/plug: \/packages\/plug from upstream is not valid gzip; moved to quarantine\//);
+    expect(result.stdout).toMatch(/registry\/hexpm\/packages\/plug: the cached copy of \/packages\/plug is not valid gzip; moved to quarantine\//);
+    expect(result.stdout + result.stderr).not.toContain('from upstream');
+    // Piped, progress is one line per item, naming it: tarballs first, then registry files.
+    const progress = result.stderr.split('\n').filter((line) => line.startsWith('verify '));
+    expect(progress).toEqual([
+      `verify 1/3: ${tarballKey('hexpm', 'jason', '1.4.0')} ok`,
+      'verify 2/3: registry/hexpm/packages/jason ok',
+      'verify 3/3: registry/hexpm/packages/plug bad',
+    ]);
+  });
+
+  it('says a registry file cached on disk no longer verifies when the server reads it, and fetches it again', async () => {
+    const { proxy, upstream } = await setup();
+    await proxy.get('/packages/plug');
+    const key = join(proxy.dataDir, 'registry', 'hexpm', 'packages', 'plug');
+    writeFileSync(key, readFileSync(key).subarray(0, 20));
+    // Out of memory, so the next request reads the file from disk.
+    proxy.server.hexproxy.registry.dropMemory();
+    const again = await proxy.get('/packages/plug');
+    expect(again.status).toBe(200);
+    const line = proxy.logs.find((entry) => entry.msg === 'a cached registry file no longer verifies; discarding it');
+    expect(line?.['err']).toBe('the cached copy of /packages/plug is not valid gzip');
+    expect(upstream.hits('/packages/plug')).toBe(2);
   });
 });
 

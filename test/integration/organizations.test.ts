@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRegistryFile } from '../../src/registry/registry-file.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Names, Package, Policy } from '../../src/registry/types.js';
-import { runCli } from '../support/cli.js';
+import { runCli, serveCli } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
+import { within } from '../support/within.js';
 
 const publicPackages: PackageSpec[] = [{ name: 'jason', releases: [{ version: '1.4.0' }] }];
 const ACME_KEY = 'acme-upstream-key-0123456789';
@@ -182,6 +183,58 @@ describe('organization repositories', () => {
     for (const secret of secrets) {
       expect(logText.includes(secret), 'a log line holds a secret').toBe(false);
       for (const response of responses) expect(response.body.includes(secret), 'a response holds a secret').toBe(false);
+    }
+  });
+});
+
+describe('an organization configured without its auth key', () => {
+  it('is named at start with the environment variable to set, and again in every refused answer', async () => {
+    const dir = tempDir('hexproxy-orgs-nokey-');
+    const upstreamKey = join(dir, 'upstream.pem');
+    writeFileSync(upstreamKey, upstream.publicKeyPem);
+    const acmeKey = join(dir, 'acme.pem');
+    writeFileSync(acmeKey, upstream.organization('acme').publicKeyPem);
+    const configFile = join(dir, 'hexproxy.json');
+    // As the README's example: the organization in the file, its key meant to come from the environment.
+    writeFileSync(configFile, JSON.stringify({
+      upstream: { url: upstream.url, publicKey: upstreamKey, retries: 0, cooldownSeconds: 0 },
+      organizations: { acme: { publicKey: acmeKey } },
+    }));
+    const dataDir = join(dir, 'data');
+    const created = await runCli(['token', 'create', 'acme-dev', '--read', 'hexpm,acme', '--config', configFile, '--data-dir', dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    const served = await serveCli(['serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir]);
+    try {
+      const warning = 'organization acme has no auth key, and hex.pm refuses its files without one: set HEXPROXY_ORG_ACME_AUTH_KEY (or organizations.acme.authKey in the config file) to a hex.pm key that may read acme';
+      await within(served.printed(/organization acme has no auth key/), 'the warning', 10_000);
+      const line = served.output().split('\n').find((text) => text.includes('organization acme has no auth key'));
+      expect(JSON.parse(line ?? '{}')).toMatchObject({ level: 40, msg: warning, organization: 'acme', env: 'HEXPROXY_ORG_ACME_AUTH_KEY' });
+      const response = await fetch(`${served.url}/repos/acme/packages/acme_core`, { headers: { authorization: token } });
+      expect(response.status).toBe(502);
+      expect(await response.text()).toBe('hexproxy: upstream refused /repos/acme/packages/acme_core (401): organization acme has no auth key; set HEXPROXY_ORG_ACME_AUTH_KEY (or organizations.acme.authKey)\n');
+      // The public repository is served as usual.
+      expect((await fetch(`${served.url}/tarballs/jason-1.4.0.tar`)).status).toBe(200);
+    } finally {
+      expect(await served.stop()).toBe(0);
+    }
+  });
+
+  it('names the organization and its key\'s variable when upstream refuses the key it has', async () => {
+    upstream.behave();
+    const other = await startProxy({
+      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+      config: { organizations: { acme: { authKey: 'not-the-key', publicKey: null } } },
+    });
+    try {
+      const created = await runCli(['token', 'create', 'acme-dev', '--read', 'acme', '--data-dir', other.dataDir, ...(other.configFile ? ['--config', other.configFile] : [])]);
+      expect(created.code, created.stderr).toBe(0);
+      const response = await other.get('/repos/acme/names', { authorization: created.stdout.trim() });
+      expect(response.status).toBe(502);
+      expect(response.body.toString()).toBe('hexproxy: upstream refused /repos/acme/names (401): check organizations.acme.authKey (HEXPROXY_ORG_ACME_AUTH_KEY): hex.pm refuses a key that is unknown, revoked or may not read acme\n');
+      expect(JSON.stringify(other.logs)).not.toContain('not-the-key');
+    } finally {
+      await other.close();
     }
   });
 });
