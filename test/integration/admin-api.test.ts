@@ -347,3 +347,32 @@ describe('admin rights do not bypass read scopes', () => {
     expect(orgProxy.server.hexproxy.index.findTarball('hexpm', 'erlpkg', '2.0.0')).toBeDefined();
   });
 });
+
+describe('the admin API\'s prewarm under auth.requireToken', () => {
+  it('skips a public dependency, with why, for an admin that may read the organization but not hexpm', async () => {
+    const ACME_KEY = 'acme-upstream-key-for-require-token';
+    const upstream = await startFakeUpstream({
+      packages: [{ name: 'erlpkg', releases: [{ version: '2.0.0' }] }],
+      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'acme_erl', releases: [{ version: '1.0.0', dependencies: [{ package: 'erlpkg', requirement: '~> 2.0', repository: 'hexpm' }] }] }] } },
+    });
+    const keyFile = join(tempDir('hexproxy-admin-orgs-'), 'acme.pem');
+    writeFileSync(keyFile, upstream.organization('acme').publicKeyPem);
+    const proxy = await startProxy({
+      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+      config: { organizations: { acme: { authKey: ACME_KEY, publicKey: keyFile } } }, flags: { 'require-token': true },
+    });
+    try {
+      const acmeOnly = await tokenOf(proxy, 'acme-only-ops', '--read', 'acme', '--admin');
+      const warmed = await apiOf(proxy, 'POST', '/api/admin/prewarm', acmeOnly, { repo: 'acme', specs: ['acme_erl'] });
+      expect(warmed.status, warmed.text).toBe(200);
+      expect(warmed.json).toEqual({
+        repo: 'acme', fetched: ['acme_erl@1.0.0'], cached: [], failed: [],
+        skipped: [{ what: 'erlpkg ~> 2.0 (via acme_erl → acme/acme_erl@1.0.0)', reason: 'in repository "hexpm": token acme-only-ops may not read repository hexpm' }],
+      });
+      expect(upstream.hits('/packages/erlpkg')).toBe(0);
+    } finally {
+      await proxy.close();
+      await upstream.close();
+    }
+  });
+});
