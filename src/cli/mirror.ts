@@ -1,6 +1,6 @@
 // `hexproxy mirror`: fetch the whole upstream, or a subset, into the cache.
 import { Command } from 'commander';
-import { fetchReleases, type FetchSummary } from '../ops/fetch-releases.js';
+import { fetchReleases, type FetchSummary, type ReleaseTarget } from '../ops/fetch-releases.js';
 import { parseVersionSelection, planMirror } from '../ops/mirror.js';
 import { targetLabel } from '../ops/prewarm.js';
 import { parseRepoOption, servedRepositories } from '../ops/repositories.js';
@@ -33,7 +33,7 @@ export function mirrorCommand(): Command {
           exclude: (options['exclude'] as string[] | undefined) ?? [],
           versions,
         };
-        const targets = [];
+        const targets: ReleaseTarget[] = [];
         const planFailures: Noted[] = [];
         for (const repo of repos) {
           const registry = repositories.get(repo)?.registry;

@@ -253,22 +253,25 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
     const readable = lookupOrder.filter((repository) => !request.mayRead || request.mayRead(repository));
     const versionsOf = new Map<string, string[]>();
     for (const { entry } of unplaced) versionsOf.set(entry.name, [...(versionsOf.get(entry.name) ?? []), entry.version]);
-    const located = await Promise.all(unplaced.map(({ entry }) => locateEntry(entry, readable, async (repository) => {
-      let index: ReleaseIndex;
-      try {
-        const versions = new Set([...(versionsOf.get(entry.name) ?? []), ...(wanted.get(`${repository}/${entry.name}`)?.versions ?? [])]);
-        index = await fetchOnce(repository, entry.name, [...versions]);
-      } catch (error: unknown) {
-        if (error instanceof NotFoundError) return 'no-package';
-        throw error;
-      }
-      const position = index.positionOf(entry.version);
-      return position === undefined ? 'no-release' : index.releaseAt(position);
+    const located = await Promise.all(unplaced.map(async ({ entry, source }) => ({
+      entry,
+      source,
+      where: await locateEntry(entry, readable, async (repository) => {
+        let index: ReleaseIndex;
+        try {
+          const versions = new Set([...(versionsOf.get(entry.name) ?? []), ...(wanted.get(`${repository}/${entry.name}`)?.versions ?? [])]);
+          index = await fetchOnce(repository, entry.name, [...versions]);
+        } catch (error: unknown) {
+          if (error instanceof NotFoundError) return 'no-package';
+          throw error;
+        }
+        const position = index.positionOf(entry.version);
+        return position === undefined ? 'no-release' : index.releaseAt(position);
+      }),
     })));
-    for (const [i, { entry, source }] of unplaced.entries()) {
-      const where = located[i];
-      if (!where || 'reason' in where) {
-        errors.push({ name: entry.name, version: entry.version, source, message: where?.reason ?? 'not looked up' });
+    for (const { entry, source, where } of located) {
+      if ('reason' in where) {
+        errors.push({ name: entry.name, version: entry.version, source, message: where.reason });
         continue;
       }
       found.push({ name: entry.name, version: entry.version, source, repository: where.repository });

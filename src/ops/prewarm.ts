@@ -161,26 +161,27 @@ interface Locating {
  */
 async function locateRebarEntries(entries: readonly LockedPackage[], file: string, order: readonly string[], locating: Locating): Promise<void> {
   const { served, packages, plan, targetOf } = locating;
-  if (served.names.length === 1 && order.length === 1) {
-    for (const entry of entries) plan.targets.push(targetOf(entry, order[0] as string));
+  const [only, ...others] = order;
+  if (served.names.length === 1 && only !== undefined && others.length === 0) {
+    for (const entry of entries) plan.targets.push(targetOf(entry, only));
     return;
   }
   const limit = createLimiter(locating.concurrency);
-  const located = await Promise.all(entries.map((entry) => limit(() => locateEntry(entry, order, async (repository) => {
-    const pkg = await packages(repository, entry.name);
-    return pkg?.releases.find((release) => release.version === entry.version) ?? (pkg ? 'no-release' : 'no-package');
-  }))));
+  const located = await Promise.all(entries.map(async (entry) => ({
+    entry,
+    where: await limit(() => locateEntry(entry, order, async (repository) => {
+      const pkg = await packages(repository, entry.name);
+      return pkg?.releases.find((release) => release.version === entry.version) ?? (pkg ? 'no-release' : 'no-package');
+    })),
+  })));
   const found = new Map<string, string[]>();
-  for (const [i, entry] of entries.entries()) {
-    const where = located[i];
-    if (!where || 'reason' in where) {
-      plan.failed.push({ what: `${entry.name} ${entry.version} (${file})`, reason: where?.reason ?? 'not looked up' });
+  for (const { entry, where } of located) {
+    if ('reason' in where) {
+      plan.failed.push({ what: `${entry.name} ${entry.version} (${file})`, reason: where.reason });
       continue;
     }
     plan.targets.push(targetOf(entry, where.repository));
-    const names = found.get(where.repository) ?? [];
-    names.push(`${entry.name} ${entry.version}`);
-    found.set(where.repository, names);
+    found.set(where.repository, [...(found.get(where.repository) ?? []), `${entry.name} ${entry.version}`]);
   }
   for (const repository of order) {
     const releases = found.get(repository);
