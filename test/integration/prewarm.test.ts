@@ -248,6 +248,17 @@ describe('prewarm with organizations', () => {
     expect(result.stdout).toMatch(/FAILED ghost 1\.0\.0 \(.*rebar\.lock\): found in no repository hexproxy serves: looked in acme, then hexpm/);
   });
 
+  it('does not take a rebar.lock entry from hexpm when acme, asked first, cannot answer', async () => {
+    const { upstream, dataDir, args } = await orgSite();
+    upstream.misbehave('/repos/acme/packages/pub_json', 'status-503');
+    const lock = writeFile('rebar.lock', rebarLock(upstream, [{ name: 'pub_json', version: '1.1.0' }]));
+    const result = await runCli(['prewarm', '--rebar-lock', lock, '--upstream-retries', '0', ...args]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/FAILED pub_json 1\.1\.0 \(.*rebar\.lock\): cannot look it up in acme \(.*503.*\), and a package of the same name in a repository after it may not be the one locked; not looked further/);
+    expect(upstream.hits('/packages/pub_json')).toBe(0);
+    expect(cachedReleases(dataDir)).toEqual([]);
+  });
+
   it('takes --repo: specs are looked up there, and dependencies followed to the repository they name', async () => {
     const { upstream, dataDir, args } = await orgSite();
     const result = await runCli(['prewarm', '--repo', 'acme', 'acme_core', ...args]);
