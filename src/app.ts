@@ -26,6 +26,7 @@ import { PolicyView } from './mirror/policy-view.js';
 import { ActivePolicy, type Clock } from './policy/active-policy.js';
 import { configuredPolicy } from './policy/configured.js';
 import { boundedRegistryFetcher, checkLocks } from './ops/policy-check.js';
+import { rebarLookupOrder, servedRepositories } from './ops/repositories.js';
 import { RegistryMirror } from './mirror/registry-mirror.js';
 import { TarballMirror } from './mirror/tarball-mirror.js';
 import { UsageRecorder } from './mirror/usage-recorder.js';
@@ -247,7 +248,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     policyCheck: {
       access, publicRepository: config.upstream.repository,
       check: (lock, mayRead) => checkLocks({
-        locks: [lock], policy: policy.current, publicRepository: config.upstream.repository,
+        locks: [lock], policy: policy.current, publicRepository: config.upstream.repository, lookupOrder: rebarLookupOrder(servedRepositories(mirrors, config.upstream.repository)),
         fetchPackage: policyCheckFetcher, now: Math.floor(policy.nowMs() / 1000), mayRead,
         concurrency: POLICY_CHECK.perRequest, maxPackages: POLICY_CHECK.maxPackages,
       }),

@@ -30,11 +30,17 @@ import {
 } from './manifest.js';
 
 export interface ReleaseRef {
+  /** The repository, as hexproxy names it; default: the public one (ExportOptions.repo). */
+  repo?: string;
   name: string;
   version: string;
 }
 
-export type ExportSelection = { all: true } | { releases: readonly ReleaseRef[] };
+/**
+ * Everything cached of the repositories (default: the public one only), or the releases
+ * asked for with their packages' registry files.
+ */
+export type ExportSelection = { all: true; repositories?: readonly string[] } | { releases: readonly ReleaseRef[] };
 
 /** Leave out what an earlier bundle holds (same path and SHA-256), or what was fetched at or before a time. */
 export type ExportSince = { manifest: BundleManifest } | { timeMs: number };
@@ -50,7 +56,10 @@ export interface ExportOptions {
   out: string;
   index: CacheIndex;
   blobs: BlobStore;
-  /** The repository name ("hexpm"): which cache rows to export, and what the manifest names. */
+  /**
+   * The public repository ("hexpm"): what the manifest names, and whose files have the
+   * plain paths; an organization's files go under repos/ORG/.
+   */
   repo: string;
   upstreamUrl: string;
   select: ExportSelection;
@@ -79,6 +88,8 @@ export interface ExportSummary {
   tarballs: number;
   /** Cached /installs files (lists, .signed files and builds). */
   installsFiles: number;
+  /** The repositories whose registry files or tarballs the bundle holds, the public one first. */
+  repositories: string[];
   /** Total size of the entries. */
   entryBytes: number;
   /** Size of the bundle file. */
@@ -90,6 +101,8 @@ export interface ExportSummary {
 }
 
 interface Candidate {
+  /** The repository of a registry file or tarball. */
+  repo?: string;
   path: string;
   key: string;
   kind: BundleEntry['kind'];
@@ -118,7 +131,7 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
   const createdAt = new Date();
   const failed: ExportFailure[] = [];
   const candidates = [
-    ...('all' in options.select ? allCached(options) : selected(options, options.select.releases, failed)),
+    ...('all' in options.select ? allCached(options, options.select.repositories ?? [options.repo]) : selected(options, options.select.releases, failed)),
     ...(options.installs === false ? [] : cachedInstalls(options)),
   ];
   const earlier = since && 'manifest' in since
@@ -173,6 +186,7 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
     registryFiles: written.filter((item) => item.entry.kind === 'registry').length,
     tarballs: written.filter((item) => item.entry.kind === 'tarball').length,
     installsFiles: written.filter((item) => item.entry.kind === 'installs').length,
+    repositories: [...new Set(written.flatMap((item) => (item.candidate.repo === undefined ? [] : [item.candidate.repo])))],
     entryBytes: written.reduce((sum, item) => sum + item.entry.size, 0),
     bundleBytes,
     unchanged,
@@ -182,47 +196,57 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
   return summary;
 }
 
-/** Every cached registry file and tarball of the repository: registry files first, as the format requires. */
-function allCached({ index, repo }: ExportOptions): Candidate[] {
-  const registry = index.listRegistryFiles()
+/** Every cached registry file and tarball of the repositories: registry files first, as the format requires. */
+function allCached(options: ExportOptions, repositories: readonly string[]): Candidate[] {
+  const { index } = options;
+  const rows = index.listRegistryFiles();
+  const tarballRows = index.listTarballs();
+  const registry = repositories.flatMap((repo) => rows
     .filter((row) => row.repo === repo && parseEntryPath(`registry/${row.path}`)?.kind === 'registry')
     .sort((a, b) => registryOrder(a.path) - registryOrder(b.path) || compare(a.path, b.path))
-    .map((row) => registryCandidate(repo, row.path, row.fetchedAt, row.upstreamAsOf));
-  const tarballs = index.listTarballs()
+    .map((row) => registryCandidate(options, repo, row.path, row.fetchedAt, row.upstreamAsOf)));
+  const tarballs = repositories.flatMap((repo) => tarballRows
     .filter((row) => row.repo === repo && isValidRelease(row.name, row.version))
-    .map((row): Candidate => tarballCandidate(repo, row));
+    .map((row): Candidate => tarballCandidate(options, repo, row)));
   return [...registry, ...tarballs];
 }
 
-/** The releases asked for, their packages' registry files, and /names and /versions if cached. */
-function selected({ index, repo }: ExportOptions, releases: readonly ReleaseRef[], failed: ExportFailure[]): Candidate[] {
+/** The releases asked for, their packages' registry files, and each repository's /names and /versions if cached. */
+function selected(options: ExportOptions, releases: readonly ReleaseRef[], failed: ExportFailure[]): Candidate[] {
+  const { index } = options;
   const tarballs = new Map<string, Candidate>();
-  const packages = new Set<string>();
-  for (const { name, version } of releases) {
+  // By repository, in the order first asked for: the public one's files keep their place first.
+  const packages = new Map<string, Set<string>>([[options.repo, new Set()]]);
+  for (const { repo = options.repo, name, version } of releases) {
+    const path = `${prefixOf(options, repo)}tarballs/${name}-${version}.tar`;
     if (!isValidRelease(name, version)) {
-      failed.push({ path: `${name} ${version}`, reason: 'is not a valid package name and version' });
+      failed.push({ path: `${prefixOf(options, repo)}${name} ${version}`, reason: 'is not a valid package name and version' });
       continue;
     }
-    packages.add(name);
-    const path = `tarballs/${name}-${version}.tar`;
+    const names = packages.get(repo) ?? new Set<string>();
+    names.add(name);
+    packages.set(repo, names);
     if (tarballs.has(path)) continue;
     const row = index.findTarball(repo, name, version);
     if (!row) {
       failed.push({ path, reason: `${name} ${version} is not cached; fetch it first (e.g. hexproxy prewarm)` });
       continue;
     }
-    tarballs.set(path, tarballCandidate(repo, row));
+    tarballs.set(path, tarballCandidate(options, repo, row));
   }
   const registry: Candidate[] = [];
-  for (const path of ['names', 'versions']) {
-    const row = index.findRegistryFile(repo, path);
-    if (row) registry.push(registryCandidate(repo, path, row.fetchedAt, row.upstreamAsOf));
-  }
-  for (const name of [...packages].sort(compare)) {
-    const path = `packages/${name}`;
-    const row = index.findRegistryFile(repo, path);
-    if (row) registry.push(registryCandidate(repo, path, row.fetchedAt, row.upstreamAsOf));
-    else failed.push({ path: `registry/${path}`, reason: `the registry file of ${name} is not cached; an importer without it cannot check ${name}'s tarballs` });
+  for (const [repo, names] of packages) {
+    if (repo !== options.repo && names.size === 0) continue;
+    for (const path of ['names', 'versions']) {
+      const row = index.findRegistryFile(repo, path);
+      if (row) registry.push(registryCandidate(options, repo, path, row.fetchedAt, row.upstreamAsOf));
+    }
+    for (const name of [...names].sort(compare)) {
+      const path = `packages/${name}`;
+      const row = index.findRegistryFile(repo, path);
+      if (row) registry.push(registryCandidate(options, repo, path, row.fetchedAt, row.upstreamAsOf));
+      else failed.push({ path: `${prefixOf(options, repo)}registry/${path}`, reason: `the registry file of ${name} is not cached; an importer without it cannot check ${name}'s tarballs` });
+    }
   }
   const sortedTarballs = [...tarballs.values()].sort((a, b) => compare(a.path, b.path));
   return [...registry, ...sortedTarballs];
@@ -251,14 +275,18 @@ function cachedInstalls({ index }: ExportOptions): Candidate[] {
   return [...lists.sort(byPath), ...builds.sort(byPath)];
 }
 
-function registryCandidate(repo: string, path: string, fetchedAt: number, upstreamAsOf: number): Candidate {
+/** Where a repository's files go in the bundle: the public one's at the top, an organization's under repos/ORG/. */
+const prefixOf = (options: ExportOptions, repo: string): string => (repo === options.repo ? '' : `repos/${repo}/`);
+
+function registryCandidate(options: ExportOptions, repo: string, path: string, fetchedAt: number, upstreamAsOf: number): Candidate {
   const name = path.startsWith('packages/') ? path.slice('packages/'.length) : undefined;
-  return { path: `registry/${path}`, key: blobKey(repo, path), kind: 'registry', ...(name !== undefined && { name }), fetchedAt, upstreamAsOf };
+  return { repo, path: `${prefixOf(options, repo)}registry/${path}`, key: blobKey(repo, path), kind: 'registry', ...(name !== undefined && { name }), fetchedAt, upstreamAsOf };
 }
 
-function tarballCandidate(repo: string, row: { name: string; version: string; size: number; sha256: string; fetchedAt: number }): Candidate {
+function tarballCandidate(options: ExportOptions, repo: string, row: { name: string; version: string; size: number; sha256: string; fetchedAt: number }): Candidate {
   return {
-    path: `tarballs/${row.name}-${row.version}.tar`,
+    repo,
+    path: `${prefixOf(options, repo)}tarballs/${row.name}-${row.version}.tar`,
     key: tarballKey(repo, row.name, row.version),
     kind: 'tarball',
     name: row.name,

@@ -27,7 +27,7 @@ import type { CacheIndex } from '../store/cache-index.js';
 import { BundleError, type RefusedEntry } from './bundle-error.js';
 import {
   MANIFEST_PATH, MANIFEST_SIGNATURE_PATH, MAX_MANIFEST_BYTES, MAX_MANIFEST_SIGNATURE_BYTES,
-  asBuffer, checkEntry, checkManifest, readEntry, readManifestHead,
+  asBuffer, checkEntry, checkManifest, entryPathOf, readEntry, readManifestHead,
   type BundleEntry, type BundleEntryKind, type BundleManifest, type EntryTarget,
 } from './manifest.js';
 import { expectedChecksum, releaseChecksums, type ExpectedChecksum } from './registry-facts.js';
@@ -36,9 +36,15 @@ export interface ImportOptions {
   file: string;
   index: CacheIndex;
   blobs: BlobStore;
-  /** The repository name ("hexpm"): the bundle must be for it, and every registry payload must name it. */
+  /** The public repository ("hexpm"): the bundle must be for it, and every registry payload at a plain path must name it. */
   repo: string;
   upstreamKey: KeyObject;
+  /**
+   * The organizations configured here, each with the key its registry files verify with
+   * (organizations.ORG.publicKey, or upstream.publicKey). A bundle's files of another
+   * organization (repos/ORG/…) are bad entries.
+   */
+  organizations?: ReadonlyMap<string, KeyObject>;
   /** The builds server's key (installs.publicKey): every installs list must verify with its .signed file and this key. */
   installsKey: KeyObject;
   /**
@@ -109,20 +115,19 @@ interface PlanItem {
 }
 
 type Staged =
-  | { kind: 'registry'; path: string; resource: RegistryResource; sha256: string; size: number; replaced: boolean; upstreamAsOf: number; writer?: BlobWriter }
-  | { kind: 'tarball'; path: string; name: string; version: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string }
+  | { kind: 'registry'; path: string; repo: string; resource: RegistryResource; sha256: string; size: number; replaced: boolean; upstreamAsOf: number; writer?: BlobWriter }
+  | { kind: 'tarball'; path: string; repo: string; name: string; version: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string }
   | { kind: 'installs'; path: string; rowPath: string; sha256: string; size: number; replaced: boolean; upstreamAsOf: number; writer?: BlobWriter; dependsOn?: string };
 
 /** A cached copy confirmed by a trusted bundle as of a later time: only its row's upstreamAsOf changes. */
-interface Raise {
+type Raise = {
   /** The bundle entry that confirmed it: no raise if that entry ends up refused. */
   entryPath: string;
-  kind: 'registry' | 'installs';
   /** The row's path ("packages/NAME", "installs/hex.csv"). */
   rowPath: string;
   sha256: string;
   asOf: number;
-}
+} & ({ kind: 'registry'; /** The repository of the registry file's row. */ repo: string } | { kind: 'installs' });
 
 /** An installs list or its .signed file, read and waiting for the other half to be checked with it. */
 interface PairHalf {
@@ -132,7 +137,7 @@ interface PairHalf {
 }
 
 interface Present {
-  tarball?: { name: string; version: string; pinned: boolean };
+  tarball?: { repo: string; name: string; version: string; pinned: boolean };
   dependsOn?: string;
 }
 
@@ -162,7 +167,9 @@ class BundleImport {
   private readonly staged = new Map<string, Staged>();
   private readonly present = new Map<string, Present>();
   private readonly kept = new Map<string, string>();
+  /** By "REPO/NAME". */
   private readonly bundlePackages = new Map<string, BundlePackage>();
+  /** By "REPO/NAME". */
   private readonly cachedPackages = new Map<string, Map<string, ExpectedChecksum> | string>();
   /** The builds each of the bundle's build lists names, once the list verified with its .signed file. */
   private readonly bundleLists = new Map<BuildListName, Map<string, BuildEntry>>();
@@ -325,6 +332,10 @@ class BundleImport {
       else this.byPath.set(entry.path, [i]);
       const checked = checkEntry(entry);
       if ('problem' in checked) return { entry, problem: checked.problem, arrived: false };
+      const organization = checked.target.kind === 'installs' ? undefined : checked.target.organization;
+      if (organization !== undefined && !this.options.organizations?.has(organization)) {
+        return { entry, target: checked.target, problem: unconfiguredOrganization(organization), arrived: false };
+      }
       const limit = entry.kind === 'registry' ? maxRegistryBytes : maxTarballBytes;
       if (entry.size > limit) {
         const setting = entry.kind === 'registry' ? 'cache.maxRegistryBytes' : 'cache.maxTarballBytes';
@@ -356,11 +367,11 @@ class BundleImport {
       await this.refuse(item.entry.path, `is ${size} bytes in the tar; the manifest says ${item.entry.size}`);
       await drain(entry);
     } else if (item.target.kind === 'registry') {
-      await this.stageRegistryFile(item.entry, item.target.resource, entry);
+      await this.stageRegistryFile(item.entry, this.repositoryOf(item.target), item.target.resource, entry);
     } else if (item.target.kind === 'installs') {
       await this.stageInstalls(item.entry, item.target, entry);
     } else {
-      await this.stageTarball(item.entry, item.target.name, item.target.version, entry);
+      await this.stageTarball(item.entry, this.repositoryOf(item.target), item.target.name, item.target.version, entry);
     }
     this.current = undefined;
     this.options.onProgress?.({ done: this.next, total: this.items.length, path: item.entry.path });
@@ -386,8 +397,19 @@ class BundleImport {
     return item;
   }
 
-  private async stageRegistryFile(entry: BundleEntry, resource: RegistryResource, stream: TarEntry): Promise<void> {
-    const { repo, index, blobs, upstreamKey, maxRegistryBytes } = this.options;
+  /** The repository an organization's entry is in, else the public one. */
+  private repositoryOf(target: { organization?: string }): string {
+    return target.organization ?? this.options.repo;
+  }
+
+  /** The key a repository's registry files verify with, and the setting it comes from. */
+  private keyOf(repo: string): { key: KeyObject; setting: string } {
+    const orgKey = repo === this.options.repo ? undefined : this.options.organizations?.get(repo);
+    return orgKey ? { key: orgKey, setting: `the key of organization ${repo} (organizations.${repo}.publicKey, or upstream.publicKey)` } : { key: this.options.upstreamKey, setting: 'the upstream key' };
+  }
+
+  private async stageRegistryFile(entry: BundleEntry, repo: string, resource: RegistryResource, stream: TarEntry): Promise<void> {
+    const { index, blobs, maxRegistryBytes } = this.options;
     const body = Buffer.concat(await collect(stream));
     const sha256 = sha256Hex(body);
     if (sha256 !== entry.sha256) {
@@ -395,17 +417,18 @@ class BundleImport {
       return;
     }
     let verified: VerifiedRegistryFile;
+    const { key: publicKey, setting } = this.keyOf(repo);
     try {
-      verified = await openRegistryFile(body, resource, { publicKey: upstreamKey, repository: repo, maxBytes: maxRegistryBytes, source: 'bundle' });
+      verified = await openRegistryFile(body, resource, { publicKey, repository: repo, maxBytes: maxRegistryBytes, source: 'bundle' });
     } catch (error: unknown) {
       if (!(error instanceof HexproxyError)) throw error;
-      await this.refuse(entry.path, `does not verify with the upstream key: ${error.message}`);
+      await this.refuse(entry.path, `does not verify with ${setting}: ${error.message}`);
       return;
     }
     const pkg: BundlePackage | undefined = resource.kind === 'package'
       ? { checksums: releaseChecksums(verified.message as Package) }
       : undefined;
-    if (resource.kind === 'package' && pkg) this.bundlePackages.set(resource.name, pkg);
+    if (resource.kind === 'package' && pkg) this.bundlePackages.set(`${repo}/${resource.name}`, pkg);
 
     const path = resourcePath(resource);
     const key = blobKey(repo, path);
@@ -417,17 +440,17 @@ class BundleImport {
     if (cachedBody && sha256Hex(cachedBody) === sha256) {
       if (row?.sha256 === sha256 && row.size === body.length) {
         this.present.set(entry.path, {});
-        if (attested !== undefined && attested > row.upstreamAsOf) this.raises.push({ entryPath: entry.path, kind: 'registry', rowPath: path, sha256, asOf: attested });
+        if (attested !== undefined && attested > row.upstreamAsOf) this.raises.push({ entryPath: entry.path, kind: 'registry', repo, rowPath: path, sha256, asOf: attested });
       } else {
         // The bytes are on disk already but their index row lags (a crash between the two): write only the row.
-        this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: false, upstreamAsOf });
+        this.staged.set(entry.path, { kind: 'registry', path: entry.path, repo, resource, sha256, size: body.length, replaced: false, upstreamAsOf });
       }
       return;
     }
     // A cached file that no longer verifies is a gap: any verified copy fills it.
-    const cached = cachedBody && row ? await this.openCached(cachedBody, resource) : undefined;
+    const cached = cachedBody && row ? await this.openCached(repo, cachedBody, resource) : undefined;
     if (cached && row) {
-      const keep = this.keepReason(describeResource(resource), row.upstreamAsOf, attested);
+      const keep = this.keepReason(this.describe(repo, resource), row.upstreamAsOf, attested);
       if (keep !== undefined) {
         this.kept.set(entry.path, keep);
         if (pkg) pkg.kept = releaseChecksums(cached.message as Package);
@@ -435,15 +458,15 @@ class BundleImport {
       }
     }
     const writer = await blobs.begin(key);
-    this.staged.set(entry.path, { kind: 'registry', path: entry.path, resource, sha256, size: body.length, replaced: row !== undefined, upstreamAsOf, writer });
+    this.staged.set(entry.path, { kind: 'registry', path: entry.path, repo, resource, sha256, size: body.length, replaced: row !== undefined, upstreamAsOf, writer });
     await writer.write(body);
     // Durable and closed now, so a large bundle does not hold a file open per entry.
     await writer.finish();
   }
 
-  private async stageTarball(entry: BundleEntry, name: string, version: string, stream: TarEntry): Promise<void> {
-    const { repo, index, blobs } = this.options;
-    const expectation = await this.expectationFor(name, version);
+  private async stageTarball(entry: BundleEntry, repo: string, name: string, version: string, stream: TarEntry): Promise<void> {
+    const { index, blobs } = this.options;
+    const expectation = await this.expectationFor(repo, name, version);
     if ('problem' in expectation) {
       await this.refuse(entry.path, expectation.problem);
       await drain(stream);
@@ -456,7 +479,7 @@ class BundleImport {
     const isPresent = row !== undefined && onDisk?.size === row.size;
     // Kept out: still read and checked (a changed bundle is refused), but never written.
     const writer = isPresent || keepOut !== undefined ? undefined : await blobs.begin(key);
-    const staged: Staged = { kind: 'tarball', path: entry.path, name, version, sha256: entry.sha256, size: entry.size, replaced: row !== undefined, ...(writer && { writer }), ...(dependsOn !== undefined && { dependsOn }) };
+    const staged: Staged = { kind: 'tarball', path: entry.path, repo, name, version, sha256: entry.sha256, size: entry.size, replaced: row !== undefined, ...(writer && { writer }), ...(dependsOn !== undefined && { dependsOn }) };
     if (writer) this.staged.set(entry.path, staged);
 
     const hash = createHash('sha256');
@@ -485,7 +508,7 @@ class BundleImport {
       return;
     }
     if (isPresent) {
-      this.present.set(entry.path, { tarball: { name, version, pinned: row.pinned }, ...(dependsOn !== undefined && { dependsOn }) });
+      this.present.set(entry.path, { tarball: { repo, name, version, pinned: row.pinned }, ...(dependsOn !== undefined && { dependsOn }) });
     }
   }
 
@@ -649,58 +672,67 @@ class BundleImport {
     return parseBuildList(list, listBody);
   }
 
+  /** How messages name a registry file: /packages/NAME, or /repos/ORG/packages/NAME for an organization's. */
+  private describe(repo: string, resource: RegistryResource): string {
+    return `${repo === this.options.repo ? '' : `/repos/${repo}`}${describeResource(resource)}`;
+  }
+
   /** The checksum a release's tarball must have: from the bundle's verified /packages/NAME, else from the cached one. */
-  private async expectationFor(name: string, version: string): Promise<Expectation> {
-    const registryPath = `registry/packages/${name}`;
+  private async expectationFor(repo: string, name: string, version: string): Promise<Expectation> {
+    const organization = repo === this.options.repo ? {} : { organization: repo };
+    const registryPath = entryPathOf({ kind: 'registry', resource: { kind: 'package', name }, ...organization });
+    const cachedName = this.describe(repo, { kind: 'package', name });
     if (this.byPath.has(registryPath)) {
       const reason = this.refused.get(registryPath);
       if (reason !== undefined) return { problem: `its registry file ${registryPath} was refused (${reason})` };
-      const pkg = this.bundlePackages.get(name);
+      const pkg = this.bundlePackages.get(`${repo}/${name}`);
       if (!pkg) return { problem: `its registry file ${registryPath} was not read before it` };
       const checksum = pkg.checksums.get(version);
       if (!checksum) return { problem: `${registryPath} in the bundle does not list version ${version}` };
       if (pkg.kept) {
         // The cached file stays in force: a release it does not list stays out (it may have been removed since).
         const cached = pkg.kept.get(version);
-        if (!cached) return { checksum, source: registryPath, keepOut: `the cached /packages/${name}, kept in force, does not list ${version} (this bundle's copy does); not imported` };
+        if (!cached) return { checksum, source: registryPath, keepOut: `the cached ${cachedName}, kept in force, does not list ${version} (this bundle's copy does); not imported` };
         if (cached.kind !== checksum.kind || cached.hex !== checksum.hex) {
-          return { problem: `the cached /packages/${name}, kept in force, lists another ${cached.kind} checksum for ${version} (${cached.hex})` };
+          return { problem: `the cached ${cachedName}, kept in force, lists another ${cached.kind} checksum for ${version} (${cached.hex})` };
         }
       }
       return { checksum, source: registryPath, dependsOn: registryPath };
     }
-    const cached = await this.cachedPackage(name);
+    const cached = await this.cachedPackage(repo, name);
     if (typeof cached === 'string') return { problem: cached };
     const checksum = cached.get(version);
-    if (!checksum) return { problem: `the bundle has no ${registryPath}, and the cached /packages/${name} does not list version ${version}` };
-    return { checksum, source: `the cached /packages/${name}` };
+    if (!checksum) return { problem: `the bundle has no ${registryPath}, and the cached ${cachedName} does not list version ${version}` };
+    return { checksum, source: `the cached ${cachedName}` };
   }
 
-  private async cachedPackage(name: string): Promise<Map<string, ExpectedChecksum> | string> {
-    const memo = this.cachedPackages.get(name);
+  private async cachedPackage(repo: string, name: string): Promise<Map<string, ExpectedChecksum> | string> {
+    const memo = this.cachedPackages.get(`${repo}/${name}`);
     if (memo !== undefined) return memo;
-    const { repo, index, blobs } = this.options;
+    const { index, blobs } = this.options;
     const resource: RegistryResource = { kind: 'package', name };
     const path = resourcePath(resource);
+    const registryPath = entryPathOf({ kind: 'registry', resource, ...(repo === this.options.repo ? {} : { organization: repo }) });
+    const cachedName = this.describe(repo, resource);
     const body = index.findRegistryFile(repo, path) ? await blobs.read(blobKey(repo, path)) : undefined;
     let result: Map<string, ExpectedChecksum> | string;
     if (!body) {
-      result = `the bundle has no registry/packages/${name} and none is cached to check the tarball against`;
+      result = `the bundle has no ${registryPath} and none is cached to check the tarball against`;
     } else {
-      const verified = await this.openCached(body, resource);
+      const verified = await this.openCached(repo, body, resource);
       result = verified
         ? new Map((verified.message as Package).releases.map((release) => [release.version, expectedChecksum(release)]))
-        : `the bundle has no registry/packages/${name}, and the cached /packages/${name} does not verify with the upstream key`;
+        : `the bundle has no ${registryPath}, and the cached ${cachedName} does not verify with ${this.keyOf(repo).setting}`;
     }
-    this.cachedPackages.set(name, result);
+    this.cachedPackages.set(`${repo}/${name}`, result);
     return result;
   }
 
   /** A cached registry file that no longer verifies counts as not cached. */
-  private async openCached(body: Buffer, resource: RegistryResource): Promise<VerifiedRegistryFile | undefined> {
-    const { repo, upstreamKey, maxRegistryBytes } = this.options;
+  private async openCached(repo: string, body: Buffer, resource: RegistryResource): Promise<VerifiedRegistryFile | undefined> {
+    const { maxRegistryBytes } = this.options;
     try {
-      return await openRegistryFile(body, resource, { publicKey: upstreamKey, repository: repo, maxBytes: maxRegistryBytes, source: 'cache' });
+      return await openRegistryFile(body, resource, { publicKey: this.keyOf(repo).key, repository: repo, maxBytes: maxRegistryBytes, source: 'cache' });
     } catch (error: unknown) {
       if (error instanceof HexproxyError) return undefined;
       throw error;
@@ -753,7 +785,7 @@ class BundleImport {
 
   /** Throws unless every entry checked out (or skipBad); commits the files, then all index rows at once. */
   private async finish(manifest: BundleManifest): Promise<ImportSummary> {
-    const { file, repo, index, pin, skipBad, log } = this.options;
+    const { file, index, pin, skipBad, log } = this.options;
     const refused = [...this.refused].map(([path, reason]) => ({ path, reason }));
     if (refused.length > 0 && !skipBad) {
       await this.abortAll();
@@ -780,7 +812,7 @@ class BundleImport {
           // No ETag and never checked: served offline as it is, revalidated in full once upstream is reachable.
           // upstreamAsOf: what a trusted bundle attested, else 0 (unknown).
           index.saveRegistryFile({
-            repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
+            repo: item.repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
           });
         } else if (item.kind === 'installs') {
           // Like registry files: no ETag and never checked, so a list is served offline as it is and fetched again online.
@@ -788,14 +820,14 @@ class BundleImport {
             path: item.rowPath, upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
           });
         } else {
-          index.saveTarball({ repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: pin });
+          index.saveTarball({ repo: item.repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: pin });
         }
       }
-      for (const tarball of pinnedNow) index.setPinned(repo, tarball.name, tarball.version, true);
+      for (const tarball of pinnedNow) index.setPinned(tarball.repo, tarball.name, tarball.version, true);
       // Only if the bytes are still those the bundle confirmed.
       for (const raise of this.raises) {
         if (this.refused.has(raise.entryPath)) continue;
-        if (raise.kind === 'registry') index.raiseRegistryAsOf(repo, raise.rowPath, raise.sha256, raise.asOf);
+        if (raise.kind === 'registry') index.raiseRegistryAsOf(raise.repo, raise.rowPath, raise.sha256, raise.asOf);
         else index.raisePassthroughAsOf(raise.rowPath, raise.sha256, raise.asOf);
       }
     });
@@ -844,3 +876,7 @@ async function innerChecksumOrNull(tarball: Buffer): Promise<string | null> {
 }
 
 const isRegularFile = (type: tar.Header['type']): boolean => type === 'file' || type === 'contiguous-file';
+
+/** Why an organization's entries cannot be imported here: its key and namespace are not configured. */
+const unconfiguredOrganization = (organization: string): string =>
+  `is a file of organization ${organization}, which is not configured here: add organizations.${organization} to the config (with its publicKey if it is not upstream.publicKey; the auth key is not needed offline) to import it, or import the rest with --skip-bad`;

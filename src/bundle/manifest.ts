@@ -26,7 +26,10 @@ export const BUNDLE_ENTRY_KINDS = ['registry', 'tarball', 'installs'] as const;
 export type BundleEntryKind = (typeof BUNDLE_ENTRY_KINDS)[number];
 
 export interface BundleEntry {
-  /** "registry/names", "registry/versions", "registry/packages/NAME", "tarballs/NAME-VERSION.tar" or "installs/PATH". */
+  /**
+   * "registry/names", "registry/versions", "registry/packages/NAME", "tarballs/NAME-VERSION.tar",
+   * the same under "repos/ORG/" for organization ORG, or "installs/PATH".
+   */
   path: string;
   size: number;
   /** Lowercase hex SHA-256 of the entry's bytes. */
@@ -58,10 +61,10 @@ export interface BundleManifest {
   entries: BundleEntry[];
 }
 
-/** What an entry path names. */
+/** What an entry path names; `organization` is set for an organization's files ("repos/ORG/…"). */
 export type EntryTarget =
-  | { kind: 'registry'; resource: RegistryResource }
-  | { kind: 'tarball'; name: string; version: string }
+  | { kind: 'registry'; resource: RegistryResource; organization?: string }
+  | { kind: 'tarball'; name: string; version: string; organization?: string }
   /** `path` is relative to /installs/; `what` is never "unknown". */
   | { kind: 'installs'; path: string; what: Exclude<InstallsPath, { kind: 'unknown' }> };
 
@@ -178,8 +181,23 @@ export function serializeManifest(manifest: BundleManifest): Buffer {
   return Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
 }
 
+/** An organization's name, as the config's organizations keys allow it. */
+export const ORGANIZATION_NAME = /^[a-z0-9_]{1,128}$/;
+
 /** The target of one of the path shapes, or undefined for anything else. */
 export function parseEntryPath(path: string): EntryTarget | undefined {
+  if (path.startsWith('installs/')) return installsTargetOf(path);
+  const org = /^repos\/([^/]+)\/(.*)$/.exec(path);
+  if (org) {
+    const organization = org[1] as string;
+    const target = ORGANIZATION_NAME.test(organization) ? repositoryTargetOf(org[2] as string) : undefined;
+    return target && { ...target, organization };
+  }
+  return repositoryTargetOf(path);
+}
+
+/** A registry file or tarball path within a repository's part of the bundle. */
+function repositoryTargetOf(path: string): Extract<EntryTarget, { kind: 'registry' | 'tarball' }> | undefined {
   if (path === 'registry/names') return { kind: 'registry', resource: { kind: 'names' } };
   if (path === 'registry/versions') return { kind: 'registry', resource: { kind: 'versions' } };
   const pkg = /^registry\/packages\/([^/]+)$/.exec(path);
@@ -187,7 +205,6 @@ export function parseEntryPath(path: string): EntryTarget | undefined {
     const name = pkg[1] as string;
     return isPackageName(name) ? { kind: 'registry', resource: { kind: 'package', name } } : undefined;
   }
-  if (path.startsWith('installs/')) return installsTargetOf(path);
   const release = /^tarballs\/([^/]+)\.tar$/.exec(path);
   const parsed = release && splitRelease(release[1] as string);
   return parsed ? { kind: 'tarball', ...parsed } : undefined;
@@ -209,13 +226,14 @@ function installsTargetOf(path: string): Extract<EntryTarget, { kind: 'installs'
 
 export function entryPathOf(target: EntryTarget): string {
   if (target.kind === 'installs') return `installs/${target.path}`;
-  return target.kind === 'registry' ? `registry/${resourcePath(target.resource)}` : `tarballs/${target.name}-${target.version}.tar`;
+  const prefix = target.organization === undefined ? '' : `repos/${target.organization}/`;
+  return prefix + (target.kind === 'registry' ? `registry/${resourcePath(target.resource)}` : `tarballs/${target.name}-${target.version}.tar`);
 }
 
 /** Why an entry's path, kind, name and version do not fit together, or its target. */
 export function checkEntry(entry: BundleEntry): { target: EntryTarget } | { problem: string } {
   const target = parseEntryPath(entry.path);
-  if (!target) return { problem: 'is not a bundle path (registry/names, registry/versions, registry/packages/NAME, tarballs/NAME-VERSION.tar with a valid name and version, or installs/PATH for a build list, its .signed file or a build)' };
+  if (!target) return { problem: 'is not a bundle path (registry/names, registry/versions, registry/packages/NAME, tarballs/NAME-VERSION.tar with a valid name and version, the same under repos/ORG/ for an organization, or installs/PATH for a build list, its .signed file or a build)' };
   if (target.kind !== entry.kind) return { problem: `is listed as kind "${entry.kind}" but its path names ${target.kind === 'registry' ? 'a registry file' : target.kind === 'tarball' ? 'a tarball' : 'an installs file'}` };
   const name = target.kind === 'tarball' ? target.name : target.kind === 'registry' && target.resource.kind === 'package' ? target.resource.name : undefined;
   if (entry.name !== undefined && entry.name !== name) return { problem: `is listed with name "${entry.name}", which its path does not carry` };

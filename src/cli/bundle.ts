@@ -10,7 +10,8 @@ import type { Config } from '../config/schema.js';
 import { BadRequestError } from '../errors.js';
 import { readPublicKeyFile } from '../keys/public-key-file.js';
 import { fetchReleases } from '../ops/fetch-releases.js';
-import { planPrewarm } from '../ops/prewarm.js';
+import { planPrewarm, targetLabel } from '../ops/prewarm.js';
+import { parseRepoOption, servedRepositories } from '../ops/repositories.js';
 import { formatBytes, withHexproxy } from './open.js';
 import { collect, configFrom, positiveInteger, withSettings, type CommandOptions } from './options.js';
 import { createProgress, lazyProgress } from './progress.js';
@@ -22,7 +23,8 @@ export function exportCommand(): Command {
     .description(
       'Write a bundle (one tar file) holding cached tarballs and the upstream\'s original signed registry files, ' +
       'for `hexproxy import` on the other side of an air gap.\n' +
-      'With lock files or specs, only what they need (pre-warmed first if not cached); otherwise everything cached.\n' +
+      'With lock files or specs, only what they need (pre-warmed first if not cached, as prewarm does); otherwise everything cached of every ' +
+      'repository served: the public one and each configured organization (under repos/ORG/ in the bundle). --repo NAME limits it to those repositories.\n' +
       'Either way, every cached /installs file (build lists, .signed files, Hex and rebar3 builds) is included, so that the ' +
       'other side can bootstrap Hex and rebar3; --no-installs leaves them out.\n' +
       'With --since, only what an earlier bundle does not hold, or what was fetched after a time.\n' +
@@ -33,6 +35,7 @@ export function exportCommand(): Command {
     .requiredOption('--out <file>', 'the bundle to write (appears only when complete)')
     .option('--mix-lock <file>', 'export what a mix.lock needs (repeatable)', collect)
     .option('--rebar-lock <file>', 'export what a rebar.lock needs (repeatable)', collect)
+    .option('--repo <name>', 'the repositories to export (all served by default; with specs, where they are looked up, default hexpm), as for prewarm (repeatable, or comma-separated)', collect)
     .option('--with-optional', 'with specs: also optional dependencies')
     .option('--since <bundle-or-time>', 'leave out what this earlier bundle holds, or what was fetched before this ISO time')
     .option('--no-installs', 'leave out the cached /installs files (build lists and Hex/rebar3 builds)')
@@ -43,27 +46,31 @@ export function exportCommand(): Command {
       const rebarLocks = (options['rebarLock'] as string[] | undefined) ?? [];
       const since = await parseSince(options['since']);
       const concurrency = Number(options['concurrency']);
-      await withHexproxy(config, async ({ index, blobs, registry, tarballs, log, keys, installsKey }) => {
-        const repo = config.upstream.repository;
-        let select: Parameters<typeof exportBundle>[0]['select'] = { all: true };
+      await withHexproxy(config, async ({ index, blobs, repositories, log, keys, installsKey }) => {
+        const publicRepository = config.upstream.repository;
+        const repos = parseRepoOption(options['repo'] as string[] | undefined, servedRepositories(repositories, publicRepository));
+        let select: Parameters<typeof exportBundle>[0]['select'] = { all: true, repositories: repos ?? [...repositories.keys()] };
         let failedBefore = false;
         if (specs.length > 0 || mixLocks.length > 0 || rebarLocks.length > 0) {
-          const plan = await planPrewarm({ mixLocks, rebarLocks, specs, withOptional: options['withOptional'] === true, concurrency }, registry, repo);
+          const plan = await planPrewarm(
+            { mixLocks, rebarLocks, specs, withOptional: options['withOptional'] === true, concurrency, ...(repos && { repos }) },
+            { repositories, publicRepository },
+          );
           const progress = createProgress('prewarm', plan.targets.length);
           const fetched = await fetchReleases(plan.targets, {
-            repo, index, registry, tarballs, concurrency, pin: false,
-            onItem: (target, outcome) => progress.item(`${target.name} ${target.version}`, outcome),
+            index, repositories, concurrency, pin: false,
+            onItem: (target, outcome) => progress.item(targetLabel(target, publicRepository), outcome),
           });
           progress.done();
           if (anyFailed(fetched, plan.failed)) {
-            printFetchSummary(fetched, plan.failed, plan.skipped, process.stderr);
+            printFetchSummary(fetched, plan, publicRepository, process.stderr);
             failedBefore = true;
           }
-          select = { releases: [...fetched.fetched, ...fetched.cached].map(({ name, version }) => ({ name, version })) };
+          select = { releases: [...fetched.fetched, ...fetched.cached].map(({ repo, name, version }) => ({ repo, name, version })) };
         }
         const progress = lazyProgress('export');
         const summary = await exportBundle({
-          out: String(options['out']), index, blobs, repo, upstreamUrl: config.upstream.url, select, log,
+          out: String(options['out']), index, blobs, repo: publicRepository, upstreamUrl: config.upstream.url, select, log,
           installs: options['installs'] !== false,
           signingKey: keys.privateKey, installsKey,
           ...(since && { since }),
@@ -75,6 +82,7 @@ export function exportCommand(): Command {
           `registry files: ${summary.registryFiles}`,
           `tarballs:       ${summary.tarballs}`,
           `installs files: ${summary.installsFiles}`,
+          `repositories:   ${summary.repositories.join(', ') || 'none'}`,
           `signed by:      ${keys.fingerprint} (the importing side trusts ${keys.publicKeyFile} in bundles.trustedKeys)`,
         ];
         if (since) lines.push(`unchanged since the earlier bundle or time, left out: ${summary.unchanged}`);
@@ -95,6 +103,8 @@ export function importCommand(): Command {
       'becomes visible: a bundle with one bad entry imports nothing (or, with --skip-bad, everything else). Importing the same bundle twice is harmless. ' +
       'A registry file or list replaces a cached one only if the bundle is signed by a trusted key (hexproxy\'s own, bundles.trustedKeys, --trust-key) ' +
       'and says upstream vouched for it later; other bundles only fill gaps. ' +
+      'Files of an organization (repos/ORG/ in the bundle) need organizations.ORG configured here: they are verified with its key and cached in its namespace; ' +
+      'a bundle holding files of an organization not configured imports nothing (or, with --skip-bad, everything else). ' +
       'Imported tarballs are pinned against eviction unless --no-pin.',
     ))
     .argument('<bundle>', 'the bundle file')
@@ -104,10 +114,12 @@ export function importCommand(): Command {
     .action(async (file: string, options: CommandOptions) => {
       const config = configFrom(options);
       const trustedKeys = trustedKeysOf(config, (options['trustKey'] as string[] | undefined) ?? []);
-      await withHexproxy(config, async ({ index, blobs, upstreamKey, installsKey, keys, log }) => {
+      await withHexproxy(config, async ({ index, blobs, upstreamKey, installsKey, keys, log, repositories }) => {
         const progress = lazyProgress('import');
+        // Each organization's files verify with its own configured key, into its own namespace.
+        const organizations = new Map([...repositories].filter(([name]) => name !== config.upstream.repository).map(([name, { registry }]) => [name, registry.upstreamKey]));
         const summary = await importBundle({
-          file, index, blobs, repo: config.upstream.repository, upstreamKey, installsKey, log,
+          file, index, blobs, repo: config.upstream.repository, upstreamKey, organizations, installsKey, log,
           trustedKeys: [createPublicKey(keys.publicKeyPem), ...trustedKeys],
           maxRegistryBytes: config.cache.maxRegistryBytes,
           maxTarballBytes: config.cache.maxTarballBytes,

@@ -16,6 +16,7 @@ import {
 } from '../ops/policy-check.js';
 import { explainRelease, formatExplanation, parseReleaseArgument } from '../ops/policy-explain.js';
 import { describePolicy } from '../policy/describe.js';
+import { rebarLookupOrder, servedRepositories } from '../ops/repositories.js';
 import { withHexproxy } from './open.js';
 import { collect, configFrom, withSettings, type CommandOptions } from './options.js';
 
@@ -43,6 +44,7 @@ export function policyCommand(): Command {
     .description(
       'Decide now, as the server would, every Hex release pinned by the given lock files in a repository the policy covers,\n' +
       'and print each blocked one with why, entries of other repositories and non-Hex entries as skipped, then a summary line.\n' +
+      'rebar.lock records no repository: each entry is looked up as rebar3 does, in the configured organizations then hexpm, and the report says where each was found.\n' +
       'Package files are read through hexproxy\'s cache (and fetched from upstream into it when missing or out of date).',
     )
     .option('--mix-lock <file>', 'a mix.lock (repeatable)', collect)
@@ -62,6 +64,7 @@ export function policyCommand(): Command {
         if (!current.active) process.stderr.write(`${NO_POLICY_NOTE}\n`);
         const report = await checkLocks({
           locks, policy: current, publicRepository: config.upstream.repository,
+          lookupOrder: rebarLookupOrder(servedRepositories(repositories, config.upstream.repository)),
           fetchPackage: registryFetcher(repositories), now: Math.floor(active.nowMs() / 1000),
         });
         process.stdout.write(options['json'] === true ? `${JSON.stringify(report, null, 2)}\n` : `${formatCheckReport(report).join('\n')}\n`);

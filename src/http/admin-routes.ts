@@ -14,7 +14,7 @@ import type { RegistryMirror } from '../mirror/registry-mirror.js';
 import type { TarballMirror } from '../mirror/tarball-mirror.js';
 import { cacheStats } from '../ops/cache-stats.js';
 import { evictPackage } from '../ops/cache-evict.js';
-import { fetchReleases } from '../ops/fetch-releases.js';
+import { fetchReleases, type ReleaseTarget } from '../ops/fetch-releases.js';
 import { planPrewarm } from '../ops/prewarm.js';
 import { isPackageName, isVersion, splitRelease } from '../registry/resource.js';
 import type { BlobStore } from '../store/blob-store.js';
@@ -154,12 +154,21 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     return c.json({ repo, tarballs: report.tarballs.map((row) => `${row.name}-${row.version}`), registryFile: report.registryFile });
   });
 
+  // Specs are looked up in `repo`; dependencies are followed into the repository each names
+  // (an organization's package depends on public ones in hexpm), if the token may read it.
   routes.post('/prewarm', guard, async (c) => {
     const request = await body(prewarmBody, () => requestText(() => c.req.text(), c.env?.incoming));
-    const { name: repo, registry, tarballs } = mirrorsOf(c.get('token'), request.repo);
-    const plan = await planPrewarm({ mixLocks: [], rebarLocks: [], specs: request.specs, withOptional: request.withOptional ?? false, concurrency: 8 }, registry, repo);
-    const summary = await fetchReleases(plan.targets, { repo, index, registry, tarballs, concurrency: 8, pin: request.pin ?? false });
-    const named = (t: { name: string; version: string }): string => `${t.name}@${t.version}`;
+    const token = c.get('token');
+    const { name: repo } = mirrorsOf(token, request.repo);
+    const refuses = (other: string): string | undefined =>
+      (access.mayRead(token, other) ? undefined : `token ${token?.name ?? '?'} may not read repository ${other}`);
+    const plan = await planPrewarm(
+      { mixLocks: [], rebarLocks: [], specs: request.specs, withOptional: request.withOptional ?? false, concurrency: 8, repos: [repo], refuses },
+      { repositories, publicRepository },
+    );
+    const summary = await fetchReleases(plan.targets, { index, repositories, concurrency: 8, pin: request.pin ?? false });
+    // Releases of another repository than `repo` are named REPO/NAME@VERSION.
+    const named = (t: ReleaseTarget): string => `${t.repo === repo ? '' : `${t.repo}/`}${t.name}@${t.version}`;
     return c.json({
       repo,
       fetched: summary.fetched.map(named).sort(),

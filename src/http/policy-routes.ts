@@ -34,7 +34,7 @@ export function policyRoutes({ access, publicRepository, check }: PolicyCheckDep
     const format = c.req.query('format') ?? (text.trimStart().startsWith('%{') ? 'mix' : 'rebar');
     if (format !== 'mix' && format !== 'rebar') throw new BadRequestError(`format=${format} is neither mix nor rebar`);
     const file = format === 'mix' ? 'mix.lock' : 'rebar.lock';
-    const report = await check({ file, kind: format, text }, mayRead);
+    const report = await check({ file, kind: format, text, hints: { give: { mix: '?format=mix', rebar: '?format=rebar' } } }, mayRead);
     // A lock that does not parse is the request's fault; a release that cannot be checked is not.
     if (report.checked === 0 && report.errors.some((error) => error.name === undefined)) {
       throw new BadRequestError(`the body is not a ${file}: ${report.errors.map((error) => error.message).join('; ')}`);

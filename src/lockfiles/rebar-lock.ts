@@ -7,7 +7,8 @@
 // in the file; the internal {pkg, Name, Vsn, Inner} and {pkg, Name, Vsn, Inner, Outer}
 // forms are accepted too. The hash lists are keyed by the lock's app name, not the
 // package name. The file records no repository: rebar3 resolves the package in its
-// configured repos at fetch time, so entries are reported under `hexpm`.
+// configured repos at fetch time. Entries say `hexpm` here; prewarm and policy check look
+// each up in the served repositories as rebar3 would (src/ops/lock-lookup.ts).
 import { parseErlangTerms } from './erlang-term.js';
 import {
   DEFAULT_REPOSITORY,

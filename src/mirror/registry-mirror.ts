@@ -80,6 +80,16 @@ export class RegistryMirror {
     this.notFound = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, options.notFoundTtlMs) });
   }
 
+  /** The repository it mirrors, as hexproxy names it ("hexpm", an organization). */
+  get repo(): string {
+    return this.options.repo;
+  }
+
+  /** The key its upstream files verify with (upstream.publicKey, or the organization's publicKey). */
+  get upstreamKey(): KeyObject {
+    return this.options.upstreamKey;
+  }
+
   /** What the in-memory LRU currently charges against cache.memoryMaxBytes. */
   memoryBytes(): number {
     return this.memory.calculatedSize;

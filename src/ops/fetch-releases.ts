@@ -1,6 +1,7 @@
 // Fetching a set of releases into the cache, with bounded concurrency: what prewarm,
-// mirror and export share. Each tarball is checked against the signed registry by the
-// tarball mirror, and against a lock file's checksum when one is given.
+// mirror and export share. Each release is fetched through its repository's mirrors (the
+// public one or an organization's), each tarball checked against that repository's signed
+// registry by the tarball mirror, and against a lock file's checksum when one is given.
 import { errorMessage } from '../errors.js';
 import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { TarballMirror } from '../mirror/tarball-mirror.js';
@@ -8,6 +9,8 @@ import type { Release } from '../registry/types.js';
 import type { CacheIndex } from '../store/cache-index.js';
 
 export interface ReleaseTarget {
+  /** The repository it is in, as hexproxy names it ("hexpm", "acme"). */
+  repo: string;
   name: string;
   version: string;
   /** Checksums a lock file recorded (lowercase hex); checked against the signed registry. */
@@ -28,10 +31,9 @@ export interface FetchSummary {
 }
 
 export interface FetchOptions {
-  repo: string;
   index: CacheIndex;
-  registry: RegistryMirror;
-  tarballs: TarballMirror;
+  /** Every repository served, with its mirrors. */
+  repositories: ReadonlyMap<string, { registry: RegistryMirror; tarballs: TarballMirror }>;
   concurrency: number;
   pin: boolean;
   onItem?: (target: ReleaseTarget, outcome: FetchOutcome, reason?: string) => void;
@@ -39,7 +41,7 @@ export interface FetchOptions {
 
 export async function fetchReleases(targets: readonly ReleaseTarget[], options: FetchOptions): Promise<FetchSummary> {
   const summary: FetchSummary = { fetched: [], cached: [], failed: [] };
-  const unique = dedupe(targets);
+  const unique = uniqueTargets(targets);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < unique.length) {
@@ -61,9 +63,12 @@ export async function fetchReleases(targets: readonly ReleaseTarget[], options: 
 }
 
 async function fetchOne(target: ReleaseTarget, options: FetchOptions): Promise<'fetched' | 'cached'> {
-  const { repo, index, registry, tarballs } = options;
-  const { name, version } = target;
+  const { index } = options;
+  const { repo, name, version } = target;
   if (target.conflict) throw new Error(target.conflict);
+  const mirrors = options.repositories.get(repo);
+  if (!mirrors) throw new Error(`hexproxy serves no repository ${repo}`);
+  const { registry, tarballs } = mirrors;
   if (target.lockOuterChecksum || target.lockInnerChecksum) {
     const pkg = packageOf((await registry.get({ kind: 'package', name })).file);
     const release = pkg.releases.find((candidate) => candidate.version === version);
@@ -89,10 +94,11 @@ function checkLockAgainstRegistry(target: ReleaseTarget, release: Release): void
   }
 }
 
-function dedupe(targets: readonly ReleaseTarget[]): ReleaseTarget[] {
+/** Each release once (per repository), whatever the number of sources naming it: what a run's progress counts. */
+export function uniqueTargets(targets: readonly ReleaseTarget[]): ReleaseTarget[] {
   const seen = new Map<string, ReleaseTarget>();
   for (const target of targets) {
-    const key = `${target.name}@${target.version}`;
+    const key = `${target.repo}/${target.name}@${target.version}`;
     const existing = seen.get(key);
     if (!existing) {
       seen.set(key, target);

@@ -28,7 +28,9 @@ export interface MirrorPlan {
   failed: { name: string; reason: string }[];
 }
 
+/** The releases of the registry mirror's repository the selection picks. */
 export async function planMirror(registry: RegistryMirror, selection: MirrorSelection, concurrency: number): Promise<MirrorPlan> {
+  const { repo } = registry;
   // Registry files are asked of upstream once per run, whatever the TTL: a mirror wants what is current.
   const names = namesOf((await registry.get({ kind: 'names' }, true)).file);
   const included = selection.only.length === 0 ? () => true : picomatch(selection.only);
@@ -43,7 +45,7 @@ export async function planMirror(registry: RegistryMirror, selection: MirrorSele
       try {
         const pkg = packageOf((await registry.get({ kind: 'package', name }, true)).file);
         for (const release of pickReleases(pkg.releases, selection.versions)) {
-          plan.targets.push({ name, version: release.version, source: 'mirror' });
+          plan.targets.push({ repo, name, version: release.version, source: 'mirror' });
         }
       } catch (error: unknown) {
         plan.failed.push({ name, reason: errorMessage(error) });

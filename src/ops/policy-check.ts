@@ -3,17 +3,17 @@
 // decisions are src/policy/decide.ts's, so they are the server's; this module only gathers
 // the releases and words the verdicts. The registry is reached through a function, so the
 // logic runs without a network.
-import { readFile } from 'node:fs/promises';
-import { BadRequestError, NotFoundError, RequestTooLargeError, errorMessage } from '../errors.js';
-import { parseMixLock } from '../lockfiles/mix-lock.js';
-import { parseRebarLock } from '../lockfiles/rebar-lock.js';
-import type { LockParseResult } from '../lockfiles/locked-package.js';
+import { NotFoundError, RequestTooLargeError, errorMessage } from '../errors.js';
+import type { LockParseResult, LockedPackage } from '../lockfiles/locked-package.js';
+import { parseLockText, readLockFile, type LockHints } from '../lockfiles/read-lock.js';
 import { namesOf, type RegistryFile, type RegistryMirror } from '../mirror/registry-mirror.js';
 import { decideRelease, describeReason } from '../policy/decide.js';
 import type { Policy } from '../policy/rules.js';
 import type { ReleaseIndex } from '../registry/release-index.js';
 import type { Release } from '../registry/types.js';
 import { createLimiter, type Limiter } from '../resolve/limiter.js';
+import { locateEntry } from './lock-lookup.js';
+import { ownName } from './repositories.js';
 
 /** What stderr says when the configured policy has no rule or restriction. */
 export const NO_POLICY_NOTE = 'no policy configured: nothing is blocked';
@@ -103,13 +103,20 @@ export interface LockFileSource {
   kind: 'mix' | 'rebar';
   /** The lock's text, when it did not come from a file (POST /api/policy/check). */
   text?: string;
+  /** How the caller gives a lock of each kind, for the hint on one of the other kind; default the CLI's flags. */
+  hints?: LockHints;
 }
 
 export interface CheckRequest {
   locks: readonly LockFileSource[];
   policy: Policy;
-  /** The repository hexproxy proxies (config upstream.repository): the one it can fetch. */
+  /** The public repository (config upstream.repository). */
   publicRepository: string;
+  /**
+   * Where a rebar.lock entry is looked up, which the file does not record (rebarLookupOrder:
+   * the organizations, then the public repository). Default: the public repository only.
+   */
+  lookupOrder?: readonly string[];
   fetchPackage: PackageFetcher;
   /** Unix seconds. */
   now: number;
@@ -137,6 +144,14 @@ export interface SkippedEntry {
   reason: string;
 }
 
+/** A rebar.lock entry, and the repository it was found in. */
+export interface FoundEntry {
+  name: string;
+  version: string;
+  source: string;
+  repository: string;
+}
+
 export interface CheckError {
   name?: string;
   version?: string;
@@ -153,6 +168,8 @@ export interface CheckReport {
   blocked: BlockedRelease[];
   skipped: SkippedEntry[];
   errors: CheckError[];
+  /** Where each rebar.lock entry was found, when there was more than one repository to look in (absent otherwise). */
+  found?: FoundEntry[];
 }
 
 interface CheckTarget {
@@ -169,24 +186,31 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   const skipped: SkippedEntry[] = [];
   const errors: CheckError[] = [];
   const targets: CheckTarget[] = [];
+  // rebar.lock entries whose repository is to be looked up.
+  const unplaced: { entry: LockedPackage; source: string }[] = [];
+  const lookupOrder = request.lookupOrder ?? [publicRepository];
   const covered = [...policy.repositories].join(', ') || 'none';
-  for (const { file, kind, text } of request.locks) {
+  const place = (entry: LockedPackage, source: string, repository: string, named: string): void => {
+    if (!policy.repositories.has(repository)) {
+      skipped.push({ name: entry.name, version: entry.version, source, reason: `it is in repository "${named}", which the policy does not cover (policy.repositories: ${covered})` });
+    } else if (request.mayRead && !request.mayRead(repository)) {
+      skipped.push({ name: entry.name, version: entry.version, source, reason: `it is in repository "${named}", which your token may not read` });
+    } else {
+      targets.push({ name: entry.name, version: entry.version, source, repository });
+    }
+  };
+  for (const { file, kind, text, hints } of request.locks) {
     let lock: LockParseResult;
     try {
-      lock = text === undefined ? await readLock(file, kind) : parseLock(text, file, kind);
+      lock = text === undefined ? await readLockFile(file, kind, hints) : parseLockText(text, file, kind, hints);
     } catch (error: unknown) {
       errors.push({ source: file, message: errorMessage(error) });
       continue;
     }
     for (const entry of lock.entries) {
-      const repository = servedRepositoryName(entry.repository, publicRepository);
-      if (!policy.repositories.has(repository)) {
-        skipped.push({ name: entry.name, version: entry.version, source: file, reason: `it is in repository "${entry.repository}", which the policy does not cover (policy.repositories: ${covered})` });
-      } else if (request.mayRead && !request.mayRead(repository)) {
-        skipped.push({ name: entry.name, version: entry.version, source: file, reason: `it is in repository "${entry.repository}", which your token may not read` });
-      } else {
-        targets.push({ name: entry.name, version: entry.version, source: file, repository });
-      }
+      if (kind === 'rebar' && lookupOrder.length > 1) unplaced.push({ entry, source: file });
+      else if (kind === 'rebar') place(entry, file, lookupOrder[0] ?? publicRepository, entry.repository);
+      else place(entry, file, ownName(entry.repository, publicRepository), entry.repository);
     }
     for (const entry of lock.skipped) skipped.push({ name: entry.key, source: file, reason: entry.reason });
   }
@@ -194,24 +218,65 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   // One package file per name, whatever the number of locks pinning it.
   const wanted = new Map<string, { target: CheckTarget; versions: Set<string> }>();
   const keyOf = (target: CheckTarget): string => `${target.repository}/${target.name}`;
-  for (const target of targets) {
+  const addWanted = (target: CheckTarget): void => {
     const known = wanted.get(keyOf(target));
     if (known) known.versions.add(target.version);
     else wanted.set(keyOf(target), { target, versions: new Set([target.version]) });
-  }
+  };
+  for (const target of targets) addWanted(target);
   // Counted with or without a policy, so a lock that passes today is not refused the day one is configured.
-  if (request.maxPackages !== undefined && wanted.size > request.maxPackages) {
-    throw new RequestTooLargeError(`the lock file pins ${wanted.size} distinct packages; POST /api/policy/check checks at most ${request.maxPackages} per request (split the lock, or run \`hexproxy policy check\` where the server's configuration is)`);
+  const distinct = wanted.size + new Set(unplaced.map(({ entry }) => entry.name)).size;
+  if (request.maxPackages !== undefined && distinct > request.maxPackages) {
+    throw new RequestTooLargeError(`the lock file pins ${distinct} distinct packages; POST /api/policy/check checks at most ${request.maxPackages} per request (split the lock, or run \`hexproxy policy check\` where the server's configuration is)`);
   }
   // Nothing can be blocked: every release is allowed without looking it up.
-  if (!policy.active) return { policyActive: false, note: NO_POLICY_NOTE, checked: targets.length, blocked: [], skipped, errors };
+  if (!policy.active) return { policyActive: false, note: NO_POLICY_NOTE, checked: targets.length + unplaced.length, blocked: [], skipped, errors };
 
   const limit = createLimiter(request.concurrency ?? 8);
   const packages = new Map<string, Promise<ReleaseIndex>>();
-  for (const [key, { target, versions }] of wanted) {
-    const fetched = limit(() => request.fetchPackage(target.name, [...versions], target.repository));
-    fetched.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
-    packages.set(key, fetched);
+  const fetchOnce = (repository: string, name: string, versions: readonly string[]): Promise<ReleaseIndex> => {
+    const key = `${repository}/${name}`;
+    let fetched = packages.get(key);
+    if (!fetched) {
+      fetched = limit(() => request.fetchPackage(name, [...versions], repository));
+      fetched.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
+      packages.set(key, fetched);
+    }
+    return fetched;
+  };
+
+  for (const [, { target, versions }] of wanted) void fetchOnce(target.repository, target.name, [...versions]);
+
+  // rebar.lock entries: in the repositories the caller may read, in rebar3's order.
+  const found: FoundEntry[] = [];
+  if (unplaced.length > 0) {
+    const readable = lookupOrder.filter((repository) => !request.mayRead || request.mayRead(repository));
+    const versionsOf = new Map<string, string[]>();
+    for (const { entry } of unplaced) versionsOf.set(entry.name, [...(versionsOf.get(entry.name) ?? []), entry.version]);
+    const located = await Promise.all(unplaced.map(async ({ entry, source }) => ({
+      entry,
+      source,
+      where: await locateEntry(entry, readable, async (repository) => {
+        let index: ReleaseIndex;
+        try {
+          const versions = new Set([...(versionsOf.get(entry.name) ?? []), ...(wanted.get(`${repository}/${entry.name}`)?.versions ?? [])]);
+          index = await fetchOnce(repository, entry.name, [...versions]);
+        } catch (error: unknown) {
+          if (error instanceof NotFoundError) return 'no-package';
+          throw error;
+        }
+        const position = index.positionOf(entry.version);
+        return position === undefined ? 'no-release' : index.releaseAt(position);
+      }),
+    })));
+    for (const { entry, source, where } of located) {
+      if ('reason' in where) {
+        errors.push({ name: entry.name, version: entry.version, source, message: where.reason });
+        continue;
+      }
+      found.push({ name: entry.name, version: entry.version, source, repository: where.repository });
+      place(entry, source, where.repository, where.repository);
+    }
   }
 
   const blocked: BlockedRelease[] = [];
@@ -220,7 +285,7 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
     let release: Release;
     let pkg: ReleaseIndex;
     try {
-      pkg = await (packages.get(keyOf(target)) as Promise<ReleaseIndex>);
+      pkg = await fetchOnce(target.repository, target.name, [target.version]);
       release = releaseOf(pkg, target.version);
     } catch (error: unknown) {
       errors.push({ name: target.name, version: target.version, source: target.source, message: errorMessage(error) });
@@ -230,7 +295,7 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
     const { decision } = decideRelease(policy, pkg, release, request.now);
     if (!decision.allowed) blocked.push({ name: target.name, version: target.version, source: target.source, reasons: decision.reasons.map(describeReason) });
   }
-  return { policyActive: policy.active, checked, blocked, skipped, errors };
+  return { policyActive: policy.active, checked, blocked, skipped, errors, ...(found.length > 0 && { found }) };
 }
 
 /** 0 nothing blocked, 1 something blocked, 2 something could not be checked (whatever else was found). */
@@ -247,27 +312,18 @@ export function formatCheckReport(report: CheckReport): string[] {
   return [
     ...report.blocked.map((item) => `BLOCKED ${entry(item)}: ${item.reasons.join('; ')}`),
     ...report.skipped.map((item) => `skipped ${entry(item)}: ${item.reason}`),
+    ...foundLines(report.found ?? []),
     ...report.errors.map((item) => `ERROR ${entry(item)}: ${item.message}`),
     `${report.checked} checked, ${report.blocked.length} blocked, ${report.skipped.length} skipped, ${errors} ${errors === 1 ? 'error' : 'errors'}`,
   ];
 }
 
-async function readLock(file: string, kind: LockFileSource['kind']): Promise<LockParseResult> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error: unknown) {
-    throw new BadRequestError(`cannot read lock file ${file}: ${errorMessage(error)}`, { cause: error });
+/** "found in acme (rebar.lock): a 1.0.0, b 2.0.0": one line per lock file and repository, in the order found. */
+function foundLines(found: readonly FoundEntry[]): string[] {
+  const groups = new Map<string, string[]>();
+  for (const item of found) {
+    const key = `found in ${item.repository} (${item.source})`;
+    groups.set(key, [...(groups.get(key) ?? []), `${item.name} ${item.version}`]);
   }
-  return parseLock(text, file, kind);
-}
-
-function parseLock(text: string, file: string, kind: LockFileSource['kind']): LockParseResult {
-  return kind === 'mix' ? parseMixLock(text, file) : parseRebarLock(text, file);
-}
-
-/** A lock's repository as hexproxy names what it serves: "hexpm:ORG" is organization ORG. */
-function servedRepositoryName(lockRepository: string, publicRepository: string): string {
-  if (lockRepository === publicRepository) return lockRepository;
-  return lockRepository.startsWith('hexpm:') ? lockRepository.slice('hexpm:'.length) : lockRepository;
+  return [...groups].map(([key, releases]) => `${key}: ${releases.join(', ')}`);
 }

@@ -1,6 +1,10 @@
 // Works out which releases `hexproxy prewarm` should fetch for some package specs and
 // everything they depend on.
 //
+// Packages live in repositories: a spec is looked up in the repositories asked for, in
+// order (the first that has the package wins, as rebar3 picks), and a dependency in the one
+// its release names, or else in its dependent's own (as Hex reads the registry).
+//
 // This is not a version solver: Hex's backtracks to find one version per package that
 // satisfies everyone. For filling a cache it is enough to take, for every (package,
 // requirement) pair met, the release that requirement prefers (select.ts), so one package
@@ -17,15 +21,29 @@ import { selectExact, selectMatching, selectNewest, type Selection } from './sel
 import { parseSpec, type Spec } from './spec.js';
 
 export interface ResolveOptions {
-  /** The decoded, verified /packages/NAME, or undefined when there is no such package. */
-  readonly fetchPackage: (name: string) => Promise<Package | undefined>;
+  /** The decoded, verified /packages/NAME of a repository, or undefined when it has no such package. */
+  readonly fetchPackage: (name: string, repository: string) => Promise<Package | undefined>;
   /** Follow optional dependencies too. */
   readonly withOptional: boolean;
   /** Packages fetched at once; defaults to the Hex client's own 8 (HEX_HTTP_CONCURRENCY). */
   readonly concurrency?: number;
+  /**
+   * Where a spec's package is looked up, in order: the first repository that has it wins
+   * (a repository that cannot be asked stops the lookup). Default: [defaultRepository].
+   */
+  readonly specRepositories?: readonly string[];
+  /** The public repository: a dependency naming it is looked up there, and `via` names its releases without a prefix. Default "hexpm". */
+  readonly defaultRepository?: string;
+  /**
+   * Why a dependency's repository cannot be followed (not served, not readable by the
+   * caller), or undefined when it can. Default: every repository but defaultRepository is refused.
+   */
+  readonly refuses?: (repository: string) => string | undefined;
 }
 
 export interface ResolvedRelease {
+  /** The repository it was found in. */
+  readonly repository: string;
   readonly name: string;
   readonly version: string;
   readonly release: Release;
@@ -50,10 +68,12 @@ export interface SkippedDependency {
   readonly package: string;
   readonly requirement: string;
   readonly via: readonly string[];
-  /** `optional`: not followed without withOptional; `other-repository`: not on hexpm. */
+  /** `optional`: not followed without withOptional; `other-repository`: in a repository refused (ResolveOptions.refuses). */
   readonly reason: 'optional' | 'other-repository';
   /** Set for `other-repository`. */
   readonly repository?: string;
+  /** Set for `other-repository` when ResolveOptions.refuses gave a reason other than the default's. */
+  readonly detail?: string;
 }
 
 export interface Resolution {
@@ -65,44 +85,73 @@ export interface Resolution {
 
 export const DEFAULT_CONCURRENCY = 8;
 
+const DEFAULT_REPOSITORY = 'hexpm';
+
 type Demand =
-  | { readonly origin: 'spec'; readonly name: string; readonly spec: Spec; readonly via: readonly string[] }
+  | { readonly origin: 'spec'; readonly name: string; readonly lookIn: readonly string[]; readonly spec: Spec; readonly via: readonly string[] }
   | {
       readonly origin: 'dependency';
       readonly name: string;
+      /** The one repository the dependency is in. */
+      readonly lookIn: readonly string[];
       readonly requirement: Requirement;
       readonly via: readonly string[];
     };
 
-type Fetched = { readonly ok: true; readonly pkg: Package } | { readonly ok: false; readonly reason: string };
+type Fetched = { readonly ok: true; readonly pkg: Package; readonly repository: string } | { readonly ok: false; readonly reason: string };
 
 // A dependency without a requirement means any version to Hex (lib/hex/registry/server.ex).
 const ANY_VERSION = '>= 0.0.0';
 
 export async function resolveSpecs(specs: readonly string[], options: ResolveOptions): Promise<Resolution> {
   const limit = createLimiter(options.concurrency ?? DEFAULT_CONCURRENCY);
+  const defaultRepository = options.defaultRepository ?? DEFAULT_REPOSITORY;
+  const specRepositories = options.specRepositories ?? [defaultRepository];
+  const refuses = options.refuses ?? ((repository: string) => (repository === defaultRepository ? undefined : ''));
   const resolution: Resolution = { releases: [], failures: [], skipped: [] };
   const fetches = new Map<string, Promise<Fetched>>();
+  const lookups = new Map<string, Promise<Fetched>>();
   const demanded = new Set<string>();
   const expanded = new Set<string>();
   const skippedKeys = new Set<string>();
   const queue: Demand[] = [];
+  const label = (repository: string, id: string): string => (repository === defaultRepository ? id : `${repository}/${id}`);
 
-  // Every package is fetched once, and as soon as it is first demanded, so fetches overlap
-  // while the queue is still worked through in order (which keeps the result stable).
-  const fetchPackage = (name: string): Promise<Fetched> => {
-    let fetched = fetches.get(name);
+  // Every package is fetched once per repository, and as soon as it is first demanded, so
+  // fetches overlap while the queue is still worked through in order (which keeps the result stable).
+  const fetchIn = (repository: string, name: string): Promise<Fetched> => {
+    const key = `${repository}\n${name}`;
+    let fetched = fetches.get(key);
     if (!fetched) {
-      fetched = limit(() => fetchOnce(options.fetchPackage, name));
-      fetches.set(name, fetched);
+      fetched = limit(() => fetchOnce(options.fetchPackage, name, repository, repository === defaultRepository ? '' : ` from ${repository}`));
+      fetches.set(key, fetched);
     }
     return fetched;
+  };
+  // A lookup over several repositories asks them one after the other, like the clients.
+  const lookUp = (demand: Demand): Promise<Fetched> => {
+    const key = `${demand.lookIn.join(',')}\n${demand.name}`;
+    let found = lookups.get(key);
+    if (!found) {
+      found = firstHaving(demand.name, demand.lookIn);
+      lookups.set(key, found);
+    }
+    return found;
+  };
+  const firstHaving = async (name: string, repositories: readonly string[]): Promise<Fetched> => {
+    for (const repository of repositories) {
+      const fetched = await fetchIn(repository, name);
+      if (fetched.ok || fetched.reason !== NOT_FOUND) return fetched;
+    }
+    const where = repositories.length === 1 && repositories[0] === defaultRepository ? ''
+      : ` in ${repositories.length === 1 ? 'repository' : 'repositories'} ${repositories.join(', ')}`;
+    return { ok: false, reason: `there is no package named ${name}${where}` };
   };
   const demand = (key: string, next: Demand): void => {
     if (demanded.has(key)) return;
     demanded.add(key);
     queue.push(next);
-    void fetchPackage(next.name);
+    void lookUp(next);
   };
   const fail = (from: Demand, reason: string): void => {
     resolution.failures.push(
@@ -122,7 +171,7 @@ export async function resolveSpecs(specs: readonly string[], options: ResolveOpt
     if (demanded.has(`spec\n${text}`)) continue;
     try {
       const spec = parseSpec(text);
-      demand(`spec\n${text}`, { origin: 'spec', name: spec.name, spec, via: [text] });
+      demand(`spec\n${text}`, { origin: 'spec', name: spec.name, lookIn: specRepositories, spec, via: [text] });
     } catch (e: unknown) {
       if (!(e instanceof ResolveInputError)) throw e;
       demanded.add(`spec\n${text}`);
@@ -134,7 +183,7 @@ export async function resolveSpecs(specs: readonly string[], options: ResolveOpt
   for (let at = 0; at < queue.length; at += 1) {
     const current = queue[at];
     if (!current) continue;
-    const fetched = await fetchPackage(current.name);
+    const fetched = await lookUp(current);
     if (!fetched.ok) {
       fail(current, fetched.reason);
       continue;
@@ -145,28 +194,32 @@ export async function resolveSpecs(specs: readonly string[], options: ResolveOpt
       continue;
     }
     const { release, chosen } = selection;
-    const id = `${current.name}@${release.version}`;
+    const { repository } = fetched;
+    const id = label(repository, `${current.name}@${release.version}`);
     if (expanded.has(id)) continue;
     expanded.add(id);
-    resolution.releases.push({ name: current.name, version: release.version, release, via: current.via, chosen });
+    resolution.releases.push({ repository, name: current.name, version: release.version, release, via: current.via, chosen });
 
     const via = [...current.via, id];
     for (const dependency of release.dependencies) {
       const requirement = dependency.requirement || ANY_VERSION;
       const base = { package: dependency.package, requirement, via };
+      // Without a repository, a dependency is in the repository of the package depending on it.
+      const home = dependency.repository || repository;
+      const refused = refuses(home);
       if (dependency.optional && !options.withOptional) {
         skip({ ...base, reason: 'optional' });
-      } else if (dependency.repository && dependency.repository !== 'hexpm') {
-        skip({ ...base, reason: 'other-repository', repository: dependency.repository });
+      } else if (refused !== undefined) {
+        skip({ ...base, reason: 'other-repository', repository: home, ...(refused !== '' && { detail: refused }) });
       } else {
-        demandDependency(dependency, requirement, via);
+        demandDependency(dependency, requirement, via, home);
       }
     }
   }
   return resolution;
 
-  function demandDependency(dependency: Dependency, requirementText: string, via: readonly string[]): void {
-    const key = `dependency\n${dependency.package}\n${requirementText}`;
+  function demandDependency(dependency: Dependency, requirementText: string, via: readonly string[], repository: string): void {
+    const key = `dependency\n${repository}\n${dependency.package}\n${requirementText}`;
     if (demanded.has(key)) return;
     const problem = (reason: string): void => {
       demanded.add(key);
@@ -184,7 +237,7 @@ export async function resolveSpecs(specs: readonly string[], options: ResolveOpt
       problem(e.message);
       return;
     }
-    demand(key, { origin: 'dependency', name: dependency.package, requirement, via });
+    demand(key, { origin: 'dependency', name: dependency.package, lookIn: [repository], requirement, via });
   }
 }
 
@@ -206,12 +259,15 @@ function select(pkg: Package, demand: Demand): Selection {
   }
 }
 
-async function fetchOnce(fetchPackage: ResolveOptions['fetchPackage'], name: string): Promise<Fetched> {
+/** What fetchOnce says of a package a repository does not have, so that a lookup goes on to the next one. */
+const NOT_FOUND = 'not found';
+
+async function fetchOnce(fetchPackage: ResolveOptions['fetchPackage'], name: string, repository: string, from: string): Promise<Fetched> {
   try {
-    const pkg = await fetchPackage(name);
-    return pkg ? { ok: true, pkg } : { ok: false, reason: `there is no package named ${name}` };
+    const pkg = await fetchPackage(name, repository);
+    return pkg ? { ok: true, pkg, repository } : { ok: false, reason: NOT_FOUND };
   } catch (e: unknown) {
     // One package failing to arrive should not stop the rest of the prewarm.
-    return { ok: false, reason: `fetching package ${name} failed: ${errorMessage(e)}` };
+    return { ok: false, reason: `fetching package ${name}${from} failed: ${errorMessage(e)}` };
   }
 }

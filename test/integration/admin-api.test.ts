@@ -241,8 +241,18 @@ describe('admin rights do not bypass read scopes', () => {
 
   beforeAll(async () => {
     orgUpstream = await startFakeUpstream({
-      packages: [{ name: 'jason', releases: [{ version: '1.4.0' }] }],
-      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'acme_core', releases: [{ version: '1.0.0' }] }, { name: 'acme_web', releases: [{ version: '0.1.0' }] }] } },
+      packages: [{ name: 'jason', releases: [{ version: '1.4.0' }] }, { name: 'erlpkg', releases: [{ version: '2.0.0' }] }],
+      organizations: {
+        acme: {
+          authKey: ACME_KEY,
+          packages: [
+            { name: 'acme_core', releases: [{ version: '1.0.0' }] },
+            { name: 'acme_web', releases: [{ version: '0.1.0' }] },
+            // A private package depending on a public one (in hexpm) and on one of its own organization.
+            { name: 'acme_erl', releases: [{ version: '1.0.0', dependencies: [{ package: 'erlpkg', requirement: '~> 2.0', repository: 'hexpm' }, { package: 'acme_core', requirement: '~> 1.0' }] }] },
+          ],
+        },
+      },
     });
     const keyFile = join(tempDir('hexproxy-admin-orgs-'), 'acme.pem');
     writeFileSync(keyFile, orgUpstream.organization('acme').publicKeyPem);
@@ -325,5 +335,44 @@ describe('admin rights do not bypass read scopes', () => {
     const evicted = await apiOf(orgProxy, 'POST', '/api/admin/evict', acmeAdmin, { repo: 'acme', name: 'acme_web' });
     expect(evicted.status, evicted.text).toBe(200);
     expect((evicted.json as { tarballs: string[] }).tarballs).toEqual(['acme_web-0.1.0']);
+  });
+
+  it('pre-warms an organization\'s package with its public dependencies, from hexpm, when the token may read both', async () => {
+    const warmed = await apiOf(orgProxy, 'POST', '/api/admin/prewarm', acmeAdmin, { repo: 'acme', specs: ['acme_erl'] });
+    expect(warmed.status, warmed.text).toBe(200);
+    // Releases of another repository than the one asked for are named REPO/NAME@VERSION.
+    expect(warmed.json).toEqual({ repo: 'acme', fetched: ['acme_erl@1.0.0', 'hexpm/erlpkg@2.0.0'], cached: ['acme_core@1.0.0'], failed: [], skipped: [] });
+    expect(orgUpstream.hits('/tarballs/erlpkg-2.0.0.tar')).toBe(1);
+    expect(orgUpstream.hits('/repos/acme/packages/erlpkg')).toBe(0);
+    expect(orgProxy.server.hexproxy.index.findTarball('hexpm', 'erlpkg', '2.0.0')).toBeDefined();
+  });
+});
+
+describe('the admin API\'s prewarm under auth.requireToken', () => {
+  it('skips a public dependency, with why, for an admin that may read the organization but not hexpm', async () => {
+    const ACME_KEY = 'acme-upstream-key-for-require-token';
+    const upstream = await startFakeUpstream({
+      packages: [{ name: 'erlpkg', releases: [{ version: '2.0.0' }] }],
+      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'acme_erl', releases: [{ version: '1.0.0', dependencies: [{ package: 'erlpkg', requirement: '~> 2.0', repository: 'hexpm' }] }] }] } },
+    });
+    const keyFile = join(tempDir('hexproxy-admin-orgs-'), 'acme.pem');
+    writeFileSync(keyFile, upstream.organization('acme').publicKeyPem);
+    const proxy = await startProxy({
+      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+      config: { organizations: { acme: { authKey: ACME_KEY, publicKey: keyFile } } }, flags: { 'require-token': true },
+    });
+    try {
+      const acmeOnly = await tokenOf(proxy, 'acme-only-ops', '--read', 'acme', '--admin');
+      const warmed = await apiOf(proxy, 'POST', '/api/admin/prewarm', acmeOnly, { repo: 'acme', specs: ['acme_erl'] });
+      expect(warmed.status, warmed.text).toBe(200);
+      expect(warmed.json).toEqual({
+        repo: 'acme', fetched: ['acme_erl@1.0.0'], cached: [], failed: [],
+        skipped: [{ what: 'erlpkg ~> 2.0 (via acme_erl → acme/acme_erl@1.0.0)', reason: 'in repository "hexpm": token acme-only-ops may not read repository hexpm' }],
+      });
+      expect(upstream.hits('/packages/erlpkg')).toBe(0);
+    } finally {
+      await proxy.close();
+      await upstream.close();
+    }
   });
 });

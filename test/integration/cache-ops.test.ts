@@ -144,9 +144,9 @@ describe('cache evict and LRU eviction', () => {
   it('keeps the cache under maxCacheBytes, least recently used first, never a pinned tarball', async () => {
     const { proxy, upstream } = await setup();
     const size = (name: string, version: string): number => upstream.tarball(name, version).tar.length;
-    const { index, registry, tarballs, blobs, log } = proxy.server.hexproxy;
+    const { index, repositories, blobs, log } = proxy.server.hexproxy;
     // phoenix 1.6.0 pinned (as prewarm --pin would), then the others fetched in order.
-    await fetchReleases([{ name: 'phoenix', version: '1.6.0', source: 'test' }], { repo: 'hexpm', index, registry, tarballs, concurrency: 1, pin: true });
+    await fetchReleases([{ repo: 'hexpm', name: 'phoenix', version: '1.6.0', source: 'test' }], { index, repositories, concurrency: 1, pin: true });
     for (const [name, version] of [['plug', '1.14.0'], ['plug', '1.15.0'], ['phoenix', '1.7.0']] as const) {
       await proxy.get(`/tarballs/${name}-${version}.tar`);
     }

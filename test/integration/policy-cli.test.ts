@@ -142,6 +142,59 @@ describe('hexproxy policy check', () => {
     }
   });
 
+  it('looks a rebar.lock\'s entries up in the configured organizations, then hexpm, as rebar3 does, and says where each was found', async () => {
+    const ACME_KEY = 'acme-upstream-key-for-rebar-policy-check';
+    const orgUpstream = await startFakeUpstream({
+      packages: [{ name: 'plug', releases: [{ version: '1.15.1', publishedAt: OLD }] }],
+      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'private_lib', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] }] } },
+    });
+    try {
+      const orgKeyFile = writeFile('acme.pem', orgUpstream.organization('acme').publicKeyPem);
+      const upstreamKeyFile = writeFile('upstream.pem', orgUpstream.publicKeyPem);
+      const config = writeFile('acme.json', JSON.stringify({
+        organizations: { acme: { authKey: ACME_KEY, publicKey: orgKeyFile } },
+        policy: { repositories: ['hexpm', 'acme'], deny: ['private_lib@1.0.0'] },
+      }));
+      const args = ['--config', config, '--data-dir', tempDir(), '--upstream-url', orgUpstream.url, '--upstream-public-key', upstreamKeyFile];
+      const allowed = writeFile('rebar.lock', rebarLock(orgUpstream, [{ name: 'private_lib', version: '1.1.0', org: 'acme' }, { name: 'plug', version: '1.15.1' }]));
+      const result = await runCli(['policy', 'check', '--rebar-lock', allowed, ...args]);
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      expect(lines(result)).toEqual([
+        `found in acme (${allowed}): private_lib 1.1.0`,
+        `found in hexpm (${allowed}): plug 1.15.1`,
+        '2 checked, 0 blocked, 0 skipped, 0 errors',
+      ]);
+      const json = await runCli(['policy', 'check', '--json', '--rebar-lock', allowed, ...args]);
+      expect(JSON.parse(json.stdout)).toMatchObject({ checked: 2, errors: [], found: [
+        { name: 'private_lib', version: '1.1.0', source: allowed, repository: 'acme' },
+        { name: 'plug', version: '1.15.1', source: allowed, repository: 'hexpm' },
+      ] });
+
+      const denied = writeFile('rebar.lock', rebarLock(orgUpstream, [{ name: 'private_lib', version: '1.0.0', org: 'acme' }]));
+      const blocked = await runCli(['policy', 'check', '--rebar-lock', denied, ...args]);
+      expect(blocked.code, blocked.stdout + blocked.stderr).toBe(1);
+      expect(lines(blocked)).toEqual([
+        `BLOCKED private_lib 1.0.0 (${denied}): denied by policy.deny[0] "private_lib@1.0.0"`,
+        `found in acme (${denied}): private_lib 1.0.0`,
+        '1 checked, 1 blocked, 0 skipped, 0 errors',
+      ]);
+    } finally {
+      await orgUpstream.close();
+    }
+  });
+
+  it('refuses an empty lock file, and says so of a mix.lock given as a rebar.lock', async () => {
+    const empty = writeFile('mix.lock', '');
+    const mix = writeFile('mix.lock', mixLock(upstream, [{ name: 'jason', version: '1.4.1' }]));
+    const result = await runCli(['policy', 'check', '--mix-lock', empty, '--rebar-lock', mix, ...siteArgs()]);
+    expect(result.code).toBe(2);
+    expect(lines(result)).toEqual([
+      expect.stringMatching(new RegExp(`^ERROR ${escape(empty)}: ${escape(empty)} is empty: `)),
+      expect.stringMatching(new RegExp(`^ERROR ${escape(mix)}: ${escape(mix)} is a mix\\.lock, not a rebar\\.lock: give it with --mix-lock`)),
+      '0 checked, 0 blocked, 0 skipped, 2 errors',
+    ]);
+  });
+
   it('checks a rebar.lock: a security retirement and a release younger than the minimum age, with the date it is allowed from', async () => {
     const lock = writeFile('rebar.lock', rebarLock(upstream, [
       { name: 'jason', version: '1.3.0' },

@@ -399,6 +399,17 @@ describe('a policy over an organization', () => {
       expect(withToken.status).toBe(409);
       expect(await withToken.json()).toMatchObject({ checked: 1, blocked: [{ name: 'private_lib', version: '1.1.0', reasons: ['denied by policy.deny[0] "private_lib@1.1.0"'] }] });
 
+      // A rebar.lock records no repository: it is looked up in acme, then hexpm, among those the caller may read.
+      const rebar = rebarLock(orgUpstream, [{ name: 'private_lib', version: '1.1.0', org: 'acme' }]);
+      const rebarWithToken = await fetch(`${orgProxy.url}/api/policy/check`, { method: 'POST', body: rebar, headers: { authorization } });
+      expect(rebarWithToken.status).toBe(409);
+      expect(await rebarWithToken.json()).toMatchObject({
+        checked: 1, blocked: [{ name: 'private_lib', version: '1.1.0' }], found: [{ name: 'private_lib', version: '1.1.0', source: 'rebar.lock', repository: 'acme' }],
+      });
+      const rebarAnonymous = await fetch(`${orgProxy.url}/api/policy/check`, { method: 'POST', body: rebar });
+      expect(rebarAnonymous.status).toBe(422);
+      expect(await rebarAnonymous.json()).toMatchObject({ checked: 0, errors: [{ name: 'private_lib', message: expect.stringMatching(/^found in no repository hexproxy serves: looked in hexpm/) }] });
+
       // Only hexpm covered: the organization is served as upstream has it.
       writeFileSync(orgProxy.configFile as string, JSON.stringify({ organizations, policy: { deny: ['private_lib@1.1.0', 'jason'] } }));
       orgProxy.server.hexproxy.reloadPolicy();

@@ -7,14 +7,16 @@ export interface Locked {
   deps?: { name: string; requirement: string; optional?: boolean }[];
   /** Replaces the outer checksum the lock records (to make it disagree with the registry). */
   outerChecksum?: string;
+  /** The organization the release is in (mix.lock says "hexpm:ORG"; rebar.lock cannot say). */
+  org?: string;
 }
 
 export function mixLock(upstream: FakeUpstream, locked: readonly Locked[], extra = ''): string {
-  const lines = locked.map(({ name, version, deps = [], outerChecksum }) => {
-    const tarball = upstream.tarball(name, version);
+  const lines = locked.map(({ name, version, deps = [], outerChecksum, org }) => {
+    const tarball = upstream.tarball(name, version, org);
     const depTerms = deps.map((dep) => `{:${dep.name}, "${dep.requirement}", [hex: :${dep.name}, repo: "hexpm", optional: ${dep.optional ?? false}]}`).join(', ');
     const outer = outerChecksum ?? tarball.outerChecksum.toString('hex');
-    return `  "${name}": {:hex, :${name}, "${version}", "${tarball.innerChecksum.toString('hex')}", [:rebar3], [${depTerms}], "hexpm", "${outer}"},`;
+    return `  "${name}": {:hex, :${name}, "${version}", "${tarball.innerChecksum.toString('hex')}", [:rebar3], [${depTerms}], "${org === undefined ? 'hexpm' : `hexpm:${org}`}", "${outer}"},`;
   });
   return `%{\n${lines.join('\n')}\n${extra}}\n`;
 }
@@ -22,8 +24,8 @@ export function mixLock(upstream: FakeUpstream, locked: readonly Locked[], extra
 export function rebarLock(upstream: FakeUpstream, locked: readonly Locked[]): string {
   const entries = locked.map(({ name, version }, i) => `{<<"${name}">>,{pkg,<<"${name}">>,<<"${version}">>},${i === 0 ? 0 : 1}}`);
   const hashes = (kind: 'inner' | 'outer'): string => locked
-    .map(({ name, version, outerChecksum }) => {
-      const tarball = upstream.tarball(name, version);
+    .map(({ name, version, outerChecksum, org }) => {
+      const tarball = upstream.tarball(name, version, org);
       const hex = kind === 'inner' ? tarball.innerChecksum.toString('hex') : outerChecksum ?? tarball.outerChecksum.toString('hex');
       return ` {<<"${name}">>, <<"${hex.toUpperCase()}">>}`;
     })

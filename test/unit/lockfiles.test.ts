@@ -6,6 +6,7 @@ import { BadRequestError } from '../../src/errors.js';
 import { LockFileError } from '../../src/lockfiles/errors.js';
 import type { LockedPackage } from '../../src/lockfiles/locked-package.js';
 import { parseMixLock } from '../../src/lockfiles/mix-lock.js';
+import { parseLockText } from '../../src/lockfiles/read-lock.js';
 import { parseRebarLock } from '../../src/lockfiles/rebar-lock.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/lockfiles/${name}`, import.meta.url), 'utf8');
@@ -248,5 +249,28 @@ describe('parseRebarLock', () => {
       expect(lockError(() => parseRebarLock('[{Name, {pkg, <<"a">>, <<"1.0.0">>}, 0}].')).message).toBe('rebar.lock:1:3: unexpected variable Name: a lock file holds only literal terms');
       expect(lockError(() => parseRebarLock('[{<<"a">>, {pkg, <<"a">>, <<"1.0.0">>}, 0},].')).message).toBe('rebar.lock:1:44: expected a term, found "]"');
     });
+  });
+});
+
+describe('parseLockText: a lock file as an operator gives it', () => {
+  const rebar = '{"1.2.0",\n[{<<"a">>,{pkg,<<"a">>,<<"1.0.0">>},0}]}.\n[].\n';
+  const mix = '%{\n  "a": {:hex, :a, "1.0.0", nil, [:mix], [], "hexpm", nil},\n}\n';
+
+  it('refuses an empty file (a BOM and blank lines too), which Mix and rebar3 never write', () => {
+    for (const text of ['', '\n\n', '\uFEFF  \n']) {
+      expect(() => parseLockText(text, 'deps/mix.lock', 'mix')).toThrow(/^deps\/mix\.lock is empty: Mix and rebar3 never write an empty lock file .*give the mix\.lock of the project to --mix-lock$/);
+    }
+    expect(() => parseLockText('', 'rebar.lock', 'rebar', { give: { mix: '?format=mix', rebar: '?format=rebar' } })).toThrow(/give the rebar\.lock of the project to \?format=rebar$/);
+    // A lock of a project without dependencies is not empty.
+    expect(parseLockText('[].\n', 'rebar.lock', 'rebar')).toEqual({ entries: [], skipped: [] });
+    expect(parseLockText('%{}\n', 'mix.lock', 'mix')).toEqual({ entries: [], skipped: [] });
+  });
+
+  it('says which flag takes a lock of the other kind, keeping the parse error', () => {
+    expect(() => parseLockText(rebar, 'x/rebar.lock', 'mix')).toThrow(BadRequestError);
+    expect(() => parseLockText(rebar, 'x/rebar.lock', 'mix')).toThrow(/^x\/rebar\.lock is a rebar\.lock, not a mix\.lock: give it with --rebar-lock \(read as a mix\.lock: x\/rebar\.lock:2:12: unexpected name "pkg": /);
+    expect(() => parseLockText(mix, 'mix.lock', 'rebar')).toThrow(/^mix\.lock is a mix\.lock, not a rebar\.lock: give it with --mix-lock \(read as a rebar\.lock: /);
+    // A broken lock of the right kind keeps its own error.
+    expect(() => parseLockText('%{\n  "a": {:hex, :a, "1.0.0"\n', 'mix.lock', 'mix')).toThrow(LockFileError);
   });
 });

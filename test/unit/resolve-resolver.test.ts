@@ -274,9 +274,9 @@ describe('resolveSpecs', () => {
 
   it('reports a package whose fetch throws, and carries on', async () => {
     const { fetchPackage: inner } = registry(pkg('ok', [release('1.0.0')]));
-    const fetchPackage: ResolveOptions['fetchPackage'] = async (name) => {
+    const fetchPackage: ResolveOptions['fetchPackage'] = async (name, repository) => {
       if (name === 'broken') throw new Error('upstream answered 503');
-      return inner(name);
+      return inner(name, repository);
     };
     const resolution = await resolve(['broken', 'ok'], fetchPackage);
     expect(picked(resolution)).toEqual(['ok@1.0.0']);
@@ -303,6 +303,43 @@ describe('resolveSpecs', () => {
       { package: 'other', requirement: '~> 1.0', via: ['app', 'app@1.0.0'], reason: 'other-repository', repository: 'acme' },
     ]);
     expect(fetched).not.toContain('secret');
+  });
+
+  it('looks specs up in the repositories given, in order, and follows each dependency to its own repository', async () => {
+    const inRepo = (repository: string, name: string, releases: Release[]): Package => ({ name, repository, releases, advisories: [] });
+    const repos = new Map<string, Package[]>([
+      ['acme', [
+        inRepo('acme', 'acme_core', [release('1.0.0', [dep('pub', '~> 1.0', { repository: 'hexpm' }), dep('acme_util', '~> 0.1'), dep('secret', '~> 1.0', { repository: 'globex' })])]),
+        inRepo('acme', 'acme_util', [release('0.1.0')]),
+        inRepo('acme', 'shared', [release('2.0.0')]),
+      ]],
+      ['hexpm', [pkg('pub', [release('1.0.0')]), pkg('shared', [release('1.0.0')]), pkg('acme_util', [release('0.1.0')])]],
+    ]);
+    const asked: string[] = [];
+    const resolution = await resolveSpecs(['acme_core', 'shared', 'pub'], {
+      withOptional: false,
+      specRepositories: ['acme', 'hexpm'],
+      defaultRepository: 'hexpm',
+      refuses: (repository) => (repos.has(repository) ? undefined : `not served: ${repository}`),
+      fetchPackage: async (name, repository) => {
+        asked.push(`${repository}/${name}`);
+        return repos.get(repository)?.find((candidate) => candidate.name === name);
+      },
+    });
+    expect(resolution.releases.map((r) => `${r.repository}/${r.name}@${r.version}`)).toEqual([
+      'acme/acme_core@1.0.0', 'acme/shared@2.0.0', 'hexpm/pub@1.0.0', 'acme/acme_util@0.1.0',
+    ]);
+    expect(resolution.releases[3]?.via).toEqual(['acme_core', 'acme/acme_core@1.0.0']);
+    expect(resolution.failures).toEqual([]);
+    expect(resolution.skipped).toEqual([
+      { package: 'secret', requirement: '~> 1.0', via: ['acme_core', 'acme/acme_core@1.0.0'], reason: 'other-repository', repository: 'globex', detail: 'not served: globex' },
+    ]);
+    // pub was looked for in acme first (the spec), then found in hexpm; the dependency on it went straight to hexpm.
+    expect(asked.filter((key) => key.endsWith('/pub'))).toEqual(['acme/pub', 'hexpm/pub']);
+    expect(asked).not.toContain('hexpm/acme_util');
+
+    const missing = await resolveSpecs(['nope'], { withOptional: false, specRepositories: ['acme'], fetchPackage: async () => undefined });
+    expect(missing.failures).toEqual([{ kind: 'spec', spec: 'nope', reason: 'there is no package named nope in repository acme' }]);
   });
 
   it('reports invalid specs and dependency requirements; a missing requirement means any version', async () => {
