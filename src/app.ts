@@ -336,6 +336,8 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
 
 /** hex.pm refuses every file of an organization asked for without a key: said once at start, naming the variable to set. */
 function warnAboutOrganizations(config: Readonly<Config>, log: Logger): void {
+  // Offline (an air-gapped site serving imported files) nothing is asked of hex.pm: no key is needed.
+  if (config.offline) return;
   for (const [name, org] of Object.entries(config.organizations)) {
     if (org.authKey !== undefined) continue;
     const env = orgAuthKeyEnv(name);

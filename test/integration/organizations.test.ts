@@ -218,6 +218,15 @@ describe('an organization configured without its auth key', () => {
     } finally {
       expect(await served.stop()).toBe(0);
     }
+    // Offline (the air-gapped side, serving imported files) hex.pm is never asked: no key is needed, so no warning.
+    const offline = await serveCli(['serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--offline']);
+    try {
+      expect((await fetch(`${offline.url}/tarballs/jason-1.4.0.tar`)).status).toBe(200);
+    } finally {
+      expect(await offline.stop()).toBe(0);
+    }
+    expect(offline.output()).toContain('shutting down');
+    expect(offline.output()).not.toContain('has no auth key');
   });
 
   it('names the organization and its key\'s variable when upstream refuses the key it has', async () => {
