@@ -314,7 +314,7 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
   // Crash leftovers: the index and the files are made to agree in the background (src/store/reconcile.ts).
   void reconcileInBackground({
     index: hexproxy.index, blobs: hexproxy.blobs, log,
-    registry: { upstreamKey: hexproxy.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes },
+    registry: { keyOf: (repo) => hexproxy.repositories.get(repo)?.registry.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes },
     stopped: () => !server.listening,
   });
   const host = address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address.includes(':') ? `[${address.address}]` : address.address;

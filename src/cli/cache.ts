@@ -38,15 +38,18 @@ export function cacheCommand(): Command {
   withSettings(cache.command('verify').description('Re-hash every cached tarball and re-verify every registry file; quarantine what fails'))
     .action(async (options: CommandOptions) => {
       const config = configFrom(options);
-      await withHexproxy(config, async ({ index, blobs, upstreamKey }) => {
+      await withHexproxy(config, async ({ index, blobs, repositories }) => {
         const total = index.tarballTotals().count + index.registryTotals().count;
         const progress = createProgress('verify', total);
         const report = await verifyCache({
-          index, blobs, upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes,
+          index, blobs, registryKey: (repo) => repositories.get(repo)?.registry.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes,
           onProgress: (_done, _total, { key, ok }) => progress.item(key, ok ? 'ok' : 'bad'),
         });
         progress.done();
         const lines = [`checked: ${report.checked}`, `ok:      ${report.ok}`, `bad:     ${report.problems.length}`];
+        if (report.skipped.length > 0) {
+          lines.push(`skipped: ${report.skipped.length} (registry files of repositories not configured, left as they are: ${[...new Set(report.skipped.map((key) => key.split('/')[1]))].join(', ')})`);
+        }
         for (const problem of report.problems) {
           lines.push(`  ${problem.key}: ${problem.reason}${problem.quarantinedAs ? `; moved to ${problem.quarantinedAs}` : ''}`);
         }

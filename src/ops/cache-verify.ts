@@ -20,13 +20,16 @@ export interface VerifyProblem {
 export interface VerifyReport {
   checked: number;
   ok: number;
+  /** Registry files of repositories not configured any more: no key to check them with, so left as they are. */
+  skipped: string[];
   problems: VerifyProblem[];
 }
 
 export interface VerifyOptions {
   index: CacheIndex;
   blobs: BlobStore;
-  upstreamKey: KeyObject;
+  /** The key a repository's registry files verify with (its own for an organization); undefined for one not configured. */
+  registryKey: (repo: string) => KeyObject | undefined;
   maxRegistryBytes: number;
   /** After each item: its key (as in the report's problems) and whether it verified. */
   onProgress?: (done: number, total: number, item: { key: string; ok: boolean }) => void;
@@ -37,7 +40,7 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
   const tarballs = index.listTarballs();
   const registry = index.listRegistryFiles();
   const total = tarballs.length + registry.length;
-  const report: VerifyReport = { checked: 0, ok: 0, problems: [] };
+  const report: VerifyReport = { checked: 0, ok: 0, skipped: [], problems: [] };
   const quarantine = async (key: string, reason: string, remove: () => void): Promise<void> => {
     remove();
     const target = `quarantine/${new Date().toISOString().replace(/[:.]/g, '-')}/${key}`;
@@ -75,12 +78,15 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
     const problemsBefore = report.problems.length;
     const body = await blobs.read(key);
     const resource: RegistryResource = resourceAt(row.path) ?? { kind: 'versions' };
-    if (!body) {
+    const publicKey = options.registryKey(row.repo);
+    if (publicKey === undefined) {
+      report.skipped.push(key);
+    } else if (!body) {
       index.removeRegistryFile(row.repo, row.path);
       report.problems.push({ key, reason: 'indexed but missing on disk; removed from the index' });
     } else {
       try {
-        await openRegistryFile(body, resource, { publicKey: options.upstreamKey, repository: row.repo, maxBytes: options.maxRegistryBytes, source: 'cache' });
+        await openRegistryFile(body, resource, { publicKey, repository: row.repo, maxBytes: options.maxRegistryBytes, source: 'cache' });
         report.ok += 1;
       } catch (error: unknown) {
         await quarantine(key, errorMessage(error), () => index.removeRegistryFile(row.repo, row.path));

@@ -57,7 +57,7 @@ export interface ReconcileOptions {
   index: CacheIndex;
   blobs: BlobStore;
   /** Lets a registry file of another size than its row be kept when it still verifies. */
-  registry?: { upstreamKey: KeyObject; maxRegistryBytes: number };
+  registry?: { keyOf: (repo: string) => KeyObject | undefined; maxRegistryBytes: number };
   /** How long a file with no row must have been in place before it is removed. */
   settleMs?: number;
   /** Checked after every wait; true once the server is shutting down and the index closes. */
@@ -198,15 +198,16 @@ class Reconciler {
     }
   }
 
-  /** The row a registry file of another size deserves, if it still verifies with the upstream key. */
+  /** The row a registry file of another size deserves, if it still verifies with its repository's key. */
   private async verifiedRow(row: RegistryRow, key: string): Promise<RegistryRow | undefined> {
     const { registry, blobs } = this.options;
     const resource = resourceOf(row.path);
-    if (!registry || !resource) return undefined;
+    const publicKey = registry?.keyOf(row.repo);
+    if (!registry || !resource || !publicKey) return undefined;
     const body = await blobs.read(key);
     if (!body) return undefined;
     try {
-      await openRegistryFile(body, resource, { publicKey: registry.upstreamKey, repository: row.repo, maxBytes: registry.maxRegistryBytes, source: 'cache' });
+      await openRegistryFile(body, resource, { publicKey, repository: row.repo, maxBytes: registry.maxRegistryBytes, source: 'cache' });
     } catch {
       return undefined;
     }

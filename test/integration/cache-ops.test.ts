@@ -71,7 +71,7 @@ describe('cache verify', () => {
     const bytes = readFileSync(file);
     bytes[100] = (bytes[100] ?? 0) ^ 1;
     writeFileSync(file, bytes);
-    const report = await verifyCache({ index, blobs, upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes });
+    const report = await verifyCache({ index, blobs, registryKey: () => upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes });
     expect(report.checked).toBe(3);
     expect(report.ok).toBe(2);
     expect(report.problems).toHaveLength(1);

@@ -120,7 +120,7 @@ describe('reconcile', () => {
     // And /names replaced by something that does not verify.
     writeFileSync(join(dataDir, registryBlobKey('hexpm', 'names')), Buffer.from('not a registry file'));
     const key = parsePublicKey(upstream.publicKeyPem);
-    const report = await reconcile(dataDir, { registry: { upstreamKey: key, maxRegistryBytes: 1 << 24 } });
+    const report = await reconcile(dataDir, { registry: { keyOf: () => key, maxRegistryBytes: 1 << 24 } });
     expect(report.registry).toMatchObject({ rowsRepaired: 1, rowsRemoved: 1, filesRemoved: 1 });
     withIndex(dataDir, (index) => {
       const row = index.findRegistryFile('hexpm', 'packages/alpha');

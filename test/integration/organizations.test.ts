@@ -21,6 +21,8 @@ let proxy: TestProxy;
 const secrets: string[] = [ACME_KEY, GLOBEX_KEY];
 const responses: HttpResult[] = [];
 let acmeToken = '';
+/** The config file naming the organizations and their own keys, for CLI runs. */
+let orgConfigFile = '';
 let globexToken = '';
 
 async function token(name: string, read: string): Promise<string> {
@@ -58,6 +60,7 @@ beforeAll(async () => {
     return file;
   };
   const configFile = join(dir, 'config.json');
+  orgConfigFile = configFile;
   writeFileSync(configFile, JSON.stringify({
     organizations: {
       acme: { authKey: ACME_KEY, publicKey: keyFile('acme') },
@@ -245,5 +248,18 @@ describe('an organization configured without its auth key', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('hexproxy cache verify with organizations signed by keys of their own', () => {
+  it('checks each repository\'s registry files with that repository\'s key, quarantining nothing good', async () => {
+    expect((await get('/repos/acme/packages/acme_core', acmeToken)).status).toBe(200);
+    expect((await get('/packages/jason')).status).toBe(200);
+    const upstreamKeyFile = join(tempDir(), 'upstream.pem');
+    writeFileSync(upstreamKeyFile, upstream.publicKeyPem);
+    const result = await runCli(['cache', 'verify', '--config', orgConfigFile, '--data-dir', proxy.dataDir, '--upstream-public-key', upstreamKeyFile]);
+    expect(result.stdout).toMatch(/bad:\s+0/);
+    expect(result.code, result.stdout).toBe(0);
+    expect(proxy.server.hexproxy.index.findRegistryFile('acme', 'packages/acme_core')).toBeDefined();
   });
 });
