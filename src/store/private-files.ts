@@ -77,7 +77,10 @@ export function checkUsableDirectory(dir: string, what = 'data directory', flag 
     try {
       accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
     } catch (error: unknown) {
-      throw new ConfigError(`${what} ${dir} is not writable by ${user.said} (${codeOf(error) ?? errorMessage(error)}); hand it over (chown -R ${user.chown} ${dir}, as its owner or root), or give ${flag} another directory`, { cause: error });
+      const remedy = codeOf(error) === 'EROFS'
+        ? `it is on a read-only file system; remount it read-write, or give ${flag} another directory`
+        : `hand it over (chown -R ${user.chown} ${dir}, as its owner or root), or give ${flag} another directory`;
+      throw new ConfigError(`${what} ${dir} is not writable by ${user.said} (${codeOf(error) ?? errorMessage(error)}); ${remedy}`, { cause: error });
     }
     return;
   }

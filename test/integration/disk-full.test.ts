@@ -287,9 +287,10 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
-    expect(code).toBe(1);
+    // Refused before anything is opened or written, as a configuration error (exit 2).
+    expect(code).toBe(2);
     // It used to say only "hexproxy: unable to open database file".
-    expect(stderr, 'names the index file').toContain(join(s.dataDir, 'hexproxy.db'));
-    expect(stderr, 'says why').toMatch(/not writable/);
+    expect(stderr, 'names the data directory').toContain(`data directory ${s.dataDir} is not writable`);
+    expect(stderr, 'says why').toMatch(/EROFS\); it is on a read-only file system; remount it read-write/);
   });
 });
