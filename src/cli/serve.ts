@@ -1,5 +1,6 @@
 // `hexproxy serve`: start, say where to point clients, and shut down cleanly on a signal.
 import { startServer } from '../app.js';
+import { mixSetup, rebar3Cdn } from '../clients/snippets.js';
 import type { Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -49,10 +50,9 @@ function banner(url: string, config: Readonly<Config>, publicKeyFile: string, fi
     `Public key: ${publicKeyFile} (SHA-256 ${fingerprint}); also served at ${url}/public_key`,
     '',
     'Point Mix at it:',
-    `  curl -fsSo hexproxy.pem ${url}/public_key`,
-    `  mix hex.repo set hexpm --url ${url} --public-key hexproxy.pem`,
+    ...mixSetup(url, 'hexpm').split('\n').map((line) => `  ${line}`),
     'Point rebar3 at it:',
-    `  export HEX_CDN=${url}   # plus repo_public_key in ~/.config/rebar3/rebar.config (see README)`,
+    `  ${rebar3Cdn(url)}   # plus repo_public_key in ~/.config/rebar3/rebar.config (see README)`,
     '',
   ].join('\n');
 }

@@ -16,7 +16,7 @@ import { isPackageName, isPolicyName, splitRelease } from '../registry/resource.
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
 import {
-  ATTACHMENT, DOCS_CONTENT_TYPE, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, installsContentType,
+  ATTACHMENT, DOCS_CONTENT_TYPE, POLICY_HIDDEN_HEADER, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, installsContentType,
 } from './headers.js';
 import { errorResponse } from './error-response.js';
 import { refuseCrossSite } from './cross-site.js';
@@ -185,6 +185,7 @@ async function registryResponse(c: Context<Env>, repository: HexRepository, fetc
   const { body, etag } = view === 'resigned' ? result.file : result.file.original;
   const headers = cacheHeaders(result.cache, etag, REGISTRY_CACHE_CONTROL);
   headers['content-type'] = REGISTRY_CONTENT_TYPE;
+  if (view === 'resigned' && result.file.policyHidden !== undefined) headers[POLICY_HIDDEN_HEADER] = result.file.policyHidden;
   return conditionalResponse(c, etag, headers, () => body as Uint8Array<ArrayBuffer>, body.length);
 }
 

@@ -1,6 +1,6 @@
 // The one place where errors become HTTP responses and log lines.
 import type { IncomingMessage } from 'node:http';
-import { ClientClosedRequestError, HexproxyError } from '../errors.js';
+import { ClientClosedRequestError, HexproxyError, PolicyBlockedError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** `request`: the client's request, when there is one; it tells a client that went away from a server error. */
@@ -10,6 +10,9 @@ export function errorResponse(error: unknown, log: Logger, request?: IncomingMes
     : error;
   if (mapped instanceof HexproxyError) {
     if (mapped.status >= 500) log.warn({ code: mapped.code, err: mapped.message }, 'request failed');
+    // What the policy refuses is what an operator asked for and a client cannot explain (Mix
+    // and rebar3 do not show the body): named at info, with the request.
+    else if (mapped instanceof PolicyBlockedError) log.info({ code: mapped.code, path: request?.url, err: mapped.message }, 'refused by the policy');
     else log.debug({ code: mapped.code, err: mapped.message }, 'request refused');
     return textResponse(mapped.status, mapped.message, { ...mapped.headers, 'x-hexproxy-error': mapped.code });
   }

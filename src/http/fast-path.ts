@@ -12,7 +12,7 @@ import type { HotTarball } from '../mirror/tarball-mirror.js';
 import { splitRelease } from '../registry/resource.js';
 import { matchesIfNoneMatch } from './conditional.js';
 import {
-  ATTACHMENT, NOSNIFF, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, SANDBOX_POLICY, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE,
+  ATTACHMENT, NOSNIFF, POLICY_HIDDEN_HEADER, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, SANDBOX_POLICY, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE,
 } from './headers.js';
 import { accessLogged, requestIdOf } from './request-context.js';
 import { routeOf, type Metrics } from '../metrics/metrics.js';
@@ -42,7 +42,8 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
     if (!views) registryHeaders.set(file, (views = {}));
     const view = original ? 'original' : 'resigned';
     const { body, etag } = original ? file.original : file;
-    return (views[view] ??= prepare(etag, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, body.length));
+    const hidden = original ? undefined : file.policyHidden;
+    return (views[view] ??= prepare(etag, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, body.length, hidden === undefined ? [] : [POLICY_HIDDEN_HEADER, hidden]));
   };
 
   const tarballPrepared = (hot: HotTarball): Prepared => {
@@ -64,6 +65,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
     let body: Buffer;
     let etag: string;
     let prepared: Prepared;
+    let policyHidden: string | undefined;
     if (path.startsWith('tarballs/')) {
       const release = splitRelease(path.slice('tarballs/'.length, -'.tar'.length));
       const hot = release && repository.hotTarball(release.name, release.version);
@@ -82,6 +84,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
       }
       ({ body, etag } = original ? file.original : file);
       prepared = registryPrepared(file, original);
+      if (!original) policyHidden = file.policyHidden;
     }
     const requestId = requestIdOf(request.headers['x-request-id']);
     const status = notModified(request, etag) ? 304 : 200;
@@ -90,7 +93,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
     response.writeHead(status, headers);
     response.end(status === 200 && method === 'GET' ? body : undefined);
     metrics?.served(routeOf(url), method, status, (performance.now() - started) / 1000, status === 200 && method === 'GET' ? body.length : 0);
-    logRequest(request, status, requestId, started);
+    logRequest(request, status, requestId, started, policyHidden);
   };
 
   /**
@@ -137,9 +140,9 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
     });
   }
 
-  function logRequest(request: IncomingMessage, status: number, requestId: string, started: number): void {
+  function logRequest(request: IncomingMessage, status: number, requestId: string, started: number, policyHidden?: string): void {
     if (!accessLogged(log)) return;
-    log.info({ reqId: requestId, method: request.method, path: request.url, status, cache: 'HIT', ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+    log.info({ reqId: requestId, method: request.method, path: request.url, status, cache: 'HIT', ms: Math.round((performance.now() - started) * 10) / 10, policyHidden }, 'request');
   }
 }
 
@@ -148,11 +151,11 @@ function notModified(request: IncomingMessage, etag: string): boolean {
   return ifNoneMatch !== undefined && matchesIfNoneMatch(ifNoneMatch, etag);
 }
 
-/** The routes' headers for the same answer (src/http/app.ts and requestContext's), once per cached entry. */
-function prepare(etag: string, cacheControl: string, contentType: string, length: number): Prepared {
+/** The routes' headers for the same answer (src/http/app.ts and requestContext's), once per cached entry; `extra`: name, value, … */
+function prepare(etag: string, cacheControl: string, contentType: string, length: number, extra: string[] = []): Prepared {
   const common = [
     'etag', etag, 'cache-control', cacheControl, 'x-hexproxy-cache', 'HIT', 'content-type', contentType, 'content-disposition', ATTACHMENT,
-    'x-content-type-options', NOSNIFF, 'content-security-policy', SANDBOX_POLICY,
+    'x-content-type-options', NOSNIFF, 'content-security-policy', SANDBOX_POLICY, ...extra,
   ];
   return { ok: [...common, 'content-length', String(length)], notModified: common };
 }

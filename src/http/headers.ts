@@ -31,3 +31,10 @@ export const SANDBOX_POLICY = "default-src 'none'; sandbox";
 
 /** Files from the repository routes are saved by a browser, never shown. */
 export const ATTACHMENT = 'attachment';
+
+/**
+ * On a registry file of the re-signed view that the policy took releases out of: which (and
+ * why, in a word) for a package file, how many for /names and /versions. Mix and rebar3 only
+ * see the releases that are left; this, and the access log line that repeats it, tell why.
+ */
+export const POLICY_HIDDEN_HEADER = 'x-hexproxy-policy-hidden';

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Client } from './client-address.js';
 import { BadRequestError } from '../errors.js';
 import { errorResponse } from './error-response.js';
-import { NOSNIFF, SANDBOX_POLICY } from './headers.js';
+import { NOSNIFF, POLICY_HIDDEN_HEADER, SANDBOX_POLICY } from './headers.js';
 import { routeOf, type Metrics } from '../metrics/metrics.js';
 
 export interface RequestVariables {
@@ -55,6 +55,7 @@ export function requestContext(log: Logger, metrics?: Metrics): MiddlewareHandle
       status: c.res.status,
       cache: c.res.headers.get('x-hexproxy-cache') ?? undefined,
       ms: Math.round((performance.now() - started) * 10) / 10,
+      policyHidden: c.res.headers.get(POLICY_HIDDEN_HEADER) ?? undefined,
     }, 'request');
   };
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
 import type { Decision } from '../policy/decide.js';
 import { decideFromIndex, filterNames, filterPackage, filterVersions } from '../policy/filter.js';
+import { hiddenFromNames, hiddenFromVersions, hiddenReleases } from '../policy/hidden.js';
 import { createLimiter } from '../resolve/limiter.js';
 import { decodeNames, decodeVersions, encodeNames, encodePackage, encodeVersions } from '../registry/codec.js';
 import { sealRegistryFile } from '../registry/registry-file.js';
@@ -171,7 +172,7 @@ export class PolicyView {
       const entry: PackageEntry = {
         sourceSha: source.row.sha256, generation, blocked: filtered.blocked,
         expiresAt: filtered.changesAt === undefined ? Infinity : filtered.changesAt * 1000,
-        file: filtered.blocked.size === 0 ? undefined : await this.sealed(source, encodePackage(filtered.package)),
+        file: filtered.blocked.size === 0 ? undefined : await this.sealed(source, encodePackage(filtered.package), hiddenReleases(filtered.blocked)),
       };
       this.packages.set(path, entry);
       return entry;
@@ -259,13 +260,14 @@ export class PolicyView {
     const listed = new Set(versions.packages.map((entry) => entry.name));
     // A name /versions does not list cannot be judged here; its package file is filtered when asked for.
     const filteredNames = filterNames(names, (name) => offered.has(name) || !listed.has(name));
-    const [namesOut, versionsOut] = await Promise.all([
-      this.sealed(namesFile, encodeNames(filteredNames)),
-      this.sealed(versionsFile, encodeVersions(filteredVersions)),
-    ]);
     const removedReleases = [...blocked.values()].reduce((sum, set) => sum + set.size, 0);
-    if (generation === policy.generation) this.hiddenByLastView = { releases: removedReleases, packages: listed.size - offered.size, unavailable };
-    log.info({ repo, packagesChecked: needed.length, removedReleases, removedPackages: listed.size - offered.size, unavailable }, 'policy: built the filtered /names and /versions');
+    const emptied = listed.size - offered.size;
+    const [namesOut, versionsOut] = await Promise.all([
+      this.sealed(namesFile, encodeNames(filteredNames), hiddenFromNames(emptied)),
+      this.sealed(versionsFile, encodeVersions(filteredVersions), hiddenFromVersions(removedReleases, [...blocked.values()].filter((set) => set.size > 0).length, emptied)),
+    ]);
+    if (generation === policy.generation) this.hiddenByLastView = { releases: removedReleases, packages: emptied, unavailable };
+    log.info({ repo, packagesChecked: needed.length, removedReleases, removedPackages: emptied, unavailable }, 'policy: built the filtered /names and /versions');
     return {
       namesSha: namesFile.row.sha256, versionsSha: versionsFile.row.sha256, generation, expiresAt, names: namesOut, versions: versionsOut,
       get tooNewExpired() {
@@ -274,9 +276,9 @@ export class PolicyView {
     };
   }
 
-  /** `source` with a payload of hexproxy's making: sealed with its key, its own ETag. */
-  private async sealed(source: RegistryFile, payload: Buffer): Promise<RegistryFile> {
+  /** `source` with a payload of hexproxy's making: sealed with its key, its own ETag, and what the policy took out. */
+  private async sealed(source: RegistryFile, payload: Buffer, policyHidden: string | undefined): Promise<RegistryFile> {
     const body = await sealRegistryFile(payload, this.options.signingKey);
-    return { ...source, payload, body, etag: `"${sha256Hex(body).slice(0, 40)}"` };
+    return { ...source, payload, body, etag: `"${sha256Hex(body).slice(0, 40)}"`, ...(policyHidden !== undefined && { policyHidden }) };
   }
 }

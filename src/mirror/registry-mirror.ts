@@ -39,6 +39,8 @@ export interface RegistryFile {
   etag: string;
   /** The upstream's own signed file, byte for byte: what the pass-through view serves. */
   original: { body: Buffer; etag: string };
+  /** Set on a file the policy took releases out of: what it took (src/policy/hidden.ts). */
+  policyHidden?: string;
 }
 
 export interface RegistryResult {

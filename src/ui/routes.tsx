@@ -204,6 +204,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<Env> {
         publicKeyPem={keys.publicKeyPem} fingerprint={keys.fingerprint} publicRepository={publicRepository}
         tokenRequired={!access.anonymousMayRead(publicRepository)}
         organizations={viewer.repositories.filter((repo) => repo !== publicRepository)}
+        policyApplies={deps.policy.appliesTo(publicRepository)}
       />
     ));
   });

@@ -193,6 +193,46 @@ describe('the filtered registry', () => {
   });
 });
 
+describe('saying why a release is missing', () => {
+  /** The access-log line of the request that got `response`. */
+  const accessLine = (response: HttpResult) => proxy.logs.find((line) => line.msg === 'request' && line['reqId'] === response.headers['x-request-id']);
+
+  it('names the releases a package file lost, and why in a word, in a header and in the access log, from memory too', async () => {
+    const expected = '1.14.0 (deny), 1.15.0 (advisory), 1.16.0 (too-new)';
+    // The first answer comes through the routes, the second from memory (the hot path).
+    for (const attempt of [1, 2]) {
+      const response = await proxy.get('/packages/plug');
+      expect(response.status).toBe(200);
+      expect(response.headers['x-hexproxy-policy-hidden'], `attempt ${attempt}`).toBe(expected);
+      expect(accessLine(response)?.['policyHidden'], `attempt ${attempt}`).toBe(expected);
+    }
+    const notModified = await proxy.get('/packages/plug', { 'if-none-match': (await proxy.get('/packages/plug')).headers['etag'] ?? '' });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers['x-hexproxy-policy-hidden']).toBe(expected);
+    expect((await proxy.get('/packages/jason')).headers['x-hexproxy-policy-hidden']).toBe('1.3.0 (retired)');
+    expect((await proxy.get('/packages/left_pad')).headers['x-hexproxy-policy-hidden']).toBe('1.0.0 (deny), 1.1.0 (deny)');
+    // Nothing hidden, no header: the file is upstream's, re-signed.
+    const oldLib = await proxy.get('/packages/old_lib');
+    expect(oldLib.headers['x-hexproxy-policy-hidden']).toBeUndefined();
+    expect(accessLine(oldLib)).toBeDefined();
+    expect(accessLine(oldLib)?.['policyHidden']).toBeUndefined();
+    // /versions and /names say how much they lost.
+    const versions = await proxy.get('/versions');
+    expect(versions.headers['x-hexproxy-policy-hidden']).toBe('8 releases of 5 packages; 2 packages have none left');
+    expect(accessLine(versions)?.['policyHidden']).toBe('8 releases of 5 packages; 2 packages have none left');
+    expect((await proxy.get('/names')).headers['x-hexproxy-policy-hidden']).toBe('2 packages have no release left');
+  });
+
+  it('logs at info each request the policy refuses, naming it and the reason', async () => {
+    const mirror = await proxy.get('/mirror/packages/plug');
+    expect(mirror.status).toBe(403);
+    const refused = proxy.logs.find((line) => line.msg === 'refused by the policy' && line['reqId'] === mirror.headers['x-request-id']);
+    expect(refused?.level).toBe(30);
+    expect(refused?.['path']).toBe('/mirror/packages/plug');
+    expect(String(refused?.['err'])).toMatch(/pass-through view \(\/mirror\) serves upstream's signed registry files unchanged/);
+  });
+});
+
 describe('the minimum release age', () => {
   it('lets a release in exactly when it comes of age, with a new ETag', async () => {
     const eligibleAt = START - 2 * DAY + 7 * DAY;

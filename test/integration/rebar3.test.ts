@@ -3,8 +3,10 @@
 // made by the official Hex tooling.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOKEN_PLACEHOLDER, rebar3Config, rebar3ConfigPrintf } from '../../src/clients/snippets.js';
 import { startFakeUpstream, startStaticUpstream, type FakeUpstream, type ReleaseSpec, type StaticUpstream } from '../support/fake-upstream.js';
 import { OFFICIAL_REGISTRY } from '../support/fixtures.js';
 import { runCli } from '../support/cli.js';
@@ -57,6 +59,15 @@ describe.skipIf(!available)('rebar3 through hexproxy', () => {
       expect(proxy.server.hexproxy.index.findTarball('hexpm', name, version)).toBeDefined();
       expect(upstream.hits(`/tarballs/${name}-${version}.tar`)).toBe(1);
     }
+  });
+
+  it('works with the config entry README\'s printf one-liner writes', async () => {
+    const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: '', deps: ['app_d'], globalConfig: '' });
+    const written = await project.shell(`${rebar3ConfigPrintf(proxy.url, 'hexpm')} > "$HOME/.config/rebar3/rebar.config"`);
+    expect(written.code, written.output).toBe(0);
+    const result = await project.run(['get-deps']);
+    expect(result.code, result.output).toBe(0);
+    expect(result.output).toContain('Fetching app_d v0.5.0');
   });
 
   it('is refused by rebar3 when rebar3 trusts another key: hexproxy really re-signs', async () => {
@@ -153,6 +164,15 @@ describe.skipIf(!available)('rebar3 through hexproxy: a private organization pac
     expect(upstream.hits('/repos/acme/tarballs/acme_core-1.0.0.tar')).toBe(1);
     // rebar3 looks for the public dependency in the organization first: hexproxy's 404 there sends it on to hexpm.
     expect(upstream.hits('/tarballs/pub_json-1.1.0.tar')).toBe(1);
+  });
+
+  it('doubles /repos/acme when the organization entry has a repo_url ending in it (README: keep HEX_CDN at the root)', async () => {
+    const entry = rebar3Config(proxy.server.hexproxy.keys.publicKeyPem, 'hexpm', ['acme'], false).replaceAll(TOKEN_PLACEHOLDER, token)
+      .replace('#{name => <<"hexpm:acme">>,', `#{name => <<"hexpm:acme">>, repo_url => <<"${proxy.url}/repos/acme">>,`);
+    const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: '', deps: ['acme_core'], globalConfig: `${entry}\n` });
+    const result = await project.run(['get-deps']);
+    expect(result.code).not.toBe(0);
+    expect(proxy.logs.some((line) => line.msg === 'request' && line['path'] === '/repos/acme/repos/acme/packages/acme_core' && line['status'] === 404)).toBe(true);
   });
 
   it('is refused without a token for the organization, and gets nothing private', async () => {
@@ -271,6 +291,26 @@ describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest a
     await expectResolved(byAll, '1.0.0', ['1.1.0', '1.2.0', '1.3.0']);
   });
 
+  it('says "Package not found in any repo" when the policy hides every release a requirement allows', async () => {
+    const project = rebar3Project({ repoUrl: byAdvisory.proxy.url, publicKeyPem: byAdvisory.proxy.server.hexproxy.keys.publicKeyPem, deps: ['{pol_b, "~> 1.2"}'] });
+    const result = await project.run(['get-deps']);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain('Package not found in any repo: pol_b ~> 1.2');
+  });
+
+  it('through /mirror under the policy: "Failed to update package"; DEBUG=1 shows hexproxy\'s 403 and its reason', async () => {
+    const { proxy, upstream } = byAdvisory;
+    // The upstream's key stands in for hex.pm's, which rebar3 has built in.
+    const result = await rebar3Project({ repoUrl: `${proxy.url}/mirror`, publicKeyPem: upstream.publicKeyPem, deps: ['pol_a'] }).run(['get-deps']);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain('Failed to update package pol_a from repo hexpm');
+    expect(result.output).toContain('Package not found in any repo: pol_a');
+    expect(result.output).not.toContain('hexproxy:');
+    const debug = await rebar3Project({ repoUrl: `${proxy.url}/mirror`, publicKeyPem: upstream.publicKeyPem, deps: ['pol_a'], env: { DEBUG: '1' } }).run(['get-deps']);
+    expect(debug.output).toMatch(/Hex get_package request failed: \{ok,\{403,/);
+    expect(debug.output).toContain("hexproxy: the pass-through view (/mirror) serves upstream's signed registry files unchanged");
+  });
+
   // rebar3 checks a locked release against /packages/NAME before fetching it, so a lock
   // pinning a blocked release fails even where tarballs are "locked-ok" (README: Policies).
   it.each(['locked-ok', 'strict'])('refuses a rebar.lock pinning a blocked release (tarballs: %s), without fetching it', async (tarballs) => {
@@ -291,5 +331,63 @@ describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest a
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('Package not found in any repo: pol_b 1.2.0');
     expect(pinned.upstream.hits('/tarballs/pol_b-1.2.0.tar')).toBe(0);
+  });
+});
+
+describe.skipIf(!available)('rebar3 with a token (auth.requireToken)', () => {
+  let upstream: FakeUpstream;
+  let proxy: TestProxy;
+  let token = '';
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream({ packages: [{ name: 'app_d', releases: [{ version: '0.5.0' }] }] });
+    proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, flags: { 'require-token': true } });
+    const created = await runCli(['token', 'create', 'rebar3-dev', '--read', 'hexpm', '--data-dir', proxy.dataDir]);
+    expect(created.code, created.stderr).toBe(0);
+    token = created.stdout.trim();
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await upstream?.close();
+  });
+
+  const withToken = (): string => `${rebar3Config(proxy.server.hexproxy.keys.publicKeyPem, 'hexpm', [], true).replaceAll(TOKEN_PLACEHOLDER, token)}\n`;
+
+  it('fetches with README\'s entry (repo_key) and HEX_CDN', async () => {
+    const result = await rebar3Project({ repoUrl: proxy.url, publicKeyPem: '', deps: ['app_d'], globalConfig: withToken() }).run(['get-deps']);
+    expect(result.code, result.output).toBe(0);
+    expect(result.output).toContain('Fetching app_d v0.5.0');
+  });
+
+  it('ignores a repo_url in the hexpm entry: without HEX_CDN it goes to repo.hex.pm (README printed that once)', async () => {
+    // A stand-in for the outside world: an HTTPS proxy that records where rebar3 wanted to go and lets nothing through.
+    const wanted: string[] = [];
+    const outside = createServer();
+    outside.on('connect', (request: { url?: string }, socket: { destroy(): void }) => {
+      wanted.push(request.url ?? '');
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => outside.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = outside.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const entry = withToken().replace('#{name => <<"hexpm">>,', `#{name => <<"hexpm">>,\n                  repo_url => <<"${proxy.url}">>,`);
+      const project = rebar3Project({ repoUrl: undefined, publicKeyPem: '', deps: ['app_d'], globalConfig: entry, env: { https_proxy: `http://127.0.0.1:${port}` } });
+      const logged = proxy.logs.length;
+      const result = await project.run(['get-deps']);
+      expect(result.code).not.toBe(0);
+      expect(result.output).toContain('Failed to update package app_d from repo hexpm');
+      expect(wanted).toContain('repo.hex.pm:443');
+      expect(proxy.logs.slice(logged).some((line) => line.msg === 'request')).toBe(false);
+    } finally {
+      await new Promise((resolve) => outside.close(resolve));
+    }
+  });
+
+  it('sends the token as basic auth from the URL in HEX_CDN', async () => {
+    const project = rebar3Project({ repoUrl: proxy.url.replace('://', `://rebar3:${token}@`), publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['app_d'] });
+    const result = await project.run(['get-deps']);
+    expect(result.code, result.output).toBe(0);
   });
 });

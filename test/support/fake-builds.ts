@@ -16,6 +16,8 @@ export interface FakeBuildSpec {
   elixir: string | string[];
   /** Required for hex.csv and rebar.csv. */
   otp?: string;
+  /** The build's bytes (a real Hex archive, for Mix to install); by default some fake ones. */
+  bytes?: Buffer;
 }
 
 export interface FakeBuilds extends UpstreamControls {
@@ -82,7 +84,7 @@ export async function startFakeBuilds(specs: readonly FakeBuildSpec[] = DEFAULT_
     if (PER_OTP.has(spec.list) !== (spec.otp !== undefined)) throw new Error(`${spec.list} lines ${PER_OTP.has(spec.list) ? 'need' : 'take no'} OTP release`);
     const otp = spec.otp === undefined ? '' : `-otp-${spec.otp}`;
     // A fake archive: some bytes that say what they are, and enough random ones to be unique.
-    const bytes = Buffer.concat([Buffer.from(`PK fake ${prefix} ${spec.version}${otp}\n`), randomBytes(2048)]);
+    const bytes = spec.bytes ?? Buffer.concat([Buffer.from(`PK fake ${prefix} ${spec.version}${otp}\n`), randomBytes(2048)]);
     for (const elixir of elixirs) builds.set(`${elixir}/${prefix}-${spec.version}${otp}${extension}`, bytes);
     const fields = spec.otp === undefined ? [spec.version, sha512Hex(bytes), ...elixirs] : [spec.version, sha512Hex(bytes), elixirs[0] ?? '', spec.otp];
     lines.set(spec.list, [...(lines.get(spec.list) ?? []), fields.join(',')]);

@@ -37,8 +37,12 @@ export interface MixResult {
 }
 
 export interface MixHome {
-  /** Runs `mix ARGS` in `cwd` with this home's MIX_HOME (Hex installed) and HEX_HOME. */
-  mix(args: string[], cwd: string): Promise<MixResult>;
+  /** This home's environment: HOME, MIX_HOME (Hex installed), HEX_HOME, PATH. */
+  env: NodeJS.ProcessEnv;
+  /** Runs `mix ARGS` in `cwd` with this home's environment, plus `extraEnv`. */
+  mix(args: string[], cwd: string, extraEnv?: NodeJS.ProcessEnv): Promise<MixResult>;
+  /** Runs a command line as printed (README, Set me up page) with `sh -c` in `cwd`, with this home's environment plus `extraEnv`. */
+  shell(commandLine: string, cwd: string, extraEnv?: NodeJS.ProcessEnv): Promise<MixResult>;
   /** A project depending on `deps` (mix.exs dependency terms), with `lock` as its mix.lock if given. */
   project(deps: string[], lock?: string): string;
 }
@@ -51,18 +55,21 @@ export async function mixHome(): Promise<MixHome> {
     // Plain output to assert on.
     TERM: 'dumb',
   };
-  const mix = (args: string[], cwd: string): Promise<MixResult> => new Promise((resolve) => {
-    const child = execFile('mix', args, { cwd, env, timeout: 180_000 }, (error, stdout, stderr) => {
+  const exec = (file: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<MixResult> => new Promise((resolve) => {
+    const child = execFile(file, args, { cwd, env: { ...env, ...extraEnv }, timeout: 180_000 }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
       resolve({ code, output: `${stdout}${stderr}` });
     });
     // Hex asks on a terminal (e.g. whether to authenticate after a 401): answer nothing.
     child.stdin?.end();
   });
+  const mix = (args: string[], cwd: string, extraEnv?: NodeJS.ProcessEnv): Promise<MixResult> => exec('mix', args, cwd, extraEnv);
   const installed = await mix(['archive.install', hexArchive as string, '--force'], home);
   if (installed.code !== 0) throw new Error(`cannot install the Hex archive ${hexArchive}: ${installed.output}`);
   return {
+    env,
     mix,
+    shell: (commandLine, cwd, extraEnv) => exec('sh', ['-c', commandLine], cwd, extraEnv),
     project(deps, lock) {
       const dir = tempDir('hexproxy-mix-project-');
       mkdirSync(join(dir, 'lib'));

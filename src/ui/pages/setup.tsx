@@ -1,6 +1,11 @@
 // Set me up: copy-paste configuration for Mix and rebar3, filled in with the address the
-// browser used and hexproxy's public key.
+// browser used and hexproxy's public key. The snippets come from src/clients/snippets.ts,
+// which README shows too and the tests run with the real clients.
 import type { FC } from 'hono/jsx';
+import {
+  TOKEN_PLACEHOLDER, keyDownload, keyFingerprint, mixBuilds, mixMirror, mixRepoSet, mixSetup, netrcEntry, rebar3Cdn, rebar3Config, rebar3Mirror,
+  rebar3MirrorConfig,
+} from '../../clients/snippets.js';
 import { CodeBlock, Layout, type Chrome } from '../layout.js';
 
 export interface SetupPageProps {
@@ -13,25 +18,23 @@ export interface SetupPageProps {
   tokenRequired: boolean;
   /** Organizations this viewer may read. */
   organizations: string[];
+  /** A policy filters the public repository: the pass-through view refuses its registry files. */
+  policyApplies: boolean;
 }
 
-/** The PEM inside an Erlang binary, as rebar3's global config takes it. */
-const erlangPem = (pem: string): string => `<<"${pem.trim()}">>`;
+/** Why /mirror is not offered while a policy is in force. */
+const MirrorOff: FC<{ id: string }> = ({ id }) => (
+  <p id={id} class="muted">
+    Not while a policy is in force: the pass-through view (<code>/mirror</code>) serves upstream's own signed files and cannot take
+    the releases the policy blocks out of them, so it refuses every registry file (<code>403 blocked_by_policy</code>). Mix then says
+    "No package with name …", rebar3 "Package not found in any repo: …". Use the commands above, with hexproxy's key.
+  </p>
+);
 
-function rebarConfig(pem: string, publicRepository: string, organizations: string[], withToken: boolean): string {
-  const key = erlangPem(pem);
-  const indent = '                  ';
-  const entries = [
-    ...organizations.map((org) => `#{name => <<"${publicRepository}:${org}">>,\n${indent}repo_public_key => ${key},\n${indent}repo_key => <<"YOUR_HEXPROXY_TOKEN">>}`),
-    `#{name => <<"${publicRepository}">>,\n${indent}repo_public_key => ${key}${withToken ? `,\n${indent}repo_key => <<"YOUR_HEXPROXY_TOKEN">>` : ''}}`,
-  ];
-  return `{hex, [{repos, [${entries.join(',\n                ')}]}]}.`;
-}
-
-export const SetupPage: FC<SetupPageProps> = ({ chrome, baseUrl, publicKeyPem, fingerprint, publicRepository, tokenRequired, organizations }) => {
+export const SetupPage: FC<SetupPageProps> = ({ chrome, baseUrl, publicKeyPem, fingerprint, publicRepository, tokenRequired, organizations, policyApplies }) => {
   const withToken = tokenRequired || organizations.length > 0;
   const keyUrl = `${baseUrl}/public_key`;
-  const mixSet = `mix hex.repo set ${publicRepository} --url ${baseUrl} --public-key hexproxy.pem`;
+  const [builds, oldBuilds] = mixBuilds(baseUrl, tokenRequired);
   return (
     <Layout title="Set me up" section="setup" chrome={chrome}>
       <h1>Set me up</h1>
@@ -49,16 +52,16 @@ export const SetupPage: FC<SetupPageProps> = ({ chrome, baseUrl, publicKeyPem, f
         </dl>
         <CodeBlock id="public-key" label="hexproxy's public key (PEM)" text={publicKeyPem.trim()} />
         <p class="muted">To check a downloaded key, this prints the fingerprint above:</p>
-        <CodeBlock id="fingerprint-check" text="openssl pkey -pubin -in hexproxy.pem -outform DER | sha256sum" />
+        <CodeBlock id="fingerprint-check" text={keyFingerprint} />
       </div>
 
       <h2 id="mix">Mix</h2>
-      <CodeBlock id="mix-setup" text={`curl -fsSo hexproxy.pem ${keyUrl}\n${mixSet}`} />
+      <CodeBlock id="mix-setup" text={mixSetup(baseUrl, publicRepository)} />
       {withToken
         ? (
           <>
-            <p>{tokenRequired ? 'This hexproxy needs a token from every client.' : 'Organizations need a token that may read them.'} Give Mix yours, and keep Hex from exchanging it at hex.pm:</p>
-            <CodeBlock id="mix-token" text={`${mixSet} \\\n  --auth-key "$HEXPROXY_TOKEN" --no-oauth-exchange`} />
+            <p>{tokenRequired ? 'This hexproxy needs a token from every client.' : 'Organizations need a token that may read them.'} Give Mix yours (in <code>$HEXPROXY_TOKEN</code>), and keep Hex from exchanging it at hex.pm:</p>
+            <CodeBlock id="mix-token" text={`${keyDownload(baseUrl)}\n${mixRepoSet(baseUrl, publicRepository, true)}`} />
           </>
         )
         : null}
@@ -66,19 +69,51 @@ export const SetupPage: FC<SetupPageProps> = ({ chrome, baseUrl, publicKeyPem, f
         ? <p>Hex finds organization repositories under the same URL: depend on them with {organizations.map((org, index) => <>{index > 0 ? ', ' : null}<code>{`organization: "${org}"`}</code></>)} in <code>mix.exs</code>.</p>
         : null}
       <h3>No key to distribute: the pass-through view</h3>
-      <p>Clients that keep verifying with hex.pm's built-in key can use <code>/mirror</code>, which serves the upstream's own signed files (checked by hexproxy before they are cached or served):</p>
-      <CodeBlock id="mix-mirror" text={`HEX_MIRROR=${baseUrl}/mirror mix deps.get`} />
+      {policyApplies
+        ? <MirrorOff id="mix-mirror-off" />
+        : (
+          <>
+            <p>Clients that keep verifying with hex.pm's built-in key can use <code>/mirror</code>, which serves the upstream's own signed files (checked by hexproxy before they are cached or served):</p>
+            {tokenRequired
+              ? (
+                <>
+                  <p>Hex sends no key to a <code>HEX_MIRROR</code>; it reads the token from <code>~/.netrc</code> (one keyword per line, as written here):</p>
+                  <CodeBlock id="mix-netrc" text={netrcEntry(baseUrl)} />
+                </>
+              )
+              : null}
+            <CodeBlock id="mix-mirror" text={mixMirror(baseUrl)} />
+          </>
+        )}
       <h3>Installing Hex and rebar3 through hexproxy</h3>
-      <CodeBlock id="mix-builds" text={`HEX_BUILDS_URL=${baseUrl} mix local.hex --force\nHEX_BUILDS_URL=${baseUrl} mix local.rebar --force`} />
+      {tokenRequired ? <p>With the token in the URL (Mix sends it as basic auth):</p> : null}
+      <p>{builds.label}:</p>
+      <CodeBlock id="mix-builds" text={builds.text} />
+      <p>{oldBuilds.label} (they ignore <code>HEX_BUILDS_URL</code>):</p>
+      <CodeBlock id="mix-builds-old" text={oldBuilds.text} />
       <p class="muted">Back to hex.pm: <code>mix hex.repo remove {publicRepository}</code>.</p>
 
       <h2 id="rebar3">rebar3</h2>
-      <p>rebar3 takes the repository URL from <code>HEX_CDN</code>:</p>
-      <CodeBlock id="rebar3-cdn" text={`export HEX_CDN=${baseUrl}`} />
-      <p>and the key from its global config, <code>~/.config/rebar3/rebar.config</code>; add this entry{withToken ? ', with your token' : ''}:</p>
-      <CodeBlock id="rebar3-config" text={rebarConfig(publicKeyPem, publicRepository, organizations, tokenRequired)} />
+      <p>rebar3 takes the repository URL from <code>HEX_CDN</code> only:</p>
+      <CodeBlock id="rebar3-cdn" text={rebar3Cdn(baseUrl)} />
+      <p>and the key from its global config, <code>~/.config/rebar3/rebar.config</code>; add this entry{withToken ? <>, with your token in place of <code>{TOKEN_PLACEHOLDER}</code></> : null}:</p>
+      <CodeBlock id="rebar3-config" text={rebar3Config(publicKeyPem, publicRepository, organizations, tokenRequired)} />
       <h3>No key to distribute: the pass-through view</h3>
-      <CodeBlock id="rebar3-mirror" text={`HEX_CDN=${baseUrl}/mirror rebar3 get-deps`} />
+      {policyApplies
+        ? <MirrorOff id="rebar3-mirror-off" />
+        : (
+          <>
+            {tokenRequired
+              ? (
+                <>
+                  <p>With your token as the <code>hexpm</code> entry's only setting in <code>~/.config/rebar3/rebar.config</code> (rebar3 keeps its built-in key):</p>
+                  <CodeBlock id="rebar3-mirror-config" text={rebar3MirrorConfig(publicRepository)} />
+                </>
+              )
+              : null}
+            <CodeBlock id="rebar3-mirror" text={rebar3Mirror(baseUrl)} />
+          </>
+        )}
     </Layout>
   );
 };
