@@ -13,6 +13,7 @@ import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.j
 import { mixLock } from '../support/locks.js';
 import { mixHome, mixUnavailable, requireMix, type MixHome } from '../support/mix.js';
 import { CRITICAL } from '../support/policy.js';
+import { startOutside } from '../support/outside.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const unavailable = await mixUnavailable();
@@ -126,6 +127,33 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
     const builtIn = await show();
     expect(builtIn).toContain('https://repo.hex.pm');
     expect(builtIn).toContain(hexpmKey);
+  });
+
+  it('`mix hex.info` and `mix hex.search` need hex.pm\'s API and search.hexdocs.pm; `mix hex.package fetch` goes through hexproxy', async () => {
+    const home = await mixHome();
+    await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile], tempDir());
+    const outside = await startOutside();
+    try {
+      const behindFirewall = { HTTPS_PROXY: outside.proxyUrl, https_proxy: outside.proxyUrl };
+      const info = await home.mix(['hex.info', 'pol_b'], tempDir(), behindFirewall);
+      expect(info.output).toContain('Failed to retrieve package information');
+      const search = await home.mix(['hex.search', 'pol'], tempDir(), behindFirewall);
+      expect(search.code).not.toBe(0);
+      expect(search.output).toContain('Docs search request failed');
+      expect(outside.wanted).toEqual(expect.arrayContaining(['hex.pm:443', 'search.hexdocs.pm:443']));
+
+      // Without a version, `fetch` asks hex.pm's API for the latest one.
+      const latest = await home.mix(['hex.package', 'fetch', 'pol_b'], tempDir(), behindFirewall);
+      expect(latest.code).not.toBe(0);
+      const cwd = tempDir();
+      const fetched = await home.mix(['hex.package', 'fetch', 'pol_b', '1.1.0', '--unpack'], cwd, behindFirewall);
+      expect(fetched.code, fetched.output).toBe(0);
+      expect(readFileSync(join(cwd, 'pol_b-1.1.0', 'hex_metadata.config'), 'utf8')).toContain('{<<"version">>,<<"1.1.0">>}');
+      expect(proxy.logs.some((line) => line.msg === 'request' && line['path'] === '/tarballs/pol_b-1.1.0.tar' && line['status'] === 200)).toBe(true);
+      expect(outside.wanted.filter((target) => target.startsWith('repo.hex.pm'))).toEqual([]);
+    } finally {
+      await outside.close();
+    }
   });
 
   it('refuses registry files when it trusts another key: hexproxy really re-signs', async () => {

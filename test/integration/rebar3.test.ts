@@ -3,13 +3,13 @@
 // made by the official Hex tooling.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PLACEHOLDER, rebar3Config, rebar3ConfigPrintf } from '../../src/clients/snippets.js';
 import { startFakeUpstream, startStaticUpstream, type FakeUpstream, type ReleaseSpec, type StaticUpstream } from '../support/fake-upstream.js';
 import { OFFICIAL_REGISTRY } from '../support/fixtures.js';
 import { runCli } from '../support/cli.js';
+import { startOutside } from '../support/outside.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 import { rebar3Available, rebar3Project, requireRebar3 } from '../support/rebar3.js';
 
@@ -361,27 +361,18 @@ describe.skipIf(!available)('rebar3 with a token (auth.requireToken)', () => {
   });
 
   it('ignores a repo_url in the hexpm entry: without HEX_CDN it goes to repo.hex.pm (README printed that once)', async () => {
-    // A stand-in for the outside world: an HTTPS proxy that records where rebar3 wanted to go and lets nothing through.
-    const wanted: string[] = [];
-    const outside = createServer();
-    outside.on('connect', (request: { url?: string }, socket: { destroy(): void }) => {
-      wanted.push(request.url ?? '');
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => outside.listen(0, '127.0.0.1', resolve));
+    const outside = await startOutside();
     try {
-      const address = outside.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
       const entry = withToken().replace('#{name => <<"hexpm">>,', `#{name => <<"hexpm">>,\n                  repo_url => <<"${proxy.url}">>,`);
-      const project = rebar3Project({ repoUrl: undefined, publicKeyPem: '', deps: ['app_d'], globalConfig: entry, env: { https_proxy: `http://127.0.0.1:${port}` } });
+      const project = rebar3Project({ repoUrl: undefined, publicKeyPem: '', deps: ['app_d'], globalConfig: entry, env: { https_proxy: outside.proxyUrl } });
       const logged = proxy.logs.length;
       const result = await project.run(['get-deps']);
       expect(result.code).not.toBe(0);
       expect(result.output).toContain('Failed to update package app_d from repo hexpm');
-      expect(wanted).toContain('repo.hex.pm:443');
+      expect(outside.wanted).toContain('repo.hex.pm:443');
       expect(proxy.logs.slice(logged).some((line) => line.msg === 'request')).toBe(false);
     } finally {
-      await new Promise((resolve) => outside.close(resolve));
+      await outside.close();
     }
   });
 
