@@ -10,15 +10,22 @@ export const TOKEN_PLACEHOLDER = 'YOUR_HEXPROXY_TOKEN';
 /** The user name of a token sent as basic auth (hexproxy ignores it; the token is the password). */
 export const TOKEN_USER = 'hexproxy';
 
+/** The authority of a base URL as written (URL would lower-case it; Hex matches netrc hosts as the URL spells them). */
+function authorityOf(baseUrl: string): string {
+  return baseUrl.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[/?#].*$/, '').replace(/^.*@/, '');
+}
+
 /** The host name of a base URL, as a netrc file names it (no port, no brackets). */
 export function hostOf(baseUrl: string): string {
-  return new URL(baseUrl).hostname.replace(/^\[(.*)\]$/, '$1');
+  const authority = authorityOf(baseUrl);
+  const bracketed = /^\[([^\]]*)\]/.exec(authority);
+  return bracketed?.[1] ?? authority.replace(/:\d*$/, '');
 }
 
 /** The base URL with the token as basic auth, read from $HEXPROXY_TOKEN by the shell. */
 export function withTokenInUrl(baseUrl: string): string {
-  const url = new URL(baseUrl);
-  return `${url.protocol}//${TOKEN_USER}:$${TOKEN_VARIABLE}@${url.host}`;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(baseUrl)?.[0] ?? 'http://';
+  return `${scheme}${TOKEN_USER}:$${TOKEN_VARIABLE}@${authorityOf(baseUrl)}`;
 }
 
 export const keyDownload = (baseUrl: string): string => `curl -fsSo hexproxy.pem ${baseUrl}/public_key`;
