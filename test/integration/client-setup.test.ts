@@ -3,9 +3,10 @@
 // (Debian's 3.19), for an open hexproxy, one that needs a token from every client, and one
 // with a policy in force. The snippets are src/clients/snippets.ts, which README shows too
 // (test/unit/readme-snippets.test.ts).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PLACEHOLDER } from '../../src/clients/snippets.js';
 import { runCli } from '../support/cli.js';
@@ -15,6 +16,7 @@ import { hexArchive, mixHome, mixUnavailable, type MixHome } from '../support/mi
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 import { rebar3Available, rebar3Project } from '../support/rebar3.js';
 
+const execFileAsync = promisify(execFile);
 const mixAvailable = (await mixUnavailable()) === undefined;
 const rebar3 = await rebar3Available();
 // mix.test.ts and rebar3.test.ts fail under CI=true when these are missing.
@@ -183,6 +185,17 @@ describe('the Set me up page, run as printed by Mix and rebar3', () => {
       const viaMirror = await mirror.shell(required(html, 'rebar3-mirror'));
       expect(viaMirror.code, viaMirror.output).toBe(0);
     });
+  });
+
+  it('checks a downloaded key: the page\'s openssl line prints the fingerprint the page shows', async () => {
+    const html = await page(open);
+    const cwd = tempDir();
+    const download = required(html, 'mix-setup').split('\n')[0] ?? '';
+    expect(download).toMatch(/^curl /);
+    // Not execFileSync: hexproxy runs in this process and must answer curl meanwhile.
+    const { stdout: printed } = await execFileAsync('sh', ['-c', `${download} && ${required(html, 'fingerprint-check')}`], { cwd, encoding: 'utf8' });
+    expect(printed.split(/\s/)[0]).toBe(open.server.hexproxy.keys.fingerprint);
+    expect(html).toContain(`<code id="fingerprint">${open.server.hexproxy.keys.fingerprint}</code>`);
   });
 
   it('does not offer /mirror while a policy is in force, and says why', async () => {
