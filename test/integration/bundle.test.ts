@@ -393,7 +393,7 @@ describe('bundles that do not check out import nothing', () => {
       { path: 'tarballs/beta-2.0.0.tar', reason: expect.stringMatching(/^the bundle ends or is corrupt inside this entry/) as unknown },
       { path: 'tarballs/legacy-0.1.0.tar', reason: 'is listed in the manifest but missing from the bundle; the bundle may be cut short' },
     ]);
-    expect(insideError.message).toMatch(/was not imported: tarballs\/beta-2\.0\.0\.tar: the bundle ends or is corrupt inside this entry .*\n2 bad entries:\n  tarballs\/beta-2\.0\.0\.tar: .*\n  tarballs\/legacy-0\.1\.0\.tar: is listed/);
+    expect(insideError.message).toMatch(/was not imported: tarballs\/beta-2\.0\.0\.tar: the bundle ends or is corrupt inside this entry .*\n2 bad entries:\n {2}tarballs\/beta-2\.0\.0\.tar: .*\n {2}tarballs\/legacy-0\.1\.0\.tar: is listed/);
     await expectNothingImported(target);
 
     // Cut at an entry boundary (the manifest, its signature and three files): no tar error at all, only missing entries.

@@ -345,7 +345,7 @@ describe('npm start', () => {
   function killServersOf(dataDir: string): number {
     let killed = 0;
     for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-      let cmdline = '';
+      let cmdline: string;
       try {
         cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       } catch {

@@ -305,7 +305,7 @@ describe('POST /api/policy/check', () => {
   it('answers 422 for a release it cannot check, 400 for a body that is not a lock, 405 for GET', async () => {
     const unknown = await post(`%{\n  "plug": {:hex, :plug, "9.9.9", "${'a'.repeat(64)}", [:mix], [], "hexpm", "${'b'.repeat(64)}"},\n}\n`);
     expect(unknown.status).toBe(422);
-    expect(JSON.parse(unknown.text).errors[0].message).toMatch(/upstream has no release 9\.9\.9 of plug/);
+    expect((JSON.parse(unknown.text) as { errors: { message: string }[] }).errors[0]?.message).toMatch(/upstream has no release 9\.9\.9 of plug/);
     const garbage = await post('%{ "plug": {:hex');
     expect(garbage.status).toBe(400);
     expect(garbage.text).toMatch(/the body is not a mix\.lock/);

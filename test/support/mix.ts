@@ -64,7 +64,7 @@ export async function mixHome(): Promise<MixHome> {
     child.stdin?.end();
   });
   const mix = (args: string[], cwd: string, extraEnv?: NodeJS.ProcessEnv): Promise<MixResult> => exec('mix', args, cwd, extraEnv);
-  const installed = await mix(['archive.install', hexArchive as string, '--force'], home);
+  const installed = await mix(['archive.install', hexArchive, '--force'], home);
   if (installed.code !== 0) throw new Error(`cannot install the Hex archive ${hexArchive}: ${installed.output}`);
   return {
     env,
