@@ -37,7 +37,8 @@ import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { checkUsableDirectory, octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
 import { reconcileInBackground } from './store/reconcile.js';
-import { UpstreamClient } from './upstream/client.js';
+import { upstreamClientFor } from './upstream/network-mode.js';
+import type { UpstreamClient } from './upstream/upstream-client.js';
 import { MemoryBudget } from './upstream/memory-budget.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { RecentErrors } from './ui/recent-errors.js';
@@ -125,11 +126,11 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     }),
   });
   const observe = (outcome: UpstreamOutcome, seconds: number): void => metrics.upstream(outcome, seconds);
-  const upstream = new UpstreamClient({
+  const upstream = upstreamClientFor(config.offline, {
     baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond,
     retries: config.upstream.retries, userAgent, health, observe,
   });
-  const shared = { upstream, index, blobs, log, offline: config.offline, fetchBudget };
+  const shared = { upstream, index, blobs, log, fetchBudget };
   const registry = new RegistryMirror({
     ...shared,
     repo: config.upstream.repository,
@@ -153,12 +154,12 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
   // The builds server is a second upstream, with its own health: one being down says nothing of the other.
   const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000, 'the builds server');
-  const builds = new UpstreamClient({
+  const builds = upstreamClientFor(config.offline, {
     baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, timeoutSetting: 'installs.timeoutMs', minBytesPerSecond: config.upstream.minBytesPerSecond,
     retries: config.upstream.retries, userAgent, health: buildsHealth, name: 'the builds server',
   });
   const installs = new InstallsMirror({
-    upstream: builds, index, blobs, log, offline: config.offline,
+    upstream: builds, index, blobs, log,
     ttlMs: config.cache.registryTtlSeconds * 1000,
     unreachableTtlMs: config.cache.notFoundTtlSeconds * 1000,
     maxBytes: config.cache.maxTarballBytes,
@@ -179,7 +180,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const organizationClients: UpstreamClient[] = [];
   for (const [name, org] of Object.entries(config.organizations)) {
     const orgKey = organizationKeys.get(name) ?? upstreamKey;
-    const client = new UpstreamClient({
+    const client = upstreamClientFor(config.offline, {
       baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
       timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond, retries: config.upstream.retries, userAgent, health, observe,
       ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),

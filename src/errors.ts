@@ -136,10 +136,27 @@ export class VerificationError extends HexproxyError {
   readonly status = 502;
 }
 
-/** Not cached, and upstream may not be asked (--offline). */
+/**
+ * Not cached, and upstream may not be asked (--offline): what the offline upstream client
+ * (src/upstream/offline-client.ts) answers every request with.
+ */
 export class OfflineMissError extends HexproxyError {
   readonly code = 'offline_not_cached';
   readonly status = 504;
+}
+
+// Upstream failures after which a cached copy is still served, stale: upstream could not be
+// asked (offline, or cooling down), did not answer in time, failed, or sent something too
+// large or that does not verify, or the memory to check it ran out. Not when upstream says
+// it has no such file (NotFoundError: the copy is dropped), nor when the cache itself fails
+// (StorageError), nor on anything unforeseen.
+const STALE_ALLOWED = [
+  OfflineMissError, UpstreamUnavailableError, UpstreamTimeoutError, UpstreamTooLargeError, VerificationError, RegistryMemoryFullError,
+] as const;
+
+/** Whether a failed fetch from upstream still lets a cached copy be served (stale). */
+export function allowsStale(error: unknown): error is HexproxyError {
+  return STALE_ALLOWED.some((kind) => error instanceof kind);
 }
 
 /**

@@ -10,7 +10,7 @@
 // not a server error: Hex's update check asks for hex-1.x.csv from every fresh Mix home.
 import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import {
-  BuildListUnavailableError, HexproxyError, NotFoundError, OfflineMissError, StorageError, UpstreamTimeoutError, UpstreamUnavailableError, VerificationError, errorMessage,
+  BuildListUnavailableError, HexproxyError, NotFoundError, OfflineMissError, StorageError, UpstreamTimeoutError, UpstreamUnavailableError, VerificationError, allowsStale, errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { passthroughBlobKey, type PassthroughResult } from '../mirror/passthrough-mirror.js';
@@ -19,7 +19,7 @@ import { SingleFlight } from '../mirror/single-flight.js';
 import { commitWithRow, stageDownload, type StagedDownload } from '../mirror/staged-download.js';
 import { bufferBlob, type BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
-import type { UpstreamBody, UpstreamClient } from '../upstream/client.js';
+import type { UpstreamBody, UpstreamClient } from '../upstream/upstream-client.js';
 import { displayUrl } from '../upstream/display-url.js';
 import { buildListNames, classifyInstallsPath, listReaders, parseBuildList, type BuildEntry, type BuildListName } from './builds-csv.js';
 import { listSignatureProblem } from './signed-list.js';
@@ -29,7 +29,6 @@ export interface InstallsMirrorOptions {
   index: CacheIndex;
   blobs: BlobStore;
   log: Logger;
-  offline: boolean;
   /** How long a verified list pair is served before it is revalidated. */
   ttlMs: number;
   /**
@@ -106,7 +105,9 @@ export class InstallsMirror {
     // Checked against a verified list when it was stored, and builds never change.
     const cached = await this.cachedFile(cacheKey(path));
     if (cached) return served(cached, 'hit');
-    if (this.options.offline) throw new OfflineMissError(`/installs/${path} is not cached and hexproxy runs offline`);
+    // Refused without asking (offline): a miss at once, before the list is looked up to check it against.
+    const refused = this.options.upstream.refusal(`/installs/${path}`);
+    if (refused) throw refused;
     return this.builds.run(path, async () => {
       const expected = await this.expectedDigest(path, list);
       return this.fetchChecked(path, list, expected);
@@ -138,11 +139,6 @@ export class InstallsMirror {
     const cached = await this.cachedPair(list);
     const usable = cached && 'pair' in cached ? cached.pair : undefined;
     if (usable && !revalidate && this.isFresh(usable.list.row)) return usable;
-    if (this.options.offline) {
-      if (usable) return { ...usable, cache: 'stale' };
-      if (cached && 'problem' in cached) throw new OfflineMissError(`/installs/${list} is cached, but ${cached.problem}; hexproxy runs offline and cannot fetch it again`);
-      throw new BuildListUnavailableError(`/installs/${list} is not cached, and hexproxy runs offline (--offline); ${this.remedy(list)}`);
-    }
     // Failed a moment ago: answered at once, not after another wait for the same failure.
     const recent = this.recentFailure(list);
     if (recent) {
@@ -158,12 +154,13 @@ export class InstallsMirror {
         if (error instanceof NotFoundError && usable) await this.forget(list);
         const outOfReach = error instanceof UpstreamUnavailableError || error instanceof UpstreamTimeoutError;
         if (outOfReach) this.unreachable.set(list, { until: Date.now() + this.options.unreachableTtlMs, error });
-        if (usable && error instanceof HexproxyError && error.status >= 500 && !(error instanceof StorageError)) {
+        if (usable && allowsStale(error)) {
           const level = error instanceof VerificationError ? 'error' : 'debug';
           this.options.log[level]({ path: `/installs/${list}`, err: error.message }, 'serving a stale build list');
           return { ...usable, cache: 'stale' };
         }
         if (outOfReach && !cached) throw this.unreachableMiss(list, error);
+        if (error instanceof OfflineMissError) throw this.offlineMiss(list, cached);
         throw error;
       }
     });
@@ -182,6 +179,12 @@ export class InstallsMirror {
       `/installs/${list} is not cached, and the builds server (installs.url ${displayUrl(this.options.upstream.baseUrl)}) cannot be reached (${cause.message}); ${this.remedy(list)}`,
       { cause },
     );
+  }
+
+  /** Offline, a list that is not cached (or not usable) says so in its own words: Hex prints them. */
+  private offlineMiss(list: BuildListName, cached: CachedPair | undefined): HexproxyError {
+    if (cached && 'problem' in cached) return new OfflineMissError(`/installs/${list} is cached, but ${cached.problem}; hexproxy runs offline and cannot fetch it again`);
+    return new BuildListUnavailableError(`/installs/${list} is not cached, and hexproxy runs offline (--offline); ${this.remedy(list)}`);
   }
 
   /** Who needs the list and how to have it, for a miss: one line, as Hex prints it under "Failed to check for new Hex version". */

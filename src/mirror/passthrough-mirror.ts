@@ -1,11 +1,11 @@
 // Files hexproxy relays without re-signing: /docs/* from the repository (the /installs build
 // lists, which must verify, have their own mirror: src/installs/). Cached on disk; mutable ones are
 // revalidated after the TTL, immutable ones never; served stale when upstream fails.
-import { HexproxyError, NotFoundError, OfflineMissError, StorageError } from '../errors.js';
+import { NotFoundError, StorageError, allowsStale } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
-import type { UpstreamClient } from '../upstream/client.js';
+import type { UpstreamClient } from '../upstream/upstream-client.js';
 import type { CacheStatus } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
 import { commitWithRow, stageDownload } from './staged-download.js';
@@ -22,7 +22,6 @@ export interface PassthroughMirrorOptions {
   index: CacheIndex;
   blobs: BlobStore;
   log: Logger;
-  offline: boolean;
   ttlMs: number;
   maxBytes: number;
   /**
@@ -39,23 +38,17 @@ export class PassthroughMirror {
 
   /**
    * `path` is already validated: safe segments only. `revalidate` asks upstream even when
-   * the cached copy is still fresh (offline, the cached copy is served as it is).
+   * the cached copy is still fresh (if upstream cannot be asked, the copy is served stale).
    */
   async get(path: string, immutable: boolean, revalidate = false): Promise<PassthroughResult> {
     const cached = await this.cached(path);
     if (cached && (immutable || (!revalidate && this.isFresh(cached.row)))) return cached;
-    if (this.options.offline) {
-      if (cached) return { ...cached, cache: 'stale' };
-      throw new OfflineMissError(`/${path} is not cached and hexproxy runs offline`);
-    }
     return this.flights.run(path, async () => {
       try {
         return await this.fetch(path, cached);
       } catch (error: unknown) {
         if (error instanceof NotFoundError && cached) await this.forget(path);
-        if (cached && error instanceof HexproxyError && error.status >= 500 && !(error instanceof StorageError)) {
-          return { ...cached, cache: 'stale' };
-        }
+        if (cached && allowsStale(error)) return { ...cached, cache: 'stale' };
         throw error;
       }
     });
@@ -75,6 +68,9 @@ export class PassthroughMirror {
 
   private async fetch(path: string, cached: PassthroughResult | undefined): Promise<PassthroughResult> {
     const { upstream, index, blobs, maxBytes } = this.options;
+    // Refused without asking (offline): named as hexproxy serves it, with an organization's repos/ORG/.
+    const refused = upstream.refusal(`/${path}`);
+    if (refused) throw refused;
     const prefix = this.options.pathPrefix ?? '';
     const result = await upstream.getIfChanged(path.startsWith(prefix) ? path.slice(prefix.length) : path, cached?.row.upstreamEtag ?? null);
     const now = Date.now();

@@ -4,11 +4,9 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import {
-  HexproxyError,
   NotFoundError,
-  OfflineMissError,
-  StorageError,
   VerificationError,
+  allowsStale,
   errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -19,7 +17,8 @@ import type { Names, Package } from '../registry/types.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, RegistryRow } from '../store/cache-index.js';
-import { readBody, type UpstreamClient } from '../upstream/client.js';
+import { readBody } from '../upstream/client.js';
+import type { UpstreamClient } from '../upstream/upstream-client.js';
 import type { MemoryBudget } from '../upstream/memory-budget.js';
 import { SingleFlight } from './single-flight.js';
 
@@ -56,7 +55,6 @@ export interface RegistryMirrorOptions {
   index: CacheIndex;
   blobs: BlobStore;
   log: Logger;
-  offline: boolean;
   ttlMs: number;
   notFoundTtlMs: number;
   memoryMaxBytes: number;
@@ -123,7 +121,7 @@ export class RegistryMirror {
     if (hot) return { file: hot, cache: 'hit' };
     const result = await this.flights.run(path, () => this.resolve(resource, revalidate));
     // Joined a plain lookup that answered from cache: the caller asked for upstream's word.
-    if (revalidate && result.cache === 'hit' && !this.options.offline) {
+    if (revalidate && result.cache === 'hit') {
       return this.flights.run(path, () => this.resolve(resource, true));
     }
     return result;
@@ -138,7 +136,7 @@ export class RegistryMirror {
     const result = await this.get({ kind: 'package', name });
     const index = this.releaseIndex(result.file);
     const lacksOne = versions.some((version) => index.positionOf(version) === undefined);
-    if (!lacksOne || result.cache !== 'hit' || this.options.offline) return { result, index };
+    if (!lacksOne || result.cache !== 'hit') return { result, index };
     const fresh = await this.get({ kind: 'package', name }, true);
     return { result: fresh, index: this.releaseIndex(fresh.file) };
   }
@@ -155,10 +153,6 @@ export class RegistryMirror {
     const path = resourcePath(resource);
     const cached = await this.cached(resource);
     if (cached && !revalidate && this.isFresh(cached.row)) return { file: cached, cache: 'hit' };
-    if (this.options.offline) {
-      if (cached) return { file: cached, cache: this.isFresh(cached.row) ? 'hit' : 'stale' };
-      throw new OfflineMissError(`${describeResource(resource)} is not cached and hexproxy runs offline`);
-    }
     if (!revalidate && this.notFound.has(path)) throw new NotFoundError(`upstream has no ${describeResource(resource)}`);
     try {
       return await this.fetch(resource, cached);
@@ -168,7 +162,7 @@ export class RegistryMirror {
         if (cached) await this.forget(path);
         throw error;
       }
-      if (cached && error instanceof HexproxyError && error.status >= 500 && !(error instanceof StorageError)) {
+      if (cached && allowsStale(error)) {
         const level = error instanceof VerificationError ? 'error' : 'debug';
         this.options.log[level]({ resource: path, err: error.message }, 'serving a stale registry file');
         return { file: cached, cache: 'stale' };

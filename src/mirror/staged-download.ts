@@ -3,7 +3,8 @@
 import { createHash } from 'node:crypto';
 import { UpstreamTooLargeError } from '../errors.js';
 import type { BlobStore, BlobWriter } from '../store/blob-store.js';
-import { readChunks, type UpstreamOk } from '../upstream/client.js';
+import { readChunks } from '../upstream/client.js';
+import type { UpstreamOk } from '../upstream/upstream-client.js';
 
 export interface StagedDownload {
   /** Staged, not yet visible: commit with commitWithRow, or abort. */

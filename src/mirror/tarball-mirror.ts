@@ -4,7 +4,6 @@
 import { LRUCache } from 'lru-cache';
 import {
   NotFoundError,
-  OfflineMissError,
   StorageError,
   UpstreamUnavailableError,
   VerificationError,
@@ -15,7 +14,8 @@ import { expectedChecksum, innerChecksumOf, type ExpectedChecksum } from '../reg
 import type { Release } from '../registry/types.js';
 import { bufferBlob, type BlobStore, type StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
-import { readBody, type UpstreamClient } from '../upstream/client.js';
+import { readBody } from '../upstream/client.js';
+import type { UpstreamClient } from '../upstream/upstream-client.js';
 import { sha256Hex, type RegistryMirror } from './registry-mirror.js';
 import { SingleFlight } from './single-flight.js';
 import { commitWithRow, stageDownload } from './staged-download.js';
@@ -51,7 +51,6 @@ export interface TarballMirrorOptions {
   index: CacheIndex;
   blobs: BlobStore;
   log: Logger;
-  offline: boolean;
   maxTarballBytes: number;
   notFoundTtlMs: number;
   /** Bound of the in-memory copies of small tarballs; 0 keeps none. */
@@ -128,7 +127,9 @@ export class TarballMirror {
   async get(name: string, version: string, { waitForDisk = true }: { waitForDisk?: boolean } = {}): Promise<TarballResult> {
     const cached = await this.cached(name, version);
     if (cached) return cached;
-    if (this.options.offline) throw new OfflineMissError(`tarball ${name}-${version} is not cached and hexproxy runs offline`);
+    // Refused without asking (offline): a miss at once, before the release is looked up to check it against.
+    const refused = this.options.upstream.refusal(`tarball ${name}-${version}`);
+    if (refused) throw refused;
     const result = await this.flights.run(`${name}-${version}`, () => this.fill(name, version));
     if (waitForDisk && result.stored) await result.stored;
     return result;

@@ -6,7 +6,7 @@
 // With a Content-Length, this means the whole body must arrive within
 // grace + length / rate; without one, within grace + the size limit / rate at the latest.
 import { UpstreamTimeoutError } from '../errors.js';
-import type { UpstreamBody } from './client.js';
+import type { UpstreamBody } from './upstream-client.js';
 
 export interface BodyDeadlineOptions {
   /** performance.now() when the request was sent. */

@@ -3,6 +3,7 @@
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import type { UpstreamHealth } from './health.js';
 import type { MemoryLease } from './memory-budget.js';
+import type { UpstreamBody, UpstreamClient, UpstreamOk, UpstreamResult } from './upstream-client.js';
 import { withDeadline } from './body-deadline.js';
 import { PackageSlots, packageKeyOf } from './package-slots.js';
 import {
@@ -14,7 +15,7 @@ import {
   errorMessage,
 } from '../errors.js';
 
-export interface UpstreamClientOptions {
+export interface HttpUpstreamClientOptions {
   baseUrl: string;
   /** Connecting, response headers, each gap between body chunks; and the grace before minBytesPerSecond applies. */
   timeoutMs: number;
@@ -37,22 +38,6 @@ export interface UpstreamClientOptions {
   observe?: (outcome: 'ok' | 'not_modified' | 'not_found' | 'error', seconds: number) => void;
 }
 
-export type UpstreamBody = AsyncIterable<Uint8Array> & {
-  dump(): Promise<void>;
-  /** Stops reading at once; iterating then throws `error`. */
-  destroy(error?: Error): void;
-};
-
-export interface UpstreamOk {
-  status: 200;
-  etag: string | undefined;
-  contentType: string | undefined;
-  contentLength: number | undefined;
-  body: UpstreamBody;
-}
-
-export type UpstreamResult = UpstreamOk | { status: 304 };
-
 /** Connections to upstream, per client (the public repository, each organization, the builds server). */
 const CONNECTIONS = 64;
 
@@ -63,12 +48,12 @@ const CONNECTIONS = 64;
  */
 export const REQUESTS_PER_PACKAGE = CONNECTIONS / 8;
 
-export class UpstreamClient {
+export class HttpUpstreamClient implements UpstreamClient {
   private readonly dispatcher: Dispatcher;
   private readonly base: string;
   private readonly slots = new PackageSlots(REQUESTS_PER_PACKAGE);
 
-  constructor(private readonly options: UpstreamClientOptions) {
+  constructor(private readonly options: HttpUpstreamClientOptions) {
     this.base = options.baseUrl.replace(/\/+$/, '');
     const agentOptions = {
       connect: { timeout: options.timeoutMs },
@@ -88,6 +73,11 @@ export class UpstreamClient {
 
   private get name(): string {
     return this.options.name ?? 'upstream';
+  }
+
+  /** Every request is sent (a cool-down is one of the ways a request fails). */
+  refusal(): undefined {
+    return undefined;
   }
 
   /** GETs `path` (relative to the base URL); the body is still to be read. */
@@ -199,6 +189,12 @@ export class UpstreamClient {
   }
 }
 
+// The retries are written here rather than left to undici's RetryAgent, which would change
+// what clients see: it waits out any Retry-After up to its maxTimeout (this gives up at once
+// on one longer than MAX_RETRY_AFTER_MS), resumes a body cut short with Range requests (here
+// a broken body fails its fetch, to be fetched whole and checked again), and retries inside
+// one dispatch, out of sight of the per-attempt metrics (observe) and the package slot that
+// is given back while waiting to retry.
 const MAX_RETRY_AFTER_MS = 10_000;
 
 // Failures worth another attempt: the connection broke. A timeout has already made the
