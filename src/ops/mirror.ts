@@ -2,7 +2,7 @@
 // fetchReleases, which skips what is cached, so an interrupted run resumes by running again.
 import picomatch from 'picomatch';
 import semver from 'semver';
-import { errorMessage } from '../errors.js';
+import { BadRequestError, errorMessage } from '../errors.js';
 import { namesOf, packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { Release } from '../registry/types.js';
 import type { ReleaseTarget } from './fetch-releases.js';
@@ -19,7 +19,7 @@ export function parseVersionSelection(value: string): VersionSelection {
   if (value === 'latest') return { kind: 'latest' };
   if (value === 'all') return { kind: 'all' };
   if (/^[1-9]\d{0,5}$/.test(value)) return { kind: 'newest', count: Number(value) };
-  throw new Error(`--versions must be latest, all or a positive number, got "${value}"`);
+  throw new BadRequestError(`--versions must be latest, all or a positive number, got "${value}"`);
 }
 
 export interface MirrorPlan {

@@ -135,7 +135,7 @@ function packageSource(repositories: PrewarmContext['repositories']): PackageSou
           if (error instanceof NotFoundError) return undefined;
           throw error;
         })
-        : Promise.reject(new Error(`hexproxy serves no repository ${repository}`));
+        : Promise.reject(new NotFoundError(`hexproxy serves no repository ${repository}`));
       // Awaited by whoever asked; a rejection must not go unhandled meanwhile.
       pkg.catch(() => undefined);
       fetched.set(key, pkg);
