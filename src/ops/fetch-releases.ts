@@ -7,6 +7,7 @@ import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { TarballMirror } from '../mirror/tarball-mirror.js';
 import type { Release } from '../registry/types.js';
 import type { CacheIndex } from '../store/cache-index.js';
+import { mapLimited } from '../util/concurrency.js';
 
 export interface ReleaseTarget {
   /** The repository it is in, as hexproxy names it ("hexpm", "acme"). */
@@ -41,24 +42,17 @@ export interface FetchOptions {
 
 export async function fetchReleases(targets: readonly ReleaseTarget[], options: FetchOptions): Promise<FetchSummary> {
   const summary: FetchSummary = { fetched: [], cached: [], failed: [] };
-  const unique = uniqueTargets(targets);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < unique.length) {
-      const target = unique[next] as ReleaseTarget;
-      next += 1;
-      try {
-        const outcome = await fetchOne(target, options);
-        summary[outcome].push(target);
-        options.onItem?.(target, outcome);
-      } catch (error: unknown) {
-        const reason = errorMessage(error);
-        summary.failed.push({ target, reason });
-        options.onItem?.(target, 'failed', reason);
-      }
+  await mapLimited(uniqueTargets(targets), options.concurrency, async (target) => {
+    try {
+      const outcome = await fetchOne(target, options);
+      summary[outcome].push(target);
+      options.onItem?.(target, outcome);
+    } catch (error: unknown) {
+      const reason = errorMessage(error);
+      summary.failed.push({ target, reason });
+      options.onItem?.(target, 'failed', reason);
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, unique.length)) }, worker));
+  });
   return summary;
 }
 
