@@ -32,7 +32,7 @@ import { TarballMirror } from './mirror/tarball-mirror.js';
 import { UsageRecorder } from './mirror/usage-recorder.js';
 import { projectRoot } from './paths.js';
 import { publicKeyPem } from './registry/signature.js';
-import { createLimiter } from './resolve/limiter.js';
+import { createLimiter } from './util/concurrency.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { checkUsableDirectory, octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';

@@ -27,6 +27,12 @@ export abstract class HexproxyError extends Error {
   abstract readonly status: number;
   /** Extra response headers the error calls for (e.g. Allow). */
   readonly headers: Readonly<Record<string, string>> = {};
+
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    // Logs and stack traces name the class ("NotFoundError: …"), not "Error".
+    this.name = new.target.name;
+  }
 }
 
 export class BadRequestError extends HexproxyError {

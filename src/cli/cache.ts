@@ -5,7 +5,8 @@ import { evictPackage } from '../ops/cache-evict.js';
 import { verifyCache } from '../ops/cache-verify.js';
 import { isPackageName, isVersion } from '../registry/resource.js';
 import { BadRequestError } from '../errors.js';
-import { formatBytes, withHexproxy } from './open.js';
+import { formatBytes } from '../util/format-bytes.js';
+import { withHexproxy } from './open.js';
 import { configFrom, withSettings, type CommandOptions } from './options.js';
 import { createProgress } from './progress.js';
 

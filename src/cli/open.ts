@@ -15,14 +15,3 @@ export async function withHexproxy<T>(config: Readonly<Config>, work: (hexproxy:
     await hexproxy.close();
   }
 }
-
-export const formatBytes = (bytes: number): string => {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-};

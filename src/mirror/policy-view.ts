@@ -11,7 +11,7 @@ import type { ActivePolicy } from '../policy/active-policy.js';
 import type { Decision } from '../policy/decide.js';
 import { decideFromIndex, filterNames, filterPackage, filterVersions } from '../policy/filter.js';
 import { hiddenFromNames, hiddenFromVersions, hiddenReleases } from '../policy/hidden.js';
-import { createLimiter } from '../resolve/limiter.js';
+import { createLimiter } from '../util/concurrency.js';
 import { decodeNames, decodeVersions, encodeNames, encodePackage, encodeVersions } from '../registry/codec.js';
 import { sealRegistryFile } from '../registry/registry-file.js';
 import type { VersionsPackage } from '../registry/types.js';

@@ -2,11 +2,12 @@
 // mirror and export share. Each release is fetched through its repository's mirrors (the
 // public one or an organization's), each tarball checked against that repository's signed
 // registry by the tarball mirror, and against a lock file's checksum when one is given.
-import { errorMessage } from '../errors.js';
+import { BadRequestError, NotFoundError, VerificationError, errorMessage } from '../errors.js';
 import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { TarballMirror } from '../mirror/tarball-mirror.js';
 import type { Release } from '../registry/types.js';
 import type { CacheIndex } from '../store/cache-index.js';
+import { mapLimited } from '../util/concurrency.js';
 
 export interface ReleaseTarget {
   /** The repository it is in, as hexproxy names it ("hexpm", "acme"). */
@@ -41,33 +42,26 @@ export interface FetchOptions {
 
 export async function fetchReleases(targets: readonly ReleaseTarget[], options: FetchOptions): Promise<FetchSummary> {
   const summary: FetchSummary = { fetched: [], cached: [], failed: [] };
-  const unique = uniqueTargets(targets);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < unique.length) {
-      const target = unique[next] as ReleaseTarget;
-      next += 1;
-      try {
-        const outcome = await fetchOne(target, options);
-        summary[outcome].push(target);
-        options.onItem?.(target, outcome);
-      } catch (error: unknown) {
-        const reason = errorMessage(error);
-        summary.failed.push({ target, reason });
-        options.onItem?.(target, 'failed', reason);
-      }
+  await mapLimited(uniqueTargets(targets), options.concurrency, async (target) => {
+    try {
+      const outcome = await fetchOne(target, options);
+      summary[outcome].push(target);
+      options.onItem?.(target, outcome);
+    } catch (error: unknown) {
+      const reason = errorMessage(error);
+      summary.failed.push({ target, reason });
+      options.onItem?.(target, 'failed', reason);
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.concurrency, unique.length)) }, worker));
+  });
   return summary;
 }
 
 async function fetchOne(target: ReleaseTarget, options: FetchOptions): Promise<'fetched' | 'cached'> {
   const { index } = options;
   const { repo, name, version } = target;
-  if (target.conflict) throw new Error(target.conflict);
+  if (target.conflict) throw new BadRequestError(target.conflict);
   const mirrors = options.repositories.get(repo);
-  if (!mirrors) throw new Error(`hexproxy serves no repository ${repo}`);
+  if (!mirrors) throw new NotFoundError(`hexproxy serves no repository ${repo}`);
   const { registry, tarballs } = mirrors;
   if (target.lockOuterChecksum || target.lockInnerChecksum) {
     const pkg = packageOf((await registry.get({ kind: 'package', name })).file);
@@ -77,7 +71,7 @@ async function fetchOne(target: ReleaseTarget, options: FetchOptions): Promise<'
   const before = index.findTarball(repo, name, version);
   const result = await tarballs.get(name, version);
   if (target.lockOuterChecksum && result.row.sha256 !== target.lockOuterChecksum) {
-    throw new Error(`${name} ${version}: the cached tarball has SHA-256 ${result.row.sha256}, but ${target.source} locks ${target.lockOuterChecksum}`);
+    throw new VerificationError(`${name} ${version}: the cached tarball has SHA-256 ${result.row.sha256}, but ${target.source} locks ${target.lockOuterChecksum}`);
   }
   if (options.pin && !result.row.pinned) index.setPinned(repo, name, version, true);
   return before ? 'cached' : 'fetched';
@@ -87,10 +81,10 @@ function checkLockAgainstRegistry(target: ReleaseTarget, release: Release): void
   const outer = release.outer_checksum?.toString('hex');
   const inner = release.inner_checksum.toString('hex');
   if (target.lockOuterChecksum && outer && target.lockOuterChecksum !== outer) {
-    throw new Error(`${target.name} ${target.version}: ${target.source} locks outer checksum ${target.lockOuterChecksum}, but the signed registry says ${outer}; not fetched`);
+    throw new VerificationError(`${target.name} ${target.version}: ${target.source} locks outer checksum ${target.lockOuterChecksum}, but the signed registry says ${outer}; not fetched`);
   }
   if (target.lockInnerChecksum && target.lockInnerChecksum !== inner) {
-    throw new Error(`${target.name} ${target.version}: ${target.source} locks inner checksum ${target.lockInnerChecksum}, but the signed registry says ${inner}; not fetched`);
+    throw new VerificationError(`${target.name} ${target.version}: ${target.source} locks inner checksum ${target.lockInnerChecksum}, but the signed registry says ${inner}; not fetched`);
   }
 }
 

@@ -2,9 +2,10 @@
 // fetchReleases, which skips what is cached, so an interrupted run resumes by running again.
 import picomatch from 'picomatch';
 import semver from 'semver';
-import { errorMessage } from '../errors.js';
+import { BadRequestError, errorMessage } from '../errors.js';
 import { namesOf, packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { Release } from '../registry/types.js';
+import { mapLimited } from '../util/concurrency.js';
 import type { ReleaseTarget } from './fetch-releases.js';
 
 export type VersionSelection = { kind: 'latest' } | { kind: 'all' } | { kind: 'newest'; count: number };
@@ -19,7 +20,7 @@ export function parseVersionSelection(value: string): VersionSelection {
   if (value === 'latest') return { kind: 'latest' };
   if (value === 'all') return { kind: 'all' };
   if (/^[1-9]\d{0,5}$/.test(value)) return { kind: 'newest', count: Number(value) };
-  throw new Error(`--versions must be latest, all or a positive number, got "${value}"`);
+  throw new BadRequestError(`--versions must be latest, all or a positive number, got "${value}"`);
 }
 
 export interface MirrorPlan {
@@ -37,22 +38,16 @@ export async function planMirror(registry: RegistryMirror, selection: MirrorSele
   const excluded = selection.exclude.length === 0 ? () => false : picomatch(selection.exclude);
   const chosen = names.packages.map((pkg) => pkg.name).filter((name) => included(name) && !excluded(name)).sort();
   const plan: MirrorPlan = { targets: [], packages: chosen.length, failed: [] };
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < chosen.length) {
-      const name = chosen[next] as string;
-      next += 1;
-      try {
-        const pkg = packageOf((await registry.get({ kind: 'package', name }, true)).file);
-        for (const release of pickReleases(pkg.releases, selection.versions)) {
-          plan.targets.push({ repo, name, version: release.version, source: 'mirror' });
-        }
-      } catch (error: unknown) {
-        plan.failed.push({ name, reason: errorMessage(error) });
+  await mapLimited(chosen, concurrency, async (name) => {
+    try {
+      const pkg = packageOf((await registry.get({ kind: 'package', name }, true)).file);
+      for (const release of pickReleases(pkg.releases, selection.versions)) {
+        plan.targets.push({ repo, name, version: release.version, source: 'mirror' });
       }
+    } catch (error: unknown) {
+      plan.failed.push({ name, reason: errorMessage(error) });
     }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, chosen.length)) }, worker));
+  });
   plan.targets.sort((a, b) => (a.name === b.name ? semver.compare(a.version, b.version) : a.name < b.name ? -1 : 1));
   return plan;
 }

@@ -11,7 +11,7 @@ import { decideRelease, describeReason } from '../policy/decide.js';
 import type { Policy } from '../policy/rules.js';
 import type { ReleaseIndex } from '../registry/release-index.js';
 import type { Release } from '../registry/types.js';
-import { createLimiter, type Limiter } from '../resolve/limiter.js';
+import { createLimiter, type Limiter } from '../util/concurrency.js';
 import { locateEntry } from './lock-lookup.js';
 import { ownName } from './repositories.js';
 

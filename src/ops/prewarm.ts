@@ -6,8 +6,8 @@ import type { LockedPackage } from '../lockfiles/locked-package.js';
 import { readLockFile, type LockKind } from '../lockfiles/read-lock.js';
 import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
 import type { Package } from '../registry/types.js';
-import { createLimiter } from '../resolve/limiter.js';
 import { resolveSpecs } from '../resolve/resolver.js';
+import { mapLimited } from '../util/concurrency.js';
 import { uniqueTargets, type ReleaseTarget } from './fetch-releases.js';
 import { locateEntry } from './lock-lookup.js';
 import { rebarLookupOrder, releaseLabel, servedRepositoryOf, type ServedRepositories } from './repositories.js';
@@ -135,7 +135,7 @@ function packageSource(repositories: PrewarmContext['repositories']): PackageSou
           if (error instanceof NotFoundError) return undefined;
           throw error;
         })
-        : Promise.reject(new Error(`hexproxy serves no repository ${repository}`));
+        : Promise.reject(new NotFoundError(`hexproxy serves no repository ${repository}`));
       // Awaited by whoever asked; a rejection must not go unhandled meanwhile.
       pkg.catch(() => undefined);
       fetched.set(key, pkg);
@@ -166,14 +166,13 @@ async function locateRebarEntries(entries: readonly LockedPackage[], file: strin
     for (const entry of entries) plan.targets.push(targetOf(entry, only));
     return;
   }
-  const limit = createLimiter(locating.concurrency);
-  const located = await Promise.all(entries.map(async (entry) => ({
+  const located = await mapLimited(entries, locating.concurrency, async (entry) => ({
     entry,
-    where: await limit(() => locateEntry(entry, order, async (repository) => {
+    where: await locateEntry(entry, order, async (repository) => {
       const pkg = await packages(repository, entry.name);
       return pkg?.releases.find((release) => release.version === entry.version) ?? (pkg ? 'no-release' : 'no-package');
-    })),
-  })));
+    }),
+  }));
   const found = new Map<string, string[]>();
   for (const { entry, where } of located) {
     if ('reason' in where) {

@@ -14,8 +14,8 @@
 import { errorMessage } from '../errors.js';
 import { isPackageName } from '../registry/resource.js';
 import type { Dependency, Package, Release } from '../registry/types.js';
+import { createLimiter } from '../util/concurrency.js';
 import { ResolveInputError } from './errors.js';
-import { createLimiter } from './limiter.js';
 import { parseRequirement, type Requirement } from './requirement.js';
 import { selectExact, selectMatching, selectNewest, type Selection } from './select.js';
 import { parseSpec, type Spec } from './spec.js';

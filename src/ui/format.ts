@@ -1,16 +1,4 @@
-// Numbers, sizes and times as the web UI shows them.
-
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 1024) return `${Math.max(0, Math.round(bytes || 0))} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
-}
+// Numbers and times as the web UI shows them (sizes: src/util/format-bytes.ts, shared with the CLI).
 
 export function formatCount(count: number): string {
   return count.toLocaleString('en-US');

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidSpecError } from '../../src/resolve/errors.js';
-import { createLimiter } from '../../src/resolve/limiter.js';
 import { parseSpec } from '../../src/resolve/spec.js';
 
 describe('parseSpec', () => {
@@ -40,39 +39,5 @@ describe('parseSpec', () => {
     expect(error).toBeInstanceOf(InvalidSpecError);
     expect(error).toMatchObject({ code: 'invalid_spec', input: text });
     expect((error as InvalidSpecError).problem).toMatch(problem);
-  });
-});
-
-describe('createLimiter', () => {
-  it('runs at most `limit` tasks at once, in order, and passes results and errors through', async () => {
-    const limit = createLimiter(2);
-    const started: number[] = [];
-    const release: (() => void)[] = [];
-    const tasks = [0, 1, 2, 3].map((n) =>
-      limit(async () => {
-        started.push(n);
-        await new Promise<void>((resolve) => release.push(resolve));
-        if (n === 3) throw new Error('task 3 failed');
-        return n * 10;
-      }),
-    );
-    const settled = Promise.allSettled(tasks);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(started).toEqual([0, 1]);
-    release.shift()?.();
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(started).toEqual([0, 1, 2]);
-    while (started.length < 4 || release.length > 0) {
-      release.shift()?.();
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    const results = await settled;
-    expect(results.slice(0, 3)).toEqual([0, 10, 20].map((value) => ({ status: 'fulfilled', value })));
-    expect(results[3]).toMatchObject({ status: 'rejected', reason: new Error('task 3 failed') });
-  });
-
-  it('rejects a limit below 1', () => {
-    expect(() => createLimiter(0)).toThrow(RangeError);
-    expect(() => createLimiter(1.5)).toThrow(/whole number/);
   });
 });

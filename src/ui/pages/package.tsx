@@ -3,7 +3,8 @@
 // checksums.
 import type { FC } from 'hono/jsx';
 import type { Dependency, SecurityAdvisory } from '../../registry/types.js';
-import { formatAgo, formatBytes, formatCount, formatDate, formatTime, isoTime } from '../format.js';
+import { formatBytes } from '../../util/format-bytes.js';
+import { formatAgo, formatCount, formatDate, formatTime, isoTime } from '../format.js';
 import { Badge, CodeBlock, Layout, type Chrome } from '../layout.js';
 import { packageHref, releasesPageHref } from '../links.js';
 import type { AdvisoryReach } from '../../registry/release-index.js';

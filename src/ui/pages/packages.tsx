@@ -1,7 +1,8 @@
 // Packages: what is cached (tarballs grouped by package), searchable, with sizes, hits and last use.
 import type { FC } from 'hono/jsx';
 import type { CachedPackageRow, CachedPackageSort } from '../../store/cache-index.js';
-import { formatAgo, formatBytes, formatCount, formatTime, isoTime } from '../format.js';
+import { formatBytes } from '../../util/format-bytes.js';
+import { formatAgo, formatCount, formatTime, isoTime } from '../format.js';
 import { Badge, Layout, type Chrome } from '../layout.js';
 import { packageHref, queryString } from '../links.js';
 

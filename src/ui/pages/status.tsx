@@ -5,7 +5,8 @@ import type { CacheStats } from '../../ops/cache-stats.js';
 import type { PolicySummary } from '../../policy/describe.js';
 import { durationSeconds } from '../../policy/duration.js';
 import type { UpstreamState } from '../../upstream/health.js';
-import { formatAgo, formatBytes, formatCount, formatPercent, formatTime, isoTime } from '../format.js';
+import { formatBytes } from '../../util/format-bytes.js';
+import { formatAgo, formatCount, formatPercent, formatTime, isoTime } from '../format.js';
 import { Badge, Layout, type Chrome } from '../layout.js';
 import type { RecentError } from '../recent-errors.js';
 
