@@ -19,7 +19,7 @@ import { InstallsMirror } from './installs/installs-mirror.js';
 import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
 import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
-import { CacheEvictor } from './mirror/cache-evictor.js';
+import { CacheEvictor } from './cache/evictor.js';
 import { HexRepository } from './mirror/hex-repository.js';
 import { PassthroughMirror } from './mirror/passthrough-mirror.js';
 import { PolicyView } from './mirror/policy-view.js';
@@ -36,7 +36,7 @@ import { createLimiter } from './resolve/limiter.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { checkUsableDirectory, octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
-import { reconcileInBackground } from './store/reconcile.js';
+import { reconcileInBackground } from './cache/reconcile.js';
 import { UpstreamClient } from './upstream/client.js';
 import { MemoryBudget } from './upstream/memory-budget.js';
 import { UpstreamHealth } from './upstream/health.js';
@@ -311,7 +311,7 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
     throw error;
   });
   hexproxy.warmPolicyViews();
-  // Crash leftovers: the index and the files are made to agree in the background (src/store/reconcile.ts).
+  // Crash leftovers: the index and the files are made to agree in the background (src/cache/reconcile.ts).
   void reconcileInBackground({
     index: hexproxy.index, blobs: hexproxy.blobs, log,
     registry: { keyOf: (repo) => hexproxy.repositories.get(repo)?.registry.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes },

@@ -13,7 +13,7 @@ import type { RequestVariables } from '../http/request-context.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
 import type { RegistryMirror } from '../mirror/registry-mirror.js';
-import { cacheStats } from '../ops/cache-stats.js';
+import { cacheStats } from '../cache/stats.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
 import { decideRelease, describeDecision, describeReason, type PackageFacts } from '../policy/decide.js';
 import { describePolicy } from '../policy/describe.js';

@@ -9,7 +9,7 @@ import { tarballKey } from '../../src/mirror/tarball-mirror.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import { CacheIndex } from '../../src/store/cache-index.js';
 import { FsBlobStore } from '../../src/store/fs-blob-store.js';
-import { reconcileCache, type ReconcileOptions } from '../../src/store/reconcile.js';
+import { reconcileCache, type ReconcileOptions } from '../../src/cache/reconcile.js';
 import { cacheProblems, fetchAndCheck, type Served, settled } from '../support/crash-checks.js';
 import { seededRandom, spawnServer, stagedFiles, type ServerLogLine, type ServerProcess } from '../support/crash-harness.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';

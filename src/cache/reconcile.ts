@@ -48,8 +48,8 @@ import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
 import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile } from '../registry/registry-file.js';
 import { isPackageName, isVersion, resourceAt } from '../registry/resource.js';
-import type { BlobStore } from './blob-store.js';
-import type { CacheIndex, PassthroughRow, RegistryRow, TarballRow } from './cache-index.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { CacheIndex, PassthroughRow, RegistryRow, TarballRow } from '../store/cache-index.js';
 
 export const SETTLE_MS = 1000;
 

@@ -1,7 +1,7 @@
 // `hexproxy cache evict NAME[@VERSION]`: remove a package's cached tarballs (pinned or
 // not: the operator asked) and, for a whole package, its registry file.
 import { NotFoundError } from '../errors.js';
-import { removeTarball } from '../mirror/cache-evictor.js';
+import { removeTarball } from './evictor.js';
 import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
