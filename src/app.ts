@@ -20,6 +20,7 @@ import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
 import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
 import { CacheEvictor } from './cache/evictor.js';
+import { organizationPrefix } from './cache/layout.js';
 import { HexRepository } from './mirror/hex-repository.js';
 import { PassthroughMirror } from './mirror/passthrough-mirror.js';
 import { PolicyView } from './mirror/policy-view.js';
@@ -208,10 +209,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       memoryBytes: 0,
     });
     // Private docs: cached under passthrough/repos/ORG/, fetched with the organization's client.
-    const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: `repos/${name}/` });
+    const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: organizationPrefix(name) });
     mirrors.set(name, { registry: orgRegistry, tarballs: orgTarballs });
     organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey),
-      viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16))), `repos/${name}/`, metrics));
+      viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16))), organizationPrefix(name), metrics));
   }
   memory.policy = policy;
   // Every repository served, the public one first: what the policy's metrics and warm-up walk.

@@ -44,12 +44,11 @@ import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
-import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile } from '../registry/registry-file.js';
-import { isPackageName, isVersion, resourceAt } from '../registry/resource.js';
+import { resourceAt } from '../registry/resource.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow, RegistryRow, TarballRow } from '../store/cache-index.js';
+import { INDEXED_KINDS, parseCacheKey, passthroughKey, registryKey, tarballKey, type IndexedKind } from './layout.js';
 
 export const SETTLE_MS = 1000;
 
@@ -91,12 +90,10 @@ export interface ReconcileReport {
   ms: number;
 }
 
-type Kind = 'tarballs' | 'registry' | 'passthrough';
-
 /** A file hexproxy writes, and how to ask the index whether it has a row. */
 interface Entry {
   key: string;
-  kind: Kind;
+  kind: IndexedKind;
   indexed(): boolean;
 }
 
@@ -180,7 +177,7 @@ class Reconciler {
     for (const row of this.rows(() => index.listRegistryFiles())) {
       counted.rows += 1;
       await this.attempt(async () => {
-        const key = registryBlobKey(row.repo, row.path);
+        const key = registryKey(row.repo, row.path);
         const blob = await blobs.open(key);
         this.checkStopped();
         if (blob && blob.size === row.size) return;
@@ -201,7 +198,7 @@ class Reconciler {
   /** The row a registry file of another size deserves, if it still verifies with its repository's key. */
   private async verifiedRow(row: RegistryRow, key: string): Promise<RegistryRow | undefined> {
     const { registry, blobs } = this.options;
-    const resource = resourceOf(row.path);
+    const resource = resourceAt(row.path);
     const publicKey = registry?.keyOf(row.repo);
     if (!registry || !resource || !publicKey) return undefined;
     const body = await blobs.read(key);
@@ -220,7 +217,7 @@ class Reconciler {
     for (const row of this.rows(() => index.listPassthroughFiles())) {
       counted.rows += 1;
       await this.attempt(async () => {
-        const blob = await blobs.open(`passthrough/${row.path}`);
+        const blob = await blobs.open(passthroughKey(row.path));
         this.checkStopped();
         if (blob && blob.size === row.size) return;
         if (!sameRow(index.findPassthroughFile(row.path), row)) return;
@@ -233,7 +230,7 @@ class Reconciler {
   private async listUnindexedFiles(): Promise<Candidate[]> {
     const candidates: Candidate[] = [];
     let listed = 0;
-    for (const prefix of ['tarballs', 'registry', 'passthrough'] as const) {
+    for (const prefix of INDEXED_KINDS) {
       for await (const key of this.options.blobs.list(prefix)) {
         // Index lookups are synchronous: let requests in between, even in a directory of thousands.
         if (++listed % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -290,25 +287,23 @@ class Reconciler {
   /** Which row a key belongs to, for the keys hexproxy writes; undefined for anything else. */
   private identify(key: string): Entry | undefined {
     const { index } = this.options;
-    const segments = key.split('/');
-    const [top] = segments;
-    if (top === 'tarballs' && segments.length === 4) {
-      const [, repo = '', name = '', file = ''] = segments;
-      const version = file.startsWith(`${name}-`) && file.endsWith('.tar') ? file.slice(name.length + 1, -'.tar'.length) : '';
-      if (!isPackageName(name) || !isVersion(version)) return undefined;
-      return { key, kind: 'tarballs', indexed: () => index.findTarball(repo, name, version) !== undefined };
+    const named = parseCacheKey(key);
+    switch (named?.kind) {
+      case 'tarballs': {
+        const { repo, name, version } = named;
+        return { key, kind: 'tarballs', indexed: () => index.findTarball(repo, name, version) !== undefined };
+      }
+      case 'registry': {
+        const { repo, path } = named;
+        return { key, kind: 'registry', indexed: () => index.findRegistryFile(repo, path) !== undefined };
+      }
+      case 'passthrough': {
+        const { path } = named;
+        return { key, kind: 'passthrough', indexed: () => index.findPassthroughFile(path) !== undefined };
+      }
+      default:
+        return undefined;
     }
-    if (top === 'registry' && segments.length >= 3) {
-      const repo = segments[1] ?? '';
-      const path = segments.slice(2).join('/');
-      if (!resourceOf(path)) return undefined;
-      return { key, kind: 'registry', indexed: () => index.findRegistryFile(repo, path) !== undefined };
-    }
-    if (top === 'passthrough' && segments.length >= 2) {
-      const path = segments.slice(1).join('/');
-      return { key, kind: 'passthrough', indexed: () => index.findPassthroughFile(path) !== undefined };
-    }
-    return undefined;
   }
 
   /** The inode and ctime of a key's file; undefined when the store has no local file to ask. */
@@ -378,6 +373,5 @@ function sameIdentity(now: Identity | undefined, seen: Identity | undefined): bo
   return now.ino === seen.ino && now.changedAt === seen.changedAt;
 }
 
-const resourceOf = resourceAt;
 
 const isMissing = (error: unknown): boolean => error instanceof Error && 'code' in error && error.code === 'ENOENT';

@@ -13,7 +13,8 @@ import {
   BuildListUnavailableError, HexproxyError, NotFoundError, OfflineMissError, StorageError, UpstreamTimeoutError, UpstreamUnavailableError, VerificationError, errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { passthroughBlobKey, type PassthroughResult } from '../mirror/passthrough-mirror.js';
+import { installsPath, passthroughKey } from '../cache/layout.js';
+import type { PassthroughResult } from '../mirror/passthrough-mirror.js';
 import type { CacheStatus } from '../mirror/registry-mirror.js';
 import { SingleFlight } from '../mirror/single-flight.js';
 import { commitWithRow, stageDownload, type StagedDownload } from '../mirror/staged-download.js';
@@ -280,7 +281,7 @@ export class InstallsMirror {
     const { upstream, blobs, maxBytes } = this.options;
     const result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
     if (result.status === 304) return { notModified: true };
-    const staged = await stageDownload(blobs, passthroughBlobKey(path), result, {
+    const staged = await stageDownload(blobs, passthroughKey(path), result, {
       maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes', keepBytes: true,
     });
     return { staged, bytes: staged.bytes ?? Buffer.alloc(0), etag: result.etag ?? null };
@@ -305,7 +306,7 @@ export class InstallsMirror {
     } catch (error: unknown) {
       for (const [path, part] of parts) if ('staged' in part && !committed.includes(path)) await part.staged.writer.abort().catch(() => undefined);
       // Files the index does not name (or names with other bytes) would only be refused later.
-      for (const path of committed) await blobs.delete(passthroughBlobKey(path)).catch(() => undefined);
+      for (const path of committed) await blobs.delete(passthroughKey(path)).catch(() => undefined);
       if (error instanceof HexproxyError) throw error;
       throw new StorageError(`cannot store /${parts[0]?.[0] ?? 'installs'}: ${errorMessage(error)}`, { cause: error });
     }
@@ -314,7 +315,7 @@ export class InstallsMirror {
   private async fetchChecked(path: string, list: BuildListName, expected: string): Promise<PassthroughResult> {
     const { upstream, index, blobs, maxBytes, log } = this.options;
     const key = cacheKey(path);
-    const blobKey = passthroughBlobKey(key);
+    const blobKey = passthroughKey(key);
     const result = await upstream.get(key);
     const sha512 = createHash('sha512');
     const staged = await stageDownload(blobs, blobKey, { ...result, body: hashing(result.body, sha512) }, {
@@ -342,7 +343,7 @@ export class InstallsMirror {
     const { index, blobs } = this.options;
     const row = index.findPassthroughFile(path);
     if (!row) return undefined;
-    const blob = await blobs.open(passthroughBlobKey(path));
+    const blob = await blobs.open(passthroughKey(path));
     if (!blob || blob.size !== row.size) {
       index.removePassthroughFile(path);
       return undefined;
@@ -361,7 +362,7 @@ export class InstallsMirror {
   private async forget(list: BuildListName): Promise<void> {
     for (const path of [cacheKey(list), cacheKey(`${list}.signed`)]) {
       this.options.index.removePassthroughFile(path);
-      await this.options.blobs.delete(passthroughBlobKey(path));
+      await this.options.blobs.delete(passthroughKey(path));
     }
   }
 
@@ -371,7 +372,7 @@ export class InstallsMirror {
 }
 
 /** Installs files share the pass-through table and blob layout (passthrough/installs/…). */
-const cacheKey = (path: string): string => `installs/${path}`;
+const cacheKey = installsPath;
 
 const etagOf = (row: PassthroughRow): string => `"${row.sha256.slice(0, 40)}"`;
 

@@ -17,6 +17,7 @@ import { openRegistryFile, sealRegistryFile } from '../registry/registry-file.js
 import { ReleaseIndexCache, type ReleaseIndex } from '../registry/release-index.js';
 import type { Names, Package } from '../registry/types.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
+import { registryKey } from '../cache/layout.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, RegistryRow } from '../store/cache-index.js';
 import { readBody, type UpstreamClient } from '../upstream/client.js';
@@ -218,7 +219,7 @@ export class RegistryMirror {
 
   /** The blob first: an index row must never name bytes that are not on disk. */
   private async store(path: string, body: Buffer, row: RegistryRow, hadRow: boolean): Promise<void> {
-    const key = blobKey(this.options.repo, path);
+    const key = registryKey(this.options.repo, path);
     await this.options.blobs.put(key, body);
     try {
       this.options.index.saveRegistryFile(row);
@@ -242,7 +243,7 @@ export class RegistryMirror {
       this.remember(path, file);
       return file;
     }
-    const body = await blobs.read(blobKey(repo, path));
+    const body = await blobs.read(registryKey(repo, path));
     if (!body) {
       index.removeRegistryFile(repo, path);
       return undefined;
@@ -280,7 +281,7 @@ export class RegistryMirror {
   private async forget(path: string): Promise<void> {
     this.memory.delete(path);
     this.options.index.removeRegistryFile(this.options.repo, path);
-    await this.options.blobs.delete(blobKey(this.options.repo, path));
+    await this.options.blobs.delete(registryKey(this.options.repo, path));
   }
 
   private remember(path: string, file: RegistryFile): void {
@@ -317,7 +318,5 @@ export const registryEntryCost = (file: RegistryFile): number =>
 // Measured by test/integration/registry-memory.test.ts: about 1.4 KiB of strings, objects and
 // buffer headers per entry, rounded up.
 const ENTRY_OVERHEAD_BYTES = 2048;
-
-export const blobKey = (repo: string, path: string): string => `registry/${repo}/${path}`;
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');

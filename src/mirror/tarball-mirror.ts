@@ -13,6 +13,7 @@ import {
 import type { Logger } from '../log.js';
 import { expectedChecksum, innerChecksumOf, type ExpectedChecksum } from '../registry/tarball-checksum.js';
 import type { Release } from '../registry/types.js';
+import { tarballKey } from '../cache/layout.js';
 import { bufferBlob, type BlobStore, type StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import { readBody, type UpstreamClient } from '../upstream/client.js';
@@ -273,5 +274,3 @@ async function checksumOrNull(tarball: Buffer): Promise<string | null> {
     return null;
   }
 }
-
-export const tarballKey = (repo: string, name: string, version: string): string => `tarballs/${repo}/${name}/${name}-${version}.tar`;

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tarballKey } from '../../src/mirror/tarball-mirror.js';
+import { tarballKey } from '../../src/cache/layout.js';
 import { cacheStats } from '../../src/cache/stats.js';
 import { evictPackage } from '../../src/cache/evict.js';
 import { verifyCache } from '../../src/cache/verify.js';
