@@ -15,11 +15,11 @@ import { listSignatureProblem } from '../installs/signed-list.js';
 import { fingerprintOf } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
 import { installsPath, passthroughKey, registryKey, tarballKey } from '../cache/layout.js';
+import { verifyTarball } from '../cache/verify-tarball.js';
 import { sha256Hex } from '../mirror/registry-mirror.js';
 import { openRegistryFile, type VerifiedRegistryFile } from '../registry/registry-file.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
 import { detachedSignatureProblem, publicKeyPem } from '../registry/signature.js';
-import { innerChecksumOf } from '../registry/tarball-checksum.js';
 import type { Package } from '../registry/types.js';
 import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
@@ -497,9 +497,9 @@ class BundleImport {
       await this.refuse(entry.path, `has SHA-256 ${actual}; the manifest says ${entry.sha256}`);
       return;
     }
-    const got = kept ? await innerChecksumOrNull(Buffer.concat(kept)) : actual;
-    if (got !== checksum.hex) {
-      await this.refuse(entry.path, `does not match ${source}: expected ${checksum.kind} SHA-256 ${checksum.hex}, got ${got ?? 'an unreadable tarball'}`);
+    const mismatch = await verifyTarball(checksum, { sha256: actual, ...(kept && { bytes: Buffer.concat(kept) }) });
+    if (mismatch !== undefined) {
+      await this.refuse(entry.path, `does not match ${source}: ${mismatch}`);
       return;
     }
     if (keepOut !== undefined) {
@@ -864,14 +864,6 @@ async function collect(entry: TarEntry): Promise<Buffer[]> {
 
 async function drain(entry: TarEntry): Promise<void> {
   for await (const chunk of chunksOf(entry)) void chunk;
-}
-
-async function innerChecksumOrNull(tarball: Buffer): Promise<string | null> {
-  try {
-    return (await innerChecksumOf(tarball)).toString('hex');
-  } catch {
-    return null;
-  }
 }
 
 const isRegularFile = (type: tar.Header['type']): boolean => type === 'file' || type === 'contiguous-file';

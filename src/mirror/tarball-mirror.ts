@@ -11,9 +11,10 @@ import {
   errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { expectedChecksum, innerChecksumOf, type ExpectedChecksum } from '../registry/tarball-checksum.js';
+import { expectedChecksum, type ExpectedChecksum } from '../registry/tarball-checksum.js';
 import type { Release } from '../registry/types.js';
 import { tarballKey } from '../cache/layout.js';
+import { verifyTarball } from '../cache/verify-tarball.js';
 import { bufferBlob, type BlobStore, type StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import { readBody, type UpstreamClient } from '../upstream/client.js';
@@ -191,12 +192,10 @@ export class TarballMirror {
       // Old releases carry only the inner checksum, which needs the whole file to compute.
       keepBytes: expected.kind === 'inner',
     });
-    const actual = staged.bytes ? await checksumOrNull(staged.bytes) : staged.sha256;
-    if (actual !== expected.hex) {
+    const mismatch = await verifyTarball(expected, staged);
+    if (mismatch !== undefined) {
       await staged.writer.abort();
-      throw new VerificationError(
-        `tarball ${name} ${version} from upstream does not match the registry: expected ${expected.kind} SHA-256 ${expected.hex}, got ${actual ?? 'an unreadable tarball'}; not cached`,
-      );
+      throw notTheRelease(name, version, mismatch);
     }
     const now = Date.now();
     const row: TarballRow = { repo, name, version, size: staged.size, sha256: staged.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
@@ -219,12 +218,8 @@ export class TarballMirror {
   private async fillSmall(name: string, version: string, expected: ExpectedChecksum, bytes: Buffer): Promise<TarballResult> {
     const { repo, blobs, index, log } = this.options;
     const sha256 = sha256Hex(bytes);
-    const actual = expected.kind === 'inner' ? await checksumOrNull(bytes) : sha256;
-    if (actual !== expected.hex) {
-      throw new VerificationError(
-        `tarball ${name} ${version} from upstream does not match the registry: expected ${expected.kind} SHA-256 ${expected.hex}, got ${actual ?? 'an unreadable tarball'}; not cached`,
-      );
-    }
+    const mismatch = await verifyTarball(expected, { sha256, bytes });
+    if (mismatch !== undefined) throw notTheRelease(name, version, mismatch);
     const now = Date.now();
     const row: TarballRow = { repo, name, version, size: bytes.length, sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
     const result: TarballResult = { blob: bufferBlob(bytes), row, etag: `"${sha256}"`, cache: 'miss', bytes };
@@ -267,10 +262,5 @@ export class TarballMirror {
 
 
 
-async function checksumOrNull(tarball: Buffer): Promise<string | null> {
-  try {
-    return (await innerChecksumOf(tarball)).toString('hex');
-  } catch {
-    return null;
-  }
-}
+const notTheRelease = (name: string, version: string, mismatch: string): VerificationError =>
+  new VerificationError(`tarball ${name} ${version} from upstream does not match the registry: ${mismatch}; not cached`);
