@@ -15,6 +15,7 @@ import { listSignatureProblem } from '../installs/signed-list.js';
 import { fingerprintOf } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
 import { installsPath, passthroughKey, registryKey, tarballKey } from '../cache/layout.js';
+import { newTarballRow, revalidateInFull } from '../cache/rows.js';
 import { verifyTarball } from '../cache/verify-tarball.js';
 import { sha256Hex } from '../mirror/registry-mirror.js';
 import { openRegistryFile, type VerifiedRegistryFile } from '../registry/registry-file.js';
@@ -810,16 +811,16 @@ class BundleImport {
         if (item.kind === 'registry') {
           // No ETag and never checked: served offline as it is, revalidated in full once upstream is reachable.
           // upstreamAsOf: what a trusted bundle attested, else 0 (unknown).
-          index.saveRegistryFile({
-            repo: item.repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
-          });
+          index.saveRegistryFile(revalidateInFull({
+            repo: item.repo, path: resourcePath(item.resource), sha256: item.sha256, size: item.size, fetchedAt: now, upstreamAsOf: item.upstreamAsOf,
+          }));
         } else if (item.kind === 'installs') {
           // Like registry files: no ETag and never checked, so a list is served offline as it is and fetched again online.
-          index.savePassthroughFile({
-            path: item.rowPath, upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
-          });
+          index.savePassthroughFile(revalidateInFull({
+            path: item.rowPath, sha256: item.sha256, size: item.size, fetchedAt: now, upstreamAsOf: item.upstreamAsOf,
+          }));
         } else {
-          index.saveTarball({ repo: item.repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: pin });
+          index.saveTarball(newTarballRow({ repo: item.repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256 }, now, pin));
         }
       }
       for (const tarball of pinnedNow) index.setPinned(tarball.repo, tarball.name, tarball.version, true);

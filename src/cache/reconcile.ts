@@ -48,6 +48,7 @@ import { openRegistryFile } from '../registry/registry-file.js';
 import { resourceAt } from '../registry/resource.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow, RegistryRow, TarballRow } from '../store/cache-index.js';
+import { revalidateInFull } from './rows.js';
 import { INDEXED_KINDS, parseCacheKey, passthroughKey, registryKey, tarballKey, type IndexedKind } from './layout.js';
 
 export const SETTLE_MS = 1000;
@@ -208,7 +209,7 @@ class Reconciler {
     } catch {
       return undefined;
     }
-    return { ...row, sha256: createHash('sha256').update(body).digest('hex'), size: body.length, upstreamEtag: null, checkedAt: 0 };
+    return revalidateInFull({ ...row, sha256: createHash('sha256').update(body).digest('hex'), size: body.length });
   }
 
   private async checkPassthroughRows(): Promise<void> {

@@ -14,6 +14,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { installsPath, passthroughKey } from '../cache/layout.js';
+import { confirmedAt, isFreshRow } from '../cache/rows.js';
 import type { PassthroughResult } from '../mirror/passthrough-mirror.js';
 import type { CacheStatus } from '../mirror/registry-mirror.js';
 import { SingleFlight } from '../mirror/single-flight.js';
@@ -246,7 +247,7 @@ export class InstallsMirror {
         index.touchPassthroughFile(listPath, now);
         index.touchPassthroughFile(signedPath, now);
       });
-      const touch = (part: Part): Part => ({ ...part, row: { ...part.row, checkedAt: now, upstreamAsOf: Math.max(part.row.upstreamAsOf, now) } });
+      const touch = (part: Part): Part => ({ ...part, row: confirmedAt(part.row, now) });
       return { ...cached, list: touch(cached.list), signed: touch(cached.signed), cache: 'revalidated' };
     }
     const problem = listSignatureProblem(listBytes, signedBytes, listKey);
@@ -263,7 +264,7 @@ export class InstallsMirror {
           fetchedAt: now, checkedAt: now, upstreamAsOf: now,
         };
       }
-      return previous && { ...previous.row, checkedAt: now, upstreamAsOf: Math.max(previous.row.upstreamAsOf, now) };
+      return previous && confirmedAt(previous.row, now);
     };
     const listRow = rowOf(listPath, fetchedList, cached?.list);
     const signedRow = rowOf(signedPath, fetchedSigned, cached?.signed);
@@ -367,7 +368,7 @@ export class InstallsMirror {
   }
 
   private isFresh(row: PassthroughRow): boolean {
-    return Date.now() - row.checkedAt < this.options.ttlMs;
+    return isFreshRow(row, this.options.ttlMs);
   }
 }
 

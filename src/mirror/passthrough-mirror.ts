@@ -4,6 +4,7 @@
 import { HexproxyError, NotFoundError, OfflineMissError, StorageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { passthroughKey } from '../cache/layout.js';
+import { confirmedAt, isFreshRow } from '../cache/rows.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
 import type { UpstreamClient } from '../upstream/client.js';
@@ -81,7 +82,7 @@ export class PassthroughMirror {
     const now = Date.now();
     if (result.status === 304 && cached) {
       index.touchPassthroughFile(path, now);
-      return { ...cached, row: { ...cached.row, checkedAt: now, upstreamAsOf: Math.max(cached.row.upstreamAsOf, now) }, cache: 'revalidated' };
+      return { ...cached, row: confirmedAt(cached.row, now), cache: 'revalidated' };
     }
     if (result.status === 304) throw new NotFoundError(`upstream answered 304 for /${path} without a conditional request`);
     const key = passthroughKey(path);
@@ -102,6 +103,6 @@ export class PassthroughMirror {
   }
 
   private isFresh(row: PassthroughRow): boolean {
-    return Date.now() - row.checkedAt < this.options.ttlMs;
+    return isFreshRow(row, this.options.ttlMs);
   }
 }

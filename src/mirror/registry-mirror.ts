@@ -18,6 +18,7 @@ import { ReleaseIndexCache, type ReleaseIndex } from '../registry/release-index.
 import type { Names, Package } from '../registry/types.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
 import { registryKey } from '../cache/layout.js';
+import { confirmedAt, isFreshRow, revalidateInFull } from '../cache/rows.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, RegistryRow } from '../store/cache-index.js';
 import { readBody, type UpstreamClient } from '../upstream/client.js';
@@ -186,7 +187,7 @@ export class RegistryMirror {
     if (result.status === 304) {
       if (!cached) throw new VerificationError(`upstream answered 304 for ${describeResource(resource)} without a conditional request`);
       this.options.index.touchRegistryFile(repo, path, now);
-      const file = { ...cached, row: { ...cached.row, checkedAt: now, upstreamAsOf: Math.max(cached.row.upstreamAsOf, now) } };
+      const file = { ...cached, row: confirmedAt(cached.row, now) };
       this.remember(path, file);
       return { file, cache: 'revalidated' };
     }
@@ -258,7 +259,7 @@ export class RegistryMirror {
       // A crash between writing the blob and its row leaves a newer blob: keep it, but
       // drop the ETag so the next revalidation fetches in full.
       const actual = sha256Hex(body);
-      const consistent = actual === row.sha256 ? row : { ...row, sha256: actual, size: body.length, upstreamEtag: null, checkedAt: 0 };
+      const consistent = actual === row.sha256 ? row : revalidateInFull({ ...row, sha256: actual, size: body.length });
       const file = await this.seal(resource, consistent, body, verified.payload);
       this.remember(path, file);
       return file;
@@ -289,7 +290,7 @@ export class RegistryMirror {
   }
 
   private isFresh(row: RegistryRow): boolean {
-    return Date.now() - row.checkedAt < this.options.ttlMs;
+    return isFreshRow(row, this.options.ttlMs);
   }
 }
 

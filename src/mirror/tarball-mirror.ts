@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { expectedChecksum, type ExpectedChecksum } from '../registry/tarball-checksum.js';
 import type { Release } from '../registry/types.js';
 import { tarballKey } from '../cache/layout.js';
+import { newTarballRow } from '../cache/rows.js';
 import { verifyTarball } from '../cache/verify-tarball.js';
 import { bufferBlob, type BlobStore, type StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
@@ -198,7 +199,7 @@ export class TarballMirror {
       throw notTheRelease(name, version, mismatch);
     }
     const now = Date.now();
-    const row: TarballRow = { repo, name, version, size: staged.size, sha256: staged.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
+    const row = newTarballRow({ repo, name, version, size: staged.size, sha256: staged.sha256 }, now);
     await commitWithRow(staged, blobs, key, () => index.saveTarball(row));
     const blob = await blobs.open(key);
     if (!blob) throw new StorageError(`tarball ${name} ${version} vanished from the cache right after it was written`);
@@ -221,7 +222,7 @@ export class TarballMirror {
     const mismatch = await verifyTarball(expected, { sha256, bytes });
     if (mismatch !== undefined) throw notTheRelease(name, version, mismatch);
     const now = Date.now();
-    const row: TarballRow = { repo, name, version, size: bytes.length, sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
+    const row = newTarballRow({ repo, name, version, size: bytes.length, sha256 }, now);
     const result: TarballResult = { blob: bufferBlob(bytes), row, etag: `"${sha256}"`, cache: 'miss', bytes };
     const key = tarballKey(repo, name, version);
     result.stored = (async () => {
