@@ -18,8 +18,9 @@
 // Files with no row are the delicate part: a file with no row may be a commit in progress
 // (renamed, its row not yet inserted), in this process or in a CLI beside it, not debris.
 // The commit time of a file is its ctime, which the rename sets (mtime would not do: a staged
-// file keeps the time of its last write, for a bundle import minutes before its rename). One
-// is removed only when all of these hold:
+// file keeps the time of its last write, for a bundle import minutes before its rename); the
+// blob store reports it as committedAt, with a revision (inode and ctime). One is removed only
+// when all of these hold:
 //  - it was committed before this pass began. Later commits are live writers' (this server's
 //    fills, or a CLI's), whose rows follow; a crash of this process leaves them for the next
 //    start.
@@ -29,7 +30,7 @@
 //    listing. An age threshold alone (say 60 s) would keep the debris of a crash followed by
 //    a quick restart (systemd restarts in 100 ms) until some later restart.
 //  - it still has no row when looked up again right before it is removed, and it is the same
-//    file (inode and ctime) that was listed, not a fresh commit since;
+//    file (revision and commit time) that was listed, not a fresh commit since;
 //  - no other live process has staged files in DATA_DIR/.tmp. A bundle import commits all its
 //    files before it writes any row, which can take longer than the wait; while another
 //    process writes, files with no row are left for the next start (counted as deferred).
@@ -40,7 +41,6 @@
 // it never looks outside tarballs/, registry/ and passthrough/ (so never at quarantine/,
 // keys/ or the blob store's .tmp/, which it only reads).
 import { createHash, type KeyObject } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -100,7 +100,7 @@ interface Entry {
 
 /** The file behind a key as it was seen, to tell it from a later commit under the same key. */
 interface Identity {
-  ino: number;
+  revision: string;
   changedAt: number;
 }
 
@@ -307,18 +307,12 @@ class Reconciler {
     }
   }
 
-  /** The inode and ctime of a key's file; undefined when the store has no local file to ask. */
+  /** The revision and commit time of a key's blob (a file's inode and ctime); undefined when the store cannot tell. */
   private async identity(key: string): Promise<Identity | undefined | 'gone'> {
     const blob = await this.options.blobs.open(key);
     if (!blob) return 'gone';
-    if (!blob.filePath) return undefined;
-    try {
-      const info = await stat(blob.filePath);
-      return { ino: info.ino, changedAt: info.ctimeMs };
-    } catch (error: unknown) {
-      if (isMissing(error)) return 'gone';
-      throw error;
-    }
+    if (blob.revision === undefined || blob.committedAt === undefined) return undefined;
+    return { revision: blob.revision, changedAt: blob.committedAt };
   }
 
   /** Staged files of another live process: a CLI (prewarm, mirror, import) is writing. */
@@ -371,8 +365,5 @@ function sameRow<T extends TarballRow | RegistryRow | PassthroughRow>(current: T
 
 function sameIdentity(now: Identity | undefined, seen: Identity | undefined): boolean {
   if (!now || !seen) return now === seen;
-  return now.ino === seen.ino && now.changedAt === seen.changedAt;
+  return now.revision === seen.revision && now.changedAt === seen.changedAt;
 }
-
-
-const isMissing = (error: unknown): boolean => error instanceof Error && 'code' in error && error.code === 'ENOENT';
