@@ -25,7 +25,7 @@ import { HexRepository } from './mirror/hex-repository.js';
 import { PassthroughMirror } from './mirror/passthrough-mirror.js';
 import { PolicyView } from './mirror/policy-view.js';
 import { ActivePolicy, type Clock } from './policy/active-policy.js';
-import { configuredPolicy } from './policy/configured.js';
+import { configuredPolicy } from './config/policy.js';
 import { boundedRegistryFetcher, checkLocks } from './ops/policy-check.js';
 import { rebarLookupOrder, servedRepositories } from './ops/repositories.js';
 import { RegistryMirror } from './mirror/registry-mirror.js';
