@@ -3,7 +3,6 @@
 // counted here, so pre-warming and mirroring do not count as hits.
 import { docsPath } from '../cache/layout.js';
 import { PolicyBlockedError } from '../errors.js';
-import type { InstallsMirror } from '../installs/installs-mirror.js';
 import { describeDecision } from '../policy/decide.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.js';
@@ -18,7 +17,8 @@ export class HexRepository {
     private readonly registry: RegistryMirror,
     private readonly tarballs: TarballMirror,
     private readonly passthrough: PassthroughMirror,
-    private readonly builds: InstallsMirror,
+    /** The builds server's files: src/installs/installs-mirror.ts, a layer above this one. */
+    private readonly builds: { get(path: string): Promise<PassthroughResult> },
     private readonly keys: KeyPair,
     private readonly usage: UsageRecorder,
     private readonly repo: string,
