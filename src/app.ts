@@ -11,7 +11,7 @@ import { ConfigError, errorMessage } from './errors.js';
 import { AccessControl } from './auth/access-control.js';
 import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
 import { TokenStore } from './auth/token-store.js';
-import { createHttpApp } from './http/app.js';
+import { createHttpApp, type UiMount } from './http/app.js';
 import { withFastPath } from './http/fast-path.js';
 import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
@@ -42,6 +42,7 @@ import { UpstreamClient } from './upstream/client.js';
 import { MemoryBudget } from './upstream/memory-budget.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { RecentErrors } from './ui/recent-errors.js';
+import { createUiRoutes, type UiDependencies } from './ui/routes.js';
 
 export interface Hexproxy {
   config: Readonly<Config>;
@@ -256,11 +257,11 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     },
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
-    ui: {
+    ui: uiMount({
       access, index, health, keys, publicRepository: config.upstream.repository, repositories: mirrors,
       upstreamUrl: config.upstream.url, offline: config.offline, maxCacheBytes: config.cache.maxCacheBytes,
       errors: new RecentErrors(config.upstream.repository), log, version: readVersion(), policy,
-    },
+    }),
   });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
@@ -364,4 +365,9 @@ function readVersion(): string {
   } catch {
     return 'dev';
   }
+}
+
+/** The web UI as the HTTP app mounts it: its routes, and the recent errors it is told of. */
+function uiMount(dependencies: UiDependencies): UiMount {
+  return { mount: (app, path) => app.route(path, createUiRoutes(dependencies)), errors: dependencies.errors };
 }
