@@ -11,7 +11,7 @@ import { ConfigError, errorMessage } from './errors.js';
 import { AccessControl } from './auth/access-control.js';
 import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
 import { TokenStore } from './auth/token-store.js';
-import { createHttpApp } from './http/app.js';
+import { createHttpApp, type UiMount } from './http/app.js';
 import { withFastPath } from './http/fast-path.js';
 import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
@@ -19,12 +19,13 @@ import { InstallsMirror } from './installs/installs-mirror.js';
 import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
 import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
-import { CacheEvictor } from './mirror/cache-evictor.js';
+import { CacheEvictor } from './cache/evictor.js';
+import { organizationPrefix } from './cache/layout.js';
 import { HexRepository } from './mirror/hex-repository.js';
 import { PassthroughMirror } from './mirror/passthrough-mirror.js';
 import { PolicyView } from './mirror/policy-view.js';
 import { ActivePolicy, type Clock } from './policy/active-policy.js';
-import { configuredPolicy } from './policy/configured.js';
+import { configuredPolicy } from './config/policy.js';
 import { boundedRegistryFetcher, checkLocks } from './ops/policy-check.js';
 import { rebarLookupOrder, servedRepositories } from './ops/repositories.js';
 import { RegistryMirror } from './mirror/registry-mirror.js';
@@ -36,12 +37,13 @@ import { createLimiter } from './util/concurrency.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
 import { checkUsableDirectory, octal, securePrivateDirectory, type DataDirectoryState } from './store/private-files.js';
-import { reconcileInBackground } from './store/reconcile.js';
+import { reconcileInBackground } from './cache/reconcile.js';
 import { upstreamClientFor } from './upstream/network-mode.js';
 import type { UpstreamClient } from './upstream/upstream-client.js';
 import { MemoryBudget } from './upstream/memory-budget.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { RecentErrors } from './ui/recent-errors.js';
+import { createUiRoutes, type UiDependencies } from './ui/routes.js';
 
 export interface Hexproxy {
   config: Readonly<Config>;
@@ -209,10 +211,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       memoryBytes: 0,
     });
     // Private docs: cached under passthrough/repos/ORG/, fetched with the organization's client.
-    const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: `repos/${name}/` });
+    const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: organizationPrefix(name) });
     mirrors.set(name, { registry: orgRegistry, tarballs: orgTarballs });
     organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey),
-      viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16))), `repos/${name}/`, metrics));
+      viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16))), organizationPrefix(name), metrics));
   }
   memory.policy = policy;
   // Every repository served, the public one first: what the policy's metrics and warm-up walk.
@@ -256,11 +258,11 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     },
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
-    ui: {
+    ui: uiMount({
       access, index, health, keys, publicRepository: config.upstream.repository, repositories: mirrors,
       upstreamUrl: config.upstream.url, offline: config.offline, maxCacheBytes: config.cache.maxCacheBytes,
       errors: new RecentErrors(config.upstream.repository), log, version: readVersion(), policy,
-    },
+    }),
   });
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
@@ -312,7 +314,7 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
     throw error;
   });
   hexproxy.warmPolicyViews();
-  // Crash leftovers: the index and the files are made to agree in the background (src/store/reconcile.ts).
+  // Crash leftovers: the index and the files are made to agree in the background (src/cache/reconcile.ts).
   void reconcileInBackground({
     index: hexproxy.index, blobs: hexproxy.blobs, log,
     registry: { keyOf: (repo) => hexproxy.repositories.get(repo)?.registry.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes },
@@ -364,4 +366,9 @@ function readVersion(): string {
   } catch {
     return 'dev';
   }
+}
+
+/** The web UI as the HTTP app mounts it: its routes, and the recent errors it is told of. */
+function uiMount(dependencies: UiDependencies): UiMount {
+  return { mount: (app, path) => app.route(path, createUiRoutes(dependencies)), errors: dependencies.errors };
 }

@@ -303,7 +303,8 @@ export async function ensureStartupDataDir(dir, { count, manifest, distDir, log 
   const marker = join(dir, 'startup.json');
   const dist = (path) => import(pathToFileURL(join(distDir, path)).href);
   const schema = createHash('sha256').update(await readFile(join(distDir, 'src/store/cache-index.js'))).digest('hex').slice(0, 16);
-  const { tarballKey } = await dist('src/mirror/tarball-mirror.js');
+  // --root may run a build from before src/cache/ held the key layout.
+  const { tarballKey } = await dist('src/cache/layout.js').catch(() => dist('src/mirror/tarball-mirror.js'));
   const keyShape = tarballKey(REPOSITORY, 'a', '1.0.0');
   if (existsSync(marker)) {
     const info = JSON.parse(await readFile(marker, 'utf8'));

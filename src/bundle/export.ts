@@ -16,9 +16,7 @@ import type { Logger } from '../log.js';
 import { classifyInstallsPath, isSafeInstallsPath, type BuildListName } from '../installs/builds-csv.js';
 import { listSignatureProblem } from '../installs/signed-list.js';
 import { fingerprintOf } from '../keys/keypair.js';
-import { passthroughBlobKey } from '../mirror/passthrough-mirror.js';
-import { blobKey } from '../mirror/registry-mirror.js';
-import { tarballKey } from '../mirror/tarball-mirror.js';
+import { passthroughKey, registryKey, tarballKey } from '../cache/layout.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
 import { publicKeyPem, signDetached } from '../registry/signature.js';
@@ -266,7 +264,7 @@ function cachedInstalls({ index }: ExportOptions): Candidate[] {
     if (!isSafeInstallsPath(relative)) continue;
     const what = classifyInstallsPath(relative);
     if (what.kind === 'unknown') continue;
-    const candidate: Candidate = { path: row.path, key: passthroughBlobKey(row.path), kind: 'installs', fetchedAt: row.fetchedAt };
+    const candidate: Candidate = { path: row.path, key: passthroughKey(row.path), kind: 'installs', fetchedAt: row.fetchedAt };
     if (what.kind === 'build') builds.push({ ...candidate, buildOf: what.list, indexed: { size: row.size, sha256: row.sha256 } });
     else if (what.kind === 'list') lists.push({ ...candidate, pairOf: what.list, upstreamAsOf: row.upstreamAsOf });
     else lists.push({ ...candidate, pairOf: what.list });
@@ -280,7 +278,7 @@ const prefixOf = (options: ExportOptions, repo: string): string => (repo === opt
 
 function registryCandidate(options: ExportOptions, repo: string, path: string, fetchedAt: number, upstreamAsOf: number): Candidate {
   const name = path.startsWith('packages/') ? path.slice('packages/'.length) : undefined;
-  return { repo, path: `${prefixOf(options, repo)}registry/${path}`, key: blobKey(repo, path), kind: 'registry', ...(name !== undefined && { name }), fetchedAt, upstreamAsOf };
+  return { repo, path: `${prefixOf(options, repo)}registry/${path}`, key: registryKey(repo, path), kind: 'registry', ...(name !== undefined && { name }), fetchedAt, upstreamAsOf };
 }
 
 function tarballCandidate(options: ExportOptions, repo: string, row: { name: string; version: string; size: number; sha256: string; fetchedAt: number }): Candidate {

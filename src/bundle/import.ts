@@ -14,13 +14,13 @@ import { parseBuildList, type BuildEntry, type BuildListName } from '../installs
 import { listSignatureProblem } from '../installs/signed-list.js';
 import { fingerprintOf } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
-import { passthroughBlobKey } from '../mirror/passthrough-mirror.js';
-import { blobKey, sha256Hex } from '../mirror/registry-mirror.js';
-import { tarballKey } from '../mirror/tarball-mirror.js';
+import { installsPath, passthroughKey, registryKey, tarballKey } from '../cache/layout.js';
+import { newTarballRow, revalidateInFull } from '../cache/rows.js';
+import { verifyTarball } from '../cache/verify-tarball.js';
+import { sha256Hex } from '../mirror/registry-mirror.js';
 import { openRegistryFile, type VerifiedRegistryFile } from '../registry/registry-file.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
 import { detachedSignatureProblem, publicKeyPem } from '../registry/signature.js';
-import { innerChecksumOf } from '../registry/tarball-checksum.js';
 import type { Package } from '../registry/types.js';
 import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
@@ -431,7 +431,7 @@ class BundleImport {
     if (resource.kind === 'package' && pkg) this.bundlePackages.set(`${repo}/${resource.name}`, pkg);
 
     const path = resourcePath(resource);
-    const key = blobKey(repo, path);
+    const key = registryKey(repo, path);
     const attested = this.attested(entry);
     // Unknown (0) unless a trusted bundle attests it: any later trusted copy replaces it.
     const upstreamAsOf = attested ?? 0;
@@ -498,9 +498,9 @@ class BundleImport {
       await this.refuse(entry.path, `has SHA-256 ${actual}; the manifest says ${entry.sha256}`);
       return;
     }
-    const got = kept ? await innerChecksumOrNull(Buffer.concat(kept)) : actual;
-    if (got !== checksum.hex) {
-      await this.refuse(entry.path, `does not match ${source}: expected ${checksum.kind} SHA-256 ${checksum.hex}, got ${got ?? 'an unreadable tarball'}`);
+    const mismatch = await verifyTarball(checksum, { sha256: actual, ...(kept && { bytes: Buffer.concat(kept) }) });
+    if (mismatch !== undefined) {
+      await this.refuse(entry.path, `does not match ${source}: ${mismatch}`);
       return;
     }
     if (keepOut !== undefined) {
@@ -566,8 +566,8 @@ class BundleImport {
     const entries = parseBuildList(list, listHalf.body);
     this.bundleLists.set(list, entries);
     const attested = this.attested(listHalf.entry);
-    const listRow = index.findPassthroughFile(`installs/${list}`);
-    const signedRow = index.findPassthroughFile(`installs/${list}.signed`);
+    const listRow = index.findPassthroughFile(installsPath(list));
+    const signedRow = index.findPassthroughFile(installsPath(`${list}.signed`));
     const same = listRow?.sha256 === listHalf.entry.sha256 && signedRow?.sha256 === signedHalf.entry.sha256;
     const cached = same ? undefined : await this.cachedList(list);
     if (cached && listRow && typeof cached !== 'string') {
@@ -584,8 +584,8 @@ class BundleImport {
     // The .signed file is refused, kept or imported with its list.
     await this.stageInstallsBody(signedHalf.entry, signedHalf.path, signedHalf.body, listHalf.entry.path, upstreamAsOf);
     if (same && attested !== undefined && listRow && attested > listRow.upstreamAsOf) {
-      this.raises.push({ entryPath: listHalf.entry.path, kind: 'installs', rowPath: `installs/${list}`, sha256: listHalf.entry.sha256, asOf: attested });
-      this.raises.push({ entryPath: signedHalf.entry.path, kind: 'installs', rowPath: `installs/${list}.signed`, sha256: signedHalf.entry.sha256, asOf: attested });
+      this.raises.push({ entryPath: listHalf.entry.path, kind: 'installs', rowPath: installsPath(list), sha256: listHalf.entry.sha256, asOf: attested });
+      this.raises.push({ entryPath: signedHalf.entry.path, kind: 'installs', rowPath: installsPath(`${list}.signed`), sha256: signedHalf.entry.sha256, asOf: attested });
     }
   }
 
@@ -617,8 +617,8 @@ class BundleImport {
   /** Records the same bytes already cached as present, else stages them in the blob store. */
   private async stageInstallsBody(entry: BundleEntry, path: string, body: Buffer, dependsOn: string | undefined, upstreamAsOf: number): Promise<void> {
     const { index, blobs } = this.options;
-    const rowPath = `installs/${path}`;
-    const key = passthroughBlobKey(rowPath);
+    const rowPath = installsPath(path);
+    const key = passthroughKey(rowPath);
     const row = index.findPassthroughFile(rowPath);
     if (row?.sha256 === entry.sha256 && row.size === body.length && (await blobs.open(key))?.size === row.size) {
       this.present.set(entry.path, dependsOn === undefined ? {} : { dependsOn });
@@ -662,10 +662,10 @@ class BundleImport {
   /** The builds the cached list names, if it and its cached .signed file verify together; what is wrong otherwise; undefined if no list is cached. */
   private async cachedList(list: BuildListName): Promise<Map<string, BuildEntry> | string | undefined> {
     const { index, blobs, installsKey } = this.options;
-    const listPath = `installs/${list}`;
-    const listBody = index.findPassthroughFile(listPath) ? await blobs.read(passthroughBlobKey(listPath)) : undefined;
+    const listPath = installsPath(list);
+    const listBody = index.findPassthroughFile(listPath) ? await blobs.read(passthroughKey(listPath)) : undefined;
     if (!listBody) return undefined;
-    const signedBody = index.findPassthroughFile(`${listPath}.signed`) ? await blobs.read(passthroughBlobKey(`${listPath}.signed`)) : undefined;
+    const signedBody = index.findPassthroughFile(`${listPath}.signed`) ? await blobs.read(passthroughKey(`${listPath}.signed`)) : undefined;
     if (!signedBody) return 'is cached without its .signed file, so it cannot be verified';
     const problem = listSignatureProblem(listBody, signedBody, installsKey);
     if (problem !== undefined) return `does not verify with its cached .signed file (${problem})`;
@@ -714,7 +714,7 @@ class BundleImport {
     const path = resourcePath(resource);
     const registryPath = entryPathOf({ kind: 'registry', resource, ...(repo === this.options.repo ? {} : { organization: repo }) });
     const cachedName = this.describe(repo, resource);
-    const body = index.findRegistryFile(repo, path) ? await blobs.read(blobKey(repo, path)) : undefined;
+    const body = index.findRegistryFile(repo, path) ? await blobs.read(registryKey(repo, path)) : undefined;
     let result: Map<string, ExpectedChecksum> | string;
     if (!body) {
       result = `the bundle has no ${registryPath} and none is cached to check the tarball against`;
@@ -811,16 +811,16 @@ class BundleImport {
         if (item.kind === 'registry') {
           // No ETag and never checked: served offline as it is, revalidated in full once upstream is reachable.
           // upstreamAsOf: what a trusted bundle attested, else 0 (unknown).
-          index.saveRegistryFile({
-            repo: item.repo, path: resourcePath(item.resource), upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
-          });
+          index.saveRegistryFile(revalidateInFull({
+            repo: item.repo, path: resourcePath(item.resource), sha256: item.sha256, size: item.size, fetchedAt: now, upstreamAsOf: item.upstreamAsOf,
+          }));
         } else if (item.kind === 'installs') {
           // Like registry files: no ETag and never checked, so a list is served offline as it is and fetched again online.
-          index.savePassthroughFile({
-            path: item.rowPath, upstreamEtag: null, sha256: item.sha256, size: item.size, fetchedAt: now, checkedAt: 0, upstreamAsOf: item.upstreamAsOf,
-          });
+          index.savePassthroughFile(revalidateInFull({
+            path: item.rowPath, sha256: item.sha256, size: item.size, fetchedAt: now, upstreamAsOf: item.upstreamAsOf,
+          }));
         } else {
-          index.saveTarball({ repo: item.repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: pin });
+          index.saveTarball(newTarballRow({ repo: item.repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256 }, now, pin));
         }
       }
       for (const tarball of pinnedNow) index.setPinned(tarball.repo, tarball.name, tarball.version, true);
@@ -865,14 +865,6 @@ async function collect(entry: TarEntry): Promise<Buffer[]> {
 
 async function drain(entry: TarEntry): Promise<void> {
   for await (const chunk of chunksOf(entry)) void chunk;
-}
-
-async function innerChecksumOrNull(tarball: Buffer): Promise<string | null> {
-  try {
-    return (await innerChecksumOf(tarball)).toString('hex');
-  } catch {
-    return null;
-  }
 }
 
 const isRegularFile = (type: tar.Header['type']): boolean => type === 'file' || type === 'contiguous-file';

@@ -1,8 +1,8 @@
 // `hexproxy cache stats | verify | evict`: look after the cache of a data directory.
 import { Command } from 'commander';
-import { cacheStats } from '../ops/cache-stats.js';
-import { evictPackage } from '../ops/cache-evict.js';
-import { verifyCache } from '../ops/cache-verify.js';
+import { cacheStats } from '../cache/stats.js';
+import { evictPackage } from '../cache/evict.js';
+import { verifyCache } from '../cache/verify.js';
 import { isPackageName, isVersion } from '../registry/resource.js';
 import { BadRequestError } from '../errors.js';
 import { formatBytes } from '../util/format-bytes.js';

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { TokenStore } from '../auth/token-store.js';
 import { BadRequestError, ConfigError } from '../errors.js';
 import { configFileEnv } from '../config/settings.js';
-import { servedRepositories } from '../policy/configured.js';
+import { servedRepositories } from '../config/policy.js';
 import { checkDirectoryOf } from '../store/private-files.js';
 import { configFrom, withSettings, type CommandOptions } from './options.js';
 

@@ -1,7 +1,7 @@
 // The shape of hexproxy's configuration, validated once at start. Unknown keys are errors,
 // so a misspelt key stops start-up instead of being silently ignored.
 import { z } from 'zod';
-import { parseTrustedProxy } from '../http/client-address.js';
+import { parseTrustedProxy } from './trusted-proxy.js';
 import { DURATION_HINT, durationSeconds } from '../policy/duration.js';
 import { PolicyRuleError, RETIREMENT_REASONS, SEVERITIES, parseRule, type RetirementReasonName } from '../policy/rules.js';
 

@@ -22,7 +22,6 @@ import { errorResponse } from './error-response.js';
 import { refuseCrossSite } from './cross-site.js';
 import { requestContext, type RequestVariables } from './request-context.js';
 import { clientContext, type TrustedProxies } from './client-address.js';
-import { createUiRoutes, type UiDependencies } from '../ui/routes.js';
 
 export interface HttpDependencies {
   repository: HexRepository;
@@ -43,10 +42,16 @@ export interface HttpDependencies {
   readiness: () => Record<string, boolean>;
   log: Logger;
   /** The web UI at /ui; without it there is none. */
-  ui?: UiDependencies;
+  ui?: UiMount;
 }
 
-type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables };
+/** The web UI (src/ui/, a layer above this one): what adds its routes, and what keeps the server errors its status page shows. */
+export interface UiMount {
+  mount(app: Hono<Env>, path: string): void;
+  errors: { record(error: unknown, status: number, method: string, path: string): void };
+}
+
+export type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables };
 
 const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz, and the same under /mirror/ (pass-through view)';
 
@@ -81,7 +86,7 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
 
   app.route('/api/admin', adminRoutes(admin));
   app.route('/api/policy', policyRoutes(policyCheck));
-  if (ui) app.route('/ui', createUiRoutes(ui));
+  ui?.mount(app, '/ui');
   app.route('/mirror', repositoryRoutes(repository, 'original', readGuard(access, repositoryName)));
   app.route('/', repositoryRoutes(repository, 'resigned', readGuard(access, repositoryName)));
   for (const [name, organization] of organizations) {

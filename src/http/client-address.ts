@@ -7,24 +7,12 @@
 import { BlockList, isIP } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
+import { normalizeAddress as normalize, parseTrustedProxy } from '../config/trusted-proxy.js';
 
 export interface Client {
   address: string;
   /** Whether the socket's peer is a trusted proxy, whose X-Forwarded-* headers are believed. */
   viaTrustedProxy: boolean;
-}
-
-/** An entry of http.trustedProxies: an address ("10.1.2.3", "::1") or a CIDR block ("10.0.0.0/8", "fd00::/8"). */
-export function parseTrustedProxy(entry: string): { network: string; prefix: number; family: 'ipv4' | 'ipv6' } | undefined {
-  const match = /^([^/\s]+)(?:\/(\d{1,3}))?$/.exec(entry.trim());
-  if (!match) return undefined;
-  const network = normalize(match[1] as string);
-  const version = isIP(network);
-  if (version === 0) return undefined;
-  const family = version === 4 ? 'ipv4' : 'ipv6';
-  const max = version === 4 ? 32 : 128;
-  const prefix = match[2] === undefined ? max : Number(match[2]);
-  return prefix <= max ? { network, prefix, family } : undefined;
 }
 
 export class TrustedProxies {
@@ -68,12 +56,6 @@ export function clientContext(proxies: TrustedProxies): MiddlewareHandler<{ Bind
     c.set('client', proxies.clientOf(c.env?.incoming?.socket.remoteAddress, () => c.req.header('x-forwarded-for')));
     await next();
   };
-}
-
-/** IPv4-mapped IPv6 ("::ffff:10.0.0.1", as a dual-stack socket reports IPv4 peers) as plain IPv4. */
-function normalize(address: string): string {
-  const lower = address.toLowerCase();
-  return lower.startsWith('::ffff:') && isIP(lower.slice(7)) === 4 ? lower.slice(7) : lower;
 }
 
 /** An X-Forwarded-For element: an address, possibly with a port ("10.0.0.1:5000", "[::1]:5000"). */

@@ -13,7 +13,9 @@ import {
   BuildListUnavailableError, HexproxyError, NotFoundError, OfflineMissError, StorageError, UpstreamTimeoutError, UpstreamUnavailableError, VerificationError, allowsStale, errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { passthroughBlobKey, type PassthroughResult } from '../mirror/passthrough-mirror.js';
+import { installsPath, passthroughKey } from '../cache/layout.js';
+import { confirmedAt, isFreshRow } from '../cache/rows.js';
+import type { PassthroughResult } from '../mirror/passthrough-mirror.js';
 import type { CacheStatus } from '../mirror/registry-mirror.js';
 import { SingleFlight } from '../mirror/single-flight.js';
 import { commitWithRow, stageDownload, type StagedDownload } from '../mirror/staged-download.js';
@@ -248,7 +250,7 @@ export class InstallsMirror {
         index.touchPassthroughFile(listPath, now);
         index.touchPassthroughFile(signedPath, now);
       });
-      const touch = (part: Part): Part => ({ ...part, row: { ...part.row, checkedAt: now, upstreamAsOf: Math.max(part.row.upstreamAsOf, now) } });
+      const touch = (part: Part): Part => ({ ...part, row: confirmedAt(part.row, now) });
       return { ...cached, list: touch(cached.list), signed: touch(cached.signed), cache: 'revalidated' };
     }
     const problem = listSignatureProblem(listBytes, signedBytes, listKey);
@@ -265,7 +267,7 @@ export class InstallsMirror {
           fetchedAt: now, checkedAt: now, upstreamAsOf: now,
         };
       }
-      return previous && { ...previous.row, checkedAt: now, upstreamAsOf: Math.max(previous.row.upstreamAsOf, now) };
+      return previous && confirmedAt(previous.row, now);
     };
     const listRow = rowOf(listPath, fetchedList, cached?.list);
     const signedRow = rowOf(signedPath, fetchedSigned, cached?.signed);
@@ -283,7 +285,7 @@ export class InstallsMirror {
     const { upstream, blobs, maxBytes } = this.options;
     const result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
     if (result.status === 304) return { notModified: true };
-    const staged = await stageDownload(blobs, passthroughBlobKey(path), result, {
+    const staged = await stageDownload(blobs, passthroughKey(path), result, {
       maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes', keepBytes: true,
     });
     return { staged, bytes: staged.bytes ?? Buffer.alloc(0), etag: result.etag ?? null };
@@ -308,7 +310,7 @@ export class InstallsMirror {
     } catch (error: unknown) {
       for (const [path, part] of parts) if ('staged' in part && !committed.includes(path)) await part.staged.writer.abort().catch(() => undefined);
       // Files the index does not name (or names with other bytes) would only be refused later.
-      for (const path of committed) await blobs.delete(passthroughBlobKey(path)).catch(() => undefined);
+      for (const path of committed) await blobs.delete(passthroughKey(path)).catch(() => undefined);
       if (error instanceof HexproxyError) throw error;
       throw new StorageError(`cannot store /${parts[0]?.[0] ?? 'installs'}: ${errorMessage(error)}`, { cause: error });
     }
@@ -317,7 +319,7 @@ export class InstallsMirror {
   private async fetchChecked(path: string, list: BuildListName, expected: string): Promise<PassthroughResult> {
     const { upstream, index, blobs, maxBytes, log } = this.options;
     const key = cacheKey(path);
-    const blobKey = passthroughBlobKey(key);
+    const blobKey = passthroughKey(key);
     const result = await upstream.get(key);
     const sha512 = createHash('sha512');
     const staged = await stageDownload(blobs, blobKey, { ...result, body: hashing(result.body, sha512) }, {
@@ -345,7 +347,7 @@ export class InstallsMirror {
     const { index, blobs } = this.options;
     const row = index.findPassthroughFile(path);
     if (!row) return undefined;
-    const blob = await blobs.open(passthroughBlobKey(path));
+    const blob = await blobs.open(passthroughKey(path));
     if (!blob || blob.size !== row.size) {
       index.removePassthroughFile(path);
       return undefined;
@@ -364,17 +366,17 @@ export class InstallsMirror {
   private async forget(list: BuildListName): Promise<void> {
     for (const path of [cacheKey(list), cacheKey(`${list}.signed`)]) {
       this.options.index.removePassthroughFile(path);
-      await this.options.blobs.delete(passthroughBlobKey(path));
+      await this.options.blobs.delete(passthroughKey(path));
     }
   }
 
   private isFresh(row: PassthroughRow): boolean {
-    return Date.now() - row.checkedAt < this.options.ttlMs;
+    return isFreshRow(row, this.options.ttlMs);
   }
 }
 
 /** Installs files share the pass-through table and blob layout (passthrough/installs/…). */
-const cacheKey = (path: string): string => `installs/${path}`;
+const cacheKey = installsPath;
 
 const etagOf = (row: PassthroughRow): string => `"${row.sha256.slice(0, 40)}"`;
 

@@ -1,8 +1,8 @@
 // The repository as clients see it: one method per endpoint of the Hex repository
 // protocol. Routes validate, call one of these, and write headers. Client usage is
 // counted here, so pre-warming and mirroring do not count as hits.
+import { docsPath } from '../cache/layout.js';
 import { PolicyBlockedError } from '../errors.js';
-import type { InstallsMirror } from '../installs/installs-mirror.js';
 import { describeDecision } from '../policy/decide.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { PassthroughMirror, PassthroughResult } from './passthrough-mirror.js';
@@ -17,7 +17,8 @@ export class HexRepository {
     private readonly registry: RegistryMirror,
     private readonly tarballs: TarballMirror,
     private readonly passthrough: PassthroughMirror,
-    private readonly builds: InstallsMirror,
+    /** The builds server's files: src/installs/installs-mirror.ts, a layer above this one. */
+    private readonly builds: { get(path: string): Promise<PassthroughResult> },
     private readonly keys: KeyPair,
     private readonly usage: UsageRecorder,
     private readonly repo: string,
@@ -127,7 +128,7 @@ export class HexRepository {
 
   /** Documentation tarballs never change once published. */
   async docs(name: string, version: string): Promise<PassthroughResult> {
-    const result = await this.passthrough.get(`${this.docsPrefix}docs/${name}-${version}.tar.gz`, true);
+    const result = await this.passthrough.get(docsPath(this.docsPrefix, name, version), true);
     this.metrics?.cache('docs', result.cache);
     return result;
   }

@@ -3,6 +3,8 @@
 // revalidated after the TTL, immutable ones never; served stale when upstream fails.
 import { NotFoundError, StorageError, allowsStale } from '../errors.js';
 import type { Logger } from '../log.js';
+import { passthroughKey } from '../cache/layout.js';
+import { confirmedAt, isFreshRow } from '../cache/rows.js';
 import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, PassthroughRow } from '../store/cache-index.js';
 import type { UpstreamClient } from '../upstream/upstream-client.js';
@@ -58,7 +60,7 @@ export class PassthroughMirror {
   async cached(path: string): Promise<PassthroughResult | undefined> {
     const row = this.options.index.findPassthroughFile(path);
     if (!row) return undefined;
-    const blob = await this.options.blobs.open(blobKey(path));
+    const blob = await this.options.blobs.open(passthroughKey(path));
     if (!blob || blob.size !== row.size) {
       this.options.index.removePassthroughFile(path);
       return undefined;
@@ -76,10 +78,10 @@ export class PassthroughMirror {
     const now = Date.now();
     if (result.status === 304 && cached) {
       index.touchPassthroughFile(path, now);
-      return { ...cached, row: { ...cached.row, checkedAt: now, upstreamAsOf: Math.max(cached.row.upstreamAsOf, now) }, cache: 'revalidated' };
+      return { ...cached, row: confirmedAt(cached.row, now), cache: 'revalidated' };
     }
     if (result.status === 304) throw new NotFoundError(`upstream answered 304 for /${path} without a conditional request`);
-    const key = blobKey(path);
+    const key = passthroughKey(path);
     const staged = await stageDownload(blobs, key, result, { maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes' });
     const row: PassthroughRow = {
       path, upstreamEtag: result.etag ?? null,
@@ -93,14 +95,10 @@ export class PassthroughMirror {
 
   private async forget(path: string): Promise<void> {
     this.options.index.removePassthroughFile(path);
-    await this.options.blobs.delete(blobKey(path));
+    await this.options.blobs.delete(passthroughKey(path));
   }
 
   private isFresh(row: PassthroughRow): boolean {
-    return Date.now() - row.checkedAt < this.options.ttlMs;
+    return isFreshRow(row, this.options.ttlMs);
   }
 }
-
-/** Where a pass-through file lives in the blob store; other mirrors writing rows of the same table use it too. */
-export const passthroughBlobKey = (path: string): string => `passthrough/${path}`;
-const blobKey = passthroughBlobKey;

@@ -15,6 +15,8 @@ import { openRegistryFile, sealRegistryFile } from '../registry/registry-file.js
 import { ReleaseIndexCache, type ReleaseIndex } from '../registry/release-index.js';
 import type { Names, Package } from '../registry/types.js';
 import { describeResource, resourcePath, type RegistryResource } from '../registry/resource.js';
+import { registryKey } from '../cache/layout.js';
+import { confirmedAt, isFreshRow, revalidateInFull } from '../cache/rows.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, RegistryRow } from '../store/cache-index.js';
 import { readBody } from '../upstream/client.js';
@@ -179,7 +181,7 @@ export class RegistryMirror {
     if (result.status === 304) {
       if (!cached) throw new VerificationError(`upstream answered 304 for ${describeResource(resource)} without a conditional request`);
       this.options.index.touchRegistryFile(repo, path, now);
-      const file = { ...cached, row: { ...cached.row, checkedAt: now, upstreamAsOf: Math.max(cached.row.upstreamAsOf, now) } };
+      const file = { ...cached, row: confirmedAt(cached.row, now) };
       this.remember(path, file);
       return { file, cache: 'revalidated' };
     }
@@ -212,7 +214,7 @@ export class RegistryMirror {
 
   /** The blob first: an index row must never name bytes that are not on disk. */
   private async store(path: string, body: Buffer, row: RegistryRow, hadRow: boolean): Promise<void> {
-    const key = blobKey(this.options.repo, path);
+    const key = registryKey(this.options.repo, path);
     await this.options.blobs.put(key, body);
     try {
       this.options.index.saveRegistryFile(row);
@@ -236,7 +238,7 @@ export class RegistryMirror {
       this.remember(path, file);
       return file;
     }
-    const body = await blobs.read(blobKey(repo, path));
+    const body = await blobs.read(registryKey(repo, path));
     if (!body) {
       index.removeRegistryFile(repo, path);
       return undefined;
@@ -251,7 +253,7 @@ export class RegistryMirror {
       // A crash between writing the blob and its row leaves a newer blob: keep it, but
       // drop the ETag so the next revalidation fetches in full.
       const actual = sha256Hex(body);
-      const consistent = actual === row.sha256 ? row : { ...row, sha256: actual, size: body.length, upstreamEtag: null, checkedAt: 0 };
+      const consistent = actual === row.sha256 ? row : revalidateInFull({ ...row, sha256: actual, size: body.length });
       const file = await this.seal(resource, consistent, body, verified.payload);
       this.remember(path, file);
       return file;
@@ -274,7 +276,7 @@ export class RegistryMirror {
   private async forget(path: string): Promise<void> {
     this.memory.delete(path);
     this.options.index.removeRegistryFile(this.options.repo, path);
-    await this.options.blobs.delete(blobKey(this.options.repo, path));
+    await this.options.blobs.delete(registryKey(this.options.repo, path));
   }
 
   private remember(path: string, file: RegistryFile): void {
@@ -282,7 +284,7 @@ export class RegistryMirror {
   }
 
   private isFresh(row: RegistryRow): boolean {
-    return Date.now() - row.checkedAt < this.options.ttlMs;
+    return isFreshRow(row, this.options.ttlMs);
   }
 }
 
@@ -311,7 +313,5 @@ export const registryEntryCost = (file: RegistryFile): number =>
 // Measured by test/integration/registry-memory.test.ts: about 1.4 KiB of strings, objects and
 // buffer headers per entry, rounded up.
 const ENTRY_OVERHEAD_BYTES = 2048;
-
-export const blobKey = (repo: string, path: string): string => `registry/${repo}/${path}`;
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');

@@ -10,8 +10,11 @@ import {
   errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
-import { expectedChecksum, innerChecksumOf, type ExpectedChecksum } from '../registry/tarball-checksum.js';
+import { expectedChecksum, type ExpectedChecksum } from '../registry/tarball-checksum.js';
 import type { Release } from '../registry/types.js';
+import { tarballKey } from '../cache/layout.js';
+import { newTarballRow } from '../cache/rows.js';
+import { verifyTarball } from '../cache/verify-tarball.js';
 import { bufferBlob, type BlobStore, type StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
 import { readBody } from '../upstream/client.js';
@@ -191,15 +194,13 @@ export class TarballMirror {
       // Old releases carry only the inner checksum, which needs the whole file to compute.
       keepBytes: expected.kind === 'inner',
     });
-    const actual = staged.bytes ? await checksumOrNull(staged.bytes) : staged.sha256;
-    if (actual !== expected.hex) {
+    const mismatch = await verifyTarball(expected, staged);
+    if (mismatch !== undefined) {
       await staged.writer.abort();
-      throw new VerificationError(
-        `tarball ${name} ${version} from upstream does not match the registry: expected ${expected.kind} SHA-256 ${expected.hex}, got ${actual ?? 'an unreadable tarball'}; not cached`,
-      );
+      throw notTheRelease(name, version, mismatch);
     }
     const now = Date.now();
-    const row: TarballRow = { repo, name, version, size: staged.size, sha256: staged.sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
+    const row = newTarballRow({ repo, name, version, size: staged.size, sha256: staged.sha256 }, now);
     await commitWithRow(staged, blobs, key, () => index.saveTarball(row));
     const blob = await blobs.open(key);
     if (!blob) throw new StorageError(`tarball ${name} ${version} vanished from the cache right after it was written`);
@@ -219,14 +220,10 @@ export class TarballMirror {
   private async fillSmall(name: string, version: string, expected: ExpectedChecksum, bytes: Buffer): Promise<TarballResult> {
     const { repo, blobs, index, log } = this.options;
     const sha256 = sha256Hex(bytes);
-    const actual = expected.kind === 'inner' ? await checksumOrNull(bytes) : sha256;
-    if (actual !== expected.hex) {
-      throw new VerificationError(
-        `tarball ${name} ${version} from upstream does not match the registry: expected ${expected.kind} SHA-256 ${expected.hex}, got ${actual ?? 'an unreadable tarball'}; not cached`,
-      );
-    }
+    const mismatch = await verifyTarball(expected, { sha256, bytes });
+    if (mismatch !== undefined) throw notTheRelease(name, version, mismatch);
     const now = Date.now();
-    const row: TarballRow = { repo, name, version, size: bytes.length, sha256, fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false };
+    const row = newTarballRow({ repo, name, version, size: bytes.length, sha256 }, now);
     const result: TarballResult = { blob: bufferBlob(bytes), row, etag: `"${sha256}"`, cache: 'miss', bytes };
     const key = tarballKey(repo, name, version);
     result.stored = (async () => {
@@ -267,12 +264,5 @@ export class TarballMirror {
 
 
 
-async function checksumOrNull(tarball: Buffer): Promise<string | null> {
-  try {
-    return (await innerChecksumOf(tarball)).toString('hex');
-  } catch {
-    return null;
-  }
-}
-
-export const tarballKey = (repo: string, name: string, version: string): string => `tarballs/${repo}/${name}/${name}-${version}.tar`;
+const notTheRelease = (name: string, version: string, mismatch: string): VerificationError =>
+  new VerificationError(`tarball ${name} ${version} from upstream does not match the registry: ${mismatch}; not cached`);

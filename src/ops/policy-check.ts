@@ -92,7 +92,7 @@ export function releaseOf(index: ReleaseIndex, version: string): Release {
   throw new NotFoundError(`upstream has no release ${version} of ${index.name} (${index.count === 0 ? 'it has no releases' : `it has ${shown.join(', ')}`})`);
 }
 
-export { configuredPolicy } from '../policy/configured.js';
+export { configuredPolicy } from '../config/policy.js';
 
 // ---------------------------------------------------------------------------------------
 // policy check

@@ -4,7 +4,6 @@ import { promisify } from 'node:util';
 import { createGunzip, gzip } from 'node:zlib';
 import type { KeyObject } from 'node:crypto';
 import { HexproxyError, VerificationError, UpstreamTooLargeError } from '../errors.js';
-import type { MemoryLease } from '../upstream/memory-budget.js';
 import { checkPackagePayload, decodeNames, decodePackage, decodePolicy, decodeSigned, decodeVersions, encodeSigned, topLevelString } from './codec.js';
 import { signPayload, verifyPayload } from './signature.js';
 import type { Names, Package, Policy, Versions } from './types.js';
@@ -19,12 +18,23 @@ export interface OpenOptions {
   /** Bound on the decompressed size, against gzip bombs. */
   maxBytes: number;
   /** Takes what inflating keeps from a shared budget (see gunzipBounded). */
-  lease?: MemoryLease;
+  lease?: InflateLease;
   /** Where the bytes come from, for messages: fetched from upstream (the default), read back from the cache on disk, or from a bundle. */
   source?: RegistryFileSource;
 }
 
 export type RegistryFileSource = 'upstream' | 'cache' | 'bundle';
+
+/**
+ * Where inflating takes its memory from: a lease of the budget the upstream reads share
+ * (src/upstream/memory-budget.ts's MemoryLease is one). Aborting `signal` stops inflating.
+ */
+export interface InflateLease {
+  readonly signal: AbortSignal;
+  grow(bytes: number): void;
+  shrink(bytes: number): void;
+  settle(): void;
+}
 
 /** How messages name the file: a damaged copy on disk must not read as upstream's fault. */
 export function describeFile(what: string, source: RegistryFileSource = 'upstream'): string {
@@ -49,7 +59,7 @@ const INFLATE_CHUNK_BYTES = 64 * 1024;
  * With a lease, each chunk is taken from its budget before it is kept, and inflating
  * stops when the budget stops the lease; the lease is settled once the output is whole.
  */
-export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string, lease?: MemoryLease, source: RegistryFileSource = 'upstream'): Promise<Buffer> {
+export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string, lease?: InflateLease, source: RegistryFileSource = 'upstream'): Promise<Buffer> {
   const file = describeFile(what, source);
   const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK_BYTES });
   const stop = (): void => {

@@ -1,6 +1,7 @@
 // Where cached bytes live. Small, streaming, and written in two phases (stage, then
 // commit) so nothing is visible under its key before it has been verified; an object
-// store can implement the same contract with a multipart upload.
+// store can implement the same contract with a multipart upload. What every backend must
+// do is written down as a test suite: test/contract/blob-store-contract.ts.
 import { Readable } from 'node:stream';
 
 export interface StoredBlob {
@@ -8,6 +9,13 @@ export interface StoredBlob {
   stream(): Readable;
   /** A local file holding the bytes, when the backend has one (lets HTTP use sendfile-like paths). */
   filePath?: string;
+  /**
+   * When these bytes were committed under their key (ms since the epoch), and a token that
+   * changes with every commit under it: what the reconcile pass tells debris from a commit
+   * in progress by. Set by stores that can tell (both or neither), never on bytes in memory.
+   */
+  committedAt?: number;
+  revision?: string;
 }
 
 /** Bytes held in memory, offered as a blob (a verified download not yet on disk). */
@@ -27,16 +35,25 @@ export interface BlobWriter {
   abort(): Promise<void>;
 }
 
+/**
+ * Keys are paths of segments (assertValidKey); a key never names a prefix of another. Every
+ * method refuses an invalid key. Write failures are StorageErrors that say why (disk full,
+ * not writable). Optional members are capabilities a backend may lack.
+ */
 export interface BlobStore {
+  /** The committed blob, or undefined if there is none. */
   open(key: string): Promise<StoredBlob | undefined>;
   read(key: string): Promise<Buffer | undefined>;
-  /** Atomic write of a whole value. */
+  /** Atomic write of a whole value, replacing what is there. */
   put(key: string, data: Uint8Array): Promise<void>;
+  /** Stages a blob for `key`: invisible (to every reader, in any process) until committed; the last commit wins. */
   begin(key: string): Promise<BlobWriter>;
   has(key: string): Promise<boolean>;
+  /** Removes the blob, if there is one. */
   delete(key: string): Promise<void>;
-  /** Moves a blob to another key (e.g. into quarantine), replacing what is there. */
+  /** Moves a blob to another key (e.g. into quarantine), replacing what is there; fails if there is none. */
   move(from: string, to: string): Promise<void>;
+  /** Every committed key under `prefix` (whole segments: "tarballs" lists "tarballs/…", not "tarballs2/…"), in no order. */
   list(prefix: string): AsyncIterable<string>;
   /**
    * Where the blob of `key` would be as a local file, for backends that keep one (lets

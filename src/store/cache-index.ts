@@ -168,7 +168,7 @@ export class CacheIndex {
       topPackagesIn: db.prepare<[string, number], PackageFigures>(`SELECT repo, name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs WHERE ${IN_REPOS} GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?`),
       tarballTotalsIn: db.prepare<[string], { count: number; bytes: number | null; pinned: number | null }>(`SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs WHERE ${IN_REPOS}`),
       registryTotalsIn: db.prepare<[string], { count: number; bytes: number | null }>(`SELECT count(*) AS count, sum(size) AS bytes FROM registry_files WHERE ${IN_REPOS}`),
-      // Pass-through files of an organization are under repos/ORG/; the rest (docs, installs) are the public repository's.
+      // Pass-through files of an organization are under repos/ORG/ (src/cache/layout.ts); the rest (docs, installs) are the public repository's.
       passthroughTotalsIn: db.prepare<[string, string], { count: number; bytes: number | null }>(
         "SELECT count(*) AS count, sum(size) AS bytes FROM passthrough_files WHERE (CASE WHEN path LIKE 'repos/%' THEN substr(path, 7, instr(substr(path, 7), '/') - 1) ELSE ? END) IN (SELECT value FROM json_each(?))"),
       listPackageTarballs: db.prepare<[string, string], TarballRecord>('SELECT * FROM tarballs WHERE repo = ? AND name = ? ORDER BY version'),

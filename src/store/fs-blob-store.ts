@@ -55,7 +55,8 @@ export class FsBlobStore implements BlobStore {
     const filePath = this.pathOf(key);
     try {
       const info = await stat(filePath);
-      return { size: info.size, filePath, stream: () => createReadStream(filePath) };
+      // The rename that committed the file set its ctime; another commit makes another inode.
+      return { size: info.size, filePath, committedAt: info.ctimeMs, revision: `${info.ino}:${info.ctimeMs}`, stream: () => createReadStream(filePath) };
     } catch (error: unknown) {
       if (isMissing(error)) return undefined;
       throw error;

@@ -4,10 +4,10 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tarballKey } from '../../src/mirror/tarball-mirror.js';
-import { cacheStats } from '../../src/ops/cache-stats.js';
-import { evictPackage } from '../../src/ops/cache-evict.js';
-import { verifyCache } from '../../src/ops/cache-verify.js';
+import { tarballKey } from '../../src/cache/layout.js';
+import { cacheStats } from '../../src/cache/stats.js';
+import { evictPackage } from '../../src/cache/evict.js';
+import { verifyCache } from '../../src/cache/verify.js';
 import { fetchReleases } from '../../src/ops/fetch-releases.js';
 import { pickReleases, planMirror } from '../../src/ops/mirror.js';
 import type { Release } from '../../src/registry/types.js';
@@ -153,7 +153,7 @@ describe('cache evict and LRU eviction', () => {
     // Recent use of plug 1.14.0 makes plug 1.15.0 the least recently used unpinned one.
     index.saveUsage([{ repo: 'hexpm', name: 'plug', version: '1.14.0', hits: 1, lastUsedAt: Date.now() + 1000 }], []);
     const total = index.tarballTotals().bytes;
-    const { CacheEvictor } = await import('../../src/mirror/cache-evictor.js');
+    const { CacheEvictor } = await import('../../src/cache/evictor.js');
     const limit = total - size('plug', '1.15.0') + 1;
     const evictor = new CacheEvictor(index, blobs, Math.ceil(limit / 0.9), log);
     const result = await evictor.run();

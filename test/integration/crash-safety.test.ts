@@ -4,12 +4,11 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, 
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { blobKey as registryBlobKey } from '../../src/mirror/registry-mirror.js';
-import { tarballKey } from '../../src/mirror/tarball-mirror.js';
+import { registryKey as registryBlobKey, tarballKey } from '../../src/cache/layout.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import { CacheIndex } from '../../src/store/cache-index.js';
 import { FsBlobStore } from '../../src/store/fs-blob-store.js';
-import { reconcileCache, type ReconcileOptions } from '../../src/store/reconcile.js';
+import { reconcileCache, type ReconcileOptions } from '../../src/cache/reconcile.js';
 import { cacheProblems, fetchAndCheck, type Served, settled } from '../support/crash-checks.js';
 import { seededRandom, spawnServer, stagedFiles, type ServerLogLine, type ServerProcess } from '../support/crash-harness.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';

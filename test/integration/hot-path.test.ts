@@ -4,7 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HOT_TARBALL_MAX_BYTES, tarballKey } from '../../src/mirror/tarball-mirror.js';
+import { tarballKey } from '../../src/cache/layout.js';
+import { HOT_TARBALL_MAX_BYTES } from '../../src/mirror/tarball-mirror.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
 import { startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';
 

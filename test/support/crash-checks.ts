@@ -5,8 +5,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
-import { blobKey as registryBlobKey } from '../../src/mirror/registry-mirror.js';
-import { tarballKey } from '../../src/mirror/tarball-mirror.js';
+import { registryKey as registryBlobKey, tarballKey } from '../../src/cache/layout.js';
 import { openRegistryFile } from '../../src/registry/registry-file.js';
 import type { RegistryResource } from '../../src/registry/resource.js';
 import { CacheIndex } from '../../src/store/cache-index.js';

@@ -1,6 +1,6 @@
 // /ui/status: upstream, the cache's figures, recent errors and the policy, each as far as the
 // viewer may see it.
-import { cacheStats } from '../../ops/cache-stats.js';
+import { cacheStats } from '../../cache/stats.js';
 import { describePolicy } from '../../policy/describe.js';
 import { displayUrl } from '../../upstream/display-url.js';
 import { StatusPage } from '../pages/status.js';

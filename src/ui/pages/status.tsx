@@ -1,7 +1,7 @@
 // Status: is upstream up, how full is the cache, how well does it serve, which policy is in
 // force, what failed lately.
 import type { FC } from 'hono/jsx';
-import type { CacheStats } from '../../ops/cache-stats.js';
+import type { CacheStats } from '../../cache/stats.js';
 import type { PolicySummary } from '../../policy/describe.js';
 import { durationSeconds } from '../../policy/duration.js';
 import type { UpstreamState } from '../../upstream/health.js';

@@ -1,7 +1,7 @@
 // The policy section of a configuration, compiled as the server and the CLI use it.
-import type { Config } from '../config/schema.js';
 import { ConfigError, errorMessage } from '../errors.js';
-import { compilePolicy, type Policy } from './rules.js';
+import { compilePolicy, type Policy } from '../policy/rules.js';
+import type { Config } from './schema.js';
 
 /** The repositories hexproxy serves: the public one, then the configured organizations. */
 export const servedRepositories = (config: Readonly<Config>): string[] => [config.upstream.repository, ...Object.keys(config.organizations)];

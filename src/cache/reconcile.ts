@@ -18,8 +18,9 @@
 // Files with no row are the delicate part: a file with no row may be a commit in progress
 // (renamed, its row not yet inserted), in this process or in a CLI beside it, not debris.
 // The commit time of a file is its ctime, which the rename sets (mtime would not do: a staged
-// file keeps the time of its last write, for a bundle import minutes before its rename). One
-// is removed only when all of these hold:
+// file keeps the time of its last write, for a bundle import minutes before its rename); the
+// blob store reports it as committedAt, with a revision (inode and ctime). One is removed only
+// when all of these hold:
 //  - it was committed before this pass began. Later commits are live writers' (this server's
 //    fills, or a CLI's), whose rows follow; a crash of this process leaves them for the next
 //    start.
@@ -29,7 +30,7 @@
 //    listing. An age threshold alone (say 60 s) would keep the debris of a crash followed by
 //    a quick restart (systemd restarts in 100 ms) until some later restart.
 //  - it still has no row when looked up again right before it is removed, and it is the same
-//    file (inode and ctime) that was listed, not a fresh commit since;
+//    file (revision and commit time) that was listed, not a fresh commit since;
 //  - no other live process has staged files in DATA_DIR/.tmp. A bundle import commits all its
 //    files before it writes any row, which can take longer than the wait; while another
 //    process writes, files with no row are left for the next start (counted as deferred).
@@ -40,16 +41,15 @@
 // it never looks outside tarballs/, registry/ and passthrough/ (so never at quarantine/,
 // keys/ or the blob store's .tmp/, which it only reads).
 import { createHash, type KeyObject } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
-import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile } from '../registry/registry-file.js';
-import { isPackageName, isVersion, resourceAt } from '../registry/resource.js';
-import type { BlobStore } from './blob-store.js';
-import type { CacheIndex, PassthroughRow, RegistryRow, TarballRow } from './cache-index.js';
+import { resourceAt } from '../registry/resource.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { CacheIndex, PassthroughRow, RegistryRow, TarballRow } from '../store/cache-index.js';
+import { revalidateInFull } from './rows.js';
+import { INDEXED_KINDS, parseCacheKey, passthroughKey, registryKey, tarballKey, type IndexedKind } from './layout.js';
 
 export const SETTLE_MS = 1000;
 
@@ -91,18 +91,16 @@ export interface ReconcileReport {
   ms: number;
 }
 
-type Kind = 'tarballs' | 'registry' | 'passthrough';
-
 /** A file hexproxy writes, and how to ask the index whether it has a row. */
 interface Entry {
   key: string;
-  kind: Kind;
+  kind: IndexedKind;
   indexed(): boolean;
 }
 
 /** The file behind a key as it was seen, to tell it from a later commit under the same key. */
 interface Identity {
-  ino: number;
+  revision: string;
   changedAt: number;
 }
 
@@ -180,7 +178,7 @@ class Reconciler {
     for (const row of this.rows(() => index.listRegistryFiles())) {
       counted.rows += 1;
       await this.attempt(async () => {
-        const key = registryBlobKey(row.repo, row.path);
+        const key = registryKey(row.repo, row.path);
         const blob = await blobs.open(key);
         this.checkStopped();
         if (blob && blob.size === row.size) return;
@@ -201,7 +199,7 @@ class Reconciler {
   /** The row a registry file of another size deserves, if it still verifies with its repository's key. */
   private async verifiedRow(row: RegistryRow, key: string): Promise<RegistryRow | undefined> {
     const { registry, blobs } = this.options;
-    const resource = resourceOf(row.path);
+    const resource = resourceAt(row.path);
     const publicKey = registry?.keyOf(row.repo);
     if (!registry || !resource || !publicKey) return undefined;
     const body = await blobs.read(key);
@@ -211,7 +209,7 @@ class Reconciler {
     } catch {
       return undefined;
     }
-    return { ...row, sha256: createHash('sha256').update(body).digest('hex'), size: body.length, upstreamEtag: null, checkedAt: 0 };
+    return revalidateInFull({ ...row, sha256: createHash('sha256').update(body).digest('hex'), size: body.length });
   }
 
   private async checkPassthroughRows(): Promise<void> {
@@ -220,7 +218,7 @@ class Reconciler {
     for (const row of this.rows(() => index.listPassthroughFiles())) {
       counted.rows += 1;
       await this.attempt(async () => {
-        const blob = await blobs.open(`passthrough/${row.path}`);
+        const blob = await blobs.open(passthroughKey(row.path));
         this.checkStopped();
         if (blob && blob.size === row.size) return;
         if (!sameRow(index.findPassthroughFile(row.path), row)) return;
@@ -233,7 +231,7 @@ class Reconciler {
   private async listUnindexedFiles(): Promise<Candidate[]> {
     const candidates: Candidate[] = [];
     let listed = 0;
-    for (const prefix of ['tarballs', 'registry', 'passthrough'] as const) {
+    for (const prefix of INDEXED_KINDS) {
       for await (const key of this.options.blobs.list(prefix)) {
         // Index lookups are synchronous: let requests in between, even in a directory of thousands.
         if (++listed % 256 === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -290,39 +288,31 @@ class Reconciler {
   /** Which row a key belongs to, for the keys hexproxy writes; undefined for anything else. */
   private identify(key: string): Entry | undefined {
     const { index } = this.options;
-    const segments = key.split('/');
-    const [top] = segments;
-    if (top === 'tarballs' && segments.length === 4) {
-      const [, repo = '', name = '', file = ''] = segments;
-      const version = file.startsWith(`${name}-`) && file.endsWith('.tar') ? file.slice(name.length + 1, -'.tar'.length) : '';
-      if (!isPackageName(name) || !isVersion(version)) return undefined;
-      return { key, kind: 'tarballs', indexed: () => index.findTarball(repo, name, version) !== undefined };
+    const named = parseCacheKey(key);
+    switch (named?.kind) {
+      case 'tarballs': {
+        const { repo, name, version } = named;
+        return { key, kind: 'tarballs', indexed: () => index.findTarball(repo, name, version) !== undefined };
+      }
+      case 'registry': {
+        const { repo, path } = named;
+        return { key, kind: 'registry', indexed: () => index.findRegistryFile(repo, path) !== undefined };
+      }
+      case 'passthrough': {
+        const { path } = named;
+        return { key, kind: 'passthrough', indexed: () => index.findPassthroughFile(path) !== undefined };
+      }
+      default:
+        return undefined;
     }
-    if (top === 'registry' && segments.length >= 3) {
-      const repo = segments[1] ?? '';
-      const path = segments.slice(2).join('/');
-      if (!resourceOf(path)) return undefined;
-      return { key, kind: 'registry', indexed: () => index.findRegistryFile(repo, path) !== undefined };
-    }
-    if (top === 'passthrough' && segments.length >= 2) {
-      const path = segments.slice(1).join('/');
-      return { key, kind: 'passthrough', indexed: () => index.findPassthroughFile(path) !== undefined };
-    }
-    return undefined;
   }
 
-  /** The inode and ctime of a key's file; undefined when the store has no local file to ask. */
+  /** The revision and commit time of a key's blob (a file's inode and ctime); undefined when the store cannot tell. */
   private async identity(key: string): Promise<Identity | undefined | 'gone'> {
     const blob = await this.options.blobs.open(key);
     if (!blob) return 'gone';
-    if (!blob.filePath) return undefined;
-    try {
-      const info = await stat(blob.filePath);
-      return { ino: info.ino, changedAt: info.ctimeMs };
-    } catch (error: unknown) {
-      if (isMissing(error)) return 'gone';
-      throw error;
-    }
+    if (blob.revision === undefined || blob.committedAt === undefined) return undefined;
+    return { revision: blob.revision, changedAt: blob.committedAt };
   }
 
   /** Staged files of another live process: a CLI (prewarm, mirror, import) is writing. */
@@ -375,9 +365,5 @@ function sameRow<T extends TarballRow | RegistryRow | PassthroughRow>(current: T
 
 function sameIdentity(now: Identity | undefined, seen: Identity | undefined): boolean {
   if (!now || !seen) return now === seen;
-  return now.ino === seen.ino && now.changedAt === seen.changedAt;
+  return now.revision === seen.revision && now.changedAt === seen.changedAt;
 }
-
-const resourceOf = resourceAt;
-
-const isMissing = (error: unknown): boolean => error instanceof Error && 'code' in error && error.code === 'ENOENT';

@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
-import { tarballKey } from './tarball-mirror.js';
+import { tarballKey } from './layout.js';
 
 export interface EvictionResult {
   evicted: TarballRow[];

@@ -1,10 +1,10 @@
 // `hexproxy cache evict NAME[@VERSION]`: remove a package's cached tarballs (pinned or
 // not: the operator asked) and, for a whole package, its registry file.
 import { NotFoundError } from '../errors.js';
-import { removeTarball } from '../mirror/cache-evictor.js';
-import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex, TarballRow } from '../store/cache-index.js';
+import { removeTarball } from './evictor.js';
+import { registryKey } from './layout.js';
 
 export interface EvictReport {
   tarballs: TarballRow[];
@@ -17,7 +17,7 @@ export async function evictPackage(index: CacheIndex, blobs: BlobStore, repo: st
   let registryFile = false;
   if (version === undefined && index.findRegistryFile(repo, `packages/${name}`)) {
     index.removeRegistryFile(repo, `packages/${name}`);
-    await blobs.delete(registryBlobKey(repo, `packages/${name}`));
+    await blobs.delete(registryKey(repo, `packages/${name}`));
     registryFile = true;
   }
   if (rows.length === 0 && !registryFile) {

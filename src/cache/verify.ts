@@ -3,12 +3,11 @@
 // it is never served, and report it.
 import { createHash, type KeyObject } from 'node:crypto';
 import { errorMessage } from '../errors.js';
-import { blobKey as registryBlobKey } from '../mirror/registry-mirror.js';
-import { tarballKey } from '../mirror/tarball-mirror.js';
 import { openRegistryFile } from '../registry/registry-file.js';
 import { resourceAt, type RegistryResource } from '../registry/resource.js';
 import type { BlobStore } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
+import { quarantineKey, registryKey, tarballKey } from './layout.js';
 
 export interface VerifyProblem {
   key: string;
@@ -43,7 +42,7 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
   const report: VerifyReport = { checked: 0, ok: 0, skipped: [], problems: [] };
   const quarantine = async (key: string, reason: string, remove: () => void): Promise<void> => {
     remove();
-    const target = `quarantine/${new Date().toISOString().replace(/[:.]/g, '-')}/${key}`;
+    const target = quarantineKey(key, new Date());
     try {
       await blobs.move(key, target);
       report.problems.push({ key, reason, quarantinedAs: target });
@@ -74,7 +73,7 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
   }
 
   for (const row of registry) {
-    const key = registryBlobKey(row.repo, row.path);
+    const key = registryKey(row.repo, row.path);
     const problemsBefore = report.problems.length;
     const body = await blobs.read(key);
     const resource: RegistryResource = resourceAt(row.path) ?? { kind: 'versions' };
