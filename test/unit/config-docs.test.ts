@@ -33,6 +33,15 @@ describe('docs/configuration.md', () => {
   });
 });
 
+describe('docs/policies.md', () => {
+  it('has a row for every policy key the schema accepts (the reference table sends policy.* there)', () => {
+    const policies = readFileSync(join(projectRoot, 'docs', 'policies.md'), 'utf8');
+    const policyKeys = schemaKeys().filter((key) => key.startsWith('policy.'));
+    expect(policyKeys.length).toBeGreaterThan(0);
+    for (const key of policyKeys) expect(policies, key).toContain(`| \`${key}\` |`);
+  });
+});
+
 describe('schemaKeys', () => {
   it('lists nested, optional and per-organization keys as dotted paths', () => {
     const keys = schemaKeys();
