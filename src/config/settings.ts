@@ -1,5 +1,6 @@
 // Every configuration key, with its CLI flag, environment variable and default: the one
-// table the loader, the CLI and the README are kept in line with.
+// table the loader, the CLI and docs/configuration.md (made from it: npm run docs:config)
+// are kept in line with.
 import { join } from 'node:path';
 import { elixirPublicKeyFile, hexpmPublicKeyFile } from '../paths.js';
 
