@@ -1,5 +1,6 @@
 // Every configuration key, with its CLI flag, environment variable and default: the one
-// table the loader, the CLI and the README are kept in line with.
+// table the loader, the CLI and docs/configuration.md (made from it: npm run docs:config)
+// are kept in line with.
 import { join } from 'node:path';
 import { elixirPublicKeyFile, hexpmPublicKeyFile } from '../paths.js';
 
@@ -31,7 +32,7 @@ export const settings: readonly Setting[] = [
   { key: 'upstream.repository', flag: 'upstream-repository', kind: 'string', default: 'hexpm', description: 'Repository name upstream payloads must carry; clients check the same name.' },
   { key: 'upstream.timeoutMs', flag: 'upstream-timeout-ms', kind: 'integer', default: 15000, description: 'Give up on upstream when connecting, waiting for response headers, or waiting for the next body chunk takes longer than this.' },
   { key: 'upstream.minBytesPerSecond', flag: 'upstream-min-bytes-per-second', kind: 'integer', default: 32 * 1024, description: 'Once upstream.timeoutMs has passed since a request began, its body must have arrived at an average of at least this many bytes per second, or it is abandoned with 504: with a Content-Length, a body must arrive within upstream.timeoutMs + length / this rate. Against upstreams that drip a byte at a time. Applies to the builds server too.' },
-  { key: 'upstream.retries', flag: 'upstream-retries', kind: 'integer', default: 2, description: 'Retries of a failed upstream request (connection error, timeout, 5xx, 429), with exponential backoff; Retry-After is honoured up to 10 s.' },
+  { key: 'upstream.retries', flag: 'upstream-retries', kind: 'integer', default: 2, description: 'Retries of a failed upstream request (connection error, 5xx, 429; not a timeout or a DNS failure), with exponential backoff; a Retry-After of up to 10 s is honoured.' },
   { key: 'upstream.cooldownSeconds', flag: 'upstream-cooldown-seconds', kind: 'integer', default: 30, description: 'After 3 upstream requests in a row fail, treat upstream as offline for this long (serve from cache, ask nothing), then try again. 0: never.' },
   { key: 'installs.url', flag: 'installs-url', kind: 'url', default: 'https://builds.hex.pm', description: 'Base URL of the builds server that /installs/* (Hex and rebar3 builds for `mix local.hex`, `mix local.rebar` and the Hex update check) is fetched from.' },
   { key: 'installs.timeoutMs', flag: 'installs-timeout-ms', kind: 'integer', default: 15000, description: 'Like upstream.timeoutMs, for the builds server.' },

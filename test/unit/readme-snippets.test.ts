@@ -1,6 +1,8 @@
-// README shows the client snippets of src/clients/snippets.ts (the Set me up page's), filled
-// in with HOST: the real-client tests run those functions' output (client-setup.test.ts,
-// mix.test.ts, rebar3.test.ts), so README must print exactly that, not a variant of its own.
+// README and docs/clients.md show the client snippets of src/clients/snippets.ts (the Set me
+// up page's), filled in with HOST: the real-client tests run those functions' output
+// (client-setup.test.ts, mix.test.ts, rebar3.test.ts), so the documentation must print
+// exactly that, not a variant of its own. README (the front door) shows the essential ones,
+// docs/clients.md all of them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +13,9 @@ import {
 import { projectRoot } from '../../src/paths.js';
 
 const README = readFileSync(join(projectRoot, 'README.md'), 'utf8');
+const CLIENTS = readFileSync(join(projectRoot, 'docs', 'clients.md'), 'utf8');
+/** The client documentation as a whole: the README's pointers and the page they point to. */
+const DOCS = `${README}\n${CLIENTS}`;
 const BASE = 'http://HOST:4000';
 const PEM = '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA...\n-----END PUBLIC KEY-----';
 
@@ -34,16 +39,27 @@ const snippets: Record<string, string> = {
   'rebar3: /mirror with a token': rebar3MirrorConfig('hexpm'),
 };
 
-describe('README prints the client snippets the tests run', () => {
+/** The ones README itself shows, so a reader who stops at the front door has them exactly too. */
+const inReadme = ['Mix: key and repository', 'the key\'s fingerprint', 'Mix: /mirror', 'rebar3: HEX_CDN', 'rebar3: the printf one-liner', 'rebar3: /mirror'];
+
+describe('README and docs/clients.md print the client snippets the tests run', () => {
   it.each(Object.entries(snippets))('%s', (_name, text) => {
-    expect(README.includes(text), text).toBe(true);
+    expect(DOCS.includes(text), text).toBe(true);
+  });
+
+  it.each(inReadme)('README itself: %s', (name) => {
+    const text = snippets[name];
+    expect(text, name).toBeDefined();
+    expect(README.includes(text ?? ''), text).toBe(true);
   });
 
   it('prints no rebar3 entry that sets repo_url for hexpm (rebar3 ignores it and goes to repo.hex.pm)', () => {
     expect(README).not.toMatch(/name => <<"hexpm">>,\s*repo_url/);
+    expect(CLIENTS).not.toMatch(/name => <<"hexpm">>,\s*repo_url/);
   });
 
   it('does not say HEX_REPOS_KEY authenticates a HEX_MIRROR (Hex sends no key to an untrusted mirror)', () => {
     expect(README).not.toMatch(/HEX_REPOS_KEY=\$\w+` with `HEX_MIRROR` also authenticates/);
+    expect(CLIENTS).not.toMatch(/HEX_REPOS_KEY=\$\w+` with `HEX_MIRROR` also authenticates/);
   });
 });
