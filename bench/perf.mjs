@@ -172,7 +172,6 @@ const quantile = (values, q) => {
 };
 const summary = (values) => ({ median: quantile(values, 0.5), min: Math.min(...values), max: Math.max(...values), values });
 const sha256 = (bytes) => createHash('sha256').update(bytes).digest('hex');
-const tarballPath = (name, version) => `/tarballs/${name}-${version}.tar`;
 
 /** One GET with its whole body read; ms from the request to the last byte. */
 async function timedGet(url, timeoutMs = 60_000) {

@@ -797,7 +797,7 @@ class BundleImport {
         await item.writer?.commit();
       } catch (error: unknown) {
         // The files committed so far have no index rows; hexproxy ignores such files and overwrites them.
-        await Promise.all(staged.slice(i + 1).map((rest) => rest.writer?.abort().catch(() => undefined)));
+        await Promise.all(staged.slice(i + 1).map(async (rest) => rest.writer?.abort().catch(() => undefined)));
         this.staged.clear();
         if (error instanceof StorageError) throw error;
         throw new StorageError(`cannot import ${item.path}: ${errorMessage(error)}`, { cause: error });

@@ -67,4 +67,4 @@ export function createUiContext(deps: UiDependencies): UiContext {
 }
 
 /** The client's address, as the request context found it (src/http/client-address.ts). */
-export const addressOf = (c: Context<UiEnv>): string => c.get('client').address;
+export const addressOf = (c: Pick<Context<UiEnv>, 'get'>): string => c.get('client').address;
