@@ -8,10 +8,7 @@ import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { HexRepository } from '../mirror/hex-repository.js';
-import type { PassthroughResult } from '../mirror/passthrough-mirror.js';
-import type { CacheStatus, RegistryResult } from '../mirror/registry-mirror.js';
-import type { TarballResult } from '../mirror/tarball-mirror.js';
+import type { CacheStatus, PassthroughResult, RegistryResult, Repository, TarballResult, View } from '../repository/repository.js';
 import { isPackageName, isPolicyName, splitRelease } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
@@ -25,11 +22,12 @@ import { clientContext, type TrustedProxies } from './client-address.js';
 import { createUiRoutes, type UiDependencies } from '../ui/routes.js';
 
 export interface HttpDependencies {
-  repository: HexRepository;
+  /** Every repository served: the public one at / (and /mirror), the others (organizations) at /repos/NAME. */
+  repositories: ReadonlyMap<string, Repository>;
   /** The public repository's name, as tokens list it ("hexpm"). */
-  repositoryName: string;
-  /** hex.pm organizations served at /repos/NAME. */
-  organizations: ReadonlyMap<string, HexRepository>;
+  publicRepository: string;
+  /** /installs/...: the builds server's files, lists verified with their .signed files. */
+  installs: { get(path: string): Promise<PassthroughResult> };
   access: AccessControl;
   /** Which peers' X-Forwarded-* headers are believed (http.trustedProxies). */
   trustedProxies: TrustedProxies;
@@ -50,14 +48,7 @@ type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariabl
 
 const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz, and the same under /mirror/ (pass-through view)';
 
-/**
- * Which view of the repository a route serves: registry files re-signed with hexproxy's
- * key (at /), or the upstream's own signed bytes (at /mirror, for clients that only trust
- * the upstream's key: HEX_MIRROR, plain HEX_CDN). Both views share one cache.
- */
-type View = 'resigned' | 'original';
-
-export function createHttpApp({ repository, repositoryName, organizations, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repositories, publicRepository, installs, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
@@ -82,10 +73,14 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   app.route('/api/admin', adminRoutes(admin));
   app.route('/api/policy', policyRoutes(policyCheck));
   if (ui) app.route('/ui', createUiRoutes(ui));
-  app.route('/mirror', repositoryRoutes(repository, 'original', readGuard(access, repositoryName)));
-  app.route('/', repositoryRoutes(repository, 'resigned', readGuard(access, repositoryName)));
-  for (const [name, organization] of organizations) {
-    app.route(`/repos/${name}`, repositoryRoutes(organization, 'resigned', readGuard(access, name, true), false));
+  const served = repositories.get(publicRepository);
+  if (served) {
+    const builds = countedInstalls(installs, metrics);
+    app.route('/mirror', repositoryRoutes(served, 'original', readGuard(access, publicRepository), builds));
+    app.route('/', repositoryRoutes(served, 'resigned', readGuard(access, publicRepository), builds));
+  }
+  for (const [name, organization] of repositories) {
+    if (name !== publicRepository) app.route(`/repos/${name}`, repositoryRoutes(organization, 'resigned', readGuard(access, name, true)));
   }
   app.all('/repos/:org/*', (c) => {
     throw new NotFoundError(`organization ${c.req.param('org')} is not configured in hexproxy (config key organizations)`);
@@ -107,6 +102,17 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   return app;
 }
 
+/** /installs/...: from the builds server, lists served only if they verify with their .signed file, builds checked against their list. */
+function countedInstalls(installs: HttpDependencies['installs'], metrics: Metrics): HttpDependencies['installs'] {
+  return {
+    async get(path) {
+      const result = await installs.get(path);
+      metrics.cache('installs', result.cache);
+      return result;
+    },
+  };
+}
+
 /**
  * Reading a repository needs a token allowed to, unless anonymous reads of it are on (its
  * public key is not guarded). A private repository's answers must not be kept by shared caches.
@@ -121,14 +127,14 @@ function readGuard(access: AccessControl, repositoryName: string, isPrivate = fa
   };
 }
 
-/** `publicOnly`: the routes only the public repository has (installs); organizations have policies instead. */
-function repositoryRoutes(repository: HexRepository, view: View, guard: MiddlewareHandler<Env>, publicOnly = true): Hono<Env> {
+/** `installs`: the routes only the public repository has; organizations have dependency policies instead. */
+function repositoryRoutes(repository: Repository, view: View, guard: MiddlewareHandler<Env>, installs?: HttpDependencies['installs']): Hono<Env> {
   // The guard on each route, not on '*': a sub-app mounted at '/' would otherwise guard
   // every path, /repos/ORG/... and /mirror/... included, with the public repository's rule.
   const routes = new Hono<Env>();
 
   routes.get('/public_key', (c) => {
-    const pem = Buffer.from(view === 'resigned' ? repository.publicKey() : repository.upstreamPublicKey());
+    const pem = Buffer.from(view === 'resigned' ? repository.publicKey() : repository.originalPublicKey());
     const headers = { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300', 'content-length': String(pem.length) };
     return new Response(c.req.method === 'HEAD' ? null : pem, { status: 200, headers });
   });
@@ -151,11 +157,11 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
     return passthroughResponse(c, await repository.docs(release.name, release.version), DOCS_CONTENT_TYPE);
   });
 
-  if (!publicOnly) {
+  if (!installs) {
     routes.get('/policies/:name', guard, async (c) => {
       const name = c.req.param('name');
       if (!isPolicyName(name)) throw new BadRequestError(`"${name}" is not a valid policy name (3-64 lowercase letters, digits, "_", "-" or ".", starting and ending with a letter or digit)`);
-      return registryResponse(c, repository, () => repository.policy(name), view);
+      return registryResponse(c, repository, () => repository.dependencyPolicy(name), view);
     });
     return routes;
   }
@@ -163,7 +169,7 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
   routes.get('/installs/*', guard, async (c) => {
     const path = c.req.path.slice(c.req.path.indexOf('/installs/') + '/installs/'.length);
     if (!isSafeRelativePath(path)) throw new BadRequestError(`"/installs/${path}" is not a valid installs path`);
-    return passthroughResponse(c, await repository.installs(path), installsContentType(path));
+    return passthroughResponse(c, await installs.get(path), installsContentType(path));
   });
 
   return routes;
@@ -179,7 +185,7 @@ function isSafeRelativePath(path: string): boolean {
   return path.length > 0 && path.length <= 256 && path.split('/').every((segment) => /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/.test(segment));
 }
 
-async function registryResponse(c: Context<Env>, repository: HexRepository, fetch: () => Promise<RegistryResult>, view: View): Promise<Response> {
+async function registryResponse(c: Context<Env>, repository: Repository, fetch: () => Promise<RegistryResult>, view: View): Promise<Response> {
   if (view === 'original') repository.assertUnfiltered();
   const result = await fetch();
   const { body, etag } = view === 'resigned' ? result.file : result.file.original;

@@ -6,10 +6,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../log.js';
-import type { HexRepository } from '../mirror/hex-repository.js';
-import type { RegistryFile } from '../mirror/registry-mirror.js';
-import type { HotTarball } from '../mirror/tarball-mirror.js';
-import { splitRelease } from '../registry/resource.js';
+import { isFileHit, isRegistryHit, type CachedTarballFile, type HotTarball, type RegistryFile, type Repository } from '../repository/repository.js';
 import { matchesIfNoneMatch } from './conditional.js';
 import {
   ATTACHMENT, NOSNIFF, POLICY_HIDDEN_HEADER, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, SANDBOX_POLICY, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE,
@@ -33,7 +30,9 @@ interface Prepared {
 }
 
 /** `anonymous`: whether a request without credentials may read the public repository. */
-export function withFastPath(repository: HexRepository, anonymous: boolean, log: Logger, next: NodeListener, metrics?: Metrics): NodeListener {
+export function withFastPath(served: Repository | undefined, anonymous: boolean, log: Logger, next: NodeListener, metrics?: Metrics): NodeListener {
+  if (!served) return next;
+  const repository = served;
   const registryHeaders = new WeakMap<RegistryFile, { resigned?: Prepared; original?: Prepared }>();
   const tarballHeaders = new WeakMap<HotTarball, Prepared>();
 
@@ -66,22 +65,23 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
     let etag: string;
     let prepared: Prepared;
     let policyHidden: string | undefined;
-    if (path.startsWith('tarballs/')) {
-      const release = splitRelease(path.slice('tarballs/'.length, -'.tar'.length));
-      const hot = release && repository.hotTarball(release.name, release.version);
-      if (!hot) {
-        if (release && method === 'GET') streamCachedFile(release.name, release.version, request, response, started);
-        else next(request, response);
-        return;
-      }
-      ({ body, etag } = hot);
-      prepared = tarballPrepared(hot);
+    const hit = repository.lookup(path, original ? 'original' : 'resigned');
+    if (!hit) {
+      next(request, response);
+      return;
+    }
+    if (isFileHit(hit)) {
+      if (method === 'GET') streamCachedFile(hit, request, response, started);
+      else next(request, response);
+      return;
+    }
+    if (!isRegistryHit(hit)) {
+      repository.countHit(hit);
+      ({ body, etag } = hit);
+      prepared = tarballPrepared(hit);
     } else {
-      const file = repository.hotRegistryFile(path, original);
-      if (!file) {
-        next(request, response);
-        return;
-      }
+      const file = hit;
+      repository.countHit(file);
       ({ body, etag } = original ? file.original : file);
       prepared = registryPrepared(file, original);
       if (!original) policyHidden = file.policyHidden;
@@ -101,16 +101,11 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
    * Anything unexpected (no row, no file, a size that disagrees with the index) goes to the
    * routes, which refetch.
    */
-  function streamCachedFile(name: string, version: string, request: IncomingMessage, response: ServerResponse, started: number): void {
-    const file = repository.cachedTarballFile(name, version);
-    if (!file) {
-      next(request, response);
-      return;
-    }
+  function streamCachedFile(file: CachedTarballFile, request: IncomingMessage, response: ServerResponse, started: number): void {
     const prepared = prepare(file.etag, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, file.row.size);
     const requestId = requestIdOf(request.headers['x-request-id']);
     if (notModified(request, file.etag)) {
-      repository.tarballServed(name, version);
+      repository.countHit(file);
       response.writeHead(304, [...prepared.notModified, 'x-request-id', requestId]);
       response.end();
       metrics?.served('tarballs', 'GET', 304, (performance.now() - started) / 1000, 0);
@@ -125,7 +120,7 @@ export function withFastPath(repository: HexRepository, anonymous: boolean, log:
         await handle.close().catch(() => undefined);
         return response.destroyed ? undefined : next(request, response);
       }
-      repository.tarballServed(name, version);
+      repository.countHit(file);
       response.writeHead(200, [...prepared.ok, 'x-request-id', requestId]);
       metrics?.served('tarballs', 'GET', 200, (performance.now() - started) / 1000, file.row.size);
       const stream = createReadStream(file.path, { fd: handle, highWaterMark: STREAM_CHUNK_BYTES });

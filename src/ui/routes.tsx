@@ -12,7 +12,7 @@ import { errorResponse } from '../http/error-response.js';
 import type { RequestVariables } from '../http/request-context.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
-import type { RegistryMirror } from '../mirror/registry-mirror.js';
+import type { Repository } from '../repository/repository.js';
 import { cacheStats } from '../ops/cache-stats.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
 import { decideRelease, describeDecision, describeReason, type PackageFacts } from '../policy/decide.js';
@@ -41,8 +41,8 @@ export interface UiDependencies {
   keys: Pick<KeyPair, 'publicKeyPem' | 'fingerprint'>;
   /** The public repository's name ("hexpm"). */
   publicRepository: string;
-  /** Every repository hexproxy serves (the public one and organizations), with its registry mirror. */
-  repositories: ReadonlyMap<string, { registry: RegistryMirror }>;
+  /** Every repository hexproxy serves (the public one and organizations): package pages read its registry. */
+  repositories: ReadonlyMap<string, Pick<Repository, 'registry'>>;
   upstreamUrl: string;
   offline: boolean;
   /** cache.maxCacheBytes; 0 means no limit. */
