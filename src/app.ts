@@ -13,7 +13,8 @@ import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
 import { TokenStore } from './auth/token-store.js';
 import { createHttpApp } from './http/app.js';
 import type { PolicyCheckDependencies } from './http/policy-routes.js';
-import { withFastPath } from './http/fast-path.js';
+import { withFastPath, type NodeListener } from './http/fast-path.js';
+import { HitLookup } from './http/hit.js';
 import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
@@ -51,6 +52,8 @@ export interface Hexproxy {
   installs: InstallsMirror;
   evictor: CacheEvictor;
   http: ReturnType<typeof createHttpApp>;
+  /** What node:http serves: the hot path (fast-path.ts) in front of the routes (`http`). */
+  listener: NodeListener;
   access: AccessControl;
   metrics: Metrics;
   health: UpstreamHealth;
@@ -135,8 +138,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     failuresPerMinute: config.auth.failuresPerMinute,
   });
   const { warmPolicyViews, replacePolicy, reloadPolicy } = policyControls(config, policy, repositories, log, options.reloadConfig);
+  // One lookup of a hit for both HTTP stacks: headers are prepared once per cached entry for both.
+  const hits = new HitLookup(access);
   const http = createHttpApp({
-    repositories, publicRepository: config.upstream.repository, installs, access, log,
+    repositories, publicRepository: config.upstream.repository, installs, hits, access, log,
     trustedProxies: new TrustedProxies(config.http.trustedProxies), metricsRequireToken: config.metrics.requireToken,
     admin: { access, index, blobs, health, repositories, publicRepository: config.upstream.repository, policy, reloadPolicy },
     policyCheck: policyCheckDependencies(config, policy, repositories, access),
@@ -148,10 +153,11 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       errors: new RecentErrors(config.upstream.repository), log, version: readVersion(), policy,
     },
   });
+  const listener = withFastPath(repositories.get(config.upstream.repository), hits, log, getRequestListener(http.fetch, { hostname: config.host }), metrics);
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => repositories.get(row.repo)?.tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
-    config, keys, upstreamKey, installsKey, repositories, installs, evictor, http, health, index, blobs, log, access, metrics, policy,
+    config, keys, upstreamKey, installsKey, repositories, installs, evictor, http, listener, health, index, blobs, log, access, metrics, policy,
     replacePolicy, reloadPolicy, warmPolicyViews,
     close() {
       closing ??= (async () => {
@@ -300,7 +306,7 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
     const server = createServer(
       // Node checks the header and request timeouts only this often (30 s by default).
       { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
-      withFastPath(hexproxy.repositories.get(config.upstream.repository), hexproxy.access.anonymousMayRead(config.upstream.repository), log, getRequestListener(hexproxy.http.fetch, { hostname: config.host }), hexproxy.metrics),
+      hexproxy.listener,
     );
     server.listen(config.port, config.host, () => resolve({ server, address: server.address() as AddressInfo }));
     // Slow clients (slowloris) are cut off instead of holding connections forever.

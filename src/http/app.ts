@@ -4,6 +4,7 @@ import type { AccessControl } from '../auth/access-control.js';
 import { adminRoutes, type AdminDependencies } from './admin-routes.js';
 import { policyRoutes, type PolicyCheckDependencies } from './policy-routes.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors.js';
@@ -12,6 +13,7 @@ import type { CacheStatus, PassthroughResult, RegistryResult, Repository, Tarbal
 import { isPackageName, isPolicyName, splitRelease } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
+import { openHitFile, statusOf, type HitLookup, type PreparedHit } from './hit.js';
 import {
   ATTACHMENT, DOCS_CONTENT_TYPE, POLICY_HIDDEN_HEADER, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, installsContentType,
 } from './headers.js';
@@ -28,6 +30,8 @@ export interface HttpDependencies {
   publicRepository: string;
   /** /installs/...: the builds server's files, lists verified with their .signed files. */
   installs: { get(path: string): Promise<PassthroughResult> };
+  /** What memory can answer at once: the fast path's lookup, which the routes ask first too. */
+  hits: HitLookup;
   access: AccessControl;
   /** Which peers' X-Forwarded-* headers are believed (http.trustedProxies). */
   trustedProxies: TrustedProxies;
@@ -48,7 +52,7 @@ type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariabl
 
 const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz, and the same under /mirror/ (pass-through view)';
 
-export function createHttpApp({ repositories, publicRepository, installs, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repositories, publicRepository, installs, hits, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
@@ -76,11 +80,11 @@ export function createHttpApp({ repositories, publicRepository, installs, access
   const served = repositories.get(publicRepository);
   if (served) {
     const builds = countedInstalls(installs, metrics);
-    app.route('/mirror', repositoryRoutes(served, 'original', readGuard(access, publicRepository), builds));
-    app.route('/', repositoryRoutes(served, 'resigned', readGuard(access, publicRepository), builds));
+    app.route('/mirror', repositoryRoutes({ repository: served, view: 'original', guard: readGuard(access, publicRepository), hits, installs: builds }));
+    app.route('/', repositoryRoutes({ repository: served, view: 'resigned', guard: readGuard(access, publicRepository), hits, installs: builds }));
   }
   for (const [name, organization] of repositories) {
-    if (name !== publicRepository) app.route(`/repos/${name}`, repositoryRoutes(organization, 'resigned', readGuard(access, name, true)));
+    if (name !== publicRepository) app.route(`/repos/${name}`, repositoryRoutes({ repository: organization, view: 'resigned', guard: readGuard(access, name, true), hits }));
   }
   app.all('/repos/:org/*', (c) => {
     throw new NotFoundError(`organization ${c.req.param('org')} is not configured in hexproxy (config key organizations)`);
@@ -127,8 +131,16 @@ function readGuard(access: AccessControl, repositoryName: string, isPrivate = fa
   };
 }
 
-/** `installs`: the routes only the public repository has; organizations have dependency policies instead. */
-function repositoryRoutes(repository: Repository, view: View, guard: MiddlewareHandler<Env>, installs?: HttpDependencies['installs']): Hono<Env> {
+interface RepositoryRoutes {
+  repository: Repository;
+  view: View;
+  guard: MiddlewareHandler<Env>;
+  hits: HitLookup;
+  /** The routes only the public repository has; organizations have dependency policies instead. */
+  installs?: HttpDependencies['installs'];
+}
+
+function repositoryRoutes({ repository, view, guard, hits, installs }: RepositoryRoutes): Hono<Env> {
   // The guard on each route, not on '*': a sub-app mounted at '/' would otherwise guard
   // every path, /repos/ORG/... and /mirror/... included, with the public repository's rule.
   const routes = new Hono<Env>();
@@ -139,17 +151,23 @@ function repositoryRoutes(repository: Repository, view: View, guard: MiddlewareH
     return new Response(c.req.method === 'HEAD' ? null : pem, { status: 200, headers });
   });
 
-  routes.get('/names', guard, (c) => registryResponse(c, repository, () => repository.names(), view));
-  routes.get('/versions', guard, (c) => registryResponse(c, repository, () => repository.versions(), view));
+  // What memory (or, for a large tarball, the index) answers at once: the fast path's lookup, asked first.
+  const hitFirst = async (c: Context<Env>, path: string, slow: () => Promise<Response>): Promise<Response> => {
+    const hit = hits.find(repository, path, view, 'authorized');
+    return (hit && (await hitResponse(c, repository, hit))) ?? slow();
+  };
+
+  routes.get('/names', guard, (c) => hitFirst(c, 'names', () => registryResponse(c, repository, () => repository.names(), view)));
+  routes.get('/versions', guard, (c) => hitFirst(c, 'versions', () => registryResponse(c, repository, () => repository.versions(), view)));
   routes.get('/packages/:name', guard, async (c) => {
     const name = c.req.param('name');
     if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
-    return registryResponse(c, repository, () => repository.package(name), view);
+    return hitFirst(c, `packages/${name}`, () => registryResponse(c, repository, () => repository.package(name), view));
   });
 
   routes.get('/tarballs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar');
-    return tarballResponse(c, await repository.tarball(release.name, release.version));
+    return hitFirst(c, `tarballs/${release.name}-${release.version}.tar`, async () => tarballResponse(c, await repository.tarball(release.name, release.version)));
   });
 
   routes.get('/docs/:file', guard, async (c) => {
@@ -183,6 +201,35 @@ function parseReleaseFile(file: string, extension: string): { name: string; vers
 
 function isSafeRelativePath(path: string): boolean {
   return path.length > 0 && path.length <= 256 && path.split('/').every((segment) => /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/.test(segment));
+}
+
+/** A hit (hit.ts) as a Response; undefined when its file is no longer what the index says (the slow way refetches it). */
+async function hitResponse(c: Context<Env>, repository: Repository, hit: PreparedHit): Promise<Response | undefined> {
+  const status = statusOf(hit, c.req.header('if-none-match'));
+  // HEAD: headers only (the file is checked, not read).
+  const head = c.req.method === 'HEAD';
+  let body: BodyInit | null = null;
+  if (status === 200 && hit.file !== undefined) {
+    const handle = await openHitFile(hit.file);
+    if (!handle) return undefined;
+    if (head) await handle.close().catch(() => undefined);
+    else body = Readable.toWeb(createReadStream(hit.file.path, { fd: handle })) as ReadableStream<Uint8Array>;
+  } else if (status === 200 && !head && hit.body !== undefined) {
+    body = hit.body as Uint8Array<ArrayBuffer>;
+  }
+  repository.countHit(hit.hit);
+  return new Response(body, { status, headers: headersOf(status === 200 ? hit.ok : hit.notModified) });
+}
+
+/** Headers prepared flat (name, value, …) for node:http, as a Response's. */
+function headersOf(flat: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i];
+    const value = flat[i + 1];
+    if (name !== undefined && value !== undefined) headers.append(name, value);
+  }
+  return headers;
 }
 
 async function registryResponse(c: Context<Env>, repository: Repository, fetch: () => Promise<RegistryResult>, view: View): Promise<Response> {
