@@ -114,8 +114,9 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const clients = createUpstreamClients(config, log, health, metrics);
   const usage = new ClientUsage(new UsageRecorder(index, log), metrics);
   const shared: RepositoryShared = {
-    index, blobs, log, offline: config.offline, fetchBudget, keys, policy, usage,
+    index, blobs, log, offline: config.offline, fetchBudget, policy, usage,
     signingKey: keys.privateKey,
+    publicKeyPem: keys.publicKeyPem,
     ttlMs: config.cache.registryTtlSeconds * 1000,
     notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
     maxRegistryBytes: config.cache.maxRegistryBytes,

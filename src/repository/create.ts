@@ -2,7 +2,6 @@
 // all repositories share in, a Repository out. A new kind is a RepositorySource
 // implementation and one case in sourceOf; the policy view and usage counting come on top
 // of every kind alike.
-import type { KeyPair } from '../keys/keypair.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
 import type { ClientUsage } from './client-usage.js';
 import { mirrorSource, type MirrorShared, type MirrorSpec } from './mirror-source.js';
@@ -17,7 +16,8 @@ export type RepositorySpec = MirrorSpec & {
 };
 
 export interface RepositoryShared extends MirrorShared {
-  keys: Pick<KeyPair, 'privateKey' | 'publicKeyPem'>;
+  /** hexproxy's public key (PEM), which clients of the re-signed view verify with. */
+  publicKeyPem: string;
   policy: ActivePolicy;
   usage: ClientUsage;
   /** The filtered /names and /versions are rebuilt at least this often (new advisories, severities). */
@@ -27,10 +27,10 @@ export interface RepositoryShared extends MirrorShared {
 export function createRepository(spec: RepositorySpec, shared: RepositoryShared): Repository {
   const source = sourceOf(spec, shared);
   const view = new PolicyView({
-    repo: source.name, registry: source.registry, policy: shared.policy, signingKey: shared.keys.privateKey, log: shared.log,
+    repo: source.name, registry: source.registry, policy: shared.policy, signingKey: shared.signingKey, log: shared.log,
     memoryMaxBytes: spec.policyMemoryBytes, indexMaxAgeMs: shared.policyIndexMaxAgeMs,
   });
-  return new ServedRepository(source, { view, usage: shared.usage, publicKeyPem: shared.keys.publicKeyPem });
+  return new ServedRepository(source, { view, usage: shared.usage, publicKeyPem: shared.publicKeyPem });
 }
 
 function sourceOf(spec: RepositorySpec, shared: RepositoryShared): RepositorySource {

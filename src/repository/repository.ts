@@ -3,7 +3,7 @@
 // (issue 17: a hosted repository people publish to). Two layers:
 //
 // - a RepositorySource is what a kind implements: its registry files, tarballs and docs,
-//   and the key its stored registry files verify with (repository-source.ts has mirrors');
+//   and the key its stored registry files verify with (mirror-source.ts builds hex.pm's);
 // - a Repository is what everything else depends on: the source, plus the Hex protocol as
 //   clients get it (the policy applied, use counted) and the hits memory can answer.
 //   createRepository (create.ts) builds one from a source; nothing implements it twice.
