@@ -212,8 +212,9 @@ async function hitResponse(c: Context<Env>, repository: Repository, hit: Prepare
   if (status === 200 && hit.file !== undefined) {
     const handle = await openHitFile(hit.file);
     if (!handle) return undefined;
-    if (head) await handle.close().catch(() => undefined);
-    else body = Readable.toWeb(createReadStream(hit.file.path, { fd: handle })) as ReadableStream<Uint8Array>;
+    await handle.close().catch(() => undefined);
+    // Streamed as the blob store streams a file to the routes (web streams over a plain file stream).
+    if (!head) body = Readable.toWeb(createReadStream(hit.file.path)) as ReadableStream<Uint8Array>;
   } else if (status === 200 && !head && hit.body !== undefined) {
     body = hit.body as Uint8Array<ArrayBuffer>;
   }
