@@ -12,7 +12,9 @@ import { AccessControl } from './auth/access-control.js';
 import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
 import { TokenStore } from './auth/token-store.js';
 import { createHttpApp, type UiMount } from './http/app.js';
-import { withFastPath } from './http/fast-path.js';
+import type { PolicyCheckDependencies } from './http/policy-routes.js';
+import { withFastPath, type NodeListener } from './http/fast-path.js';
+import { HitLookup } from './http/hit.js';
 import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
@@ -21,18 +23,15 @@ import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
 import { CacheEvictor } from './cache/evictor.js';
 import { organizationPrefix } from './cache/layout.js';
-import { HexRepository } from './mirror/hex-repository.js';
-import { PassthroughMirror } from './mirror/passthrough-mirror.js';
-import { PolicyView } from './mirror/policy-view.js';
+import { UsageRecorder } from './mirror/usage-recorder.js';
 import { ActivePolicy, type Clock } from './policy/active-policy.js';
 import { configuredPolicy } from './config/policy.js';
 import { boundedRegistryFetcher, checkLocks } from './ops/policy-check.js';
 import { rebarLookupOrder, servedRepositories } from './ops/repositories.js';
-import { RegistryMirror } from './mirror/registry-mirror.js';
-import { TarballMirror } from './mirror/tarball-mirror.js';
-import { UsageRecorder } from './mirror/usage-recorder.js';
 import { projectRoot } from './paths.js';
-import { publicKeyPem } from './registry/signature.js';
+import { ClientUsage } from './repository/client-usage.js';
+import { createRepository, type RepositoryShared, type RepositorySpec } from './repository/create.js';
+import type { Repository } from './repository/repository.js';
 import { createLimiter } from './util/concurrency.js';
 import { CacheIndex } from './store/cache-index.js';
 import { FsBlobStore } from './store/fs-blob-store.js';
@@ -51,12 +50,13 @@ export interface Hexproxy {
   upstreamKey: KeyObject;
   /** The builds server's key (installs.publicKey): build lists must verify with it. */
   installsKey: KeyObject;
-  repository: HexRepository;
-  registry: RegistryMirror;
-  tarballs: TarballMirror;
+  /** Every repository served, by hexproxy's name for it: the public one first, then the organizations in config order. */
+  repositories: ReadonlyMap<string, Repository>;
   installs: InstallsMirror;
   evictor: CacheEvictor;
   http: ReturnType<typeof createHttpApp>;
+  /** What node:http serves: the hot path (fast-path.ts) in front of the routes (`http`). */
+  listener: NodeListener;
   access: AccessControl;
   metrics: Metrics;
   health: UpstreamHealth;
@@ -65,8 +65,6 @@ export interface Hexproxy {
   log: Logger;
   /** The policy in force (config key policy). */
   policy: ActivePolicy;
-  /** Every repository served (the public one, then organizations) with its mirrors. */
-  repositories: ReadonlyMap<string, { registry: RegistryMirror; tarballs: TarballMirror }>;
   /** Puts a new policy section in force; throws ConfigError, keeping the old one, if it does not compile. */
   replacePolicy(policy: Config['policy']): void;
   /** Reads the configuration again and puts its policy in force (SIGHUP, POST /api/admin/policy/reload). */
@@ -84,6 +82,7 @@ export interface HexproxyOptions {
 }
 
 const EVICTION_INTERVAL_MS = 10_000;
+const MiB = 1024 * 1024;
 
 // POST /api/policy/check's bounds (README, "Policies"). Large applications lock a few hundred
 // packages; 500 leaves room while keeping one request's worst case at 500 package files.
@@ -97,11 +96,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   // Everything that can be wrong with the configuration is found before anything is
   // written: every key file, the policy, the data directory, the signing key. A bad value
   // must not leave a data directory, a new key pair or an index behind.
-  const upstreamKey = readPublicKeyFile(config.upstream.publicKey, 'upstream.publicKey');
-  const installsKey = readPublicKeyFile(config.installs.publicKey, 'installs.publicKey');
-  const organizationKeys = new Map(Object.entries(config.organizations).map(([name, org]) => [
-    name, org.publicKey ? readPublicKeyFile(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey,
-  ]));
+  const { upstreamKey, installsKey, organizationKeys } = readConfiguredKeys(config);
   const policy = new ActivePolicy(configuredPolicy(config), options.clock);
   checkUsableDirectory(config.dataDir);
   const foundKeys = findKeyPair(config.keys, defaultKeyFiles(config.dataDir));
@@ -113,123 +108,164 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const blobs = await FsBlobStore.create(config.dataDir);
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
   const health = new UpstreamHealth(log, config.upstream.url, config.upstream.cooldownSeconds * 1000);
-  // The in-memory caches are created below; the gauge reads them when scraped.
-  const memory: { registry?: RegistryMirror; tarballs?: TarballMirror; policy?: ActivePolicy; served?: ReadonlyMap<string, HexRepository> } = {};
+  // Filled below; the metrics read it when scraped.
+  const repositories = new Map<string, Repository>();
   // One budget for every repository's registry files being fetched: a hostile upstream
   // answering many of them at once cannot take more memory than this.
   const fetchBudget = new MemoryBudget(config.cache.registryFetchMemoryBytes, 'cache.registryFetchMemoryBytes');
-  const metrics = new Metrics({
-    index, health,
-    registryFetchBytes: () => fetchBudget.used,
-    memoryBytes: () => ({ registry: memory.registry?.memoryBytes() ?? 0, tarballs: memory.tarballs?.memoryBytes() ?? 0 }),
-    policy: () => ({
-      generation: memory.policy?.generation ?? 0,
-      repositories: Object.fromEntries([...(memory.served ?? [])].map(([name, served]) => [name, served.policyFigures()])),
-    }),
-  });
-  const observe = (outcome: UpstreamOutcome, seconds: number): void => metrics.upstream(outcome, seconds);
-  const upstream = upstreamClientFor(config.offline, {
-    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond,
-    retries: config.upstream.retries, userAgent, health, observe,
-  });
-  const shared = { upstream, index, blobs, log, fetchBudget };
-  const registry = new RegistryMirror({
-    ...shared,
-    repo: config.upstream.repository,
-    upstreamKey,
+  const metrics = createMetrics(config, { index, health, fetchBudget, policy, repositories });
+  const clients = createUpstreamClients(config, log, health, metrics);
+  const usage = new ClientUsage(new UsageRecorder(index, log), metrics);
+  const shared: RepositoryShared = {
+    index, blobs, log, fetchBudget, policy, usage,
     signingKey: keys.privateKey,
+    publicKeyPem: keys.publicKeyPem,
     ttlMs: config.cache.registryTtlSeconds * 1000,
     notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
-    memoryMaxBytes: config.cache.memoryMaxBytes,
     maxRegistryBytes: config.cache.maxRegistryBytes,
-  });
-  const tarballs = new TarballMirror({
-    ...shared,
-    repo: config.upstream.repository,
-    registry,
     maxTarballBytes: config.cache.maxTarballBytes,
-    notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
-    memoryBytes: config.cache.memoryTarballBytes,
-  });
-  memory.registry = registry;
-  memory.tarballs = tarballs;
-  const passthrough = new PassthroughMirror({ ...shared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes });
-  // The builds server is a second upstream, with its own health: one being down says nothing of the other.
-  const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000, 'the builds server');
-  const builds = upstreamClientFor(config.offline, {
-    baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, timeoutSetting: 'installs.timeoutMs', minBytesPerSecond: config.upstream.minBytesPerSecond,
-    retries: config.upstream.retries, userAgent, health: buildsHealth, name: 'the builds server',
-  });
+    policyIndexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
+  };
+  for (const spec of repositorySpecs(config, clients, upstreamKey, organizationKeys)) repositories.set(spec.name, createRepository(spec, shared));
   const installs = new InstallsMirror({
-    upstream: builds, index, blobs, log,
+    upstream: clients.builds, index, blobs, log,
     ttlMs: config.cache.registryTtlSeconds * 1000,
     unreachableTtlMs: config.cache.notFoundTtlSeconds * 1000,
     maxBytes: config.cache.maxTarballBytes,
     listKey: installsKey,
     listKeyFile: config.installs.publicKey,
   });
-  const usage = new UsageRecorder(index, log);
-  const viewOf = (repo: string, mirror: RegistryMirror, memoryMaxBytes: number): PolicyView => new PolicyView({
-    repo, registry: mirror, policy, signingKey: keys.privateKey, log, memoryMaxBytes,
-    indexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
-  });
-  const repository = new HexRepository(registry, tarballs, passthrough, installs, keys, usage, config.upstream.repository, publicKeyPem(upstreamKey),
-    viewOf(config.upstream.repository, registry, Math.floor(config.cache.memoryMaxBytes / 2)), '', metrics);
-  // Each organization: its own upstream path and credentials, key, cache namespace (the
-  // repo column and blob keys) and in-memory LRU; private tarballs are not kept in memory.
-  const organizations = new Map<string, HexRepository>();
-  const mirrors = new Map<string, { registry: RegistryMirror; tarballs: TarballMirror }>([[config.upstream.repository, { registry, tarballs }]]);
-  const organizationClients: UpstreamClient[] = [];
-  for (const [name, org] of Object.entries(config.organizations)) {
-    const orgKey = organizationKeys.get(name) ?? upstreamKey;
-    const client = upstreamClientFor(config.offline, {
-      baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
-      timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond, retries: config.upstream.retries, userAgent, health, observe,
-      ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
-      refusedHint: org.authKey === undefined
-        ? `organization ${name} has no auth key; set ${orgAuthKeyEnv(name)} (or organizations.${name}.authKey)`
-        : `check organizations.${name}.authKey (${orgAuthKeyEnv(name)}): hex.pm refuses a key that is unknown, revoked or may not read ${name}`,
-    });
-    organizationClients.push(client);
-    const orgShared = { ...shared, upstream: client };
-    const orgRegistry = new RegistryMirror({
-      ...orgShared,
-      repo: name,
-      upstreamKey: orgKey,
-      signingKey: keys.privateKey,
-      ttlMs: config.cache.registryTtlSeconds * 1000,
-      notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
-      memoryMaxBytes: Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 8)),
-      maxRegistryBytes: config.cache.maxRegistryBytes,
-    });
-    const orgTarballs = new TarballMirror({
-      ...orgShared,
-      repo: name,
-      registry: orgRegistry,
-      maxTarballBytes: config.cache.maxTarballBytes,
-      notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
-      memoryBytes: 0,
-    });
-    // Private docs: cached under passthrough/repos/ORG/, fetched with the organization's client.
-    const orgDocs = new PassthroughMirror({ ...orgShared, ttlMs: config.cache.registryTtlSeconds * 1000, maxBytes: config.cache.maxTarballBytes, pathPrefix: organizationPrefix(name) });
-    mirrors.set(name, { registry: orgRegistry, tarballs: orgTarballs });
-    organizations.set(name, new HexRepository(orgRegistry, orgTarballs, orgDocs, installs, keys, usage, name, publicKeyPem(orgKey),
-      viewOf(name, orgRegistry, Math.max(1024 * 1024, Math.floor(config.cache.memoryMaxBytes / 16))), organizationPrefix(name), metrics));
-  }
-  memory.policy = policy;
-  // Every repository served, the public one first: what the policy's metrics and warm-up walk.
-  const served = new Map<string, HexRepository>([[config.upstream.repository, repository], ...organizations]);
-  memory.served = served;
   const access = new AccessControl({
     tokens: new TokenStore(config.auth.tokensFile),
     publicRepository: config.upstream.repository,
     requireToken: config.auth.requireToken,
     failuresPerMinute: config.auth.failuresPerMinute,
   });
+  const { warmPolicyViews, replacePolicy, reloadPolicy } = policyControls(config, policy, repositories, log, options.reloadConfig);
+  // One lookup of a hit for both HTTP stacks: headers are prepared once per cached entry for both.
+  const hits = new HitLookup(access);
+  const http = createHttpApp({
+    repositories, publicRepository: config.upstream.repository, installs, hits, access, log,
+    trustedProxies: new TrustedProxies(config.http.trustedProxies), metricsRequireToken: config.metrics.requireToken,
+    admin: { access, index, blobs, health, repositories, publicRepository: config.upstream.repository, policy, reloadPolicy },
+    policyCheck: policyCheckDependencies(config, policy, repositories, access),
+    metrics,
+    readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
+    ui: uiMount({
+      access, index, health, keys, publicRepository: config.upstream.repository, repositories,
+      upstreamUrl: config.upstream.url, offline: config.offline, maxCacheBytes: config.cache.maxCacheBytes,
+      errors: new RecentErrors(config.upstream.repository), log, version: readVersion(), policy,
+    }),
+  });
+  const listener = withFastPath(repositories.get(config.upstream.repository), hits, log, getRequestListener(http.fetch, { hostname: config.host }), metrics);
+  const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => repositories.get(row.repo)?.tarballs.forget(row.name, row.version));
+  let closing: Promise<void> | undefined;
+  return {
+    config, keys, upstreamKey, installsKey, repositories, installs, evictor, http, listener, health, index, blobs, log, access, metrics, policy,
+    replacePolicy, reloadPolicy, warmPolicyViews,
+    close() {
+      closing ??= (async () => {
+        evictor.stop();
+        // Tarballs already answered but still being written: let them land before the index closes.
+        for (const repository of repositories.values()) await repository.tarballs.drain();
+        usage.stop();
+        for (const client of clients.all) await client.close();
+        index.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The public key files the configuration names, read (and checked) before anything is written. */
+function readConfiguredKeys(config: Readonly<Config>): { upstreamKey: KeyObject; installsKey: KeyObject; organizationKeys: ReadonlyMap<string, KeyObject> } {
+  const upstreamKey = readPublicKeyFile(config.upstream.publicKey, 'upstream.publicKey');
+  const installsKey = readPublicKeyFile(config.installs.publicKey, 'installs.publicKey');
+  const organizationKeys = new Map(Object.entries(config.organizations).map(([name, org]) => [
+    name, org.publicKey ? readPublicKeyFile(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey,
+  ]));
+  return { upstreamKey, installsKey, organizationKeys };
+}
+
+function createMetrics(
+  config: Readonly<Config>,
+  { index, health, fetchBudget, policy, repositories }: { index: CacheIndex; health: UpstreamHealth; fetchBudget: MemoryBudget; policy: ActivePolicy; repositories: ReadonlyMap<string, Repository> },
+): Metrics {
+  return new Metrics({
+    index, health,
+    registryFetchBytes: () => fetchBudget.used,
+    // The public repository's in-memory caches, against cache.memoryMaxBytes and cache.memoryTarballBytes.
+    memoryBytes: () => {
+      const served = repositories.get(config.upstream.repository);
+      return { registry: served?.registry.memoryBytes() ?? 0, tarballs: served?.tarballs.memoryBytes() ?? 0 };
+    },
+    policy: () => ({
+      generation: policy.generation,
+      repositories: Object.fromEntries([...repositories].map(([name, served]) => [name, served.policyFigures()])),
+    }),
+  });
+}
+
+interface UpstreamClients {
+  /** hex.pm's public repository. */
+  upstream: UpstreamClient;
+  /** Each organization's: under /repos/ORG, with its auth key. */
+  organizations: ReadonlyMap<string, UpstreamClient>;
+  /** The builds server (installs.url). */
+  builds: UpstreamClient;
+  /** All of them, to close. */
+  all: readonly UpstreamClient[];
+}
+
+/** What hexproxy asks upstream with: one client per repository's upstream path and credentials, and one for the builds server. */
+function createUpstreamClients(config: Readonly<Config>, log: Logger, health: UpstreamHealth, metrics: Metrics): UpstreamClients {
+  const observe = (outcome: UpstreamOutcome, seconds: number): void => metrics.upstream(outcome, seconds);
+  const upstream = upstreamClientFor(config.offline, {
+    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond,
+    retries: config.upstream.retries, userAgent, health, observe,
+  });
+  const organizations = new Map(Object.entries(config.organizations).map(([name, org]) => [name, upstreamClientFor(config.offline, {
+    baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
+    timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond, retries: config.upstream.retries, userAgent, health, observe,
+    ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
+    refusedHint: org.authKey === undefined
+      ? `organization ${name} has no auth key; set ${orgAuthKeyEnv(name)} (or organizations.${name}.authKey)`
+      : `check organizations.${name}.authKey (${orgAuthKeyEnv(name)}): hex.pm refuses a key that is unknown, revoked or may not read ${name}`,
+  })]));
+  // The builds server is a second upstream, with its own health: one being down says nothing of the other.
+  const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000, 'the builds server');
+  const builds = upstreamClientFor(config.offline, {
+    baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, timeoutSetting: 'installs.timeoutMs', minBytesPerSecond: config.upstream.minBytesPerSecond,
+    retries: config.upstream.retries, userAgent, health: buildsHealth, name: 'the builds server',
+  });
+  return { upstream, organizations, builds, all: [upstream, ...organizations.values(), builds] };
+}
+
+/**
+ * The repositories served: the public one, then each organization with its own upstream
+ * path and credentials, key, cache namespace (the repo column and blob keys) and smaller
+ * in-memory bounds; private tarballs are not kept in memory.
+ */
+function repositorySpecs(config: Readonly<Config>, clients: UpstreamClients, upstreamKey: KeyObject, organizationKeys: ReadonlyMap<string, KeyObject>): RepositorySpec[] {
+  const { memoryMaxBytes } = config.cache;
+  const organizations = [...clients.organizations].map(([name, client]): RepositorySpec => ({
+    kind: 'mirror', name, upstream: client, upstreamKey: organizationKeys.get(name) ?? upstreamKey, docsPrefix: organizationPrefix(name),
+    registryMemoryBytes: Math.max(MiB, Math.floor(memoryMaxBytes / 8)), tarballMemoryBytes: 0, policyMemoryBytes: Math.max(MiB, Math.floor(memoryMaxBytes / 16)),
+  }));
+  return [{
+    kind: 'mirror', name: config.upstream.repository, upstream: clients.upstream, upstreamKey, docsPrefix: '',
+    registryMemoryBytes: memoryMaxBytes, tarballMemoryBytes: config.cache.memoryTarballBytes, policyMemoryBytes: Math.floor(memoryMaxBytes / 2),
+  }, ...organizations];
+}
+
+/** Putting a policy in force, from the config file again or a given section, and building its views ahead of clients. */
+function policyControls(
+  config: Readonly<Config>, policy: ActivePolicy, repositories: ReadonlyMap<string, Repository>, log: Logger, reloadConfig: (() => Readonly<Config>) | undefined,
+): Pick<Hexproxy, 'warmPolicyViews' | 'replacePolicy' | 'reloadPolicy'> {
   // The filtered /versions of a large repository takes seconds to build the first time: built ahead of clients.
   const warmPolicyViews = (): void => {
     if (!policy.current.active) return;
-    for (const [name, one] of served) {
+    for (const [name, one] of repositories) {
       one.warmPolicyView().catch((error: unknown) => log.warn({ repo: name, err: errorMessage(error) }, 'policy: could not build the filtered /names and /versions ahead of clients'));
     }
   };
@@ -239,49 +275,23 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     warmPolicyViews();
   };
   const reloadPolicy = (): void => {
-    if (!options.reloadConfig) throw new ConfigError('hexproxy was started without a configuration to reload the policy from');
-    replacePolicy(options.reloadConfig().policy);
+    if (!reloadConfig) throw new ConfigError('hexproxy was started without a configuration to reload the policy from');
+    replacePolicy(reloadConfig().policy);
   };
-  // Checks may be anonymous: the package files they fetch wait for slots shared by all of them.
-  const policyCheckFetcher = boundedRegistryFetcher(mirrors, createLimiter(POLICY_CHECK.upstreamSlots));
-  const http = createHttpApp({
-    repository, repositoryName: config.upstream.repository, organizations, access, log,
-    trustedProxies: new TrustedProxies(config.http.trustedProxies), metricsRequireToken: config.metrics.requireToken,
-    admin: { access, index, blobs, health, repositories: mirrors, publicRepository: config.upstream.repository, policy, reloadPolicy },
-    policyCheck: {
-      access, publicRepository: config.upstream.repository,
-      check: (lock, mayRead) => checkLocks({
-        locks: [lock], policy: policy.current, publicRepository: config.upstream.repository, lookupOrder: rebarLookupOrder(servedRepositories(mirrors, config.upstream.repository)),
-        fetchPackage: policyCheckFetcher, now: Math.floor(policy.nowMs() / 1000), mayRead,
-        concurrency: POLICY_CHECK.perRequest, maxPackages: POLICY_CHECK.maxPackages,
-      }),
-    },
-    metrics,
-    readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
-    ui: uiMount({
-      access, index, health, keys, publicRepository: config.upstream.repository, repositories: mirrors,
-      upstreamUrl: config.upstream.url, offline: config.offline, maxCacheBytes: config.cache.maxCacheBytes,
-      errors: new RecentErrors(config.upstream.repository), log, version: readVersion(), policy,
-    }),
-  });
-  const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => tarballs.forget(row.name, row.version));
-  let closing: Promise<void> | undefined;
+  return { warmPolicyViews, replacePolicy, reloadPolicy };
+}
+
+/** POST /api/policy/check: checks may be anonymous, so the package files they fetch wait for slots shared by all of them. */
+function policyCheckDependencies(config: Readonly<Config>, policy: ActivePolicy, repositories: ReadonlyMap<string, Repository>, access: AccessControl): PolicyCheckDependencies {
+  const fetchPackage = boundedRegistryFetcher(repositories, createLimiter(POLICY_CHECK.upstreamSlots));
+  const publicRepository = config.upstream.repository;
   return {
-    config, keys, upstreamKey, installsKey, repository, registry, tarballs, installs, evictor, http, health, index, blobs, log, access, metrics, policy, repositories: mirrors,
-    replacePolicy, reloadPolicy, warmPolicyViews,
-    close() {
-      closing ??= (async () => {
-        evictor.stop();
-        // Tarballs already answered but still being written: let them land before the index closes.
-        await tarballs.drain();
-        usage.stop();
-        await upstream.close();
-        for (const client of organizationClients) await client.close();
-        await builds.close();
-        index.close();
-      })();
-      return closing;
-    },
+    access, publicRepository,
+    check: (lock, mayRead) => checkLocks({
+      locks: [lock], policy: policy.current, publicRepository, lookupOrder: rebarLookupOrder(servedRepositories(repositories, publicRepository)),
+      fetchPackage, now: Math.floor(policy.nowMs() / 1000), mayRead,
+      concurrency: POLICY_CHECK.perRequest, maxPackages: POLICY_CHECK.maxPackages,
+    }),
   };
 }
 
@@ -300,7 +310,7 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
     const server = createServer(
       // Node checks the header and request timeouts only this often (30 s by default).
       { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
-      withFastPath(hexproxy.repository, hexproxy.access.anonymousMayRead(config.upstream.repository), log, getRequestListener(hexproxy.http.fetch, { hostname: config.host }), hexproxy.metrics),
+      hexproxy.listener,
     );
     server.listen(config.port, config.host, () => resolve({ server, address: server.address() as AddressInfo }));
     // Slow clients (slowloris) are cut off instead of holding connections forever.
@@ -317,7 +327,7 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
   // Crash leftovers: the index and the files are made to agree in the background (src/cache/reconcile.ts).
   void reconcileInBackground({
     index: hexproxy.index, blobs: hexproxy.blobs, log,
-    registry: { keyOf: (repo) => hexproxy.repositories.get(repo)?.registry.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes },
+    registry: { keyOf: (repo) => hexproxy.repositories.get(repo)?.registryKey, maxRegistryBytes: config.cache.maxRegistryBytes },
     stopped: () => !server.listening,
   });
   const host = address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address.includes(':') ? `[${address.address}]` : address.address;

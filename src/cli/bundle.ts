@@ -118,7 +118,7 @@ export function importCommand(): Command {
       await withHexproxy(config, async ({ index, blobs, upstreamKey, installsKey, keys, log, repositories }) => {
         const progress = lazyProgress('import');
         // Each organization's files verify with its own configured key, into its own namespace.
-        const organizations = new Map([...repositories].filter(([name]) => name !== config.upstream.repository).map(([name, { registry }]) => [name, registry.upstreamKey]));
+        const organizations = new Map([...repositories].filter(([name]) => name !== config.upstream.repository).map(([name, { registryKey }]) => [name, registryKey]));
         const summary = await importBundle({
           file, index, blobs, repo: config.upstream.repository, upstreamKey, organizations, installsKey, log,
           trustedKeys: [createPublicKey(keys.publicKeyPem), ...trustedKeys],

@@ -43,7 +43,7 @@ export function cacheCommand(): Command {
         const total = index.tarballTotals().count + index.registryTotals().count;
         const progress = createProgress('verify', total);
         const report = await verifyCache({
-          index, blobs, registryKey: (repo) => repositories.get(repo)?.registry.upstreamKey, maxRegistryBytes: config.cache.maxRegistryBytes,
+          index, blobs, registryKey: (repo) => repositories.get(repo)?.registryKey, maxRegistryBytes: config.cache.maxRegistryBytes,
           onProgress: (_done, _total, { key, ok }) => progress.item(key, ok ? 'ok' : 'bad'),
         });
         progress.done();

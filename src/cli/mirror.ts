@@ -36,9 +36,9 @@ export function mirrorCommand(): Command {
         const targets: ReleaseTarget[] = [];
         const planFailures: Noted[] = [];
         for (const repo of repos) {
-          const registry = repositories.get(repo)?.registry;
-          if (!registry) continue;
-          const plan = await planMirror(registry, selection, concurrency);
+          const repository = repositories.get(repo);
+          if (!repository) continue;
+          const plan = await planMirror(repository, selection, concurrency);
           process.stderr.write(`mirror: ${repo}: ${plan.packages} packages, ${plan.targets.length} releases\n`);
           targets.push(...plan.targets);
           const prefix = repo === publicRepository ? '' : `${repo}/`;

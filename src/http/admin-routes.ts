@@ -10,8 +10,7 @@ import type { TokenRecord } from '../auth/token-store.js';
 import { BadRequestError, ConfigError, ForbiddenError, NotFoundError, UnsupportedMediaTypeError } from '../errors.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
 import { describePolicy } from '../policy/describe.js';
-import type { RegistryMirror } from '../mirror/registry-mirror.js';
-import type { TarballMirror } from '../mirror/tarball-mirror.js';
+import type { Repository } from '../repository/repository.js';
 import { cacheStats } from '../cache/stats.js';
 import { evictPackage } from '../cache/evict.js';
 import { fetchReleases, type ReleaseTarget } from '../ops/fetch-releases.js';
@@ -28,8 +27,8 @@ export interface AdminDependencies {
   index: CacheIndex;
   blobs: BlobStore;
   health: UpstreamHealth;
-  /** Every repository hexproxy serves ("hexpm", organizations), with its mirrors. */
-  repositories: ReadonlyMap<string, { registry: RegistryMirror; tarballs: TarballMirror }>;
+  /** Every repository hexproxy serves ("hexpm", organizations). */
+  repositories: ReadonlyMap<string, Pick<Repository, 'registry' | 'tarballs'>>;
   publicRepository: string;
   policy: ActivePolicy;
   /** Reads the configuration again and puts its policy in force; throws ConfigError if it is invalid. */
@@ -74,16 +73,16 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     if (c.req.method === 'POST') requireJson(c.req.header('content-type'), c.req.header('content-length'), c.req.header('transfer-encoding'));
     await next();
   };
-  const mirrorsOf = (token: TokenRecord | undefined, repo: string | undefined) => {
+  const repositoryOf = (token: TokenRecord | undefined, repo: string | undefined) => {
     const name = repo ?? publicRepository;
-    const mirrors = repositories.get(name);
+    const repository = repositories.get(name);
     // As on the repository routes: 404 for one not served (listing only those it may read), 403 for one it may not read.
     const readable = [...repositories.keys()].filter((served) => access.mayRead(token, served));
-    if (!mirrors) throw new NotFoundError(`no repository ${name}; hexproxy serves ${readable.join(', ') || 'none this token may read'}`);
+    if (!repository) throw new NotFoundError(`no repository ${name}; hexproxy serves ${readable.join(', ') || 'none this token may read'}`);
     if (!access.mayRead(token, name)) {
       throw new ForbiddenError(`token ${token?.name ?? '?'} has admin rights but may not read repository ${name}; admin operations on a repository need read rights on it too (hexproxy token create NAME --read ${name} --admin)`);
     }
-    return { name, ...mirrors };
+    return { name, registry: repository.registry, tarballs: repository.tarballs };
   };
   const body = async <T>(schema: z.ZodType<T>, read: () => Promise<string>): Promise<T> => {
     // Read first, outside the try: a client that goes away mid-body is not a bad request.
@@ -130,7 +129,7 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
 
   // Cached tarballs, a page at a time: ?repo=hexpm&after=NAME-VERSION&limit=100.
   routes.get('/cache', guard, (c) => {
-    const { name: repo } = mirrorsOf(c.get('token'), c.req.query('repo'));
+    const { name: repo } = repositoryOf(c.get('token'), c.req.query('repo'));
     const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? 100) || 100));
     const afterParam = c.req.query('after');
     const after = afterParam === undefined ? undefined : splitRelease(afterParam);
@@ -146,7 +145,7 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
 
   routes.post('/evict', guard, async (c) => {
     const request = await body(evictBody, () => requestText(() => c.req.text(), c.env?.incoming));
-    const { name: repo, registry, tarballs } = mirrorsOf(c.get('token'), request.repo);
+    const { name: repo, registry, tarballs } = repositoryOf(c.get('token'), request.repo);
     const report = await evictPackage(index, blobs, repo, request.name, request.version);
     // In-process: the memory copies go with the files (another process would be noticed through the index).
     for (const row of report.tarballs) tarballs.forget(row.name, row.version);
@@ -159,7 +158,7 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
   routes.post('/prewarm', guard, async (c) => {
     const request = await body(prewarmBody, () => requestText(() => c.req.text(), c.env?.incoming));
     const token = c.get('token');
-    const { name: repo } = mirrorsOf(token, request.repo);
+    const { name: repo } = repositoryOf(token, request.repo);
     const refuses = (other: string): string | undefined =>
       (access.mayRead(token, other) ? undefined : `token ${token?.name ?? '?'} may not read repository ${other}`);
     const plan = await planPrewarm(

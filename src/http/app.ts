@@ -4,17 +4,16 @@ import type { AccessControl } from '../auth/access-control.js';
 import { adminRoutes, type AdminDependencies } from './admin-routes.js';
 import { policyRoutes, type PolicyCheckDependencies } from './policy-routes.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { BadRequestError, MethodNotAllowedError, NotFoundError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { HexRepository } from '../mirror/hex-repository.js';
-import type { PassthroughResult } from '../mirror/passthrough-mirror.js';
-import type { CacheStatus, RegistryResult } from '../mirror/registry-mirror.js';
-import type { TarballResult } from '../mirror/tarball-mirror.js';
+import type { CacheStatus, PassthroughResult, RegistryResult, Repository, TarballResult, View } from '../repository/repository.js';
 import { isPackageName, isPolicyName, splitRelease } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
+import { openHitFile, statusOf, type HitLookup, type PreparedHit } from './hit.js';
 import {
   ATTACHMENT, DOCS_CONTENT_TYPE, POLICY_HIDDEN_HEADER, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, installsContentType,
 } from './headers.js';
@@ -24,11 +23,14 @@ import { requestContext, type RequestVariables } from './request-context.js';
 import { clientContext, type TrustedProxies } from './client-address.js';
 
 export interface HttpDependencies {
-  repository: HexRepository;
+  /** Every repository served: the public one at / (and /mirror), the others (organizations) at /repos/NAME. */
+  repositories: ReadonlyMap<string, Repository>;
   /** The public repository's name, as tokens list it ("hexpm"). */
-  repositoryName: string;
-  /** hex.pm organizations served at /repos/NAME. */
-  organizations: ReadonlyMap<string, HexRepository>;
+  publicRepository: string;
+  /** /installs/...: the builds server's files, lists verified with their .signed files. */
+  installs: { get(path: string): Promise<PassthroughResult> };
+  /** What memory can answer at once: the fast path's lookup, which the routes ask first too. */
+  hits: HitLookup;
   access: AccessControl;
   /** Which peers' X-Forwarded-* headers are believed (http.trustedProxies). */
   trustedProxies: TrustedProxies;
@@ -55,14 +57,7 @@ export type Env = { Bindings: { incoming?: IncomingMessage }; Variables: Request
 
 const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz, and the same under /mirror/ (pass-through view)';
 
-/**
- * Which view of the repository a route serves: registry files re-signed with hexproxy's
- * key (at /), or the upstream's own signed bytes (at /mirror, for clients that only trust
- * the upstream's key: HEX_MIRROR, plain HEX_CDN). Both views share one cache.
- */
-type View = 'resigned' | 'original';
-
-export function createHttpApp({ repository, repositoryName, organizations, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
+export function createHttpApp({ repositories, publicRepository, installs, hits, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
@@ -87,10 +82,14 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   app.route('/api/admin', adminRoutes(admin));
   app.route('/api/policy', policyRoutes(policyCheck));
   ui?.mount(app, '/ui');
-  app.route('/mirror', repositoryRoutes(repository, 'original', readGuard(access, repositoryName)));
-  app.route('/', repositoryRoutes(repository, 'resigned', readGuard(access, repositoryName)));
-  for (const [name, organization] of organizations) {
-    app.route(`/repos/${name}`, repositoryRoutes(organization, 'resigned', readGuard(access, name, true), false));
+  const served = repositories.get(publicRepository);
+  if (served) {
+    const builds = countedInstalls(installs, metrics);
+    app.route('/mirror', repositoryRoutes({ repository: served, view: 'original', guard: readGuard(access, publicRepository), hits, installs: builds }));
+    app.route('/', repositoryRoutes({ repository: served, view: 'resigned', guard: readGuard(access, publicRepository), hits, installs: builds }));
+  }
+  for (const [name, organization] of repositories) {
+    if (name !== publicRepository) app.route(`/repos/${name}`, repositoryRoutes({ repository: organization, view: 'resigned', guard: readGuard(access, name, true), hits }));
   }
   app.all('/repos/:org/*', (c) => {
     throw new NotFoundError(`organization ${c.req.param('org')} is not configured in hexproxy (config key organizations)`);
@@ -112,6 +111,17 @@ export function createHttpApp({ repository, repositoryName, organizations, acces
   return app;
 }
 
+/** /installs/...: from the builds server, lists served only if they verify with their .signed file, builds checked against their list. */
+function countedInstalls(installs: HttpDependencies['installs'], metrics: Metrics): HttpDependencies['installs'] {
+  return {
+    async get(path) {
+      const result = await installs.get(path);
+      metrics.cache('installs', result.cache);
+      return result;
+    },
+  };
+}
+
 /**
  * Reading a repository needs a token allowed to, unless anonymous reads of it are on (its
  * public key is not guarded). A private repository's answers must not be kept by shared caches.
@@ -126,29 +136,43 @@ function readGuard(access: AccessControl, repositoryName: string, isPrivate = fa
   };
 }
 
-/** `publicOnly`: the routes only the public repository has (installs); organizations have policies instead. */
-function repositoryRoutes(repository: HexRepository, view: View, guard: MiddlewareHandler<Env>, publicOnly = true): Hono<Env> {
+interface RepositoryRoutes {
+  repository: Repository;
+  view: View;
+  guard: MiddlewareHandler<Env>;
+  hits: HitLookup;
+  /** The routes only the public repository has; organizations have dependency policies instead. */
+  installs?: HttpDependencies['installs'];
+}
+
+function repositoryRoutes({ repository, view, guard, hits, installs }: RepositoryRoutes): Hono<Env> {
   // The guard on each route, not on '*': a sub-app mounted at '/' would otherwise guard
   // every path, /repos/ORG/... and /mirror/... included, with the public repository's rule.
   const routes = new Hono<Env>();
 
   routes.get('/public_key', (c) => {
-    const pem = Buffer.from(view === 'resigned' ? repository.publicKey() : repository.upstreamPublicKey());
+    const pem = Buffer.from(view === 'resigned' ? repository.publicKey() : repository.originalPublicKey());
     const headers = { 'content-type': 'application/x-pem-file', 'cache-control': 'public, max-age=300', 'content-length': String(pem.length) };
     return new Response(c.req.method === 'HEAD' ? null : pem, { status: 200, headers });
   });
 
-  routes.get('/names', guard, (c) => registryResponse(c, repository, () => repository.names(), view));
-  routes.get('/versions', guard, (c) => registryResponse(c, repository, () => repository.versions(), view));
+  // What memory (or, for a large tarball, the index) answers at once: the fast path's lookup, asked first.
+  const hitFirst = async (c: Context<Env>, path: string, slow: () => Promise<Response>): Promise<Response> => {
+    const hit = hits.find(repository, path, view, 'authorized');
+    return (hit && (await hitResponse(c, repository, hit))) ?? slow();
+  };
+
+  routes.get('/names', guard, (c) => hitFirst(c, 'names', () => registryResponse(c, repository, () => repository.names(), view)));
+  routes.get('/versions', guard, (c) => hitFirst(c, 'versions', () => registryResponse(c, repository, () => repository.versions(), view)));
   routes.get('/packages/:name', guard, async (c) => {
     const name = c.req.param('name');
     if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
-    return registryResponse(c, repository, () => repository.package(name), view);
+    return hitFirst(c, `packages/${name}`, () => registryResponse(c, repository, () => repository.package(name), view));
   });
 
   routes.get('/tarballs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar');
-    return tarballResponse(c, await repository.tarball(release.name, release.version));
+    return hitFirst(c, `tarballs/${release.name}-${release.version}.tar`, async () => tarballResponse(c, await repository.tarball(release.name, release.version)));
   });
 
   routes.get('/docs/:file', guard, async (c) => {
@@ -156,11 +180,11 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
     return passthroughResponse(c, await repository.docs(release.name, release.version), DOCS_CONTENT_TYPE);
   });
 
-  if (!publicOnly) {
+  if (!installs) {
     routes.get('/policies/:name', guard, async (c) => {
       const name = c.req.param('name');
       if (!isPolicyName(name)) throw new BadRequestError(`"${name}" is not a valid policy name (3-64 lowercase letters, digits, "_", "-" or ".", starting and ending with a letter or digit)`);
-      return registryResponse(c, repository, () => repository.policy(name), view);
+      return registryResponse(c, repository, () => repository.dependencyPolicy(name), view);
     });
     return routes;
   }
@@ -168,7 +192,7 @@ function repositoryRoutes(repository: HexRepository, view: View, guard: Middlewa
   routes.get('/installs/*', guard, async (c) => {
     const path = c.req.path.slice(c.req.path.indexOf('/installs/') + '/installs/'.length);
     if (!isSafeRelativePath(path)) throw new BadRequestError(`"/installs/${path}" is not a valid installs path`);
-    return passthroughResponse(c, await repository.installs(path), installsContentType(path));
+    return passthroughResponse(c, await installs.get(path), installsContentType(path));
   });
 
   return routes;
@@ -184,7 +208,37 @@ function isSafeRelativePath(path: string): boolean {
   return path.length > 0 && path.length <= 256 && path.split('/').every((segment) => /^[A-Za-z0-9_+-][A-Za-z0-9._+-]*$/.test(segment));
 }
 
-async function registryResponse(c: Context<Env>, repository: HexRepository, fetch: () => Promise<RegistryResult>, view: View): Promise<Response> {
+/** A hit (hit.ts) as a Response; undefined when its file is no longer what the index says (the slow way refetches it). */
+async function hitResponse(c: Context<Env>, repository: Repository, hit: PreparedHit): Promise<Response | undefined> {
+  const status = statusOf(hit, c.req.header('if-none-match'));
+  // HEAD: headers only (the file is checked, not read).
+  const head = c.req.method === 'HEAD';
+  let body: BodyInit | null = null;
+  if (status === 200 && hit.file !== undefined) {
+    const handle = await openHitFile(hit.file);
+    if (!handle) return undefined;
+    await handle.close().catch(() => undefined);
+    // Streamed as the blob store streams a file to the routes (web streams over a plain file stream).
+    if (!head) body = Readable.toWeb(createReadStream(hit.file.path)) as ReadableStream<Uint8Array>;
+  } else if (status === 200 && !head && hit.body !== undefined) {
+    body = hit.body as Uint8Array<ArrayBuffer>;
+  }
+  repository.countHit(hit.hit);
+  return new Response(body, { status, headers: headersOf(status === 200 ? hit.ok : hit.notModified) });
+}
+
+/** Headers prepared flat (name, value, …) for node:http, as a Response's. */
+function headersOf(flat: readonly string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i];
+    const value = flat[i + 1];
+    if (name !== undefined && value !== undefined) headers.append(name, value);
+  }
+  return headers;
+}
+
+async function registryResponse(c: Context<Env>, repository: Repository, fetch: () => Promise<RegistryResult>, view: View): Promise<Response> {
   if (view === 'original') repository.assertUnfiltered();
   const result = await fetch();
   const { body, etag } = view === 'resigned' ? result.file : result.file.original;

@@ -3,8 +3,7 @@
 // public one or an organization's), each tarball checked against that repository's signed
 // registry by the tarball mirror, and against a lock file's checksum when one is given.
 import { BadRequestError, NotFoundError, VerificationError, errorMessage } from '../errors.js';
-import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
-import type { TarballMirror } from '../mirror/tarball-mirror.js';
+import { packageOf, type Repository } from '../repository/repository.js';
 import type { Release } from '../registry/types.js';
 import type { CacheIndex } from '../store/cache-index.js';
 import { mapLimited } from '../util/concurrency.js';
@@ -33,8 +32,8 @@ export interface FetchSummary {
 
 export interface FetchOptions {
   index: CacheIndex;
-  /** Every repository served, with its mirrors. */
-  repositories: ReadonlyMap<string, { registry: RegistryMirror; tarballs: TarballMirror }>;
+  /** Every repository served: releases are fetched into the cache from its registry and tarballs. */
+  repositories: ReadonlyMap<string, Pick<Repository, 'registry' | 'tarballs'>>;
   concurrency: number;
   pin: boolean;
   onItem?: (target: ReleaseTarget, outcome: FetchOutcome, reason?: string) => void;
@@ -60,9 +59,9 @@ async function fetchOne(target: ReleaseTarget, options: FetchOptions): Promise<'
   const { index } = options;
   const { repo, name, version } = target;
   if (target.conflict) throw new BadRequestError(target.conflict);
-  const mirrors = options.repositories.get(repo);
-  if (!mirrors) throw new NotFoundError(`hexproxy serves no repository ${repo}`);
-  const { registry, tarballs } = mirrors;
+  const repository = options.repositories.get(repo);
+  if (!repository) throw new NotFoundError(`hexproxy serves no repository ${repo}`);
+  const { registry, tarballs } = repository;
   if (target.lockOuterChecksum || target.lockInnerChecksum) {
     const pkg = packageOf((await registry.get({ kind: 'package', name })).file);
     const release = pkg.releases.find((candidate) => candidate.version === version);

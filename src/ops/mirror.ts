@@ -3,7 +3,7 @@
 import picomatch from 'picomatch';
 import semver from 'semver';
 import { BadRequestError, errorMessage } from '../errors.js';
-import { namesOf, packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
+import { namesOf, packageOf, type Repository } from '../repository/repository.js';
 import type { Release } from '../registry/types.js';
 import { mapLimited } from '../util/concurrency.js';
 import type { ReleaseTarget } from './fetch-releases.js';
@@ -29,9 +29,9 @@ export interface MirrorPlan {
   failed: { name: string; reason: string }[];
 }
 
-/** The releases of the registry mirror's repository the selection picks. */
-export async function planMirror(registry: RegistryMirror, selection: MirrorSelection, concurrency: number): Promise<MirrorPlan> {
-  const { repo } = registry;
+/** The releases of the repository the selection picks. */
+export async function planMirror(repository: Pick<Repository, 'name' | 'registry'>, selection: MirrorSelection, concurrency: number): Promise<MirrorPlan> {
+  const { name: repo, registry } = repository;
   // Registry files are asked of upstream once per run, whatever the TTL: a mirror wants what is current.
   const names = namesOf((await registry.get({ kind: 'names' }, true)).file);
   const included = selection.only.length === 0 ? () => true : picomatch(selection.only);

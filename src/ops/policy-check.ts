@@ -6,7 +6,7 @@
 import { NotFoundError, RequestTooLargeError, errorMessage } from '../errors.js';
 import type { LockParseResult, LockedPackage } from '../lockfiles/locked-package.js';
 import { parseLockText, readLockFile, type LockHints } from '../lockfiles/read-lock.js';
-import { namesOf, type RegistryFile, type RegistryMirror } from '../mirror/registry-mirror.js';
+import { namesOf, type RegistryFile, type RegistryFiles, type Repository } from '../repository/repository.js';
 import { decideRelease, describeReason } from '../policy/decide.js';
 import type { Policy } from '../policy/rules.js';
 import type { ReleaseIndex } from '../registry/release-index.js';
@@ -30,7 +30,7 @@ export type PackageFetcher = (name: string, versions: readonly string[], reposit
  * release a lock pins; such a file is checked with upstream once before the release is
  * called unknown.
  */
-export function registryFetcher(registries: ReadonlyMap<string, { registry: RegistryMirror }>): PackageFetcher {
+export function registryFetcher(registries: ReadonlyMap<string, Pick<Repository, 'registry'>>): PackageFetcher {
   return async (name, versions, repository) => (await registryOf(registries, repository).packageListing(name, versions)).index;
 }
 
@@ -40,7 +40,7 @@ export function registryFetcher(registries: ReadonlyMap<string, { registry: Regi
  * not list is answered without asking upstream for its file; every other file waits for one
  * of `upstreamSlots`, a limit shared by all requests.
  */
-export function boundedRegistryFetcher(registries: ReadonlyMap<string, { registry: RegistryMirror }>, upstreamSlots: Limiter): PackageFetcher {
+export function boundedRegistryFetcher(registries: ReadonlyMap<string, Pick<Repository, 'registry'>>, upstreamSlots: Limiter): PackageFetcher {
   return async (name, versions, repository) => {
     const registry = registryOf(registries, repository);
     const hot = registry.peek(`packages/${name}`);
@@ -54,7 +54,7 @@ export function boundedRegistryFetcher(registries: ReadonlyMap<string, { registr
   };
 }
 
-function registryOf(registries: ReadonlyMap<string, { registry: RegistryMirror }>, repository: string): RegistryMirror {
+function registryOf(registries: ReadonlyMap<string, Pick<Repository, 'registry'>>, repository: string): RegistryFiles {
   const registry = registries.get(repository)?.registry;
   if (!registry) throw new NotFoundError(`hexproxy serves no repository "${repository}" (it serves ${[...registries.keys()].join(', ')})`);
   return registry;
@@ -68,7 +68,7 @@ const namesByPayload = new WeakMap<Buffer, ReadonlySet<string>>();
  * Whether the repository's /names (through the cache, so as fresh as clients get it) lists
  * `name`. Without a /names to consult, the package file itself has to tell.
  */
-async function listedInNames(registry: RegistryMirror, name: string): Promise<boolean> {
+async function listedInNames(registry: RegistryFiles, name: string): Promise<boolean> {
   let file: RegistryFile;
   try {
     file = (await registry.get({ kind: 'names' })).file;

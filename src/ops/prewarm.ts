@@ -4,7 +4,7 @@
 import { NotFoundError } from '../errors.js';
 import type { LockedPackage } from '../lockfiles/locked-package.js';
 import { readLockFile, type LockKind } from '../lockfiles/read-lock.js';
-import { packageOf, type RegistryMirror } from '../mirror/registry-mirror.js';
+import { packageOf, type Repository } from '../repository/repository.js';
 import type { Package } from '../registry/types.js';
 import { resolveSpecs } from '../resolve/resolver.js';
 import { mapLimited } from '../util/concurrency.js';
@@ -32,7 +32,7 @@ export interface PrewarmRequest {
 
 export interface PrewarmContext {
   /** Every repository served, the public one first. */
-  repositories: ReadonlyMap<string, { registry: RegistryMirror }>;
+  repositories: ReadonlyMap<string, Pick<Repository, 'registry'>>;
   publicRepository: string;
 }
 

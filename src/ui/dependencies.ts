@@ -2,7 +2,7 @@
 import type { AccessControl } from '../auth/access-control.js';
 import type { KeyPair } from '../keys/keypair.js';
 import type { Logger } from '../log.js';
-import type { RegistryMirror } from '../mirror/registry-mirror.js';
+import type { Repository } from '../repository/repository.js';
 import type { ActivePolicy } from '../policy/active-policy.js';
 import type { CacheIndex } from '../store/cache-index.js';
 import type { UpstreamHealth } from '../upstream/health.js';
@@ -17,7 +17,7 @@ export interface UiDependencies {
   /** The public repository's name ("hexpm"). */
   publicRepository: string;
   /** Every repository hexproxy serves (the public one and organizations), with its registry mirror. */
-  repositories: ReadonlyMap<string, { registry: RegistryMirror }>;
+  repositories: ReadonlyMap<string, Pick<Repository, 'registry'>>;
   upstreamUrl: string;
   offline: boolean;
   /** cache.maxCacheBytes; 0 means no limit. */

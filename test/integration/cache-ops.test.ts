@@ -13,7 +13,7 @@ import { pickReleases, planMirror } from '../../src/ops/mirror.js';
 import type { Release } from '../../src/registry/types.js';
 import { cliPath, runCli } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
-import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
+import { publicRepository, startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const packages = [
   { name: 'phoenix', releases: [{ version: '1.6.0' }, { version: '1.7.0' }, { version: '1.8.0-rc.0' }] },
@@ -115,7 +115,7 @@ describe('cache verify', () => {
     const key = join(proxy.dataDir, 'registry', 'hexpm', 'packages', 'plug');
     writeFileSync(key, readFileSync(key).subarray(0, 20));
     // Out of memory, so the next request reads the file from disk.
-    proxy.server.hexproxy.registry.dropMemory();
+    publicRepository(proxy.server).registry.dropMemory();
     const again = await proxy.get('/packages/plug');
     expect(again.status).toBe(200);
     const line = proxy.logs.find((entry) => entry.msg === 'a cached registry file no longer verifies; discarding it');
@@ -182,7 +182,7 @@ describe('mirror', () => {
 
   it('plans a subset with --only and --exclude globs', async () => {
     const { proxy } = await setup();
-    const plan = await planMirror(proxy.server.hexproxy.registry, { only: ['phoenix*'], exclude: ['*_html'], versions: { kind: 'all' } }, 4);
+    const plan = await planMirror(publicRepository(proxy.server), { only: ['phoenix*'], exclude: ['*_html'], versions: { kind: 'all' } }, 4);
     expect(plan.targets.map((t) => `${t.name}@${t.version}`)).toEqual(['phoenix@1.6.0', 'phoenix@1.7.0', 'phoenix@1.8.0-rc.0']);
   });
 

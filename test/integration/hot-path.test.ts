@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tarballKey } from '../../src/cache/layout.js';
 import { HOT_TARBALL_MAX_BYTES } from '../../src/mirror/tarball-mirror.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
-import { startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';
+import { publicRepository, startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';
 
 const packages: PackageSpec[] = [
   { name: 'alpha', releases: [{ version: '1.0.0' }, { version: '1.1.0' }] },
@@ -65,7 +65,7 @@ describe('the hot path', () => {
 
   it('keeps small tarballs in memory and streams large ones from disk', async () => {
     const { upstream, proxy } = await setup();
-    const { tarballs } = proxy.server.hexproxy;
+    const { tarballs } = publicRepository(proxy.server);
     expect(tarballs.memoryBytes()).toBe(0);
     const small = await proxy.get('/tarballs/alpha-1.0.0.tar');
     const held = tarballs.memoryBytes();
@@ -95,22 +95,22 @@ describe('the hot path', () => {
 
   it('streams small tarballs it has checked from disk when memory is full, instead of churning it', async () => {
     const { upstream, proxy } = await setup();
-    const { tarballs } = proxy.server.hexproxy;
+    const { tarballs } = publicRepository(proxy.server);
     const one = upstream.tarball('alpha', '1.0.0').tar.length;
     await proxy.close();
     // Room for one of alpha's two tarballs only.
     const small = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir: proxy.dataDir, flags: { 'memory-tarball-bytes': String(one + 1024) } });
     cleanups.push(() => small.close());
-    expect(tarballs).not.toBe(small.server.hexproxy.tarballs);
+    expect(tarballs).not.toBe(publicRepository(small.server).tarballs);
     for (const version of ['1.0.0', '1.1.0', '1.0.0', '1.1.0', '1.0.0']) {
       const served = await small.get(`/tarballs/alpha-${version}.tar`);
       expect(served.status).toBe(200);
       expect(served.body.equals(upstream.tarball('alpha', version).tar)).toBe(true);
     }
     // 1.1.0 went into memory after 1.0.0 and stays there; 1.0.0, checked once, is streamed.
-    expect(small.server.hexproxy.tarballs.peek('alpha', '1.1.0')).toBeDefined();
-    expect(small.server.hexproxy.tarballs.peek('alpha', '1.0.0')).toBeUndefined();
-    expect(small.server.hexproxy.tarballs.cachedFile('alpha', '1.0.0')?.row.size).toBe(one);
+    expect(publicRepository(small.server).tarballs.peek('alpha', '1.1.0')).toBeDefined();
+    expect(publicRepository(small.server).tarballs.peek('alpha', '1.0.0')).toBeUndefined();
+    expect(publicRepository(small.server).tarballs.cachedFile('alpha', '1.0.0')?.row.size).toBe(one);
     expect(upstream.hits('/tarballs/alpha-1.0.0.tar')).toBe(1);
   });
 
@@ -120,17 +120,17 @@ describe('the hot path', () => {
     const hit = await proxy.get('/tarballs/alpha-1.0.0.tar');
     expect(hit.headers['x-hexproxy-cache']).toBe('HIT');
     expect(hit.body.equals(upstream.tarball('alpha', '1.0.0').tar)).toBe(true);
-    expect(proxy.server.hexproxy.tarballs.memoryBytes()).toBe(0);
+    expect(publicRepository(proxy.server).tarballs.memoryBytes()).toBe(0);
   });
 
   it('drops the in-memory copy of an evicted tarball', async () => {
     const { upstream, proxy } = await setup({ 'max-cache-bytes': '1' });
     await proxy.get('/tarballs/alpha-1.0.0.tar');
-    expect(proxy.server.hexproxy.tarballs.peek('alpha', '1.0.0')).toBeDefined();
+    expect(publicRepository(proxy.server).tarballs.peek('alpha', '1.0.0')).toBeDefined();
     const { evicted } = await proxy.server.hexproxy.evictor.run();
     expect(evicted.map((row) => `${row.name}-${row.version}`)).toEqual(['alpha-1.0.0']);
-    expect(proxy.server.hexproxy.tarballs.peek('alpha', '1.0.0')).toBeUndefined();
-    expect(proxy.server.hexproxy.tarballs.memoryBytes()).toBe(0);
+    expect(publicRepository(proxy.server).tarballs.peek('alpha', '1.0.0')).toBeUndefined();
+    expect(publicRepository(proxy.server).tarballs.memoryBytes()).toBe(0);
     const refetched = await proxy.get('/tarballs/alpha-1.0.0.tar');
     expect(refetched.headers['x-hexproxy-cache']).toBe('MISS');
     expect(upstream.hits('/tarballs/alpha-1.0.0.tar')).toBe(2);

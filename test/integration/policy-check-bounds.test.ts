@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startFakeUpstream, type FakeUpstream, type Gate, type PackageSpec } from '../support/fake-upstream.js';
 import { mixLock } from '../support/locks.js';
 import { CRITICAL } from '../support/policy.js';
-import { startProxy, type TestProxy } from '../support/proxy.js';
+import { publicRepository, startProxy, type TestProxy } from '../support/proxy.js';
 
 const LIBS = Array.from({ length: 18 }, (_, i) => `lib_${String(i).padStart(2, '0')}`);
 const packages: PackageSpec[] = [
@@ -34,7 +34,7 @@ async function proxyWith(config: Record<string, unknown>): Promise<TestProxy> {
   proxies.push(proxy);
   // A policy's filtered /names and /versions are built at start (fetching /names, /versions
   // and plug's file, which has an advisory): counted before the checks are.
-  await proxy.server.hexproxy.repository.warmPolicyView();
+  await publicRepository(proxy.server).warmPolicyView();
   return proxy;
 }
 
@@ -67,7 +67,7 @@ describe('the work one POST /api/policy/check can cause', () => {
 
   it('reports names upstream\'s /names does not list without asking upstream for their files', async () => {
     const proxy = await proxyWith({ policy });
-    proxy.server.hexproxy.registry.dropMemory();
+    publicRepository(proxy.server).registry.dropMemory();
     const before = upstream.totalHits();
     const madeUpBefore = upstream.hits('/packages/made_up_0');
     const lock = mixLock(upstream, [{ name: 'plug', version: '1.15.0' }], madeUpEntries(499));

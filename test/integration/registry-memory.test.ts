@@ -11,7 +11,7 @@ import { sealRegistryFile } from '../../src/registry/registry-file.js';
 import type { Package } from '../../src/registry/types.js';
 import { startStaticUpstream, type StaticUpstream } from '../support/fake-upstream.js';
 import { testKeyPair } from '../support/keys.js';
-import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
+import { publicRepository, startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -72,13 +72,13 @@ const retained = (): number => {
 it('charges registry entries in memory at least what they really take', async () => {
   // A first request warms up code paths, connection pools and the index.
   expect((await proxy.get('/names')).status).toBe(200);
-  const chargedBefore = proxy.server.hexproxy.registry.memoryBytes();
+  const chargedBefore = publicRepository(proxy.server).registry.memoryBytes();
   for (const name of names) expect((await proxy.get(`/packages/${name}`)).status).toBe(200);
   const withEntries = retained();
-  const charged = proxy.server.hexproxy.registry.memoryBytes() - chargedBefore;
+  const charged = publicRepository(proxy.server).registry.memoryBytes() - chargedBefore;
   // What serving left behind besides the entries (compiled code, pools) is not theirs to pay.
-  proxy.server.hexproxy.registry.dropMemory();
-  expect(proxy.server.hexproxy.registry.memoryBytes()).toBe(0);
+  publicRepository(proxy.server).registry.dropMemory();
+  expect(publicRepository(proxy.server).registry.memoryBytes()).toBe(0);
   const real = withEntries - retained();
   expect(real).toBeGreaterThan(0);
   const perEntry = (bytes: number): string => `${(bytes / PACKAGES / 1024).toFixed(1)} KiB`;

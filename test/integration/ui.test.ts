@@ -11,7 +11,7 @@ import { projectRoot } from '../../src/paths.js';
 import { findBrowser, requireBrowser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
-import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
+import { publicRepository, startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
 
 const ACME_KEY = 'acme-upstream-key-0123456789';
 const GLOBEX_KEY = 'globex-upstream-key-9876543210';
@@ -75,7 +75,7 @@ const checksumOf = (name: string, version: string): string => upstream.tarball(n
 /** Upstream well again, and hexproxy knows it (a revalidation contacts it; a memory hit would not). */
 async function behaveAgain(): Promise<void> {
   upstream.behave();
-  await proxy.server.hexproxy.registry.get({ kind: 'names' }, true);
+  await publicRepository(proxy.server).registry.get({ kind: 'names' }, true);
   expect(proxy.server.hexproxy.health.state).toBe('online');
 }
 
@@ -356,7 +356,7 @@ describe('bad input and trouble', () => {
 
   it('shows the cached tarballs when the registry file cannot be had', async () => {
     // telemetry is cached; its registry file is past its TTL only if we ask upstream: drop it from memory and disk.
-    const { registry } = proxy.server.hexproxy;
+    const { registry } = publicRepository(proxy.server);
     registry.forgetMemory('packages/telemetry');
     proxy.server.hexproxy.index.removeRegistryFile('hexpm', 'packages/telemetry');
     upstream.misbehave('/packages/telemetry', 'status-500');

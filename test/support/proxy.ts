@@ -8,6 +8,7 @@ import { request } from 'undici';
 import { startServer, type RunningServer } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/log.js';
+import type { Repository } from '../../src/repository/repository.js';
 import { buildsKeyPair } from './keys.js';
 
 export interface LogRecord {
@@ -104,7 +105,7 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
     const body = Buffer.from(await response.body.arrayBuffer());
     // A small tarball miss is answered before it is stored; tests look at the cache as an
     // idle server leaves it, so let the store land (tests of the early answer use raw requests).
-    await server.hexproxy.tarballs.drain();
+    await publicRepository(server).tarballs.drain();
     const flat: Record<string, string> = {};
     for (const [name, value] of Object.entries(response.headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
     return { status: response.statusCode, headers: flat, body };
@@ -119,4 +120,11 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
     head: (path, headers) => call('HEAD', path, headers),
     close: () => server.close(),
   };
+}
+
+/** The public repository a running hexproxy serves (config upstream.repository). */
+export function publicRepository(server: RunningServer): Repository {
+  const repository = server.hexproxy.repositories.get(server.hexproxy.config.upstream.repository);
+  if (!repository) throw new Error(`hexproxy serves no repository ${server.hexproxy.config.upstream.repository}`);
+  return repository;
 }

@@ -15,12 +15,13 @@ import { createLimiter } from '../util/concurrency.js';
 import { decodeNames, decodeVersions, encodeNames, encodePackage, encodeVersions } from '../registry/codec.js';
 import { sealRegistryFile } from '../registry/registry-file.js';
 import type { VersionsPackage } from '../registry/types.js';
-import { packageOf, sha256Hex, type RegistryFile, type RegistryMirror, type RegistryResult } from './registry-mirror.js';
-import { SingleFlight } from './single-flight.js';
+import { packageOf, sha256Hex, type RegistryFile, type RegistryResult } from '../mirror/registry-mirror.js';
+import { SingleFlight } from '../mirror/single-flight.js';
+import type { RegistryFiles } from './repository.js';
 
 export interface PolicyViewOptions {
   repo: string;
-  registry: RegistryMirror;
+  registry: Pick<RegistryFiles, 'get' | 'peek' | 'packageListing'>;
   policy: ActivePolicy;
   signingKey: KeyObject;
   log: Logger;
