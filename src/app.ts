@@ -157,7 +157,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       errors: new RecentErrors(config.upstream.repository), log, version: readVersion(), policy,
     }),
   });
-  const listener = withFastPath(repositories.get(config.upstream.repository), hits, log, getRequestListener(http.fetch, { hostname: config.host }), metrics);
+  const routes = getRequestListener(http.fetch, { hostname: config.host });
+  // The Hono listener answers its own errors (the app's onError); nothing waits for its promise.
+  const toRoutes: NodeListener = (request, response) => void routes(request, response);
+  const listener = withFastPath(repositories.get(config.upstream.repository), hits, log, toRoutes, metrics);
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => repositories.get(row.repo)?.tarballs.forget(row.name, row.version));
   let closing: Promise<void> | undefined;
   return {
