@@ -22,15 +22,24 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureDataset, prng, shuffle } from './lib/dataset.mjs';
 import {
-  freePort, killChildren, machine, readProcess, readSystem, runWrk, sampleProcess, sleep, startHexproxy, startScript, stopProcess,
+  freePort,
+  killChildren,
+  machine,
+  readProcess,
+  readSystem,
+  runWrk,
+  sampleProcess,
+  sleep,
+  startHexproxy,
+  startScript,
+  stopProcess,
 } from './lib/proc.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const root = resolve(benchDir, '..');
 
 // `--soak` may stand alone (10 minutes) or take a number.
-const argv = process.argv.slice(2).flatMap((arg, i, all) =>
-  arg === '--soak' && !/^\d+(\.\d+)?$/.test(all[i + 1] ?? '') ? ['--soak', '10'] : [arg]);
+const argv = process.argv.slice(2).flatMap((arg, i, all) => (arg === '--soak' && !/^\d+(\.\d+)?$/.test(all[i + 1] ?? '') ? ['--soak', '10'] : [arg]));
 const { values: opts } = parseArgs({
   args: argv,
   options: {
@@ -63,7 +72,13 @@ const { values: opts } = parseArgs({
   },
 });
 if (opts.help) {
-  process.stdout.write((await readFile(fileURLToPath(import.meta.url), 'utf8')).split('\n').slice(1, 16).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.stdout.write(
+    (await readFile(fileURLToPath(import.meta.url), 'utf8'))
+      .split('\n')
+      .slice(1, 16)
+      .map((l) => l.replace(/^\/\/ ?/, ''))
+      .join('\n') + '\n',
+  );
   process.exit(0);
 }
 const num = (name) => {
@@ -87,8 +102,19 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 // More flags for hexproxy serve, e.g. --hexproxy-args='--memory-cache-bytes 1048576' (with =).
 const extraHexproxyArgs = opts['hexproxy-args'].split(/\s+/).filter(Boolean);
 const soakMinutes = opts.soak === undefined ? undefined : num('soak');
-const phases = soakMinutes === undefined ? opts.phases.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean) : [];
-const budgetSeconds = 900 + (soakMinutes ?? 0) * 60 + (phases.includes('a') ? num('duration') : 0) + (phases.includes('control') ? num('duration') : 0) + (phases.includes('b') ? num('cold-duration') : 0);
+const phases =
+  soakMinutes === undefined
+    ? opts.phases
+        .split(',')
+        .map((p) => p.trim().toLowerCase())
+        .filter(Boolean)
+    : [];
+const budgetSeconds =
+  900 +
+  (soakMinutes ?? 0) * 60 +
+  (phases.includes('a') ? num('duration') : 0) +
+  (phases.includes('control') ? num('duration') : 0) +
+  (phases.includes('b') ? num('cold-duration') : 0);
 setTimeout(() => {
   process.stderr.write(`bench: over its time budget of ${budgetSeconds} s; stopping\n`);
   killChildren();
@@ -106,21 +132,26 @@ const random = prng(num('seed') + 1);
 const hotPackages = manifest.packages.slice(0, num('hot-packages'));
 const coldPackages = manifest.packages.slice(num('hot-packages'));
 const tarballPath = (pkg, release) => `/tarballs/${pkg.name}-${release.version}.tar`;
-const hotPaths = shuffle([
-  ...hotPackages.map((pkg) => `/packages/${pkg.name}`),
-  ...hotPackages.flatMap((pkg) => pkg.releases.map((release) => tarballPath(pkg, release))),
-], random);
+const hotPaths = shuffle(
+  [...hotPackages.map((pkg) => `/packages/${pkg.name}`), ...hotPackages.flatMap((pkg) => pkg.releases.map((release) => tarballPath(pkg, release)))],
+  random,
+);
 
 const runDir = await mkdtemp(join(workDir, 'run-'));
 const info = machine(root);
 say(`machine: ${info.nproc} CPUs (${info.cpu}), ${mb(info.memTotalBytes)} MiB, node ${info.node}, ${info.wrk}`);
-say(`dataset: ${manifest.packageCount} packages, ${manifest.tarballCount} tarballs (${mb(manifest.tarballBytes)} MiB); hot set: ${hotPackages.length} packages, ${hotPaths.length} URLs; run files in ${runDir}`);
+say(
+  `dataset: ${manifest.packageCount} packages, ${manifest.tarballCount} tarballs (${mb(manifest.tarballBytes)} MiB); hot set: ${hotPackages.length} packages, ${hotPaths.length} URLs; run files in ${runDir}`,
+);
 
 const latencyMs = num('latency-ms');
 const upstream = await startScript({
-  script: join(benchDir, 'upstream.mjs'), args: ['--dir', join(datasetDir, 'upstream'), '--latency-ms', String(latencyMs)], logFile: join(runDir, 'upstream.log'),
+  script: join(benchDir, 'upstream.mjs'),
+  args: ['--dir', join(datasetDir, 'upstream'), '--latency-ms', String(latencyMs)],
+  logFile: join(runDir, 'upstream.log'),
 });
-const upstreamStats = async (reset = false) => (await fetch(`${upstream.url}/__bench/stats${reset ? '?reset' : ''}`, { signal: AbortSignal.timeout(5000) })).json();
+const upstreamStats = async (reset = false) =>
+  (await fetch(`${upstream.url}/__bench/stats${reset ? '?reset' : ''}`, { signal: AbortSignal.timeout(5000) })).json();
 const upstreamCommand = `node bench/upstream.mjs --dir ${join(datasetDir, 'upstream')} --latency-ms ${latencyMs}`;
 say(`upstream ${upstream.url} (delay ${latencyMs} ms per response)`);
 
@@ -131,21 +162,23 @@ async function warm(base, paths, concurrency = 32) {
   const cache = {};
   let next = 0;
   const started = Date.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < paths.length) {
-      const path = paths[next++];
-      try {
-        const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(60_000) });
-        await response.arrayBuffer();
-        const status = response.headers.get('x-hexproxy-cache') ?? 'none';
-        cache[status] = (cache[status] ?? 0) + 1;
-        if (response.status !== 200) failures.push(`${path}: ${response.status} ${response.headers.get('x-hexproxy-error') ?? ''}`);
-        else etags.set(path, response.headers.get('etag'));
-      } catch (error) {
-        failures.push(`${path}: ${error.message}`);
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < paths.length) {
+        const path = paths[next++];
+        try {
+          const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(60_000) });
+          await response.arrayBuffer();
+          const status = response.headers.get('x-hexproxy-cache') ?? 'none';
+          cache[status] = (cache[status] ?? 0) + 1;
+          if (response.status !== 200) failures.push(`${path}: ${response.status} ${response.headers.get('x-hexproxy-error') ?? ''}`);
+          else etags.set(path, response.headers.get('etag'));
+        } catch (error) {
+          failures.push(`${path}: ${error.message}`);
+        }
       }
-    }
-  }));
+    }),
+  );
   return { etags, failures, cache, seconds: (Date.now() - started) / 1000 };
 }
 
@@ -192,7 +225,9 @@ async function measure(pid, wrkArgs, limitSeconds, sampleMs, onSample) {
   const sampler = sampleProcess(pid, sampleMs, onSample);
   // wrk's own CPU: its last reading before it exits.
   let wrkSampler;
-  const wrk = await runWrk(wrkArgs, limitSeconds * 1000, (child) => { wrkSampler = sampleProcess(child.pid, 250); });
+  const wrk = await runWrk(wrkArgs, limitSeconds * 1000, (child) => {
+    wrkSampler = sampleProcess(child.pid, 250);
+  });
   const samples = await sampler.stop();
   const wrkSamples = await wrkSampler.stop();
   const after = await readProcess(pid);
@@ -218,9 +253,16 @@ async function measure(pid, wrkArgs, limitSeconds, sampleMs, onSample) {
 
 /** The figures every phase reports; okStatuses are the statuses that are not errors. */
 function summarise(name, run, okStatuses) {
-  const { wrk: { result: wrk, text }, samples, before, after } = run;
+  const {
+    wrk: { result: wrk, text },
+    samples,
+    before,
+    after,
+  } = run;
   const seconds = wrk.durationUs / 1e6;
-  const unexpected = Object.entries(wrk.status).filter(([code]) => !okStatuses.includes(Number(code))).reduce((sum, [, n]) => sum + n, 0);
+  const unexpected = Object.entries(wrk.status)
+    .filter(([code]) => !okStatuses.includes(Number(code)))
+    .reduce((sum, [, n]) => sum + n, 0);
   const socketErrors = wrk.errors.connect + wrk.errors.read + wrk.errors.write + wrk.errors.timeout;
   return {
     name,
@@ -264,7 +306,16 @@ async function phaseA() {
   await sleep(6000); // idle keep-alive connections of the warm-up close (5 s)
   const threads = num('threads');
   const duration = num('duration');
-  const wrkArgs = [...wrkBase(threads, num('connections'), duration), '-s', join(benchDir, 'wrk/rotate.lua'), proxy.url, '--', pathsFile, 'shared', String(threads)];
+  const wrkArgs = [
+    ...wrkBase(threads, num('connections'), duration),
+    '-s',
+    join(benchDir, 'wrk/rotate.lua'),
+    proxy.url,
+    '--',
+    pathsFile,
+    'shared',
+    String(threads),
+  ];
   say(`phase A: wrk ${wrkArgs.join(' ')}`);
   const run = await measure(proxy.child.pid, wrkArgs, duration + 120, 250);
   // wrk drops its 500 connections mid-response when it stops: every stream must be let go.
@@ -296,7 +347,16 @@ async function phaseControl() {
   await writeFile(pathsFile, hotPaths.join('\n') + '\n');
   const threads = num('threads');
   const duration = num('duration');
-  const wrkArgs = [...wrkBase(threads, num('connections'), duration), '-s', join(benchDir, 'wrk/rotate.lua'), control.url, '--', pathsFile, 'shared', String(threads)];
+  const wrkArgs = [
+    ...wrkBase(threads, num('connections'), duration),
+    '-s',
+    join(benchDir, 'wrk/rotate.lua'),
+    control.url,
+    '--',
+    pathsFile,
+    'shared',
+    String(threads),
+  ];
   say(`control: node:http + createReadStream server pid ${control.child.pid}; wrk ${wrkArgs.join(' ')}`);
   const run = await measure(control.child.pid, wrkArgs, duration + 120, 250);
   await sleep(IDLE_MS);
@@ -319,14 +379,26 @@ async function phaseB() {
   const port = await freePort();
   const logFile = join(runDir, 'hexproxy-b.log');
   const proxy = await startHexproxy({ root, port, dataDir, upstreamUrl: upstream.url, upstreamKey, logFile, extraArgs: extraHexproxyArgs });
-  const all = shuffle(manifest.packages.flatMap((pkg) => pkg.releases.map((release) => tarballPath(pkg, release))), random);
+  const all = shuffle(
+    manifest.packages.flatMap((pkg) => pkg.releases.map((release) => tarballPath(pkg, release))),
+    random,
+  );
   const limit = num('cold-tarballs');
   const paths = limit > 0 ? all.slice(0, limit) : all;
   const pathsFile = join(runDir, 'paths-b.txt');
   await writeFile(pathsFile, paths.join('\n') + '\n');
   const threads = num('threads');
   const duration = num('cold-duration');
-  const wrkArgs = [...wrkBase(threads, num('cold-connections'), duration), '-s', join(benchDir, 'wrk/rotate.lua'), proxy.url, '--', pathsFile, 'partition', String(threads)];
+  const wrkArgs = [
+    ...wrkBase(threads, num('cold-connections'), duration),
+    '-s',
+    join(benchDir, 'wrk/rotate.lua'),
+    proxy.url,
+    '--',
+    pathsFile,
+    'partition',
+    String(threads),
+  ];
   say(`phase B: hexproxy pid ${proxy.child.pid}, fresh data dir, ${paths.length} distinct tarballs, upstream delay ${latencyMs} ms`);
   say(`phase B: wrk ${wrkArgs.join(' ')}`);
   const run = await measure(proxy.child.pid, wrkArgs, duration + 120, 250);
@@ -360,24 +432,47 @@ async function soak(minutes) {
   const logFile = join(runDir, 'hexproxy-soak.log');
   const ttl = num('soak-registry-ttl');
   const proxy = await startHexproxy({
-    root, port, dataDir, upstreamUrl: upstream.url, upstreamKey, logFile, extraArgs: ['--registry-ttl-seconds', String(ttl), ...extraHexproxyArgs],
+    root,
+    port,
+    dataDir,
+    upstreamUrl: upstream.url,
+    upstreamKey,
+    logFile,
+    extraArgs: ['--registry-ttl-seconds', String(ttl), ...extraHexproxyArgs],
   });
   say(`soak: hexproxy pid ${proxy.child.pid} on ${proxy.url}; warming ${hotPaths.length} URLs`);
   const warmed = await warm(proxy.url, hotPaths);
   if (warmed.failures.length) throw new Error(`warm-up failed for ${warmed.failures.length} URLs, e.g. ${warmed.failures.slice(0, 5).join('; ')}`);
-  const cold = shuffle(coldPackages.flatMap((pkg) => pkg.releases.map((release) => tarballPath(pkg, release))), random);
+  const cold = shuffle(
+    coldPackages.flatMap((pkg) => pkg.releases.map((release) => tarballPath(pkg, release))),
+    random,
+  );
   const pathsFile = join(runDir, 'paths-soak.txt');
-  await writeFile(pathsFile, [...hotPaths.map((path) => `hot ${path} ${warmed.etags.get(path)}`), ...cold.map((path) => `cold ${path}`)].join('\n') + '\n');
+  await writeFile(
+    pathsFile,
+    [...hotPaths.map((path) => `hot ${path} ${warmed.etags.get(path)}`), ...cold.map((path) => `cold ${path}`)].join('\n') + '\n',
+  );
   // Idle means: the warm-up's client connections and hexproxy's upstream connections (both
   // kept alive 5 s) have closed.
   await sleep(IDLE_MS);
   const seconds = Math.round(minutes * 60);
   const connections = num('soak-connections');
-  const wrkArgs = [...wrkBase(1, connections, seconds), '-s', join(benchDir, 'wrk/soak.lua'), proxy.url, '--',
-    pathsFile, '1', String(num('soak-delay-ms')), String(num('miss-every')), String(num('cond-every'))];
+  const wrkArgs = [
+    ...wrkBase(1, connections, seconds),
+    '-s',
+    join(benchDir, 'wrk/soak.lua'),
+    proxy.url,
+    '--',
+    pathsFile,
+    '1',
+    String(num('soak-delay-ms')),
+    String(num('miss-every')),
+    String(num('cond-every')),
+  ];
   say(`soak: ${minutes} min; wrk ${wrkArgs.join(' ')}`);
   const run = await measure(proxy.child.pid, wrkArgs, seconds + 180, num('sample-seconds') * 1000, (s) =>
-    say(`soak t=${s.t.toFixed(0)}s RSS ${mb(s.rss)} MiB (HWM ${mb(s.hwm)}), ${s.fds} fds, ${s.threads} threads, CPU ${s.cpuSeconds.toFixed(1)} s`));
+    say(`soak t=${s.t.toFixed(0)}s RSS ${mb(s.rss)} MiB (HWM ${mb(s.hwm)}), ${s.fds} fds, ${s.threads} threads, CPU ${s.cpuSeconds.toFixed(1)} s`),
+  );
   say(`soak: idle before load: RSS ${mb(run.before.rss)} MiB, ${run.before.fds} fds`);
   // Let the keep-alive connections close, then look again: what is left open is a leak.
   await sleep(IDLE_MS);
@@ -391,16 +486,25 @@ async function soak(minutes) {
   const later = samples.filter((s) => s.t >= baseline.t);
   const end = samples.at(-1);
   const rss = {
-    startBytes: samples[0].rss, baselineAt60sBytes: baseline.rss, endBytes: end.rss,
-    maxBytes: Math.max(...samples.map((s) => s.rss)), minAfterBaselineBytes: Math.min(...later.map((s) => s.rss)),
-    growthAfterFirstMinuteBytes: end.rss - baseline.rss, maxOverBaselineBytes: Math.max(...later.map((s) => s.rss)) - baseline.rss,
+    startBytes: samples[0].rss,
+    baselineAt60sBytes: baseline.rss,
+    endBytes: end.rss,
+    maxBytes: Math.max(...samples.map((s) => s.rss)),
+    minAfterBaselineBytes: Math.min(...later.map((s) => s.rss)),
+    growthAfterFirstMinuteBytes: end.rss - baseline.rss,
+    maxOverBaselineBytes: Math.max(...later.map((s) => s.rss)) - baseline.rss,
     boundBytes: rssBound,
   };
   rss.withinBound = rss.growthAfterFirstMinuteBytes < rssBound && rss.maxOverBaselineBytes < rssBound;
   const fds = {
-    start: samples[0].fds, baselineAt60s: baseline.fds, end: end.fds,
-    min: Math.min(...samples.map((s) => s.fds)), max: Math.max(...samples.map((s) => s.fds)),
-    idleBefore: run.before.fds, idleAfter: idleAfter.fds, bound: fdBound,
+    start: samples[0].fds,
+    baselineAt60s: baseline.fds,
+    end: end.fds,
+    min: Math.min(...samples.map((s) => s.fds)),
+    max: Math.max(...samples.map((s) => s.fds)),
+    idleBefore: run.before.fds,
+    idleAfter: idleAfter.fds,
+    bound: fdBound,
   };
   // Under load: within ±bound of the count at 60 s. Idle: no more than bound above the
   // idle count before the load (fewer is fine).
@@ -430,16 +534,51 @@ async function soak(minutes) {
 }
 
 function table(results) {
-  const rows = [['phase', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'bad status', 'socket err', 'peak RSS MiB', 'VmHWM MiB', 'max fds', 'CPU', 'main thr', 'wrk', 'other']];
+  const rows = [
+    [
+      'phase',
+      'req/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'max ms',
+      'bad status',
+      'socket err',
+      'peak RSS MiB',
+      'VmHWM MiB',
+      'max fds',
+      'CPU',
+      'main thr',
+      'wrk',
+      'other',
+    ],
+  ];
   for (const r of results) {
-    rows.push([r.name, r.requestsPerSecond.toFixed(0), r.latencyMs.p50.toFixed(2), r.latencyMs.p90.toFixed(2), r.latencyMs.p99.toFixed(2), r.latencyMs.max.toFixed(1),
-      String(r.unexpectedStatus), String(r.socketErrors), mb(r.peakRssBytes), mb(r.vmHwmBytes), String(r.maxFds), r.cores.server.toFixed(2), r.cores.serverMainThread.toFixed(2), r.cores.wrk.toFixed(2), r.cores.other.toFixed(2)]);
+    rows.push([
+      r.name,
+      r.requestsPerSecond.toFixed(0),
+      r.latencyMs.p50.toFixed(2),
+      r.latencyMs.p90.toFixed(2),
+      r.latencyMs.p99.toFixed(2),
+      r.latencyMs.max.toFixed(1),
+      String(r.unexpectedStatus),
+      String(r.socketErrors),
+      mb(r.peakRssBytes),
+      mb(r.vmHwmBytes),
+      String(r.maxFds),
+      r.cores.server.toFixed(2),
+      r.cores.serverMainThread.toFixed(2),
+      r.cores.wrk.toFixed(2),
+      r.cores.other.toFixed(2),
+    ]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row, index) => {
-    const line = row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
-    return index === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
-  }).join('\n');
+  return rows
+    .map((row, index) => {
+      const line = row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+      return index === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
+    })
+    .join('\n');
 }
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -463,7 +602,14 @@ const report = {
   kind: soakMinutes !== undefined ? 'soak' : 'load',
   startedAt: stamp,
   machine: info,
-  dataset: { seed: manifest.seed, packages: manifest.packageCount, tarballs: manifest.tarballCount, tarballBytes: manifest.tarballBytes, hotPackages: hotPackages.length, hotUrls: hotPaths.length },
+  dataset: {
+    seed: manifest.seed,
+    packages: manifest.packageCount,
+    tarballs: manifest.tarballCount,
+    tarballBytes: manifest.tarballBytes,
+    hotPackages: hotPackages.length,
+    hotUrls: hotPaths.length,
+  },
   upstreamCommand,
   command: `node bench/load.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   results,
@@ -475,14 +621,26 @@ await writeFile(resultFile, JSON.stringify(report, null, 2) + '\n');
 
 process.stdout.write(`\n${table(results)}\n\n`);
 for (const r of results) {
-  process.stdout.write(`${r.name}: ${r.requests} requests in ${r.seconds.toFixed(1)} s; status ${JSON.stringify(r.status)}; x-hexproxy-cache ${JSON.stringify(r.cache)}; ` +
-    `upstream requests during the run ${r.upstreamDuring.requests} ${JSON.stringify(r.upstreamDuring.byStatus)} (at most ${r.upstreamDuring.maxInFlight} at once); ` +
-    `exit ${JSON.stringify(r.hexproxyExit ?? r.serverExit)}; load average ${r.loadavg.before.join(' ')} -> ${r.loadavg.after.join(' ')}\n`);
-  if (r.settledAfter) process.stdout.write(`  idle before: RSS ${mb(r.idleBefore.rssBytes)} MiB, ${r.idleBefore.fds} fds; ${IDLE_MS / 1000} s after the load: RSS ${mb(r.settledAfter.rssBytes)} MiB, ${r.settledAfter.fds} fds\n`);
-  if (r.missShare !== undefined) process.stdout.write(`  misses: ${(r.missShare * 100).toFixed(1)} % of requests, ${r.missesPerSecond.toFixed(0)} misses/s, wrapped ${r.wrapped} times\n`);
+  process.stdout.write(
+    `${r.name}: ${r.requests} requests in ${r.seconds.toFixed(1)} s; status ${JSON.stringify(r.status)}; x-hexproxy-cache ${JSON.stringify(r.cache)}; ` +
+      `upstream requests during the run ${r.upstreamDuring.requests} ${JSON.stringify(r.upstreamDuring.byStatus)} (at most ${r.upstreamDuring.maxInFlight} at once); ` +
+      `exit ${JSON.stringify(r.hexproxyExit ?? r.serverExit)}; load average ${r.loadavg.before.join(' ')} -> ${r.loadavg.after.join(' ')}\n`,
+  );
+  if (r.settledAfter)
+    process.stdout.write(
+      `  idle before: RSS ${mb(r.idleBefore.rssBytes)} MiB, ${r.idleBefore.fds} fds; ${IDLE_MS / 1000} s after the load: RSS ${mb(r.settledAfter.rssBytes)} MiB, ${r.settledAfter.fds} fds\n`,
+    );
+  if (r.missShare !== undefined)
+    process.stdout.write(
+      `  misses: ${(r.missShare * 100).toFixed(1)} % of requests, ${r.missesPerSecond.toFixed(0)} misses/s, wrapped ${r.wrapped} times\n`,
+    );
   if (r.rss) {
-    process.stdout.write(`  RSS start ${mb(r.rss.startBytes)} / at 60 s ${mb(r.rss.baselineAt60sBytes)} / end ${mb(r.rss.endBytes)} / max ${mb(r.rss.maxBytes)} MiB; growth after the first minute ${mb(r.rss.growthAfterFirstMinuteBytes)} MiB (bound ${mb(r.rss.boundBytes)}): ${r.rss.withinBound ? 'OK' : 'OVER'}\n`);
-    process.stdout.write(`  fds start ${r.fds.start} / at 60 s ${r.fds.baselineAt60s} / end ${r.fds.end} / min ${r.fds.min} / max ${r.fds.max}; idle before ${r.fds.idleBefore}, idle after ${r.fds.idleAfter} (bound ±${r.fds.bound}): ${r.fds.withinBound ? 'OK' : 'OVER'}\n`);
+    process.stdout.write(
+      `  RSS start ${mb(r.rss.startBytes)} / at 60 s ${mb(r.rss.baselineAt60sBytes)} / end ${mb(r.rss.endBytes)} / max ${mb(r.rss.maxBytes)} MiB; growth after the first minute ${mb(r.rss.growthAfterFirstMinuteBytes)} MiB (bound ${mb(r.rss.boundBytes)}): ${r.rss.withinBound ? 'OK' : 'OVER'}\n`,
+    );
+    process.stdout.write(
+      `  fds start ${r.fds.start} / at 60 s ${r.fds.baselineAt60s} / end ${r.fds.end} / min ${r.fds.min} / max ${r.fds.max}; idle before ${r.fds.idleBefore}, idle after ${r.fds.idleAfter} (bound ±${r.fds.bound}): ${r.fds.withinBound ? 'OK' : 'OVER'}\n`,
+    );
   }
   const logged = Object.entries(r.hexproxyLog?.messages ?? {});
   if (logged.length) process.stdout.write(`  hexproxy logged: ${logged.map(([k, v]) => `${v}× ${k}`).join('; ')}\n`);

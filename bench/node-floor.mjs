@@ -19,13 +19,22 @@ if (workers > 1 && cluster.isPrimary) {
 } else {
   const body = Buffer.alloc(Number(values.bytes), 0x61);
   const headers = [
-    'etag', '"0123456789abcdef0123456789abcdef01234567"', 'cache-control', 'public, max-age=0, must-revalidate',
-    'x-hexproxy-cache', 'HIT', 'content-type', 'application/octet-stream', 'content-length', String(body.length),
+    'etag',
+    '"0123456789abcdef0123456789abcdef01234567"',
+    'cache-control',
+    'public, max-age=0, must-revalidate',
+    'x-hexproxy-cache',
+    'HIT',
+    'content-type',
+    'application/octet-stream',
+    'content-length',
+    String(body.length),
   ];
   createServer((request, response) => {
     response.writeHead(200, headers);
     response.end(body);
   }).listen(Number(values.port), '127.0.0.1', () => {
-    if (cluster.isPrimary || cluster.worker?.id === 1) process.stdout.write(`node:http floor on http://127.0.0.1:${values.port}, ${body.length}-byte body\n`);
+    if (cluster.isPrimary || cluster.worker?.id === 1)
+      process.stdout.write(`node:http floor on http://127.0.0.1:${values.port}, ${body.length}-byte body\n`);
   });
 }

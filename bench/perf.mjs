@@ -29,7 +29,19 @@ import { parseArgs } from 'node:util';
 import { prng, shuffle } from './lib/dataset.mjs';
 import { findNginx, nginxConfig, nginxVersion, startNginx } from './lib/nginx.mjs';
 import {
-  freePort, killChildren, machine, processTree, readMemory, readProcess, resetPeakRss, runWrk, sampleMemory, sleep, startHexproxy, startScript, stopProcess,
+  freePort,
+  killChildren,
+  machine,
+  processTree,
+  readMemory,
+  readProcess,
+  resetPeakRss,
+  runWrk,
+  sampleMemory,
+  sleep,
+  startHexproxy,
+  startScript,
+  stopProcess,
 } from './lib/proc.mjs';
 import { HUGE_PACKAGE, ensureScaleDataset, ensureStartupDataDir } from './lib/scale-dataset.mjs';
 
@@ -40,12 +52,32 @@ const MiB = 1048576;
 // What --scale sets; any of these can be given on its own too.
 const SCALES = {
   full: {
-    packages: 20000, tarballs: 3000, 'huge-mb': 100, 'startup-tarballs': 100000, runs: 3, 'startup-runs': 5, duration: 10,
-    'hot-tarballs': 1000, 'hot-packages': 2000, 'cold-tarballs': 100, 'slow-seconds': 15, 'slow-mb-per-second': 2,
+    packages: 20000,
+    tarballs: 3000,
+    'huge-mb': 100,
+    'startup-tarballs': 100000,
+    runs: 3,
+    'startup-runs': 5,
+    duration: 10,
+    'hot-tarballs': 1000,
+    'hot-packages': 2000,
+    'cold-tarballs': 100,
+    'slow-seconds': 15,
+    'slow-mb-per-second': 2,
   },
   smoke: {
-    packages: 200, tarballs: 100, 'huge-mb': 1, 'startup-tarballs': 1000, runs: 1, 'startup-runs': 1, duration: 1,
-    'hot-tarballs': 40, 'hot-packages': 100, 'cold-tarballs': 10, 'slow-seconds': 1.5, 'slow-mb-per-second': 0.5,
+    packages: 200,
+    tarballs: 100,
+    'huge-mb': 1,
+    'startup-tarballs': 1000,
+    runs: 1,
+    'startup-runs': 1,
+    duration: 1,
+    'hot-tarballs': 40,
+    'hot-packages': 100,
+    'cold-tarballs': 10,
+    'slow-seconds': 1.5,
+    'slow-mb-per-second': 0.5,
   },
 };
 
@@ -82,7 +114,13 @@ const { values: opts } = parseArgs({
   },
 });
 if (opts.help) {
-  process.stdout.write((await readFile(fileURLToPath(import.meta.url), 'utf8')).split('\n').slice(1, 20).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
+  process.stdout.write(
+    (await readFile(fileURLToPath(import.meta.url), 'utf8'))
+      .split('\n')
+      .slice(1, 20)
+      .map((l) => l.replace(/^\/\/ ?/, ''))
+      .join('\n') + '\n',
+  );
   process.exit(0);
 }
 const scale = SCALES[opts.scale];
@@ -110,9 +148,15 @@ const distDir = join(root, 'dist');
 if (!existsSync(join(distDir, 'src/cli/main.js'))) fail(`${distDir}/src/cli/main.js is missing: run \`npm run build\` in ${root} first`);
 const nginxBinary = findNginx(opts.nginx);
 if (!nginxBinary) fail('nginx is not installed (Debian: sudo apt-get install -y nginx); it is the reference server');
-if (!(process.env.PATH ?? '').split(':').some((dir) => existsSync(join(dir, 'wrk')))) fail('wrk is not on PATH (Debian: sudo apt-get install -y wrk)');
+if (!(process.env.PATH ?? '').split(':').some((dir) => existsSync(join(dir, 'wrk'))))
+  fail('wrk is not on PATH (Debian: sudo apt-get install -y wrk)');
 
-const only = new Set(opts.only.split(',').map((s) => s.trim()).filter(Boolean));
+const only = new Set(
+  opts.only
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 for (const id of only) if (!/^[1-7]$/.test(id)) fail(`--only takes scenario numbers 1 to 7, not ${id}`);
 const runs = int('runs');
 const startupRuns = Math.max(runs, int('startup-runs'));
@@ -125,9 +169,9 @@ const latencyMs = num('latency-ms');
 const seed = num('seed');
 // --workers only when asked for more than one process: older hexproxy builds lack the flag.
 const hexproxyArgs = [...(processes > 1 ? ['--workers', String(processes)] : []), ...opts['hexproxy-args'].split(/\s+/).filter(Boolean)];
-const jsonFile = resolve(opts.json ?? (opts.scale === 'smoke'
-  ? join(tmpdir(), `hexproxy-bench-smoke-${process.pid}.json`)
-  : join(benchDir, 'results', 'latest.json')));
+const jsonFile = resolve(
+  opts.json ?? (opts.scale === 'smoke' ? join(tmpdir(), `hexproxy-bench-smoke-${process.pid}.json`) : join(benchDir, 'results', 'latest.json')),
+);
 
 // Children never outlive the bench, and the whole run is bounded in time.
 process.once('exit', () => killChildren());
@@ -149,7 +193,11 @@ const workDir = resolve(opts['work-dir']);
 await mkdir(workDir, { recursive: true });
 const hugeBytes = Math.round(num('huge-mb') * MB);
 const datasetDir = join(workDir, `scale-${num('packages')}-${seed}`);
-const manifest = await ensureScaleDataset(datasetDir, { packages: num('packages'), seed, tarballs: num('tarballs'), hugeBytes }, { distDir, log: say });
+const manifest = await ensureScaleDataset(
+  datasetDir,
+  { packages: num('packages'), seed, tarballs: num('tarballs'), hugeBytes },
+  { distDir, log: say },
+);
 const dataRoot = join(datasetDir, 'upstream');
 const upstreamKey = join(datasetDir, 'upstream_public_key.pem');
 const runDir = await mkdtemp(join(workDir, 'perf-'));
@@ -157,8 +205,10 @@ const info = machine(root);
 const nginxInfo = { binary: nginxBinary, version: nginxVersion(nginxBinary) };
 say(`machine: ${info.nproc} CPUs (${info.cpu}), ${(info.memTotalBytes / MiB).toFixed(0)} MiB, node ${info.node}, ${info.wrk}, ${nginxInfo.version}`);
 say(`hexproxy: ${root} (commit ${info.commit.slice(0, 12)}${info.srcDirty ? ', src/ modified' : ''}); run files in ${runDir}`);
-say(`dataset ${manifest.reused ? 'reused' : 'generated'}: ${manifest.packageCount} packages, ${manifest.releaseCount} releases, ${manifest.tarballCount} tarball files `
-  + `(${(manifest.tarballBytes / MB).toFixed(0)} MB) + one of ${(manifest.huge.size / MB).toFixed(0)} MB in ${dataRoot}`);
+say(
+  `dataset ${manifest.reused ? 'reused' : 'generated'}: ${manifest.packageCount} packages, ${manifest.releaseCount} releases, ${manifest.tarballCount} tarball files ` +
+    `(${(manifest.tarballBytes / MB).toFixed(0)} MB) + one of ${(manifest.huge.size / MB).toFixed(0)} MB in ${dataRoot}`,
+);
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -188,29 +238,34 @@ async function fetchAll(base, paths, concurrency = 16) {
   const failures = [];
   let next = 0;
   const started = Date.now();
-  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, async () => {
-    while (next < paths.length) {
-      const path = paths[next++];
-      try {
-        const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(120_000) });
-        await response.arrayBuffer();
-        const status = response.headers.get('x-hexproxy-cache') ?? 'none';
-        cache[status] = (cache[status] ?? 0) + 1;
-        (byCache[status] ??= []).push(path);
-        if (response.status !== 200) failures.push(`${path}: ${response.status} ${response.headers.get('x-hexproxy-error') ?? ''}`.trim());
-      } catch (error) {
-        failures.push(`${path}: ${error.message}`);
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, paths.length) }, async () => {
+      while (next < paths.length) {
+        const path = paths[next++];
+        try {
+          const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(120_000) });
+          await response.arrayBuffer();
+          const status = response.headers.get('x-hexproxy-cache') ?? 'none';
+          cache[status] = (cache[status] ?? 0) + 1;
+          (byCache[status] ??= []).push(path);
+          if (response.status !== 200) failures.push(`${path}: ${response.status} ${response.headers.get('x-hexproxy-error') ?? ''}`.trim());
+        } catch (error) {
+          failures.push(`${path}: ${error.message}`);
+        }
       }
-    }
-  }));
+    }),
+  );
   return { cache, byCache, failures, seconds: (Date.now() - started) / 1000 };
 }
 
 async function warmOrThrow(label, base, paths, wantCache) {
   const result = await fetchAll(base, paths);
-  if (result.failures.length) throw new Error(`${label}: ${result.failures.length} of ${paths.length} requests failed, e.g. ${result.failures.slice(0, 3).join('; ')}`);
+  if (result.failures.length)
+    throw new Error(`${label}: ${result.failures.length} of ${paths.length} requests failed, e.g. ${result.failures.slice(0, 3).join('; ')}`);
   if (wantCache && (result.cache[wantCache] ?? 0) !== paths.length) {
-    const others = Object.entries(result.byCache).filter(([status]) => status !== wantCache).map(([status, list]) => `${status}: ${list.slice(0, 5).join(' ')}`);
+    const others = Object.entries(result.byCache)
+      .filter(([status]) => status !== wantCache)
+      .map(([status, list]) => `${status}: ${list.slice(0, 5).join(' ')}`);
     throw new Error(`${label}: expected ${paths.length}× x-hexproxy-cache ${wantCache}, got ${JSON.stringify(result.cache)} (${others.join('; ')})`);
   }
   return result;
@@ -233,7 +288,11 @@ async function checkAllHit(label, base, paths) {
 
 const upstreams = {};
 async function startUpstream(name, dir, delay) {
-  const upstream = await startScript({ script: join(benchDir, 'upstream.mjs'), args: ['--dir', dir, '--latency-ms', String(delay)], logFile: join(runDir, `upstream-${name}.log`) });
+  const upstream = await startScript({
+    script: join(benchDir, 'upstream.mjs'),
+    args: ['--dir', dir, '--latency-ms', String(delay)],
+    logFile: join(runDir, `upstream-${name}.log`),
+  });
   upstreams[name] = { ...upstream, command: `node bench/upstream.mjs --dir ${dir} --latency-ms ${delay}` };
   return upstreams[name];
 }
@@ -243,8 +302,14 @@ const upstreamStats = async (upstream, path) =>
 const hexproxies = [];
 async function startProxy(name, upstream, { dataDir = join(runDir, `data-${name}`), extraArgs = [], pollMs } = {}) {
   const proxy = await startHexproxy({
-    root, port: await freePort(), dataDir, upstreamUrl: upstream.url, upstreamKey, logFile: join(runDir, `hexproxy-${name}.log`),
-    extraArgs: [...extraArgs, ...hexproxyArgs], ...(pollMs && { pollMs }),
+    root,
+    port: await freePort(),
+    dataDir,
+    upstreamUrl: upstream.url,
+    upstreamKey,
+    logFile: join(runDir, `hexproxy-${name}.log`),
+    extraArgs: [...extraArgs, ...hexproxyArgs],
+    ...(pollMs && { pollMs }),
   });
   if (!hexproxies.some((p) => p.name === name)) hexproxies.push({ name, command: proxy.command });
   return proxy;
@@ -260,7 +325,13 @@ const nginxCommands = new Set();
 /** nginx serving the dataset; its prefix (conf, pid, error log) in the run directory. */
 async function startReference(name, extra = {}) {
   const started = await startNginx({
-    binary: nginxBinary, root: dataRoot, port: await freePort(), workers: processes, probePath: '/public_key', prefix: join(runDir, `nginx-${name}`), ...extra,
+    binary: nginxBinary,
+    root: dataRoot,
+    port: await freePort(),
+    workers: processes,
+    probePath: '/public_key',
+    prefix: join(runDir, `nginx-${name}`),
+    ...extra,
   });
   nginxCommands.add(started.command);
   return started;
@@ -282,11 +353,28 @@ async function cpuSeconds(pids) {
 async function wrkRun(label, server, pathsFile) {
   const pids = await processTree(server.child.pid);
   const cpuBefore = await cpuSeconds(pids);
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${duration}s`, '--timeout', '10s',
-    '-s', join(benchDir, 'wrk/rotate.lua'), server.url, '--', pathsFile, 'shared', String(threads)];
+  const args = [
+    '-t',
+    String(threads),
+    '-c',
+    String(connections),
+    '-d',
+    `${duration}s`,
+    '--timeout',
+    '10s',
+    '-s',
+    join(benchDir, 'wrk/rotate.lua'),
+    server.url,
+    '--',
+    pathsFile,
+    'shared',
+    String(threads),
+  ];
   const { result } = await runWrk(args, (duration + 60) * 1000);
   const seconds = result.durationUs / 1e6;
-  const non2xx = Object.entries(result.status).filter(([code]) => !/^2/.test(code)).reduce((sum, [, n]) => sum + n, 0);
+  const non2xx = Object.entries(result.status)
+    .filter(([code]) => !/^2/.test(code))
+    .reduce((sum, [, n]) => sum + n, 0);
   const socketErrors = result.errors.connect + result.errors.read + result.errors.write + result.errors.timeout;
   const figures = {
     server: label,
@@ -306,8 +394,10 @@ async function wrkRun(label, server, pathsFile) {
     serverCpuCores: ((await cpuSeconds(pids)) - cpuBefore) / seconds,
     command: `wrk ${args.join(' ')}`.replace(server.url, `http://127.0.0.1:PORT(${label})`),
   };
-  say(`  ${label.padEnd(8)} ${figures.requestsPerSecond.toFixed(0).padStart(7)} req/s ${figures.mbPerSecond.toFixed(1).padStart(7)} MB/s  p50 ${figures.p50Ms.toFixed(2)} ms  p99 ${figures.p99Ms.toFixed(2)} ms  `
-    + `errors ${figures.errors}  CPU ${figures.serverCpuCores.toFixed(2)} cores  status ${JSON.stringify(result.status)}${label === 'hexproxy' ? ` cache ${JSON.stringify(result.cache)}` : ''}`);
+  say(
+    `  ${label.padEnd(8)} ${figures.requestsPerSecond.toFixed(0).padStart(7)} req/s ${figures.mbPerSecond.toFixed(1).padStart(7)} MB/s  p50 ${figures.p50Ms.toFixed(2)} ms  p99 ${figures.p99Ms.toFixed(2)} ms  ` +
+      `errors ${figures.errors}  CPU ${figures.serverCpuCores.toFixed(2)} cores  status ${JSON.stringify(result.status)}${label === 'hexproxy' ? ` cache ${JSON.stringify(result.cache)}` : ''}`,
+  );
   return figures;
 }
 
@@ -360,7 +450,10 @@ const s4Pairs = Array.from({ length: runs }, (_, i) => [bySize[s4Start + 2 * i],
 const s4Used = new Set(s4Pairs.flat().map((t) => t.path));
 // Scenario 3: pairs of equally sized tarballs (neighbours by size), one through hexproxy,
 // the other straight from the upstream; which gets the larger of the two alternates.
-const s3Candidates = shuffle(rest.filter((t) => !s4Used.has(t.path)), random);
+const s3Candidates = shuffle(
+  rest.filter((t) => !s4Used.has(t.path)),
+  random,
+);
 const coldPerRun = Math.max(1, Math.min(int('cold-tarballs'), Math.floor(s3Candidates.length / (2 * runs))));
 const s3Runs = Array.from({ length: runs }, (_, run) => {
   const picked = s3Candidates.slice(run * 2 * coldPerRun, (run + 1) * 2 * coldPerRun).sort((a, b) => a.size - b.size);
@@ -368,7 +461,12 @@ const s3Runs = Array.from({ length: runs }, (_, run) => {
   for (let i = 0; i + 1 < picked.length; i += 2) pairs.push(i % 4 === 0 ? [picked[i], picked[i + 1]] : [picked[i + 1], picked[i]]);
   return shuffle(pairs, random);
 });
-const hotPackages = shuffle(manifest.packages.filter(([name]) => name !== HUGE_PACKAGE), random).slice(0, int('hot-packages')).map(([name]) => `/packages/${name}`);
+const hotPackages = shuffle(
+  manifest.packages.filter(([name]) => name !== HUGE_PACKAGE),
+  random,
+)
+  .slice(0, int('hot-packages'))
+  .map(([name]) => `/packages/${name}`);
 
 const scenarios = {};
 /** How each hexproxy ended (SIGTERM: code 0 expected). */
@@ -387,7 +485,9 @@ async function scenarios1and2() {
     for (const id of ['1', '2']) {
       if (!only.has(id)) continue;
       const paths = id === '1' ? tarballs : hotPackages;
-      say(`scenario ${id}: warming ${paths.length} ${id === '1' ? 'tarballs' : '/packages/NAME'} through hexproxy, then checking every one is a HIT, and once through nginx`);
+      say(
+        `scenario ${id}: warming ${paths.length} ${id === '1' ? 'tarballs' : '/packages/NAME'} through hexproxy, then checking every one is a HIT, and once through nginx`,
+      );
       const warmed = await warmOrThrow(`scenario ${id} warm-up`, proxy.url, paths);
       const check = await checkAllHit(`scenario ${id} check`, proxy.url, paths);
       await warmOrThrow(`scenario ${id} nginx warm-up`, nginx.url, paths);
@@ -398,24 +498,40 @@ async function scenarios1and2() {
       const results = await sideBySide(pathsFile, proxy);
       const pick = (side, key) => results.map((r) => r[side][key]);
       const errorsGoal = { kind: 'max', value: 0, over: 'every run' };
-      const metrics = id === '1' ? [
-        metric('requests/s', 'req/s', pick('hexproxy', 'requestsPerSecond'), pick('nginx', 'requestsPerSecond'), { kind: 'min', value: 0.7, on: 'ratio' }),
-        metric('MB/s', 'MB/s', pick('hexproxy', 'mbPerSecond'), pick('nginx', 'mbPerSecond')),
-        metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('nginx', 'p99Ms')),
-        metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal),
-      ] : [
-        metric('requests/s', 'req/s', pick('hexproxy', 'requestsPerSecond'), pick('nginx', 'requestsPerSecond'), { kind: 'min', value: 0.7, on: 'ratio' }),
-        metric('p50 latency', 'ms', pick('hexproxy', 'p50Ms'), pick('nginx', 'p50Ms')),
-        metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('nginx', 'p99Ms'), { kind: 'max', value: 2, on: 'ratio' }),
-        metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal),
-      ];
+      const metrics =
+        id === '1'
+          ? [
+              metric('requests/s', 'req/s', pick('hexproxy', 'requestsPerSecond'), pick('nginx', 'requestsPerSecond'), {
+                kind: 'min',
+                value: 0.7,
+                on: 'ratio',
+              }),
+              metric('MB/s', 'MB/s', pick('hexproxy', 'mbPerSecond'), pick('nginx', 'mbPerSecond')),
+              metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('nginx', 'p99Ms')),
+              metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal),
+            ]
+          : [
+              metric('requests/s', 'req/s', pick('hexproxy', 'requestsPerSecond'), pick('nginx', 'requestsPerSecond'), {
+                kind: 'min',
+                value: 0.7,
+                on: 'ratio',
+              }),
+              metric('p50 latency', 'ms', pick('hexproxy', 'p50Ms'), pick('nginx', 'p50Ms')),
+              metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('nginx', 'p99Ms'), { kind: 'max', value: 2, on: 'ratio' }),
+              metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal),
+            ];
       scenarios[id] = {
         title: id === '1' ? `warm tarballs, ${connections} connections, mixed sizes` : `warm /packages/NAME, ${connections} connections`,
         short: id === '1' ? 'warm tarballs' : 'warm /packages/NAME',
         reference: 'nginx',
         paths: paths.length,
         ...(id === '1' && {
-          sizes: { bytes: sizes.reduce((s, n) => s + n, 0), medianBytes: quantile(sizes, 0.5), maxBytes: Math.max(...sizes), overOneMB: sizes.filter((s) => s >= MB).length },
+          sizes: {
+            bytes: sizes.reduce((s, n) => s + n, 0),
+            medianBytes: quantile(sizes, 0.5),
+            maxBytes: Math.max(...sizes),
+            overOneMB: sizes.filter((s) => s >= MB).length,
+          },
         }),
         warmup: { seconds: warmed.seconds, cache: warmed.cache, check: check.cache, checkPasses: check.passes },
         metrics,
@@ -437,7 +553,9 @@ async function scenarios3and4() {
   try {
     if (only.has('3')) {
       const packages = [...new Set(s3Runs.flat().map(([viaProxy]) => `/packages/${viaProxy.name}`))];
-      say(`scenario 3: pre-fetching ${packages.length} /packages/NAME through hexproxy (so a miss costs the tarball alone), upstream delay ${latencyMs} ms`);
+      say(
+        `scenario 3: pre-fetching ${packages.length} /packages/NAME through hexproxy (so a miss costs the tarball alone), upstream delay ${latencyMs} ms`,
+      );
       await warmOrThrow('scenario 3 /packages pre-fetch', proxy.url, packages);
       // One request each way first, so neither side pays for opening a connection.
       await timedGet(`${proxy.url}/healthz`);
@@ -449,7 +567,8 @@ async function scenarios3and4() {
         const problems = [];
         for (const [viaProxy, viaUpstream] of pairs) {
           const a = await timedGet(`${proxy.url}${viaProxy.path}`);
-          if (a.status !== 200 || a.headers.get('x-hexproxy-cache') !== 'MISS' || sha256(a.body) !== viaProxy.sha256) problems.push(`${viaProxy.path}: ${a.status} ${a.headers.get('x-hexproxy-cache')}`);
+          if (a.status !== 200 || a.headers.get('x-hexproxy-cache') !== 'MISS' || sha256(a.body) !== viaProxy.sha256)
+            problems.push(`${viaProxy.path}: ${a.status} ${a.headers.get('x-hexproxy-cache')}`);
           proxied.push(a.ms);
           const b = await timedGet(`${upstream.url}${viaUpstream.path}`);
           if (b.status !== 200 || sha256(b.body) !== viaUpstream.sha256) problems.push(`${viaUpstream.path} (direct): ${b.status}`);
@@ -457,14 +576,27 @@ async function scenarios3and4() {
         }
         if (problems.length) throw new Error(`scenario 3: ${problems.length} bad answers, e.g. ${problems.slice(0, 3).join('; ')}`);
         const entry = {
-          run: run + 1, tarballs: pairs.length,
+          run: run + 1,
+          tarballs: pairs.length,
           bytes: { hexproxy: pairs.reduce((s, [a]) => s + a.size, 0), direct: pairs.reduce((s, [, b]) => s + b.size, 0) },
-          hexproxy: { p50Ms: quantile(proxied, 0.5), p99Ms: quantile(proxied, 0.99), meanMs: proxied.reduce((s, v) => s + v, 0) / proxied.length, ms: proxied },
-          direct: { p50Ms: quantile(direct, 0.5), p99Ms: quantile(direct, 0.99), meanMs: direct.reduce((s, v) => s + v, 0) / direct.length, ms: direct },
+          hexproxy: {
+            p50Ms: quantile(proxied, 0.5),
+            p99Ms: quantile(proxied, 0.99),
+            meanMs: proxied.reduce((s, v) => s + v, 0) / proxied.length,
+            ms: proxied,
+          },
+          direct: {
+            p50Ms: quantile(direct, 0.5),
+            p99Ms: quantile(direct, 0.99),
+            meanMs: direct.reduce((s, v) => s + v, 0) / direct.length,
+            ms: direct,
+          },
         };
         entry.addedP50Ms = entry.hexproxy.p50Ms - entry.direct.p50Ms;
         entry.addedP99Ms = entry.hexproxy.p99Ms - entry.direct.p99Ms;
-        say(`  run ${run + 1}: ${pairs.length} misses: hexproxy p50 ${entry.hexproxy.p50Ms.toFixed(2)} / p99 ${entry.hexproxy.p99Ms.toFixed(2)} ms; direct p50 ${entry.direct.p50Ms.toFixed(2)} / p99 ${entry.direct.p99Ms.toFixed(2)} ms; added p50 ${entry.addedP50Ms.toFixed(2)} ms`);
+        say(
+          `  run ${run + 1}: ${pairs.length} misses: hexproxy p50 ${entry.hexproxy.p50Ms.toFixed(2)} / p99 ${entry.hexproxy.p99Ms.toFixed(2)} ms; direct p50 ${entry.direct.p50Ms.toFixed(2)} / p99 ${entry.direct.p99Ms.toFixed(2)} ms; added p50 ${entry.addedP50Ms.toFixed(2)} ms`,
+        );
         results.push(entry);
       }
       const pick = (side, key) => results.map((r) => r[side][key]);
@@ -476,8 +608,19 @@ async function scenarios3and4() {
         metrics: [
           metric('p50 latency', 'ms', pick('hexproxy', 'p50Ms'), pick('direct', 'p50Ms')),
           metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('direct', 'p99Ms')),
-          metric('added at p50', 'ms', results.map((r) => r.addedP50Ms), null, { kind: 'max', value: 3, unit: 'ms' }),
-          metric('added at p99', 'ms', results.map((r) => r.addedP99Ms), null),
+          metric(
+            'added at p50',
+            'ms',
+            results.map((r) => r.addedP50Ms),
+            null,
+            { kind: 'max', value: 3, unit: 'ms' },
+          ),
+          metric(
+            'added at p99',
+            'ms',
+            results.map((r) => r.addedP99Ms),
+            null,
+          ),
         ],
         runs: results,
       };
@@ -491,7 +634,11 @@ async function scenarios3and4() {
           const before = await upstreamStats(upstream, tarball.path);
           const packageBefore = (await upstreamStats(upstream, `/packages/${tarball.name}`)).pathRequests;
           const started = performance.now();
-          const answers = await Promise.all(Array.from({ length: clients }, () => timedGet(`${base}${tarball.path}`, 120_000).catch((error) => ({ status: 0, error: error.message, body: Buffer.alloc(0) }))));
+          const answers = await Promise.all(
+            Array.from({ length: clients }, () =>
+              timedGet(`${base}${tarball.path}`, 120_000).catch((error) => ({ status: 0, error: error.message, body: Buffer.alloc(0) })),
+            ),
+          );
           const allMs = performance.now() - started;
           const after = await upstreamStats(upstream, tarball.path);
           const packageAfter = (await upstreamStats(upstream, `/packages/${tarball.name}`)).pathRequests;
@@ -502,14 +649,22 @@ async function scenarios3and4() {
             cache[c] = (cache[c] ?? 0) + 1;
           }
           return {
-            path: tarball.path, bytes: tarball.size, upstreamFetches: after.pathRequests - before.pathRequests, packageFetches: packageAfter - packageBefore,
-            okIdentical: ok, statuses: answers.map((a) => a.status).filter((s) => s !== 200), cache, allDoneMs: allMs,
+            path: tarball.path,
+            bytes: tarball.size,
+            upstreamFetches: after.pathRequests - before.pathRequests,
+            packageFetches: packageAfter - packageBefore,
+            okIdentical: ok,
+            statuses: answers.map((a) => a.status).filter((s) => s !== 200),
+            cache,
+            allDoneMs: allMs,
           };
         };
         const entry = { run: run + 1, hexproxy: await side(proxy.url, viaProxy), direct: await side(upstream.url, viaUpstream) };
-        say(`  run ${run + 1}: ${viaProxy.path} (${(viaProxy.size / 1000).toFixed(0)} kB): upstream fetches ${entry.hexproxy.upstreamFetches} (of /packages: ${entry.hexproxy.packageFetches}), `
-          + `${entry.hexproxy.okIdentical}/${clients} 200 with the right bytes, all done in ${entry.hexproxy.allDoneMs.toFixed(0)} ms, cache ${JSON.stringify(entry.hexproxy.cache)}; `
-          + `direct: ${entry.direct.upstreamFetches} fetches, ${entry.direct.allDoneMs.toFixed(0)} ms`);
+        say(
+          `  run ${run + 1}: ${viaProxy.path} (${(viaProxy.size / 1000).toFixed(0)} kB): upstream fetches ${entry.hexproxy.upstreamFetches} (of /packages: ${entry.hexproxy.packageFetches}), ` +
+            `${entry.hexproxy.okIdentical}/${clients} 200 with the right bytes, all done in ${entry.hexproxy.allDoneMs.toFixed(0)} ms, cache ${JSON.stringify(entry.hexproxy.cache)}; ` +
+            `direct: ${entry.direct.upstreamFetches} fetches, ${entry.direct.allDoneMs.toFixed(0)} ms`,
+        );
         results.push(entry);
       }
       const pick = (sideName, key) => results.map((r) => r[sideName][key]);
@@ -518,8 +673,16 @@ async function scenarios3and4() {
         short: `${clients} clients, 1 cold tarball`,
         reference: 'direct upstream',
         metrics: [
-          metric('upstream tarball fetches', 'count', pick('hexproxy', 'upstreamFetches'), pick('direct', 'upstreamFetches'), { kind: 'equals', value: 1, over: 'every run' }),
-          metric(`200 with identical bytes (of ${clients})`, 'count', pick('hexproxy', 'okIdentical'), pick('direct', 'okIdentical'), { kind: 'equals', value: clients, over: 'every run' }),
+          metric('upstream tarball fetches', 'count', pick('hexproxy', 'upstreamFetches'), pick('direct', 'upstreamFetches'), {
+            kind: 'equals',
+            value: 1,
+            over: 'every run',
+          }),
+          metric(`200 with identical bytes (of ${clients})`, 'count', pick('hexproxy', 'okIdentical'), pick('direct', 'okIdentical'), {
+            kind: 'equals',
+            value: clients,
+            over: 'every run',
+          }),
           metric('all answered', 'ms', pick('hexproxy', 'allDoneMs'), pick('direct', 'allDoneMs')),
         ],
         runs: results,
@@ -561,7 +724,10 @@ async function scenario5() {
       const names = await timedGet(`${proxy.url}/names`);
       const sampled = await sampler.stop();
       const after = await readMemory(pids);
-      for (const [what, answer] of [['versions', versions], ['names', names]]) {
+      for (const [what, answer] of [
+        ['versions', versions],
+        ['names', names],
+      ]) {
         if (answer.status !== 200 || answer.headers.get('x-hexproxy-cache') !== 'REVALIDATED') {
           throw new Error(`scenario 5: /${what} answered ${answer.status} ${answer.headers.get('x-hexproxy-cache')}, expected 200 REVALIDATED`);
         }
@@ -574,12 +740,30 @@ async function scenario5() {
       const nginxSampled = await nginxSampler.stop();
       const peak = hwmReset ? Math.max(after.hwm, sampled.max) : sampled.max;
       const entry = {
-        run: run + 1, changedTo: changed ? 'variants (one release and one package more)' : 'originals',
-        hexproxy: { versionsMs: versions.ms, namesMs: names.ms, versionsBytes: versions.body.length, namesBytes: names.body.length, rssBeforeBytes: before.rss, peakRssBytes: peak, peakFrom: hwmReset ? 'VmHWM after a reset, and 10 ms samples' : '10 ms samples of VmRSS' },
-        nginx: { versionsMs: refVersions.ms, namesMs: refNames.ms, versionsBytes: refVersions.body.length, namesBytes: refNames.body.length, rssBeforeBytes: nginxBefore.rss, peakRssBytes: nginxSampled.max },
+        run: run + 1,
+        changedTo: changed ? 'variants (one release and one package more)' : 'originals',
+        hexproxy: {
+          versionsMs: versions.ms,
+          namesMs: names.ms,
+          versionsBytes: versions.body.length,
+          namesBytes: names.body.length,
+          rssBeforeBytes: before.rss,
+          peakRssBytes: peak,
+          peakFrom: hwmReset ? 'VmHWM after a reset, and 10 ms samples' : '10 ms samples of VmRSS',
+        },
+        nginx: {
+          versionsMs: refVersions.ms,
+          namesMs: refNames.ms,
+          versionsBytes: refVersions.body.length,
+          namesBytes: refNames.body.length,
+          rssBeforeBytes: nginxBefore.rss,
+          peakRssBytes: nginxSampled.max,
+        },
       };
-      say(`  run ${run + 1}: /versions ${versions.ms.toFixed(1)} ms (${(versions.body.length / 1000).toFixed(0)} kB), /names ${names.ms.toFixed(1)} ms, peak RSS ${(peak / MB).toFixed(1)} MB (before ${(before.rss / MB).toFixed(1)}); `
-        + `nginx ${refVersions.ms.toFixed(2)} / ${refNames.ms.toFixed(2)} ms`);
+      say(
+        `  run ${run + 1}: /versions ${versions.ms.toFixed(1)} ms (${(versions.body.length / 1000).toFixed(0)} kB), /names ${names.ms.toFixed(1)} ms, peak RSS ${(peak / MB).toFixed(1)} MB (before ${(before.rss / MB).toFixed(1)}); ` +
+          `nginx ${refVersions.ms.toFixed(2)} / ${refNames.ms.toFixed(2)} ms`,
+      );
       results.push(entry);
     }
     const pick = (side, key) => results.map((r) => r[side][key]);
@@ -591,7 +775,13 @@ async function scenario5() {
       metrics: [
         metric('/versions', 'ms', pick('hexproxy', 'versionsMs'), pick('nginx', 'versionsMs'), { kind: 'max', value: 300, unit: 'ms' }),
         metric('/names', 'ms', pick('hexproxy', 'namesMs'), pick('nginx', 'namesMs'), { kind: 'max', value: 100, unit: 'ms' }),
-        metric('peak RSS', 'MB', pick('hexproxy', 'peakRssBytes').map((b) => b / MB), pick('nginx', 'peakRssBytes').map((b) => b / MB), { kind: 'max', value: 250, unit: 'MB' }),
+        metric(
+          'peak RSS',
+          'MB',
+          pick('hexproxy', 'peakRssBytes').map((b) => b / MB),
+          pick('nginx', 'peakRssBytes').map((b) => b / MB),
+          { kind: 'max', value: 250, unit: 'MB' },
+        ),
       ],
       sizes: { versionsBytes: results[0].hexproxy.versionsBytes, namesBytes: results[0].hexproxy.namesBytes },
       runs: results,
@@ -608,7 +798,9 @@ async function scenario5() {
 async function scenario6() {
   const count = int('startup-tarballs');
   const built = await ensureStartupDataDir(join(datasetDir, `startup-${count}`), { count, manifest, distDir, log: say });
-  say(`scenario 6: start-up to the first 200 of /healthz with ${built.indexed} tarballs indexed (${built.reused ? 'reused' : `built in ${built.seconds.toFixed(1)} s`}); nginx: to the first 200 of /public_key; ${startupRuns} run(s) each after one unmeasured start`);
+  say(
+    `scenario 6: start-up to the first 200 of /healthz with ${built.indexed} tarballs indexed (${built.reused ? 'reused' : `built in ${built.seconds.toFixed(1)} s`}); nginx: to the first 200 of /public_key; ${startupRuns} run(s) each after one unmeasured start`,
+  );
   const upstream = upstreams.zero;
   const once = async (side) => {
     if (side === 'hexproxy') {
@@ -634,10 +826,18 @@ async function scenario6() {
     title: `start-up to ready with ${built.indexed} cached tarballs indexed`,
     short: `start-up, ${built.indexed} tarballs`,
     reference: 'nginx',
-    note: 'from spawn to the first 200 (polled every 2 ms); the data directory is built once with hexproxy\'s CacheIndex and blob layout and reused',
+    note: "from spawn to the first 200 (polled every 2 ms); the data directory is built once with hexproxy's CacheIndex and blob layout and reused",
     dataDir: built.dataDir,
     primed,
-    metrics: [metric('ready', 'ms', results.map((r) => r.hexproxy.readyMs), results.map((r) => r.nginx.readyMs), { kind: 'max', value: 500, unit: 'ms' })],
+    metrics: [
+      metric(
+        'ready',
+        'ms',
+        results.map((r) => r.hexproxy.readyMs),
+        results.map((r) => r.nginx.readyMs),
+        { kind: 'max', value: 500, unit: 'ms' },
+      ),
+    ],
     runs: results,
   };
 }
@@ -689,7 +889,9 @@ async function scenario7() {
   const rate = num('slow-mb-per-second') * MB;
   const seconds = num('slow-seconds');
   try {
-    say(`scenario 7: ${huge.path} (${(huge.size / MB).toFixed(0)} MB) warmed; ${clients} clients reading ${(rate / MB).toFixed(2)} MB/s each for ${seconds} s, hexproxy then nginx`);
+    say(
+      `scenario 7: ${huge.path} (${(huge.size / MB).toFixed(0)} MB) warmed; ${clients} clients reading ${(rate / MB).toFixed(2)} MB/s each for ${seconds} s, hexproxy then nginx`,
+    );
     await warmOrThrow('scenario 7 warm-up', proxy.url, [huge.path], 'MISS');
     await checkAllHit('scenario 7 check', proxy.url, [huge.path]);
     await warmOrThrow('scenario 7 nginx warm-up', nginx.url, [huge.path]);
@@ -702,10 +904,17 @@ async function scenario7() {
       const sampled = await sampler.stop();
       const received = results.reduce((s, r) => s + r.received, 0);
       const bad = results.filter((r) => r.status !== 200 || r.how === 'error').length;
-      if (bad) throw new Error(`scenario 7: ${bad} of ${clients} slow clients failed: ${JSON.stringify(results.filter((r) => r.status !== 200 || r.how === 'error').slice(0, 3))}`);
+      if (bad)
+        throw new Error(
+          `scenario 7: ${bad} of ${clients} slow clients failed: ${JSON.stringify(results.filter((r) => r.status !== 200 || r.how === 'error').slice(0, 3))}`,
+        );
       return {
-        rssBeforeBytes: before.rss, rssMaxBytes: sampled.max, rssGrowthBytes: sampled.max - before.rss, samples: sampled.samples,
-        receivedBytes: received, mbPerSecondPerClient: received / MB / clients / Math.max(...results.map((r) => r.seconds)),
+        rssBeforeBytes: before.rss,
+        rssMaxBytes: sampled.max,
+        rssGrowthBytes: sampled.max - before.rss,
+        samples: sampled.samples,
+        receivedBytes: received,
+        mbPerSecondPerClient: received / MB / clients / Math.max(...results.map((r) => r.seconds)),
         clients: results.map((r) => ({ status: r.status, received: r.received, how: r.how })),
       };
     };
@@ -714,8 +923,10 @@ async function scenario7() {
     entry.nginx = await side(nginx);
     for (const label of ['hexproxy', 'nginx']) {
       const r = entry[label];
-      say(`  ${label.padEnd(8)} RSS ${(r.rssBeforeBytes / MB).toFixed(1)} MB before, ${(r.rssMaxBytes / MB).toFixed(1)} MB at most (+${(r.rssGrowthBytes / MB).toFixed(1)} MB); `
-        + `clients read ${(r.receivedBytes / MB).toFixed(0)} MB (${r.mbPerSecondPerClient.toFixed(2)} MB/s each)`);
+      say(
+        `  ${label.padEnd(8)} RSS ${(r.rssBeforeBytes / MB).toFixed(1)} MB before, ${(r.rssMaxBytes / MB).toFixed(1)} MB at most (+${(r.rssGrowthBytes / MB).toFixed(1)} MB); ` +
+          `clients read ${(r.receivedBytes / MB).toFixed(0)} MB (${r.mbPerSecondPerClient.toFixed(2)} MB/s each)`,
+      );
     }
     scenarios['7'] = {
       title: `peak RSS while streaming a ${(huge.size / MB).toFixed(0)} MB tarball to ${clients} slow clients`,
@@ -723,7 +934,14 @@ async function scenario7() {
       reference: 'nginx',
       note: `each client reads ${(rate / MB).toFixed(2)} MB/s (pausing its socket) for ${seconds} s; RSS summed over the server's processes, sampled every 50 ms; one run`,
       metrics: [
-        metric('RSS growth', 'MB', [entry.hexproxy.rssGrowthBytes / MB], [entry.nginx.rssGrowthBytes / MB], { kind: 'max', value: 30, unit: 'MB' }, { ratio: false }),
+        metric(
+          'RSS growth',
+          'MB',
+          [entry.hexproxy.rssGrowthBytes / MB],
+          [entry.nginx.rssGrowthBytes / MB],
+          { kind: 'max', value: 30, unit: 'MB' },
+          { ratio: false },
+        ),
         metric('peak RSS', 'MB', [entry.hexproxy.rssMaxBytes / MB], [entry.nginx.rssMaxBytes / MB]),
       ],
       runs: [entry],
@@ -737,7 +955,11 @@ async function scenario7() {
 // The run.
 
 const order = [
-  [['1', '2'], scenarios1and2], [['3', '4'], scenarios3and4], [['5'], scenario5], [['6'], scenario6], [['7'], scenario7],
+  [['1', '2'], scenarios1and2],
+  [['3', '4'], scenarios3and4],
+  [['5'], scenario5],
+  [['6'], scenario6],
+  [['7'], scenario7],
 ];
 const failures = {};
 try {
@@ -787,15 +1009,27 @@ for (const id of ['1', '2', '3', '4', '5', '6', '7']) {
     continue;
   }
   s.metrics.forEach((m, i) => {
-    rows.push([i === 0 ? `${id} ${s.short}` : '', `${m.metric} (${m.unit})`, cell(m.hexproxy, m.unit), m.reference ? `${cell(m.reference, m.unit)}${s.reference === 'nginx' ? '' : ' (direct)'}` : '-',
-      ratioCell(m.ratio), goalText(m.goal), m.met === null ? '' : m.met ? 'yes' : 'NO']);
+    rows.push([
+      i === 0 ? `${id} ${s.short}` : '',
+      `${m.metric} (${m.unit})`,
+      cell(m.hexproxy, m.unit),
+      m.reference ? `${cell(m.reference, m.unit)}${s.reference === 'nginx' ? '' : ' (direct)'}` : '-',
+      ratioCell(m.ratio),
+      goalText(m.goal),
+      m.met === null ? '' : m.met ? 'yes' : 'NO',
+    ]);
   });
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-const table = rows.map((row, index) => {
-  const line = row.map((c, i) => (i <= 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
-  return index === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
-}).join('\n');
+const table = rows
+  .map((row, index) => {
+    const line = row
+      .map((c, i) => (i <= 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+    return index === 0 ? `${line}\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : line;
+  })
+  .join('\n');
 
 const finishedAt = new Date();
 const { packages: _packages, tarballs: _tarballs, ...datasetSummary } = manifest;
@@ -809,9 +1043,23 @@ const report = {
   machine: info,
   nginx: { ...nginxInfo, conf: nginxConfig({ prefix: 'PREFIX', root: dataRoot, port: 'PORT', workers: processes }) },
   options: {
-    runs, startupRuns, duration, processes, threads, connections, latencyMs, seed, root, hexproxyArgs,
-    hotTarballs: hotTarballs.length, hotPackages: hotPackages.length, coldTarballsPerRun: coldPerRun,
-    concurrent: int('concurrent'), slowClients: int('slow-clients'), slowBytesPerSecond: num('slow-mb-per-second') * MB, slowSeconds: num('slow-seconds'),
+    runs,
+    startupRuns,
+    duration,
+    processes,
+    threads,
+    connections,
+    latencyMs,
+    seed,
+    root,
+    hexproxyArgs,
+    hotTarballs: hotTarballs.length,
+    hotPackages: hotPackages.length,
+    coldTarballsPerRun: coldPerRun,
+    concurrent: int('concurrent'),
+    slowClients: int('slow-clients'),
+    slowBytesPerSecond: num('slow-mb-per-second') * MB,
+    slowSeconds: num('slow-seconds'),
     startupTarballs: int('startup-tarballs'),
   },
   dataset: { dir: datasetDir, ...datasetSummary },
@@ -820,7 +1068,10 @@ const report = {
     hexproxy: hexproxies,
     nginx: [...nginxCommands],
   },
-  goalsMet: Object.values(scenarios).filter((s) => s?.metrics).every((s) => s.metrics.every((m) => m.met !== false)) && Object.keys(failures).length === 0,
+  goalsMet:
+    Object.values(scenarios)
+      .filter((s) => s?.metrics)
+      .every((s) => s.metrics.every((m) => m.met !== false)) && Object.keys(failures).length === 0,
   failures,
   hexproxyExits: exits,
   scenarios,
@@ -831,7 +1082,11 @@ await writeFile(jsonFile, JSON.stringify(report, null, 2) + '\n');
 const keepRunDir = opts.keep || Object.keys(failures).length > 0;
 if (!keepRunDir) await rm(runDir, { recursive: true, force: true });
 
-process.stdout.write(`\nhexproxy vs nginx (${opts.scale} scale: ${manifest.packageCount} packages, ${manifest.releaseCount} releases; ${processes} process${processes > 1 ? 'es' : ''} each; `
-  + `${runs > 1 ? `median (min–max) of ${runs} runs` : '1 run'}; MB = 10^6 bytes)\n\n${table}\n\n`);
-process.stdout.write(`goals ${report.goalsMet ? 'all met' : 'NOT all met'}; ${report.seconds.toFixed(0)} s; JSON: ${jsonFile}${keepRunDir ? `; run files (logs, nginx.conf): ${runDir}` : ''}\n`);
+process.stdout.write(
+  `\nhexproxy vs nginx (${opts.scale} scale: ${manifest.packageCount} packages, ${manifest.releaseCount} releases; ${processes} process${processes > 1 ? 'es' : ''} each; ` +
+    `${runs > 1 ? `median (min–max) of ${runs} runs` : '1 run'}; MB = 10^6 bytes)\n\n${table}\n\n`,
+);
+process.stdout.write(
+  `goals ${report.goalsMet ? 'all met' : 'NOT all met'}; ${report.seconds.toFixed(0)} s; JSON: ${jsonFile}${keepRunDir ? `; run files (logs, nginx.conf): ${runDir}` : ''}\n`,
+);
 process.exit(Object.keys(failures).length ? 1 : 0);

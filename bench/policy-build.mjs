@@ -32,9 +32,17 @@ const { loadConfig } = await import(join(distDir, 'src/config/load.js'));
 const { createLogger } = await import(join(distDir, 'src/log.js'));
 
 const datasetDir = join(resolve(opts['work-dir']), 'scale-20000-1');
-const manifest = await ensureScaleDataset(datasetDir, { packages: 20000, seed: 1, tarballs: 3000, hugeBytes: 100_000_000 }, { distDir, log: (line) => process.stderr.write(`${line}\n`) });
+const manifest = await ensureScaleDataset(
+  datasetDir,
+  { packages: 20000, seed: 1, tarballs: 3000, hugeBytes: 100_000_000 },
+  { distDir, log: (line) => process.stderr.write(`${line}\n`) },
+);
 
-const upstream = spawn(process.execPath, [join(root, 'bench/upstream.mjs'), '--dir', join(datasetDir, 'upstream'), '--latency-ms', opts['latency-ms']], { stdio: ['ignore', 'pipe', 'inherit'] });
+const upstream = spawn(
+  process.execPath,
+  [join(root, 'bench/upstream.mjs'), '--dir', join(datasetDir, 'upstream'), '--latency-ms', opts['latency-ms']],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const [line] = await once(createInterface({ input: upstream.stdout }), 'line');
 const upstreamUrl = JSON.parse(line).url;
 const upstreamStats = async () => (await fetch(`${upstreamUrl}/__bench/stats`)).json();
@@ -42,9 +50,22 @@ const upstreamStats = async () => (await fetch(`${upstreamUrl}/__bench/stats`)).
 const dataDir = await mkdtemp(join(resolve(opts['work-dir']), 'policy-'));
 const newest = Date.parse('2025-06-01T00:00:00Z');
 const now = newest + Number(opts['days-after']) * 86_400_000;
-const policy = { deny: ['bench_huge', 'a*@< 0.1.0'], allow: [], minReleaseAge: '7d', blockRetired: ['invalid', 'renamed'], blockAdvisorySeverity: 'high' };
+const policy = {
+  deny: ['bench_huge', 'a*@< 0.1.0'],
+  allow: [],
+  minReleaseAge: '7d',
+  blockRetired: ['invalid', 'renamed'],
+  blockAdvisorySeverity: 'high',
+};
 const config = loadConfig({
-  flags: { host: '127.0.0.1', port: '0', 'data-dir': dataDir, 'upstream-url': upstreamUrl, 'upstream-public-key': join(datasetDir, 'upstream_public_key.pem'), 'log-level': 'warn' },
+  flags: {
+    host: '127.0.0.1',
+    port: '0',
+    'data-dir': dataDir,
+    'upstream-url': upstreamUrl,
+    'upstream-public-key': join(datasetDir, 'upstream_public_key.pem'),
+    'log-level': 'warn',
+  },
   env: {},
 });
 const server = await startServer({ ...config, policy: { ...config.policy, ...policy } }, createLogger('warn'), { clock: () => now });

@@ -34,7 +34,9 @@ const stats = { requests: 0, byKind: {}, byStatus: {}, inFlight: 0, maxInFlight:
 const byPath = new Map();
 
 const kindOf = (path) => (path.startsWith('/tarballs/') ? 'tarball' : path.startsWith('/packages/') ? 'package' : path.slice(1) || 'root');
-const count = (table, key) => { table[key] = (table[key] ?? 0) + 1; };
+const count = (table, key) => {
+  table[key] = (table[key] ?? 0) + 1;
+};
 
 async function load(path) {
   const cached = files.get(path);

@@ -104,7 +104,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   // Then the writes: the data directory, the key pair, the stores.
   logDataDirectory(config.dataDir, securePrivateDirectory(config.dataDir), log);
   const { keys, created } = settleKeyPair(config.keys, foundKeys);
-  if (created) log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
+  if (created)
+    log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
   const blobs = await FsBlobStore.create(config.dataDir);
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
   const health = new UpstreamHealth(log, config.upstream.url, config.upstream.cooldownSeconds * 1000);
@@ -117,7 +118,12 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const clients = createUpstreamClients(config, log, health, metrics);
   const usage = new ClientUsage(new UsageRecorder(index, log), metrics);
   const shared: RepositoryShared = {
-    index, blobs, log, fetchBudget, policy, usage,
+    index,
+    blobs,
+    log,
+    fetchBudget,
+    policy,
+    usage,
     signingKey: keys.privateKey,
     publicKeyPem: keys.publicKeyPem,
     ttlMs: config.cache.registryTtlSeconds * 1000,
@@ -128,7 +134,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   };
   for (const spec of repositorySpecs(config, clients, upstreamKey, organizationKeys)) repositories.set(spec.name, createRepository(spec, shared));
   const installs = new InstallsMirror({
-    upstream: clients.builds, index, blobs, log,
+    upstream: clients.builds,
+    index,
+    blobs,
+    log,
     ttlMs: config.cache.registryTtlSeconds * 1000,
     unreachableTtlMs: config.cache.notFoundTtlSeconds * 1000,
     maxBytes: config.cache.maxTarballBytes,
@@ -145,27 +154,62 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   // One lookup of a hit for both HTTP stacks: headers are prepared once per cached entry for both.
   const hits = new HitLookup(access);
   const http = createHttpApp({
-    repositories, publicRepository: config.upstream.repository, installs, hits, access, log,
-    trustedProxies: new TrustedProxies(config.http.trustedProxies), metricsRequireToken: config.metrics.requireToken,
+    repositories,
+    publicRepository: config.upstream.repository,
+    installs,
+    hits,
+    access,
+    log,
+    trustedProxies: new TrustedProxies(config.http.trustedProxies),
+    metricsRequireToken: config.metrics.requireToken,
     admin: { access, index, blobs, health, repositories, publicRepository: config.upstream.repository, policy, reloadPolicy },
     policyCheck: policyCheckDependencies(config, policy, repositories, access),
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
     ui: uiMount({
-      access, index, health, keys, publicRepository: config.upstream.repository, repositories,
-      upstreamUrl: config.upstream.url, offline: config.offline, maxCacheBytes: config.cache.maxCacheBytes,
-      errors: new RecentErrors(config.upstream.repository), log, version: readVersion(), policy,
+      access,
+      index,
+      health,
+      keys,
+      publicRepository: config.upstream.repository,
+      repositories,
+      upstreamUrl: config.upstream.url,
+      offline: config.offline,
+      maxCacheBytes: config.cache.maxCacheBytes,
+      errors: new RecentErrors(config.upstream.repository),
+      log,
+      version: readVersion(),
+      policy,
     }),
   });
   const routes = getRequestListener(http.fetch, { hostname: config.host });
   // The Hono listener answers its own errors (the app's onError); nothing waits for its promise.
   const toRoutes: NodeListener = (request, response) => void routes(request, response);
   const listener = withFastPath(repositories.get(config.upstream.repository), hits, log, toRoutes, metrics);
-  const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) => repositories.get(row.repo)?.tarballs.forget(row.name, row.version));
+  const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) =>
+    repositories.get(row.repo)?.tarballs.forget(row.name, row.version),
+  );
   let closing: Promise<void> | undefined;
   return {
-    config, keys, upstreamKey, installsKey, repositories, installs, evictor, http, listener, health, index, blobs, log, access, metrics, policy,
-    replacePolicy, reloadPolicy, warmPolicyViews,
+    config,
+    keys,
+    upstreamKey,
+    installsKey,
+    repositories,
+    installs,
+    evictor,
+    http,
+    listener,
+    health,
+    index,
+    blobs,
+    log,
+    access,
+    metrics,
+    policy,
+    replacePolicy,
+    reloadPolicy,
+    warmPolicyViews,
     close() {
       closing ??= (async () => {
         evictor.stop();
@@ -181,21 +225,35 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
 }
 
 /** The public key files the configuration names, read (and checked) before anything is written. */
-function readConfiguredKeys(config: Readonly<Config>): { upstreamKey: KeyObject; installsKey: KeyObject; organizationKeys: ReadonlyMap<string, KeyObject> } {
+function readConfiguredKeys(config: Readonly<Config>): {
+  upstreamKey: KeyObject;
+  installsKey: KeyObject;
+  organizationKeys: ReadonlyMap<string, KeyObject>;
+} {
   const upstreamKey = readPublicKeyFile(config.upstream.publicKey, 'upstream.publicKey');
   const installsKey = readPublicKeyFile(config.installs.publicKey, 'installs.publicKey');
-  const organizationKeys = new Map(Object.entries(config.organizations).map(([name, org]) => [
-    name, org.publicKey ? readPublicKeyFile(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey,
-  ]));
+  const organizationKeys = new Map(
+    Object.entries(config.organizations).map(([name, org]) => [
+      name,
+      org.publicKey ? readPublicKeyFile(org.publicKey, `organizations.${name}.publicKey`) : upstreamKey,
+    ]),
+  );
   return { upstreamKey, installsKey, organizationKeys };
 }
 
 function createMetrics(
   config: Readonly<Config>,
-  { index, health, fetchBudget, policy, repositories }: { index: CacheIndex; health: UpstreamHealth; fetchBudget: MemoryBudget; policy: ActivePolicy; repositories: ReadonlyMap<string, Repository> },
+  {
+    index,
+    health,
+    fetchBudget,
+    policy,
+    repositories,
+  }: { index: CacheIndex; health: UpstreamHealth; fetchBudget: MemoryBudget; policy: ActivePolicy; repositories: ReadonlyMap<string, Repository> },
 ): Metrics {
   return new Metrics({
-    index, health,
+    index,
+    health,
     registryFetchBytes: () => fetchBudget.used,
     // The public repository's in-memory caches, against cache.memoryMaxBytes and cache.memoryTarballBytes.
     memoryBytes: () => {
@@ -224,22 +282,44 @@ interface UpstreamClients {
 function createUpstreamClients(config: Readonly<Config>, log: Logger, health: UpstreamHealth, metrics: Metrics): UpstreamClients {
   const observe = (outcome: UpstreamOutcome, seconds: number): void => metrics.upstream(outcome, seconds);
   const upstream = upstreamClientFor(config.offline, {
-    baseUrl: config.upstream.url, timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond,
-    retries: config.upstream.retries, userAgent, health, observe,
+    baseUrl: config.upstream.url,
+    timeoutMs: config.upstream.timeoutMs,
+    minBytesPerSecond: config.upstream.minBytesPerSecond,
+    retries: config.upstream.retries,
+    userAgent,
+    health,
+    observe,
   });
-  const organizations = new Map(Object.entries(config.organizations).map(([name, org]) => [name, upstreamClientFor(config.offline, {
-    baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
-    timeoutMs: config.upstream.timeoutMs, minBytesPerSecond: config.upstream.minBytesPerSecond, retries: config.upstream.retries, userAgent, health, observe,
-    ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
-    refusedHint: org.authKey === undefined
-      ? `organization ${name} has no auth key; set ${orgAuthKeyEnv(name)} (or organizations.${name}.authKey)`
-      : `check organizations.${name}.authKey (${orgAuthKeyEnv(name)}): hex.pm refuses a key that is unknown, revoked or may not read ${name}`,
-  })]));
+  const organizations = new Map(
+    Object.entries(config.organizations).map(([name, org]) => [
+      name,
+      upstreamClientFor(config.offline, {
+        baseUrl: `${config.upstream.url.replace(/\/+$/, '')}/repos/${name}`,
+        timeoutMs: config.upstream.timeoutMs,
+        minBytesPerSecond: config.upstream.minBytesPerSecond,
+        retries: config.upstream.retries,
+        userAgent,
+        health,
+        observe,
+        ...(org.authKey !== undefined && { headers: { authorization: org.authKey } }),
+        refusedHint:
+          org.authKey === undefined
+            ? `organization ${name} has no auth key; set ${orgAuthKeyEnv(name)} (or organizations.${name}.authKey)`
+            : `check organizations.${name}.authKey (${orgAuthKeyEnv(name)}): hex.pm refuses a key that is unknown, revoked or may not read ${name}`,
+      }),
+    ]),
+  );
   // The builds server is a second upstream, with its own health: one being down says nothing of the other.
   const buildsHealth = new UpstreamHealth(log, config.installs.url, config.upstream.cooldownSeconds * 1000, 'the builds server');
   const builds = upstreamClientFor(config.offline, {
-    baseUrl: config.installs.url, timeoutMs: config.installs.timeoutMs, timeoutSetting: 'installs.timeoutMs', minBytesPerSecond: config.upstream.minBytesPerSecond,
-    retries: config.upstream.retries, userAgent, health: buildsHealth, name: 'the builds server',
+    baseUrl: config.installs.url,
+    timeoutMs: config.installs.timeoutMs,
+    timeoutSetting: 'installs.timeoutMs',
+    minBytesPerSecond: config.upstream.minBytesPerSecond,
+    retries: config.upstream.retries,
+    userAgent,
+    health: buildsHealth,
+    name: 'the builds server',
   });
   return { upstream, organizations, builds, all: [upstream, ...organizations.values(), builds] };
 }
@@ -249,27 +329,55 @@ function createUpstreamClients(config: Readonly<Config>, log: Logger, health: Up
  * path and credentials, key, cache namespace (the repo column and blob keys) and smaller
  * in-memory bounds; private tarballs are not kept in memory.
  */
-function repositorySpecs(config: Readonly<Config>, clients: UpstreamClients, upstreamKey: KeyObject, organizationKeys: ReadonlyMap<string, KeyObject>): RepositorySpec[] {
+function repositorySpecs(
+  config: Readonly<Config>,
+  clients: UpstreamClients,
+  upstreamKey: KeyObject,
+  organizationKeys: ReadonlyMap<string, KeyObject>,
+): RepositorySpec[] {
   const { memoryMaxBytes } = config.cache;
   const organizations = [...clients.organizations].map(([name, client]): RepositorySpec => ({
-    kind: 'mirror', name, upstream: client, upstreamKey: organizationKeys.get(name) ?? upstreamKey, docsPrefix: organizationPrefix(name),
-    registryMemoryBytes: Math.max(MiB, Math.floor(memoryMaxBytes / 8)), tarballMemoryBytes: 0, policyMemoryBytes: Math.max(MiB, Math.floor(memoryMaxBytes / 16)),
+    kind: 'mirror',
+    name,
+    upstream: client,
+    upstreamKey: organizationKeys.get(name) ?? upstreamKey,
+    docsPrefix: organizationPrefix(name),
+    registryMemoryBytes: Math.max(MiB, Math.floor(memoryMaxBytes / 8)),
+    tarballMemoryBytes: 0,
+    policyMemoryBytes: Math.max(MiB, Math.floor(memoryMaxBytes / 16)),
   }));
-  return [{
-    kind: 'mirror', name: config.upstream.repository, upstream: clients.upstream, upstreamKey, docsPrefix: '',
-    registryMemoryBytes: memoryMaxBytes, tarballMemoryBytes: config.cache.memoryTarballBytes, policyMemoryBytes: Math.floor(memoryMaxBytes / 2),
-  }, ...organizations];
+  return [
+    {
+      kind: 'mirror',
+      name: config.upstream.repository,
+      upstream: clients.upstream,
+      upstreamKey,
+      docsPrefix: '',
+      registryMemoryBytes: memoryMaxBytes,
+      tarballMemoryBytes: config.cache.memoryTarballBytes,
+      policyMemoryBytes: Math.floor(memoryMaxBytes / 2),
+    },
+    ...organizations,
+  ];
 }
 
 /** Putting a policy in force, from the config file again or a given section, and building its views ahead of clients. */
 function policyControls(
-  config: Readonly<Config>, policy: ActivePolicy, repositories: ReadonlyMap<string, Repository>, log: Logger, reloadConfig: (() => Readonly<Config>) | undefined,
+  config: Readonly<Config>,
+  policy: ActivePolicy,
+  repositories: ReadonlyMap<string, Repository>,
+  log: Logger,
+  reloadConfig: (() => Readonly<Config>) | undefined,
 ): Pick<Hexproxy, 'warmPolicyViews' | 'replacePolicy' | 'reloadPolicy'> {
   // The filtered /versions of a large repository takes seconds to build the first time: built ahead of clients.
   const warmPolicyViews = (): void => {
     if (!policy.current.active) return;
     for (const [name, one] of repositories) {
-      one.warmPolicyView().catch((error: unknown) => log.warn({ repo: name, err: errorMessage(error) }, 'policy: could not build the filtered /names and /versions ahead of clients'));
+      one
+        .warmPolicyView()
+        .catch((error: unknown) =>
+          log.warn({ repo: name, err: errorMessage(error) }, 'policy: could not build the filtered /names and /versions ahead of clients'),
+        );
     }
   };
   const replacePolicy = (section: Config['policy']): void => {
@@ -285,16 +393,29 @@ function policyControls(
 }
 
 /** POST /api/policy/check: checks may be anonymous, so the package files they fetch wait for slots shared by all of them. */
-function policyCheckDependencies(config: Readonly<Config>, policy: ActivePolicy, repositories: ReadonlyMap<string, Repository>, access: AccessControl): PolicyCheckDependencies {
+function policyCheckDependencies(
+  config: Readonly<Config>,
+  policy: ActivePolicy,
+  repositories: ReadonlyMap<string, Repository>,
+  access: AccessControl,
+): PolicyCheckDependencies {
   const fetchPackage = boundedRegistryFetcher(repositories, createLimiter(POLICY_CHECK.upstreamSlots));
   const publicRepository = config.upstream.repository;
   return {
-    access, publicRepository,
-    check: (lock, mayRead) => checkLocks({
-      locks: [lock], policy: policy.current, publicRepository, lookupOrder: rebarLookupOrder(servedRepositories(repositories, publicRepository)),
-      fetchPackage, now: Math.floor(policy.nowMs() / 1000), mayRead,
-      concurrency: POLICY_CHECK.perRequest, maxPackages: POLICY_CHECK.maxPackages,
-    }),
+    access,
+    publicRepository,
+    check: (lock, mayRead) =>
+      checkLocks({
+        locks: [lock],
+        policy: policy.current,
+        publicRepository,
+        lookupOrder: rebarLookupOrder(servedRepositories(repositories, publicRepository)),
+        fetchPackage,
+        now: Math.floor(policy.nowMs() / 1000),
+        mayRead,
+        concurrency: POLICY_CHECK.perRequest,
+        maxPackages: POLICY_CHECK.maxPackages,
+      }),
   };
 }
 
@@ -321,7 +442,9 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
     server.requestTimeout = Math.max(config.http.requestTimeoutMs, config.http.headersTimeoutMs);
     server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
     installSendTimeout(server, config.http.sendTimeoutMs);
-    server.once('error', (error) => reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })));
+    server.once('error', (error) =>
+      reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })),
+    );
   }).catch(async (error: unknown) => {
     await hexproxy.close();
     throw error;
@@ -329,11 +452,18 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
   hexproxy.warmPolicyViews();
   // Crash leftovers: the index and the files are made to agree in the background (src/cache/reconcile.ts).
   void reconcileInBackground({
-    index: hexproxy.index, blobs: hexproxy.blobs, log,
+    index: hexproxy.index,
+    blobs: hexproxy.blobs,
+    log,
     registry: { keyOf: (repo) => hexproxy.repositories.get(repo)?.registryKey, maxRegistryBytes: config.cache.maxRegistryBytes },
     stopped: () => !server.listening,
   });
-  const host = address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address.includes(':') ? `[${address.address}]` : address.address;
+  const host =
+    address.address === '0.0.0.0' || address.address === '::'
+      ? 'localhost'
+      : address.address.includes(':')
+        ? `[${address.address}]`
+        : address.address;
   const url = `http://${host}:${address.port}`;
   return {
     hexproxy,
@@ -357,18 +487,24 @@ function warnAboutOrganizations(config: Readonly<Config>, log: Logger): void {
   for (const [name, org] of Object.entries(config.organizations)) {
     if (org.authKey !== undefined) continue;
     const env = orgAuthKeyEnv(name);
-    log.warn({ organization: name, env },
-      `organization ${name} has no auth key, and hex.pm refuses its files without one: set ${env} (or organizations.${name}.authKey in the config file) to a hex.pm key that may read ${name}`);
+    log.warn(
+      { organization: name, env },
+      `organization ${name} has no auth key, and hex.pm refuses its files without one: set ${env} (or organizations.${name}.authKey in the config file) to a hex.pm key that may read ${name}`,
+    );
   }
 }
 
 function logDataDirectory(dataDir: string, found: DataDirectoryState, log: Logger): void {
   if (found.state === 'tightened') {
-    log.warn({ dataDir, was: octal(found.was), now: octal(found.was & 0o700) },
-      `data directory ${dataDir} could be read by other users (mode ${octal(found.was)}); it is now ${octal(found.was & 0o700)}, as it holds private organizations' packages, the cache index and token hashes`);
+    log.warn(
+      { dataDir, was: octal(found.was), now: octal(found.was & 0o700) },
+      `data directory ${dataDir} could be read by other users (mode ${octal(found.was)}); it is now ${octal(found.was & 0o700)}, as it holds private organizations' packages, the cache index and token hashes`,
+    );
   } else if (found.state === 'open') {
-    log.warn({ dataDir, mode: octal(found.mode), err: found.reason },
-      `data directory ${dataDir} can be read by other users (mode ${octal(found.mode)}) and hexproxy cannot change that (${found.reason}); run chmod 700 ${dataDir} as its owner`);
+    log.warn(
+      { dataDir, mode: octal(found.mode), err: found.reason },
+      `data directory ${dataDir} can be read by other users (mode ${octal(found.mode)}) and hexproxy cannot change that (${found.reason}); run chmod 700 ${dataDir} as its owner`,
+    );
   }
 }
 

@@ -157,7 +157,12 @@ export class OfflineMissError extends HexproxyError {
 // it has no such file (NotFoundError: the copy is dropped), nor when the cache itself fails
 // (StorageError), nor on anything unforeseen.
 const STALE_ALLOWED = [
-  OfflineMissError, UpstreamUnavailableError, UpstreamTimeoutError, UpstreamTooLargeError, VerificationError, RegistryMemoryFullError,
+  OfflineMissError,
+  UpstreamUnavailableError,
+  UpstreamTimeoutError,
+  UpstreamTooLargeError,
+  VerificationError,
+  RegistryMemoryFullError,
 ] as const;
 
 /** Whether a failed fetch from upstream still lets a cached copy be served (stale). */

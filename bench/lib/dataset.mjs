@@ -34,10 +34,65 @@ export function shuffle(items, random) {
   return copy;
 }
 
-const SYLLABLES = ['ex', 'phoe', 'nix', 'plug', 'cow', 'boy', 'ecto', 'jas', 'on', 'tele', 'metry', 'gen', 'stage',
-  'finch', 'mint', 'ranch', 'hack', 'ney', 'cast', 'ore', 'nim', 'ble', 'oban', 'bro', 'way', 'absin', 'the', 'credo',
-  'dia', 'lyx', 'mox', 'tesla', 'swoosh', 'gettext', 'earm', 'ark', 'post', 'grex', 'myx', 'sql', 'req', 'floki',
-  'live', 'view', 'pub', 'sub', 'cache', 'x', 'con', 'rex', 'lager', 'goth', 'elli', 'ssl', 'verify', 'cert', 'ifi'];
+const SYLLABLES = [
+  'ex',
+  'phoe',
+  'nix',
+  'plug',
+  'cow',
+  'boy',
+  'ecto',
+  'jas',
+  'on',
+  'tele',
+  'metry',
+  'gen',
+  'stage',
+  'finch',
+  'mint',
+  'ranch',
+  'hack',
+  'ney',
+  'cast',
+  'ore',
+  'nim',
+  'ble',
+  'oban',
+  'bro',
+  'way',
+  'absin',
+  'the',
+  'credo',
+  'dia',
+  'lyx',
+  'mox',
+  'tesla',
+  'swoosh',
+  'gettext',
+  'earm',
+  'ark',
+  'post',
+  'grex',
+  'myx',
+  'sql',
+  'req',
+  'floki',
+  'live',
+  'view',
+  'pub',
+  'sub',
+  'cache',
+  'x',
+  'con',
+  'rex',
+  'lager',
+  'goth',
+  'elli',
+  'ssl',
+  'verify',
+  'cert',
+  'ifi',
+];
 const SUFFIXES = ['', '', '', '', '_ex', '_plug', '_html', '_sql', '_client', '_utils', '_test', '_live', '_cache'];
 
 function packageName(random, taken) {
@@ -178,19 +233,31 @@ export async function ensureDataset(dir, { packages: packageCount, seed }, log =
   }
 
   const byName = [...built].sort((a, b) => (a.name < b.name ? -1 : 1));
-  await writeFile(join(root, 'names'), await sealRegistryFile(encodeNames({
-    repository: REPOSITORY,
-    packages: byName.map((pkg) => ({ name: pkg.name, updated_at: timestamp(pkg.releases.at(-1).publishedAt) })),
-  }), privateKey));
-  await writeFile(join(root, 'versions'), await sealRegistryFile(encodeVersions({
-    repository: REPOSITORY,
-    packages: byName.map((pkg) => ({
-      name: pkg.name,
-      versions: pkg.releases.map((release) => release.version),
-      retired: pkg.releases.flatMap((release, index) => (release.retired ? [index] : [])),
-      with_advisories: [],
-    })),
-  }), privateKey));
+  await writeFile(
+    join(root, 'names'),
+    await sealRegistryFile(
+      encodeNames({
+        repository: REPOSITORY,
+        packages: byName.map((pkg) => ({ name: pkg.name, updated_at: timestamp(pkg.releases.at(-1).publishedAt) })),
+      }),
+      privateKey,
+    ),
+  );
+  await writeFile(
+    join(root, 'versions'),
+    await sealRegistryFile(
+      encodeVersions({
+        repository: REPOSITORY,
+        packages: byName.map((pkg) => ({
+          name: pkg.name,
+          versions: pkg.releases.map((release) => release.version),
+          retired: pkg.releases.flatMap((release, index) => (release.retired ? [index] : [])),
+          with_advisories: [],
+        })),
+      }),
+      privateKey,
+    ),
+  );
   await writeFile(join(root, 'public_key'), publicPem);
   await writeFile(join(dir, 'upstream_public_key.pem'), publicPem);
 

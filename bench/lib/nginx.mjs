@@ -27,8 +27,13 @@ process.once('exit', () => {
 export function findNginx(explicit) {
   const candidates = [
     ...(explicit ? [explicit] : []),
-    ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'nginx')),
-    '/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx',
+    ...(process.env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, 'nginx')),
+    '/usr/sbin/nginx',
+    '/usr/local/sbin/nginx',
+    '/usr/local/nginx/sbin/nginx',
   ];
   for (const file of candidates) {
     try {
@@ -107,7 +112,9 @@ export async function startNginx({ binary, root, port, workers = 1, probePath = 
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   running.add(child);
   let stderr = '';
-  child.stderr.on('data', (chunk) => { stderr += chunk.toString(); });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk.toString();
+  });
   child.once('exit', () => running.delete(child));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
@@ -119,7 +126,11 @@ export async function startNginx({ binary, root, port, workers = 1, probePath = 
     if (await probe(`${url}${probePath}`)) {
       const readyMs = performance.now() - started;
       return {
-        child, url, prefix, readyMs, command: `${binary} ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`,
+        child,
+        url,
+        prefix,
+        readyMs,
+        command: `${binary} ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`,
         stop: () => stopNginx(child),
       };
     }

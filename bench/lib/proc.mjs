@@ -81,8 +81,21 @@ export function startScript({ script, args, logFile }) {
  */
 export async function startHexproxy({ root, port, dataDir, upstreamUrl, upstreamKey, extraArgs = [], logFile, logLevel = 'warn', pollMs = 100 }) {
   const args = [
-    'dist/src/cli/main.js', 'serve', '--host', '127.0.0.1', '--port', String(port), '--data-dir', dataDir,
-    '--upstream-url', upstreamUrl, '--upstream-public-key', upstreamKey, '--log-level', logLevel, ...extraArgs,
+    'dist/src/cli/main.js',
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--data-dir',
+    dataDir,
+    '--upstream-url',
+    upstreamUrl,
+    '--upstream-public-key',
+    upstreamKey,
+    '--log-level',
+    logLevel,
+    ...extraArgs,
   ];
   const log = createWriteStream(logFile);
   const started = performance.now();
@@ -127,8 +140,12 @@ export function runWrk(args, limitMs, onStart = () => {}) {
     onStart(child);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (chunk) => { stdout += chunk.toString(); });
-    child.stderr.on('data', (chunk) => { stderr += chunk.toString(); });
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
     child.once('error', reject);
     child.once('exit', (code, signal) => {
@@ -138,7 +155,15 @@ export function runWrk(args, limitMs, onStart = () => {}) {
         reject(new Error(`wrk ended (${code ?? signal}) without results:\n${stdout}\n${stderr}`));
         return;
       }
-      resolve({ text: stdout.split('\n').filter((l) => !l.startsWith('BENCH_JSON ')).join('\n').trim(), stderr: stderr.trim(), result: JSON.parse(line.slice('BENCH_JSON '.length)) });
+      resolve({
+        text: stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('BENCH_JSON '))
+          .join('\n')
+          .trim(),
+        stderr: stderr.trim(),
+        result: JSON.parse(line.slice('BENCH_JSON '.length)),
+      });
     });
   });
 }
@@ -252,7 +277,9 @@ export function sampleMemory(pids, intervalMs) {
     const { rss } = await readMemory(pids);
     readings.push(rss);
   };
-  const timer = setInterval(() => { if (!stopped) pending = pending.then(take); }, intervalMs);
+  const timer = setInterval(() => {
+    if (!stopped) pending = pending.then(take);
+  }, intervalMs);
   pending = take();
   return {
     async stop() {
@@ -280,7 +307,9 @@ export function sampleProcess(pid, intervalMs, onSample = () => {}) {
       // the process is gone; the caller notices
     }
   };
-  const timer = setInterval(() => { if (!stopped) pending = take(); }, intervalMs);
+  const timer = setInterval(() => {
+    if (!stopped) pending = take();
+  }, intervalMs);
   pending = take();
   return {
     samples,
@@ -296,7 +325,9 @@ export function sampleProcess(pid, intervalMs, onSample = () => {}) {
 
 function run(file, args) {
   try {
-    return execFileSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 }).toString().trim();
+    return execFileSync(file, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 })
+      .toString()
+      .trim();
   } catch (error) {
     return (error.stdout?.toString() || error.stderr?.toString() || String(error)).trim();
   }

@@ -37,11 +37,79 @@ export const NEW_PACKAGE = 'bench_new_package';
 const KB = 1024;
 const MB = 1024 * 1024;
 
-const SYLLABLES = ['ex', 'phoe', 'nix', 'plug', 'cow', 'boy', 'ecto', 'jas', 'on', 'tele', 'metry', 'gen', 'stage',
-  'finch', 'mint', 'ranch', 'hack', 'ney', 'cast', 'ore', 'nim', 'ble', 'oban', 'bro', 'way', 'absin', 'the', 'credo',
-  'dia', 'lyx', 'mox', 'tesla', 'swoosh', 'text', 'earm', 'ark', 'post', 'grex', 'myx', 'sql', 'req', 'floki',
-  'live', 'view', 'pub', 'sub', 'cache', 'x', 'con', 'rex', 'lager', 'goth', 'elli', 'ssl', 'verify', 'cert', 'ifi',
-  'jose', 'guar', 'dian', 'tz', 'data', 'kafka', 'amqp', 'redix', 'nebu', 'lex', 'poison', 'yaml', 'csv', 'mime'];
+const SYLLABLES = [
+  'ex',
+  'phoe',
+  'nix',
+  'plug',
+  'cow',
+  'boy',
+  'ecto',
+  'jas',
+  'on',
+  'tele',
+  'metry',
+  'gen',
+  'stage',
+  'finch',
+  'mint',
+  'ranch',
+  'hack',
+  'ney',
+  'cast',
+  'ore',
+  'nim',
+  'ble',
+  'oban',
+  'bro',
+  'way',
+  'absin',
+  'the',
+  'credo',
+  'dia',
+  'lyx',
+  'mox',
+  'tesla',
+  'swoosh',
+  'text',
+  'earm',
+  'ark',
+  'post',
+  'grex',
+  'myx',
+  'sql',
+  'req',
+  'floki',
+  'live',
+  'view',
+  'pub',
+  'sub',
+  'cache',
+  'x',
+  'con',
+  'rex',
+  'lager',
+  'goth',
+  'elli',
+  'ssl',
+  'verify',
+  'cert',
+  'ifi',
+  'jose',
+  'guar',
+  'dian',
+  'tz',
+  'data',
+  'kafka',
+  'amqp',
+  'redix',
+  'nebu',
+  'lex',
+  'poison',
+  'yaml',
+  'csv',
+  'mime',
+];
 const SUFFIXES = ['', '', '', '', '', '_ex', '_plug', '_html', '_sql', '_client', '_utils', '_test', '_live', '_cache', '_erl', '_api'];
 
 /** A standard normal deviate (Box–Muller) from a uniform PRNG. */
@@ -125,7 +193,7 @@ export function buildModel({ packages: packageCount, seed, tarballs: tarballCoun
     const releases = versions.map((version, i) => {
       if (i > 0) published += Math.floor(-Math.log(1 - random()) * gapDays * 86_400_000);
       // Later releases depend on more of the package's dependencies.
-      const used = deps.length === 0 ? 0 : Math.max(1, Math.ceil(deps.length * (0.5 + 0.5 * (i + 1) / versions.length)));
+      const used = deps.length === 0 ? 0 : Math.max(1, Math.ceil(deps.length * (0.5 + (0.5 * (i + 1)) / versions.length)));
       return {
         version,
         publishedAt: Math.min(published, end),
@@ -170,8 +238,13 @@ function versionsMessage(packages) {
 }
 
 function sameParameters(manifest, params) {
-  return manifest.format === SCALE_FORMAT && manifest.seed === params.seed && manifest.packageCount === params.packages
-    && manifest.tarballsRequested === params.tarballs && manifest.hugeBytes === params.hugeBytes;
+  return (
+    manifest.format === SCALE_FORMAT &&
+    manifest.seed === params.seed &&
+    manifest.packageCount === params.packages &&
+    manifest.tarballsRequested === params.tarballs &&
+    manifest.hugeBytes === params.hugeBytes
+  );
 }
 
 /** Signs packages in worker threads, a batch at a time; resolves with every written file. */
@@ -183,28 +256,36 @@ async function signInWorkers(packages, { root, seed, privatePem, distDir, worker
   let lastLog = Date.now();
   let next = 0;
   const workerUrl = new URL('./scale-dataset-worker.mjs', import.meta.url);
-  await Promise.all(Array.from({ length: Math.min(workers, batches.length) }, () => new Promise((resolve, reject) => {
-    const worker = new Worker(workerUrl, { workerData: { root, seed, privatePem, distDir, repository: REPOSITORY } });
-    const send = () => {
-      if (next >= batches.length) {
-        worker.terminate().then(() => resolve(), reject);
-        return;
-      }
-      worker.postMessage(batches[next++]);
-    };
-    worker.on('message', (message) => {
-      files.push(...message.files);
-      done += message.packages;
-      if (Date.now() - lastLog > 10_000) {
-        lastLog = Date.now();
-        log(`  signed ${done} of ${packages.length} packages`);
-      }
-      send();
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => { if (code !== 0 && next < batches.length) reject(new Error(`dataset worker exited with ${code}`)); });
-    send();
-  })));
+  await Promise.all(
+    Array.from(
+      { length: Math.min(workers, batches.length) },
+      () =>
+        new Promise((resolve, reject) => {
+          const worker = new Worker(workerUrl, { workerData: { root, seed, privatePem, distDir, repository: REPOSITORY } });
+          const send = () => {
+            if (next >= batches.length) {
+              worker.terminate().then(() => resolve(), reject);
+              return;
+            }
+            worker.postMessage(batches[next++]);
+          };
+          worker.on('message', (message) => {
+            files.push(...message.files);
+            done += message.packages;
+            if (Date.now() - lastLog > 10_000) {
+              lastLog = Date.now();
+              log(`  signed ${done} of ${packages.length} packages`);
+            }
+            send();
+          });
+          worker.once('error', reject);
+          worker.once('exit', (code) => {
+            if (code !== 0 && next < batches.length) reject(new Error(`dataset worker exited with ${code}`));
+          });
+          send();
+        }),
+    ),
+  );
   return files;
 }
 
@@ -223,7 +304,9 @@ export async function ensureScaleDataset(dir, params, { distDir, log = () => {},
   const { encodeNames, encodeVersions } = await dist('src/registry/codec.js');
   const { sealRegistryFile } = await dist('src/registry/registry-file.js');
   const started = Date.now();
-  log(`generating a dataset of ${params.packages} packages, ${params.tarballs} tarball files and one of ${params.hugeBytes} bytes (seed ${params.seed}) in ${dir}`);
+  log(
+    `generating a dataset of ${params.packages} packages, ${params.tarballs} tarball files and one of ${params.hugeBytes} bytes (seed ${params.seed}) in ${dir}`,
+  );
   await rm(dir, { recursive: true, force: true });
   const root = join(dir, 'upstream');
   for (const sub of ['packages', 'tarballs', 'variants']) await mkdir(join(root, sub), { recursive: true });
@@ -248,11 +331,14 @@ export async function ensureScaleDataset(dir, params, { distDir, log = () => {},
   await writeFile(join(root, 'versions'), versions);
   // Scenario 5's change: one package more in /names, one release more in /versions.
   const first = byName[0];
-  const changed = byName.map((pkg) => (pkg === first
-    ? { ...pkg, releases: [...pkg.releases, { version: '999.0.0', publishedAt: Date.parse('2025-06-02T00:00:00Z'), deps: [], file: 0 }] }
-    : pkg));
-  const withNew = [...byName, { name: NEW_PACKAGE, releases: [{ version: '0.1.0', publishedAt: Date.parse('2025-06-02T00:00:00Z') }] }]
-    .sort((a, b) => (a.name < b.name ? -1 : 1));
+  const changed = byName.map((pkg) =>
+    pkg === first
+      ? { ...pkg, releases: [...pkg.releases, { version: '999.0.0', publishedAt: Date.parse('2025-06-02T00:00:00Z'), deps: [], file: 0 }] }
+      : pkg,
+  );
+  const withNew = [...byName, { name: NEW_PACKAGE, releases: [{ version: '0.1.0', publishedAt: Date.parse('2025-06-02T00:00:00Z') }] }].sort(
+    (a, b) => (a.name < b.name ? -1 : 1),
+  );
   await writeFile(join(root, 'variants', 'names-1'), await sealRegistryFile(encodeNames(namesMessage(withNew)), privateKey));
   await writeFile(join(root, 'variants', 'versions-1'), await sealRegistryFile(encodeVersions(versionsMessage(changed)), privateKey));
   await writeFile(join(root, 'public_key'), publicPem);
@@ -261,7 +347,10 @@ export async function ensureScaleDataset(dir, params, { distDir, log = () => {},
 
   const tarballs = files.filter((file) => file.path && file.name !== HUGE_PACKAGE).sort((a, b) => (a.path < b.path ? -1 : 1));
   const huge = files.find((file) => file.path && file.name === HUGE_PACKAGE);
-  const releaseCounts = packages.filter((pkg) => pkg.name !== HUGE_PACKAGE).map((pkg) => pkg.releases.length).sort((a, b) => a - b);
+  const releaseCounts = packages
+    .filter((pkg) => pkg.name !== HUGE_PACKAGE)
+    .map((pkg) => pkg.releases.length)
+    .sort((a, b) => a - b);
   const fanOuts = packages.flatMap((pkg) => pkg.releases.map((release) => release.deps.length)).sort((a, b) => a - b);
   const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   const manifest = {
@@ -272,8 +361,18 @@ export async function ensureScaleDataset(dir, params, { distDir, log = () => {},
     hugeBytes: params.hugeBytes,
     repository: REPOSITORY,
     releaseCount: releaseCounts.reduce((sum, n) => sum + n, 0),
-    releasesPerPackage: { median: quantile(releaseCounts, 0.5), mean: releaseCounts.reduce((s, n) => s + n, 0) / releaseCounts.length, p99: quantile(releaseCounts, 0.99), max: releaseCounts.at(-1) },
-    dependenciesPerRelease: { median: quantile(fanOuts, 0.5), mean: fanOuts.reduce((s, n) => s + n, 0) / fanOuts.length, p99: quantile(fanOuts, 0.99), max: fanOuts.at(-1) },
+    releasesPerPackage: {
+      median: quantile(releaseCounts, 0.5),
+      mean: releaseCounts.reduce((s, n) => s + n, 0) / releaseCounts.length,
+      p99: quantile(releaseCounts, 0.99),
+      max: releaseCounts.at(-1),
+    },
+    dependenciesPerRelease: {
+      median: quantile(fanOuts, 0.5),
+      mean: fanOuts.reduce((s, n) => s + n, 0) / fanOuts.length,
+      p99: quantile(fanOuts, 0.99),
+      max: fanOuts.at(-1),
+    },
     registryBytes: { names: names.length, versions: versions.length, packages: files.reduce((sum, file) => sum + (file.packageBytes ?? 0), 0) },
     tarballCount: tarballs.length,
     tarballBytes: tarballs.reduce((sum, file) => sum + file.size, 0),
@@ -286,9 +385,11 @@ export async function ensureScaleDataset(dir, params, { distDir, log = () => {},
     generation: { seconds: (Date.now() - started) / 1000, modelSeconds, signSeconds, workers },
   };
   await writeFile(manifestFile, JSON.stringify(manifest));
-  log(`dataset: ${manifest.packageCount} packages, ${manifest.releaseCount} releases (per package median ${manifest.releasesPerPackage.median}, mean ${manifest.releasesPerPackage.mean.toFixed(1)}, max ${manifest.releasesPerPackage.max}), `
-    + `${manifest.tarballCount} tarballs (${(manifest.tarballBytes / MB).toFixed(1)} MiB) + one of ${params.hugeBytes} bytes; /versions ${(versions.length / KB).toFixed(0)} KiB, /names ${(names.length / KB).toFixed(0)} KiB; `
-    + `generated in ${manifest.generation.seconds.toFixed(1)} s (${workers} workers)`);
+  log(
+    `dataset: ${manifest.packageCount} packages, ${manifest.releaseCount} releases (per package median ${manifest.releasesPerPackage.median}, mean ${manifest.releasesPerPackage.mean.toFixed(1)}, max ${manifest.releasesPerPackage.max}), ` +
+      `${manifest.tarballCount} tarballs (${(manifest.tarballBytes / MB).toFixed(1)} MiB) + one of ${params.hugeBytes} bytes; /versions ${(versions.length / KB).toFixed(0)} KiB, /names ${(names.length / KB).toFixed(0)} KiB; ` +
+      `generated in ${manifest.generation.seconds.toFixed(1)} s (${workers} workers)`,
+  );
   return { ...manifest, reused: false };
 }
 
@@ -302,7 +403,10 @@ export async function ensureScaleDataset(dir, params, { distDir, log = () => {},
 export async function ensureStartupDataDir(dir, { count, manifest, distDir, log = () => {} }) {
   const marker = join(dir, 'startup.json');
   const dist = (path) => import(pathToFileURL(join(distDir, path)).href);
-  const schema = createHash('sha256').update(await readFile(join(distDir, 'src/store/cache-index.js'))).digest('hex').slice(0, 16);
+  const schema = createHash('sha256')
+    .update(await readFile(join(distDir, 'src/store/cache-index.js')))
+    .digest('hex')
+    .slice(0, 16);
   // --root may run a build from before src/cache/ held the key layout.
   const { tarballKey } = await dist('src/cache/layout.js').catch(() => dist('src/mirror/tarball-mirror.js'));
   const keyShape = tarballKey(REPOSITORY, 'a', '1.0.0');
@@ -350,8 +454,15 @@ export async function ensureStartupDataDir(dir, { count, manifest, distDir, log 
     index.transaction(() => {
       for (const entry of batch) {
         index.saveTarball({
-          repo: REPOSITORY, name: entry.name, version: entry.version, size: entry.bytes.length,
-          sha256: createHash('sha256').update(entry.bytes).digest('hex'), fetchedAt: now, lastUsedAt: now, hits: 0, pinned: false,
+          repo: REPOSITORY,
+          name: entry.name,
+          version: entry.version,
+          size: entry.bytes.length,
+          sha256: createHash('sha256').update(entry.bytes).digest('hex'),
+          fetchedAt: now,
+          lastUsedAt: now,
+          hits: 0,
+          pinned: false,
         });
       }
     });

@@ -46,11 +46,13 @@ export class AccessControl {
     const secret = secretFrom(authorization);
     if (secret === undefined) {
       if (access === 'read' && repository !== undefined && this.anonymousMayRead(repository)) return undefined;
-      throw new UnauthorizedError(access === 'admin'
-        ? 'the admin API needs a token with admin rights (authorization header)'
-        : access === 'metrics'
-          ? '/metrics needs a token with the metrics right (hexproxy token create NAME --metrics) or admin rights; Prometheus sends it as a bearer token (authorization: credentials_file in its scrape config)'
-          : `repository ${repository ?? '?'} needs a token; send it in the authorization header (mix --auth-key, rebar3 repo_key) or as basic auth in the URL`);
+      throw new UnauthorizedError(
+        access === 'admin'
+          ? 'the admin API needs a token with admin rights (authorization header)'
+          : access === 'metrics'
+            ? '/metrics needs a token with the metrics right (hexproxy token create NAME --metrics) or admin rights; Prometheus sends it as a bearer token (authorization: credentials_file in its scrape config)'
+            : `repository ${repository ?? '?'} needs a token; send it in the authorization header (mix --auth-key, rebar3 repo_key) or as basic auth in the URL`,
+      );
     }
     // Looked up first: a valid token works even from an address being refused for bad ones.
     const token = this.options.tokens.find(secret);
@@ -73,7 +75,10 @@ export class AccessControl {
     const entry = this.failures.get(address);
     const now = Date.now();
     if (entry && entry.resetAt > now && entry.count >= this.options.failuresPerMinute) {
-      throw new TooManyFailuresError(`too many failed authentication attempts from ${address}; try again later (valid tokens are still accepted)`, Math.ceil((entry.resetAt - now) / 1000));
+      throw new TooManyFailuresError(
+        `too many failed authentication attempts from ${address}; try again later (valid tokens are still accepted)`,
+        Math.ceil((entry.resetAt - now) / 1000),
+      );
     }
   }
 

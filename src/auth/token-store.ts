@@ -56,15 +56,26 @@ export class TokenStore {
   }
 
   /** Adds a token; the secret is returned once and stored only as its hash. */
-  create(name: string, read: string[], admin: boolean, { metrics = false, now = new Date() }: { metrics?: boolean; now?: Date } = {}): { secret: string; token: TokenRecord } {
+  create(
+    name: string,
+    read: string[],
+    admin: boolean,
+    { metrics = false, now = new Date() }: { metrics?: boolean; now?: Date } = {},
+  ): { secret: string; token: TokenRecord } {
     if (!TOKEN_NAME.test(name)) throw new ConfigError(`token name "${name}" must be 1-64 letters, digits, ".", "_" or "-"`);
     const bad = read.find((repo) => !REPOSITORY_NAME.test(repo));
     if (bad !== undefined) throw new ConfigError(`"${bad}" is not a repository name (hexpm, or an organization such as acme)`);
     const tokens = this.tokens();
-    if (tokens.some((token) => token.name === name)) throw new ConfigError(`a token named "${name}" exists already; revoke it first or pick another name`);
+    if (tokens.some((token) => token.name === name))
+      throw new ConfigError(`a token named "${name}" exists already; revoke it first or pick another name`);
     const secret = `hxp_${randomBytes(32).toString('base64url')}`;
     const token: TokenRecord = {
-      name, sha256: createHash('sha256').update(secret).digest('hex'), read: [...new Set(read)], admin, ...(metrics && { metrics: true }), createdAt: now.toISOString(),
+      name,
+      sha256: createHash('sha256').update(secret).digest('hex'),
+      read: [...new Set(read)],
+      admin,
+      ...(metrics && { metrics: true }),
+      createdAt: now.toISOString(),
     };
     this.write([...tokens, token]);
     return { secret, token };
@@ -98,7 +109,9 @@ function readTokens(file: string): TokenRecord[] {
   const result = fileSchema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new ConfigError(`the tokens file ${file} is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}; fix it or recreate it with hexproxy token create`);
+    throw new ConfigError(
+      `the tokens file ${file} is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}; fix it or recreate it with hexproxy token create`,
+    );
   }
   return result.data.tokens;
 }

@@ -26,7 +26,10 @@ export class BundleError extends VerificationError {
     if (!first) throw new Error('BundleError.refusing needs at least one refused entry');
     const headline = `bundle ${file} was not imported: ${first.path}: ${first.reason}`;
     if (refused.length === 1) return new BundleError(headline, refused, options);
-    const listed = refused.slice(0, LISTED_IN_MESSAGE).map((entry) => `\n  ${entry.path}: ${entry.reason}`).join('');
+    const listed = refused
+      .slice(0, LISTED_IN_MESSAGE)
+      .map((entry) => `\n  ${entry.path}: ${entry.reason}`)
+      .join('');
     const more = refused.length > LISTED_IN_MESSAGE ? `\n  … and ${refused.length - LISTED_IN_MESSAGE} more` : '';
     return new BundleError(`${headline}\n${refused.length} bad entries:${listed}${more}`, refused, options);
   }

@@ -22,9 +22,17 @@ import type { CacheIndex } from '../store/cache-index.js';
 import { publicKeyPem, signDetached } from '../registry/signature.js';
 import { syncDirectory } from '../store/sync-directory.js';
 import {
-  BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, MANIFEST_PATH, MANIFEST_SIGNATURE_PATH,
-  asBuffer, isValidRelease, parseEntryPath, serializeManifest,
-  type BundleEntry, type BundleManifest, type BundleSince,
+  BUNDLE_FORMAT,
+  BUNDLE_FORMAT_VERSION,
+  MANIFEST_PATH,
+  MANIFEST_SIGNATURE_PATH,
+  asBuffer,
+  isValidRelease,
+  parseEntryPath,
+  serializeManifest,
+  type BundleEntry,
+  type BundleManifest,
+  type BundleSince,
 } from './manifest.js';
 
 export interface ReleaseRef {
@@ -129,12 +137,12 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
   const createdAt = new Date();
   const failed: ExportFailure[] = [];
   const candidates = [
-    ...('all' in options.select ? allCached(options, options.select.repositories ?? [options.repo]) : selected(options, options.select.releases, failed)),
+    ...('all' in options.select
+      ? allCached(options, options.select.repositories ?? [options.repo])
+      : selected(options, options.select.releases, failed)),
     ...(options.installs === false ? [] : cachedInstalls(options)),
   ];
-  const earlier = since && 'manifest' in since
-    ? new Set(since.manifest.entries.map((entry) => `${entry.path}\n${entry.sha256}`))
-    : undefined;
+  const earlier = since && 'manifest' in since ? new Set(since.manifest.entries.map((entry) => `${entry.path}\n${entry.sha256}`)) : undefined;
   const cutoff = since && 'timeMs' in since ? since.timeMs : undefined;
 
   let unchanged = 0;
@@ -151,17 +159,22 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
     }
     const { sha256, size } = await digest(blob.stream());
     if (candidate.indexed && (candidate.indexed.sha256 !== sha256 || candidate.indexed.size !== size)) {
-      failed.push({ path: candidate.path, reason: `the cached file (SHA-256 ${sha256}, ${size} bytes) does not match its index row (SHA-256 ${candidate.indexed.sha256}, ${candidate.indexed.size} bytes); fetch it again` });
+      failed.push({
+        path: candidate.path,
+        reason: `the cached file (SHA-256 ${sha256}, ${size} bytes) does not match its index row (SHA-256 ${candidate.indexed.sha256}, ${candidate.indexed.size} bytes); fetch it again`,
+      });
       continue;
     }
     const entry: BundleEntry = {
-      path: candidate.path, size, sha256, kind: candidate.kind,
+      path: candidate.path,
+      size,
+      sha256,
+      kind: candidate.kind,
       ...(candidate.name !== undefined && { name: candidate.name }),
       ...(candidate.version !== undefined && { version: candidate.version }),
       ...(candidate.upstreamAsOf !== undefined && candidate.upstreamAsOf > 0 && { upstreamAsOf: new Date(candidate.upstreamAsOf).toISOString() }),
     };
-    const sentBefore = earlier?.has(`${candidate.path}\n${sha256}`) === true
-      || (cutoff !== undefined && candidate.fetchedAt <= cutoff);
+    const sentBefore = earlier?.has(`${candidate.path}\n${sha256}`) === true || (cutoff !== undefined && candidate.fetchedAt <= cutoff);
     planned.push({ entry, key: candidate.key, candidate, unchanged: sentBefore });
   }
   const kept = await keepVerifiedPairs(planned, options, failed);
@@ -190,7 +203,18 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
     unchanged,
     failed,
   };
-  log?.info({ file: options.out, registryFiles: summary.registryFiles, tarballs: summary.tarballs, installsFiles: summary.installsFiles, bytes: bundleBytes, unchanged, failed: failed.length }, 'bundle exported');
+  log?.info(
+    {
+      file: options.out,
+      registryFiles: summary.registryFiles,
+      tarballs: summary.tarballs,
+      installsFiles: summary.installsFiles,
+      bytes: bundleBytes,
+      unchanged,
+      failed: failed.length,
+    },
+    'bundle exported',
+  );
   return summary;
 }
 
@@ -199,13 +223,17 @@ function allCached(options: ExportOptions, repositories: readonly string[]): Can
   const { index } = options;
   const rows = index.listRegistryFiles();
   const tarballRows = index.listTarballs();
-  const registry = repositories.flatMap((repo) => rows
-    .filter((row) => row.repo === repo && parseEntryPath(`registry/${row.path}`)?.kind === 'registry')
-    .sort((a, b) => registryOrder(a.path) - registryOrder(b.path) || compare(a.path, b.path))
-    .map((row) => registryCandidate(options, repo, row.path, row.fetchedAt, row.upstreamAsOf)));
-  const tarballs = repositories.flatMap((repo) => tarballRows
-    .filter((row) => row.repo === repo && isValidRelease(row.name, row.version))
-    .map((row): Candidate => tarballCandidate(options, repo, row)));
+  const registry = repositories.flatMap((repo) =>
+    rows
+      .filter((row) => row.repo === repo && parseEntryPath(`registry/${row.path}`)?.kind === 'registry')
+      .sort((a, b) => registryOrder(a.path) - registryOrder(b.path) || compare(a.path, b.path))
+      .map((row) => registryCandidate(options, repo, row.path, row.fetchedAt, row.upstreamAsOf)),
+  );
+  const tarballs = repositories.flatMap((repo) =>
+    tarballRows
+      .filter((row) => row.repo === repo && isValidRelease(row.name, row.version))
+      .map((row): Candidate => tarballCandidate(options, repo, row)),
+  );
   return [...registry, ...tarballs];
 }
 
@@ -243,7 +271,11 @@ function selected(options: ExportOptions, releases: readonly ReleaseRef[], faile
       const path = `packages/${name}`;
       const row = index.findRegistryFile(repo, path);
       if (row) registry.push(registryCandidate(options, repo, path, row.fetchedAt, row.upstreamAsOf));
-      else failed.push({ path: `${prefixOf(options, repo)}registry/${path}`, reason: `the registry file of ${name} is not cached; an importer without it cannot check ${name}'s tarballs` });
+      else
+        failed.push({
+          path: `${prefixOf(options, repo)}registry/${path}`,
+          reason: `the registry file of ${name} is not cached; an importer without it cannot check ${name}'s tarballs`,
+        });
     }
   }
   const sortedTarballs = [...tarballs.values()].sort((a, b) => compare(a.path, b.path));
@@ -278,10 +310,22 @@ const prefixOf = (options: ExportOptions, repo: string): string => (repo === opt
 
 function registryCandidate(options: ExportOptions, repo: string, path: string, fetchedAt: number, upstreamAsOf: number): Candidate {
   const name = path.startsWith('packages/') ? path.slice('packages/'.length) : undefined;
-  return { repo, path: `${prefixOf(options, repo)}registry/${path}`, key: registryKey(repo, path), kind: 'registry', ...(name !== undefined && { name }), fetchedAt, upstreamAsOf };
+  return {
+    repo,
+    path: `${prefixOf(options, repo)}registry/${path}`,
+    key: registryKey(repo, path),
+    kind: 'registry',
+    ...(name !== undefined && { name }),
+    fetchedAt,
+    upstreamAsOf,
+  };
 }
 
-function tarballCandidate(options: ExportOptions, repo: string, row: { name: string; version: string; size: number; sha256: string; fetchedAt: number }): Candidate {
+function tarballCandidate(
+  options: ExportOptions,
+  repo: string,
+  row: { name: string; version: string; size: number; sha256: string; fetchedAt: number },
+): Candidate {
   return {
     repo,
     path: `${prefixOf(options, repo)}tarballs/${row.name}-${row.version}.tar`,
@@ -300,7 +344,11 @@ function tarballCandidate(options: ExportOptions, repo: string, row: { name: str
  * either half changed since the earlier bundle or time. A build whose list cannot go is
  * left out too, unless its list is unchanged (the importer has it from the earlier bundle).
  */
-async function keepVerifiedPairs<T extends Planned & { candidate: Candidate; unchanged: boolean }>(planned: readonly T[], options: ExportOptions, failed: ExportFailure[]): Promise<T[]> {
+async function keepVerifiedPairs<T extends Planned & { candidate: Candidate; unchanged: boolean }>(
+  planned: readonly T[],
+  options: ExportOptions,
+  failed: ExportFailure[],
+): Promise<T[]> {
   const halves = new Map<BuildListName, { list?: T; signed?: T }>();
   for (const item of planned) {
     const list = item.candidate.pairOf;
@@ -313,9 +361,11 @@ async function keepVerifiedPairs<T extends Planned & { candidate: Candidate; unc
   const dropped = new Set<T>();
   const droppedLists = new Set<BuildListName>();
   for (const [list, { list: listItem, signed }] of halves) {
-    const problem = !listItem ? `its list installs/${list} is not cached`
-      : !signed ? `installs/${list}.signed is not cached`
-      : await pairProblem(options, listItem, signed);
+    const problem = !listItem
+      ? `its list installs/${list} is not cached`
+      : !signed
+        ? `installs/${list}.signed is not cached`
+        : await pairProblem(options, listItem, signed);
     if (problem === undefined && listItem && signed) {
       const changed = !listItem.unchanged || !signed.unchanged;
       listItem.unchanged = !changed;
@@ -325,7 +375,10 @@ async function keepVerifiedPairs<T extends Planned & { candidate: Candidate; unc
     for (const item of [listItem, signed]) {
       if (!item) continue;
       dropped.add(item);
-      failed.push({ path: item.entry.path, reason: `cannot go without a .signed file that verifies its list with installs.publicKey (${problem ?? ''}); fetch it again (hexproxy prewarm --installs …)` });
+      failed.push({
+        path: item.entry.path,
+        reason: `cannot go without a .signed file that verifies its list with installs.publicKey (${problem ?? ''}); fetch it again (hexproxy prewarm --installs …)`,
+      });
     }
     droppedLists.add(list);
   }
@@ -333,7 +386,10 @@ async function keepVerifiedPairs<T extends Planned & { candidate: Candidate; unc
     const list = item.candidate.buildOf;
     if (list === undefined || !droppedLists.has(list) || item.unchanged) continue;
     dropped.add(item);
-    failed.push({ path: item.entry.path, reason: `its list installs/${list} cannot go (see there), and an importer checks a build against its list` });
+    failed.push({
+      path: item.entry.path,
+      reason: `its list installs/${list} cannot go (see there), and an importer checks a build against its list`,
+    });
   }
   return planned.filter((item) => !dropped.has(item));
 }

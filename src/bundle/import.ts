@@ -26,9 +26,20 @@ import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
 import { BundleError, type RefusedEntry } from './bundle-error.js';
 import {
-  MANIFEST_PATH, MANIFEST_SIGNATURE_PATH, MAX_MANIFEST_BYTES, MAX_MANIFEST_SIGNATURE_BYTES,
-  asBuffer, checkEntry, checkManifest, entryPathOf, readEntry, readManifestHead,
-  type BundleEntry, type BundleEntryKind, type BundleManifest, type EntryTarget,
+  MANIFEST_PATH,
+  MANIFEST_SIGNATURE_PATH,
+  MAX_MANIFEST_BYTES,
+  MAX_MANIFEST_SIGNATURE_BYTES,
+  asBuffer,
+  checkEntry,
+  checkManifest,
+  entryPathOf,
+  readEntry,
+  readManifestHead,
+  type BundleEntry,
+  type BundleEntryKind,
+  type BundleManifest,
+  type EntryTarget,
 } from './manifest.js';
 import { expectedChecksum, releaseChecksums, type ExpectedChecksum } from './registry-facts.js';
 
@@ -79,9 +90,7 @@ export interface KeptEntry {
 }
 
 /** Whether the bundle's manifest is signed by a trusted key; if not, why (said in the report). */
-export type BundleSignature =
-  | { trusted: true; fingerprint: string }
-  | { trusted: false; fingerprint?: string; reason: string };
+export type BundleSignature = { trusted: true; fingerprint: string } | { trusted: false; fingerprint?: string; reason: string };
 
 export interface ImportSummary {
   manifest: BundleManifest;
@@ -115,9 +124,40 @@ interface PlanItem {
 }
 
 type Staged =
-  | { kind: 'registry'; path: string; repo: string; resource: RegistryResource; sha256: string; size: number; replaced: boolean; upstreamAsOf: number; writer?: BlobWriter }
-  | { kind: 'tarball'; path: string; repo: string; name: string; version: string; sha256: string; size: number; replaced: boolean; writer?: BlobWriter; dependsOn?: string }
-  | { kind: 'installs'; path: string; rowPath: string; sha256: string; size: number; replaced: boolean; upstreamAsOf: number; writer?: BlobWriter; dependsOn?: string };
+  | {
+      kind: 'registry';
+      path: string;
+      repo: string;
+      resource: RegistryResource;
+      sha256: string;
+      size: number;
+      replaced: boolean;
+      upstreamAsOf: number;
+      writer?: BlobWriter;
+    }
+  | {
+      kind: 'tarball';
+      path: string;
+      repo: string;
+      name: string;
+      version: string;
+      sha256: string;
+      size: number;
+      replaced: boolean;
+      writer?: BlobWriter;
+      dependsOn?: string;
+    }
+  | {
+      kind: 'installs';
+      path: string;
+      rowPath: string;
+      sha256: string;
+      size: number;
+      replaced: boolean;
+      upstreamAsOf: number;
+      writer?: BlobWriter;
+      dependsOn?: string;
+    };
 
 /** A cached copy confirmed by a trusted bundle as of a later time: only its row's upstreamAsOf changes. */
 type Raise = {
@@ -291,7 +331,9 @@ class BundleImport {
     if (!key) return { trusted: false, fingerprint, reason: `is signed by a key this hexproxy does not trust (fingerprint ${fingerprint})` };
     const problem = detachedSignatureProblem(manifestBytes, signature, key);
     if (problem !== undefined) {
-      throw fatal(`does not verify with the trusted key ${fingerprint} the manifest names: the manifest or its signature was changed after signing (${problem})`);
+      throw fatal(
+        `does not verify with the trusted key ${fingerprint} the manifest names: the manifest or its signature was changed after signing (${problem})`,
+      );
     }
     return { trusted: true, fingerprint };
   }
@@ -309,9 +351,10 @@ class BundleImport {
   private keepReason(what: string, cachedAsOf: number, attested: number | undefined): string | undefined {
     const { signature } = this;
     if (!signature.trusted) {
-      const hint = signature.fingerprint === undefined
-        ? 'to let them replace cached ones, export it again with a hexproxy that signs bundles, and add its public key to bundles.trustedKeys here'
-        : 'to let them replace cached ones, add the exporter\'s public key to bundles.trustedKeys (or pass --trust-key)';
+      const hint =
+        signature.fingerprint === undefined
+          ? 'to let them replace cached ones, export it again with a hexproxy that signs bundles, and add its public key to bundles.trustedKeys here'
+          : "to let them replace cached ones, add the exporter's public key to bundles.trustedKeys (or pass --trust-key)";
       return `the bundle ${signature.reason}: its registry files and lists only fill gaps, and a verified ${what} is cached; ${hint}`;
     }
     if (attested === undefined) {
@@ -405,7 +448,9 @@ class BundleImport {
   /** The key a repository's registry files verify with, and the setting it comes from. */
   private keyOf(repo: string): { key: KeyObject; setting: string } {
     const orgKey = repo === this.options.repo ? undefined : this.options.organizations?.get(repo);
-    return orgKey ? { key: orgKey, setting: `the key of organization ${repo} (organizations.${repo}.publicKey, or upstream.publicKey)` } : { key: this.options.upstreamKey, setting: 'the upstream key' };
+    return orgKey
+      ? { key: orgKey, setting: `the key of organization ${repo} (organizations.${repo}.publicKey, or upstream.publicKey)` }
+      : { key: this.options.upstreamKey, setting: 'the upstream key' };
   }
 
   private async stageRegistryFile(entry: BundleEntry, repo: string, resource: RegistryResource, stream: TarEntry): Promise<void> {
@@ -425,9 +470,7 @@ class BundleImport {
       await this.refuse(entry.path, `does not verify with ${setting}: ${error.message}`);
       return;
     }
-    const pkg: BundlePackage | undefined = resource.kind === 'package'
-      ? { checksums: releaseChecksums(verified.message as Package) }
-      : undefined;
+    const pkg: BundlePackage | undefined = resource.kind === 'package' ? { checksums: releaseChecksums(verified.message as Package) } : undefined;
     if (resource.kind === 'package' && pkg) this.bundlePackages.set(`${repo}/${resource.name}`, pkg);
 
     const path = resourcePath(resource);
@@ -440,7 +483,8 @@ class BundleImport {
     if (cachedBody && sha256Hex(cachedBody) === sha256) {
       if (row?.sha256 === sha256 && row.size === body.length) {
         this.present.set(entry.path, {});
-        if (attested !== undefined && attested > row.upstreamAsOf) this.raises.push({ entryPath: entry.path, kind: 'registry', repo, rowPath: path, sha256, asOf: attested });
+        if (attested !== undefined && attested > row.upstreamAsOf)
+          this.raises.push({ entryPath: entry.path, kind: 'registry', repo, rowPath: path, sha256, asOf: attested });
       } else {
         // The bytes are on disk already but their index row lags (a crash between the two): write only the row.
         this.staged.set(entry.path, { kind: 'registry', path: entry.path, repo, resource, sha256, size: body.length, replaced: false, upstreamAsOf });
@@ -458,7 +502,17 @@ class BundleImport {
       }
     }
     const writer = await blobs.begin(key);
-    this.staged.set(entry.path, { kind: 'registry', path: entry.path, repo, resource, sha256, size: body.length, replaced: row !== undefined, upstreamAsOf, writer });
+    this.staged.set(entry.path, {
+      kind: 'registry',
+      path: entry.path,
+      repo,
+      resource,
+      sha256,
+      size: body.length,
+      replaced: row !== undefined,
+      upstreamAsOf,
+      writer,
+    });
     await writer.write(body);
     // Durable and closed now, so a large bundle does not hold a file open per entry.
     await writer.finish();
@@ -479,7 +533,18 @@ class BundleImport {
     const isPresent = row !== undefined && onDisk?.size === row.size;
     // Kept out: still read and checked (a changed bundle is refused), but never written.
     const writer = isPresent || keepOut !== undefined ? undefined : await blobs.begin(key);
-    const staged: Staged = { kind: 'tarball', path: entry.path, repo, name, version, sha256: entry.sha256, size: entry.size, replaced: row !== undefined, ...(writer && { writer }), ...(dependsOn !== undefined && { dependsOn }) };
+    const staged: Staged = {
+      kind: 'tarball',
+      path: entry.path,
+      repo,
+      name,
+      version,
+      sha256: entry.sha256,
+      size: entry.size,
+      replaced: row !== undefined,
+      ...(writer && { writer }),
+      ...(dependsOn !== undefined && { dependsOn }),
+    };
     if (writer) this.staged.set(entry.path, staged);
 
     const hash = createHash('sha256');
@@ -584,8 +649,20 @@ class BundleImport {
     // The .signed file is refused, kept or imported with its list.
     await this.stageInstallsBody(signedHalf.entry, signedHalf.path, signedHalf.body, listHalf.entry.path, upstreamAsOf);
     if (same && attested !== undefined && listRow && attested > listRow.upstreamAsOf) {
-      this.raises.push({ entryPath: listHalf.entry.path, kind: 'installs', rowPath: installsPath(list), sha256: listHalf.entry.sha256, asOf: attested });
-      this.raises.push({ entryPath: signedHalf.entry.path, kind: 'installs', rowPath: installsPath(`${list}.signed`), sha256: signedHalf.entry.sha256, asOf: attested });
+      this.raises.push({
+        entryPath: listHalf.entry.path,
+        kind: 'installs',
+        rowPath: installsPath(list),
+        sha256: listHalf.entry.sha256,
+        asOf: attested,
+      });
+      this.raises.push({
+        entryPath: signedHalf.entry.path,
+        kind: 'installs',
+        rowPath: installsPath(`${list}.signed`),
+        sha256: signedHalf.entry.sha256,
+        asOf: attested,
+      });
     }
   }
 
@@ -598,8 +675,11 @@ class BundleImport {
       };
       const listPath = `installs/${list}`;
       if (listHalf) {
-        await this.refuse(listHalf.entry.path, partnerRefused(`${listPath}.signed`)
-          ?? `comes without ${listPath}.signed in the bundle, so it cannot be verified with the builds server's key`);
+        await this.refuse(
+          listHalf.entry.path,
+          partnerRefused(`${listPath}.signed`) ??
+            `comes without ${listPath}.signed in the bundle, so it cannot be verified with the builds server's key`,
+        );
       }
       if (signed) await this.refuse(signed.entry.path, partnerRefused(listPath) ?? `comes without its list ${listPath} in the bundle`);
     }
@@ -615,7 +695,13 @@ class BundleImport {
   }
 
   /** Records the same bytes already cached as present, else stages them in the blob store. */
-  private async stageInstallsBody(entry: BundleEntry, path: string, body: Buffer, dependsOn: string | undefined, upstreamAsOf: number): Promise<void> {
+  private async stageInstallsBody(
+    entry: BundleEntry,
+    path: string,
+    body: Buffer,
+    dependsOn: string | undefined,
+    upstreamAsOf: number,
+  ): Promise<void> {
     const { index, blobs } = this.options;
     const rowPath = installsPath(path);
     const key = passthroughKey(rowPath);
@@ -626,7 +712,14 @@ class BundleImport {
     }
     const writer = await blobs.begin(key);
     this.staged.set(entry.path, {
-      kind: 'installs', path: entry.path, rowPath, sha256: entry.sha256, size: body.length, replaced: row !== undefined, upstreamAsOf, writer,
+      kind: 'installs',
+      path: entry.path,
+      rowPath,
+      sha256: entry.sha256,
+      size: body.length,
+      replaced: row !== undefined,
+      upstreamAsOf,
+      writer,
       ...(dependsOn !== undefined && { dependsOn }),
     });
     await writer.write(body);
@@ -646,8 +739,14 @@ class BundleImport {
       const inForce = this.keptLists.get(list);
       if (inForce) {
         const cached = inForce.get(path);
-        if (!cached) return { sha512: build.sha512, source: listPath, keepOut: `the cached /installs/${list}, kept in force, does not name it (this bundle's copy does); not imported` };
-        if (cached.sha512 !== build.sha512) return { problem: `the cached /installs/${list}, kept in force, gives another SHA-512 for it (${cached.sha512})` };
+        if (!cached)
+          return {
+            sha512: build.sha512,
+            source: listPath,
+            keepOut: `the cached /installs/${list}, kept in force, does not name it (this bundle's copy does); not imported`,
+          };
+        if (cached.sha512 !== build.sha512)
+          return { problem: `the cached /installs/${list}, kept in force, gives another SHA-512 for it (${cached.sha512})` };
       }
       return { sha512: build.sha512, source: listPath, dependsOn: listPath };
     }
@@ -692,7 +791,12 @@ class BundleImport {
       if (pkg.kept) {
         // The cached file stays in force: a release it does not list stays out (it may have been removed since).
         const cached = pkg.kept.get(version);
-        if (!cached) return { checksum, source: registryPath, keepOut: `the cached ${cachedName}, kept in force, does not list ${version} (this bundle's copy does); not imported` };
+        if (!cached)
+          return {
+            checksum,
+            source: registryPath,
+            keepOut: `the cached ${cachedName}, kept in force, does not list ${version} (this bundle's copy does); not imported`,
+          };
         if (cached.kind !== checksum.kind || cached.hex !== checksum.hex) {
           return { problem: `the cached ${cachedName}, kept in force, lists another ${cached.kind} checksum for ${version} (${cached.hex})` };
         }
@@ -732,7 +836,12 @@ class BundleImport {
   private async openCached(repo: string, body: Buffer, resource: RegistryResource): Promise<VerifiedRegistryFile | undefined> {
     const { maxRegistryBytes } = this.options;
     try {
-      return await openRegistryFile(body, resource, { publicKey: this.keyOf(repo).key, repository: repo, maxBytes: maxRegistryBytes, source: 'cache' });
+      return await openRegistryFile(body, resource, {
+        publicKey: this.keyOf(repo).key,
+        repository: repo,
+        maxBytes: maxRegistryBytes,
+        source: 'cache',
+      });
     } catch (error: unknown) {
       if (error instanceof HexproxyError) return undefined;
       throw error;
@@ -748,7 +857,8 @@ class BundleImport {
   }
 
   private async refuseMissing(): Promise<void> {
-    for (let i = 0; i < this.items.length; i += 1) await this.refuseMissingItem(i, 'is listed in the manifest but missing from the bundle; the bundle may be cut short');
+    for (let i = 0; i < this.items.length; i += 1)
+      await this.refuseMissingItem(i, 'is listed in the manifest but missing from the bundle; the bundle may be cut short');
   }
 
   private async refuseMissingItem(i: number, reason: string): Promise<void> {
@@ -760,11 +870,14 @@ class BundleImport {
 
   /** A tarball checked against a refused registry file is refused with it. */
   private async refuseDependents(): Promise<void> {
-    const dependents = [...this.staged.values()].flatMap((staged) => (staged.kind !== 'registry' && staged.dependsOn ? [[staged.path, staged.dependsOn] as const] : []));
+    const dependents = [...this.staged.values()].flatMap((staged) =>
+      staged.kind !== 'registry' && staged.dependsOn ? [[staged.path, staged.dependsOn] as const] : [],
+    );
     for (const [path, present] of this.present) if (present.dependsOn) dependents.push([path, present.dependsOn]);
     for (const [path, dependsOn] of dependents) {
       const reason = this.refused.get(dependsOn);
-      if (reason !== undefined) await this.refuse(path, `its ${dependsOn.startsWith('installs/') ? 'list' : 'registry file'} ${dependsOn} was refused (${reason})`);
+      if (reason !== undefined)
+        await this.refuse(path, `its ${dependsOn.startsWith('installs/') ? 'list' : 'registry file'} ${dependsOn} was refused (${reason})`);
     }
   }
 
@@ -804,23 +917,40 @@ class BundleImport {
       }
     }
     this.staged.clear();
-    const pinnedNow = pin ? [...this.present].flatMap(([path, present]) => (present.tarball && !present.tarball.pinned ? [{ path, ...present.tarball }] : [])) : [];
+    const pinnedNow = pin
+      ? [...this.present].flatMap(([path, present]) => (present.tarball && !present.tarball.pinned ? [{ path, ...present.tarball }] : []))
+      : [];
     const now = Date.now();
     index.transaction(() => {
       for (const item of staged) {
         if (item.kind === 'registry') {
           // No ETag and never checked: served offline as it is, revalidated in full once upstream is reachable.
           // upstreamAsOf: what a trusted bundle attested, else 0 (unknown).
-          index.saveRegistryFile(revalidateInFull({
-            repo: item.repo, path: resourcePath(item.resource), sha256: item.sha256, size: item.size, fetchedAt: now, upstreamAsOf: item.upstreamAsOf,
-          }));
+          index.saveRegistryFile(
+            revalidateInFull({
+              repo: item.repo,
+              path: resourcePath(item.resource),
+              sha256: item.sha256,
+              size: item.size,
+              fetchedAt: now,
+              upstreamAsOf: item.upstreamAsOf,
+            }),
+          );
         } else if (item.kind === 'installs') {
           // Like registry files: no ETag and never checked, so a list is served offline as it is and fetched again online.
-          index.savePassthroughFile(revalidateInFull({
-            path: item.rowPath, sha256: item.sha256, size: item.size, fetchedAt: now, upstreamAsOf: item.upstreamAsOf,
-          }));
+          index.savePassthroughFile(
+            revalidateInFull({
+              path: item.rowPath,
+              sha256: item.sha256,
+              size: item.size,
+              fetchedAt: now,
+              upstreamAsOf: item.upstreamAsOf,
+            }),
+          );
         } else {
-          index.saveTarball(newTarballRow({ repo: item.repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256 }, now, pin));
+          index.saveTarball(
+            newTarballRow({ repo: item.repo, name: item.name, version: item.version, size: item.size, sha256: item.sha256 }, now, pin),
+          );
         }
       }
       for (const tarball of pinnedNow) index.setPinned(tarball.repo, tarball.name, tarball.version, true);
@@ -840,10 +970,17 @@ class BundleImport {
       pinned: pinnedNow.map((tarball) => tarball.path),
       refused,
     };
-    log?.info({
-      file, signature: this.signature, imported: summary.imported.length, alreadyPresent: summary.alreadyPresent.length,
-      keptCached: summary.keptCached.length, refused: refused.length,
-    }, 'bundle imported');
+    log?.info(
+      {
+        file,
+        signature: this.signature,
+        imported: summary.imported.length,
+        alreadyPresent: summary.alreadyPresent.length,
+        keptCached: summary.keptCached.length,
+        refused: refused.length,
+      },
+      'bundle imported',
+    );
     return summary;
   }
 }

@@ -70,7 +70,9 @@ export type EntryTarget =
 
 const isoDate = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 date');
 /** Exactly as Date.prototype.toISOString writes it, so that times compare to the millisecond. */
-const isoMillis = z.string().regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'must be an ISO 8601 UTC time with milliseconds (2026-11-22T02:27:27.736Z)')
+const isoMillis = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/, 'must be an ISO 8601 UTC time with milliseconds (2026-11-22T02:27:27.736Z)')
   .refine((value) => !Number.isNaN(Date.parse(value)), 'must be a valid time');
 export const FINGERPRINT = /^[0-9a-f]{64}$/;
 
@@ -82,19 +84,23 @@ const manifestSchema = z.object({
   upstream: z.object({ url: z.string(), repository: z.string().min(1) }),
   since: z.union([z.object({ bundleCreatedAt: isoDate }), z.object({ fetchedAfter: isoDate })]).optional(),
   signer: z.object({ fingerprint: z.string().regex(FINGERPRINT, 'must be 64 lowercase hex digits') }).optional(),
-  entries: z.array(z.object({
-    path: z.string().min(1).max(1024),
-    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
-    kind: z.enum(BUNDLE_ENTRY_KINDS),
-    name: z.string().optional(),
-    version: z.string().optional(),
-    upstreamAsOf: isoMillis.optional(),
-  })),
+  entries: z.array(
+    z.object({
+      path: z.string().min(1).max(1024),
+      size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+      kind: z.enum(BUNDLE_ENTRY_KINDS),
+      name: z.string().optional(),
+      version: z.string().optional(),
+      upstreamAsOf: isoMillis.optional(),
+    }),
+  ),
 });
 
-const refusal = (source: string) => (reason: string, cause?: unknown): BundleError =>
-  new BundleError(`${source}: ${MANIFEST_PATH}: ${reason}`, [{ path: MANIFEST_PATH, reason }], cause === undefined ? undefined : { cause });
+const refusal =
+  (source: string) =>
+  (reason: string, cause?: unknown): BundleError =>
+    new BundleError(`${source}: ${MANIFEST_PATH}: ${reason}`, [{ path: MANIFEST_PATH, reason }], cause === undefined ? undefined : { cause });
 
 /**
  * The JSON of manifest.json, with its format and a version this hexproxy reads: enough to
@@ -113,7 +119,9 @@ export function readManifestHead(bytes: Uint8Array, source: string): { json: Rec
   if (head['format'] !== BUNDLE_FORMAT) throw refuse(`is not a ${BUNDLE_FORMAT} manifest (format is ${JSON.stringify(head['format'])})`);
   const version = head['formatVersion'];
   if (version !== 1 && version !== 2) {
-    throw refuse(`has format version ${JSON.stringify(version)}; this hexproxy reads versions ${READABLE_FORMAT_VERSIONS.join(' and ')}; import it with a newer hexproxy`);
+    throw refuse(
+      `has format version ${JSON.stringify(version)}; this hexproxy reads versions ${READABLE_FORMAT_VERSIONS.join(' and ')}; import it with a newer hexproxy`,
+    );
   }
   if (version === 1) return { json: head, formatVersion: 1 };
   const signer = head['signer'];
@@ -134,10 +142,14 @@ export function checkManifest(head: Record<string, unknown>, source: string): Bu
   const refuse = refusal(source);
   // An entry kind from a later writer: refuse the whole bundle, with a message that says why.
   const listed = Array.isArray(head['entries']) ? (head['entries'] as unknown[]) : [];
-  const unknown = listed.find((entry): entry is { kind: unknown; path?: unknown } =>
-    typeof entry === 'object' && entry !== null && !(BUNDLE_ENTRY_KINDS as readonly unknown[]).includes((entry as Record<string, unknown>)['kind']));
+  const unknown = listed.find(
+    (entry): entry is { kind: unknown; path?: unknown } =>
+      typeof entry === 'object' && entry !== null && !(BUNDLE_ENTRY_KINDS as readonly unknown[]).includes((entry as Record<string, unknown>)['kind']),
+  );
   if (unknown && typeof unknown.kind === 'string') {
-    throw refuse(`lists ${JSON.stringify(unknown.path)} of kind ${JSON.stringify(unknown.kind)}, which this hexproxy does not know (it reads ${BUNDLE_ENTRY_KINDS.join(', ')}); import it with a newer hexproxy`);
+    throw refuse(
+      `lists ${JSON.stringify(unknown.path)} of kind ${JSON.stringify(unknown.kind)}, which this hexproxy does not know (it reads ${BUNDLE_ENTRY_KINDS.join(', ')}); import it with a newer hexproxy`,
+    );
   }
   const result = manifestSchema.safeParse(head);
   if (!result.success) {
@@ -170,9 +182,12 @@ export function checkManifest(head: Record<string, unknown>, source: string): Bu
   }
   // Likewise each build is checked against its list, so installs lists (and .signed) come before builds.
   const firstBuild = manifest.entries.findIndex((entry) => entry.kind === 'installs' && installsTargetOf(entry.path)?.what.kind === 'build');
-  const lateList = firstBuild < 0 ? -1 : manifest.entries.findIndex((entry, i) => i > firstBuild && entry.kind === 'installs' && isListOrSignature(entry.path));
+  const lateList =
+    firstBuild < 0 ? -1 : manifest.entries.findIndex((entry, i) => i > firstBuild && entry.kind === 'installs' && isListOrSignature(entry.path));
   if (lateList >= 0) {
-    throw refuse(`lists installs entry ${manifest.entries[lateList]?.path ?? ''} after a build; build lists and their .signed files must come before builds`);
+    throw refuse(
+      `lists installs entry ${manifest.entries[lateList]?.path ?? ''} after a build; build lists and their .signed files must come before builds`,
+    );
   }
   return manifest;
 }
@@ -233,12 +248,21 @@ export function entryPathOf(target: EntryTarget): string {
 /** Why an entry's path, kind, name and version do not fit together, or its target. */
 export function checkEntry(entry: BundleEntry): { target: EntryTarget } | { problem: string } {
   const target = parseEntryPath(entry.path);
-  if (!target) return { problem: 'is not a bundle path (registry/names, registry/versions, registry/packages/NAME, tarballs/NAME-VERSION.tar with a valid name and version, the same under repos/ORG/ for an organization, or installs/PATH for a build list, its .signed file or a build)' };
-  if (target.kind !== entry.kind) return { problem: `is listed as kind "${entry.kind}" but its path names ${target.kind === 'registry' ? 'a registry file' : target.kind === 'tarball' ? 'a tarball' : 'an installs file'}` };
-  const name = target.kind === 'tarball' ? target.name : target.kind === 'registry' && target.resource.kind === 'package' ? target.resource.name : undefined;
+  if (!target)
+    return {
+      problem:
+        'is not a bundle path (registry/names, registry/versions, registry/packages/NAME, tarballs/NAME-VERSION.tar with a valid name and version, the same under repos/ORG/ for an organization, or installs/PATH for a build list, its .signed file or a build)',
+    };
+  if (target.kind !== entry.kind)
+    return {
+      problem: `is listed as kind "${entry.kind}" but its path names ${target.kind === 'registry' ? 'a registry file' : target.kind === 'tarball' ? 'a tarball' : 'an installs file'}`,
+    };
+  const name =
+    target.kind === 'tarball' ? target.name : target.kind === 'registry' && target.resource.kind === 'package' ? target.resource.name : undefined;
   if (entry.name !== undefined && entry.name !== name) return { problem: `is listed with name "${entry.name}", which its path does not carry` };
   const version = target.kind === 'tarball' ? target.version : undefined;
-  if (entry.version !== undefined && entry.version !== version) return { problem: `is listed with version "${entry.version}", which its path does not carry` };
+  if (entry.version !== undefined && entry.version !== version)
+    return { problem: `is listed with version "${entry.version}", which its path does not carry` };
   return { target };
 }
 
@@ -254,17 +278,25 @@ export async function readManifest(file: string): Promise<BundleManifest> {
     for await (const entry of extract) {
       const { name, size, type } = entry.header;
       if (name !== MANIFEST_PATH || (type !== 'file' && type !== 'contiguous-file')) {
-        throw new BundleError(`${file}: the first entry is ${JSON.stringify(name)}, not ${MANIFEST_PATH}`, [{ path: MANIFEST_PATH, reason: 'is not the first entry' }]);
+        throw new BundleError(`${file}: the first entry is ${JSON.stringify(name)}, not ${MANIFEST_PATH}`, [
+          { path: MANIFEST_PATH, reason: 'is not the first entry' },
+        ]);
       }
       if (size > MAX_MANIFEST_BYTES) {
-        throw new BundleError(`${file}: ${MANIFEST_PATH} is larger than ${MAX_MANIFEST_BYTES} bytes`, [{ path: MANIFEST_PATH, reason: 'is too large' }]);
+        throw new BundleError(`${file}: ${MANIFEST_PATH} is larger than ${MAX_MANIFEST_BYTES} bytes`, [
+          { path: MANIFEST_PATH, reason: 'is too large' },
+        ]);
       }
       return parseManifest(await readEntry(entry), file);
     }
     throw new BundleError(`${file} holds no ${MANIFEST_PATH}; it is empty or not a bundle`, [{ path: MANIFEST_PATH, reason: 'is missing' }]);
   } catch (error: unknown) {
     if (error instanceof BundleError) throw error;
-    throw new BundleError(`${file} is not a readable tar file: ${errorMessage(error)}`, [{ path: MANIFEST_PATH, reason: `cannot be read: ${errorMessage(error)}` }], { cause: error });
+    throw new BundleError(
+      `${file} is not a readable tar file: ${errorMessage(error)}`,
+      [{ path: MANIFEST_PATH, reason: `cannot be read: ${errorMessage(error)}` }],
+      { cause: error },
+    );
   } finally {
     extract.destroy();
     await feeding;

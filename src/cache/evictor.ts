@@ -66,7 +66,10 @@ export class CacheEvictor {
     }
     result.bytesCached = bytesCached;
     if (result.evicted.length > 0) {
-      this.log.info({ evicted: result.evicted.length, bytesFreed: result.bytesFreed, bytesCached, maxBytes: this.maxBytes }, 'evicted least recently used tarballs');
+      this.log.info(
+        { evicted: result.evicted.length, bytesFreed: result.bytesFreed, bytesCached, maxBytes: this.maxBytes },
+        'evicted least recently used tarballs',
+      );
     }
     if (bytesCached > this.maxBytes) {
       this.log.warn({ bytesCached, maxBytes: this.maxBytes }, 'pinned tarballs alone exceed cache.maxCacheBytes; nothing more can be evicted');

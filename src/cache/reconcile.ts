@@ -136,7 +136,14 @@ export async function reconcileCache(options: ReconcileOptions): Promise<Reconci
 class Reconciler {
   private readonly started = Date.now();
   private readonly report: ReconcileReport = {
-    tarballs: counts(), registry: counts(), passthrough: counts(), deferred: 0, unknown: 0, failed: 0, stopped: false, ms: 0,
+    tarballs: counts(),
+    registry: counts(),
+    passthrough: counts(),
+    deferred: 0,
+    unknown: 0,
+    failed: 0,
+    stopped: false,
+    ms: 0,
   };
 
   constructor(private readonly options: ReconcileOptions) {}

@@ -4,11 +4,7 @@
 import type { PassthroughRow, RegistryRow, TarballRow } from '../store/cache-index.js';
 
 /** A tarball just verified and stored: no hits yet, used now; pinned only when asked (prewarm --pin, import). */
-export function newTarballRow(
-  tarball: Pick<TarballRow, 'repo' | 'name' | 'version' | 'size' | 'sha256'>,
-  now: number,
-  pinned = false,
-): TarballRow {
+export function newTarballRow(tarball: Pick<TarballRow, 'repo' | 'name' | 'version' | 'size' | 'sha256'>, now: number, pinned = false): TarballRow {
   return { ...tarball, fetchedAt: now, lastUsedAt: now, hits: 0, pinned };
 }
 

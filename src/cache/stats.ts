@@ -26,9 +26,10 @@ export function cacheStats(index: CacheIndex, top = 10, scope?: StatsScope): Cac
   const count = (name: string): number => counters[name] ?? 0;
   const ratio = (hits: number, total: number): number | null => (total === 0 ? null : hits / total);
   const registryServed = count('registry_hit') + count('registry_revalidated') + count('registry_stale');
-  const totals = scope === undefined
-    ? { tarballs: index.tarballTotals(), registryFiles: index.registryTotals(), passthroughFiles: index.passthroughTotals() }
-    : index.totalsIn(scope.repositories, scope.publicRepository);
+  const totals =
+    scope === undefined
+      ? { tarballs: index.tarballTotals(), registryFiles: index.registryTotals(), passthroughFiles: index.passthroughTotals() }
+      : index.totalsIn(scope.repositories, scope.publicRepository);
   return {
     ...totals,
     hitRatio: {

@@ -67,7 +67,10 @@ export async function verifyCache(options: VerifyOptions): Promise<VerifyReport>
       for await (const chunk of blob.stream()) hash.update(chunk as Buffer);
       const actual = hash.digest('hex');
       if (actual === row.sha256 && blob.size === row.size) report.ok += 1;
-      else await quarantine(key, `SHA-256 ${actual} (${blob.size} bytes), index says ${row.sha256} (${row.size} bytes)`, () => index.removeTarball(row.repo, row.name, row.version));
+      else
+        await quarantine(key, `SHA-256 ${actual} (${blob.size} bytes), index says ${row.sha256} (${row.size} bytes)`, () =>
+          index.removeTarball(row.repo, row.name, row.version),
+        );
     }
     step(key, problemsBefore);
   }

@@ -19,24 +19,30 @@ import { createProgress, lazyProgress } from './progress.js';
 import { anyFailed, printFetchSummary } from './summary.js';
 
 export function exportCommand(): Command {
-  return withSettings(new Command('export')
-    .summary('Write cached packages and signed registry files to one bundle file')
-    .description(
-      'Write a bundle (one tar file) holding cached tarballs and the upstream\'s original signed registry files, ' +
-      'for `hexproxy import` on the other side of an air gap.\n' +
-      'With lock files or specs, only what they need (pre-warmed first if not cached, as prewarm does); otherwise everything cached of every ' +
-      'repository served: the public one and each configured organization (under repos/ORG/ in the bundle). --repo NAME limits it to those repositories.\n' +
-      'Either way, every cached /installs file (build lists, .signed files, Hex and rebar3 builds) is included, so that the ' +
-      'other side can bootstrap Hex and rebar3; --no-installs leaves them out.\n' +
-      'With --since, only what an earlier bundle does not hold, or what was fetched after a time.\n' +
-      'The manifest is signed with hexproxy\'s key and says when upstream last vouched for each registry file: an importer ' +
-      'that trusts the key (bundles.trustedKeys) lets later files replace earlier ones, and never the other way round.',
-    ))
+  return withSettings(
+    new Command('export')
+      .summary('Write cached packages and signed registry files to one bundle file')
+      .description(
+        "Write a bundle (one tar file) holding cached tarballs and the upstream's original signed registry files, " +
+          'for `hexproxy import` on the other side of an air gap.\n' +
+          'With lock files or specs, only what they need (pre-warmed first if not cached, as prewarm does); otherwise everything cached of every ' +
+          'repository served: the public one and each configured organization (under repos/ORG/ in the bundle). --repo NAME limits it to those repositories.\n' +
+          'Either way, every cached /installs file (build lists, .signed files, Hex and rebar3 builds) is included, so that the ' +
+          'other side can bootstrap Hex and rebar3; --no-installs leaves them out.\n' +
+          'With --since, only what an earlier bundle does not hold, or what was fetched after a time.\n' +
+          "The manifest is signed with hexproxy's key and says when upstream last vouched for each registry file: an importer " +
+          'that trusts the key (bundles.trustedKeys) lets later files replace earlier ones, and never the other way round.',
+      ),
+  )
     .argument('[spec...]', 'package specs, as for prewarm')
     .requiredOption('--out <file>', 'the bundle to write (appears only when complete)')
     .option('--mix-lock <file>', 'export what a mix.lock needs (repeatable)', collect)
     .option('--rebar-lock <file>', 'export what a rebar.lock needs (repeatable)', collect)
-    .option('--repo <name>', 'the repositories to export (all served by default; with specs, where they are looked up, default hexpm), as for prewarm (repeatable, or comma-separated)', collect)
+    .option(
+      '--repo <name>',
+      'the repositories to export (all served by default; with specs, where they are looked up, default hexpm), as for prewarm (repeatable, or comma-separated)',
+      collect,
+    )
     .option('--with-optional', 'with specs: also optional dependencies')
     .option('--since <bundle-or-time>', 'leave out what this earlier bundle holds, or what was fetched before this ISO time')
     .option('--no-installs', 'leave out the cached /installs files (build lists and Hex/rebar3 builds)')
@@ -59,7 +65,10 @@ export function exportCommand(): Command {
           );
           const progress = createProgress('prewarm', plan.targets.length);
           const fetched = await fetchReleases(plan.targets, {
-            index, repositories, concurrency, pin: false,
+            index,
+            repositories,
+            concurrency,
+            pin: false,
             onItem: (target, outcome) => progress.item(targetLabel(target, publicRepository), outcome),
           });
           progress.done();
@@ -71,9 +80,16 @@ export function exportCommand(): Command {
         }
         const progress = lazyProgress('export');
         const summary = await exportBundle({
-          out: String(options['out']), index, blobs, repo: publicRepository, upstreamUrl: config.upstream.url, select, log,
+          out: String(options['out']),
+          index,
+          blobs,
+          repo: publicRepository,
+          upstreamUrl: config.upstream.url,
+          select,
+          log,
           installs: options['installs'] !== false,
-          signingKey: keys.privateKey, installsKey,
+          signingKey: keys.privateKey,
+          installsKey,
           ...(since && { since }),
           onProgress: ({ path, total }) => progress.item(path, 'written', total),
         });
@@ -95,21 +111,23 @@ export function exportCommand(): Command {
 }
 
 export function importCommand(): Command {
-  return withSettings(new Command('import')
-    .summary('Verify a bundle and add it to the cache')
-    .description(
-      'Add a bundle written by `hexproxy export` to the cache. Every registry file is verified with the upstream public key ' +
-      '(not the exporter\'s), every tarball against the checksum in its signed registry entry, every /installs list with its .signed ' +
-      'file and the builds server\'s key (installs.publicKey), and every build against the SHA-512 in its verified list, before anything ' +
-      'becomes visible: a bundle with one bad entry imports nothing (or, with --skip-bad, everything else). Importing the same bundle twice is harmless. ' +
-      'A registry file or list replaces a cached one only if the bundle is signed by a trusted key (hexproxy\'s own, bundles.trustedKeys, --trust-key) ' +
-      'and says upstream vouched for it later; other bundles only fill gaps. ' +
-      'Files of an organization (repos/ORG/ in the bundle) need organizations.ORG configured here: they are verified with its key and cached in its namespace; ' +
-      'a bundle holding files of an organization not configured imports nothing (or, with --skip-bad, everything else). ' +
-      'Imported tarballs are pinned against eviction unless --no-pin.',
-    ))
+  return withSettings(
+    new Command('import')
+      .summary('Verify a bundle and add it to the cache')
+      .description(
+        'Add a bundle written by `hexproxy export` to the cache. Every registry file is verified with the upstream public key ' +
+          "(not the exporter's), every tarball against the checksum in its signed registry entry, every /installs list with its .signed " +
+          "file and the builds server's key (installs.publicKey), and every build against the SHA-512 in its verified list, before anything " +
+          'becomes visible: a bundle with one bad entry imports nothing (or, with --skip-bad, everything else). Importing the same bundle twice is harmless. ' +
+          "A registry file or list replaces a cached one only if the bundle is signed by a trusted key (hexproxy's own, bundles.trustedKeys, --trust-key) " +
+          'and says upstream vouched for it later; other bundles only fill gaps. ' +
+          'Files of an organization (repos/ORG/ in the bundle) need organizations.ORG configured here: they are verified with its key and cached in its namespace; ' +
+          'a bundle holding files of an organization not configured imports nothing (or, with --skip-bad, everything else). ' +
+          'Imported tarballs are pinned against eviction unless --no-pin.',
+      ),
+  )
     .argument('<bundle>', 'the bundle file')
-    .option('--trust-key <file>', 'also trust bundles signed with this exporter\'s public key (PEM; repeatable), as bundles.trustedKeys', collect)
+    .option('--trust-key <file>', "also trust bundles signed with this exporter's public key (PEM; repeatable), as bundles.trustedKeys", collect)
     .option('--skip-bad', 'import the entries that check out and list those refused')
     .option('--no-pin', 'do not pin the imported tarballs')
     .action(async (file: string, options: CommandOptions) => {
@@ -118,9 +136,18 @@ export function importCommand(): Command {
       await withHexproxy(config, async ({ index, blobs, upstreamKey, installsKey, keys, log, repositories }) => {
         const progress = lazyProgress('import');
         // Each organization's files verify with its own configured key, into its own namespace.
-        const organizations = new Map([...repositories].filter(([name]) => name !== config.upstream.repository).map(([name, { registryKey }]) => [name, registryKey]));
+        const organizations = new Map(
+          [...repositories].filter(([name]) => name !== config.upstream.repository).map(([name, { registryKey }]) => [name, registryKey]),
+        );
         const summary = await importBundle({
-          file, index, blobs, repo: config.upstream.repository, upstreamKey, organizations, installsKey, log,
+          file,
+          index,
+          blobs,
+          repo: config.upstream.repository,
+          upstreamKey,
+          organizations,
+          installsKey,
+          log,
           trustedKeys: [createPublicKey(keys.publicKeyPem), ...trustedKeys],
           maxRegistryBytes: config.cache.maxRegistryBytes,
           maxTarballBytes: config.cache.maxTarballBytes,

@@ -30,26 +30,33 @@ export function cacheCommand(): Command {
           `docs and installs: ${stats.passthroughFiles.count} (${formatBytes(stats.passthroughFiles.bytes)})`,
           `hit ratio:         tarballs ${percent(stats.hitRatio.tarballs)}, registry ${percent(stats.hitRatio.registry)}`,
           'top packages (tarball hits, releases cached, bytes):',
-          ...stats.topPackages.map((p) => `  ${p.name.padEnd(30)} ${String(p.hits).padStart(8)} ${String(p.releases).padStart(5)}  ${formatBytes(p.bytes)}`),
+          ...stats.topPackages.map(
+            (p) => `  ${p.name.padEnd(30)} ${String(p.hits).padStart(8)} ${String(p.releases).padStart(5)}  ${formatBytes(p.bytes)}`,
+          ),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
       });
     });
 
-  withSettings(cache.command('verify').description('Re-hash every cached tarball and re-verify every registry file; quarantine what fails'))
-    .action(async (options: CommandOptions) => {
+  withSettings(cache.command('verify').description('Re-hash every cached tarball and re-verify every registry file; quarantine what fails')).action(
+    async (options: CommandOptions) => {
       const config = configFrom(options);
       await withHexproxy(config, async ({ index, blobs, repositories }) => {
         const total = index.tarballTotals().count + index.registryTotals().count;
         const progress = createProgress('verify', total);
         const report = await verifyCache({
-          index, blobs, registryKey: (repo) => repositories.get(repo)?.registryKey, maxRegistryBytes: config.cache.maxRegistryBytes,
+          index,
+          blobs,
+          registryKey: (repo) => repositories.get(repo)?.registryKey,
+          maxRegistryBytes: config.cache.maxRegistryBytes,
           onProgress: (_done, _total, { key, ok }) => progress.item(key, ok ? 'ok' : 'bad'),
         });
         progress.done();
         const lines = [`checked: ${report.checked}`, `ok:      ${report.ok}`, `bad:     ${report.problems.length}`];
         if (report.skipped.length > 0) {
-          lines.push(`skipped: ${report.skipped.length} (registry files of repositories not configured, left as they are: ${[...new Set(report.skipped.map((key) => key.split('/')[1]))].join(', ')})`);
+          lines.push(
+            `skipped: ${report.skipped.length} (registry files of repositories not configured, left as they are: ${[...new Set(report.skipped.map((key) => key.split('/')[1]))].join(', ')})`,
+          );
         }
         for (const problem of report.problems) {
           lines.push(`  ${problem.key}: ${problem.reason}${problem.quarantinedAs ? `; moved to ${problem.quarantinedAs}` : ''}`);
@@ -57,7 +64,8 @@ export function cacheCommand(): Command {
         process.stdout.write(`${lines.join('\n')}\n`);
         if (report.problems.length > 0) process.exitCode = 1;
       });
-    });
+    },
+  );
 
   withSettings(cache.command('evict').description('Remove a package (all its cached releases and its registry file) or one release, pinned or not'))
     .argument('<spec>', 'NAME or NAME@VERSION')

@@ -10,7 +10,7 @@ export function runKeygen(config: Readonly<Config>, force: boolean): void {
   const keys = generateKeyPair(config.keys, force);
   process.stdout.write(
     `Private key: ${keys.privateKeyFile} (mode 0600; keep it secret)\n` +
-    `Public key:  ${keys.publicKeyFile}\n` +
-    `SHA-256 fingerprint of the public key: ${keys.fingerprint}\n`,
+      `Public key:  ${keys.publicKeyFile}\n` +
+      `SHA-256 fingerprint of the public key: ${keys.fingerprint}\n`,
   );
 }

@@ -13,15 +13,12 @@ import { prewarmCommand } from './prewarm.js';
 import { runServe } from './serve.js';
 import { tokenCommand } from './token.js';
 
-const program = new Command('hexproxy')
-  .description('A verifying, re-signing caching proxy of repo.hex.pm for Mix and rebar3')
-  .showHelpAfterError();
+const program = new Command('hexproxy').description('A verifying, re-signing caching proxy of repo.hex.pm for Mix and rebar3').showHelpAfterError();
 
 program.addCommand(
-  withSettings(new Command('serve').description('Serve the proxy (the default command)'), { serve: true })
-    .action(async (options: CommandOptions) => {
-      await runServe(configFrom(options), () => configFrom(options));
-    }),
+  withSettings(new Command('serve').description('Serve the proxy (the default command)'), { serve: true }).action(async (options: CommandOptions) => {
+    await runServe(configFrom(options), () => configFrom(options));
+  }),
   { isDefault: true },
 );
 

@@ -10,11 +10,15 @@ import { createProgress } from './progress.js';
 import { anyFailed, printFetchSummary, type Noted } from './summary.js';
 
 export function mirrorCommand(): Command {
-  return withSettings(new Command('mirror').summary('Fetch all or part of the upstream into the cache').description(
-    'Fetch every package of the upstream, or those matching --only and not --exclude, into the cache. ' +
-    'What is cached already is skipped, so an interrupted run resumes when run again. ' +
-    'The public repository by default; --repo names others (configured organizations), each mirrored with the same selection.',
-  ))
+  return withSettings(
+    new Command('mirror')
+      .summary('Fetch all or part of the upstream into the cache')
+      .description(
+        'Fetch every package of the upstream, or those matching --only and not --exclude, into the cache. ' +
+          'What is cached already is skipped, so an interrupted run resumes when run again. ' +
+          'The public repository by default; --repo names others (configured organizations), each mirrored with the same selection.',
+      ),
+  )
     .option('--only <glob>', 'package names to include, e.g. "phoenix*" (repeatable)', collect)
     .option('--exclude <glob>', 'package names to leave out (repeatable)', collect)
     .option('--versions <which>', 'latest (newest release not retired, stable preferred), all (retired too), or N (newest N not retired)', 'latest')
@@ -27,7 +31,9 @@ export function mirrorCommand(): Command {
       const concurrency = Number(options['concurrency']);
       await withHexproxy(config, async ({ index, repositories }) => {
         const publicRepository = config.upstream.repository;
-        const repos = parseRepoOption(options['repo'] as string[] | undefined, servedRepositories(repositories, publicRepository)) ?? [publicRepository];
+        const repos = parseRepoOption(options['repo'] as string[] | undefined, servedRepositories(repositories, publicRepository)) ?? [
+          publicRepository,
+        ];
         const selection = {
           only: (options['only'] as string[] | undefined) ?? [],
           exclude: (options['exclude'] as string[] | undefined) ?? [],
@@ -46,7 +52,10 @@ export function mirrorCommand(): Command {
         }
         const progress = createProgress('mirror', targets.length);
         const summary: FetchSummary = await fetchReleases(targets, {
-          index, repositories, concurrency, pin: options['pin'] === true,
+          index,
+          repositories,
+          concurrency,
+          pin: options['pin'] === true,
           onItem: (target, outcome) => progress.item(targetLabel(target, publicRepository), outcome),
         });
         progress.done();

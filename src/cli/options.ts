@@ -11,7 +11,16 @@ export function withSettings(command: Command, { serve = false } = {}): Command 
   command.option('-c, --config <file>', 'JSON config file (env HEXPROXY_CONFIG)');
   for (const setting of settings) {
     if (setting.serveOnly && !serve) continue;
-    const valueName = setting.kind === 'integer' ? 'n' : setting.kind === 'path' ? 'file' : setting.kind === 'url' ? 'url' : setting.kind === 'list' ? 'list' : 'value';
+    const valueName =
+      setting.kind === 'integer'
+        ? 'n'
+        : setting.kind === 'path'
+          ? 'file'
+          : setting.kind === 'url'
+            ? 'url'
+            : setting.kind === 'list'
+              ? 'list'
+              : 'value';
     const flags = setting.kind === 'boolean' ? `--${setting.flag}` : `--${setting.flag} <${setting.key === 'dataDir' ? 'dir' : valueName}>`;
     command.addOption(new Option(flags, `${setting.description} (env ${envName(setting)})`).helpGroup('Configuration:'));
   }

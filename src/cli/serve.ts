@@ -36,10 +36,17 @@ export async function runServe(config: Readonly<Config>, reloadConfig: () => Rea
   process.once('SIGTERM', () => stop('SIGTERM'));
   // Announced only once the signals are handled: a supervisor that stops hexproxy as soon as
   // it says it listens must get a clean shutdown, not the default action of SIGTERM.
-  log.info({
-    url: server.url, upstream: config.upstream.url, offline: config.offline, dataDir: config.dataDir,
-    publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint,
-  }, `hexproxy listening on ${server.url}`);
+  log.info(
+    {
+      url: server.url,
+      upstream: config.upstream.url,
+      offline: config.offline,
+      dataDir: config.dataDir,
+      publicKey: keys.publicKeyFile,
+      fingerprint: keys.fingerprint,
+    },
+    `hexproxy listening on ${server.url}`,
+  );
   process.stderr.write(banner(server.url, config, keys.publicKeyFile, keys.fingerprint));
 }
 
@@ -50,7 +57,9 @@ function banner(url: string, config: Readonly<Config>, publicKeyFile: string, fi
     `Public key: ${publicKeyFile} (SHA-256 ${fingerprint}); also served at ${url}/public_key`,
     '',
     'Point Mix at it:',
-    ...mixSetup(url, 'hexpm').split('\n').map((line) => `  ${line}`),
+    ...mixSetup(url, 'hexpm')
+      .split('\n')
+      .map((line) => `  ${line}`),
     'Point rebar3 at it:',
     `  ${rebar3Cdn(url)}   # plus repo_public_key in ~/.config/rebar3/rebar.config (see README)`,
     '',

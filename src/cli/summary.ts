@@ -17,7 +17,12 @@ export interface PlanNotes {
   found?: readonly FoundEntries[];
 }
 
-export function printFetchSummary(summary: FetchSummary, notes: PlanNotes, publicRepository: string, out: NodeJS.WritableStream = process.stdout): void {
+export function printFetchSummary(
+  summary: FetchSummary,
+  notes: PlanNotes,
+  publicRepository: string,
+  out: NodeJS.WritableStream = process.stdout,
+): void {
   const { failed, skipped, found = [] } = notes;
   const lines = [
     `fetched:        ${summary.fetched.length}`,
@@ -26,7 +31,8 @@ export function printFetchSummary(summary: FetchSummary, notes: PlanNotes, publi
   ];
   if (skipped.length > 0) lines.push(`skipped:        ${skipped.length}`);
   for (const { what, reason } of failed) lines.push(`  FAILED ${what}: ${reason}`);
-  for (const { target, reason } of summary.failed) lines.push(`  FAILED ${releaseLabel(target.repo, target.name, target.version, publicRepository)} (from ${target.source}): ${reason}`);
+  for (const { target, reason } of summary.failed)
+    lines.push(`  FAILED ${releaseLabel(target.repo, target.name, target.version, publicRepository)} (from ${target.source}): ${reason}`);
   for (const { what, reason } of skipped) lines.push(`  skipped ${what}: ${reason}`);
   for (const { file, repository, releases } of found) lines.push(`  found in ${repository} (${file}): ${releases.join(', ')}`);
   out.write(`${lines.join('\n')}\n`);

@@ -12,7 +12,10 @@ export const TOKEN_USER = 'hexproxy';
 
 /** The authority of a base URL as written (URL would lower-case it; Hex matches netrc hosts as the URL spells them). */
 function authorityOf(baseUrl: string): string {
-  return baseUrl.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '').replace(/[/?#].*$/, '').replace(/^.*@/, '');
+  return baseUrl
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    .replace(/[/?#].*$/, '')
+    .replace(/^.*@/, '');
 }
 
 /** The host name of a base URL, as a netrc file names it (no port, no brackets). */
@@ -42,7 +45,8 @@ export function mixRepoSet(baseUrl: string, repository: string, token: boolean):
 export const mixSetup = (baseUrl: string, repository: string): string => `${keyDownload(baseUrl)}\n${mixRepoSet(baseUrl, repository, false)}`;
 
 /** Mix: back to hex.pm. */
-export const mixBackToHexpm = (repository: string): string => `mix hex.repo set ${repository} --url https://repo.hex.pm --public-key path/to/hexpm_public_key.pem`;
+export const mixBackToHexpm = (repository: string): string =>
+  `mix hex.repo set ${repository} --url https://repo.hex.pm --public-key path/to/hexpm_public_key.pem`;
 
 /**
  * Mix through the pass-through view, verifying with Hex's built-in key. HEX_MIRROR makes

@@ -70,7 +70,11 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
   // /metrics names the configured organizations and tells traffic: closed wherever reads are.
   if (getPath(tree, 'metrics.requireToken') === undefined) {
     const organizations = getPath(tree, 'organizations');
-    setPath(tree, 'metrics.requireToken', getPath(tree, 'auth.requireToken') === true || (isTree(organizations) && Object.keys(organizations).length > 0));
+    setPath(
+      tree,
+      'metrics.requireToken',
+      getPath(tree, 'auth.requireToken') === true || (isTree(organizations) && Object.keys(organizations).length > 0),
+    );
   }
 
   const result = configSchema.safeParse(tree);
@@ -80,7 +84,12 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
       const key = issue.path.map((part, at) => (typeof part === 'number' ? `[${part}]` : at === 0 ? String(part) : `.${String(part)}`)).join('');
       const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ') : key;
       // An array's elements came from where the array did.
-      const from = origin.get(key) ?? [...origin.keys()].filter((set) => key.startsWith(`${set}[`) || key.startsWith(`${set}.`)).map((set) => origin.get(set)).at(-1);
+      const from =
+        origin.get(key) ??
+        [...origin.keys()]
+          .filter((set) => key.startsWith(`${set}[`) || key.startsWith(`${set}.`))
+          .map((set) => origin.get(set))
+          .at(-1);
       return issue.code === 'unrecognized_keys'
         ? `unknown config key ${keys}${configFile ? ` in ${configFile}` : ''} (see config.example.json for the valid keys)`
         : `config key ${key || '(root)'}${from ? ` (from ${from})` : ''}: ${issue.message}`;
@@ -144,7 +153,10 @@ function parseValue(setting: Setting, raw: string, source: string, cwd: string):
     case 'path':
       return resolve(cwd, raw);
     case 'list':
-      return raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
     case 'string':
     case 'url':
       return raw;

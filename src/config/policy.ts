@@ -14,7 +14,9 @@ export function configuredPolicy(config: Readonly<Config>): Policy {
   const served = servedRepositories(config);
   const unknown = (config.policy.repositories ?? []).filter((name) => !served.includes(name));
   if (unknown.length > 0) {
-    throw new ConfigError(`config key policy.repositories: ${unknown.map((name) => `"${name}"`).join(', ')} is not a repository hexproxy serves (${served.join(', ')}); organizations must be configured under organizations`);
+    throw new ConfigError(
+      `config key policy.repositories: ${unknown.map((name) => `"${name}"`).join(', ')} is not a repository hexproxy serves (${served.join(', ')}); organizations must be configured under organizations`,
+    );
   }
   try {
     return compilePolicy(config.policy, config.upstream.repository);

@@ -8,7 +8,8 @@ import { projectRoot } from '../paths.js';
 import { configSchema } from './schema.js';
 import { envName, orgAuthKeyEnv, settings, type Setting } from './settings.js';
 
-export const REFERENCE_START = '<!-- config-reference:start: made by `npm run docs:config` from src/config/settings.ts and src/config/schema.ts; edit those, not this table -->';
+export const REFERENCE_START =
+  '<!-- config-reference:start: made by `npm run docs:config` from src/config/settings.ts and src/config/schema.ts; edit those, not this table -->';
 export const REFERENCE_END = '<!-- config-reference:end -->';
 
 /** A row for keys only a config file (or, for an organization's key, the environment) sets. */
@@ -27,7 +28,8 @@ const fileOnlyKeys: readonly FileOnlyKey[] = [
     key: 'organizations.NAME.authKey',
     env: orgAuthKeyEnv('NAME'),
     default: '',
-    meaning: 'The hex.pm key sent upstream as `authorization` for organization NAME (see [Private organizations](organizations-and-tokens.md#private-organizations)). Never logged.',
+    meaning:
+      'The hex.pm key sent upstream as `authorization` for organization NAME (see [Private organizations](organizations-and-tokens.md#private-organizations)). Never logged.',
   },
   {
     key: 'organizations.NAME.publicKey',
@@ -37,7 +39,8 @@ const fileOnlyKeys: readonly FileOnlyKey[] = [
   {
     key: 'bundles.trustedKeys',
     default: '`[]`',
-    meaning: 'PEM files of the public keys (`keys.publicKey`) of the hexproxy instances whose signed bundles may replace cached registry files and build lists with ones upstream vouched for later (see [Carry the cache across an air gap](operations.md#carry-the-cache-across-an-air-gap-export-and-import)). hexproxy\'s own key is always trusted. Config file only; `hexproxy import --trust-key FILE` adds one for a run.',
+    meaning:
+      "PEM files of the public keys (`keys.publicKey`) of the hexproxy instances whose signed bundles may replace cached registry files and build lists with ones upstream vouched for later (see [Carry the cache across an air gap](operations.md#carry-the-cache-across-an-air-gap-export-and-import)). hexproxy's own key is always trusted. Config file only; `hexproxy import --trust-key FILE` adds one for a run.",
   },
   {
     key: 'policy',
@@ -62,7 +65,8 @@ function renderDefault(setting: Setting): string {
   const value = setting.default;
   if (value === undefined) {
     const derived = derivedDefaults[setting.key];
-    if (derived === undefined) throw new Error(`config key ${setting.key} has no default and no derived default to document (src/config/reference.ts)`);
+    if (derived === undefined)
+      throw new Error(`config key ${setting.key} has no default and no derived default to document (src/config/reference.ts)`);
     return derived;
   }
   if (Array.isArray(value)) return value.length === 0 ? 'none' : value.map((item) => `\`${String(item)}\``).join(', ');
@@ -93,7 +97,9 @@ export function schemaKeys(schema: z.ZodType = configSchema, prefix = ''): strin
     return schemaKeys(schema.unwrap() as z.ZodType, prefix);
   }
   if (schema instanceof z.ZodObject) {
-    return Object.entries(schema.shape as Record<string, z.ZodType>).flatMap(([name, child]) => schemaKeys(child, prefix ? `${prefix}.${name}` : name));
+    return Object.entries(schema.shape as Record<string, z.ZodType>).flatMap(([name, child]) =>
+      schemaKeys(child, prefix ? `${prefix}.${name}` : name),
+    );
   }
   if (schema instanceof z.ZodRecord) return schemaKeys(schema.valueType as z.ZodType, `${prefix}.NAME`);
   return [prefix];
@@ -109,13 +115,22 @@ export function undocumentedKeys(): string[] {
 /** The markdown table, one row per setting and then the keys only a config file sets. */
 export function configReferenceTable(): string {
   const missing = undocumentedKeys();
-  if (missing.length > 0) throw new Error(`config keys without a row in the reference: ${missing.join(', ')} (add them to src/config/settings.ts or src/config/reference.ts)`);
+  if (missing.length > 0)
+    throw new Error(
+      `config keys without a row in the reference: ${missing.join(', ')} (add them to src/config/settings.ts or src/config/reference.ts)`,
+    );
   const rows = [
     row(['config key', 'flag', 'environment', 'default', 'meaning']),
     '|---|---|---|---|---|',
-    ...settings.map((setting) => row([
-      code(setting.key), code(`--${setting.flag}`), code(envName(setting)), renderDefault(setting), `${setting.serveOnly ? '(serve) ' : ''}${setting.description}`,
-    ])),
+    ...settings.map((setting) =>
+      row([
+        code(setting.key),
+        code(`--${setting.flag}`),
+        code(envName(setting)),
+        renderDefault(setting),
+        `${setting.serveOnly ? '(serve) ' : ''}${setting.description}`,
+      ]),
+    ),
     ...fileOnlyKeys.map((key) => row([code(`${key.key}${key.subtree ? '.*' : ''}`), '', key.env ? code(key.env) : '', key.default, key.meaning])),
   ];
   return rows.join('\n');

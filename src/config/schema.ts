@@ -37,7 +37,10 @@ export const policySchema = z.strictObject({
   repositories: z.array(repositoryName).min(1).optional(),
   deny: z.array(ruleEntry).default([]),
   allow: z.array(ruleEntry).default([]),
-  minReleaseAge: z.string().refine((value) => durationSeconds(value) !== undefined, `must be ${DURATION_HINT}`).default('0'),
+  minReleaseAge: z
+    .string()
+    .refine((value) => durationSeconds(value) !== undefined, `must be ${DURATION_HINT}`)
+    .default('0'),
   undatedReleases: z.enum(['allow', 'block']).default('allow'),
   blockAdvisorySeverity: z.enum(SEVERITIES).optional(),
   blockRetired: z.union([z.boolean(), z.array(z.enum(retirementReasons))]).default(false),
@@ -69,7 +72,9 @@ export const configSchema = z.strictObject({
     requestTimeoutMs: positiveInt,
     keepAliveTimeoutMs: positiveInt,
     sendTimeoutMs: positiveInt,
-    trustedProxies: z.array(z.string().refine((entry) => parseTrustedProxy(entry) !== undefined, 'must be IP addresses or CIDR blocks such as "10.0.0.0/8" or "::1"')),
+    trustedProxies: z.array(
+      z.string().refine((entry) => parseTrustedProxy(entry) !== undefined, 'must be IP addresses or CIDR blocks such as "10.0.0.0/8" or "::1"'),
+    ),
   }),
   auth: z.strictObject({
     requireToken: z.boolean(),
@@ -111,9 +116,11 @@ export const configSchema = z.strictObject({
    * whose signed bundles may replace cached registry files with later ones (hexproxy's own
    * key is always trusted); see docs/bundle-format.md.
    */
-  bundles: z.strictObject({
-    trustedKeys: z.array(z.string().min(1)).default([]),
-  }).prefault({}),
+  bundles: z
+    .strictObject({
+      trustedKeys: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
   policy: policySchema.prefault({}),
 });
 

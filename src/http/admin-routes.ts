@@ -80,7 +80,9 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     const readable = [...repositories.keys()].filter((served) => access.mayRead(token, served));
     if (!repository) throw new NotFoundError(`no repository ${name}; hexproxy serves ${readable.join(', ') || 'none this token may read'}`);
     if (!access.mayRead(token, name)) {
-      throw new ForbiddenError(`token ${token?.name ?? '?'} has admin rights but may not read repository ${name}; admin operations on a repository need read rights on it too (hexproxy token create NAME --read ${name} --admin)`);
+      throw new ForbiddenError(
+        `token ${token?.name ?? '?'} has admin rights but may not read repository ${name}; admin operations on a repository need read rights on it too (hexproxy token create NAME --read ${name} --admin)`,
+      );
     }
     return { name, registry: repository.registry, tarballs: repository.tarballs };
   };
@@ -114,7 +116,8 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     try {
       reloadPolicy();
     } catch (error: unknown) {
-      if (error instanceof ConfigError) throw new BadRequestError(`the policy was not reloaded and the previous one stays in force: ${error.message}`, { cause: error });
+      if (error instanceof ConfigError)
+        throw new BadRequestError(`the policy was not reloaded and the previous one stays in force: ${error.message}`, { cause: error });
       throw error;
     }
     return c.json(policyFor(c.get('token')));
@@ -138,7 +141,16 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     const last = rows[rows.length - 1];
     return c.json({
       repo,
-      entries: rows.map(({ name, version, size, sha256, hits, lastUsedAt, fetchedAt, pinned }) => ({ name, version, size, sha256, hits, lastUsedAt, fetchedAt, pinned })),
+      entries: rows.map(({ name, version, size, sha256, hits, lastUsedAt, fetchedAt, pinned }) => ({
+        name,
+        version,
+        size,
+        sha256,
+        hits,
+        lastUsedAt,
+        fetchedAt,
+        pinned,
+      })),
       next: rows.length === limit && last ? `${last.name}-${last.version}` : null,
     });
   });
@@ -160,7 +172,7 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     const token = c.get('token');
     const { name: repo } = repositoryOf(token, request.repo);
     const refuses = (other: string): string | undefined =>
-      (access.mayRead(token, other) ? undefined : `token ${token?.name ?? '?'} may not read repository ${other}`);
+      access.mayRead(token, other) ? undefined : `token ${token?.name ?? '?'} may not read repository ${other}`;
     const plan = await planPrewarm(
       { mixLocks: [], rebarLocks: [], specs: request.specs, withOptional: request.withOptional ?? false, concurrency: 8, repos: [repo], refuses },
       { repositories, publicRepository },
@@ -168,13 +180,19 @@ export function adminRoutes(deps: AdminDependencies): Hono<Env> {
     const summary = await fetchReleases(plan.targets, { index, repositories, concurrency: 8, pin: request.pin ?? false });
     // Releases of another repository than `repo` are named REPO/NAME@VERSION.
     const named = (t: ReleaseTarget): string => `${t.repo === repo ? '' : `${t.repo}/`}${t.name}@${t.version}`;
-    return c.json({
-      repo,
-      fetched: summary.fetched.map(named).sort(),
-      cached: summary.cached.map(named).sort(),
-      failed: [...plan.failed.map((f) => ({ what: f.what, reason: f.reason })), ...summary.failed.map((f) => ({ what: named(f.target), reason: f.reason }))],
-      skipped: plan.skipped,
-    }, summary.failed.length + plan.failed.length > 0 ? 207 : 200);
+    return c.json(
+      {
+        repo,
+        fetched: summary.fetched.map(named).sort(),
+        cached: summary.cached.map(named).sort(),
+        failed: [
+          ...plan.failed.map((f) => ({ what: f.what, reason: f.reason })),
+          ...summary.failed.map((f) => ({ what: named(f.target), reason: f.reason })),
+        ],
+        skipped: plan.skipped,
+      },
+      summary.failed.length + plan.failed.length > 0 ? 207 : 200,
+    );
   });
 
   return routes;

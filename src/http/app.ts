@@ -15,7 +15,14 @@ import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
 import { openHitFile, statusOf, type HitLookup, type PreparedHit } from './hit.js';
 import {
-  ATTACHMENT, DOCS_CONTENT_TYPE, POLICY_HIDDEN_HEADER, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, installsContentType,
+  ATTACHMENT,
+  DOCS_CONTENT_TYPE,
+  POLICY_HIDDEN_HEADER,
+  REGISTRY_CACHE_CONTROL,
+  REGISTRY_CONTENT_TYPE,
+  TARBALL_CACHE_CONTROL,
+  TARBALL_CONTENT_TYPE,
+  installsContentType,
 } from './headers.js';
 import { errorResponse } from './error-response.js';
 import { refuseCrossSite } from './cross-site.js';
@@ -55,9 +62,24 @@ export interface UiMount {
 
 export type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables };
 
-const ROUTES_HINT = 'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz, and the same under /mirror/ (pass-through view)';
+const ROUTES_HINT =
+  'hexproxy serves /names, /versions, /packages/NAME, /tarballs/NAME-VERSION.tar, /docs/NAME-VERSION.tar.gz, /installs/..., /public_key and /healthz, and the same under /mirror/ (pass-through view)';
 
-export function createHttpApp({ repositories, publicRepository, installs, hits, access, trustedProxies, metricsRequireToken, admin, policyCheck, metrics, readiness, log, ui }: HttpDependencies): Hono<Env> {
+export function createHttpApp({
+  repositories,
+  publicRepository,
+  installs,
+  hits,
+  access,
+  trustedProxies,
+  metricsRequireToken,
+  admin,
+  policyCheck,
+  metrics,
+  readiness,
+  log,
+  ui,
+}: HttpDependencies): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use(requestContext(log, metrics));
@@ -69,8 +91,13 @@ export function createHttpApp({ repositories, publicRepository, installs, hits, 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => {
     const checks = readiness();
-    const failing = Object.entries(checks).filter(([, ok]) => !ok).map(([name]) => name);
-    const body = { status: failing.length === 0 ? 'ready' : 'not ready', checks: Object.fromEntries(Object.entries(checks).map(([name, ok]) => [name, ok ? 'ok' : 'failing'])) };
+    const failing = Object.entries(checks)
+      .filter(([, ok]) => !ok)
+      .map(([name]) => name);
+    const body = {
+      status: failing.length === 0 ? 'ready' : 'not ready',
+      checks: Object.fromEntries(Object.entries(checks).map(([name, ok]) => [name, ok ? 'ok' : 'failing'])),
+    };
     return c.json(body, failing.length === 0 ? 200 : 503, { 'cache-control': 'no-store' });
   });
   // Its figures are traffic and cache contents, and its labels name organizations: closed where reads are (metrics.requireToken).
@@ -85,11 +112,15 @@ export function createHttpApp({ repositories, publicRepository, installs, hits, 
   const served = repositories.get(publicRepository);
   if (served) {
     const builds = countedInstalls(installs, metrics);
-    app.route('/mirror', repositoryRoutes({ repository: served, view: 'original', guard: readGuard(access, publicRepository), hits, installs: builds }));
+    app.route(
+      '/mirror',
+      repositoryRoutes({ repository: served, view: 'original', guard: readGuard(access, publicRepository), hits, installs: builds }),
+    );
     app.route('/', repositoryRoutes({ repository: served, view: 'resigned', guard: readGuard(access, publicRepository), hits, installs: builds }));
   }
   for (const [name, organization] of repositories) {
-    if (name !== publicRepository) app.route(`/repos/${name}`, repositoryRoutes({ repository: organization, view: 'resigned', guard: readGuard(access, name, true), hits }));
+    if (name !== publicRepository)
+      app.route(`/repos/${name}`, repositoryRoutes({ repository: organization, view: 'resigned', guard: readGuard(access, name, true), hits }));
   }
   app.all('/repos/:org/*', (c) => {
     throw new NotFoundError(`organization ${c.req.param('org')} is not configured in hexproxy (config key organizations)`);
@@ -166,13 +197,16 @@ function repositoryRoutes({ repository, view, guard, hits, installs }: Repositor
   routes.get('/versions', guard, (c) => hitFirst(c, 'versions', () => registryResponse(c, repository, () => repository.versions(), view)));
   routes.get('/packages/:name', guard, async (c) => {
     const name = c.req.param('name');
-    if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
+    if (!isPackageName(name))
+      throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
     return hitFirst(c, `packages/${name}`, () => registryResponse(c, repository, () => repository.package(name), view));
   });
 
   routes.get('/tarballs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar');
-    return hitFirst(c, `tarballs/${release.name}-${release.version}.tar`, async () => tarballResponse(c, await repository.tarball(release.name, release.version)));
+    return hitFirst(c, `tarballs/${release.name}-${release.version}.tar`, async () =>
+      tarballResponse(c, await repository.tarball(release.name, release.version)),
+    );
   });
 
   routes.get('/docs/:file', guard, async (c) => {
@@ -183,7 +217,10 @@ function repositoryRoutes({ repository, view, guard, hits, installs }: Repositor
   if (!installs) {
     routes.get('/policies/:name', guard, async (c) => {
       const name = c.req.param('name');
-      if (!isPolicyName(name)) throw new BadRequestError(`"${name}" is not a valid policy name (3-64 lowercase letters, digits, "_", "-" or ".", starting and ending with a letter or digit)`);
+      if (!isPolicyName(name))
+        throw new BadRequestError(
+          `"${name}" is not a valid policy name (3-64 lowercase letters, digits, "_", "-" or ".", starting and ending with a letter or digit)`,
+        );
       return registryResponse(c, repository, () => repository.dependencyPolicy(name), view);
     });
     return routes;
@@ -267,13 +304,7 @@ function blobResponse(c: Context<Env>, blob: StoredBlob, etag: string, headers: 
   return conditionalResponse(c, etag, headers, () => Readable.toWeb(blob.stream()) as ReadableStream<Uint8Array>, blob.size);
 }
 
-function conditionalResponse(
-  c: Context<Env>,
-  etag: string,
-  headers: Record<string, string>,
-  body: () => BodyInit,
-  length: number,
-): Response {
+function conditionalResponse(c: Context<Env>, etag: string, headers: Record<string, string>, body: () => BodyInit, length: number): Response {
   if (matchesIfNoneMatch(c.req.header('if-none-match'), etag)) return new Response(null, { status: 304, headers });
   headers['content-length'] = String(length);
   // HEAD: headers only, and no file is opened.
@@ -282,7 +313,12 @@ function conditionalResponse(
 
 function cacheHeaders(cache: CacheStatus, etag: string, cacheControl: string): Record<string, string> {
   // nosniff and the sandbox policy are added to every response by requestContext.
-  const headers: Record<string, string> = { etag, 'cache-control': cacheControl, 'x-hexproxy-cache': cache.toUpperCase(), 'content-disposition': ATTACHMENT };
+  const headers: Record<string, string> = {
+    etag,
+    'cache-control': cacheControl,
+    'x-hexproxy-cache': cache.toUpperCase(),
+    'content-disposition': ATTACHMENT,
+  };
   // Served from cache because upstream failed: say so, the way RFC 7234 did.
   if (cache === 'stale') headers['warning'] = '110 hexproxy "Response is Stale"';
   return headers;

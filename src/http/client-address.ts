@@ -51,9 +51,14 @@ export class TrustedProxies {
 }
 
 /** Sets the request's Client (c.get('client')) for the routes: one place decides who a client is. */
-export function clientContext(proxies: TrustedProxies): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: { client: Client } }> {
+export function clientContext(
+  proxies: TrustedProxies,
+): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: { client: Client } }> {
   return async (c, next) => {
-    c.set('client', proxies.clientOf(c.env?.incoming?.socket.remoteAddress, () => c.req.header('x-forwarded-for')));
+    c.set(
+      'client',
+      proxies.clientOf(c.env?.incoming?.socket.remoteAddress, () => c.req.header('x-forwarded-for')),
+    );
     await next();
   };
 }

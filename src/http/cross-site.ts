@@ -15,7 +15,8 @@ export function refuseCrossSite(): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.method !== 'GET' && c.req.method !== 'HEAD') {
       const reason = crossSiteReason(c.req.header('sec-fetch-site'), c.req.header('origin'), c.req.header('host') ?? new URL(c.req.url).host);
-      if (reason !== undefined) throw new ForbiddenError(`cross-site request refused: ${reason}; hexproxy changes nothing for pages of other origins`);
+      if (reason !== undefined)
+        throw new ForbiddenError(`cross-site request refused: ${reason}; hexproxy changes nothing for pages of other origins`);
     }
     await next();
   };

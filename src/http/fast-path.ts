@@ -91,6 +91,17 @@ export function withFastPath(served: Repository | undefined, hits: HitLookup, lo
 
   function logRequest(request: IncomingMessage, status: number, requestId: string, started: number, policyHidden?: string): void {
     if (!accessLogged(log)) return;
-    log.info({ reqId: requestId, method: request.method, path: request.url, status, cache: 'HIT', ms: Math.round((performance.now() - started) * 10) / 10, policyHidden }, 'request');
+    log.info(
+      {
+        reqId: requestId,
+        method: request.method,
+        path: request.url,
+        status,
+        cache: 'HIT',
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        policyHidden,
+      },
+      'request',
+    );
   }
 }

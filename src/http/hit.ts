@@ -8,11 +8,25 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { AccessControl } from '../auth/access-control.js';
 import {
-  isFileHit, isRegistryHit, type CachedTarballFile, type Hit, type HotTarball, type RegistryFile, type Repository, type View,
+  isFileHit,
+  isRegistryHit,
+  type CachedTarballFile,
+  type Hit,
+  type HotTarball,
+  type RegistryFile,
+  type Repository,
+  type View,
 } from '../repository/repository.js';
 import { matchesIfNoneMatch } from './conditional.js';
 import {
-  ATTACHMENT, NOSNIFF, POLICY_HIDDEN_HEADER, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, SANDBOX_POLICY, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE,
+  ATTACHMENT,
+  NOSNIFF,
+  POLICY_HIDDEN_HEADER,
+  REGISTRY_CACHE_CONTROL,
+  REGISTRY_CONTENT_TYPE,
+  SANDBOX_POLICY,
+  TARBALL_CACHE_CONTROL,
+  TARBALL_CONTENT_TYPE,
 } from './headers.js';
 
 interface PreparedCommon {
@@ -30,7 +44,8 @@ interface PreparedCommon {
  * Everything a response to a hit needs: the bytes held in memory, or a cached tarball's
  * file (opened with openHitFile, which checks it is still what the index says).
  */
-export type PreparedHit = PreparedCommon & ({ readonly body: Buffer; readonly file: undefined } | { readonly body: undefined; readonly file: CachedTarballFile });
+export type PreparedHit = PreparedCommon &
+  ({ readonly body: Buffer; readonly file: undefined } | { readonly body: undefined; readonly file: CachedTarballFile });
 
 /**
  * Who asks: a request without credentials (it may read only what anonymous clients may),
@@ -54,7 +69,8 @@ export class HitLookup {
     if (isRegistryHit(hit)) return this.registry(hit, view);
     if (isFileHit(hit)) return preparedFile(hit);
     let tarball = this.tarballPrepared.get(hit);
-    if (!tarball) this.tarballPrepared.set(hit, (tarball = preparedBytes(hit, hit.etag, hit.body, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, undefined)));
+    if (!tarball)
+      this.tarballPrepared.set(hit, (tarball = preparedBytes(hit, hit.etag, hit.body, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, undefined)));
     return tarball;
   }
 
@@ -81,7 +97,10 @@ export function statusOf(hit: PreparedHit, ifNoneMatch: string | undefined): 200
 export async function openHitFile(file: CachedTarballFile): Promise<FileHandle | undefined> {
   const handle = await open(file.path, 'r').catch(() => undefined);
   if (!handle) return undefined;
-  const size = await handle.stat().then((stats) => stats.size, () => -1);
+  const size = await handle.stat().then(
+    (stats) => stats.size,
+    () => -1,
+  );
   if (size === file.row.size) return handle;
   await handle.close().catch(() => undefined);
   return undefined;
@@ -93,7 +112,14 @@ function preparedFile(file: CachedTarballFile): PreparedHit {
   return { hit: file, etag: file.etag, body: undefined, file, ok: withLength(notModified, file.row.size), notModified, policyHidden: undefined };
 }
 
-function preparedBytes(hit: Hit, etag: string, body: Buffer, cacheControl: string, contentType: string, policyHidden: string | undefined): PreparedHit {
+function preparedBytes(
+  hit: Hit,
+  etag: string,
+  body: Buffer,
+  cacheControl: string,
+  contentType: string,
+  policyHidden: string | undefined,
+): PreparedHit {
   const notModified = commonHeaders(etag, cacheControl, contentType, policyHidden);
   return { hit, etag, body, file: undefined, ok: withLength(notModified, body.length), notModified, policyHidden };
 }
@@ -101,8 +127,20 @@ function preparedBytes(hit: Hit, etag: string, body: Buffer, cacheControl: strin
 /** The routes' headers for the same answer (src/http/app.ts, and requestContext's on every response). */
 function commonHeaders(etag: string, cacheControl: string, contentType: string, policyHidden: string | undefined): string[] {
   const headers = [
-    'etag', etag, 'cache-control', cacheControl, 'x-hexproxy-cache', 'HIT', 'content-type', contentType, 'content-disposition', ATTACHMENT,
-    'x-content-type-options', NOSNIFF, 'content-security-policy', SANDBOX_POLICY,
+    'etag',
+    etag,
+    'cache-control',
+    cacheControl,
+    'x-hexproxy-cache',
+    'HIT',
+    'content-type',
+    contentType,
+    'content-disposition',
+    ATTACHMENT,
+    'x-content-type-options',
+    NOSNIFF,
+    'content-security-policy',
+    SANDBOX_POLICY,
   ];
   if (policyHidden !== undefined) headers.push(POLICY_HIDDEN_HEADER, policyHidden);
   return headers;

@@ -27,9 +27,11 @@ export function policyRoutes({ access, publicRepository, check }: PolicyCheckDep
     const token = access.check(c.req.header('authorization'), c.get('client').address, 'read', publicRepository);
     const mayRead = (repository: string): boolean => access.mayRead(token, repository);
     const declared = Number(c.req.header('content-length') ?? 0);
-    if (declared > MAX_LOCK_BYTES) throw new RequestTooLargeError(`a lock file of ${declared} bytes is over the ${MAX_LOCK_BYTES} bytes this endpoint reads`);
+    if (declared > MAX_LOCK_BYTES)
+      throw new RequestTooLargeError(`a lock file of ${declared} bytes is over the ${MAX_LOCK_BYTES} bytes this endpoint reads`);
     const text = await requestText(() => c.req.text(), c.env?.incoming);
-    if (Buffer.byteLength(text) > MAX_LOCK_BYTES) throw new RequestTooLargeError(`the lock file is over the ${MAX_LOCK_BYTES} bytes this endpoint reads`);
+    if (Buffer.byteLength(text) > MAX_LOCK_BYTES)
+      throw new RequestTooLargeError(`the lock file is over the ${MAX_LOCK_BYTES} bytes this endpoint reads`);
     if (text.trim() === '') throw new BadRequestError('send a mix.lock or rebar.lock as the request body (curl --data-binary @mix.lock)');
     const format = c.req.query('format') ?? (text.trimStart().startsWith('%{') ? 'mix' : 'rebar');
     if (format !== 'mix' && format !== 'rebar') throw new BadRequestError(`format=${format} is neither mix nor rebar`);

@@ -25,7 +25,10 @@ let counter = 0;
 // URL parsing also resolves "%2e", ".%2e" and "%2e." as dot segments.
 const UNSAFE_TARGET = /(^|\/)(?:\.|%2e){1,2}(\/|$)|%2e%2e|%00|%2f|%5c|\\|\/\/|[\u0000-\u001f\u007f]/i;
 
-export function requestContext(log: Logger, metrics?: Metrics): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables }> {
+export function requestContext(
+  log: Logger,
+  metrics?: Metrics,
+): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables }> {
   return async (c, next) => {
     const started = performance.now();
     const requestId = requestIdOf(c.req.header('x-request-id'));
@@ -35,7 +38,12 @@ export function requestContext(log: Logger, metrics?: Metrics): MiddlewareHandle
     // The node adapter parses the URL (resolving dot segments); judge what the client sent.
     const target = rawTarget(c.env?.incoming?.url ?? c.req.raw.url);
     if (UNSAFE_TARGET.test(target)) {
-      c.res = errorResponse(new BadRequestError('the request path has ".", "..", an encoded "/" or "\\", an empty segment or a control character; no Hex resource has one'), requestLog);
+      c.res = errorResponse(
+        new BadRequestError(
+          'the request path has ".", "..", an encoded "/" or "\\", an empty segment or a control character; no Hex resource has one',
+        ),
+        requestLog,
+      );
     } else {
       await next();
     }
@@ -47,16 +55,25 @@ export function requestContext(log: Logger, metrics?: Metrics): MiddlewareHandle
     if (metrics) {
       const code = c.res.headers.get('x-hexproxy-error');
       if (code) metrics.error(code);
-      metrics.served(routeOf(target), c.req.method, c.res.status, (performance.now() - started) / 1000, Number(c.res.headers.get('content-length') ?? 0) || 0);
+      metrics.served(
+        routeOf(target),
+        c.req.method,
+        c.res.status,
+        (performance.now() - started) / 1000,
+        Number(c.res.headers.get('content-length') ?? 0) || 0,
+      );
     }
-    requestLog.info({
-      method: c.req.method,
-      path: target,
-      status: c.res.status,
-      cache: c.res.headers.get('x-hexproxy-cache') ?? undefined,
-      ms: Math.round((performance.now() - started) * 10) / 10,
-      policyHidden: c.res.headers.get(POLICY_HIDDEN_HEADER) ?? undefined,
-    }, 'request');
+    requestLog.info(
+      {
+        method: c.req.method,
+        path: target,
+        status: c.res.status,
+        cache: c.res.headers.get('x-hexproxy-cache') ?? undefined,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        policyHidden: c.res.headers.get(POLICY_HIDDEN_HEADER) ?? undefined,
+      },
+      'request',
+    );
   };
 }
 

@@ -40,10 +40,7 @@ export function listReaders(list: BuildListName): string {
 
 /** What a path under /installs/ is, as far as hexproxy serves it. */
 export type InstallsPath =
-  | { kind: 'list'; list: BuildListName }
-  | { kind: 'signature'; list: BuildListName }
-  | { kind: 'build'; list: BuildListName }
-  | { kind: 'unknown' };
+  { kind: 'list'; list: BuildListName } | { kind: 'signature'; list: BuildListName } | { kind: 'build'; list: BuildListName } | { kind: 'unknown' };
 
 const SEGMENT = '[A-Za-z0-9_+-][A-Za-z0-9._+-]*';
 

@@ -10,7 +10,16 @@
 // not a server error: Hex's update check asks for hex-1.x.csv from every fresh Mix home.
 import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import {
-  BuildListUnavailableError, HexproxyError, NotFoundError, OfflineMissError, StorageError, UpstreamTimeoutError, UpstreamUnavailableError, VerificationError, allowsStale, errorMessage,
+  BuildListUnavailableError,
+  HexproxyError,
+  NotFoundError,
+  OfflineMissError,
+  StorageError,
+  UpstreamTimeoutError,
+  UpstreamUnavailableError,
+  VerificationError,
+  allowsStale,
+  errorMessage,
 } from '../errors.js';
 import type { Logger } from '../log.js';
 import { installsPath, passthroughKey } from '../cache/layout.js';
@@ -185,7 +194,8 @@ export class InstallsMirror {
 
   /** Offline, a list that is not cached (or not usable) says so in its own words: Hex prints them. */
   private offlineMiss(list: BuildListName, cached: CachedPair | undefined): HexproxyError {
-    if (cached && 'problem' in cached) return new OfflineMissError(`/installs/${list} is cached, but ${cached.problem}; hexproxy runs offline and cannot fetch it again`);
+    if (cached && 'problem' in cached)
+      return new OfflineMissError(`/installs/${list} is cached, but ${cached.problem}; hexproxy runs offline and cannot fetch it again`);
     return new BuildListUnavailableError(`/installs/${list} is not cached, and hexproxy runs offline (--offline); ${this.remedy(list)}`);
   }
 
@@ -231,7 +241,9 @@ export class InstallsMirror {
     } catch (error: unknown) {
       if ('staged' in fetchedList) await fetchedList.staged.writer.abort();
       if (error instanceof NotFoundError) {
-        throw new VerificationError(`the builds server has no /installs/${list}.signed, so /installs/${list} cannot be verified; not stored`, { cause: error });
+        throw new VerificationError(`the builds server has no /installs/${list}.signed, so /installs/${list} cannot be verified; not stored`, {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -263,8 +275,13 @@ export class InstallsMirror {
     const rowOf = (path: string, part: Fetched, previous: Part | undefined): PassthroughRow | undefined => {
       if ('staged' in part) {
         return {
-          path, upstreamEtag: part.etag, sha256: part.staged.sha256, size: part.staged.size,
-          fetchedAt: now, checkedAt: now, upstreamAsOf: now,
+          path,
+          upstreamEtag: part.etag,
+          sha256: part.staged.sha256,
+          size: part.staged.size,
+          fetchedAt: now,
+          checkedAt: now,
+          upstreamAsOf: now,
         };
       }
       return previous && confirmedAt(previous.row, now);
@@ -272,10 +289,15 @@ export class InstallsMirror {
     const listRow = rowOf(listPath, fetchedList, cached?.list);
     const signedRow = rowOf(signedPath, fetchedSigned, cached?.signed);
     if (!listRow || !signedRow) throw new VerificationError(`/installs/${list}: a half of the pair is missing`);
-    await this.commitPair([[listPath, fetchedList, listRow], [signedPath, fetchedSigned, signedRow]]);
+    await this.commitPair([
+      [listPath, fetchedList, listRow],
+      [signedPath, fetchedSigned, signedRow],
+    ]);
     const pair: ListPair = {
-      list: { row: listRow, bytes: listBytes }, signed: { row: signedRow, bytes: signedBytes },
-      entries: parseBuildList(list, listBytes), cache: cached ? 'revalidated' : 'miss',
+      list: { row: listRow, bytes: listBytes },
+      signed: { row: signedRow, bytes: signedBytes },
+      entries: parseBuildList(list, listBytes),
+      cache: cached ? 'revalidated' : 'miss',
     };
     this.parsed.set(list, { key: `${listRow.sha256} ${signedRow.sha256}`, entries: pair.entries });
     return pair;
@@ -286,7 +308,10 @@ export class InstallsMirror {
     const result = await upstream.getIfChanged(path, cached?.row.upstreamEtag ?? null);
     if (result.status === 304) return { notModified: true };
     const staged = await stageDownload(blobs, passthroughKey(path), result, {
-      maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes', keepBytes: true,
+      maxBytes,
+      what: `/${path}`,
+      limitSetting: 'cache.maxTarballBytes',
+      keepBytes: true,
     });
     return { staged, bytes: staged.bytes ?? Buffer.alloc(0), etag: result.etag ?? null };
   }
@@ -322,19 +347,33 @@ export class InstallsMirror {
     const blobKey = passthroughKey(key);
     const result = await upstream.get(key);
     const sha512 = createHash('sha512');
-    const staged = await stageDownload(blobs, blobKey, { ...result, body: hashing(result.body, sha512) }, {
-      maxBytes, what: `/installs/${path}`, limitSetting: 'cache.maxTarballBytes',
-    });
+    const staged = await stageDownload(
+      blobs,
+      blobKey,
+      { ...result, body: hashing(result.body, sha512) },
+      {
+        maxBytes,
+        what: `/installs/${path}`,
+        limitSetting: 'cache.maxTarballBytes',
+      },
+    );
     const actual = sha512.digest('hex');
     if (actual !== expected) {
       await staged.writer.abort();
       log.warn({ path: `/installs/${path}`, expected, actual }, 'build does not match the SHA-512 its list gives; not stored');
-      throw new VerificationError(`/installs/${path} from the builds server does not match /installs/${list}: expected SHA-512 ${expected}, got ${actual}; not stored`);
+      throw new VerificationError(
+        `/installs/${path} from the builds server does not match /installs/${list}: expected SHA-512 ${expected}, got ${actual}; not stored`,
+      );
     }
     const now = Date.now();
     const row: PassthroughRow = {
-      path: key, upstreamEtag: result.etag ?? null,
-      sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now, upstreamAsOf: now,
+      path: key,
+      upstreamEtag: result.etag ?? null,
+      sha256: staged.sha256,
+      size: staged.size,
+      fetchedAt: now,
+      checkedAt: now,
+      upstreamAsOf: now,
     };
     await commitWithRow(staged, blobs, blobKey, () => index.savePassthroughFile(row));
     const blob = await blobs.open(blobKey);

@@ -31,16 +31,17 @@ export function parseInstallsTarget(text: string): InstallsTarget {
   const elixir = match[1];
   const otp = match[2];
   if (otp === undefined && compareVersions(elixir, PER_OTP_SINCE) >= 0) {
-    throw new BadRequestError(`--installs ${text}: Elixir ${PER_OTP_SINCE} and later install Hex and rebar3 per OTP release; give ${elixir}:OTP_RELEASE, e.g. ${elixir}:27`);
+    throw new BadRequestError(
+      `--installs ${text}: Elixir ${PER_OTP_SINCE} and later install Hex and rebar3 per OTP release; give ${elixir}:OTP_RELEASE, e.g. ${elixir}:27`,
+    );
   }
   return otp === undefined ? { elixir } : { elixir, otp };
 }
 
 /** The lists Mix of that Elixir reads, and the update check's list. */
 function listsFor(target: InstallsTarget): { lists: BuildListName[]; builds: BuildListName[] } {
-  const builds: BuildListName[] = target.otp !== undefined && compareVersions(target.elixir, PER_OTP_SINCE) >= 0
-    ? ['hex.csv', 'rebar.csv']
-    : ['hex-1.x.csv', 'rebar3-1.x.csv'];
+  const builds: BuildListName[] =
+    target.otp !== undefined && compareVersions(target.elixir, PER_OTP_SINCE) >= 0 ? ['hex.csv', 'rebar.csv'] : ['hex-1.x.csv', 'rebar3-1.x.csv'];
   return { lists: [...new Set<BuildListName>([...builds, 'hex-1.x.csv'])], builds };
 }
 
@@ -64,7 +65,11 @@ export function pickBuild(listed: readonly ListedBuild[], target: InstallsTarget
   return best;
 }
 
-export async function prewarmInstalls(targets: readonly InstallsTarget[], installs: InstallsMirror, onItem: (item: InstallsItem) => void): Promise<InstallsItem[]> {
+export async function prewarmInstalls(
+  targets: readonly InstallsTarget[],
+  installs: InstallsMirror,
+  onItem: (item: InstallsItem) => void,
+): Promise<InstallsItem[]> {
   const items: InstallsItem[] = [];
   const done = new Set<string>();
   const record = (item: InstallsItem): void => {

@@ -144,21 +144,49 @@ function readQuoted(scanner: Scanner, quote: '"' | "'"): string {
     if (scanner.done) continue; // reported as unterminated on the next turn
     const escape = scanner.advance();
     switch (escape) {
-      case '0': value += '\0'; break;
-      case 'a': value += '\x07'; break;
-      case 'b': value += '\b'; break;
-      case 'd': value += '\x7f'; break;
-      case 'e': value += '\x1b'; break;
-      case 'f': value += '\f'; break;
-      case 'n': value += '\n'; break;
-      case 'r': value += '\r'; break;
-      case 's': value += ' '; break;
-      case 't': value += '\t'; break;
-      case 'v': value += '\v'; break;
-      case 'x': value += String.fromCodePoint(readHexEscape(scanner, 2, true)); break;
-      case 'u': value += String.fromCodePoint(readHexEscape(scanner, 4, true)); break;
-      case '\n': break; // a backslash before a newline continues the line
-      default: value += escape; // \" \\ \# \' and any other character stand for themselves
+      case '0':
+        value += '\0';
+        break;
+      case 'a':
+        value += '\x07';
+        break;
+      case 'b':
+        value += '\b';
+        break;
+      case 'd':
+        value += '\x7f';
+        break;
+      case 'e':
+        value += '\x1b';
+        break;
+      case 'f':
+        value += '\f';
+        break;
+      case 'n':
+        value += '\n';
+        break;
+      case 'r':
+        value += '\r';
+        break;
+      case 's':
+        value += ' ';
+        break;
+      case 't':
+        value += '\t';
+        break;
+      case 'v':
+        value += '\v';
+        break;
+      case 'x':
+        value += String.fromCodePoint(readHexEscape(scanner, 2, true));
+        break;
+      case 'u':
+        value += String.fromCodePoint(readHexEscape(scanner, 4, true));
+        break;
+      case '\n':
+        break; // a backslash before a newline continues the line
+      default:
+        value += escape; // \" \\ \# \' and any other character stand for themselves
     }
   }
 }
@@ -212,8 +240,8 @@ class Parser {
       if (token.type === 'keyword') {
         const { key, value } = this.keywordPair(token);
         pairs.push({ kind: 'tuple', items: [key, value], at: key.at });
-      }
-      else if (pairs.length > 0) this.fail(token, `expected a keyword pair such as "key: value" (keyword pairs come last in a ${what}), found ${describeToken(token)}`);
+      } else if (pairs.length > 0)
+        this.fail(token, `expected a keyword pair such as "key: value" (keyword pairs come last in a ${what}), found ${describeToken(token)}`);
       else items.push(this.term());
       if (this.separator(close, what)) break;
     }
@@ -229,7 +257,8 @@ class Parser {
         entries.push(this.keywordPair(token));
         keywords = true;
       } else {
-        if (keywords) this.fail(token, `expected a keyword pair such as "key: value" (keyword pairs come last in a map), found ${describeToken(token)}`);
+        if (keywords)
+          this.fail(token, `expected a keyword pair such as "key: value" (keyword pairs come last in a map), found ${describeToken(token)}`);
         const key = this.term();
         const arrow = this.next();
         if (!(arrow.type === 'punct' && arrow.text === '=>')) this.fail(arrow, `expected "=>" after the map key, found ${describeToken(arrow)}`);

@@ -73,7 +73,15 @@ function skipBlanks(scanner: Scanner): void {
 }
 
 const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
-  b: '\b', d: '\x7f', e: '\x1b', f: '\f', n: '\n', r: '\r', s: ' ', t: '\t', v: '\v',
+  b: '\b',
+  d: '\x7f',
+  e: '\x1b',
+  f: '\f',
+  n: '\n',
+  r: '\r',
+  s: ' ',
+  t: '\t',
+  v: '\v',
 };
 
 /** Reads a `"string"` or `'atom'` body with Erlang's escapes. */
@@ -166,7 +174,8 @@ class Parser {
         bytes.push(...Buffer.from(token.value + this.adjacentStrings(), 'utf8'));
         if (this.skipPunct('/')) {
           const type = this.cursor.next();
-          if (!(type.type === 'atom' && type.value === 'utf8')) this.cursor.fail(type, `expected the segment type utf8 after "/", found ${describeToken(type)}`);
+          if (!(type.type === 'atom' && type.value === 'utf8'))
+            this.cursor.fail(type, `expected the segment type utf8 after "/", found ${describeToken(type)}`);
         }
       } else if (token.type === 'integer') {
         if (token.value < 0 || token.value > 255) this.cursor.fail(token, `expected a byte (0 to 255) in the binary, found ${token.value}`);

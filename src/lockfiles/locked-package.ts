@@ -58,7 +58,8 @@ export function packageName(source: string, term: Term, app: string): string {
 
 export function packageVersion(source: string, term: Term, app: string): string {
   const version = textOf(term);
-  if (version === undefined || !VERSION.test(version)) failAt(source, term, `expected the version of "${app}" as a string such as "1.0.0", found ${describeTerm(term)}`);
+  if (version === undefined || !VERSION.test(version))
+    failAt(source, term, `expected the version of "${app}" as a string such as "1.0.0", found ${describeTerm(term)}`);
   return version;
 }
 
@@ -72,7 +73,8 @@ export function checksum(source: string, term: Term | undefined, nothing: 'nil' 
 
 export function repositoryName(source: string, term: Term, app: string): string {
   const repository = textOf(term);
-  if (repository === undefined || !REPOSITORY.test(repository)) failAt(source, term, `expected the repository of "${app}" as a string such as "hexpm", found ${describeTerm(term)}`);
+  if (repository === undefined || !REPOSITORY.test(repository))
+    failAt(source, term, `expected the repository of "${app}" as a string such as "hexpm", found ${describeTerm(term)}`);
   return repository;
 }
 

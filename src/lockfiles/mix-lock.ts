@@ -52,7 +52,8 @@ function lockPairs(source: string, root: Term): readonly MapEntry[] {
   if (root.kind === 'list') {
     return root.items.map((item) => {
       const [key, value] = item.kind === 'tuple' && item.items.length === 2 ? item.items : [];
-      if (key === undefined || value === undefined) return failAt(source, item, `expected a "app": {...} pair in the lock, found ${describeTerm(item)}`);
+      if (key === undefined || value === undefined)
+        return failAt(source, item, `expected a "app": {...} pair in the lock, found ${describeTerm(item)}`);
       return { key, value };
     });
   }

@@ -35,7 +35,9 @@ export async function readLockFile(file: string, kind: LockKind, hints: LockHint
 /** Parses `text` as a lock of `kind`; an empty text, or a lock of the other kind, is an error that says so. */
 export function parseLockText(text: string, file: string, kind: LockKind, hints: LockHints = CLI_LOCK_HINTS): LockParseResult {
   if (text.replace(/^\uFEFF/, '').trim() === '') {
-    throw new BadRequestError(`${file} is empty: Mix and rebar3 never write an empty lock file (a project without dependencies has none, or rebar3's "[]."); give the ${FILE_NAME[kind]} of the project to ${hints.give[kind]}`);
+    throw new BadRequestError(
+      `${file} is empty: Mix and rebar3 never write an empty lock file (a project without dependencies has none, or rebar3's "[]."); give the ${FILE_NAME[kind]} of the project to ${hints.give[kind]}`,
+    );
   }
   try {
     return PARSERS[kind](text, file);
@@ -43,7 +45,10 @@ export function parseLockText(text: string, file: string, kind: LockKind, hints:
     if (!(error instanceof LockFileError)) throw error;
     const other: LockKind = kind === 'mix' ? 'rebar' : 'mix';
     if (readsAs(other, text, file)) {
-      throw new BadRequestError(`${file} is a ${FILE_NAME[other]}, not a ${FILE_NAME[kind]}: give it with ${hints.give[other]} (read as a ${FILE_NAME[kind]}: ${error.message})`, { cause: error });
+      throw new BadRequestError(
+        `${file} is a ${FILE_NAME[other]}, not a ${FILE_NAME[kind]}: give it with ${hints.give[other]} (read as a ${FILE_NAME[kind]}: ${error.message})`,
+        { cause: error },
+      );
     }
     throw error;
   }

@@ -39,7 +39,8 @@ export function parseRebarLock(text: string, source = 'rebar.lock'): LockParseRe
   let hashes: Hashes = { inner: new Map(), outer: new Map() };
   if (first.kind === 'list') {
     const extra = attributes[0];
-    if (extra !== undefined) failAt(source, extra, `expected nothing after the lock list of a lock file without a version, found ${describeTerm(extra)}`);
+    if (extra !== undefined)
+      failAt(source, extra, `expected nothing after the lock list of a lock file without a version, found ${describeTerm(extra)}`);
     locks = first;
   } else {
     const [version, list] = first.kind === 'tuple' && first.items.length === 2 ? first.items : [];
@@ -65,7 +66,11 @@ export function parseRebarLock(text: string, source = 'rebar.lock'): LockParseRe
     seen.add(app);
     const kind = sourceTerm.kind === 'tuple' ? sourceTerm.items[0] : undefined;
     if (sourceTerm.kind !== 'tuple' || kind?.kind !== 'atom') {
-      return failAt(source, sourceTerm, `expected the source of "${app}" such as {pkg, <<"${app}">>, <<"1.0.0">>}, found ${describeTerm(sourceTerm)}`);
+      return failAt(
+        source,
+        sourceTerm,
+        `expected the source of "${app}" such as {pkg, <<"${app}">>, <<"1.0.0">>}, found ${describeTerm(sourceTerm)}`,
+      );
     }
     if (kind.value !== 'pkg') {
       skipped.push({ key: app, reason: `${kind.value} dependency, not a Hex package` });
@@ -94,7 +99,8 @@ export function parseRebarLock(text: string, source = 'rebar.lock'): LockParseRe
 
 /** `[{pkg_hash, [{<<"app">>, <<"HEX">>}, ...]}, {pkg_hash_ext, [...]}]`; other keys are left for newer rebar3s. */
 function readHashes(source: string, attributes: Term): Hashes {
-  if (attributes.kind !== 'list') return failAt(source, attributes, `expected the attribute list [{pkg_hash, [...]}, {pkg_hash_ext, [...]}], found ${describeTerm(attributes)}`);
+  if (attributes.kind !== 'list')
+    return failAt(source, attributes, `expected the attribute list [{pkg_hash, [...]}, {pkg_hash_ext, [...]}], found ${describeTerm(attributes)}`);
   const inner = new Map<string, Term>();
   const outer = new Map<string, Term>();
   const done = new Set<string>();
@@ -104,12 +110,14 @@ function readHashes(source: string, attributes: Term): Hashes {
     // proplists:get_value/3: the first {pkg_hash, _} counts.
     if (done.has(key.value)) continue;
     done.add(key.value);
-    if (value.kind !== 'list') return failAt(source, value, `expected a list of {<<"app">>, <<"HASH">>} after ${key.value}, found ${describeTerm(value)}`);
+    if (value.kind !== 'list')
+      return failAt(source, value, `expected a list of {<<"app">>, <<"HASH">>} after ${key.value}, found ${describeTerm(value)}`);
     const target = key.value === 'pkg_hash' ? inner : outer;
     for (const pair of value.items) {
       const [app, hash] = pair.kind === 'tuple' && pair.items.length === 2 ? pair.items : [];
       const name = app === undefined ? undefined : nameText(app);
-      if (name === undefined || hash === undefined) return failAt(source, pair, `expected {<<"app">>, <<"HASH">>} in ${key.value}, found ${describeTerm(pair)}`);
+      if (name === undefined || hash === undefined)
+        return failAt(source, pair, `expected {<<"app">>, <<"HASH">>} in ${key.value}, found ${describeTerm(pair)}`);
       if (!target.has(name)) target.set(name, hash);
     }
   }

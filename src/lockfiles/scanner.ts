@@ -68,7 +68,8 @@ export const isDigit = (char: string): boolean => char >= '0' && char <= '9';
 export const isLower = (char: string): boolean => char >= 'a' && char <= 'z';
 export const isUpper = (char: string): boolean => char >= 'A' && char <= 'Z';
 export const isIdentifierChar = (char: string): boolean => isLower(char) || isUpper(char) || isDigit(char) || char === '_';
-export const isWhitespace = (char: string): boolean => char === ' ' || char === '\t' || char === '\n' || char === '\r' || char === '\f' || char === '\v';
+export const isWhitespace = (char: string): boolean =>
+  char === ' ' || char === '\t' || char === '\n' || char === '\r' || char === '\f' || char === '\v';
 const isHexDigit = (char: string): boolean => isDigit(char) || (char >= 'a' && char <= 'f') || (char >= 'A' && char <= 'F');
 
 /**

@@ -6,8 +6,20 @@ import type { CacheIndex } from '../store/cache-index.js';
 import type { UpstreamHealth } from '../upstream/health.js';
 
 export type Route =
-  | 'names' | 'versions' | 'packages' | 'tarballs' | 'docs' | 'installs' | 'policies' | 'public_key'
-  | 'healthz' | 'readyz' | 'metrics' | 'ui' | 'admin' | 'other';
+  | 'names'
+  | 'versions'
+  | 'packages'
+  | 'tarballs'
+  | 'docs'
+  | 'installs'
+  | 'policies'
+  | 'public_key'
+  | 'healthz'
+  | 'readyz'
+  | 'metrics'
+  | 'ui'
+  | 'admin'
+  | 'other';
 
 export type CacheKind = 'registry' | 'tarball' | 'docs' | 'installs';
 
@@ -25,8 +37,18 @@ export interface MetricsSources {
 }
 
 const ROUTE_OF_SEGMENT: Record<string, Route> = {
-  names: 'names', versions: 'versions', packages: 'packages', tarballs: 'tarballs', docs: 'docs', installs: 'installs',
-  policies: 'policies', public_key: 'public_key', healthz: 'healthz', readyz: 'readyz', metrics: 'metrics', ui: 'ui',
+  names: 'names',
+  versions: 'versions',
+  packages: 'packages',
+  tarballs: 'tarballs',
+  docs: 'docs',
+  installs: 'installs',
+  policies: 'policies',
+  public_key: 'public_key',
+  healthz: 'healthz',
+  readyz: 'readyz',
+  metrics: 'metrics',
+  ui: 'ui',
 };
 
 /** The route label of a raw request target: /mirror/ and /repos/ORG/ prefixes fold into the resource. */
@@ -52,19 +74,39 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'hexproxy_' });
-    this.upstreamRequests = new Counter({ name: 'hexproxy_upstream_requests_total', help: 'Requests hexproxy made upstream, by outcome (each retry counts).', labelNames: ['outcome'], registers });
+    this.upstreamRequests = new Counter({
+      name: 'hexproxy_upstream_requests_total',
+      help: 'Requests hexproxy made upstream, by outcome (each retry counts).',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.upstreamDuration = new Histogram({
-      name: 'hexproxy_upstream_request_duration_seconds', help: 'Time to upstream response headers.', labelNames: ['outcome'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
+      name: 'hexproxy_upstream_request_duration_seconds',
+      help: 'Time to upstream response headers.',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
     });
     this.errors = new Counter({ name: 'hexproxy_errors_total', help: 'Error responses by x-hexproxy-error code.', labelNames: ['code'], registers });
     // Both gauges from one read of the index per scrape: entries' collect() runs first
     // (registration order) and sets the bytes too.
-    const cacheBytes = new Gauge({ name: 'hexproxy_cache_bytes', help: 'Bytes of cached files on disk, by kind.', labelNames: ['kind'], registers: [] });
+    const cacheBytes = new Gauge({
+      name: 'hexproxy_cache_bytes',
+      help: 'Bytes of cached files on disk, by kind.',
+      labelNames: ['kind'],
+      registers: [],
+    });
     new Gauge({
-      name: 'hexproxy_cache_entries', help: 'Entries in the cache index, by kind.', labelNames: ['kind'], registers,
+      name: 'hexproxy_cache_entries',
+      help: 'Entries in the cache index, by kind.',
+      labelNames: ['kind'],
+      registers,
       collect() {
-        const totals = { tarball: sources.index.tarballTotals(), registry: sources.index.registryTotals(), passthrough: sources.index.passthroughTotals() };
+        const totals = {
+          tarball: sources.index.tarballTotals(),
+          registry: sources.index.registryTotals(),
+          passthrough: sources.index.passthroughTotals(),
+        };
         for (const [kind, { count, bytes }] of Object.entries(totals)) {
           this.set({ kind }, count);
           cacheBytes.set({ kind }, bytes);
@@ -73,7 +115,10 @@ export class Metrics {
     });
     this.registry.registerMetric(cacheBytes);
     new Gauge({
-      name: 'hexproxy_memory_cache_bytes', help: 'Bytes held by the in-memory caches, by cache.', labelNames: ['cache'], registers,
+      name: 'hexproxy_memory_cache_bytes',
+      help: 'Bytes held by the in-memory caches, by cache.',
+      labelNames: ['cache'],
+      registers,
       collect() {
         for (const [cache, bytes] of Object.entries(sources.memoryBytes())) this.set({ cache }, bytes);
       },
@@ -81,7 +126,9 @@ export class Metrics {
     const fetchBytes = sources.registryFetchBytes;
     if (fetchBytes) {
       new Gauge({
-        name: 'hexproxy_registry_fetch_bytes', help: 'Bytes held by registry files being fetched from upstream and inflated, against cache.registryFetchMemoryBytes.', registers,
+        name: 'hexproxy_registry_fetch_bytes',
+        help: 'Bytes held by registry files being fetched from upstream and inflated, against cache.registryFetchMemoryBytes.',
+        registers,
         collect() {
           this.set(fetchBytes());
         },
@@ -90,14 +137,18 @@ export class Metrics {
     const policy = sources.policy;
     if (policy) {
       new Gauge({
-        name: 'hexproxy_policy_generation', help: 'Policy reloads since start (0: the policy hexproxy started with).', registers,
+        name: 'hexproxy_policy_generation',
+        help: 'Policy reloads since start (0: the policy hexproxy started with).',
+        registers,
         collect() {
           this.set(policy().generation);
         },
       });
       new Gauge({
-        name: 'hexproxy_policy_hidden', help: "What the policy's latest filtered /versions left out, by repository: blocked releases, packages left with none, packages whose file could not be had.",
-        labelNames: ['repository', 'what'], registers,
+        name: 'hexproxy_policy_hidden',
+        help: "What the policy's latest filtered /versions left out, by repository: blocked releases, packages left with none, packages whose file could not be had.",
+        labelNames: ['repository', 'what'],
+        registers,
         collect() {
           for (const [repository, figures] of Object.entries(policy().repositories)) {
             for (const what of ['releases', 'packages', 'unavailable'] as const) this.set({ repository, what }, figures[what]);
@@ -106,7 +157,9 @@ export class Metrics {
       });
     }
     new Gauge({
-      name: 'hexproxy_upstream_up', help: 'Whether the upstream answered lately: 1 online, 0 offline, -1 not asked yet.', registers,
+      name: 'hexproxy_upstream_up',
+      help: 'Whether the upstream answered lately: 1 online, 0 offline, -1 not asked yet.',
+      registers,
       collect() {
         const state = sources.health.state;
         this.set(state === 'online' ? 1 : state === 'offline' ? 0 : -1);
@@ -188,7 +241,9 @@ class HotCounters {
     const lines: string[] = [
       '# HELP hexproxy_http_requests_total HTTP requests answered, by route, method and status.',
       '# TYPE hexproxy_http_requests_total counter',
-      ...[...this.requests.values()].map((r) => `hexproxy_http_requests_total{route="${r.route}",method="${escapeLabel(r.method)}",status="${r.status}"} ${r.count}`),
+      ...[...this.requests.values()].map(
+        (r) => `hexproxy_http_requests_total{route="${r.route}",method="${escapeLabel(r.method)}",status="${r.status}"} ${r.count}`,
+      ),
       '# HELP hexproxy_http_request_duration_seconds Time from a request to its response headers being written (streamed bodies not included).',
       '# TYPE hexproxy_http_request_duration_seconds histogram',
     ];

@@ -84,8 +84,13 @@ export class PassthroughMirror {
     const key = passthroughKey(path);
     const staged = await stageDownload(blobs, key, result, { maxBytes, what: `/${path}`, limitSetting: 'cache.maxTarballBytes' });
     const row: PassthroughRow = {
-      path, upstreamEtag: result.etag ?? null,
-      sha256: staged.sha256, size: staged.size, fetchedAt: now, checkedAt: now, upstreamAsOf: now,
+      path,
+      upstreamEtag: result.etag ?? null,
+      sha256: staged.sha256,
+      size: staged.size,
+      fetchedAt: now,
+      checkedAt: now,
+      upstreamAsOf: now,
     };
     await commitWithRow(staged, blobs, key, () => index.savePassthroughFile(row));
     const blob = await blobs.open(key);

@@ -3,12 +3,7 @@
 // after a TTL; served stale when upstream fails.
 import { createHash, type KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import {
-  NotFoundError,
-  VerificationError,
-  allowsStale,
-  errorMessage,
-} from '../errors.js';
+import { NotFoundError, VerificationError, allowsStale, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decodeNames, decodePackage } from '../registry/codec.js';
 import { openRegistryFile, sealRegistryFile } from '../registry/registry-file.js';
@@ -197,7 +192,14 @@ export class RegistryMirror {
         lease,
       });
       const row: RegistryRow = {
-        repo, path, upstreamEtag: result.etag ?? null, sha256: sha256Hex(body), size: body.length, fetchedAt: now, checkedAt: now, upstreamAsOf: now,
+        repo,
+        path,
+        upstreamEtag: result.etag ?? null,
+        sha256: sha256Hex(body),
+        size: body.length,
+        fetchedAt: now,
+        checkedAt: now,
+        upstreamAsOf: now,
       };
       // Verified bytes are good to serve even when they cannot be cached.
       await this.store(path, body, row, cached !== undefined).catch((error: unknown) => {
@@ -267,7 +269,10 @@ export class RegistryMirror {
   private async seal(resource: RegistryResource, row: RegistryRow, original: Buffer, payload: Buffer): Promise<RegistryFile> {
     const body = await sealRegistryFile(payload, this.options.signingKey);
     return {
-      resource, row, payload: ownBytes(payload), body: ownBytes(body),
+      resource,
+      row,
+      payload: ownBytes(payload),
+      body: ownBytes(body),
       etag: `"${sha256Hex(body).slice(0, 40)}"`,
       original: { body: ownBytes(original), etag: `"${sha256Hex(original).slice(0, 40)}"` },
     };

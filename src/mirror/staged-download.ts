@@ -25,9 +25,10 @@ export interface StageOptions {
 }
 
 export async function stageDownload(blobs: BlobStore, key: string, result: UpstreamOk, options: StageOptions): Promise<StagedDownload> {
-  const tooLarge = (size?: number): UpstreamTooLargeError => new UpstreamTooLargeError(
-    `${options.what} from upstream is ${size === undefined ? 'over' : `${size} bytes, over`} the limit of ${options.maxBytes} bytes (${options.limitSetting})`,
-  );
+  const tooLarge = (size?: number): UpstreamTooLargeError =>
+    new UpstreamTooLargeError(
+      `${options.what} from upstream is ${size === undefined ? 'over' : `${size} bytes, over`} the limit of ${options.maxBytes} bytes (${options.limitSetting})`,
+    );
   // An unread body holds its upstream connection forever: every way out lets it go.
   const release = (): Promise<void> => result.body.dump().catch(() => undefined);
   if (result.contentLength !== undefined && result.contentLength > options.maxBytes) {

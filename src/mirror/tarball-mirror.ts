@@ -2,13 +2,7 @@
 // fetched, checked against the checksum in the verified registry entry, and only then
 // committed to disk and the index.
 import { LRUCache } from 'lru-cache';
-import {
-  NotFoundError,
-  StorageError,
-  UpstreamUnavailableError,
-  VerificationError,
-  errorMessage,
-} from '../errors.js';
+import { NotFoundError, StorageError, UpstreamUnavailableError, VerificationError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { expectedChecksum, type ExpectedChecksum } from '../registry/tarball-checksum.js';
 import type { Release } from '../registry/types.js';
@@ -59,7 +53,6 @@ export interface TarballMirrorOptions {
   /** Bound of the in-memory copies of small tarballs; 0 keeps none. */
   memoryBytes: number;
 }
-
 
 export class TarballMirror {
   private readonly flights = new SingleFlight<TarballResult>((result) => result.stored);
@@ -167,7 +160,10 @@ export class TarballMirror {
   private keepInMemory(name: string, version: string, result: TarballResult, bytes: Buffer): void {
     result.bytes = bytes;
     this.checkedFiles.set(`${name}-${version}`, result.row.sha256);
-    this.memory?.set(`${name}-${version}`, { hot: { body: bytes, row: result.row, etag: result.etag }, generation: this.options.index.writesElsewhere() });
+    this.memory?.set(`${name}-${version}`, {
+      hot: { body: bytes, row: result.row, etag: result.etag },
+      generation: this.options.index.writesElsewhere(),
+    });
   }
 
   private async fill(name: string, version: string): Promise<TarballResult> {
@@ -185,7 +181,12 @@ export class TarballMirror {
     }
     const key = tarballKey(repo, name, version);
     if (result.contentLength !== undefined && result.contentLength <= Math.min(HOT_TARBALL_MAX_BYTES, maxTarballBytes)) {
-      return this.fillSmall(name, version, expected, await readBody(result, Math.min(HOT_TARBALL_MAX_BYTES, maxTarballBytes), `tarball ${name} ${version}`));
+      return this.fillSmall(
+        name,
+        version,
+        expected,
+        await readBody(result, Math.min(HOT_TARBALL_MAX_BYTES, maxTarballBytes), `tarball ${name} ${version}`),
+      );
     }
     const staged = await stageDownload(blobs, key, result, {
       maxBytes: maxTarballBytes,
@@ -207,7 +208,7 @@ export class TarballMirror {
     const filled: TarballResult = { blob, row, etag: `"${row.sha256}"`, cache: 'miss' };
     if (this.memory && row.size <= HOT_TARBALL_MAX_BYTES) {
       // Just written from verified bytes; a file replaced meanwhile is left to the next hit.
-      const bytes = staged.bytes ?? await blobs.read(key);
+      const bytes = staged.bytes ?? (await blobs.read(key));
       if (bytes && bytes.length === row.size) this.keepInMemory(name, version, filled, bytes);
     }
     return filled;
@@ -261,8 +262,6 @@ export class TarballMirror {
     throw new NotFoundError(`package ${name} has no release ${version}`);
   }
 }
-
-
 
 const notTheRelease = (name: string, version: string, mismatch: string): VerificationError =>
   new VerificationError(`tarball ${name} ${version} from upstream does not match the registry: ${mismatch}; not cached`);

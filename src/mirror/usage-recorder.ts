@@ -16,7 +16,10 @@ interface PendingHit {
 
 // Counter names built once: registry() runs on every hot request.
 const REGISTRY_COUNTERS: Record<CacheStatus, string> = {
-  hit: 'registry_hit', miss: 'registry_miss', revalidated: 'registry_revalidated', stale: 'registry_stale',
+  hit: 'registry_hit',
+  miss: 'registry_miss',
+  revalidated: 'registry_revalidated',
+  stale: 'registry_stale',
 };
 
 export class UsageRecorder {
@@ -24,7 +27,11 @@ export class UsageRecorder {
   private counters = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly index: CacheIndex, private readonly log: Logger, flushEveryMs = 5000) {
+  constructor(
+    private readonly index: CacheIndex,
+    private readonly log: Logger,
+    flushEveryMs = 5000,
+  ) {
     this.timer = setInterval(() => this.flush(), flushEveryMs);
     this.timer.unref();
   }

@@ -70,7 +70,9 @@ async function fetchOne(target: ReleaseTarget, options: FetchOptions): Promise<'
   const before = index.findTarball(repo, name, version);
   const result = await tarballs.get(name, version);
   if (target.lockOuterChecksum && result.row.sha256 !== target.lockOuterChecksum) {
-    throw new VerificationError(`${name} ${version}: the cached tarball has SHA-256 ${result.row.sha256}, but ${target.source} locks ${target.lockOuterChecksum}`);
+    throw new VerificationError(
+      `${name} ${version}: the cached tarball has SHA-256 ${result.row.sha256}, but ${target.source} locks ${target.lockOuterChecksum}`,
+    );
   }
   if (options.pin && !result.row.pinned) index.setPinned(repo, name, version, true);
   return before ? 'cached' : 'fetched';
@@ -80,10 +82,14 @@ function checkLockAgainstRegistry(target: ReleaseTarget, release: Release): void
   const outer = release.outer_checksum?.toString('hex');
   const inner = release.inner_checksum.toString('hex');
   if (target.lockOuterChecksum && outer && target.lockOuterChecksum !== outer) {
-    throw new VerificationError(`${target.name} ${target.version}: ${target.source} locks outer checksum ${target.lockOuterChecksum}, but the signed registry says ${outer}; not fetched`);
+    throw new VerificationError(
+      `${target.name} ${target.version}: ${target.source} locks outer checksum ${target.lockOuterChecksum}, but the signed registry says ${outer}; not fetched`,
+    );
   }
   if (target.lockInnerChecksum && target.lockInnerChecksum !== inner) {
-    throw new VerificationError(`${target.name} ${target.version}: ${target.source} locks inner checksum ${target.lockInnerChecksum}, but the signed registry says ${inner}; not fetched`);
+    throw new VerificationError(
+      `${target.name} ${target.version}: ${target.source} locks inner checksum ${target.lockInnerChecksum}, but the signed registry says ${inner}; not fetched`,
+    );
   }
 }
 

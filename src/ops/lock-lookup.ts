@@ -22,7 +22,9 @@ export async function locateEntry(entry: LockedPackage, order: readonly string[]
     try {
       found = await probe(repository);
     } catch (error: unknown) {
-      return { reason: `cannot look it up in ${repository} (${errorMessage(error)}), and a package of the same name in a repository after it may not be the one locked; not looked further` };
+      return {
+        reason: `cannot look it up in ${repository} (${errorMessage(error)}), and a package of the same name in a repository after it may not be the one locked; not looked further`,
+      };
     }
     const mismatch = typeof found === 'string' ? undefined : checksumMismatch(entry, found);
     if (found === 'no-package') misses.push(`${repository} has no package ${entry.name}`);
@@ -40,6 +42,7 @@ export function checksumMismatch(entry: LockedPackage, release: Release): string
     return entry.outerChecksum === outer ? undefined : `outer checksum ${outer}, not the locked ${entry.outerChecksum}`;
   }
   const inner = release.inner_checksum.toString('hex');
-  if (entry.innerChecksum !== undefined) return entry.innerChecksum === inner ? undefined : `inner checksum ${inner}, not the locked ${entry.innerChecksum}`;
+  if (entry.innerChecksum !== undefined)
+    return entry.innerChecksum === inner ? undefined : `inner checksum ${inner}, not the locked ${entry.innerChecksum}`;
   return undefined;
 }

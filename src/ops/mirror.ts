@@ -30,13 +30,20 @@ export interface MirrorPlan {
 }
 
 /** The releases of the repository the selection picks. */
-export async function planMirror(repository: Pick<Repository, 'name' | 'registry'>, selection: MirrorSelection, concurrency: number): Promise<MirrorPlan> {
+export async function planMirror(
+  repository: Pick<Repository, 'name' | 'registry'>,
+  selection: MirrorSelection,
+  concurrency: number,
+): Promise<MirrorPlan> {
   const { name: repo, registry } = repository;
   // Registry files are asked of upstream once per run, whatever the TTL: a mirror wants what is current.
   const names = namesOf((await registry.get({ kind: 'names' }, true)).file);
   const included = selection.only.length === 0 ? () => true : picomatch(selection.only);
   const excluded = selection.exclude.length === 0 ? () => false : picomatch(selection.exclude);
-  const chosen = names.packages.map((pkg) => pkg.name).filter((name) => included(name) && !excluded(name)).sort();
+  const chosen = names.packages
+    .map((pkg) => pkg.name)
+    .filter((name) => included(name) && !excluded(name))
+    .sort();
   const plan: MirrorPlan = { targets: [], packages: chosen.length, failed: [] };
   await mapLimited(chosen, concurrency, async (name) => {
     try {

@@ -89,7 +89,9 @@ export function releaseOf(index: ReleaseIndex, version: string): Release {
   if (position !== undefined) return index.releaseAt(position);
   const newest = Array.from({ length: Math.min(10, index.count) }, (_, i) => index.entryAt(i)?.version ?? '').reverse();
   const shown = index.count > 10 ? ['…', ...newest] : newest;
-  throw new NotFoundError(`upstream has no release ${version} of ${index.name} (${index.count === 0 ? 'it has no releases' : `it has ${shown.join(', ')}`})`);
+  throw new NotFoundError(
+    `upstream has no release ${version} of ${index.name} (${index.count === 0 ? 'it has no releases' : `it has ${shown.join(', ')}`})`,
+  );
 }
 
 export { configuredPolicy } from '../config/policy.js';
@@ -192,7 +194,12 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   const covered = [...policy.repositories].join(', ') || 'none';
   const place = (entry: LockedPackage, source: string, repository: string, named: string): void => {
     if (!policy.repositories.has(repository)) {
-      skipped.push({ name: entry.name, version: entry.version, source, reason: `it is in repository "${named}", which the policy does not cover (policy.repositories: ${covered})` });
+      skipped.push({
+        name: entry.name,
+        version: entry.version,
+        source,
+        reason: `it is in repository "${named}", which the policy does not cover (policy.repositories: ${covered})`,
+      });
     } else if (request.mayRead && !request.mayRead(repository)) {
       skipped.push({ name: entry.name, version: entry.version, source, reason: `it is in repository "${named}", which your token may not read` });
     } else {
@@ -227,7 +234,9 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
   // Counted with or without a policy, so a lock that passes today is not refused the day one is configured.
   const distinct = wanted.size + new Set(unplaced.map(({ entry }) => entry.name)).size;
   if (request.maxPackages !== undefined && distinct > request.maxPackages) {
-    throw new RequestTooLargeError(`the lock file pins ${distinct} distinct packages; POST /api/policy/check checks at most ${request.maxPackages} per request (split the lock, or run \`hexproxy policy check\` where the server's configuration is)`);
+    throw new RequestTooLargeError(
+      `the lock file pins ${distinct} distinct packages; POST /api/policy/check checks at most ${request.maxPackages} per request (split the lock, or run \`hexproxy policy check\` where the server's configuration is)`,
+    );
   }
   // Nothing can be blocked: every release is allowed without looking it up.
   if (!policy.active) return { policyActive: false, note: NO_POLICY_NOTE, checked: targets.length + unplaced.length, blocked: [], skipped, errors };
@@ -253,22 +262,24 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
     const readable = lookupOrder.filter((repository) => !request.mayRead || request.mayRead(repository));
     const versionsOf = new Map<string, string[]>();
     for (const { entry } of unplaced) versionsOf.set(entry.name, [...(versionsOf.get(entry.name) ?? []), entry.version]);
-    const located = await Promise.all(unplaced.map(async ({ entry, source }) => ({
-      entry,
-      source,
-      where: await locateEntry(entry, readable, async (repository) => {
-        let index: ReleaseIndex;
-        try {
-          const versions = new Set([...(versionsOf.get(entry.name) ?? []), ...(wanted.get(`${repository}/${entry.name}`)?.versions ?? [])]);
-          index = await fetchOnce(repository, entry.name, [...versions]);
-        } catch (error: unknown) {
-          if (error instanceof NotFoundError) return 'no-package';
-          throw error;
-        }
-        const position = index.positionOf(entry.version);
-        return position === undefined ? 'no-release' : index.releaseAt(position);
-      }),
-    })));
+    const located = await Promise.all(
+      unplaced.map(async ({ entry, source }) => ({
+        entry,
+        source,
+        where: await locateEntry(entry, readable, async (repository) => {
+          let index: ReleaseIndex;
+          try {
+            const versions = new Set([...(versionsOf.get(entry.name) ?? []), ...(wanted.get(`${repository}/${entry.name}`)?.versions ?? [])]);
+            index = await fetchOnce(repository, entry.name, [...versions]);
+          } catch (error: unknown) {
+            if (error instanceof NotFoundError) return 'no-package';
+            throw error;
+          }
+          const position = index.positionOf(entry.version);
+          return position === undefined ? 'no-release' : index.releaseAt(position);
+        }),
+      })),
+    );
     for (const { entry, source, where } of located) {
       if ('reason' in where) {
         errors.push({ name: entry.name, version: entry.version, source, message: where.reason });
@@ -293,7 +304,8 @@ export async function checkLocks(request: CheckRequest): Promise<CheckReport> {
     }
     checked += 1;
     const { decision } = decideRelease(policy, pkg, release, request.now);
-    if (!decision.allowed) blocked.push({ name: target.name, version: target.version, source: target.source, reasons: decision.reasons.map(describeReason) });
+    if (!decision.allowed)
+      blocked.push({ name: target.name, version: target.version, source: target.source, reasons: decision.reasons.map(describeReason) });
   }
   return { policyActive: policy.active, checked, blocked, skipped, errors, ...(found.length > 0 && { found }) };
 }

@@ -2,7 +2,17 @@
 // restriction by restriction. Every decision comes from src/policy/decide.ts; this only
 // words it.
 import { BadRequestError } from '../errors.js';
-import { decideRelease, decidingRule, describeDecision, describeReason, isoSeconds, severityName, severityRank, type BlockReason, type PackageFacts } from '../policy/decide.js';
+import {
+  decideRelease,
+  decidingRule,
+  describeDecision,
+  describeReason,
+  isoSeconds,
+  severityName,
+  severityRank,
+  type BlockReason,
+  type PackageFacts,
+} from '../policy/decide.js';
 import { RETIREMENT_REASONS, type Policy } from '../policy/rules.js';
 import { isPackageName, isVersion } from '../registry/resource.js';
 import type { Release } from '../registry/types.js';
@@ -14,8 +24,10 @@ export function parseReleaseArgument(text: string): { name: string; version: str
   if (at === -1) throw new BadRequestError(`"${text}" is not NAME@VERSION: give one release, e.g. plug@1.15.0`);
   const name = text.slice(0, at);
   const version = text.slice(at + 1);
-  if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a Hex package name (a lowercase letter, then lowercase letters, digits and _)`);
-  if (!isVersion(version)) throw new BadRequestError(`"${version}" is not an exact version (SemVer such as 1.15.0); policy explain decides one release, not a requirement`);
+  if (!isPackageName(name))
+    throw new BadRequestError(`"${name}" is not a Hex package name (a lowercase letter, then lowercase letters, digits and _)`);
+  if (!isVersion(version))
+    throw new BadRequestError(`"${version}" is not an exact version (SemVer such as 1.15.0); policy explain decides one release, not a requirement`);
   return { name, version };
 }
 
@@ -78,7 +90,11 @@ export function explainRelease(policy: Policy, pkg: PackageFacts, release: Relea
   const restrictionReasons = decideRelease({ ...policy, rules: [] }, pkg, release, now).decision;
   const blockedBy = (kind: BlockReason['kind']): BlockReason | undefined =>
     restrictionReasons.allowed ? undefined : restrictionReasons.reasons.find((reason) => reason.kind === kind);
-  const restrictions = [advisoryVerdict(policy, pkg, release, blockedBy('advisory')), retirementVerdict(release, blockedBy('retired')), ageVerdict(policy, release, blockedBy('too-new') ?? blockedBy('undated'))];
+  const restrictions = [
+    advisoryVerdict(policy, pkg, release, blockedBy('advisory')),
+    retirementVerdict(release, blockedBy('retired')),
+    ageVerdict(policy, release, blockedBy('too-new') ?? blockedBy('undated')),
+  ];
   const decision = applies ? decideRelease(policy, pkg, release, now).decision : { allowed: true as const };
   return {
     name: pkg.name,
@@ -99,9 +115,11 @@ export function explainRelease(policy: Policy, pkg: PackageFacts, release: Relea
 export function formatExplanation(explanation: Explanation, policy: Policy): string[] {
   const lines = [`${explanation.name} ${explanation.version} (${explanation.repository})`];
   if (explanation.decidedBy === 'no-policy') {
-    lines.push(explanation.policyActive
-      ? `rule: none: the policy does not cover repository "${explanation.repository}" (policy.repositories: ${[...policy.repositories].join(', ')})`
-      : `rule: none: ${NO_POLICY_NOTE}`);
+    lines.push(
+      explanation.policyActive
+        ? `rule: none: the policy does not cover repository "${explanation.repository}" (policy.repositories: ${[...policy.repositories].join(', ')})`
+        : `rule: none: ${NO_POLICY_NOTE}`,
+    );
   } else if (explanation.rule) {
     const { key, action, match, comment } = explanation.rule;
     const named = `${key} "${match}"${comment === undefined ? '' : ` (${comment})`}`;
@@ -119,7 +137,6 @@ export function formatExplanation(explanation: Explanation, policy: Policy): str
   return lines;
 }
 
-
 function advisoryVerdict(policy: Policy, pkg: PackageFacts, release: Release, reason: BlockReason | undefined): AdvisoryVerdict {
   const threshold = policy.advisoryThreshold;
   const advisories = release.advisory_indexes.map((index) => {
@@ -128,21 +145,29 @@ function advisoryVerdict(policy: Policy, pkg: PackageFacts, release: Release, re
     return { id, severity: severityName(advisory?.severity), blocks: threshold !== undefined && severityRank(advisory?.severity) >= threshold.rank };
   });
   const listed = advisories.map((advisory) => `${advisory.id} (${advisory.severity})`).join(', ');
-  const detail = reason ? describeReason(reason)
-    : advisories.length === 0 ? 'none'
-    : threshold === undefined ? `${listed}; policy.blockAdvisorySeverity is not set`
-    : `${listed}, below policy.blockAdvisorySeverity "${threshold.name}"`;
+  const detail = reason
+    ? describeReason(reason)
+    : advisories.length === 0
+      ? 'none'
+      : threshold === undefined
+        ? `${listed}; policy.blockAdvisorySeverity is not set`
+        : `${listed}, below policy.blockAdvisorySeverity "${threshold.name}"`;
   return { restriction: 'advisories', blocks: reason !== undefined, detail, threshold: threshold?.name ?? null, advisories };
 }
 
 function retirementVerdict(release: Release, reason: BlockReason | undefined): RetirementVerdict {
   const status = release.retired;
-  const retired = reason?.kind === 'retired' ? { reason: reason.reason, ...(reason.message !== undefined && { message: reason.message }) }
-    : status ? { reason: retirementName(status.reason), ...(status.message !== undefined && { message: status.message }) }
-    : null;
-  const detail = reason ? describeReason(reason)
-    : retired === null ? 'not retired'
-    : `retired (${retired.reason}${retired.message ? `: ${retired.message}` : ''}), a reason policy.blockRetired does not block`;
+  const retired =
+    reason?.kind === 'retired'
+      ? { reason: reason.reason, ...(reason.message !== undefined && { message: reason.message }) }
+      : status
+        ? { reason: retirementName(status.reason), ...(status.message !== undefined && { message: status.message }) }
+        : null;
+  const detail = reason
+    ? describeReason(reason)
+    : retired === null
+      ? 'not retired'
+      : `retired (${retired.reason}${retired.message ? `: ${retired.message}` : ''}), a reason policy.blockRetired does not block`;
   return { restriction: 'retirement', blocks: reason !== undefined, detail, retired };
 }
 
@@ -150,13 +175,15 @@ function ageVerdict(policy: Policy, release: Release, reason: BlockReason | unde
   const published = release.published_at?.seconds;
   const publishedAt = published === undefined ? null : isoSeconds(published);
   const allowedFrom = published === undefined || policy.minReleaseAgeSeconds === 0 ? null : isoSeconds(published + policy.minReleaseAgeSeconds);
-  const detail = reason ? describeReason(reason)
-    : policy.minReleaseAgeSeconds === 0 ? `${publishedAt === null ? 'has no publication date' : `published ${publishedAt}`}; policy.minReleaseAge is "${policy.minReleaseAge}"`
-    : publishedAt === null ? `has no publication date and policy.undatedReleases is "${policy.undatedReleases}"`
-    : `published ${publishedAt}, old enough for policy.minReleaseAge "${policy.minReleaseAge}" since ${allowedFrom ?? ''}`;
+  const detail = reason
+    ? describeReason(reason)
+    : policy.minReleaseAgeSeconds === 0
+      ? `${publishedAt === null ? 'has no publication date' : `published ${publishedAt}`}; policy.minReleaseAge is "${policy.minReleaseAge}"`
+      : publishedAt === null
+        ? `has no publication date and policy.undatedReleases is "${policy.undatedReleases}"`
+        : `published ${publishedAt}, old enough for policy.minReleaseAge "${policy.minReleaseAge}" since ${allowedFrom ?? ''}`;
   return { restriction: 'age', blocks: reason !== undefined, detail, minReleaseAge: policy.minReleaseAge, publishedAt, allowedFrom };
 }
 
 const retirementName = (reason: number): string =>
   Object.entries(RETIREMENT_REASONS).find(([, value]) => value === reason)?.[0] ?? `unknown (${reason})`;
-

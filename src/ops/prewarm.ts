@@ -72,14 +72,23 @@ export async function planPrewarm(request: PrewarmRequest, context: PrewarmConte
       ...(entry.innerChecksum !== undefined && { lockInnerChecksum: entry.innerChecksum }),
     });
     if (kind === 'rebar') {
-      await locateRebarEntries(lock.entries, file, request.repos ?? rebarLookupOrder(served), { served, packages, concurrency: request.concurrency, plan, targetOf });
+      await locateRebarEntries(lock.entries, file, request.repos ?? rebarLookupOrder(served), {
+        served,
+        packages,
+        concurrency: request.concurrency,
+        plan,
+        targetOf,
+      });
     } else {
       for (const entry of lock.entries) {
         const where = servedRepositoryOf(entry.repository, served);
         if ('reason' in where) {
           plan.skipped.push({ what: `${entry.name} ${entry.version} (${file})`, reason: where.reason });
         } else if (request.repos && !request.repos.includes(where.repository)) {
-          plan.skipped.push({ what: `${entry.name} ${entry.version} (${file})`, reason: `it is in repository "${entry.repository}", which --repo ${request.repos.join(',')} leaves out` });
+          plan.skipped.push({
+            what: `${entry.name} ${entry.version} (${file})`,
+            reason: `it is in repository "${entry.repository}", which --repo ${request.repos.join(',')} leaves out`,
+          });
         } else {
           plan.targets.push(targetOf(entry, where.repository));
         }
@@ -105,14 +114,19 @@ export async function planPrewarm(request: PrewarmRequest, context: PrewarmConte
       plan.targets.push({ repo: release.repository, name: release.name, version: release.version, source: release.via.join(' → ') });
     }
     for (const failure of resolution.failures) {
-      plan.failed.push(failure.kind === 'spec'
-        ? { what: failure.spec, reason: failure.reason }
-        : { what: `${failure.package} ${failure.requirement} (via ${failure.via.join(' → ')})`, reason: failure.reason });
+      plan.failed.push(
+        failure.kind === 'spec'
+          ? { what: failure.spec, reason: failure.reason }
+          : { what: `${failure.package} ${failure.requirement} (via ${failure.via.join(' → ')})`, reason: failure.reason },
+      );
     }
     for (const skipped of resolution.skipped) {
       plan.skipped.push({
         what: `${skipped.package} ${skipped.requirement} (via ${skipped.via.join(' → ')})`,
-        reason: skipped.reason === 'optional' ? 'optional dependency (--with-optional includes it)' : `in repository "${skipped.repository ?? '?'}"${skipped.detail ? `: ${skipped.detail}` : ''}`,
+        reason:
+          skipped.reason === 'optional'
+            ? 'optional dependency (--with-optional includes it)'
+            : `in repository "${skipped.repository ?? '?'}"${skipped.detail ? `: ${skipped.detail}` : ''}`,
       });
     }
   }
@@ -131,10 +145,13 @@ function packageSource(repositories: PrewarmContext['repositories']): PackageSou
     if (!pkg) {
       const registry = repositories.get(repository)?.registry;
       pkg = registry
-        ? registry.get({ kind: 'package', name }, true).then(({ file }) => packageOf(file), (error: unknown) => {
-          if (error instanceof NotFoundError) return undefined;
-          throw error;
-        })
+        ? registry.get({ kind: 'package', name }, true).then(
+            ({ file }) => packageOf(file),
+            (error: unknown) => {
+              if (error instanceof NotFoundError) return undefined;
+              throw error;
+            },
+          )
         : Promise.reject(new NotFoundError(`hexproxy serves no repository ${repository}`));
       // Awaited by whoever asked; a rejection must not go unhandled meanwhile.
       pkg.catch(() => undefined);
@@ -189,4 +206,5 @@ async function locateRebarEntries(entries: readonly LockedPackage[], file: strin
 }
 
 /** A target as progress lines and summaries name it. */
-export const targetLabel = (target: ReleaseTarget, publicRepository: string): string => releaseLabel(target.repo, target.name, target.version, publicRepository);
+export const targetLabel = (target: ReleaseTarget, publicRepository: string): string =>
+  releaseLabel(target.repo, target.name, target.version, publicRepository);

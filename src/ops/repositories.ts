@@ -37,7 +37,9 @@ export function servedRepositoryOf(lockRepository: string, served: ServedReposit
   const name = ownName(lockRepository, served.publicRepository);
   if (served.names.includes(name)) return { repository: name };
   if (name !== lockRepository) {
-    return { reason: `it is in repository "${lockRepository}", and hexproxy serves no organization ${name} (configure organizations.${name}, with its auth key, to fetch it)` };
+    return {
+      reason: `it is in repository "${lockRepository}", and hexproxy serves no organization ${name} (configure organizations.${name}, with its auth key, to fetch it)`,
+    };
   }
   return { reason: `it is in repository "${lockRepository}", which hexproxy does not serve (it serves ${served.names.join(', ')})` };
 }
@@ -52,7 +54,10 @@ export function parseRepoOption(values: readonly string[] | undefined, served: S
   const chosen: string[] = [];
   for (const value of values.flatMap((item) => item.split(','))) {
     const given = value.trim();
-    if (given === '') throw new BadRequestError(`--repo ${JSON.stringify(values.join(','))}: an empty repository name; give names such as --repo acme or --repo acme,hexpm`);
+    if (given === '')
+      throw new BadRequestError(
+        `--repo ${JSON.stringify(values.join(','))}: an empty repository name; give names such as --repo acme or --repo acme,hexpm`,
+      );
     const name = ownName(given, served.publicRepository);
     if (!served.names.includes(name)) {
       const hint = /^[a-z0-9_]+$/.test(name) ? `; configure it as organizations.${name} (with its auth key) to serve it` : '';

@@ -9,7 +9,10 @@ export class ActivePolicy {
   private policy: Policy;
   private generationNumber = 0;
 
-  constructor(policy: Policy = OPEN_POLICY, private readonly clock: Clock = Date.now) {
+  constructor(
+    policy: Policy = OPEN_POLICY,
+    private readonly clock: Clock = Date.now,
+  ) {
     this.policy = policy;
   }
 

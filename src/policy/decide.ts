@@ -15,9 +15,7 @@ export type BlockReason =
   | { kind: 'too-new'; publishedAt: number; eligibleAt: number; minReleaseAge: string }
   | { kind: 'undated'; minReleaseAge: string };
 
-export type Decision =
-  | { allowed: true; rule?: Rule }
-  | { allowed: false; reasons: BlockReason[] };
+export type Decision = { allowed: true; rule?: Rule } | { allowed: false; reasons: BlockReason[] };
 
 export interface DecisionInTime {
   decision: Decision;
@@ -34,7 +32,7 @@ export function severityRank(severity: number | undefined): number {
 
 /** A proto severity as the messages name it. */
 export const severityName = (severity: number | undefined): string =>
-  severity === undefined ? 'unknown' : SEVERITY_NAMES[severity] ?? `unknown (${severity})`;
+  severity === undefined ? 'unknown' : (SEVERITY_NAMES[severity] ?? `unknown (${severity})`);
 
 const retirementName = (reason: number): string =>
   Object.entries(RETIREMENT_REASONS).find(([, value]) => value === reason)?.[0] ?? `unknown (${reason})`;
@@ -45,7 +43,8 @@ export function decidingRule(policy: Policy, name: string, version: string): Rul
   for (const rule of policy.rules) {
     if (!rule.matchesName(name)) continue;
     if (rule.requirement && !(isVersion(version) && matches(rule.requirement, version, { allowPre: true }))) continue;
-    if (!best || rule.specificity > best.specificity || (rule.specificity === best.specificity && rule.action === 'deny' && best.action === 'allow')) best = rule;
+    if (!best || rule.specificity > best.specificity || (rule.specificity === best.specificity && rule.action === 'deny' && best.action === 'allow'))
+      best = rule;
   }
   return best;
 }
@@ -72,11 +71,19 @@ export function decideRelease(policy: Policy, pkg: PackageFacts, release: Releas
       .map((index): Pick<SecurityAdvisory, 'id' | 'severity'> => pkg.advisories[index] ?? { id: `(advisory #${index}, missing from the package)` })
       .filter((advisory) => severityRank(advisory.severity) >= threshold.rank);
     if (advisories.length > 0) {
-      reasons.push({ kind: 'advisory', threshold: threshold.name, advisories: advisories.map((a) => ({ id: a.id, severity: severityName(a.severity) })) });
+      reasons.push({
+        kind: 'advisory',
+        threshold: threshold.name,
+        advisories: advisories.map((a) => ({ id: a.id, severity: severityName(a.severity) })),
+      });
     }
   }
   if (release.retired && (policy.retired === 'all' || policy.retired.has(release.retired.reason))) {
-    reasons.push({ kind: 'retired', reason: retirementName(release.retired.reason), ...(release.retired.message !== undefined && { message: release.retired.message }) });
+    reasons.push({
+      kind: 'retired',
+      reason: retirementName(release.retired.reason),
+      ...(release.retired.message !== undefined && { message: release.retired.message }),
+    });
   }
   if (policy.minReleaseAgeSeconds > 0) {
     const publishedAt = release.published_at?.seconds;
@@ -113,10 +120,12 @@ export function describeReason(reason: BlockReason): string {
 
 /** The decision in one sentence. */
 export function describeDecision(decision: Decision): string {
-  if (decision.allowed) return decision.rule ? `allowed by ${decision.rule.key} "${decision.rule.text}", which lifts every restriction` : 'allowed: no rule or restriction blocks it';
+  if (decision.allowed)
+    return decision.rule
+      ? `allowed by ${decision.rule.key} "${decision.rule.text}", which lifts every restriction`
+      : 'allowed: no rule or restriction blocks it';
   return `blocked: ${decision.reasons.map(describeReason).join('; ')}`;
 }
 
 /** Unix seconds as an ISO 8601 time, to the second. */
 export const isoSeconds = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
-

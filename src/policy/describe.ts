@@ -14,13 +14,23 @@ export interface PolicySummary {
 }
 
 export function describePolicy(policy: Policy): PolicySummary {
-  const retired = policy.retired === 'all' ? true
-    : policy.retired.size === 0 ? false
-    : Object.entries(RETIREMENT_REASONS).filter(([, value]) => (policy.retired as ReadonlySet<number>).has(value)).map(([name]) => name);
+  const retired =
+    policy.retired === 'all'
+      ? true
+      : policy.retired.size === 0
+        ? false
+        : Object.entries(RETIREMENT_REASONS)
+            .filter(([, value]) => (policy.retired as ReadonlySet<number>).has(value))
+            .map(([name]) => name);
   return {
     active: policy.active,
     repositories: [...policy.repositories],
-    rules: policy.rules.map((rule) => ({ key: rule.key, action: rule.action, match: rule.text, ...(rule.comment !== undefined && { comment: rule.comment }) })),
+    rules: policy.rules.map((rule) => ({
+      key: rule.key,
+      action: rule.action,
+      match: rule.text,
+      ...(rule.comment !== undefined && { comment: rule.comment }),
+    })),
     minReleaseAge: policy.minReleaseAge,
     undatedReleases: policy.undatedReleases,
     blockAdvisorySeverity: policy.advisoryThreshold?.name ?? null,

@@ -49,9 +49,15 @@ export function filterPackage(policy: Policy, pkg: Package, now: number): Filter
  * retirement reasons, publication dates). `updatedAt` is the package's /names entry
  * (Unix seconds): a package not updated within the minimum age has no release younger.
  */
-export function decideFromIndex(policy: Policy, entry: VersionsPackage, updatedAt: number | undefined, now: number): ReadonlySet<string> | 'needs-package' {
-  const needsDates = policy.minReleaseAgeSeconds > 0
-    && (policy.undatedReleases === 'block' || updatedAt === undefined || updatedAt > now - policy.minReleaseAgeSeconds);
+export function decideFromIndex(
+  policy: Policy,
+  entry: VersionsPackage,
+  updatedAt: number | undefined,
+  now: number,
+): ReadonlySet<string> | 'needs-package' {
+  const needsDates =
+    policy.minReleaseAgeSeconds > 0 &&
+    (policy.undatedReleases === 'block' || updatedAt === undefined || updatedAt > now - policy.minReleaseAgeSeconds);
   const retired = new Set(entry.retired);
   const withAdvisories = new Set(entry.with_advisories);
   const blocked = new Set<string>();
@@ -90,10 +96,11 @@ export function filterVersions(versions: Versions, blockedOf: (name: string) => 
       return true;
     });
     if (kept.length === 0) continue;
-    const remap = (indexes: number[]): number[] => indexes.flatMap((index) => {
-      const to = renumbered.get(index);
-      return to === undefined ? [] : [to];
-    });
+    const remap = (indexes: number[]): number[] =>
+      indexes.flatMap((index) => {
+        const to = renumbered.get(index);
+        return to === undefined ? [] : [to];
+      });
     packages.push({ ...entry, versions: kept, retired: remap(entry.retired), with_advisories: remap(entry.with_advisories) });
   }
   return { ...versions, packages };

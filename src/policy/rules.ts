@@ -57,7 +57,10 @@ export interface Policy {
 
 /** A rule entry that does not parse; `problem` says why. */
 export class PolicyRuleError extends Error {
-  constructor(readonly text: string, readonly problem: string) {
+  constructor(
+    readonly text: string,
+    readonly problem: string,
+  ) {
     super(`"${text}" ${problem}`);
   }
 }
@@ -73,7 +76,11 @@ export function parseRule(entry: RuleEntry, action: Rule['action'], key: string)
   if (name === '') throw new PolicyRuleError(text, 'has no package name (write NAME or NAME@REQUIREMENT, e.g. "plug@~> 1.14")');
   // A negated glob ("!jason") would read as "all but jason" and match nothing here: allow rules say that.
   if (name.startsWith('!')) throw new PolicyRuleError(text, 'cannot be negated; list the exceptions as allow rules instead');
-  if (!NAME_GLOB.test(name)) throw new PolicyRuleError(text, 'is not a package name or a glob of one (lowercase letters, digits, _, and the glob characters * ? [ ] { } , ! -)');
+  if (!NAME_GLOB.test(name))
+    throw new PolicyRuleError(
+      text,
+      'is not a package name or a glob of one (lowercase letters, digits, _, and the glob characters * ? [ ] { } , ! -)',
+    );
   const glob = picomatch.scan(name).isGlob;
   let requirement: Requirement | undefined;
   if (requirementText !== undefined) {
@@ -87,7 +94,9 @@ export function parseRule(entry: RuleEntry, action: Rule['action'], key: string)
   }
   const comment = typeof entry === 'string' ? undefined : entry.comment;
   return {
-    action, text, key,
+    action,
+    text,
+    key,
     ...(comment !== undefined && { comment }),
     specificity: (glob ? 0 : 2) + (requirement ? 1 : 0),
     matchesName: glob ? picomatch(name) : (candidate) => candidate === name,
@@ -103,18 +112,28 @@ export function compilePolicy(config: PolicyConfig, defaultRepository: string): 
   ];
   const minReleaseAgeSeconds = durationSeconds(config.minReleaseAge);
   if (minReleaseAgeSeconds === undefined) throw new Error(`policy.minReleaseAge "${config.minReleaseAge}" is not a duration`);
-  const retired = config.blockRetired === true ? 'all' as const
-    : new Set((config.blockRetired === false ? [] : config.blockRetired).map((reason) => RETIREMENT_REASONS[reason]));
+  const retired =
+    config.blockRetired === true
+      ? ('all' as const)
+      : new Set((config.blockRetired === false ? [] : config.blockRetired).map((reason) => RETIREMENT_REASONS[reason]));
   const threshold = config.blockAdvisorySeverity;
   const advisoryThreshold = threshold === undefined ? undefined : { name: threshold, rank: SEVERITIES.indexOf(threshold) };
   // Allow rules only lift restrictions, and undated releases matter only under a minimum
   // age: without a deny rule or a restriction nothing can be blocked.
-  const active = rules.some((rule) => rule.action === 'deny') || minReleaseAgeSeconds > 0 || advisoryThreshold !== undefined
-    || retired === 'all' || retired.size > 0;
+  const active =
+    rules.some((rule) => rule.action === 'deny') ||
+    minReleaseAgeSeconds > 0 ||
+    advisoryThreshold !== undefined ||
+    retired === 'all' ||
+    retired.size > 0;
   return {
-    rules, minReleaseAge: config.minReleaseAge, minReleaseAgeSeconds, undatedReleases: config.undatedReleases,
+    rules,
+    minReleaseAge: config.minReleaseAge,
+    minReleaseAgeSeconds,
+    undatedReleases: config.undatedReleases,
     ...(advisoryThreshold && { advisoryThreshold }),
-    retired, tarballs: config.tarballs,
+    retired,
+    tarballs: config.tarballs,
     repositories: new Set(config.repositories ?? [defaultRepository]),
     active,
   };
@@ -122,6 +141,12 @@ export function compilePolicy(config: PolicyConfig, defaultRepository: string): 
 
 /** Allows everything: the policy when none is configured. */
 export const OPEN_POLICY: Policy = {
-  rules: [], minReleaseAge: '0', minReleaseAgeSeconds: 0, undatedReleases: 'allow', retired: new Set(), tarballs: 'locked-ok',
-  repositories: new Set(), active: false,
+  rules: [],
+  minReleaseAge: '0',
+  minReleaseAgeSeconds: 0,
+  undatedReleases: 'allow',
+  retired: new Set(),
+  tarballs: 'locked-ok',
+  repositories: new Set(),
+  active: false,
 };

@@ -59,9 +59,7 @@ export function topLevelString(bytes: Uint8Array, field: number): string | undef
 
 export function decodeSigned(bytes: Uint8Array): Signed {
   const decoded = decodeWith<{ payload: Buffer; signature?: Buffer }>(SignedType, bytes);
-  return decoded.signature === undefined
-    ? { payload: decoded.payload }
-    : { payload: decoded.payload, signature: decoded.signature };
+  return decoded.signature === undefined ? { payload: decoded.payload } : { payload: decoded.payload, signature: decoded.signature };
 }
 
 export function encodeSigned(signed: Signed): Buffer {

@@ -4,7 +4,16 @@ import { promisify } from 'node:util';
 import { createGunzip, gzip } from 'node:zlib';
 import type { KeyObject } from 'node:crypto';
 import { HexproxyError, VerificationError, UpstreamTooLargeError } from '../errors.js';
-import { checkPackagePayload, decodeNames, decodePackage, decodePolicy, decodeSigned, decodeVersions, encodeSigned, topLevelString } from './codec.js';
+import {
+  checkPackagePayload,
+  decodeNames,
+  decodePackage,
+  decodePolicy,
+  decodeSigned,
+  decodeVersions,
+  encodeSigned,
+  topLevelString,
+} from './codec.js';
 import { signPayload, verifyPayload } from './signature.js';
 import type { Names, Package, Policy, Versions } from './types.js';
 import { type RegistryResource, describeResource } from './resource.js';
@@ -59,7 +68,13 @@ const INFLATE_CHUNK_BYTES = 64 * 1024;
  * With a lease, each chunk is taken from its budget before it is kept, and inflating
  * stops when the budget stops the lease; the lease is settled once the output is whole.
  */
-export async function gunzipBounded(body: Uint8Array, maxBytes: number, what: string, lease?: InflateLease, source: RegistryFileSource = 'upstream'): Promise<Buffer> {
+export async function gunzipBounded(
+  body: Uint8Array,
+  maxBytes: number,
+  what: string,
+  lease?: InflateLease,
+  source: RegistryFileSource = 'upstream',
+): Promise<Buffer> {
   const file = describeFile(what, source);
   const gunzip = createGunzip({ chunkSize: INFLATE_CHUNK_BYTES });
   const stop = (): void => {
@@ -150,10 +165,13 @@ const REPOSITORY_FIELD = 2;
 
 /** The decoded message of a payload already verified for `resource`. */
 export function decodeRegistryPayload(resource: RegistryResource, payload: Uint8Array): DecodedMessage {
-  return resource.kind === 'names' ? decodeNames(payload)
-    : resource.kind === 'versions' ? decodeVersions(payload)
-    : resource.kind === 'policy' ? decodePolicy(payload)
-    : decodePackage(payload);
+  return resource.kind === 'names'
+    ? decodeNames(payload)
+    : resource.kind === 'versions'
+      ? decodeVersions(payload)
+      : resource.kind === 'policy'
+        ? decodePolicy(payload)
+        : decodePackage(payload);
 }
 
 /** gzip(Signed{payload, signature}) with hexproxy's key: the bytes clients receive. */

@@ -117,7 +117,13 @@ export function indexReleases(payload: Buffer): ReleaseIndex {
   const positions = new Map(versions.map((version, position) => [version, position]));
 
   return {
-    payload, name, repository, advisories, affects, count, retiredCount,
+    payload,
+    name,
+    repository,
+    advisories,
+    affects,
+    count,
+    retiredCount,
     entryAt: (position) => {
       const version = versions[position];
       const flag = flags[position] ?? 0;

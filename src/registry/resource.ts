@@ -10,7 +10,8 @@ export type RegistryResource =
 // Hex package names: a lowercase letter, then lowercase letters, digits and underscores.
 const PACKAGE_NAME = /^[a-z][a-z0-9_]{0,127}$/;
 // SemVer 2.0 (https://semver.org), anchored; bounded so no path segment grows unbounded.
-const VERSION = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+const VERSION =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 
 export const isPackageName = (name: string): boolean => PACKAGE_NAME.test(name);
 // proto/policy.proto: ^[a-z0-9][a-z0-9_\-\.]*[a-z0-9]$, 3 to 64 characters.

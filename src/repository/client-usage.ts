@@ -7,7 +7,10 @@ import type { UsageRecorder } from '../mirror/usage-recorder.js';
 import type { CacheStatus } from '../mirror/registry-mirror.js';
 
 export class ClientUsage {
-  constructor(private readonly recorder: UsageRecorder, private readonly metrics?: Metrics) {}
+  constructor(
+    private readonly recorder: UsageRecorder,
+    private readonly metrics?: Metrics,
+  ) {}
 
   registry(cache: CacheStatus): void {
     this.recorder.registry(cache);

@@ -27,14 +27,20 @@ export interface RepositoryShared extends MirrorShared {
 export function createRepository(spec: RepositorySpec, shared: RepositoryShared): Repository {
   const source = sourceOf(spec, shared);
   const view = new PolicyView({
-    repo: source.name, registry: source.registry, policy: shared.policy, signingKey: shared.signingKey, log: shared.log,
-    memoryMaxBytes: spec.policyMemoryBytes, indexMaxAgeMs: shared.policyIndexMaxAgeMs,
+    repo: source.name,
+    registry: source.registry,
+    policy: shared.policy,
+    signingKey: shared.signingKey,
+    log: shared.log,
+    memoryMaxBytes: spec.policyMemoryBytes,
+    indexMaxAgeMs: shared.policyIndexMaxAgeMs,
   });
   return new ServedRepository(source, { view, usage: shared.usage, publicKeyPem: shared.publicKeyPem });
 }
 
 function sourceOf(spec: RepositorySpec, shared: RepositoryShared): RepositorySource {
   switch (spec.kind) {
-    case 'mirror': return mirrorSource(spec, shared);
+    case 'mirror':
+      return mirrorSource(spec, shared);
   }
 }

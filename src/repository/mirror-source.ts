@@ -52,11 +52,29 @@ export function mirrorSource(spec: MirrorSpec, shared: MirrorShared): Repository
   const { index, blobs, log, fetchBudget, signingKey, ttlMs, notFoundTtlMs, maxRegistryBytes, maxTarballBytes } = shared;
   const { name, upstream, upstreamKey } = spec;
   const registry = new RegistryMirror({
-    repo: name, upstream, upstreamKey, signingKey, index, blobs, log, fetchBudget,
-    ttlMs, notFoundTtlMs, memoryMaxBytes: spec.registryMemoryBytes, maxRegistryBytes,
+    repo: name,
+    upstream,
+    upstreamKey,
+    signingKey,
+    index,
+    blobs,
+    log,
+    fetchBudget,
+    ttlMs,
+    notFoundTtlMs,
+    memoryMaxBytes: spec.registryMemoryBytes,
+    maxRegistryBytes,
   });
   const tarballs = new TarballMirror({
-    repo: name, upstream, registry, index, blobs, log, maxTarballBytes, notFoundTtlMs, memoryBytes: spec.tarballMemoryBytes,
+    repo: name,
+    upstream,
+    registry,
+    index,
+    blobs,
+    log,
+    maxTarballBytes,
+    notFoundTtlMs,
+    memoryBytes: spec.tarballMemoryBytes,
   });
   const docs = new PassthroughMirror({ upstream, index, blobs, log, ttlMs, maxBytes: maxTarballBytes, pathPrefix: spec.docsPrefix });
   return {

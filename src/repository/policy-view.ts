@@ -129,7 +129,8 @@ export class PolicyView {
       const index = this.index;
       const names = path === 'names' ? source : registry.peek('names');
       const versions = path === 'versions' ? source : registry.peek('versions');
-      if (!index || !names || !versions || !this.current(index) || index.namesSha !== names.row.sha256 || index.versionsSha !== versions.row.sha256) return undefined;
+      if (!index || !names || !versions || !this.current(index) || index.namesSha !== names.row.sha256 || index.versionsSha !== versions.row.sha256)
+        return undefined;
       return path === 'names' ? index.names : index.versions;
     }
     const entry = this.packages.get(path);
@@ -171,7 +172,9 @@ export class PolicyView {
       const now = policy.nowMs();
       const filtered = filterPackage(rules, packageOf(source), Math.floor(now / 1000));
       const entry: PackageEntry = {
-        sourceSha: source.row.sha256, generation, blocked: filtered.blocked,
+        sourceSha: source.row.sha256,
+        generation,
+        blocked: filtered.blocked,
         expiresAt: filtered.changesAt === undefined ? Infinity : filtered.changesAt * 1000,
         file: filtered.blocked.size === 0 ? undefined : await this.sealed(source, encodePackage(filtered.package), hiddenReleases(filtered.blocked)),
       };
@@ -196,7 +199,9 @@ export class PolicyView {
       return entry;
     });
     if (known && known.generation === policy.generation && !known.tooNewExpired) {
-      build.catch((error: unknown) => this.options.log.error({ repo: this.options.repo, err: errorMessage(error) }, 'policy: rebuilding the filtered /names and /versions failed'));
+      build.catch((error: unknown) =>
+        this.options.log.error({ repo: this.options.repo, err: errorMessage(error) }, 'policy: rebuilding the filtered /names and /versions failed'),
+      );
       return known;
     }
     return build;
@@ -235,26 +240,33 @@ export class PolicyView {
     let comesOfAge = Infinity;
     let unavailable = 0;
     const limit = createLimiter(PACKAGE_CONCURRENCY);
-    await Promise.all(needed.map((entry) => limit(async () => {
-      try {
-        const { result, index } = await this.options.registry.packageListing(entry.name, entry.versions);
-        const has = (version: string): boolean => index.positionOf(version) !== undefined;
-        const pkg = packageOf(result.file);
-        // Only what is blocked is needed here; a package file is filtered and signed when it is asked for.
-        const filtered = filterPackage(rules, pkg, now);
-        // Still unknown to the package file: not checkable, so not offered.
-        const removed = new Set([...filtered.blocked.keys(), ...entry.versions.filter((version) => !has(version))]);
-        if (removed.size > 0) blocked.set(entry.name, removed);
-        if (filtered.changesAt !== undefined) {
-          expiresAt = Math.min(expiresAt, filtered.changesAt * 1000);
-          comesOfAge = Math.min(comesOfAge, filtered.changesAt * 1000);
-        }
-      } catch (error: unknown) {
-        unavailable += 1;
-        blocked.set(entry.name, new Set(entry.versions));
-        log.warn({ repo, package: entry.name, err: errorMessage(error) }, 'policy: cannot read a package file needed to filter /versions; leaving the package out');
-      }
-    })));
+    await Promise.all(
+      needed.map((entry) =>
+        limit(async () => {
+          try {
+            const { result, index } = await this.options.registry.packageListing(entry.name, entry.versions);
+            const has = (version: string): boolean => index.positionOf(version) !== undefined;
+            const pkg = packageOf(result.file);
+            // Only what is blocked is needed here; a package file is filtered and signed when it is asked for.
+            const filtered = filterPackage(rules, pkg, now);
+            // Still unknown to the package file: not checkable, so not offered.
+            const removed = new Set([...filtered.blocked.keys(), ...entry.versions.filter((version) => !has(version))]);
+            if (removed.size > 0) blocked.set(entry.name, removed);
+            if (filtered.changesAt !== undefined) {
+              expiresAt = Math.min(expiresAt, filtered.changesAt * 1000);
+              comesOfAge = Math.min(comesOfAge, filtered.changesAt * 1000);
+            }
+          } catch (error: unknown) {
+            unavailable += 1;
+            blocked.set(entry.name, new Set(entry.versions));
+            log.warn(
+              { repo, package: entry.name, err: errorMessage(error) },
+              'policy: cannot read a package file needed to filter /versions; leaving the package out',
+            );
+          }
+        }),
+      ),
+    );
     if (unavailable > 0) expiresAt = Math.min(expiresAt, startedMs + INCOMPLETE_RETRY_MS);
     const filteredVersions = filterVersions(versions, (name) => blocked.get(name) ?? NONE);
     const offered = new Set(filteredVersions.packages.map((entry) => entry.name));
@@ -265,12 +277,24 @@ export class PolicyView {
     const emptied = listed.size - offered.size;
     const [namesOut, versionsOut] = await Promise.all([
       this.sealed(namesFile, encodeNames(filteredNames), hiddenFromNames(emptied)),
-      this.sealed(versionsFile, encodeVersions(filteredVersions), hiddenFromVersions(removedReleases, [...blocked.values()].filter((set) => set.size > 0).length, emptied)),
+      this.sealed(
+        versionsFile,
+        encodeVersions(filteredVersions),
+        hiddenFromVersions(removedReleases, [...blocked.values()].filter((set) => set.size > 0).length, emptied),
+      ),
     ]);
     if (generation === policy.generation) this.hiddenByLastView = { releases: removedReleases, packages: emptied, unavailable };
-    log.info({ repo, packagesChecked: needed.length, removedReleases, removedPackages: emptied, unavailable }, 'policy: built the filtered /names and /versions');
+    log.info(
+      { repo, packagesChecked: needed.length, removedReleases, removedPackages: emptied, unavailable },
+      'policy: built the filtered /names and /versions',
+    );
     return {
-      namesSha: namesFile.row.sha256, versionsSha: versionsFile.row.sha256, generation, expiresAt, names: namesOut, versions: versionsOut,
+      namesSha: namesFile.row.sha256,
+      versionsSha: versionsFile.row.sha256,
+      generation,
+      expiresAt,
+      names: namesOut,
+      versions: versionsOut,
       get tooNewExpired() {
         return policy.nowMs() >= comesOfAge;
       },

@@ -11,8 +11,15 @@ import type { ClientUsage } from './client-usage.js';
 import type { PolicyView, PolicyViewFigures } from './policy-view.js';
 import {
   isRegistryHit,
-  type Hit, type PassthroughResult, type RegistryFiles, type RegistryResult, type Repository, type RepositorySource, type TarballFiles,
-  type TarballResult, type View,
+  type Hit,
+  type PassthroughResult,
+  type RegistryFiles,
+  type RegistryResult,
+  type Repository,
+  type RepositorySource,
+  type TarballFiles,
+  type TarballResult,
+  type View,
 } from './repository.js';
 
 export interface ServedRepositoryLayers {
@@ -36,7 +43,10 @@ export class ServedRepository implements Repository {
   private readonly ownKeyPem: string;
   private readonly originalKeyPem: string;
 
-  constructor(private readonly source: RepositorySource, layers: ServedRepositoryLayers) {
+  constructor(
+    private readonly source: RepositorySource,
+    layers: ServedRepositoryLayers,
+  ) {
     this.name = source.name;
     this.registryKey = source.registryKey;
     this.registry = source.registry;
@@ -69,7 +79,9 @@ export class ServedRepository implements Repository {
       const { blocked } = await this.view.package(name);
       const decision = blocked.get(version);
       if (decision) {
-        throw new PolicyBlockedError(`${name} ${version} is ${describeDecision(decision)}. Tarballs of blocked releases are refused because policy.tarballs is "strict"; choose an allowed release (hexproxy policy explain ${name}@${version})`);
+        throw new PolicyBlockedError(
+          `${name} ${version} is ${describeDecision(decision)}. Tarballs of blocked releases are refused because policy.tarballs is "strict"; choose an allowed release (hexproxy policy explain ${name}@${version})`,
+        );
       }
     }
     // Clients get a verified small tarball before it is durable on disk.
@@ -94,7 +106,9 @@ export class ServedRepository implements Repository {
 
   assertUnfiltered(): void {
     if (this.view.applies()) {
-      throw new PolicyBlockedError("the pass-through view (/mirror) serves upstream's signed registry files unchanged, so it cannot apply hexproxy's policy (config key policy); point clients at the re-signed view (hexproxy's URL without /mirror, with hexproxy's public key)");
+      throw new PolicyBlockedError(
+        "the pass-through view (/mirror) serves upstream's signed registry files unchanged, so it cannot apply hexproxy's policy (config key policy); point clients at the re-signed view (hexproxy's URL without /mirror, with hexproxy's public key)",
+      );
     }
   }
 

@@ -143,8 +143,10 @@ export async function resolveSpecs(specs: readonly string[], options: ResolveOpt
       const fetched = await fetchIn(repository, name);
       if (fetched.ok || fetched.reason !== NOT_FOUND) return fetched;
     }
-    const where = repositories.length === 1 && repositories[0] === defaultRepository ? ''
-      : ` in ${repositories.length === 1 ? 'repository' : 'repositories'} ${repositories.join(', ')}`;
+    const where =
+      repositories.length === 1 && repositories[0] === defaultRepository
+        ? ''
+        : ` in ${repositories.length === 1 ? 'repository' : 'repositories'} ${repositories.join(', ')}`;
     return { ok: false, reason: `there is no package named ${name}${where}` };
   };
   const demand = (key: string, next: Demand): void => {

@@ -43,8 +43,7 @@ export function selectNewest(pkg: Package): Selection {
 /** NAME@VERSION: that release, retired or not; build metadata is ignored as in `==`. */
 export function selectExact(pkg: Package, version: SemVer): Selection {
   const all = candidates(pkg);
-  const pick =
-    all.find((c) => c.release.version === version.raw) ?? all.find((c) => compareVersions(c.version, version) === 0);
+  const pick = all.find((c) => c.release.version === version.raw) ?? all.find((c) => compareVersions(c.version, version) === 0);
   if (!pick) return { ok: false, reason: `${pkg.name} has no release ${version.raw}${newestOf(all)}` };
   const retired = pick.release.retired;
   const chosen = retired ? `the version asked for, although it is ${describeRetirement(retired)}` : 'the version asked for';
@@ -109,5 +108,4 @@ const newestOf = (newestFirst: readonly Candidate[]): string =>
   newestFirst[0] ? ` (the newest is ${newestFirst[0].release.version})` : ' (it has no releases)';
 
 // hex.pm only publishes valid versions, so this points at a damaged registry entry.
-const unreadable = (pkg: Package): string =>
-  pkg.releases.length > 0 ? ` with a valid version (${pkg.releases.length} with invalid ones)` : '';
+const unreadable = (pkg: Package): string => (pkg.releases.length > 0 ? ` with a valid version (${pkg.releases.length} with invalid ones)` : '');

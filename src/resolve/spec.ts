@@ -19,10 +19,7 @@ export function parseSpec(text: string): Spec {
   const at = text.indexOf('@');
   const name = at < 0 ? text : text.slice(0, at);
   if (!isPackageName(name)) {
-    throw new InvalidSpecError(
-      text,
-      `${JSON.stringify(name)} is not a Hex package name (a lowercase letter, then lowercase letters, digits or _)`,
-    );
+    throw new InvalidSpecError(text, `${JSON.stringify(name)} is not a Hex package name (a lowercase letter, then lowercase letters, digits or _)`);
   }
   if (at < 0) return { kind: 'newest', text, name };
   const rest = text.slice(at + 1);

@@ -78,8 +78,7 @@ export function compareVersions(a: string | SemVer, b: string | SemVer): Orderin
 
 export const isPrerelease = (version: SemVer): boolean => version.prerelease.length > 0;
 
-export const asSemVer = (version: string | SemVer): SemVer =>
-  typeof version === 'string' ? parseVersion(version) : version;
+export const asSemVer = (version: string | SemVer): SemVer => (typeof version === 'string' ? parseVersion(version) : version);
 
 function splitOnce(text: string, separator: string): [string, string | undefined] {
   const at = text.indexOf(separator);

@@ -129,16 +129,34 @@ const CACHED_PACKAGE_ORDER: Record<CachedPackageSort, string> = {
 };
 
 interface TarballRecord {
-  repo: string; name: string; version: string; size: number; sha256: string;
-  fetched_at: number; last_used_at: number; hits: number; pinned: number;
+  repo: string;
+  name: string;
+  version: string;
+  size: number;
+  sha256: string;
+  fetched_at: number;
+  last_used_at: number;
+  hits: number;
+  pinned: number;
 }
 interface RegistryRecord {
-  repo: string; path: string; upstream_etag: string | null; sha256: string; size: number;
-  fetched_at: number; checked_at: number; upstream_as_of: number;
+  repo: string;
+  path: string;
+  upstream_etag: string | null;
+  sha256: string;
+  size: number;
+  fetched_at: number;
+  checked_at: number;
+  upstream_as_of: number;
 }
 interface PassthroughRecord {
-  path: string; upstream_etag: string | null; sha256: string; size: number;
-  fetched_at: number; checked_at: number; upstream_as_of: number;
+  path: string;
+  upstream_etag: string | null;
+  sha256: string;
+  size: number;
+  fetched_at: number;
+  checked_at: number;
+  upstream_as_of: number;
 }
 
 export class CacheIndex {
@@ -155,43 +173,67 @@ export class CacheIndex {
     this.statements = {
       findTarball: db.prepare<[string, string, string], TarballRecord>('SELECT * FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
       // A pin, once set, survives a refetch; only setPinned clears it.
-      saveTarball: db.prepare('INSERT INTO tarballs (repo, name, version, size, sha256, fetched_at, last_used_at, hits, pinned) VALUES (@repo, @name, @version, @size, @sha256, @fetchedAt, @lastUsedAt, @hits, @pinned) ON CONFLICT (repo, name, version) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, fetched_at = excluded.fetched_at, pinned = max(pinned, excluded.pinned)'),
+      saveTarball: db.prepare(
+        'INSERT INTO tarballs (repo, name, version, size, sha256, fetched_at, last_used_at, hits, pinned) VALUES (@repo, @name, @version, @size, @sha256, @fetchedAt, @lastUsedAt, @hits, @pinned) ON CONFLICT (repo, name, version) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, fetched_at = excluded.fetched_at, pinned = max(pinned, excluded.pinned)',
+      ),
       setPinned: db.prepare('UPDATE tarballs SET pinned = ? WHERE repo = ? AND name = ? AND version = ?'),
       listEvictable: db.prepare<[number], TarballRecord>('SELECT * FROM tarballs WHERE pinned = 0 ORDER BY last_used_at LIMIT ?'),
       removeTarball: db.prepare('DELETE FROM tarballs WHERE repo = ? AND name = ? AND version = ?'),
       listTarballs: db.prepare<[], TarballRecord>('SELECT * FROM tarballs ORDER BY repo, name, version'),
-      tarballPage: db.prepare<[string, string, string, number], TarballRecord>('SELECT * FROM tarballs WHERE (repo, name, version) > (?, ?, ?) ORDER BY repo, name, version LIMIT ?'),
+      tarballPage: db.prepare<[string, string, string, number], TarballRecord>(
+        'SELECT * FROM tarballs WHERE (repo, name, version) > (?, ?, ?) ORDER BY repo, name, version LIMIT ?',
+      ),
       addHits: db.prepare('UPDATE tarballs SET hits = hits + ?, last_used_at = max(last_used_at, ?) WHERE repo = ? AND name = ? AND version = ?'),
-      tarballTotals: db.prepare<[], { count: number; bytes: number | null; pinned: number | null }>('SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs'),
-      topPackages: db.prepare<[number], PackageFigures>('SELECT repo, name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?'),
+      tarballTotals: db.prepare<[], { count: number; bytes: number | null; pinned: number | null }>(
+        'SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs',
+      ),
+      topPackages: db.prepare<[number], PackageFigures>(
+        'SELECT repo, name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?',
+      ),
       // The same figures over some repositories (a JSON array): what a token that may read only those is shown.
-      topPackagesIn: db.prepare<[string, number], PackageFigures>(`SELECT repo, name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs WHERE ${IN_REPOS} GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?`),
-      tarballTotalsIn: db.prepare<[string], { count: number; bytes: number | null; pinned: number | null }>(`SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs WHERE ${IN_REPOS}`),
-      registryTotalsIn: db.prepare<[string], { count: number; bytes: number | null }>(`SELECT count(*) AS count, sum(size) AS bytes FROM registry_files WHERE ${IN_REPOS}`),
+      topPackagesIn: db.prepare<[string, number], PackageFigures>(
+        `SELECT repo, name, sum(hits) AS hits, sum(size) AS bytes, count(*) AS releases FROM tarballs WHERE ${IN_REPOS} GROUP BY repo, name ORDER BY hits DESC, bytes DESC LIMIT ?`,
+      ),
+      tarballTotalsIn: db.prepare<[string], { count: number; bytes: number | null; pinned: number | null }>(
+        `SELECT count(*) AS count, sum(size) AS bytes, sum(pinned) AS pinned FROM tarballs WHERE ${IN_REPOS}`,
+      ),
+      registryTotalsIn: db.prepare<[string], { count: number; bytes: number | null }>(
+        `SELECT count(*) AS count, sum(size) AS bytes FROM registry_files WHERE ${IN_REPOS}`,
+      ),
       // Pass-through files of an organization are under repos/ORG/ (src/cache/layout.ts); the rest (docs, installs) are the public repository's.
       passthroughTotalsIn: db.prepare<[string, string], { count: number; bytes: number | null }>(
-        "SELECT count(*) AS count, sum(size) AS bytes FROM passthrough_files WHERE (CASE WHEN path LIKE 'repos/%' THEN substr(path, 7, instr(substr(path, 7), '/') - 1) ELSE ? END) IN (SELECT value FROM json_each(?))"),
+        "SELECT count(*) AS count, sum(size) AS bytes FROM passthrough_files WHERE (CASE WHEN path LIKE 'repos/%' THEN substr(path, 7, instr(substr(path, 7), '/') - 1) ELSE ? END) IN (SELECT value FROM json_each(?))",
+      ),
       listPackageTarballs: db.prepare<[string, string], TarballRecord>('SELECT * FROM tarballs WHERE repo = ? AND name = ? ORDER BY version'),
       addCounter: db.prepare('INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value'),
       listCounters: db.prepare<[], { name: string; value: number }>('SELECT name, value FROM counters'),
       registryTotals: db.prepare<[], { count: number; bytes: number | null }>('SELECT count(*) AS count, sum(size) AS bytes FROM registry_files'),
-      passthroughTotals: db.prepare<[], { count: number; bytes: number | null }>('SELECT count(*) AS count, sum(size) AS bytes FROM passthrough_files'),
+      passthroughTotals: db.prepare<[], { count: number; bytes: number | null }>(
+        'SELECT count(*) AS count, sum(size) AS bytes FROM passthrough_files',
+      ),
       findRegistry: db.prepare<[string, string], RegistryRecord>('SELECT * FROM registry_files WHERE repo = ? AND path = ?'),
-      saveRegistry: db.prepare('INSERT INTO registry_files (repo, path, upstream_etag, sha256, size, fetched_at, checked_at, upstream_as_of) VALUES (@repo, @path, @upstreamEtag, @sha256, @size, @fetchedAt, @checkedAt, @upstreamAsOf) ON CONFLICT (repo, path) DO UPDATE SET upstream_etag = excluded.upstream_etag, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, upstream_as_of = excluded.upstream_as_of'),
+      saveRegistry: db.prepare(
+        'INSERT INTO registry_files (repo, path, upstream_etag, sha256, size, fetched_at, checked_at, upstream_as_of) VALUES (@repo, @path, @upstreamEtag, @sha256, @size, @fetchedAt, @checkedAt, @upstreamAsOf) ON CONFLICT (repo, path) DO UPDATE SET upstream_etag = excluded.upstream_etag, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, upstream_as_of = excluded.upstream_as_of',
+      ),
       // A 304: upstream's word now, unless a trusted bundle attested a later time (a clock ahead of this one).
-      touchRegistry: db.prepare('UPDATE registry_files SET checked_at = @at, upstream_as_of = max(upstream_as_of, @at) WHERE repo = @repo AND path = @path'),
+      touchRegistry: db.prepare(
+        'UPDATE registry_files SET checked_at = @at, upstream_as_of = max(upstream_as_of, @at) WHERE repo = @repo AND path = @path',
+      ),
       raiseRegistryAsOf: db.prepare('UPDATE registry_files SET upstream_as_of = max(upstream_as_of, ?) WHERE repo = ? AND path = ? AND sha256 = ?'),
       removeRegistry: db.prepare('DELETE FROM registry_files WHERE repo = ? AND path = ?'),
       listRegistry: db.prepare<[], RegistryRecord>('SELECT * FROM registry_files ORDER BY repo, path'),
       findPassthrough: db.prepare<[string], PassthroughRecord>('SELECT * FROM passthrough_files WHERE path = ?'),
-      savePassthrough: db.prepare('INSERT INTO passthrough_files (path, upstream_etag, content_type, sha256, size, fetched_at, checked_at, upstream_as_of) VALUES (@path, @upstreamEtag, NULL, @sha256, @size, @fetchedAt, @checkedAt, @upstreamAsOf) ON CONFLICT (path) DO UPDATE SET upstream_etag = excluded.upstream_etag, content_type = NULL, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, upstream_as_of = excluded.upstream_as_of'),
+      savePassthrough: db.prepare(
+        'INSERT INTO passthrough_files (path, upstream_etag, content_type, sha256, size, fetched_at, checked_at, upstream_as_of) VALUES (@path, @upstreamEtag, NULL, @sha256, @size, @fetchedAt, @checkedAt, @upstreamAsOf) ON CONFLICT (path) DO UPDATE SET upstream_etag = excluded.upstream_etag, content_type = NULL, sha256 = excluded.sha256, size = excluded.size, fetched_at = excluded.fetched_at, checked_at = excluded.checked_at, upstream_as_of = excluded.upstream_as_of',
+      ),
       touchPassthrough: db.prepare('UPDATE passthrough_files SET checked_at = @at, upstream_as_of = max(upstream_as_of, @at) WHERE path = @path'),
       raisePassthroughAsOf: db.prepare('UPDATE passthrough_files SET upstream_as_of = max(upstream_as_of, ?) WHERE path = ? AND sha256 = ?'),
       removePassthrough: db.prepare('DELETE FROM passthrough_files WHERE path = ?'),
       listPassthrough: db.prepare<[], PassthroughRecord>('SELECT * FROM passthrough_files ORDER BY path'),
       dataVersion: db.prepare<[], { data_version: number }>('PRAGMA data_version'),
       cachedPackageTotals: db.prepare<[string, string], { packages: number; releases: number; bytes: number | null }>(
-        `SELECT count(DISTINCT repo || '/' || name) AS packages, count(*) AS releases, sum(size) AS bytes FROM tarballs WHERE ${CACHED_PACKAGE_FILTER}`),
+        `SELECT count(DISTINCT repo || '/' || name) AS packages, count(*) AS releases, sum(size) AS bytes FROM tarballs WHERE ${CACHED_PACKAGE_FILTER}`,
+      ),
     };
   }
 
@@ -247,8 +289,13 @@ export class CacheIndex {
   }
 
   /** tarballTotals, registryTotals and passthroughTotals over some repositories only. */
-  totalsIn(repos: readonly string[], publicRepository: string): {
-    tarballs: { count: number; bytes: number; pinned: number }; registryFiles: { count: number; bytes: number }; passthroughFiles: { count: number; bytes: number };
+  totalsIn(
+    repos: readonly string[],
+    publicRepository: string,
+  ): {
+    tarballs: { count: number; bytes: number; pinned: number };
+    registryFiles: { count: number; bytes: number };
+    passthroughFiles: { count: number; bytes: number };
   } {
     const list = JSON.stringify(repos);
     const tarballs = this.statements.tarballTotalsIn.get(list);
@@ -270,10 +317,12 @@ export class CacheIndex {
     hits: Iterable<{ repo: string; name: string; version: string; hits: number; lastUsedAt: number }>,
     counters: Iterable<[string, number]>,
   ): void {
-    write(() => this.db.transaction(() => {
-      for (const hit of hits) this.statements.addHits.run(hit.hits, hit.lastUsedAt, hit.repo, hit.name, hit.version);
-      for (const [name, value] of counters) this.statements.addCounter.run(name, value);
-    })());
+    write(() =>
+      this.db.transaction(() => {
+        for (const hit of hits) this.statements.addHits.run(hit.hits, hit.lastUsedAt, hit.repo, hit.name, hit.version);
+        for (const [name, value] of counters) this.statements.addCounter.run(name, value);
+      })(),
+    );
   }
 
   counters(): Record<string, number> {
@@ -345,7 +394,8 @@ export class CacheIndex {
     if (!statement) {
       statement = this.db.prepare<[string, string, number, number], CachedPackageRow>(
         `SELECT repo, name, count(*) AS releases, sum(size) AS bytes, sum(hits) AS hits, max(last_used_at) AS lastUsedAt
-         FROM tarballs WHERE ${CACHED_PACKAGE_FILTER} GROUP BY repo, name ORDER BY ${CACHED_PACKAGE_ORDER[sort]} LIMIT ? OFFSET ?`);
+         FROM tarballs WHERE ${CACHED_PACKAGE_FILTER} GROUP BY repo, name ORDER BY ${CACHED_PACKAGE_ORDER[sort]} LIMIT ? OFFSET ?`,
+      );
       this.cachedPackageStatements.set(sort, statement);
     }
     const totals = this.statements.cachedPackageTotals.get(repos, like);
@@ -409,11 +459,14 @@ function openDatabase(file: string): Database.Database {
     db?.close();
     if (error instanceof StorageError) throw error;
     const code = error instanceof Error && 'code' in error ? String(error.code) : '';
-    const hint = code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'EACCES' || code === 'EROFS'
-      ? 'the data directory is not writable by hexproxy; fix its permissions or choose another with --data-dir'
-      : code === 'SQLITE_FULL' || code === 'ENOSPC' ? 'the disk is full; free space or move the data directory'
-      : code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' ? 'the file is damaged or not a hexproxy index; move it aside and hexproxy starts with an empty cache'
-      : errorMessage(error);
+    const hint =
+      code === 'SQLITE_CANTOPEN' || code === 'SQLITE_READONLY' || code === 'EACCES' || code === 'EROFS'
+        ? 'the data directory is not writable by hexproxy; fix its permissions or choose another with --data-dir'
+        : code === 'SQLITE_FULL' || code === 'ENOSPC'
+          ? 'the disk is full; free space or move the data directory'
+          : code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB'
+            ? 'the file is damaged or not a hexproxy index; move it aside and hexproxy starts with an empty cache'
+            : errorMessage(error);
     throw new StorageError(`cannot open the cache index ${file}: ${hint}`, { cause: error });
   }
 }
@@ -421,7 +474,9 @@ function openDatabase(file: string): Database.Database {
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > migrations.length) {
-    throw new StorageError(`the cache index was written by a newer hexproxy (schema ${current}, this one knows ${migrations.length}); upgrade hexproxy or use another data directory`);
+    throw new StorageError(
+      `the cache index was written by a newer hexproxy (schema ${current}, this one knows ${migrations.length}); upgrade hexproxy or use another data directory`,
+    );
   }
   for (let version = current; version < migrations.length; version += 1) {
     db.transaction(() => {
@@ -439,24 +494,45 @@ function write(statement: () => unknown): void {
     // Only the database's own failures are storage failures; anything else passes through.
     if (!(error instanceof Database.SqliteError)) throw error;
     const code = error.code;
-    const hint = code === 'SQLITE_FULL' ? 'the disk is full; free space or move the data directory'
-      : code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN' ? 'the data directory is not writable by hexproxy'
-      : errorMessage(error);
+    const hint =
+      code === 'SQLITE_FULL'
+        ? 'the disk is full; free space or move the data directory'
+        : code === 'SQLITE_READONLY' || code === 'SQLITE_CANTOPEN'
+          ? 'the data directory is not writable by hexproxy'
+          : errorMessage(error);
     throw new StorageError(`cannot update the cache index: ${hint}`, { cause: error });
   }
 }
 
 const toTarballRow = (r: TarballRecord): TarballRow => ({
-  repo: r.repo, name: r.name, version: r.version, size: r.size, sha256: r.sha256,
-  fetchedAt: r.fetched_at, lastUsedAt: r.last_used_at, hits: r.hits, pinned: r.pinned === 1,
+  repo: r.repo,
+  name: r.name,
+  version: r.version,
+  size: r.size,
+  sha256: r.sha256,
+  fetchedAt: r.fetched_at,
+  lastUsedAt: r.last_used_at,
+  hits: r.hits,
+  pinned: r.pinned === 1,
 });
 
 const toRegistryRow = (r: RegistryRecord): RegistryRow => ({
-  repo: r.repo, path: r.path, upstreamEtag: r.upstream_etag, sha256: r.sha256, size: r.size,
-  fetchedAt: r.fetched_at, checkedAt: r.checked_at, upstreamAsOf: r.upstream_as_of,
+  repo: r.repo,
+  path: r.path,
+  upstreamEtag: r.upstream_etag,
+  sha256: r.sha256,
+  size: r.size,
+  fetchedAt: r.fetched_at,
+  checkedAt: r.checked_at,
+  upstreamAsOf: r.upstream_as_of,
 });
 
 const toPassthroughRow = (r: PassthroughRecord): PassthroughRow => ({
-  path: r.path, upstreamEtag: r.upstream_etag, sha256: r.sha256, size: r.size,
-  fetchedAt: r.fetched_at, checkedAt: r.checked_at, upstreamAsOf: r.upstream_as_of,
+  path: r.path,
+  upstreamEtag: r.upstream_etag,
+  sha256: r.sha256,
+  size: r.size,
+  fetchedAt: r.fetched_at,
+  checkedAt: r.checked_at,
+  upstreamAsOf: r.upstream_as_of,
 });

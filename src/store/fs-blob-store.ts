@@ -56,7 +56,13 @@ export class FsBlobStore implements BlobStore {
     try {
       const info = await stat(filePath);
       // The rename that committed the file set its ctime; another commit makes another inode.
-      return { size: info.size, filePath, committedAt: info.ctimeMs, revision: `${info.ino}:${info.ctimeMs}`, stream: () => createReadStream(filePath) };
+      return {
+        size: info.size,
+        filePath,
+        committedAt: info.ctimeMs,
+        revision: `${info.ino}:${info.ctimeMs}`,
+        stream: () => createReadStream(filePath),
+      };
     } catch (error: unknown) {
       if (isMissing(error)) return undefined;
       throw error;
@@ -97,7 +103,9 @@ export class FsBlobStore implements BlobStore {
       throw storageError(`cannot create a temporary file in ${this.tmpDir}`, error);
     }
     this.openWriters += 1;
-    return new FsBlobWriter(handle, staged, target, () => { this.openWriters -= 1; });
+    return new FsBlobWriter(handle, staged, target, () => {
+      this.openWriters -= 1;
+    });
   }
 
   async delete(key: string): Promise<void> {
@@ -209,9 +217,12 @@ async function* walk(dir: string, prefix: string): AsyncIterable<string> {
 
 function storageError(what: string, cause: unknown): StorageError {
   const code = cause instanceof Error && 'code' in cause ? String(cause.code) : '';
-  const hint = code === 'ENOSPC' ? ': the disk is full; free space or move the data directory'
-    : code === 'EACCES' || code === 'EROFS' || code === 'EPERM' ? ': the data directory is not writable by hexproxy'
-    : `: ${errorMessage(cause)}`;
+  const hint =
+    code === 'ENOSPC'
+      ? ': the disk is full; free space or move the data directory'
+      : code === 'EACCES' || code === 'EROFS' || code === 'EPERM'
+        ? ': the data directory is not writable by hexproxy'
+        : `: ${errorMessage(cause)}`;
   return new StorageError(`${what}${hint}`, { cause });
 }
 

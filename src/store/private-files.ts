@@ -58,9 +58,18 @@ export async function makePrivateDir(dir: string): Promise<void> {
 // Linux kernel filesystems (statfs f_type, from linux/magic.h) that hold no files of
 // anyone's: a data directory there cannot work, and mkdir in /proc answers ENOENT.
 const KERNEL_FILESYSTEMS = new Map<number, string>([
-  [0x9fa0, 'proc'], [0x62656572, 'sysfs'], [0x27e0eb, 'cgroup'], [0x63677270, 'cgroup2'], [0x64626720, 'debugfs'],
-  [0x74726163, 'tracefs'], [0x73636673, 'securityfs'], [0x1cd1, 'devpts'], [0xcafe4a11, 'bpf'], [0x6165676c, 'pstore'],
-  [0xde5e81e4, 'efivarfs'], [0x62656570, 'configfs'],
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+  [0x27e0eb, 'cgroup'],
+  [0x63677270, 'cgroup2'],
+  [0x64626720, 'debugfs'],
+  [0x74726163, 'tracefs'],
+  [0x73636673, 'securityfs'],
+  [0x1cd1, 'devpts'],
+  [0xcafe4a11, 'bpf'],
+  [0x6165676c, 'pstore'],
+  [0xde5e81e4, 'efivarfs'],
+  [0x62656570, 'configfs'],
 ]);
 
 /**
@@ -72,14 +81,18 @@ export function checkUsableDirectory(dir: string, what = 'data directory', flag 
   const user = userName();
   const existing = statOrMissing(dir, what);
   if (existing) {
-    if (!existing.isDirectory()) throw new ConfigError(`${what} ${dir} is not a directory (it is ${kindOf(existing)}); give ${flag} a directory, or a path where one can be created`);
+    if (!existing.isDirectory())
+      throw new ConfigError(
+        `${what} ${dir} is not a directory (it is ${kindOf(existing)}); give ${flag} a directory, or a path where one can be created`,
+      );
     refuseKernelFilesystem(dir, `${what} ${dir} cannot be used`, flag);
     try {
       accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
     } catch (error: unknown) {
-      const remedy = codeOf(error) === 'EROFS'
-        ? `it is on a read-only file system; remount it read-write, or give ${flag} another directory`
-        : `hand it over (chown -R ${user.chown} ${dir}, as its owner or root), or give ${flag} another directory`;
+      const remedy =
+        codeOf(error) === 'EROFS'
+          ? `it is on a read-only file system; remount it read-write, or give ${flag} another directory`
+          : `hand it over (chown -R ${user.chown} ${dir}, as its owner or root), or give ${flag} another directory`;
       throw new ConfigError(`${what} ${dir} is not writable by ${user.said} (${codeOf(error) ?? errorMessage(error)}); ${remedy}`, { cause: error });
     }
     return;
@@ -123,7 +136,8 @@ function refuseKernelFilesystem(existing: string, prefix: string, flag: string):
     return;
   }
   const name = KERNEL_FILESYSTEMS.get(type);
-  if (name !== undefined) throw new ConfigError(`${prefix}: ${existing} is on a ${name} filesystem, which holds no files; give ${flag} a directory on a disk`);
+  if (name !== undefined)
+    throw new ConfigError(`${prefix}: ${existing} is on a ${name} filesystem, which holds no files; give ${flag} a directory on a disk`);
 }
 
 function statOrMissing(path: string, what: string): Stats | undefined {
@@ -137,8 +151,17 @@ function statOrMissing(path: string, what: string): Stats | undefined {
 }
 
 function kindOf(stats: Stats): string {
-  return stats.isFile() ? 'a file' : stats.isCharacterDevice() ? 'a character device' : stats.isBlockDevice() ? 'a block device'
-    : stats.isFIFO() ? 'a named pipe' : stats.isSocket() ? 'a socket' : 'something other than a directory';
+  return stats.isFile()
+    ? 'a file'
+    : stats.isCharacterDevice()
+      ? 'a character device'
+      : stats.isBlockDevice()
+        ? 'a block device'
+        : stats.isFIFO()
+          ? 'a named pipe'
+          : stats.isSocket()
+            ? 'a socket'
+            : 'something other than a directory';
 }
 
 /** The user hexproxy runs as, for messages: "user hexproxy (uid 999)". */
@@ -154,7 +177,8 @@ function userName(): { said: string; chown: string } {
   return name ? { said: `user ${name} (uid ${uid})`, chown: name } : { said: `user ${uid}`, chown: String(uid) };
 }
 
-const codeOf = (error: unknown): string | undefined => (error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined);
+const codeOf = (error: unknown): string | undefined =>
+  error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 
 /**
  * Creates `file` empty with mode 0600 unless it exists. For the SQLite index: SQLite

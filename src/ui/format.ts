@@ -14,7 +14,14 @@ export function formatAgo(at: number, now = Date.now()): string {
   const future = seconds < 0;
   const abs = Math.abs(seconds);
   if (abs < 5) return 'just now';
-  const [value, unit] = abs < 60 ? [abs, 's'] : abs < 3600 ? [Math.floor(abs / 60), 'min'] : abs < 86_400 ? [Math.floor(abs / 3600), 'h'] : [Math.floor(abs / 86_400), abs < 172_800 ? 'day' : 'days'];
+  const [value, unit] =
+    abs < 60
+      ? [abs, 's']
+      : abs < 3600
+        ? [Math.floor(abs / 60), 'min']
+        : abs < 86_400
+          ? [Math.floor(abs / 3600), 'h']
+          : [Math.floor(abs / 86_400), abs < 172_800 ? 'day' : 'days'];
   return future ? `in ${value} ${unit}` : `${value} ${unit} ago`;
 }
 
@@ -29,4 +36,5 @@ export function formatDate(at: number): string {
 
 export const isoTime = (at: number): string => new Date(at).toISOString();
 
-export const hex = (bytes: Uint8Array | undefined): string | undefined => (bytes && bytes.length > 0 ? Buffer.from(bytes).toString('hex') : undefined);
+export const hex = (bytes: Uint8Array | undefined): string | undefined =>
+  bytes && bytes.length > 0 ? Buffer.from(bytes).toString('hex') : undefined;

@@ -140,16 +140,29 @@ export const Layout: FC<PropsWithChildren<{ title: string; section?: Section; ch
     <body>
       <header class="top">
         <div class="bar">
-          <a class="brand" href="/ui"><Logo />hexproxy</a>
+          <a class="brand" href="/ui">
+            <Logo />
+            hexproxy
+          </a>
           <nav aria-label="Main">
             {NAV.map((item) => (
-              <a href={item.href} aria-current={item.section === section ? 'page' : undefined}>{item.label}</a>
+              <a href={item.href} aria-current={item.section === section ? 'page' : undefined}>
+                {item.label}
+              </a>
             ))}
           </nav>
           <div class="who">
-            {chrome.tokenName !== undefined
-              ? <>Signed in with token <strong>{chrome.tokenName}</strong></>
-              : chrome.canSignIn ? <>Anonymous · <a href="/ui/login">Sign in with a token</a></> : <>Anonymous</>}
+            {chrome.tokenName !== undefined ? (
+              <>
+                Signed in with token <strong>{chrome.tokenName}</strong>
+              </>
+            ) : chrome.canSignIn ? (
+              <>
+                Anonymous · <a href="/ui/login">Sign in with a token</a>
+              </>
+            ) : (
+              <>Anonymous</>
+            )}
           </div>
         </div>
       </header>
@@ -163,11 +176,17 @@ export const Layout: FC<PropsWithChildren<{ title: string; section?: Section; ch
 /** A command or snippet: plain selectable text, with a copy button when JavaScript runs. */
 export const CodeBlock: FC<{ id: string; text: string; label?: string }> = ({ id, text, label }) => (
   <div class="code">
-    <pre id={id} aria-label={label}><code>{text}</code></pre>
-    <button type="button" class="copy" data-copy={id} hidden>Copy</button>
+    <pre id={id} aria-label={label}>
+      <code>{text}</code>
+    </pre>
+    <button type="button" class="copy" data-copy={id} hidden>
+      Copy
+    </button>
   </div>
 );
 
 export const Badge: FC<{ tone?: 'ok' | 'warn' | 'bad' | 'org'; title?: string; id?: string; children?: Child }> = ({ tone, title, id, children }) => (
-  <span class={tone ? `badge ${tone}` : 'badge'} title={title} id={id}>{children}</span>
+  <span class={tone ? `badge ${tone}` : 'badge'} title={title} id={id}>
+    {children}
+  </span>
 );

@@ -39,8 +39,7 @@ export interface PackagePageData {
 }
 
 /** Newest first: SemVer precedence, by string where either is not SemVer (as release-index.ts orders). */
-export const newerFirst = (a: string, b: string): number =>
-  semver.valid(a) && semver.valid(b) ? semver.rcompare(a, b) : b.localeCompare(a);
+export const newerFirst = (a: string, b: string): number => (semver.valid(a) && semver.valid(b) ? semver.rcompare(a, b) : b.localeCompare(a));
 
 export function packagePageData(input: PackageViewInput): PackagePageData {
   const { repository, name, index, cached, registry, decide, version } = input;
@@ -53,7 +52,10 @@ export function packagePageData(input: PackageViewInput): PackagePageData {
   };
 
   // Cached tarballs the registry file does not list, and how many listed releases are newer than each.
-  const unlisted = cached.filter((row) => index?.positionOf(row.version) === undefined).map((row) => row.version).sort(newerFirst);
+  const unlisted = cached
+    .filter((row) => index?.positionOf(row.version) === undefined)
+    .map((row) => row.version)
+    .sort(newerFirst);
   const newerListed = unlisted.map((release) => countPrefix(listedCount, (position) => newerFirst(entryAt(position)?.version ?? '', release) < 0));
   const total = listedCount + unlisted.length;
   const pageCount = Math.max(1, Math.ceil(total / RELEASES_PAGE_SIZE));
@@ -84,8 +86,15 @@ export function packagePageData(input: PackageViewInput): PackagePageData {
     };
   };
   const unlistedView = (release: string): ReleaseView => ({
-    version: release, publishedAt: undefined, retired: undefined, advisories: [], outerChecksum: undefined,
-    innerChecksum: undefined, dependencies: [], cached: cachedOf(release), listed: false,
+    version: release,
+    publishedAt: undefined,
+    retired: undefined,
+    advisories: [],
+    outerChecksum: undefined,
+    innerChecksum: undefined,
+    dependencies: [],
+    cached: cachedOf(release),
+    listed: false,
   });
 
   let selectedEntry: ReleaseEntry | undefined;
@@ -100,7 +109,10 @@ export function packagePageData(input: PackageViewInput): PackagePageData {
     selectedEntry = offered(index, (entry) => decided(entry)?.blocked !== true);
   }
   page ??= 1;
-  if (page > pageCount) throw new NotFoundError(`${name} has ${formatCount(pageCount)} ${pageCount === 1 ? 'page' : 'pages'} of releases; there is no page ${formatCount(page)}`);
+  if (page > pageCount)
+    throw new NotFoundError(
+      `${name} has ${formatCount(pageCount)} ${pageCount === 1 ? 'page' : 'pages'} of releases; there is no page ${formatCount(page)}`,
+    );
 
   // The page: listed releases and unlisted tarballs interleaved, newest first.
   const from = (page - 1) * RELEASES_PAGE_SIZE;
@@ -122,9 +134,13 @@ export function packagePageData(input: PackageViewInput): PackagePageData {
     }
   }
 
-  const selected = selectedEntry && (releases.find((release) => release.listed && release.version === selectedEntry.version) ?? listedView(selectedEntry));
+  const selected =
+    selectedEntry && (releases.find((release) => release.listed && release.version === selectedEntry.version) ?? listedView(selectedEntry));
   const view: PackageView = {
-    repository, name, releases, registry,
+    repository,
+    name,
+    releases,
+    registry,
     latest: index && latestOf(index),
     advisories: index ? [...index.advisories] : [],
     affects: index ? [...index.affects] : [],
@@ -172,9 +188,7 @@ function offered(index: ReleaseIndex, allowed: (entry: ReleaseEntry) => boolean)
     return undefined;
   };
   const pick = (ok: (entry: ReleaseEntry) => boolean): ReleaseEntry | undefined =>
-    find((entry) => !entry.retired && !entry.prerelease && ok(entry))
-      ?? find((entry) => !entry.retired && ok(entry))
-      ?? find(ok);
+    find((entry) => !entry.retired && !entry.prerelease && ok(entry)) ?? find((entry) => !entry.retired && ok(entry)) ?? find(ok);
   return pick(allowedWithin) ?? pick(() => true);
 }
 

@@ -22,7 +22,10 @@ export interface RecentError {
 export class RecentErrors {
   private readonly entries: RecentError[] = [];
 
-  constructor(private readonly publicRepository: string, private readonly capacity = 20) {}
+  constructor(
+    private readonly publicRepository: string,
+    private readonly capacity = 20,
+  ) {}
 
   /** Remembers a 5xx answer to `method path`; anything below 500 is ignored. */
   record(error: unknown, status: number, method: string, path: string, now = Date.now()): void {
@@ -36,9 +39,7 @@ export class RecentErrors {
 
   /** Newest first, only those about a repository `mayRead` allows (or all when `everything`). */
   list(mayRead: (repository: string) => boolean, everything: boolean): RecentError[] {
-    return this.entries
-      .filter((entry) => everything || (entry.repository !== undefined && mayRead(entry.repository)))
-      .reverse();
+    return this.entries.filter((entry) => everything || (entry.repository !== undefined && mayRead(entry.repository))).reverse();
   }
 
   private repositoryOf(path: string): string | undefined {

@@ -49,9 +49,11 @@ export function withDeadline(body: RawBody, options: BodyDeadlineOptions): Upstr
     const elapsed = elapsedMs();
     if (received * 1000 >= options.minBytesPerSecond * (elapsed - options.graceMs)) return schedule();
     const of = options.contentLength === undefined ? '' : ` of ${options.contentLength}`;
-    body.destroy(new UpstreamTimeoutError(
-      `upstream timed out on ${options.what}: it sent ${received}${of} bytes in ${(elapsed / 1000).toFixed(1)} s, slower than upstream.minBytesPerSecond (${options.minBytesPerSecond} bytes/s) once the first ${options.graceMs} ms (${options.graceSetting}) had passed`,
-    ));
+    body.destroy(
+      new UpstreamTimeoutError(
+        `upstream timed out on ${options.what}: it sent ${received}${of} bytes in ${(elapsed / 1000).toFixed(1)} s, slower than upstream.minBytesPerSecond (${options.minBytesPerSecond} bytes/s) once the first ${options.graceMs} ms (${options.graceSetting}) had passed`,
+      ),
+    );
   };
 
   // Destroyed while nobody reads it, the body's error has no other listener; a reader still gets it.

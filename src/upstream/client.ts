@@ -6,14 +6,7 @@ import type { MemoryLease } from './memory-budget.js';
 import type { UpstreamBody, UpstreamClient, UpstreamOk, UpstreamResult } from './upstream-client.js';
 import { withDeadline } from './body-deadline.js';
 import { PackageSlots, packageKeyOf } from './package-slots.js';
-import {
-  HexproxyError,
-  NotFoundError,
-  UpstreamTimeoutError,
-  UpstreamTooLargeError,
-  UpstreamUnavailableError,
-  errorMessage,
-} from '../errors.js';
+import { HexproxyError, NotFoundError, UpstreamTimeoutError, UpstreamTooLargeError, UpstreamUnavailableError, errorMessage } from '../errors.js';
 
 export interface HttpUpstreamClientOptions {
   baseUrl: string;
@@ -96,7 +89,9 @@ export class HttpUpstreamClient implements UpstreamClient {
     const { health } = this.options;
     const coolingDown = health.coolingDownUntil();
     if (coolingDown !== undefined) {
-      throw new UpstreamUnavailableError(`${this.name} failed repeatedly and is not asked again before ${new Date(coolingDown).toISOString()} (upstream.cooldownSeconds)`);
+      throw new UpstreamUnavailableError(
+        `${this.name} failed repeatedly and is not asked again before ${new Date(coolingDown).toISOString()} (upstream.cooldownSeconds)`,
+      );
     }
     for (let attempt = 0; ; attempt += 1) {
       const outcome = await this.attempt(path, etag);
@@ -133,7 +128,10 @@ export class HttpUpstreamClient implements UpstreamClient {
 
   /** `handOver` is called when a 200's body takes over the package slot (returning its release). */
   private async send(
-    url: string, path: string, headers: Record<string, string>, handOver: () => () => void,
+    url: string,
+    path: string,
+    headers: Record<string, string>,
+    handOver: () => () => void,
   ): Promise<UpstreamResult | { retry: true; error: HexproxyError; retryAfter?: string }> {
     let response: Dispatcher.ResponseData;
     const started = performance.now();
@@ -150,7 +148,10 @@ export class HttpUpstreamClient implements UpstreamClient {
       return { retry: true, error: failure };
     }
     const { statusCode } = response;
-    observe?.(statusCode === 200 ? 'ok' : statusCode === 304 ? 'not_modified' : statusCode === 404 || statusCode === 410 ? 'not_found' : 'error', (performance.now() - started) / 1000);
+    observe?.(
+      statusCode === 200 ? 'ok' : statusCode === 304 ? 'not_modified' : statusCode === 404 || statusCode === 410 ? 'not_found' : 'error',
+      (performance.now() - started) / 1000,
+    );
     if (statusCode >= 500 || statusCode === 429) {
       await response.body.dump().catch(() => undefined);
       const retryAfter = header(response.headers, 'retry-after');
@@ -168,8 +169,13 @@ export class HttpUpstreamClient implements UpstreamClient {
         contentType: header(response.headers, 'content-type'),
         contentLength,
         body: withDeadline(response.body, {
-          startedAt: started, graceMs: this.options.timeoutMs, minBytesPerSecond: this.options.minBytesPerSecond,
-          graceSetting: this.options.timeoutSetting ?? 'upstream.timeoutMs', what: `/${path}`, contentLength, onClose: handOver(),
+          startedAt: started,
+          graceMs: this.options.timeoutMs,
+          minBytesPerSecond: this.options.minBytesPerSecond,
+          graceSetting: this.options.timeoutSetting ?? 'upstream.timeoutMs',
+          what: `/${path}`,
+          contentLength,
+          onClose: handOver(),
         }),
       };
     }

@@ -15,7 +15,12 @@ export class UpstreamHealth {
   private coolDownUntil: number | undefined;
 
   /** `name`: what the server is called in log lines ("upstream", "the builds server"). */
-  constructor(private readonly log: Logger, private readonly url: string, private readonly cooldownMs = 0, private readonly name = 'upstream') {}
+  constructor(
+    private readonly log: Logger,
+    private readonly url: string,
+    private readonly cooldownMs = 0,
+    private readonly name = 'upstream',
+  ) {}
 
   /** When upstream is being left alone after repeated failures, until when. */
   coolingDownUntil(): number | undefined {
@@ -53,7 +58,10 @@ export class UpstreamHealth {
     this.failuresInARow += 1;
     if (this.cooldownMs > 0 && this.failuresInARow >= FAILURES_BEFORE_COOLDOWN && this.coolDownUntil === undefined) {
       this.coolDownUntil = Date.now() + this.cooldownMs;
-      this.log.debug({ upstream: this.url, until: new Date(this.coolDownUntil).toISOString() }, `${this.name} keeps failing; leaving it alone for the cool-down`);
+      this.log.debug(
+        { upstream: this.url, until: new Date(this.coolDownUntil).toISOString() },
+        `${this.name} keeps failing; leaving it alone for the cool-down`,
+      );
     }
     if (this.current === 'offline') return;
     this.current = 'offline';

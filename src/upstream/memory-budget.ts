@@ -16,7 +16,10 @@ export class MemoryBudget {
   private readonly growing = new Set<MemoryLease>();
 
   /** `setting` names the key that sets `limit`, for error messages. */
-  constructor(readonly limit: number, readonly setting: string) {}
+  constructor(
+    readonly limit: number,
+    readonly setting: string,
+  ) {}
 
   /** Bytes held by every lease now. */
   get used(): number {
@@ -78,7 +81,10 @@ export class MemoryLease {
   private stopped: RegistryMemoryFullError | undefined;
   private readonly controller = new AbortController();
 
-  constructor(private readonly budget: MemoryBudget, readonly what: string) {}
+  constructor(
+    private readonly budget: MemoryBudget,
+    readonly what: string,
+  ) {}
 
   /** Bytes this lease holds. */
   get bytes(): number {

@@ -193,12 +193,14 @@ export function blobStoreContract(name: string, backend: BlobStoreBackend): void
 
       it('stages many blobs at once, each committed or aborted on its own', async () => {
         const store = await backend.create();
-        const writers = await Promise.all(['a', 'b', 'c', 'd'].map(async (name) => {
-          const writer = await store.begin(`tarballs/hexpm/${name}/${name}-1.0.0.tar`);
-          await writer.write(bytes(name));
-          await writer.finish();
-          return writer;
-        }));
+        const writers = await Promise.all(
+          ['a', 'b', 'c', 'd'].map(async (name) => {
+            const writer = await store.begin(`tarballs/hexpm/${name}/${name}-1.0.0.tar`);
+            await writer.write(bytes(name));
+            await writer.finish();
+            return writer;
+          }),
+        );
         expect(await listed(store, '')).toEqual([]);
         for (const [i, writer] of writers.entries()) await (i % 2 === 0 ? writer.commit() : writer.abort());
         expect(await listed(store, 'tarballs')).toEqual(['tarballs/hexpm/a/a-1.0.0.tar', 'tarballs/hexpm/c/c-1.0.0.tar']);
@@ -240,8 +242,12 @@ export function blobStoreContract(name: string, backend: BlobStoreBackend): void
       it('lists every committed key under a prefix of whole segments, at any depth, and nothing else', async () => {
         const store = await backend.create();
         const keys = [
-          'registry/hexpm/names', 'registry/hexpm/packages/a', 'registry/acme/packages/a',
-          'tarballs/hexpm/a/a-1.0.0.tar', 'tarballs2/x', 'passthrough/repos/acme/docs/a-1.0.0.tar.gz',
+          'registry/hexpm/names',
+          'registry/hexpm/packages/a',
+          'registry/acme/packages/a',
+          'tarballs/hexpm/a/a-1.0.0.tar',
+          'tarballs2/x',
+          'passthrough/repos/acme/docs/a-1.0.0.tar.gz',
         ];
         for (const key of keys) await store.put(key, bytes(key));
         expect(await listed(store, 'registry')).toEqual(['registry/acme/packages/a', 'registry/hexpm/names', 'registry/hexpm/packages/a']);
@@ -272,7 +278,18 @@ export function blobStoreContract(name: string, backend: BlobStoreBackend): void
     });
 
     describe('keys', () => {
-      const invalid = ['', '/registry/hexpm/names', 'registry//names', 'registry/../keys/private', '../outside', 'registry/./names', '.tmp/x', 'registry/has space', 'a\\b', `x/${'a'.repeat(600)}`];
+      const invalid = [
+        '',
+        '/registry/hexpm/names',
+        'registry//names',
+        'registry/../keys/private',
+        '../outside',
+        'registry/./names',
+        '.tmp/x',
+        'registry/has space',
+        'a\\b',
+        `x/${'a'.repeat(600)}`,
+      ];
 
       it.each(invalid)('refuses the key %j in every method', async (key) => {
         const store = await backend.create();
@@ -296,7 +313,11 @@ export function blobStoreContract(name: string, backend: BlobStoreBackend): void
 
       it('takes the characters of package names, versions and build paths', async () => {
         const store = await backend.create();
-        const keys = ['tarballs/hexpm/a_b/a_b-1.0.0-rc.1+build.5.tar', 'passthrough/installs/1.14.0/hex-2.0.6-otp-25.ez', 'passthrough/installs/rebar3-3.22.1'];
+        const keys = [
+          'tarballs/hexpm/a_b/a_b-1.0.0-rc.1+build.5.tar',
+          'passthrough/installs/1.14.0/hex-2.0.6-otp-25.ez',
+          'passthrough/installs/rebar3-3.22.1',
+        ];
         for (const key of keys) await store.put(key, bytes(key));
         for (const key of keys) expect(await seen(store, key)).toBe(key);
         expect(await listed(store, '')).toEqual([...keys].sort());

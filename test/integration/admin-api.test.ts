@@ -41,7 +41,11 @@ async function apiOf(target: TestProxy, method: 'GET' | 'POST' | 'PUT', path: st
   const headers: Record<string, string> = {};
   if (authorization !== undefined) headers['authorization'] = authorization;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await request(`${target.url}${path}`, { method, headers, ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const response = await request(`${target.url}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
   const text = await response.body.text();
   let json: unknown;
   try {
@@ -87,7 +91,11 @@ describe('the admin API', () => {
 
     const listed = await api('GET', '/api/admin/cache?limit=1', admin);
     expect(listed.status).toBe(200);
-    expect(listed.json).toMatchObject({ repo: 'hexpm', entries: [{ name: 'alpha', version: '1.1.0', size: upstream.tarball('alpha', '1.1.0').tar.length, pinned: false }], next: 'alpha-1.1.0' });
+    expect(listed.json).toMatchObject({
+      repo: 'hexpm',
+      entries: [{ name: 'alpha', version: '1.1.0', size: upstream.tarball('alpha', '1.1.0').tar.length, pinned: false }],
+      next: 'alpha-1.1.0',
+    });
     const rest = await api('GET', '/api/admin/cache?after=alpha-1.1.0', admin);
     expect(rest.json).toMatchObject({ entries: [{ name: 'beta', version: '2.0.0' }], next: null });
 
@@ -130,7 +138,15 @@ describe('the admin API for the policy', () => {
     blockRetired: ['security'],
     tarballs: 'locked-ok',
   };
-  const edited: PolicyConfig = { ...configured, deny: ['alpha'], allow: [], minReleaseAge: '0', blockAdvisorySeverity: undefined, blockRetired: true, tarballs: 'strict' };
+  const edited: PolicyConfig = {
+    ...configured,
+    deny: ['alpha'],
+    allow: [],
+    minReleaseAge: '0',
+    blockAdvisorySeverity: undefined,
+    blockRetired: true,
+    tarballs: 'strict',
+  };
   let policyProxy: TestProxy;
   let policyAdmin = '';
   let policyReader = '';
@@ -194,7 +210,12 @@ describe('the admin API for the policy', () => {
     const reloaded = await apiOf(policyProxy, 'POST', '/api/admin/policy/reload', policyAdmin);
     expect(reloaded.status, reloaded.text).toBe(200);
     expect(reloaded.json).toEqual({ generation: 1, ...summaryOf(edited) });
-    expect(reloaded.json).toMatchObject({ rules: [{ key: 'policy.deny[0]', action: 'deny', match: 'alpha' }], blockAdvisorySeverity: null, blockRetired: true, tarballs: 'strict' });
+    expect(reloaded.json).toMatchObject({
+      rules: [{ key: 'policy.deny[0]', action: 'deny', match: 'alpha' }],
+      blockAdvisorySeverity: null,
+      blockRetired: true,
+      tarballs: 'strict',
+    });
     expect((await apiOf(policyProxy, 'GET', '/api/admin/policy', policyAdmin)).json).toEqual({ generation: 1, ...summaryOf(edited) });
     expect(policyProxy.server.hexproxy.policy.generation).toBe(1);
     // In force: alpha is denied, and under "strict" so are its tarballs.
@@ -213,7 +234,9 @@ describe('the admin API for the policy', () => {
     writePolicy({ ...edited, repositories: ['hexmp'] });
     const badRepository = await apiOf(policyProxy, 'POST', '/api/admin/policy/reload', policyAdmin);
     expect(badRepository.status).toBe(400);
-    expect(badRepository.text).toMatch(/the previous one stays in force: config key policy\.repositories: "hexmp" is not a repository hexproxy serves/);
+    expect(badRepository.text).toMatch(
+      /the previous one stays in force: config key policy\.repositories: "hexmp" is not a repository hexproxy serves/,
+    );
 
     writePolicy({ ...edited, deny: ['alpha', 'beta@~>'] });
     const badRule = await apiOf(policyProxy, 'POST', '/api/admin/policy/reload', policyAdmin);
@@ -241,7 +264,10 @@ describe('admin rights do not bypass read scopes', () => {
 
   beforeAll(async () => {
     orgUpstream = await startFakeUpstream({
-      packages: [{ name: 'jason', releases: [{ version: '1.4.0' }] }, { name: 'erlpkg', releases: [{ version: '2.0.0' }] }],
+      packages: [
+        { name: 'jason', releases: [{ version: '1.4.0' }] },
+        { name: 'erlpkg', releases: [{ version: '2.0.0' }] },
+      ],
       organizations: {
         acme: {
           authKey: ACME_KEY,
@@ -249,7 +275,18 @@ describe('admin rights do not bypass read scopes', () => {
             { name: 'acme_core', releases: [{ version: '1.0.0' }] },
             { name: 'acme_web', releases: [{ version: '0.1.0' }] },
             // A private package depending on a public one (in hexpm) and on one of its own organization.
-            { name: 'acme_erl', releases: [{ version: '1.0.0', dependencies: [{ package: 'erlpkg', requirement: '~> 2.0', repository: 'hexpm' }, { package: 'acme_core', requirement: '~> 1.0' }] }] },
+            {
+              name: 'acme_erl',
+              releases: [
+                {
+                  version: '1.0.0',
+                  dependencies: [
+                    { package: 'erlpkg', requirement: '~> 2.0', repository: 'hexpm' },
+                    { package: 'acme_core', requirement: '~> 1.0' },
+                  ],
+                },
+              ],
+            },
           ],
         },
       },
@@ -257,7 +294,8 @@ describe('admin rights do not bypass read scopes', () => {
     const keyFile = join(tempDir('hexproxy-admin-orgs-'), 'acme.pem');
     writeFileSync(keyFile, orgUpstream.organization('acme').publicKeyPem);
     orgProxy = await startProxy({
-      upstreamUrl: orgUpstream.url, upstreamPublicKeyPem: orgUpstream.publicKeyPem,
+      upstreamUrl: orgUpstream.url,
+      upstreamPublicKeyPem: orgUpstream.publicKeyPem,
       config: { organizations: { acme: { authKey: ACME_KEY, publicKey: keyFile } }, policy: { repositories: ['hexpm', 'acme'], deny: ['left_pad'] } },
     });
     const created = await runCli(['token', 'create', 'ops', '--read', 'hexpm', '--admin', '--data-dir', orgProxy.dataDir]);
@@ -294,7 +332,7 @@ describe('admin rights do not bypass read scopes', () => {
     expect((own.json as { entries: { name: string }[] }).entries.map((entry) => entry.name)).toEqual(['jason']);
   });
 
-  it('shows such an admin stats of the repositories it may read only, in the API and on the UI\'s Status page', async () => {
+  it("shows such an admin stats of the repositories it may read only, in the API and on the UI's Status page", async () => {
     const stats = await apiOf(orgProxy, 'GET', '/api/admin/stats', hexpmAdmin);
     expect(stats.status).toBe(200);
     expect(stats.text).not.toMatch(/acme/);
@@ -306,7 +344,10 @@ describe('admin rights do not bypass read scopes', () => {
     const policy = await apiOf(orgProxy, 'GET', '/api/admin/policy', hexpmAdmin);
     expect(policy.status).toBe(200);
     expect((policy.json as { repositories: string[] }).repositories).toEqual(['hexpm']);
-    expect(((await apiOf(orgProxy, 'GET', '/api/admin/policy', acmeAdmin)).json as { repositories: string[] }).repositories).toEqual(['hexpm', 'acme']);
+    expect(((await apiOf(orgProxy, 'GET', '/api/admin/policy', acmeAdmin)).json as { repositories: string[] }).repositories).toEqual([
+      'hexpm',
+      'acme',
+    ]);
 
     const all = await apiOf(orgProxy, 'GET', '/api/admin/stats', acmeAdmin);
     const allFigures = all.json as { tarballs: { count: number }; topPackages: { repo: string; name: string }[] };
@@ -314,7 +355,8 @@ describe('admin rights do not bypass read scopes', () => {
     expect(allFigures.topPackages.map((row) => `${row.repo}/${row.name}`).sort()).toEqual(['acme/acme_core', 'hexpm/jason']);
 
     const basic = (secret: string): string => `Basic ${Buffer.from(`:${secret}`).toString('base64')}`;
-    const tarballsShown = (html: string): string | undefined => /Package tarballs(?:<span[^>]*>[^<]*<\/span>)?<\/td><td class="num">([^<]*)<\/td>/.exec(html)?.[1];
+    const tarballsShown = (html: string): string | undefined =>
+      /Package tarballs(?:<span[^>]*>[^<]*<\/span>)?<\/td><td class="num">([^<]*)<\/td>/.exec(html)?.[1];
     const status = await orgProxy.get('/ui/status', { authorization: basic(hexpmAdmin) });
     expect(status.status).toBe(200);
     expect(tarballsShown(status.body.toString())).toBe('1');
@@ -337,37 +379,60 @@ describe('admin rights do not bypass read scopes', () => {
     expect((evicted.json as { tarballs: string[] }).tarballs).toEqual(['acme_web-0.1.0']);
   });
 
-  it('pre-warms an organization\'s package with its public dependencies, from hexpm, when the token may read both', async () => {
+  it("pre-warms an organization's package with its public dependencies, from hexpm, when the token may read both", async () => {
     const warmed = await apiOf(orgProxy, 'POST', '/api/admin/prewarm', acmeAdmin, { repo: 'acme', specs: ['acme_erl'] });
     expect(warmed.status, warmed.text).toBe(200);
     // Releases of another repository than the one asked for are named REPO/NAME@VERSION.
-    expect(warmed.json).toEqual({ repo: 'acme', fetched: ['acme_erl@1.0.0', 'hexpm/erlpkg@2.0.0'], cached: ['acme_core@1.0.0'], failed: [], skipped: [] });
+    expect(warmed.json).toEqual({
+      repo: 'acme',
+      fetched: ['acme_erl@1.0.0', 'hexpm/erlpkg@2.0.0'],
+      cached: ['acme_core@1.0.0'],
+      failed: [],
+      skipped: [],
+    });
     expect(orgUpstream.hits('/tarballs/erlpkg-2.0.0.tar')).toBe(1);
     expect(orgUpstream.hits('/repos/acme/packages/erlpkg')).toBe(0);
     expect(orgProxy.server.hexproxy.index.findTarball('hexpm', 'erlpkg', '2.0.0')).toBeDefined();
   });
 });
 
-describe('the admin API\'s prewarm under auth.requireToken', () => {
+describe("the admin API's prewarm under auth.requireToken", () => {
   it('skips a public dependency, with why, for an admin that may read the organization but not hexpm', async () => {
     const ACME_KEY = 'acme-upstream-key-for-require-token';
     const upstream = await startFakeUpstream({
       packages: [{ name: 'erlpkg', releases: [{ version: '2.0.0' }] }],
-      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'acme_erl', releases: [{ version: '1.0.0', dependencies: [{ package: 'erlpkg', requirement: '~> 2.0', repository: 'hexpm' }] }] }] } },
+      organizations: {
+        acme: {
+          authKey: ACME_KEY,
+          packages: [
+            { name: 'acme_erl', releases: [{ version: '1.0.0', dependencies: [{ package: 'erlpkg', requirement: '~> 2.0', repository: 'hexpm' }] }] },
+          ],
+        },
+      },
     });
     const keyFile = join(tempDir('hexproxy-admin-orgs-'), 'acme.pem');
     writeFileSync(keyFile, upstream.organization('acme').publicKeyPem);
     const proxy = await startProxy({
-      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
-      config: { organizations: { acme: { authKey: ACME_KEY, publicKey: keyFile } } }, flags: { 'require-token': true },
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
+      config: { organizations: { acme: { authKey: ACME_KEY, publicKey: keyFile } } },
+      flags: { 'require-token': true },
     });
     try {
       const acmeOnly = await tokenOf(proxy, 'acme-only-ops', '--read', 'acme', '--admin');
       const warmed = await apiOf(proxy, 'POST', '/api/admin/prewarm', acmeOnly, { repo: 'acme', specs: ['acme_erl'] });
       expect(warmed.status, warmed.text).toBe(200);
       expect(warmed.json).toEqual({
-        repo: 'acme', fetched: ['acme_erl@1.0.0'], cached: [], failed: [],
-        skipped: [{ what: 'erlpkg ~> 2.0 (via acme_erl → acme/acme_erl@1.0.0)', reason: 'in repository "hexpm": token acme-only-ops may not read repository hexpm' }],
+        repo: 'acme',
+        fetched: ['acme_erl@1.0.0'],
+        cached: [],
+        failed: [],
+        skipped: [
+          {
+            what: 'erlpkg ~> 2.0 (via acme_erl → acme/acme_erl@1.0.0)',
+            reason: 'in repository "hexpm": token acme-only-ops may not read repository hexpm',
+          },
+        ],
       });
       expect(upstream.hits('/packages/erlpkg')).toBe(0);
     } finally {

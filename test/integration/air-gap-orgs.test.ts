@@ -39,7 +39,12 @@ async function sites(): Promise<Sites> {
   const upstream = await startFakeUpstream({
     packages: [{ name: 'pub_dep', releases: [{ version: '2.0.0' }, { version: '2.1.0' }] }],
     organizations: {
-      acme: { authKey: ACME_KEY, packages: [{ name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_dep', requirement: '~> 2.0', repository: 'hexpm' }] }] }] },
+      acme: {
+        authKey: ACME_KEY,
+        packages: [
+          { name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_dep', requirement: '~> 2.0', repository: 'hexpm' }] }] },
+        ],
+      },
     },
   });
   const dir = tempDir('hexproxy-air-gap-orgs-');
@@ -53,7 +58,13 @@ async function sites(): Promise<Sites> {
   writeFileSync(configB, JSON.stringify({ organizations: { acme: { publicKey: acmeKey } } }));
   const dataA = join(dir, 'a');
   return {
-    upstream, dir, upstreamKey, acmeKey, dataA, configB, dataB: join(dir, 'b'),
+    upstream,
+    dir,
+    upstreamKey,
+    acmeKey,
+    dataA,
+    configB,
+    dataB: join(dir, 'b'),
     siteA: ['--config', configA, '--data-dir', dataA, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey],
   };
 }
@@ -65,8 +76,10 @@ async function sites(): Promise<Sites> {
  */
 async function lockMaker(s: Sites, requireToken: boolean): Promise<{ proxy: TestProxy; token: string; keyFile: string }> {
   const proxy = await startProxy({
-    upstreamUrl: s.upstream.url, upstreamPublicKeyPem: s.upstream.publicKeyPem,
-    config: { organizations: { acme: { authKey: ACME_KEY, publicKey: s.acmeKey } } }, flags: { 'require-token': requireToken },
+    upstreamUrl: s.upstream.url,
+    upstreamPublicKeyPem: s.upstream.publicKeyPem,
+    config: { organizations: { acme: { authKey: ACME_KEY, publicKey: s.acmeKey } } },
+    flags: { 'require-token': requireToken },
   });
   const created = await runCli(['token', 'create', 'lock-maker', '--read', 'hexpm,acme', '--data-dir', proxy.dataDir]);
   expect(created.code, created.stderr).toBe(0);
@@ -103,10 +116,28 @@ interface Served {
 
 /** `hexproxy serve --offline` at site B, as an operator runs it; resolves once it says it listens. */
 async function serveOffline(s: Sites, requireToken: boolean): Promise<Served> {
-  const child = spawn(process.execPath, [
-    cliPath, 'serve', '--offline', '--config', s.configB, '--data-dir', s.dataB, '--host', '127.0.0.1', '--port', '0',
-    '--upstream-url', NOWHERE, '--upstream-public-key', s.upstreamKey, ...(requireToken ? ['--require-token'] : []),
-  ], { env: { PATH: process.env['PATH'] }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      cliPath,
+      'serve',
+      '--offline',
+      '--config',
+      s.configB,
+      '--data-dir',
+      s.dataB,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--upstream-url',
+      NOWHERE,
+      '--upstream-public-key',
+      s.upstreamKey,
+      ...(requireToken ? ['--require-token'] : []),
+    ],
+    { env: { PATH: process.env['PATH'] }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   let stderr = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -140,48 +171,69 @@ describe.runIf(mixMissing === undefined || requireMix)('air gap with an organiza
     await s?.upstream.close();
   });
 
-  it('carries a mix.lock\'s hexpm:acme package and its public dependency to an offline site, where Mix gets both with a token', async () => {
-    // The lock, made by real Mix through hexproxy with a token that may read acme.
-    const maker = await lockMaker(s, true);
-    const project = await (async () => {
-      try {
-        const home = await mixHome();
-        const set = await home.mix(['hex.repo', 'set', 'hexpm', '--url', maker.proxy.url, '--public-key', maker.keyFile, '--auth-key', maker.token, '--no-oauth-exchange'], tempDir());
-        expect(set.code, set.output).toBe(0);
-        const dir = home.project(['{:acme_core, "~> 1.0", organization: "acme"}', '{:pub_dep, "~> 2.0"}']);
-        const got = await home.mix(['deps.get'], dir);
-        expect(got.code, got.output).toBe(0);
-        return dir;
-      } finally {
-        await maker.proxy.close();
-      }
-    })();
-    const lock = join(project, 'mix.lock');
-    const lockText = readFileSync(lock, 'utf8');
-    expect(lockText).toMatch(/"acme_core": \{:hex, :acme_core, "1\.0\.0", .*"hexpm:acme", "[0-9a-f]{64}"\}/);
-    expect(lockText).toMatch(/"pub_dep": \{:hex, :pub_dep, "2\.1\.0", .*"hexpm", "[0-9a-f]{64}"\}/);
+  it(
+    "carries a mix.lock's hexpm:acme package and its public dependency to an offline site, where Mix gets both with a token",
+    async () => {
+      // The lock, made by real Mix through hexproxy with a token that may read acme.
+      const maker = await lockMaker(s, true);
+      const project = await (async () => {
+        try {
+          const home = await mixHome();
+          const set = await home.mix(
+            ['hex.repo', 'set', 'hexpm', '--url', maker.proxy.url, '--public-key', maker.keyFile, '--auth-key', maker.token, '--no-oauth-exchange'],
+            tempDir(),
+          );
+          expect(set.code, set.output).toBe(0);
+          const dir = home.project(['{:acme_core, "~> 1.0", organization: "acme"}', '{:pub_dep, "~> 2.0"}']);
+          const got = await home.mix(['deps.get'], dir);
+          expect(got.code, got.output).toBe(0);
+          return dir;
+        } finally {
+          await maker.proxy.close();
+        }
+      })();
+      const lock = join(project, 'mix.lock');
+      const lockText = readFileSync(lock, 'utf8');
+      expect(lockText).toMatch(/"acme_core": \{:hex, :acme_core, "1\.0\.0", .*"hexpm:acme", "[0-9a-f]{64}"\}/);
+      expect(lockText).toMatch(/"pub_dep": \{:hex, :pub_dep, "2\.1\.0", .*"hexpm", "[0-9a-f]{64}"\}/);
 
-    // Site A: pre-warm from the lock (a fresh cache), then export everything.
-    const prewarm = await runCli(['prewarm', '--mix-lock', lock, ...s.siteA]);
-    expect(prewarm.code, prewarm.stdout + prewarm.stderr).toBe(0);
-    expect(prewarm.stdout).toMatch(/fetched:\s+2/);
-    expect(prewarm.stdout).not.toMatch(/skipped/);
-    const token = await carryAcross(s);
-    const hitsAtA = s.upstream.totalHits();
+      // Site A: pre-warm from the lock (a fresh cache), then export everything.
+      const prewarm = await runCli(['prewarm', '--mix-lock', lock, ...s.siteA]);
+      expect(prewarm.code, prewarm.stdout + prewarm.stderr).toBe(0);
+      expect(prewarm.stdout).toMatch(/fetched:\s+2/);
+      expect(prewarm.stdout).not.toMatch(/skipped/);
+      const token = await carryAcross(s);
+      const hitsAtA = s.upstream.totalHits();
 
-    // Site B: serve offline; a fresh Mix with B's key and token, and the lock.
-    served = await serveOffline(s, true);
-    const home = await mixHome();
-    const set = await home.mix(['hex.repo', 'set', 'hexpm', '--url', served.url, '--public-key', join(s.dataB, 'keys', 'hexproxy_public.pem'), '--auth-key', token, '--no-oauth-exchange'], tempDir());
-    expect(set.code, set.output).toBe(0);
-    const atB = home.project(['{:acme_core, "~> 1.0", organization: "acme"}', '{:pub_dep, "~> 2.0"}'], lockText);
-    const got = await home.mix(['deps.get'], atB);
-    expect(got.code, got.output).toBe(0);
-    expect(readFileSync(join(atB, 'deps', 'acme_core', 'hex_metadata.config'), 'utf8')).toContain('{<<"version">>,<<"1.0.0">>}');
-    expect(readFileSync(join(atB, 'deps', 'pub_dep', 'hex_metadata.config'), 'utf8')).toContain('{<<"version">>,<<"2.1.0">>}');
-    expect(readFileSync(join(atB, 'mix.lock'), 'utf8')).toBe(lockText);
-    expect(s.upstream.totalHits(), 'site B never reached the upstream').toBe(hitsAtA);
-  }, CLIENT_TIMEOUT);
+      // Site B: serve offline; a fresh Mix with B's key and token, and the lock.
+      served = await serveOffline(s, true);
+      const home = await mixHome();
+      const set = await home.mix(
+        [
+          'hex.repo',
+          'set',
+          'hexpm',
+          '--url',
+          served.url,
+          '--public-key',
+          join(s.dataB, 'keys', 'hexproxy_public.pem'),
+          '--auth-key',
+          token,
+          '--no-oauth-exchange',
+        ],
+        tempDir(),
+      );
+      expect(set.code, set.output).toBe(0);
+      const atB = home.project(['{:acme_core, "~> 1.0", organization: "acme"}', '{:pub_dep, "~> 2.0"}'], lockText);
+      const got = await home.mix(['deps.get'], atB);
+      expect(got.code, got.output).toBe(0);
+      expect(readFileSync(join(atB, 'deps', 'acme_core', 'hex_metadata.config'), 'utf8')).toContain('{<<"version">>,<<"1.0.0">>}');
+      expect(readFileSync(join(atB, 'deps', 'pub_dep', 'hex_metadata.config'), 'utf8')).toContain('{<<"version">>,<<"2.1.0">>}');
+      expect(readFileSync(join(atB, 'mix.lock'), 'utf8')).toBe(lockText);
+      expect(s.upstream.totalHits(), 'site B never reached the upstream').toBe(hitsAtA);
+    },
+    CLIENT_TIMEOUT,
+  );
 });
 
 describe.runIf(rebar3Present || requireRebar3)('air gap with an organization: real rebar3', () => {
@@ -197,46 +249,54 @@ describe.runIf(rebar3Present || requireRebar3)('air gap with an organization: re
     await s?.upstream.close();
   });
 
-  it('carries a rebar.lock\'s private package, found in acme, and its public dependency to an offline site, where rebar3 builds both', async () => {
-    const maker = await lockMaker(s, false);
-    let lockDir: string;
-    try {
-      const project = rebar3Project({
-        repoUrl: maker.proxy.url, publicKeyPem: maker.proxy.server.hexproxy.keys.publicKeyPem, deps: ['acme_core'],
-        organizations: [{ name: 'acme', repoKey: maker.token }],
+  it(
+    "carries a rebar.lock's private package, found in acme, and its public dependency to an offline site, where rebar3 builds both",
+    async () => {
+      const maker = await lockMaker(s, false);
+      let lockDir: string;
+      try {
+        const project = rebar3Project({
+          repoUrl: maker.proxy.url,
+          publicKeyPem: maker.proxy.server.hexproxy.keys.publicKeyPem,
+          deps: ['acme_core'],
+          organizations: [{ name: 'acme', repoKey: maker.token }],
+        });
+        const got = await project.run(['get-deps']);
+        expect(got.code, got.output).toBe(0);
+        lockDir = project.dir;
+      } finally {
+        await maker.proxy.close();
+      }
+      const lock = join(lockDir, 'rebar.lock');
+      const lockText = readFileSync(lock, 'utf8');
+      expect(lockText).toContain('{<<"acme_core">>,{pkg,<<"acme_core">>,<<"1.0.0">>},0}');
+      expect(lockText).toContain('{<<"pub_dep">>,{pkg,<<"pub_dep">>,<<"2.1.0">>},1}');
+
+      // Site A: the lock does not say acme_core is acme's: prewarm looks it up, as rebar3 does, and says where it found each.
+      const prewarm = await runCli(['prewarm', '--rebar-lock', lock, ...s.siteA]);
+      expect(prewarm.code, prewarm.stdout + prewarm.stderr).toBe(0);
+      expect(prewarm.stdout).toMatch(/fetched:\s+2/);
+      expect(prewarm.stdout).toContain(`found in acme (${lock}): acme_core 1.0.0`);
+      expect(prewarm.stdout).toContain(`found in hexpm (${lock}): pub_dep 2.1.0`);
+      const token = await carryAcross(s);
+      const hitsAtA = s.upstream.totalHits();
+
+      served = await serveOffline(s, false);
+      const atB = rebar3Project({
+        repoUrl: served.url,
+        publicKeyPem: readFileSync(join(s.dataB, 'keys', 'hexproxy_public.pem'), 'utf8'),
+        deps: ['acme_core'],
+        organizations: [{ name: 'acme', repoKey: token }],
       });
-      const got = await project.run(['get-deps']);
-      expect(got.code, got.output).toBe(0);
-      lockDir = project.dir;
-    } finally {
-      await maker.proxy.close();
-    }
-    const lock = join(lockDir, 'rebar.lock');
-    const lockText = readFileSync(lock, 'utf8');
-    expect(lockText).toContain('{<<"acme_core">>,{pkg,<<"acme_core">>,<<"1.0.0">>},0}');
-    expect(lockText).toContain('{<<"pub_dep">>,{pkg,<<"pub_dep">>,<<"2.1.0">>},1}');
-
-    // Site A: the lock does not say acme_core is acme's: prewarm looks it up, as rebar3 does, and says where it found each.
-    const prewarm = await runCli(['prewarm', '--rebar-lock', lock, ...s.siteA]);
-    expect(prewarm.code, prewarm.stdout + prewarm.stderr).toBe(0);
-    expect(prewarm.stdout).toMatch(/fetched:\s+2/);
-    expect(prewarm.stdout).toContain(`found in acme (${lock}): acme_core 1.0.0`);
-    expect(prewarm.stdout).toContain(`found in hexpm (${lock}): pub_dep 2.1.0`);
-    const token = await carryAcross(s);
-    const hitsAtA = s.upstream.totalHits();
-
-    served = await serveOffline(s, false);
-    const atB = rebar3Project({
-      repoUrl: served.url, publicKeyPem: readFileSync(join(s.dataB, 'keys', 'hexproxy_public.pem'), 'utf8'), deps: ['acme_core'],
-      organizations: [{ name: 'acme', repoKey: token }],
-    });
-    copyFileSync(lock, join(atB.dir, 'rebar.lock'));
-    const built = await atB.run(['compile']);
-    expect(built.code, built.output).toBe(0);
-    for (const app of ['acme_core', 'pub_dep']) {
-      expect(existsSync(join(atB.dir, '_build', 'default', 'lib', app, 'ebin', `${app}.beam`)), app).toBe(true);
-    }
-    expect(readFileSync(join(atB.dir, 'rebar.lock'), 'utf8')).toBe(lockText);
-    expect(s.upstream.totalHits(), 'site B never reached the upstream').toBe(hitsAtA);
-  }, CLIENT_TIMEOUT);
+      copyFileSync(lock, join(atB.dir, 'rebar.lock'));
+      const built = await atB.run(['compile']);
+      expect(built.code, built.output).toBe(0);
+      for (const app of ['acme_core', 'pub_dep']) {
+        expect(existsSync(join(atB.dir, '_build', 'default', 'lib', app, 'ebin', `${app}.beam`)), app).toBe(true);
+      }
+      expect(readFileSync(join(atB.dir, 'rebar.lock'), 'utf8')).toBe(lockText);
+      expect(s.upstream.totalHits(), 'site B never reached the upstream').toBe(hitsAtA);
+    },
+    CLIENT_TIMEOUT,
+  );
 });

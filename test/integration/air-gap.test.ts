@@ -49,14 +49,17 @@ describe.runIf(available || requireRebar3)('air gap: prewarm and export at A, im
     await upstream?.close();
   });
 
-  it('carries a lock file\'s tree from A to B, where rebar3 builds it with no upstream', async () => {
+  it("carries a lock file's tree from A to B, where rebar3 builds it with no upstream", async () => {
     const lock = join(work, 'mix.lock');
-    writeFileSync(lock, mixLock(upstream, [
-      { name: 'app_a', version: '1.2.0', deps: [{ name: 'app_b', requirement: '~> 2.0' }] },
-      { name: 'app_b', version: '2.0.0', deps: [{ name: 'app_c', requirement: '>= 0.1.0' }] },
-      { name: 'app_c', version: '0.1.0' },
-      { name: 'app_d', version: '0.5.0' },
-    ]));
+    writeFileSync(
+      lock,
+      mixLock(upstream, [
+        { name: 'app_a', version: '1.2.0', deps: [{ name: 'app_b', requirement: '~> 2.0' }] },
+        { name: 'app_b', version: '2.0.0', deps: [{ name: 'app_c', requirement: '>= 0.1.0' }] },
+        { name: 'app_c', version: '0.1.0' },
+        { name: 'app_d', version: '0.5.0' },
+      ]),
+    );
     const prewarm = await runCli(['prewarm', '--mix-lock', lock, ...siteA]);
     expect(prewarm.code, prewarm.stdout + prewarm.stderr).toBe(0);
     expect(prewarm.stdout).toMatch(/fetched:\s+4/);
@@ -67,9 +70,12 @@ describe.runIf(available || requireRebar3)('air gap: prewarm and export at A, im
     expect(exported.stdout).toMatch(/tarballs:\s+4/);
     expect(existsSync(`${bundle}.partial`)).toBe(false);
     const manifest = await readManifest(bundle);
-    expect(manifest.entries.filter((e) => e.kind === 'tarball').map((e) => e.path).sort()).toEqual([
-      'tarballs/app_a-1.2.0.tar', 'tarballs/app_b-2.0.0.tar', 'tarballs/app_c-0.1.0.tar', 'tarballs/app_d-0.5.0.tar',
-    ]);
+    expect(
+      manifest.entries
+        .filter((e) => e.kind === 'tarball')
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual(['tarballs/app_a-1.2.0.tar', 'tarballs/app_b-2.0.0.tar', 'tarballs/app_c-0.1.0.tar', 'tarballs/app_d-0.5.0.tar']);
     const hitsAtA = upstream.totalHits();
 
     const imported = await runCli(['import', bundle, ...siteB, ...trustA]);

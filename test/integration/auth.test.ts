@@ -37,7 +37,8 @@ const basic = (user: string, password: string): string => `Basic ${Buffer.from(`
 beforeAll(async () => {
   upstream = await startFakeUpstream({ packages });
   proxy = await startProxy({
-    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
     flags: { 'require-token': true, 'auth-failures-per-minute': String(FAILURES_PER_MINUTE) },
   });
 });

@@ -32,17 +32,40 @@ const nginx = executable('nginx', ['/usr/sbin', '/usr/local/sbin', '/usr/local/n
 const wrk = executable('wrk');
 const available = nginx !== undefined && wrk !== undefined;
 
-interface Figures { median: number; min: number; max: number; values: number[] }
-interface Metric { metric: string; unit: string; hexproxy: Figures; reference: Figures | null; met: boolean | null }
-interface Scenario { title: string; reference: string; metrics: Metric[] }
-interface Report { scale: string; failures: Record<string, string>; scenarios: Record<string, Scenario> }
+interface Figures {
+  median: number;
+  min: number;
+  max: number;
+  values: number[];
+}
+interface Metric {
+  metric: string;
+  unit: string;
+  hexproxy: Figures;
+  reference: Figures | null;
+  met: boolean | null;
+}
+interface Scenario {
+  title: string;
+  reference: string;
+  metrics: Metric[];
+}
+interface Report {
+  scale: string;
+  failures: Record<string, string>;
+  scenarios: Record<string, Scenario>;
+}
 
 function runBench(args: string[], limitMs: number): Promise<{ code: number | null; signal: string | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(repoRoot, 'bench/perf.mjs'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
     child.once('error', reject);
     child.once('exit', (code, signal) => {
@@ -53,7 +76,7 @@ function runBench(args: string[], limitMs: number): Promise<{ code: number | nul
 }
 
 describe('the bench needs nginx and wrk', () => {
-  it.runIf(required)('nginx and wrk are installed (CI=true: .ci/run installs Debian\'s nginx and wrk)', () => {
+  it.runIf(required)("nginx and wrk are installed (CI=true: .ci/run installs Debian's nginx and wrk)", () => {
     expect({ nginx, wrk }).toEqual({ nginx: expect.any(String), wrk: expect.any(String) });
   });
 });

@@ -8,7 +8,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BundleError } from '../../src/bundle/bundle-error.js';
 import { exportBundle, type ExportOptions, type ExportSummary } from '../../src/bundle/export.js';
 import { importBundle, type ImportOptions, type ImportSummary } from '../../src/bundle/import.js';
-import { bodyOf, manifestEntry, manifestOf, openStores, readBundleEntries, replaceEntry, writeBundleEntries, type Stores } from '../support/bundle.js';
+import {
+  bodyOf,
+  manifestEntry,
+  manifestOf,
+  openStores,
+  readBundleEntries,
+  replaceEntry,
+  writeBundleEntries,
+  type Stores,
+} from '../support/bundle.js';
 import { BUILDS_SIGNING_KEY, signedFileFor, startFakeBuilds, type FakeBuilds } from '../support/fake-builds.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
 import { wrongKeyPair } from '../support/keys.js';
@@ -22,8 +31,15 @@ afterEach(async () => {
 
 // rebar.csv and its .signed are cached because the rebar3 build needed the list (a list is always fetched with its .signed).
 const INSTALLS = [
-  'hex-1.x.csv', 'hex-1.x.csv.signed', 'hex.csv', 'hex.csv.signed', 'rebar.csv', 'rebar.csv.signed',
-  '1.15.0/hex-2.1.1.ez', '1.18.4/hex-2.2.1-otp-27.ez', '1.18.4/rebar3-3.24.0-otp-27',
+  'hex-1.x.csv',
+  'hex-1.x.csv.signed',
+  'hex.csv',
+  'hex.csv.signed',
+  'rebar.csv',
+  'rebar.csv.signed',
+  '1.15.0/hex-2.1.1.ez',
+  '1.18.4/hex-2.2.1-otp-27.ez',
+  '1.18.4/rebar3-3.24.0-otp-27',
 ];
 const FETCHED_WITH_BUILD = new Set(['rebar.csv', 'rebar.csv.signed']);
 const BUILD = '1.18.4/hex-2.2.1-otp-27.ez';
@@ -39,9 +55,20 @@ async function filledSource(flags: Record<string, string> = {}): Promise<Source>
   cleanups.push(() => upstream.close());
   const builds = await startFakeBuilds();
   cleanups.push(() => builds.close());
-  const proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir: tempDir(), flags: { 'installs-url': builds.url, ...flags } });
+  const proxy = await startProxy({
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
+    dataDir: tempDir(),
+    flags: { 'installs-url': builds.url, ...flags },
+  });
   cleanups.push(() => proxy.close());
-  for (const path of ['/names', '/versions', '/packages/alpha', '/tarballs/alpha-1.0.0.tar', ...INSTALLS.filter((p) => !FETCHED_WITH_BUILD.has(p)).map((p) => `/installs/${p}`)]) {
+  for (const path of [
+    '/names',
+    '/versions',
+    '/packages/alpha',
+    '/tarballs/alpha-1.0.0.tar',
+    ...INSTALLS.filter((p) => !FETCHED_WITH_BUILD.has(p)).map((p) => `/installs/${p}`),
+  ]) {
     expect((await proxy.get(path)).status, path).toBe(200);
   }
   return { upstream, builds, proxy };
@@ -51,8 +78,15 @@ async function exportFrom(source: Source, out: string, extra: Partial<ExportOpti
   const { blobs } = await openStores(source.proxy.dataDir);
   const { hexproxy } = source.proxy.server;
   return exportBundle({
-    out, index: hexproxy.index, blobs, repo: source.upstream.repository, upstreamUrl: source.upstream.url, select: { all: true },
-    signingKey: hexproxy.keys.privateKey, installsKey: BUILDS_SIGNING_KEY.publicKey, ...extra,
+    out,
+    index: hexproxy.index,
+    blobs,
+    repo: source.upstream.repository,
+    upstreamUrl: source.upstream.url,
+    select: { all: true },
+    signingKey: hexproxy.keys.privateKey,
+    installsKey: BUILDS_SIGNING_KEY.publicKey,
+    ...extra,
   });
 }
 
@@ -65,8 +99,18 @@ async function emptyStores(): Promise<Stores & { dataDir: string }> {
 
 function importInto(stores: Stores, file: string, upstream: FakeUpstream, extra: Partial<ImportOptions> = {}): Promise<ImportSummary> {
   return importBundle({
-    file, index: stores.index, blobs: stores.blobs, repo: 'hexpm', upstreamKey: upstream.publicKey, installsKey: BUILDS_SIGNING_KEY.publicKey,
-    trustedKeys: [], maxRegistryBytes: 256 * 1024 * 1024, maxTarballBytes: 128 * 1024 * 1024, skipBad: false, pin: false, ...extra,
+    file,
+    index: stores.index,
+    blobs: stores.blobs,
+    repo: 'hexpm',
+    upstreamKey: upstream.publicKey,
+    installsKey: BUILDS_SIGNING_KEY.publicKey,
+    trustedKeys: [],
+    maxRegistryBytes: 256 * 1024 * 1024,
+    maxTarballBytes: 128 * 1024 * 1024,
+    skipBad: false,
+    pin: false,
+    ...extra,
   });
 }
 
@@ -94,7 +138,9 @@ describe('installs files in bundles', () => {
     target.index.close();
 
     const offline = await startProxy({
-      upstreamUrl: source.upstream.url, upstreamPublicKeyPem: source.upstream.publicKeyPem, dataDir: target.dataDir,
+      upstreamUrl: source.upstream.url,
+      upstreamPublicKeyPem: source.upstream.publicKeyPem,
+      dataDir: target.dataDir,
       flags: { offline: true, 'installs-url': source.builds.url },
     });
     cleanups.push(() => offline.close());
@@ -142,9 +188,14 @@ describe('installs files in bundles', () => {
     await writeBundleEntries(out, replaceEntry(entries, `installs/${BUILD}`, flipMiddleByte(original)));
 
     const target = await emptyStores();
-    const error = await importInto(target, out, source.upstream).then(() => undefined, (caught: unknown) => caught);
+    const error = await importInto(target, out, source.upstream).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(BundleError);
-    expect((error as BundleError).refused).toEqual([{ path: `installs/${BUILD}`, reason: expect.stringMatching(/^does not match installs\/hex\.csv: expected SHA-512/) }]);
+    expect((error as BundleError).refused).toEqual([
+      { path: `installs/${BUILD}`, reason: expect.stringMatching(/^does not match installs\/hex\.csv: expected SHA-512/) },
+    ]);
     expect(target.index.listPassthroughFiles()).toEqual([]);
     expect(target.index.listTarballs()).toEqual([]);
     expect(target.index.listRegistryFiles()).toEqual([]);
@@ -170,13 +221,20 @@ describe('installs files in bundles', () => {
       // The builds server's .signed, which does not cover the attacker's list.
       ['with the original .signed', withList, /^does not verify with its \.signed file and the builds server's key \(installs\.publicKey\)/],
       // A .signed the attacker made with a key of their own.
-      ['with a .signed of its own', replaceEntry(withList, 'installs/hex.csv.signed', signedFileFor(evilList, wrongKeyPair().privateKey)), /^does not verify with its \.signed file and the builds server's key \(installs\.publicKey\)/],
+      [
+        'with a .signed of its own',
+        replaceEntry(withList, 'installs/hex.csv.signed', signedFileFor(evilList, wrongKeyPair().privateKey)),
+        /^does not verify with its \.signed file and the builds server's key \(installs\.publicKey\)/,
+      ],
     ];
     for (const [label, tampered, why] of variants) {
       const file = join(tempDir(), 'evil.tar');
       await writeBundleEntries(file, tampered);
       const target = await emptyStores();
-      const error = await importInto(target, file, source.upstream).then(() => undefined, (caught: unknown) => caught);
+      const error = await importInto(target, file, source.upstream).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       expect(error, label).toBeInstanceOf(BundleError);
       const refused = Object.fromEntries((error as BundleError).refused.map((entry) => [entry.path, entry.reason]));
       expect(Object.keys(refused).sort(), label).toEqual(['installs/hex.csv', 'installs/hex.csv.signed', `installs/${BUILD}`].sort());
@@ -188,14 +246,19 @@ describe('installs files in bundles', () => {
 
       const skipped = await importInto(target, file, source.upstream, { skipBad: true });
       expect(skipped.refused.map((entry) => entry.path).sort(), label).toEqual(Object.keys(refused).sort());
-      const rows = target.index.listPassthroughFiles().map((row) => row.path.slice('installs/'.length)).sort();
+      const rows = target.index
+        .listPassthroughFiles()
+        .map((row) => row.path.slice('installs/'.length))
+        .sort();
       expect(rows, label).toEqual(INSTALLS.filter((path) => !['hex.csv', 'hex.csv.signed', BUILD].includes(path)).sort());
       expect(target.index.listTarballs(), label).toHaveLength(1);
       target.index.close();
 
       // Served offline: neither the list nor the build; the rest byte for byte.
       const offline = await startProxy({
-        upstreamUrl: source.upstream.url, upstreamPublicKeyPem: source.upstream.publicKeyPem, dataDir: target.dataDir,
+        upstreamUrl: source.upstream.url,
+        upstreamPublicKeyPem: source.upstream.publicKeyPem,
+        dataDir: target.dataDir,
         flags: { offline: true, 'installs-url': source.builds.url },
       });
       // The list is a miss (404 build_list_unavailable), the build not cached a server error (504).
@@ -236,7 +299,12 @@ describe('installs files in bundles', () => {
     expect(untrusted.keptCached.map((entry) => entry.path)).toEqual(expect.arrayContaining(['installs/hex.csv', 'installs/hex.csv.signed']));
     expect((await listOf(other))?.equals(newList)).toBe(false);
     const replaced = await importInto(other, newer, source.upstream, { trustedKeys: trusted });
-    expect(replaced.imported).toEqual(expect.arrayContaining([{ path: 'installs/hex.csv', kind: 'installs', replaced: true }, { path: 'installs/hex.csv.signed', kind: 'installs', replaced: true }]));
+    expect(replaced.imported).toEqual(
+      expect.arrayContaining([
+        { path: 'installs/hex.csv', kind: 'installs', replaced: true },
+        { path: 'installs/hex.csv.signed', kind: 'installs', replaced: true },
+      ]),
+    );
     expect((await listOf(other))?.equals(newList)).toBe(true);
     expect(other.index.findPassthroughFile('installs/hex.csv')?.upstreamAsOf).toBeGreaterThan(0);
   });
@@ -254,7 +322,10 @@ describe('installs files in bundles', () => {
     const noSigned = join(tempDir(), 'no-signed.tar');
     await writeBundleEntries(noSigned, without(['installs/hex.csv.signed']));
     const target = await emptyStores();
-    const error = await importInto(target, noSigned, source.upstream).then(() => undefined, (caught: unknown) => caught);
+    const error = await importInto(target, noSigned, source.upstream).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(BundleError);
     const refused = Object.fromEntries((error as BundleError).refused.map((entry) => [entry.path, entry.reason]));
     expect(refused['installs/hex.csv']).toMatch(/comes without installs\/hex\.csv\.signed/);
@@ -262,9 +333,14 @@ describe('installs files in bundles', () => {
 
     const noList = join(tempDir(), 'no-list.tar');
     await writeBundleEntries(noList, without(['installs/hex.csv', `installs/${BUILD}`]));
-    const alone = await importInto(target, noList, source.upstream).then(() => undefined, (caught: unknown) => caught);
+    const alone = await importInto(target, noList, source.upstream).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(alone).toBeInstanceOf(BundleError);
-    expect((alone as BundleError).refused).toEqual([{ path: 'installs/hex.csv.signed', reason: expect.stringMatching(/comes without its list installs\/hex\.csv/) }]);
+    expect((alone as BundleError).refused).toEqual([
+      { path: 'installs/hex.csv.signed', reason: expect.stringMatching(/comes without its list installs\/hex\.csv/) },
+    ]);
     expect(target.index.listPassthroughFiles()).toEqual([]);
   });
 
@@ -278,12 +354,18 @@ describe('installs files in bundles', () => {
     const renamed = { path: 'installs/../escape.ez', kind: 'installs' as const };
     const build = manifest.entries.find((entry) => entry.path === `installs/${BUILD}`);
     await writeBundleEntries(out, [
-      manifestEntry({ ...manifest, entries: [...manifest.entries.filter((entry) => keep(entry.path)), { ...renamed, size: build?.size ?? 0, sha256: build?.sha256 ?? '' }] }),
+      manifestEntry({
+        ...manifest,
+        entries: [...manifest.entries.filter((entry) => keep(entry.path)), { ...renamed, size: build?.size ?? 0, sha256: build?.sha256 ?? '' }],
+      }),
       ...bodyOf(entries).filter((entry) => keep(entry.name)),
       { name: renamed.path, data: entries.find((entry) => entry.name === `installs/${BUILD}`)?.data ?? Buffer.alloc(0) },
     ]);
     const target = await emptyStores();
-    const error = await importInto(target, out, source.upstream).then(() => undefined, (caught: unknown) => caught);
+    const error = await importInto(target, out, source.upstream).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(BundleError);
     const refused = Object.fromEntries((error as BundleError).refused.map((entry) => [entry.path, entry.reason]));
     expect(refused[`installs/${BUILD}`]).toMatch(/has no installs\/hex\.csv, and none is cached/);
@@ -300,7 +382,10 @@ describe('installs files in bundles', () => {
     const changed = { ...manifest, entries: manifest.entries.map((entry) => (entry.kind === 'installs' ? { ...entry, kind: 'future' } : entry)) };
     await writeBundleEntries(out, [{ name: 'manifest.json', data: Buffer.from(JSON.stringify(changed)) }, ...entries.slice(1)]);
     const target = await emptyStores();
-    const error = await importInto(target, out, source.upstream, { skipBad: true }).then(() => undefined, (caught: unknown) => caught);
+    const error = await importInto(target, out, source.upstream, { skipBad: true }).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(BundleError);
     expect((error as BundleError).message).toMatch(/of kind "future", which this hexproxy does not know/);
     expect(target.index.listPassthroughFiles()).toEqual([]);

@@ -41,7 +41,10 @@ async function site(): Promise<Site> {
       acme: {
         authKey: ACME_KEY,
         packages: [
-          { name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' }] }] },
+          {
+            name: 'acme_core',
+            releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' }] }],
+          },
           { name: 'acme_util', releases: [{ version: '0.1.0' }] },
         ],
       },
@@ -55,7 +58,14 @@ async function site(): Promise<Site> {
   writeFileSync(acmeKey, upstream.organization('acme').publicKeyPem);
   const dataA = join(dir, 'a');
   const configA = config(dir, 'a.json', { acme: { authKey: ACME_KEY, publicKey: acmeKey } });
-  return { upstream, dir, upstreamKey, acmeKey, dataA, siteA: ['--config', configA, '--data-dir', dataA, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey] };
+  return {
+    upstream,
+    dir,
+    upstreamKey,
+    acmeKey,
+    dataA,
+    siteA: ['--config', configA, '--data-dir', dataA, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey],
+  };
 }
 
 function config(dir: string, name: string, organizations: Record<string, Record<string, string>>): string {
@@ -67,7 +77,9 @@ function config(dir: string, name: string, organizations: Record<string, Record<
 /** Site A's cache, filled through a running hexproxy: the public package and acme's, with their registry files. */
 async function fill({ upstream, dataA, acmeKey }: Site): Promise<void> {
   const proxy = await startProxy({
-    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir: dataA,
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
+    dataDir: dataA,
     config: { organizations: { acme: { authKey: ACME_KEY, publicKey: acmeKey } } },
   });
   try {
@@ -86,8 +98,14 @@ function rows(dataDir: string): { tarballs: string[]; registry: string[] } {
   const index = new CacheIndex(join(dataDir, 'hexproxy.db'));
   try {
     return {
-      tarballs: index.listTarballs().map((row) => `${row.repo}/${row.name}-${row.version}`).sort(),
-      registry: index.listRegistryFiles().map((row) => `${row.repo}/${row.path}`).sort(),
+      tarballs: index
+        .listTarballs()
+        .map((row) => `${row.repo}/${row.name}-${row.version}`)
+        .sort(),
+      registry: index
+        .listRegistryFiles()
+        .map((row) => `${row.repo}/${row.path}`)
+        .sort(),
     };
   } finally {
     index.close();
@@ -103,7 +121,7 @@ const ACME_PATHS = [
 ];
 
 describe('export with organizations', () => {
-  it('carries every configured organization\'s cached files in a full export, under repos/ORG/, and only those --repo names', async () => {
+  it("carries every configured organization's cached files in a full export, under repos/ORG/, and only those --repo names", async () => {
     const s = await site();
     await fill(s);
     const out = join(s.dir, 'all.tar');
@@ -120,7 +138,12 @@ describe('export with organizations', () => {
       ...ACME_PATHS.filter((path) => path.includes('/tarballs/')),
     ]);
     const core = manifest.entries.find((entry) => entry.path === 'repos/acme/tarballs/acme_core-1.0.0.tar');
-    expect(core).toMatchObject({ kind: 'tarball', name: 'acme_core', version: '1.0.0', sha256: s.upstream.tarball('acme_core', '1.0.0', 'acme').outerChecksum.toString('hex') });
+    expect(core).toMatchObject({
+      kind: 'tarball',
+      name: 'acme_core',
+      version: '1.0.0',
+      sha256: s.upstream.tarball('acme_core', '1.0.0', 'acme').outerChecksum.toString('hex'),
+    });
     // Registry files of an organization carry upstream's word as of, like the public repository's.
     expect(manifest.entries.find((entry) => entry.path === 'repos/acme/registry/packages/acme_core')?.upstreamAsOf).toMatch(/^\d{4}-/);
 
@@ -130,13 +153,16 @@ describe('export with organizations', () => {
     expect((await readManifest(acmeOnly)).entries.map((entry) => entry.path)).toEqual(ACME_PATHS);
   });
 
-  it('exports a mix.lock\'s hexpm:acme entries with their registry files, pre-warming them first', async () => {
+  it("exports a mix.lock's hexpm:acme entries with their registry files, pre-warming them first", async () => {
     const s = await site();
     const lock = join(s.dir, 'mix.lock');
-    writeFileSync(lock, mixLock(s.upstream, [
-      { name: 'acme_core', version: '1.0.0', org: 'acme', deps: [{ name: 'pub_json', requirement: '~> 1.0' }] },
-      { name: 'pub_json', version: '1.1.0' },
-    ]));
+    writeFileSync(
+      lock,
+      mixLock(s.upstream, [
+        { name: 'acme_core', version: '1.0.0', org: 'acme', deps: [{ name: 'pub_json', requirement: '~> 1.0' }] },
+        { name: 'pub_json', version: '1.1.0' },
+      ]),
+    );
     const out = join(s.dir, 'lock.tar');
     const exported = await runCli(['export', '--out', out, '--no-installs', '--mix-lock', lock, ...s.siteA]);
     expect(exported.code, exported.stdout + exported.stderr).toBe(0);
@@ -161,7 +187,9 @@ describe('import of organization files', () => {
     const siteB = ['--data-dir', dataB, '--offline', '--upstream-url', NOWHERE, '--upstream-public-key', s.upstreamKey, ...trustA];
     const refused = await runCli(['import', out, ...siteB]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('repos/acme/registry/names: is a file of organization acme, which is not configured here: add organizations.acme to the config');
+    expect(refused.stderr).toContain(
+      'repos/acme/registry/names: is a file of organization acme, which is not configured here: add organizations.acme to the config',
+    );
     expect(refused.stderr).toContain('5 bad entries');
     expect(rows(dataB)).toEqual({ tarballs: [], registry: [] });
 
@@ -173,7 +201,7 @@ describe('import of organization files', () => {
     expect(rows(dataB)).toEqual({ tarballs: ['hexpm/pub_json-1.1.0'], registry: ['hexpm/packages/pub_json'] });
   });
 
-  it('verifies them with the organization\'s configured key, caches them in its namespace, and serves them offline to its readers', async () => {
+  it("verifies them with the organization's configured key, caches them in its namespace, and serves them offline to its readers", async () => {
     const s = await site();
     await fill(s);
     const out = join(s.dir, 'all.tar');
@@ -185,7 +213,9 @@ describe('import of organization files', () => {
     // acme configured without its key: its files are checked with upstream.publicKey, which did not sign them.
     const wrongKey = await runCli(['import', out, '--config', config(s.dir, 'b-nokey.json', { acme: {} }), ...siteB]);
     expect(wrongKey.code).toBe(1);
-    expect(wrongKey.stderr).toMatch(/repos\/acme\/registry\/names: does not verify with the key of organization acme \(organizations\.acme\.publicKey, or upstream\.publicKey\)/);
+    expect(wrongKey.stderr).toMatch(
+      /repos\/acme\/registry\/names: does not verify with the key of organization acme \(organizations\.acme\.publicKey, or upstream\.publicKey\)/,
+    );
     expect(rows(dataB)).toEqual({ tarballs: [], registry: [] });
 
     const configB = config(s.dir, 'b.json', { acme: { publicKey: s.acmeKey } });
@@ -201,14 +231,24 @@ describe('import of organization files', () => {
     expect(token.code, token.stderr).toBe(0);
     const authorization = token.stdout.trim();
     const hitsBefore = s.upstream.totalHits();
-    const offline = await startProxy({ upstreamUrl: NOWHERE, upstreamPublicKeyPem: s.upstream.publicKeyPem, dataDir: dataB, flags: { offline: true }, config: { organizations: { acme: { publicKey: s.acmeKey } } } });
+    const offline = await startProxy({
+      upstreamUrl: NOWHERE,
+      upstreamPublicKeyPem: s.upstream.publicKeyPem,
+      dataDir: dataB,
+      flags: { offline: true },
+      config: { organizations: { acme: { publicKey: s.acmeKey } } },
+    });
     cleanups.push(() => offline.close());
     const tarball = await offline.get('/repos/acme/tarballs/acme_core-1.0.0.tar', { authorization });
     expect(tarball.status).toBe(200);
     expect(tarball.body.equals(s.upstream.tarball('acme_core', '1.0.0', 'acme').tar)).toBe(true);
     const pkg = await offline.get('/repos/acme/packages/acme_core', { authorization });
     expect(pkg.status).toBe(200);
-    const opened = await openRegistryFile(pkg.body, { kind: 'package', name: 'acme_core' }, { publicKey: parsePublicKey(offline.server.hexproxy.keys.publicKeyPem), repository: 'acme', maxBytes: 1 << 20 });
+    const opened = await openRegistryFile(
+      pkg.body,
+      { kind: 'package', name: 'acme_core' },
+      { publicKey: parsePublicKey(offline.server.hexproxy.keys.publicKeyPem), repository: 'acme', maxBytes: 1 << 20 },
+    );
     expect((opened.message as Package).releases.map((release) => release.version)).toEqual(['1.0.0']);
     // Still private: not without a token, and not under the public path.
     expect((await offline.get('/repos/acme/tarballs/acme_core-1.0.0.tar')).status).toBe(401);

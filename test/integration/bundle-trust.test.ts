@@ -27,10 +27,24 @@ import type { TarEntry } from '../support/tar.js';
 const OLD = new Date('2024-01-01T00:00:00Z');
 const critical = { id: 'GHSA-crit-0001', summary: 'remote code execution', severity: 4, cvss_score: 9.5, aliases: ['CVE-2026-0001'] };
 const packages: PackageSpec[] = [
-  { name: 'alpha', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] },
+  {
+    name: 'alpha',
+    releases: [
+      { version: '1.0.0', publishedAt: OLD },
+      { version: '1.1.0', publishedAt: OLD },
+    ],
+  },
   { name: 'beta', releases: [{ version: '2.0.0', publishedAt: OLD }] },
 ];
-const FETCHED = ['/names', '/versions', '/packages/alpha', '/packages/beta', '/tarballs/alpha-1.0.0.tar', '/tarballs/alpha-1.1.0.tar', '/tarballs/beta-2.0.0.tar'];
+const FETCHED = [
+  '/names',
+  '/versions',
+  '/packages/alpha',
+  '/packages/beta',
+  '/tarballs/alpha-1.0.0.tar',
+  '/tarballs/alpha-1.1.0.tar',
+  '/tarballs/beta-2.0.0.tar',
+];
 const MAX_REGISTRY = 256 * 1024 * 1024;
 const MAX_TARBALL = 128 * 1024 * 1024;
 
@@ -46,15 +60,26 @@ interface Source {
   publicKey: KeyObject;
 }
 
-async function proxyOn(upstream: FakeUpstream, dataDir: string, flags: Record<string, string | boolean> = {}, config?: Record<string, unknown>): Promise<TestProxy> {
-  const proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir, flags, ...(config && { config }) });
+async function proxyOn(
+  upstream: FakeUpstream,
+  dataDir: string,
+  flags: Record<string, string | boolean> = {},
+  config?: Record<string, unknown>,
+): Promise<TestProxy> {
+  const proxy = await startProxy({
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
+    dataDir,
+    flags,
+    ...(config && { config }),
+  });
   cleanups.push(() => proxy.close());
   return proxy;
 }
 
 /** A connected hexproxy (registry TTL 0, so each request asks upstream) that has fetched everything once. */
 async function filledSource(upstream?: FakeUpstream): Promise<Source> {
-  const up = upstream ?? await startFakeUpstream({ packages });
+  const up = upstream ?? (await startFakeUpstream({ packages }));
   if (!upstream) cleanups.push(() => up.close());
   const proxy = await proxyOn(up, tempDir(), { 'registry-ttl-seconds': '0' });
   await fetchAll(proxy);
@@ -70,8 +95,15 @@ async function exportFrom(source: Source, name: string, extra: Partial<ExportOpt
   const file = join(tempDir(), name);
   const { blobs } = await openStores(source.proxy.dataDir);
   const summary = await exportBundle({
-    out: file, index: hexproxy.index, blobs, repo: 'hexpm', upstreamUrl: source.upstream.url, select: { all: true },
-    signingKey: hexproxy.keys.privateKey, installsKey: BUILDS_SIGNING_KEY.publicKey, ...extra,
+    out: file,
+    index: hexproxy.index,
+    blobs,
+    repo: 'hexpm',
+    upstreamUrl: source.upstream.url,
+    select: { all: true },
+    signingKey: hexproxy.keys.privateKey,
+    installsKey: BUILDS_SIGNING_KEY.publicKey,
+    ...extra,
   });
   return { file, summary };
 }
@@ -83,15 +115,34 @@ async function emptyStores(): Promise<Stores & { dataDir: string }> {
   return { ...stores, dataDir };
 }
 
-function importInto(stores: Stores, file: string, upstream: FakeUpstream, trustedKeys: readonly KeyObject[], extra: Partial<ImportOptions> = {}): Promise<ImportSummary> {
+function importInto(
+  stores: Stores,
+  file: string,
+  upstream: FakeUpstream,
+  trustedKeys: readonly KeyObject[],
+  extra: Partial<ImportOptions> = {},
+): Promise<ImportSummary> {
   return importBundle({
-    file, index: stores.index, blobs: stores.blobs, repo: 'hexpm', upstreamKey: upstream.publicKey, installsKey: BUILDS_SIGNING_KEY.publicKey,
-    trustedKeys, maxRegistryBytes: MAX_REGISTRY, maxTarballBytes: MAX_TARBALL, skipBad: false, pin: false, ...extra,
+    file,
+    index: stores.index,
+    blobs: stores.blobs,
+    repo: 'hexpm',
+    upstreamKey: upstream.publicKey,
+    installsKey: BUILDS_SIGNING_KEY.publicKey,
+    trustedKeys,
+    maxRegistryBytes: MAX_REGISTRY,
+    maxTarballBytes: MAX_TARBALL,
+    skipBad: false,
+    pin: false,
+    ...extra,
   });
 }
 
 async function importFails(stores: Stores, file: string, upstream: FakeUpstream, trustedKeys: readonly KeyObject[]): Promise<BundleError> {
-  const error = await importInto(stores, file, upstream, trustedKeys).then(() => undefined, (caught: unknown) => caught);
+  const error = await importInto(stores, file, upstream, trustedKeys).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(BundleError);
   return error as BundleError;
 }
@@ -105,7 +156,7 @@ function editManifest(entries: readonly TarEntry[], edit: (manifest: BundleManif
 }
 
 describe('signed manifests', () => {
-  it('are format version 2, with manifest.sig right after manifest.json and a time of upstream\'s word for each registry file', async () => {
+  it("are format version 2, with manifest.sig right after manifest.json and a time of upstream's word for each registry file", async () => {
     const before = Date.now();
     const source = await filledSource();
     const { file, summary } = await exportFrom(source, 'b.tar');
@@ -151,18 +202,31 @@ describe('a bundle from a trusted exporter', () => {
     const newAlpha = upstream.body('/packages/alpha');
     expect((await cachedBody(target, 'packages/alpha'))?.equals(newAlpha ?? Buffer.alloc(0))).toBe(true);
     expect(target.index.findRegistryFile('hexpm', 'packages/alpha')).toMatchObject({
-      sha256: sha256Hex(newAlpha ?? Buffer.alloc(0)), checkedAt: 0, upstreamEtag: null,
+      sha256: sha256Hex(newAlpha ?? Buffer.alloc(0)),
+      checkedAt: 0,
+      upstreamEtag: null,
       upstreamAsOf: Date.parse(second.summary.manifest.entries[0]?.upstreamAsOf ?? ''),
     });
     target.index.close();
 
     // The air-gapped hexproxy's policy blocks security retirements and critical advisories: 1.1.0 is gone.
-    const offline = await proxyOn(upstream, target.dataDir, { offline: true }, { policy: { blockRetired: ['security'], blockAdvisorySeverity: 'critical', tarballs: 'strict' } });
+    const offline = await proxyOn(
+      upstream,
+      target.dataDir,
+      { offline: true },
+      { policy: { blockRetired: ['security'], blockAdvisorySeverity: 'critical', tarballs: 'strict' } },
+    );
     const served = await offline.get('/packages/alpha');
     expect(served.status).toBe(200);
-    const opened = await openRegistryFile(served.body, { kind: 'package', name: 'alpha' }, {
-      publicKey: createPublicKey(offline.server.hexproxy.keys.publicKeyPem), repository: 'hexpm', maxBytes: MAX_REGISTRY,
-    });
+    const opened = await openRegistryFile(
+      served.body,
+      { kind: 'package', name: 'alpha' },
+      {
+        publicKey: createPublicKey(offline.server.hexproxy.keys.publicKeyPem),
+        repository: 'hexpm',
+        maxBytes: MAX_REGISTRY,
+      },
+    );
     expect(decodePackage(opened.payload).releases.map((release) => release.version)).toEqual(['1.0.0']);
     const blocked = await offline.get('/tarballs/alpha-1.1.0.tar');
     expect(blocked.status).toBe(403);
@@ -178,7 +242,14 @@ describe('a bundle from a trusted exporter', () => {
     await upstream.setPackages([{ name: 'alpha', releases: [{ version: '1.0.0', publishedAt: OLD }] }, packages[1] as PackageSpec]);
     await fetchAll(source.proxy, ['/names', '/versions', '/packages/alpha']);
     // (The exporter still has the removed release's tarball cached: the selection leaves it out.)
-    const newer = await exportFrom(source, 'newer.tar', { select: { releases: [{ name: 'alpha', version: '1.0.0' }, { name: 'beta', version: '2.0.0' }] } });
+    const newer = await exportFrom(source, 'newer.tar', {
+      select: {
+        releases: [
+          { name: 'alpha', version: '1.0.0' },
+          { name: 'beta', version: '2.0.0' },
+        ],
+      },
+    });
 
     const target = await emptyStores();
     expect((await importInto(target, newer.file, upstream, [source.publicKey])).refused).toEqual([]);
@@ -201,9 +272,15 @@ describe('a bundle from a trusted exporter', () => {
 
     const offline = await proxyOn(upstream, target.dataDir, { offline: true });
     const served = await offline.get('/packages/alpha');
-    const opened = await openRegistryFile(served.body, { kind: 'package', name: 'alpha' }, {
-      publicKey: createPublicKey(offline.server.hexproxy.keys.publicKeyPem), repository: 'hexpm', maxBytes: MAX_REGISTRY,
-    });
+    const opened = await openRegistryFile(
+      served.body,
+      { kind: 'package', name: 'alpha' },
+      {
+        publicKey: createPublicKey(offline.server.hexproxy.keys.publicKeyPem),
+        repository: 'hexpm',
+        maxBytes: MAX_REGISTRY,
+      },
+    );
     expect(opened.payload.equals(decodeSignedPayload(upstream.body('/packages/alpha')))).toBe(true);
     expect(decodePackage(opened.payload).releases.map((release) => release.version)).toEqual(['1.0.0']);
     const tarball = await offline.get('/tarballs/alpha-1.1.0.tar');
@@ -235,7 +312,14 @@ describe('a bundle that is unsigned, or signed by a key not trusted', () => {
     // Later: alpha has a new release (which the old rule, "lists something the cached copy lacks", let in), and gamma is new.
     await upstream.publish('alpha', { version: '1.2.0', publishedAt: OLD });
     await upstream.publish('gamma', { version: '0.1.0', publishedAt: OLD });
-    await fetchAll(source.proxy, ['/names', '/versions', '/packages/alpha', '/packages/gamma', '/tarballs/alpha-1.2.0.tar', '/tarballs/gamma-0.1.0.tar']);
+    await fetchAll(source.proxy, [
+      '/names',
+      '/versions',
+      '/packages/alpha',
+      '/packages/gamma',
+      '/tarballs/alpha-1.2.0.tar',
+      '/tarballs/gamma-0.1.0.tar',
+    ]);
     const second = await exportFrom(source, 'second.tar');
 
     const target = await emptyStores();
@@ -247,9 +331,15 @@ describe('a bundle that is unsigned, or signed by a key not trusted', () => {
     const kept = Object.fromEntries(result.keptCached.map((entry) => [entry.path, entry.reason]));
     expect(Object.keys(kept).sort()).toEqual(['registry/names', 'registry/packages/alpha', 'registry/versions', 'tarballs/alpha-1.2.0.tar']);
     expect((await cachedBody(target, 'packages/alpha'))?.equals(alphaBefore ?? Buffer.alloc(0))).toBe(true);
-    expect(kept['registry/packages/alpha']).toMatch(/^the bundle is signed by a key this hexproxy does not trust \(fingerprint [0-9a-f]{64}\): its registry files and lists only fill gaps, and a verified \/packages\/alpha is cached; to let them replace cached ones, add the exporter's public key to bundles\.trustedKeys \(or pass --trust-key\)/);
+    expect(kept['registry/packages/alpha']).toMatch(
+      /^the bundle is signed by a key this hexproxy does not trust \(fingerprint [0-9a-f]{64}\): its registry files and lists only fill gaps, and a verified \/packages\/alpha is cached; to let them replace cached ones, add the exporter's public key to bundles\.trustedKeys \(or pass --trust-key\)/,
+    );
     expect(kept['tarballs/alpha-1.2.0.tar']).toMatch(/the cached \/packages\/alpha, kept in force, does not list 1\.2\.0/);
-    expect(result.signature).toEqual({ trusted: false, fingerprint: source.proxy.server.hexproxy.keys.fingerprint, reason: expect.stringMatching(/^is signed by a key this hexproxy does not trust \(fingerprint [0-9a-f]{64}\)/) });
+    expect(result.signature).toEqual({
+      trusted: false,
+      fingerprint: source.proxy.server.hexproxy.keys.fingerprint,
+      reason: expect.stringMatching(/^is signed by a key this hexproxy does not trust \(fingerprint [0-9a-f]{64}\)/),
+    });
     expect(result.imported.map((entry) => entry.path)).toEqual(['registry/packages/gamma', 'tarballs/gamma-0.1.0.tar']);
     // A gap filled from an untrusted bundle carries no attested time: any trusted copy replaces it.
     expect(target.index.findRegistryFile('hexpm', 'packages/gamma')?.upstreamAsOf).toBe(0);
@@ -259,17 +349,31 @@ describe('a bundle that is unsigned, or signed by a key not trusted', () => {
     const unsigned = join(tempDir(), 'unsigned.tar');
     const manifest = manifestOf(entries);
     const { signer: _signer, ...rest } = manifest;
-    const v1 = { ...rest, formatVersion: 1, entries: manifest.entries.map(({ upstreamAsOf: _asOf, ...entry }) => entry) } as unknown as BundleManifest;
+    const v1 = {
+      ...rest,
+      formatVersion: 1,
+      entries: manifest.entries.map(({ upstreamAsOf: _asOf, ...entry }) => entry),
+    } as unknown as BundleManifest;
     await writeBundleEntries(unsigned, [{ name: 'manifest.json', data: Buffer.from(JSON.stringify(v1)) }, ...entries.slice(2)]);
     const plain = await importInto(target, unsigned, upstream, [source.publicKey]);
     expect(plain.imported).toEqual([]);
-    expect(plain.keptCached.map((entry) => entry.path).sort()).toEqual(['registry/names', 'registry/packages/alpha', 'registry/versions', 'tarballs/alpha-1.2.0.tar']);
+    expect(plain.keptCached.map((entry) => entry.path).sort()).toEqual([
+      'registry/names',
+      'registry/packages/alpha',
+      'registry/versions',
+      'tarballs/alpha-1.2.0.tar',
+    ]);
     expect(plain.signature).toEqual({ trusted: false, reason: expect.stringMatching(/^is not signed \(format version 1\)/) });
     expect((await cachedBody(target, 'packages/alpha'))?.equals(alphaBefore ?? Buffer.alloc(0))).toBe(true);
 
     // Trusted, the same bundle does replace it.
     const trusted = await importInto(target, second.file, upstream, [source.publicKey]);
-    expect(trusted.imported.map((entry) => entry.path).sort()).toEqual(['registry/names', 'registry/packages/alpha', 'registry/versions', 'tarballs/alpha-1.2.0.tar']);
+    expect(trusted.imported.map((entry) => entry.path).sort()).toEqual([
+      'registry/names',
+      'registry/packages/alpha',
+      'registry/versions',
+      'tarballs/alpha-1.2.0.tar',
+    ]);
     expect((await cachedBody(target, 'packages/alpha'))?.equals(upstream.body('/packages/alpha') ?? Buffer.alloc(0))).toBe(true);
   });
 });
@@ -295,27 +399,59 @@ describe('a signed manifest that does not verify', () => {
     const { file } = await exportFrom(source, 'b.tar');
     const entries = await readBundleEntries(file);
     const variants: [string, TarEntry[]][] = [
-      ['a signature byte changed', entries.map((entry) => (entry.name === 'manifest.sig' ? { name: entry.name, data: flipBase64(entry.data) } : entry))],
-      ['an attested time moved a year on', editManifest(entries, (manifest) => ({
-        ...manifest,
-        entries: manifest.entries.map((entry) => (entry.path !== 'registry/packages/alpha' ? entry : { ...entry, upstreamAsOf: new Date(Date.parse(entry.upstreamAsOf ?? '') + 365 * 86_400_000).toISOString() })),
-      }))],
-      ['re-signed with another key under the trusted fingerprint', entries.map((entry) => (entry.name === 'manifest.sig' ? { name: entry.name, data: Buffer.from(`${signBase64(entries[0]?.data ?? Buffer.alloc(0), wrongKeyPair().privateKey)}\n`) } : entry))],
+      [
+        'a signature byte changed',
+        entries.map((entry) => (entry.name === 'manifest.sig' ? { name: entry.name, data: flipBase64(entry.data) } : entry)),
+      ],
+      [
+        'an attested time moved a year on',
+        editManifest(entries, (manifest) => ({
+          ...manifest,
+          entries: manifest.entries.map((entry) =>
+            entry.path !== 'registry/packages/alpha'
+              ? entry
+              : { ...entry, upstreamAsOf: new Date(Date.parse(entry.upstreamAsOf ?? '') + 365 * 86_400_000).toISOString() },
+          ),
+        })),
+      ],
+      [
+        're-signed with another key under the trusted fingerprint',
+        entries.map((entry) =>
+          entry.name === 'manifest.sig'
+            ? { name: entry.name, data: Buffer.from(`${signBase64(entries[0]?.data ?? Buffer.alloc(0), wrongKeyPair().privateKey)}\n`) }
+            : entry,
+        ),
+      ],
     ];
     for (const [label, tampered] of variants) {
       const out = join(tempDir(), 'tampered.tar');
       await writeBundleEntries(out, tampered);
       const target = await emptyStores();
       const error = await importFails(target, out, source.upstream, [source.publicKey]);
-      expect(error.refused, label).toEqual([{ path: 'manifest.sig', reason: expect.stringMatching(/^does not verify with the trusted key [0-9a-f]{64} the manifest names: the manifest or its signature was changed after signing/) }]);
+      expect(error.refused, label).toEqual([
+        {
+          path: 'manifest.sig',
+          reason: expect.stringMatching(
+            /^does not verify with the trusted key [0-9a-f]{64} the manifest names: the manifest or its signature was changed after signing/,
+          ),
+        },
+      ]);
       expect(target.index.listRegistryFiles(), label).toEqual([]);
       expect(target.index.listTarballs(), label).toEqual([]);
     }
     // A format 2 manifest without manifest.sig after it.
     const noSig = join(tempDir(), 'no-sig.tar');
-    await writeBundleEntries(noSig, entries.filter((entry) => entry.name !== 'manifest.sig'));
+    await writeBundleEntries(
+      noSig,
+      entries.filter((entry) => entry.name !== 'manifest.sig'),
+    );
     const missing = await importFails(await emptyStores(), noSig, source.upstream, [source.publicKey]);
-    expect(missing.refused).toEqual([{ path: 'manifest.sig', reason: 'is missing: a format version 2 bundle has manifest.sig right after manifest.json; the second entry is "registry/names"' }]);
+    expect(missing.refused).toEqual([
+      {
+        path: 'manifest.sig',
+        reason: 'is missing: a format version 2 bundle has manifest.sig right after manifest.json; the second entry is "registry/names"',
+      },
+    ]);
   });
 });
 

@@ -19,7 +19,16 @@ import type { RegistryResource } from '../../src/registry/resource.js';
 import type { CacheIndex } from '../../src/store/cache-index.js';
 import type { BlobStore } from '../../src/store/blob-store.js';
 import {
-  bodyOf, manifestEntry, manifestOf, openStores, readBundleEntries, replaceEntry, sha256Hex, storedKeys, writeBundleEntries, type Stores,
+  bodyOf,
+  manifestEntry,
+  manifestOf,
+  openStores,
+  readBundleEntries,
+  replaceEntry,
+  sha256Hex,
+  storedKeys,
+  writeBundleEntries,
+  type Stores,
 } from '../support/bundle.js';
 import { BUILDS_SIGNING_KEY } from '../support/fake-builds.js';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
@@ -33,7 +42,12 @@ const packages: PackageSpec[] = [
   // From before outer checksums: its tarball is checked by the inner checksum.
   { name: 'legacy', releases: [{ version: '0.1.0', omitOuterChecksum: true }] },
 ];
-const releases = [['alpha', '1.0.0'], ['alpha', '1.1.0'], ['beta', '2.0.0'], ['legacy', '0.1.0']] as const;
+const releases = [
+  ['alpha', '1.0.0'],
+  ['alpha', '1.1.0'],
+  ['beta', '2.0.0'],
+  ['legacy', '0.1.0'],
+] as const;
 const registryPaths = ['registry/names', 'registry/versions', 'registry/packages/alpha', 'registry/packages/beta', 'registry/packages/legacy'];
 const tarballPaths = releases.map(([name, version]) => `tarballs/${name}-${version}.tar`);
 const allPaths = [...registryPaths, ...tarballPaths];
@@ -88,15 +102,32 @@ async function emptyStores(): Promise<Stores & { dataDir: string }> {
 
 function exportFrom(source: Source, out: string, extra: Partial<ExportOptions> = {}): Promise<ExportSummary> {
   return exportBundle({
-    out, index: source.index, blobs: source.blobs, repo: source.upstream.repository, upstreamUrl: source.upstream.url, select: { all: true },
-    signingKey: source.proxy.server.hexproxy.keys.privateKey, installsKey: BUILDS_SIGNING_KEY.publicKey, ...extra,
+    out,
+    index: source.index,
+    blobs: source.blobs,
+    repo: source.upstream.repository,
+    upstreamUrl: source.upstream.url,
+    select: { all: true },
+    signingKey: source.proxy.server.hexproxy.keys.privateKey,
+    installsKey: BUILDS_SIGNING_KEY.publicKey,
+    ...extra,
   });
 }
 
 function importInto(stores: Stores, file: string, upstream: FakeUpstream, extra: Partial<ImportOptions> = {}): Promise<ImportSummary> {
   return importBundle({
-    file, index: stores.index, blobs: stores.blobs, repo: 'hexpm', upstreamKey: upstream.publicKey, installsKey: BUILDS_SIGNING_KEY.publicKey,
-    trustedKeys: exporterKeys, maxRegistryBytes: MAX_REGISTRY, maxTarballBytes: MAX_TARBALL, skipBad: false, pin: false, ...extra,
+    file,
+    index: stores.index,
+    blobs: stores.blobs,
+    repo: 'hexpm',
+    upstreamKey: upstream.publicKey,
+    installsKey: BUILDS_SIGNING_KEY.publicKey,
+    trustedKeys: exporterKeys,
+    maxRegistryBytes: MAX_REGISTRY,
+    maxTarballBytes: MAX_TARBALL,
+    skipBad: false,
+    pin: false,
+    ...extra,
   });
 }
 
@@ -108,7 +139,10 @@ function upstreamBytes(upstream: FakeUpstream, path: string): Buffer {
 }
 
 async function importFails(stores: Stores, file: string, upstream: FakeUpstream, extra: Partial<ImportOptions> = {}): Promise<BundleError> {
-  const error = await importInto(stores, file, upstream, extra).then(() => undefined, (caught: unknown) => caught);
+  const error = await importInto(stores, file, upstream, extra).then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(BundleError);
   expect(error).toBeInstanceOf(VerificationError);
   return error as BundleError;
@@ -140,13 +174,19 @@ describe('export all, import, serve offline', () => {
     expect(summary.registryFiles).toBe(5);
     expect(summary.tarballs).toBe(4);
     expect(summary.manifest).toMatchObject({
-      format: 'hexproxy-bundle', formatVersion: 2, upstream: { url: upstream.url, repository: 'hexpm' },
+      format: 'hexproxy-bundle',
+      formatVersion: 2,
+      upstream: { url: upstream.url, repository: 'hexpm' },
       signer: { fingerprint: source.proxy.server.hexproxy.keys.fingerprint },
     });
     expect(summary.manifest.since).toBeUndefined();
     expect(summary.manifest.entries.map((entry) => entry.path)).toEqual(allPaths);
-    expect(summary.manifest.entries.find((entry) => entry.path === 'tarballs/beta-2.0.0.tar'))
-      .toMatchObject({ kind: 'tarball', name: 'beta', version: '2.0.0', sha256: upstream.tarball('beta', '2.0.0').outerChecksum.toString('hex') });
+    expect(summary.manifest.entries.find((entry) => entry.path === 'tarballs/beta-2.0.0.tar')).toMatchObject({
+      kind: 'tarball',
+      name: 'beta',
+      version: '2.0.0',
+      sha256: upstream.tarball('beta', '2.0.0').outerChecksum.toString('hex'),
+    });
     expect(summary.manifest.entries.find((entry) => entry.path === 'registry/packages/beta')).toMatchObject({ kind: 'registry', name: 'beta' });
     expect(existsSync(`${out}.partial`)).toBe(false);
     expect((await stat(out)).size).toBe(summary.bundleBytes);
@@ -197,8 +237,10 @@ describe('export all, import, serve offline', () => {
     }
     const ownKey = createPublicKey(offline.server.hexproxy.keys.publicKeyPem);
     const resources: [string, RegistryResource][] = [
-      ['/names', { kind: 'names' }], ['/versions', { kind: 'versions' }],
-      ['/packages/alpha', { kind: 'package', name: 'alpha' }], ['/packages/legacy', { kind: 'package', name: 'legacy' }],
+      ['/names', { kind: 'names' }],
+      ['/versions', { kind: 'versions' }],
+      ['/packages/alpha', { kind: 'package', name: 'alpha' }],
+      ['/packages/legacy', { kind: 'package', name: 'legacy' }],
     ];
     for (const [path, resource] of resources) {
       const response = await offline.get(path);
@@ -237,10 +279,13 @@ describe('an interrupted export', () => {
       const bytes = await readFile(blob.filePath ?? '');
       return {
         size: blob.size,
-        stream: () => Readable.from((async function* () {
-          yield bytes.subarray(0, 1000);
-          throw new Error('disk read error');
-        })()),
+        stream: () =>
+          Readable.from(
+            (async function* () {
+              yield bytes.subarray(0, 1000);
+              throw new Error('disk read error');
+            })(),
+          ),
       };
     };
     await expect(exportFrom({ ...source, blobs: failing }, out)).rejects.toThrow(StorageError);
@@ -254,9 +299,24 @@ describe('export of a selection', () => {
     const source = await filledSource();
     const out = join(tempDir(), 'some.tar');
     const summary = await exportFrom(source, out, {
-      select: { releases: [{ name: 'beta', version: '2.0.0' }, { name: 'alpha', version: '1.1.0' }, { name: 'alpha', version: '1.1.0' }, { name: 'alpha', version: '9.9.9' }, { name: 'Bad-Name', version: '1' }] },
+      select: {
+        releases: [
+          { name: 'beta', version: '2.0.0' },
+          { name: 'alpha', version: '1.1.0' },
+          { name: 'alpha', version: '1.1.0' },
+          { name: 'alpha', version: '9.9.9' },
+          { name: 'Bad-Name', version: '1' },
+        ],
+      },
     });
-    const paths = ['registry/names', 'registry/versions', 'registry/packages/alpha', 'registry/packages/beta', 'tarballs/alpha-1.1.0.tar', 'tarballs/beta-2.0.0.tar'];
+    const paths = [
+      'registry/names',
+      'registry/versions',
+      'registry/packages/alpha',
+      'registry/packages/beta',
+      'tarballs/alpha-1.1.0.tar',
+      'tarballs/beta-2.0.0.tar',
+    ];
     expect(summary.manifest.entries.map((entry) => entry.path)).toEqual(paths);
     expect(summary.failed).toEqual([
       { path: 'tarballs/alpha-9.9.9.tar', reason: expect.stringMatching(/alpha 9\.9\.9 is not cached/) as unknown },
@@ -267,7 +327,10 @@ describe('export of a selection', () => {
     const target = await emptyStores();
     const result = await importInto(target, out, source.upstream);
     expect(result.imported.map((entry) => entry.path)).toEqual(paths);
-    expect(target.index.listTarballs().map((row) => [row.name, row.version, row.pinned])).toEqual([['alpha', '1.1.0', false], ['beta', '2.0.0', false]]);
+    expect(target.index.listTarballs().map((row) => [row.name, row.version, row.pinned])).toEqual([
+      ['alpha', '1.1.0', false],
+      ['beta', '2.0.0', false],
+    ]);
     expect(target.index.listRegistryFiles().map((row) => row.path)).toEqual(['names', 'packages/alpha', 'packages/beta', 'versions']);
   });
 });
@@ -393,7 +456,9 @@ describe('bundles that do not check out import nothing', () => {
       { path: 'tarballs/beta-2.0.0.tar', reason: expect.stringMatching(/^the bundle ends or is corrupt inside this entry/) as unknown },
       { path: 'tarballs/legacy-0.1.0.tar', reason: 'is listed in the manifest but missing from the bundle; the bundle may be cut short' },
     ]);
-    expect(insideError.message).toMatch(/was not imported: tarballs\/beta-2\.0\.0\.tar: the bundle ends or is corrupt inside this entry .*\n2 bad entries:\n {2}tarballs\/beta-2\.0\.0\.tar: .*\n {2}tarballs\/legacy-0\.1\.0\.tar: is listed/);
+    expect(insideError.message).toMatch(
+      /was not imported: tarballs\/beta-2\.0\.0\.tar: the bundle ends or is corrupt inside this entry .*\n2 bad entries:\n {2}tarballs\/beta-2\.0\.0\.tar: .*\n {2}tarballs\/legacy-0\.1\.0\.tar: is listed/,
+    );
     await expectNothingImported(target);
 
     // Cut at an entry boundary (the manifest, its signature and three files): no tar error at all, only missing entries.
@@ -423,7 +488,9 @@ describe('bundles that do not check out import nothing', () => {
     const target = await emptyStores();
     const error = await importFails(target, tampered, upstream);
     const outer = upstream.tarball('beta', '2.0.0').outerChecksum.toString('hex');
-    expect(error.message).toMatch(new RegExp(`was not imported: tarballs/beta-2\\.0\\.0\\.tar: has SHA-256 [0-9a-f]{64}; the manifest says ${outer}`));
+    expect(error.message).toMatch(
+      new RegExp(`was not imported: tarballs/beta-2\\.0\\.0\\.tar: has SHA-256 [0-9a-f]{64}; the manifest says ${outer}`),
+    );
     expect(error.refused).toEqual([{ path: 'tarballs/beta-2.0.0.tar', reason: expect.stringContaining(outer) as unknown }]);
     await expectNothingImported(target);
 
@@ -433,7 +500,9 @@ describe('bundles that do not check out import nothing', () => {
     const forged = join(dir, 'forged.tar');
     await writeBundleEntries(forged, replaceEntry(await readBundleEntries(out), 'tarballs/beta-2.0.0.tar', changed));
     const forgedError = await importFails(target, forged, upstream);
-    expect(forgedError.message).toContain(`tarballs/beta-2.0.0.tar: does not match registry/packages/beta: expected outer SHA-256 ${outer}, got ${sha256Hex(changed)}`);
+    expect(forgedError.message).toContain(
+      `tarballs/beta-2.0.0.tar: does not match registry/packages/beta: expected outer SHA-256 ${outer}, got ${sha256Hex(changed)}`,
+    );
     await expectNothingImported(target);
 
     // The same for a release checked by its inner checksum.
@@ -493,7 +562,10 @@ describe('bundles that do not check out import nothing', () => {
     const entries = await readBundleEntries(out);
     const manifest = manifestOf(entries);
     const relabelled = join(dir, 'relabelled.tar');
-    await writeBundleEntries(relabelled, [manifestEntry({ ...manifest, upstream: { ...manifest.upstream, repository: 'hexpm' } }), ...bodyOf(entries)]);
+    await writeBundleEntries(relabelled, [
+      manifestEntry({ ...manifest, upstream: { ...manifest.upstream, repository: 'hexpm' } }),
+      ...bodyOf(entries),
+    ]);
     const relabelledError = await importFails(target, relabelled, source.upstream);
     expect(relabelledError.message).toMatch(/registry\/names: does not verify with the upstream key: .*names repository "acme", expected "hexpm"/);
     expect(relabelledError.refused).toHaveLength(allPaths.length);
@@ -534,14 +606,26 @@ describe('bundles that do not check out import nothing', () => {
     await expectNothingImported(target);
 
     const result = await importInto(target, file, source.upstream, { skipBad: true });
-    expect(result.refused.map((entry) => entry.path)).toEqual(['tarballs/legacy-0.1.0.tar', 'tarballs/../../x', '../escape.tar', 'tarballs/alpha-1.0.0.tar']);
-    expect(result.imported.map((entry) => entry.path)).toEqual(allPaths.filter((path) => path !== 'tarballs/legacy-0.1.0.tar' && path !== 'tarballs/alpha-1.0.0.tar'));
+    expect(result.refused.map((entry) => entry.path)).toEqual([
+      'tarballs/legacy-0.1.0.tar',
+      'tarballs/../../x',
+      '../escape.tar',
+      'tarballs/alpha-1.0.0.tar',
+    ]);
+    expect(result.imported.map((entry) => entry.path)).toEqual(
+      allPaths.filter((path) => path !== 'tarballs/legacy-0.1.0.tar' && path !== 'tarballs/alpha-1.0.0.tar'),
+    );
     expect(existsSync(join(target.dataDir, '..', 'x'))).toBe(false);
     expect(existsSync(join(target.dataDir, 'x'))).toBe(false);
     expect(existsSync(join(target.dataDir, '..', 'escape.tar'))).toBe(false);
     expect(await storedKeys(target.blobs)).toEqual([
-      'registry/hexpm/names', 'registry/hexpm/packages/alpha', 'registry/hexpm/packages/beta', 'registry/hexpm/packages/legacy', 'registry/hexpm/versions',
-      'tarballs/hexpm/alpha/alpha-1.1.0.tar', 'tarballs/hexpm/beta/beta-2.0.0.tar',
+      'registry/hexpm/names',
+      'registry/hexpm/packages/alpha',
+      'registry/hexpm/packages/beta',
+      'registry/hexpm/packages/legacy',
+      'registry/hexpm/versions',
+      'tarballs/hexpm/alpha/alpha-1.1.0.tar',
+      'tarballs/hexpm/beta/beta-2.0.0.tar',
     ]);
   });
 
@@ -557,13 +641,20 @@ describe('bundles that do not check out import nothing', () => {
     await expect(importInto(target, join(dir, 'absent.tar'), source.upstream)).rejects.toThrow(/ENOENT/);
     const noManifest = join(dir, 'no-manifest.tar');
     await writeBundleEntries(noManifest, [{ name: 'tarballs/alpha-1.0.0.tar', data: source.upstream.tarball('alpha', '1.0.0').tar }]);
-    expect((await importFails(target, noManifest, source.upstream)).message).toMatch(/manifest\.json: is missing; the first entry is "tarballs\/alpha-1\.0\.0\.tar"/);
+    expect((await importFails(target, noManifest, source.upstream)).message).toMatch(
+      /manifest\.json: is missing; the first entry is "tarballs\/alpha-1\.0\.0\.tar"/,
+    );
     const out = join(dir, 'all.tar');
     await exportFrom(source, out);
     const entries = await readBundleEntries(out);
     const future = join(dir, 'future.tar');
-    await writeBundleEntries(future, [{ name: 'manifest.json', data: Buffer.from(JSON.stringify({ ...manifestOf(entries), formatVersion: 3 })) }, ...entries.slice(1)]);
-    expect((await importFails(target, future, source.upstream)).message).toMatch(/manifest\.json: has format version 3; this hexproxy reads versions 1 and 2; import it with a newer hexproxy/);
+    await writeBundleEntries(future, [
+      { name: 'manifest.json', data: Buffer.from(JSON.stringify({ ...manifestOf(entries), formatVersion: 3 })) },
+      ...entries.slice(1),
+    ]);
+    expect((await importFails(target, future, source.upstream)).message).toMatch(
+      /manifest\.json: has format version 3; this hexproxy reads versions 1 and 2; import it with a newer hexproxy/,
+    );
     await expect(readManifest(future)).rejects.toThrow(/format version 3/);
     await expectNothingImported(target);
   });

@@ -147,7 +147,11 @@ describe('cache evict and LRU eviction', () => {
     const { index, repositories, blobs, log } = proxy.server.hexproxy;
     // phoenix 1.6.0 pinned (as prewarm --pin would), then the others fetched in order.
     await fetchReleases([{ repo: 'hexpm', name: 'phoenix', version: '1.6.0', source: 'test' }], { index, repositories, concurrency: 1, pin: true });
-    for (const [name, version] of [['plug', '1.14.0'], ['plug', '1.15.0'], ['phoenix', '1.7.0']] as const) {
+    for (const [name, version] of [
+      ['plug', '1.14.0'],
+      ['plug', '1.15.0'],
+      ['phoenix', '1.7.0'],
+    ] as const) {
       await proxy.get(`/tarballs/${name}-${version}.tar`);
     }
     // Recent use of plug 1.14.0 makes plug 1.15.0 the least recently used unpinned one.
@@ -169,7 +173,11 @@ describe('cache evict and LRU eviction', () => {
 
 describe('mirror', () => {
   const release = (version: string, retired = false): Release => ({
-    version, inner_checksum: Buffer.alloc(32), dependencies: [], advisory_indexes: [], ...(retired && { retired: { reason: 0 } }),
+    version,
+    inner_checksum: Buffer.alloc(32),
+    dependencies: [],
+    advisory_indexes: [],
+    ...(retired && { retired: { reason: 0 } }),
   });
 
   it('picks latest, N or all releases', () => {
@@ -191,7 +199,19 @@ describe('mirror', () => {
     await proxy.close();
     const keyFile = join(tempDir(), 'upstream.pem');
     writeFileSync(keyFile, upstream.publicKeyPem);
-    const args = ['mirror', '--versions', 'all', '--concurrency', '1', '--data-dir', proxy.dataDir, '--upstream-url', upstream.url, '--upstream-public-key', keyFile];
+    const args = [
+      'mirror',
+      '--versions',
+      'all',
+      '--concurrency',
+      '1',
+      '--data-dir',
+      proxy.dataDir,
+      '--upstream-url',
+      upstream.url,
+      '--upstream-public-key',
+      keyFile,
+    ];
     // One at a time, by name then version: jason, phoenix x3, then phoenix_html 3.0.0 is
     // held; once hexproxy waits on it, four are done: kill it there.
     const gate = upstream.hold('/tarballs/phoenix_html-3.0.0.tar');
@@ -208,7 +228,9 @@ describe('mirror', () => {
     expect(second.stdout).toMatch(/already cached: 4/);
     for (const pkg of packages) {
       for (const { version } of pkg.releases) {
-        expect(upstream.hits(`/tarballs/${pkg.name}-${version}.tar`), `${pkg.name} ${version}`).toBe(pkg.name === 'phoenix_html' && version === '3.0.0' ? 2 : 1);
+        expect(upstream.hits(`/tarballs/${pkg.name}-${version}.tar`), `${pkg.name} ${version}`).toBe(
+          pkg.name === 'phoenix_html' && version === '3.0.0' ? 2 : 1,
+        );
       }
     }
     const third = await runCli(args);

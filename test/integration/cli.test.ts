@@ -33,7 +33,11 @@ describe('start-up errors name the bad key and stop with exit code 2', () => {
     [['--port', '-1'], {}, /config key port \(from flag --port\): Too small/],
     [['serve', '--upstream-url', 'repo.hex.pm'], {}, /config key upstream\.url \(from flag --upstream-url\): must be an http/],
     [['serve'], { HEXPROXY_LOG_LEVEL: 'chatty' }, /config key logLevel \(from environment variable HEXPROXY_LOG_LEVEL\)/],
-    [['serve', '--upstream-public-key', '/nonexistent.pem', '--data-dir', join(tempDir(), 'data')], {}, /upstream\.publicKey: cannot read \/nonexistent\.pem/],
+    [
+      ['serve', '--upstream-public-key', '/nonexistent.pem', '--data-dir', join(tempDir(), 'data')],
+      {},
+      /upstream\.publicKey: cannot read \/nonexistent\.pem/,
+    ],
   ] as const)('%j %j', async (args, env, message) => {
     const result = await hexproxy([...args], { ...env });
     expect(result.code).toBe(2);
@@ -93,10 +97,22 @@ describe('--public-key naming a private key', () => {
   }
 
   const serveArgs = (dataDir: string, publicKey: string): string[] => [
-    'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey, '--public-key', publicKey,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--upstream-url',
+    upstream.url,
+    '--upstream-public-key',
+    upstreamKey,
+    '--public-key',
+    publicKey,
   ];
 
-  it('refuses the private key\'s own path (serve and keygen --force), naming both keys, and leaves the private key as it was', async () => {
+  it("refuses the private key's own path (serve and keygen --force), naming both keys, and leaves the private key as it was", async () => {
     const dataDir = tempDir();
     expect((await hexproxy(['keygen', '--data-dir', dataDir])).code).toBe(0);
     const privateFile = join(dataDir, 'keys', 'hexproxy_private.pem');
@@ -133,7 +149,9 @@ describe('--public-key naming a private key', () => {
     const copied = await runUntilListening(serveArgs(dataDir, copy));
     expect(copied.listened, 'serve started').toBe(false);
     expect(copied.code).toBe(2);
-    expect(copied.stderr).toContain(`keys.publicKey: ${copy} holds a private key; hexproxy will not write its public key over it. Give --public-key (keys.publicKey) another path`);
+    expect(copied.stderr).toContain(
+      `keys.publicKey: ${copy} holds a private key; hexproxy will not write its public key over it. Give --public-key (keys.publicKey) another path`,
+    );
     expect(readFileSync(copy).equals(before)).toBe(true);
   });
 });
@@ -141,9 +159,27 @@ describe('--public-key naming a private key', () => {
 describe('hexproxy serve', () => {
   it('prints where it listens and how to point Mix at it, serves, and stops on SIGTERM', async () => {
     const dataDir = tempDir();
-    const child = spawn(process.execPath, [bin, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey], {
-      env: { PATH: process.env['PATH'] }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--data-dir',
+        dataDir,
+        '--upstream-url',
+        upstream.url,
+        '--upstream-public-key',
+        upstreamKey,
+      ],
+      {
+        env: { PATH: process.env['PATH'] },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stderr = '';
     const banner = new Promise<string>((resolve) => {
       child.stderr.on('data', (chunk: Buffer) => {
@@ -180,7 +216,18 @@ function suggestedKeygen(message: string): string[] {
 
 describe('the signing key is made only on first start, at its default place, or by keygen', () => {
   const serveArgs = (dataDir: string, ...extra: string[]): string[] => [
-    'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey, ...extra,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--upstream-url',
+    upstream.url,
+    '--upstream-public-key',
+    upstreamKey,
+    ...extra,
   ];
 
   it('refuses a --private-key path with no key, naming it and the keygen command; writes nothing; that command then makes the key serve uses', async () => {
@@ -232,13 +279,24 @@ describe('the signing key is made only on first start, at its default place, or 
   });
 
   it.each([
-    ['a policy naming a repository that is not served', { policy: { repositories: ['acme'] } }, /config key policy\.repositories: "acme" is not a repository hexproxy serves/],
-    ['an organization whose public key file is missing', { organizations: { acme: { authKey: 'k', publicKey: '/nonexistent/acme.pem' } } }, /organizations\.acme\.publicKey: cannot read \/nonexistent\/acme\.pem/],
+    [
+      'a policy naming a repository that is not served',
+      { policy: { repositories: ['acme'] } },
+      /config key policy\.repositories: "acme" is not a repository hexproxy serves/,
+    ],
+    [
+      'an organization whose public key file is missing',
+      { organizations: { acme: { authKey: 'k', publicKey: '/nonexistent/acme.pem' } } },
+      /organizations\.acme\.publicKey: cannot read \/nonexistent\/acme\.pem/,
+    ],
   ])('writes nothing, no key pair either, before the whole config is known to be good: %s', async (_, config, message) => {
     const dataDir = join(tempDir(), 'data');
     const file = join(tempDir(), 'hexproxy.json');
     writeFileSync(file, JSON.stringify(config));
-    for (const command of [serveArgs(dataDir, '--config', file), ['prewarm', 'alpha@1.0.0', '--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey, '--config', file]]) {
+    for (const command of [
+      serveArgs(dataDir, '--config', file),
+      ['prewarm', 'alpha@1.0.0', '--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', upstreamKey, '--config', file],
+    ]) {
       const result = await runCli(command, {}, { boundMs: 30_000 });
       expect(result.hung, `${command[0]} ran`).toBeUndefined();
       expect(result.code, result.stderr).toBe(2);
@@ -282,7 +340,9 @@ describe('the data directory is checked before anything is written', () => {
     // it (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH; util-linux's setpriv), so a directory's mode
     // binds them as it binds a service user. They still read the checkout, which root owns.
     const asRoot = process.getuid?.() === 0;
-    const via = asRoot ? ['setpriv', '--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-dac_override,-dac_read_search', '--'] : undefined;
+    const via = asRoot
+      ? ['setpriv', '--bounding-set', '-dac_override,-dac_read_search', '--inh-caps', '-dac_override,-dac_read_search', '--']
+      : undefined;
     const uid = process.getuid?.();
     const parent = tempDir();
     const locked = join(parent, 'srv');
@@ -293,7 +353,11 @@ describe('the data directory is checked before anything is written', () => {
       for (const command of [['serve', '--port', '0', '--offline'], ['token', 'create', 'ci'], ['keygen'], ['prewarm', 'alpha@1.0.0', '--offline']]) {
         const result = await runCli([...command, '--data-dir', dataDir], {}, { ...(via && { via }), cwd: parent, boundMs: 30_000 });
         expect(result.code, `${command.join(' ')}: ${result.stderr}`).toBe(2);
-        expect(result.stderr).toMatch(new RegExp(`data directory ${dataDir} cannot be created: user (\\S+ \\(uid ${uid}\\)|${uid}) may not write to ${locked} \\(EACCES\\); create it as a user who may and hand it over \\(mkdir -p -m 700 ${dataDir} && chown \\S+ ${dataDir}\\), or give --data-dir`));
+        expect(result.stderr).toMatch(
+          new RegExp(
+            `data directory ${dataDir} cannot be created: user (\\S+ \\(uid ${uid}\\)|${uid}) may not write to ${locked} \\(EACCES\\); create it as a user who may and hand it over \\(mkdir -p -m 700 ${dataDir} && chown \\S+ ${dataDir}\\), or give --data-dir`,
+          ),
+        );
         expect(readdirSync(locked)).toEqual([]);
       }
       // An existing data directory this user may not write to: named as such.
@@ -318,11 +382,15 @@ describe('token create --read', () => {
     writeFileSync(file, JSON.stringify({ organizations: { acme: {} } }));
     const refused = await hexproxy(['token', 'create', 'ci', '--read', 'hexpm,nosuchorg', '--config', file, '--data-dir', dataDir]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('--read: "nosuchorg" is not a repository hexproxy serves (hexpm, acme); an organization must be configured under organizations');
+    expect(refused.stderr).toContain(
+      '--read: "nosuchorg" is not a repository hexproxy serves (hexpm, acme); an organization must be configured under organizations',
+    );
     expect(refused.stdout).toBe('');
     expect(existsSync(join(dataDir, 'tokens.json'))).toBe(false);
     // An organization configured through its auth key's variable alone counts as configured, and as a configuration that names organizations.
-    const viaEnv = await hexproxy(['token', 'create', 'ci', '--read', 'hexpm,acme,nosuchorg', '--data-dir', dataDir], { HEXPROXY_ORG_ACME_AUTH_KEY: 'k' });
+    const viaEnv = await hexproxy(['token', 'create', 'ci', '--read', 'hexpm,acme,nosuchorg', '--data-dir', dataDir], {
+      HEXPROXY_ORG_ACME_AUTH_KEY: 'k',
+    });
     expect(viaEnv.code).toBe(2);
     expect(viaEnv.stderr).toContain('--read: "nosuchorg" is not a repository hexproxy serves (hexpm, acme)');
     const accepted = await hexproxy(['token', 'create', 'ci', '--read', 'hexpm,acme', '--config', file, '--data-dir', dataDir]);
@@ -335,7 +403,9 @@ describe('token create --read', () => {
     const dataDir = tempDir();
     const made = await hexproxy(['token', 'create', 'ci', '--read', 'hexpm,nosuchorg', '--data-dir', dataDir]);
     expect(made.code, made.stderr).toBe(0);
-    expect(made.stderr).toContain('warning: --read: "nosuchorg" is not a repository hexproxy serves (hexpm) with this configuration (no config file given). If the server\'s config file configures it, pass it with --config');
+    expect(made.stderr).toContain(
+      'warning: --read: "nosuchorg" is not a repository hexproxy serves (hexpm) with this configuration (no config file given). If the server\'s config file configures it, pass it with --config',
+    );
     expect(made.stderr).toContain('hexproxy token revoke ci');
   });
 });
@@ -363,22 +433,47 @@ describe('npm start', () => {
     const dataDir = tempDir();
     // --ignore-scripts skips prestart (the build): the test runs on the built dist/ and must
     // not rewrite it under the other tests.
-    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--host', '127.0.0.1', '--port', '0', '--offline', '--data-dir', dataDir, '--upstream-public-key', upstreamKey], {
-      cwd: projectRoot, env: { PATH: process.env['PATH'], HOME: process.env['HOME'] ?? tempDir() }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const npm = spawn(
+      'npm',
+      [
+        'start',
+        '--ignore-scripts',
+        '--',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--offline',
+        '--data-dir',
+        dataDir,
+        '--upstream-public-key',
+        upstreamKey,
+      ],
+      {
+        cwd: projectRoot,
+        env: { PATH: process.env['PATH'], HOME: process.env['HOME'] ?? tempDir() },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     try {
       let output = '';
       npm.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       npm.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
       // 'exit', not 'close': a server left running would hold npm's pipes open.
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => npm.on('exit', (code, signal) => resolve({ code, signal })));
-      const url = await within(new Promise<string>((resolve, reject) => {
-        npm.stderr.on('data', () => {
-          const found = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
-          if (found && output.includes('Point rebar3')) resolve(found);
-        });
-        void exited.then(() => reject(new Error(`npm start exited: ${output}`)));
-      }), 'npm start listening', 30_000);
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        npm.on('exit', (code, signal) => resolve({ code, signal })),
+      );
+      const url = await within(
+        new Promise<string>((resolve, reject) => {
+          npm.stderr.on('data', () => {
+            const found = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+            if (found && output.includes('Point rebar3')) resolve(found);
+          });
+          void exited.then(() => reject(new Error(`npm start exited: ${output}`)));
+        }),
+        'npm start listening',
+        30_000,
+      );
       expect((await fetch(`${url}/public_key`)).status).toBe(200);
       npm.kill('SIGTERM');
       const { code, signal } = await within(exited, 'npm exiting', 30_000);

@@ -37,7 +37,12 @@ async function abortedPost(path: string, headers: Record<string, string>, declar
   const { port } = new URL(proxy.url);
   const socket = connect(Number(port), '127.0.0.1');
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  const head = [`POST ${path} HTTP/1.1`, `host: 127.0.0.1:${port}`, `content-length: ${declared}`, ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+  const head = [
+    `POST ${path} HTTP/1.1`,
+    `host: 127.0.0.1:${port}`,
+    `content-length: ${declared}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
   socket.write(`${head.join('\r\n')}\r\n\r\n${sent}`);
   // Once the handler has started reading the body, hexproxy has the request; then go away.
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
@@ -47,11 +52,14 @@ async function abortedPost(path: string, headers: Record<string, string>, declar
 
 /** The access-log line of the request to `path` made after `from` log records, once hexproxy has written it. */
 async function accessLine(path: string, from: number): Promise<LogRecord> {
-  return vi.waitFor(() => {
-    const line = proxy.logs.slice(from).find((record) => record.msg === 'request' && record.path === path);
-    if (!line) throw new Error(`no access-log line for ${path} yet`);
-    return line;
-  }, { timeout: 5000, interval: 10 });
+  return vi.waitFor(
+    () => {
+      const line = proxy.logs.slice(from).find((record) => record.msg === 'request' && record.path === path);
+      if (!line) throw new Error(`no access-log line for ${path} yet`);
+      return line;
+    },
+    { timeout: 5000, interval: 10 },
+  );
 }
 
 describe('a client that aborts a POST body', () => {
@@ -69,7 +77,10 @@ describe('a client that aborts a POST body', () => {
     // 499, nginx's "client closed request": what the access log and the metrics record.
     expect(line.status).toBe(499);
     const logged = proxy.logs.slice(from);
-    expect(logged.filter((record) => record.level >= 40), JSON.stringify(logged)).toEqual([]);
+    expect(
+      logged.filter((record) => record.level >= 40),
+      JSON.stringify(logged),
+    ).toEqual([]);
     expect(logged.some((record) => record.code === 'client_closed_request' && record.level <= 30)).toBe(true);
     expect(delta(before, after, sample('hexproxy_errors_total', { code: 'internal' }))).toBe(0);
     expect(delta(before, after, sample('hexproxy_errors_total', { code: 'client_closed_request' }))).toBe(1);

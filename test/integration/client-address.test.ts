@@ -64,7 +64,8 @@ describe('without http.trustedProxies (the default)', () => {
     const admin = await tokenOf(proxy, 'ops', '--read', 'hexpm', '--admin');
     const statuses: number[] = [];
     // The attacker at 127.0.0.2 names 127.0.0.3 in X-Forwarded-For, to have it blocked instead.
-    for (let i = 0; i < LIMIT + 1; i += 1) statuses.push((await getFrom(proxy, '127.0.0.2', '/names', { authorization: `hxp_guess${i}`, 'x-forwarded-for': '127.0.0.3' })).status);
+    for (let i = 0; i < LIMIT + 1; i += 1)
+      statuses.push((await getFrom(proxy, '127.0.0.2', '/names', { authorization: `hxp_guess${i}`, 'x-forwarded-for': '127.0.0.3' })).status);
     expect(statuses).toEqual([...Array<number>(LIMIT).fill(401), 429]);
 
     // Its valid tokens still work, on every route that takes a token.
@@ -74,7 +75,10 @@ describe('without http.trustedProxies (the default)', () => {
     expect((await getFrom(proxy, '127.0.0.2', '/ui/status', { authorization: basic(valid) })).status).toBe(200);
     // Its bad ones do not, whatever it claims to be.
     for (const forwarded of ['10.9.8.7', '127.0.0.3', '127.0.0.1']) {
-      expect((await getFrom(proxy, '127.0.0.2', '/names', { authorization: 'hxp_guess-again', 'x-forwarded-for': forwarded })).status, forwarded).toBe(429);
+      expect(
+        (await getFrom(proxy, '127.0.0.2', '/names', { authorization: 'hxp_guess-again', 'x-forwarded-for': forwarded })).status,
+        forwarded,
+      ).toBe(429);
     }
     expect((await getFrom(proxy, '127.0.0.2', '/api/admin/stats', { authorization: 'hxp_guess-admin' })).status).toBe(429);
     expect((await getFrom(proxy, '127.0.0.2', '/ui/status', { authorization: basic('hxp_guess-ui') })).status).toBe(429);
@@ -96,7 +100,11 @@ describe('with http.trustedProxies', () => {
   let proxy: TestProxy;
   beforeAll(async () => {
     // The reverse proxy connects from 127.0.0.1; 127.0.0.4 is a second, trusted hop.
-    proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { http: { trustedProxies: ['127.0.0.1', '127.0.0.4/32'] } } });
+    proxy = await startProxy({
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
+      config: { http: { trustedProxies: ['127.0.0.1', '127.0.0.4/32'] } },
+    });
   });
   afterAll(async () => {
     await proxy?.close();
@@ -105,7 +113,8 @@ describe('with http.trustedProxies', () => {
   it('counts two clients behind the proxy separately, by the right-most address not itself trusted', async () => {
     const valid = await tokenOf(proxy, 'dev', '--read', 'hexpm');
     const statuses: number[] = [];
-    for (let i = 0; i < LIMIT + 1; i += 1) statuses.push((await getFrom(proxy, '127.0.0.1', '/names', { authorization: `hxp_guess${i}`, 'x-forwarded-for': '10.0.0.1' })).status);
+    for (let i = 0; i < LIMIT + 1; i += 1)
+      statuses.push((await getFrom(proxy, '127.0.0.1', '/names', { authorization: `hxp_guess${i}`, 'x-forwarded-for': '10.0.0.1' })).status);
     expect(statuses).toEqual([...Array<number>(LIMIT).fill(401), 429]);
     // Another client behind the same proxy is not locked out.
     expect((await getFrom(proxy, '127.0.0.1', '/names', { authorization: 'hxp_typo', 'x-forwarded-for': '10.0.0.2' })).status).toBe(401);

@@ -55,9 +55,13 @@ describe('the Set me up page, run as printed by Mix and rebar3', () => {
       { list: 'hex-1.x.csv', version: '2.5.1', elixir: '1.14.0', bytes: readFileSync(hexArchive) },
       { list: 'rebar3-1.x.csv', version: '3.19.0', elixir: '1.14.0', bytes: readFileSync('/usr/bin/rebar3') },
     ]);
-    const start = (flags: Record<string, string | boolean>, config?: Record<string, unknown>) => startProxy({
-      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, flags: { 'installs-url': builds.url, ...flags }, ...(config && { config }),
-    });
+    const start = (flags: Record<string, string | boolean>, config?: Record<string, unknown>) =>
+      startProxy({
+        upstreamUrl: upstream.url,
+        upstreamPublicKeyPem: upstream.publicKeyPem,
+        flags: { 'installs-url': builds.url, ...flags },
+        ...(config && { config }),
+      });
     open = await start({});
     locked = await start({ 'require-token': true });
     guarded = await start({}, { policy: { deny: ['evil_*'] } });
@@ -87,10 +91,11 @@ describe('the Set me up page, run as printed by Mix and rebar3', () => {
     expect((await home.mix(['hex.repo', 'set', 'hexpm', '--public-key', join(dir, 'upstream.pem')], dir)).code).toBe(0);
   };
 
-  const fetched = (proxy: TestProxy, path: string): boolean => proxy.logs.some((line) => line.msg === 'request' && line['path'] === path && line['status'] === 200);
+  const fetched = (proxy: TestProxy, path: string): boolean =>
+    proxy.logs.some((line) => line.msg === 'request' && line['path'] === path && line['status'] === 200);
 
   describe.skipIf(!mixAvailable)('Mix', () => {
-    it('sets up the re-signed view with hexproxy\'s key and gets a dependency', async () => {
+    it("sets up the re-signed view with hexproxy's key and gets a dependency", async () => {
       const home = await mixHome();
       const setup = await home.shell(required(await page(open), 'mix-setup'), tempDir());
       expect(setup.code, setup.output).toBe(0);
@@ -115,7 +120,7 @@ describe('the Set me up page, run as printed by Mix and rebar3', () => {
       expect(existsSync(join(home.env['MIX_HOME'] as string, 'archives', 'hex-2.5.1'))).toBe(true);
     });
 
-    it('gets a dependency through /mirror, verifying with the upstream\'s key', async () => {
+    it("gets a dependency through /mirror, verifying with the upstream's key", async () => {
       const home = await mixHome();
       await trustUpstreamKey(home);
       const result = await home.shell(required(await page(open), 'mix-mirror'), home.project([DEP]));
@@ -157,7 +162,12 @@ describe('the Set me up page, run as printed by Mix and rebar3', () => {
 
     it('compiles a dependency with HEX_CDN and the config entry, and through /mirror', async () => {
       const html = await page(open);
-      const project = rebar3Project({ repoUrl: cdnOf(html), publicKeyPem: '', deps: ['pub_dep'], globalConfig: `${required(html, 'rebar3-config')}\n` });
+      const project = rebar3Project({
+        repoUrl: cdnOf(html),
+        publicKeyPem: '',
+        deps: ['pub_dep'],
+        globalConfig: `${required(html, 'rebar3-config')}\n`,
+      });
       const result = await project.run(['compile']);
       expect(result.code, result.output).toBe(0);
       expect(existsSync(join(project.dir, '_build', 'default', 'lib', 'pub_dep', 'ebin', 'pub_dep.beam'))).toBe(true);
@@ -173,13 +183,19 @@ describe('the Set me up page, run as printed by Mix and rebar3', () => {
       const html = await page(locked, true);
       const config = required(html, 'rebar3-config');
       expect(config).toContain(TOKEN_PLACEHOLDER);
-      const project = rebar3Project({ repoUrl: cdnOf(html), publicKeyPem: '', deps: ['pub_dep'], globalConfig: `${config.replaceAll(TOKEN_PLACEHOLDER, token)}\n` });
+      const project = rebar3Project({
+        repoUrl: cdnOf(html),
+        publicKeyPem: '',
+        deps: ['pub_dep'],
+        globalConfig: `${config.replaceAll(TOKEN_PLACEHOLDER, token)}\n`,
+      });
       const result = await project.run(['compile']);
       expect(result.code, result.output).toBe(0);
       expect(locked.server.hexproxy.index.findTarball('hexpm', 'pub_dep', '2.0.0')).toBeDefined();
 
       // The page's entry has only the token; the upstream's key is added as the stand-in for rebar3's built-in hex.pm key.
-      const entry = required(html, 'rebar3-mirror-config').replaceAll(TOKEN_PLACEHOLDER, token)
+      const entry = required(html, 'rebar3-mirror-config')
+        .replaceAll(TOKEN_PLACEHOLDER, token)
         .replace('repo_key =>', `repo_public_key => <<"${upstream.publicKeyPem.trim()}">>, repo_key =>`);
       const mirror = rebar3Project({ repoUrl: undefined, publicKeyPem: '', deps: ['pub_dep'], globalConfig: `${entry}\n` });
       const viaMirror = await mirror.shell(required(html, 'rebar3-mirror'));
@@ -187,7 +203,7 @@ describe('the Set me up page, run as printed by Mix and rebar3', () => {
     });
   });
 
-  it('checks a downloaded key: the page\'s openssl line prints the fingerprint the page shows', async () => {
+  it("checks a downloaded key: the page's openssl line prints the fingerprint the page shows", async () => {
     const html = await page(open);
     const cwd = tempDir();
     const download = required(html, 'mix-setup').split('\n')[0] ?? '';

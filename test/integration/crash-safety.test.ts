@@ -68,7 +68,10 @@ describe('reconcile', () => {
       tarballs: { rows: 2, files: 2, rowsRemoved: 0, filesRemoved: 0 },
       registry: { rows: 3, files: 3, rowsRemoved: 0, rowsRepaired: 0, filesRemoved: 0 },
       passthrough: { rows: 1, files: 1, rowsRemoved: 0, filesRemoved: 0 },
-      deferred: 0, unknown: 0, failed: 0, stopped: false,
+      deferred: 0,
+      unknown: 0,
+      failed: 0,
+      stopped: false,
     });
     expect(cacheProblems(dataDir, upstream)).toEqual([]);
   });
@@ -86,7 +89,12 @@ describe('reconcile', () => {
     rmSync(join(dataDir, registryBlobKey('hexpm', 'names')));
     truncateSync(join(dataDir, tarballKey('hexpm', 'beta', '2.0.0')), 1000);
     // Not the reconcile pass's business: quarantine, keys, a file it does not name, another repository's name.
-    const untouchable = ['quarantine/2026-01-01T00-00-00-000Z/tarballs/hexpm/alpha/alpha-1.0.0.tar', 'tarballs/hexpm/alpha/README', 'keys/other.pem', 'registry/hexpm/packages/Bad-Name'];
+    const untouchable = [
+      'quarantine/2026-01-01T00-00-00-000Z/tarballs/hexpm/alpha/alpha-1.0.0.tar',
+      'tarballs/hexpm/alpha/README',
+      'keys/other.pem',
+      'registry/hexpm/packages/Bad-Name',
+    ];
     for (const key of untouchable) {
       mkdirSync(join(dataDir, key, '..'), { recursive: true });
       writeFileSync(join(dataDir, key), 'keep me');
@@ -96,7 +104,9 @@ describe('reconcile', () => {
       tarballs: { rows: 1, rowsRemoved: 1, filesRemoved: 2 },
       registry: { rows: 2, rowsRemoved: 1, rowsRepaired: 0, filesRemoved: 1 },
       passthrough: { rows: 0, files: 1, rowsRemoved: 0, filesRemoved: 1 },
-      deferred: 0, unknown: 2, failed: 0,
+      deferred: 0,
+      unknown: 2,
+      failed: 0,
     });
     expect(cacheProblems(dataDir, upstream)).toEqual([
       'tarballs/hexpm/alpha/README: a file with no index row',
@@ -219,12 +229,15 @@ describe('reconcile', () => {
     const proxy: TestProxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir });
     cleanups.push(() => proxy.close());
     // Requests while the pass runs (the unindexed beta is young, so the pass waits for it).
-    const served = await Promise.all(['/tarballs/alpha-1.0.0.tar', '/tarballs/alpha-1.0.0.tar', '/tarballs/beta-2.0.0.tar'].map((path) => proxy.get(path)));
+    const served = await Promise.all(
+      ['/tarballs/alpha-1.0.0.tar', '/tarballs/alpha-1.0.0.tar', '/tarballs/beta-2.0.0.tar'].map((path) => proxy.get(path)),
+    );
     expect(served.map((r) => r.status)).toEqual([200, 200, 200]);
     expect(served[0]?.body.equals(upstream.tarball('alpha', '1.0.0').tar)).toBe(true);
     expect(served[2]?.body.equals(upstream.tarball('beta', '2.0.0').tar)).toBe(true);
     const deadline = Date.now() + 10_000;
-    while (!proxy.logs.some((line) => line.msg === 'cache reconciled') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (!proxy.logs.some((line) => line.msg === 'cache reconciled') && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const line = proxy.logs.find((l) => l.msg === 'cache reconciled');
     expect(line).toMatchObject({ level: 30, tarballs: { rows: 1 }, failed: 0 });
     expect(cacheProblems(dataDir, upstream)).toEqual([]);
@@ -307,7 +320,7 @@ describe('crash safety: SIGKILL at random moments', () => {
       server = await spawnServer({ dataDir, upstreamUrl: upstream.url, upstreamKeyFile: keyFile, flags: ['--upstream-cooldown-seconds', '0'] });
       const restartMs = Date.now() - spawnedAt;
       const live = server;
-      const serverKey = parsePublicKey((await (await fetch(`${live.url}/public_key`)).text()));
+      const serverKey = parsePublicKey(await (await fetch(`${live.url}/public_key`)).text());
       // Half of what the killed round asked for, again, while the reconcile pass runs: cached or fetched
       // anew, it must be whole. (The other half's leftovers are the reconcile pass's to remove.)
       const askAgain = previousBurst.filter(() => random.chance(0.5));
@@ -326,7 +339,9 @@ describe('crash safety: SIGKILL at random moments', () => {
       // Staged files of every killed process are gone, and the idle server has none of its own.
       expect(await settled(() => stagedFiles(dataDir)), context).toEqual([]);
       if (stats[round - 1]) {
-        const [tarballCounts, registryCounts, passthroughCounts] = (['tarballs', 'registry', 'passthrough'] as const).map((kind) => countsOf(reconciled, kind));
+        const [tarballCounts, registryCounts, passthroughCounts] = (['tarballs', 'registry', 'passthrough'] as const).map((kind) =>
+          countsOf(reconciled, kind),
+        );
         const last = stats[round - 1] as RoundStats;
         last.restartMs = restartMs;
         last.reconcileMs = Number(reconciled['ms']);
@@ -374,7 +389,14 @@ describe('crash safety: SIGKILL at random moments', () => {
       previousBurst = burst;
       const trigger = random.pick<Trigger>(['upstream-arrival', 'commit', 'responses']);
       const roundStats: RoundStats = {
-        trigger, restartMs: 0, reconcileMs: 0, requests: burst.length, ok: 0, connectionErrors: 0, stagedLeftovers: 0, unindexedAfterKill: 0,
+        trigger,
+        restartMs: 0,
+        reconcileMs: 0,
+        requests: burst.length,
+        ok: 0,
+        connectionErrors: 0,
+        stagedLeftovers: 0,
+        unindexedAfterKill: 0,
         reconciled: { tarballsRemoved: 0, registryRemoved: 0, passthroughRemoved: 0, rowsRemoved: 0 },
       };
       stats.push(roundStats);
@@ -407,11 +429,13 @@ describe('crash safety: SIGKILL at random moments', () => {
       const responsesBeforeKill = trigger === 'responses' ? random.int(0, 12) : Infinity;
       if (responsesBeforeKill === 0) setImmediate(() => void kill());
       let responses = 0;
-      const outcomes = await Promise.all(burst.map(async (path) => {
-        const served = await fetchAndCheck(victim.url, path, upstream, serverKey, agent);
-        if (++responses === responsesBeforeKill) void kill();
-        return [path, served] as const;
-      }));
+      const outcomes = await Promise.all(
+        burst.map(async (path) => {
+          const served = await fetchAndCheck(victim.url, path, upstream, serverKey, agent);
+          if (++responses === responsesBeforeKill) void kill();
+          return [path, served] as const;
+        }),
+      );
       // Nothing triggered (everything was cached, say): kill now.
       await kill();
       for (const stop of stopWatching) stop();
@@ -425,7 +449,10 @@ describe('crash safety: SIGKILL at random moments', () => {
       // Right after the kill, before any reconciling: the index names only whole files (a file may lack its row).
       const leftByKill = cacheProblems(dataDir, upstream);
       const unindexed = leftByKill.filter((problem) => problem.endsWith(': a file with no index row'));
-      expect(leftByKill.filter((problem) => !unindexed.includes(problem)), `${context}, right after the kill`).toEqual([]);
+      expect(
+        leftByKill.filter((problem) => !unindexed.includes(problem)),
+        `${context}, right after the kill`,
+      ).toEqual([]);
       roundStats.unindexedAfterKill = unindexed.length;
       server = undefined;
 
@@ -453,22 +480,27 @@ describe('crash safety: SIGKILL at random moments', () => {
 
     const seconds = (Date.now() - started) / 1000;
     const total = (pick: (s: RoundStats) => number): number => stats.reduce((sum, s) => sum + pick(s), 0);
-    console.log(`crash safety (seed ${SEED}): ${stats.length} kills in ${seconds.toFixed(1)} s;`, JSON.stringify({
-      triggers: Object.fromEntries((['upstream-arrival', 'commit', 'responses'] as const).map((t) => [t, stats.filter((s) => s.trigger === t).length])),
-      responsesOk: total((s) => s.ok),
-      connectionErrors: total((s) => s.connectionErrors),
-      roundsWithStagedLeftovers: stats.filter((s) => s.stagedLeftovers > 0).length,
-      filesWithNoRowLeftByKills: total((s) => s.unindexedAfterKill),
-      filesWithNoRowMadeByHand: injectedFiles,
-      filesWithNoRowRemoved: {
-        tarballs: total((s) => s.reconciled.tarballsRemoved),
-        registry: total((s) => s.reconciled.registryRemoved),
-        passthrough: total((s) => s.reconciled.passthroughRemoved),
-      },
-      rowsRemoved: total((s) => s.reconciled.rowsRemoved),
-      restartMs: total((s) => s.restartMs),
-      reconcileMs: total((s) => s.reconcileMs),
-    }));
+    console.log(
+      `crash safety (seed ${SEED}): ${stats.length} kills in ${seconds.toFixed(1)} s;`,
+      JSON.stringify({
+        triggers: Object.fromEntries(
+          (['upstream-arrival', 'commit', 'responses'] as const).map((t) => [t, stats.filter((s) => s.trigger === t).length]),
+        ),
+        responsesOk: total((s) => s.ok),
+        connectionErrors: total((s) => s.connectionErrors),
+        roundsWithStagedLeftovers: stats.filter((s) => s.stagedLeftovers > 0).length,
+        filesWithNoRowLeftByKills: total((s) => s.unindexedAfterKill),
+        filesWithNoRowMadeByHand: injectedFiles,
+        filesWithNoRowRemoved: {
+          tarballs: total((s) => s.reconciled.tarballsRemoved),
+          registry: total((s) => s.reconciled.registryRemoved),
+          passthrough: total((s) => s.reconciled.passthroughRemoved),
+        },
+        rowsRemoved: total((s) => s.reconciled.rowsRemoved),
+        restartMs: total((s) => s.restartMs),
+        reconcileMs: total((s) => s.reconcileMs),
+      }),
+    );
     expect(wrong).toEqual([]);
     expect(badStatus).toEqual([]);
     expect(stats.length).toBeGreaterThanOrEqual(20);

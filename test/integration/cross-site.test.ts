@@ -68,17 +68,29 @@ describe('state-changing requests over plain HTTP', () => {
     upstream.resetHits();
     const admin = { ...json, authorization: basic(adminToken) };
     const refused: [string, Record<string, string>, RegExp][] = [
-      ['an Origin of another site', { ...admin, origin: 'http://evil.example' }, /Origin http:\/\/evil\.example is not hexproxy's own \(the request was sent to Host 127\.0\.0\.1:\d+;/],
+      [
+        'an Origin of another site',
+        { ...admin, origin: 'http://evil.example' },
+        /Origin http:\/\/evil\.example is not hexproxy's own \(the request was sent to Host 127\.0\.0\.1:\d+;/,
+      ],
       ['another port of the same host', { ...admin, origin: 'http://127.0.0.1:1' }, /Origin http:\/\/127\.0\.0\.1:1 is not hexproxy's own/],
       ['Origin: null (a sandboxed frame, a data: URL, a cross-origin redirect)', { ...admin, origin: 'null' }, /Origin null is not hexproxy's own/],
       ['Sec-Fetch-Site: cross-site', { ...admin, 'sec-fetch-site': 'cross-site' }, /Sec-Fetch-Site: cross-site/],
       ['Sec-Fetch-Site: same-site', { ...admin, 'sec-fetch-site': 'same-site' }, /Sec-Fetch-Site: same-site/],
-      ['its own Origin but Sec-Fetch-Site: cross-site', { ...admin, origin: proxy.url, 'sec-fetch-site': 'cross-site' }, /Sec-Fetch-Site: cross-site/],
+      [
+        'its own Origin but Sec-Fetch-Site: cross-site',
+        { ...admin, origin: proxy.url, 'sec-fetch-site': 'cross-site' },
+        /Sec-Fetch-Site: cross-site/,
+      ],
       // A refusal comes before authentication: a 401 would have the browser resend with the credentials it holds.
       ['no token', { ...json, origin: 'http://evil.example' }, /cross-site request refused/],
     ];
     for (const [what, headers, reason] of refused) {
-      for (const [path, body] of [['/api/admin/evict', evictJason], ['/api/admin/prewarm', JSON.stringify({ specs: ['decimal'] })], ['/api/admin/policy/reload', undefined]] as const) {
+      for (const [path, body] of [
+        ['/api/admin/evict', evictJason],
+        ['/api/admin/prewarm', JSON.stringify({ specs: ['decimal'] })],
+        ['/api/admin/policy/reload', undefined],
+      ] as const) {
         const answer = await post(path, headers, body);
         expect(answer.status, `${what}: ${path}`).toBe(403);
         expect(answer.error, `${what}: ${path}`).toBe('forbidden');
@@ -87,11 +99,16 @@ describe('state-changing requests over plain HTTP', () => {
       }
     }
     // The lock-file check, and any other method but GET and HEAD, anywhere.
-    const check = await post('/api/policy/check', { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, mixLock(upstream, [{ name: 'jason', version: '1.4.1' }]));
+    const check = await post(
+      '/api/policy/check',
+      { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      mixLock(upstream, [{ name: 'jason', version: '1.4.1' }]),
+    );
     expect(check.status).toBe(403);
     expect(check.text).toMatch(/cross-site request refused/);
     const preflight = await request(`${proxy.url}/api/admin/evict`, {
-      method: 'OPTIONS', headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      method: 'OPTIONS',
+      headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
     });
     expect(preflight.statusCode).toBe(403);
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
@@ -101,12 +118,14 @@ describe('state-changing requests over plain HTTP', () => {
     expect(upstream.totalHits()).toBe(0);
     expect(proxy.server.hexproxy.policy.generation).toBe(0);
     // Reads are not refused: no GET changes anything, and another origin cannot read the answer.
-    const stats = await request(`${proxy.url}/api/admin/stats`, { headers: { authorization: basic(adminToken), origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' } });
+    const stats = await request(`${proxy.url}/api/admin/stats`, {
+      headers: { authorization: basic(adminToken), origin: 'http://evil.example', 'sec-fetch-site': 'cross-site' },
+    });
     expect(stats.statusCode).toBe(200);
     await stats.body.dump();
   });
 
-  it('are accepted from hexproxy\'s own origin, and from clients that send neither header (curl, CI agents)', async () => {
+  it("are accepted from hexproxy's own origin, and from clients that send neither header (curl, CI agents)", async () => {
     const admin = { ...json, authorization: basic(adminToken) };
     for (const [what, headers] of [
       ['its own Origin, Sec-Fetch-Site: same-origin', { ...admin, origin: proxy.url, 'sec-fetch-site': 'same-origin' }],
@@ -125,8 +144,23 @@ describe('state-changing requests over plain HTTP', () => {
 
     // The CI gate as the README gives it: curl --data-binary sends application/x-www-form-urlencoded.
     const lockFile = join(tempDir('hexproxy-cross-site-'), 'mix.lock');
-    writeFileSync(lockFile, mixLock(upstream, [{ name: 'jason', version: '1.4.1' }, { name: 'plug', version: '1.15.3' }]));
-    const curl = await promisify(execFile)('curl', ['-sS', '-o', '-', '-w', '\n%{http_code}', '--data-binary', `@${lockFile}`, `${proxy.url}/api/policy/check`]);
+    writeFileSync(
+      lockFile,
+      mixLock(upstream, [
+        { name: 'jason', version: '1.4.1' },
+        { name: 'plug', version: '1.15.3' },
+      ]),
+    );
+    const curl = await promisify(execFile)('curl', [
+      '-sS',
+      '-o',
+      '-',
+      '-w',
+      '\n%{http_code}',
+      '--data-binary',
+      `@${lockFile}`,
+      `${proxy.url}/api/policy/check`,
+    ]);
     const [body, status] = curl.stdout.split(/\n(?=\d+$)/);
     expect(status, curl.stdout).toBe('409');
     expect(JSON.parse(body ?? '')).toMatchObject({ checked: 2, blocked: [{ name: 'plug', version: '1.15.3' }] });
@@ -136,7 +170,11 @@ describe('state-changing requests over plain HTTP', () => {
     await cacheJason();
     const auth = { authorization: basic(adminToken) };
     for (const [what, headers, body] of [
-      ['text/plain (what a page of another origin can send without a preflight)', { ...auth, 'content-type': 'text/plain;charset=UTF-8' }, evictJason],
+      [
+        'text/plain (what a page of another origin can send without a preflight)',
+        { ...auth, 'content-type': 'text/plain;charset=UTF-8' },
+        evictJason,
+      ],
       ['a form', { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, evictJason],
       ['a body without a type', auth, evictJason],
     ] as const) {
@@ -193,46 +231,54 @@ describe('the admin API from another origin in a real browser (chromium)', () =>
     expect.fail(browser.available ? '' : browser.reason);
   });
 
-  it.skipIf(!browser.available)('refuses the POSTs a page of another site or port sends with the signed-in admin\'s credentials', async () => {
-    if (!browser.available) return;
-    await cacheJason();
-    other.page('/attack.html', attackPage(proxy.url));
-    const chromium = await browser.launch();
-    try {
-      const context = await chromium.newContext();
-      const tab = await context.newPage();
-      // The admin signs in to the UI: the browser asks with basic auth and keeps the credentials.
-      await tab.goto(`http://admin:${adminToken}@${new URL(proxy.url).host}/ui/login`);
-      expect(new URL(tab.url()).pathname).toBe('/ui/packages');
-      expect((await tab.goto(`${proxy.url}/api/admin/stats`))?.status()).toBe(200);
-      const generation = proxy.server.hexproxy.policy.generation;
+  it.skipIf(!browser.available)(
+    "refuses the POSTs a page of another site or port sends with the signed-in admin's credentials",
+    async () => {
+      if (!browser.available) return;
+      await cacheJason();
+      other.page('/attack.html', attackPage(proxy.url));
+      const chromium = await browser.launch();
+      try {
+        const context = await chromium.newContext();
+        const tab = await context.newPage();
+        // The admin signs in to the UI: the browser asks with basic auth and keeps the credentials.
+        await tab.goto(`http://admin:${adminToken}@${new URL(proxy.url).host}/ui/login`);
+        expect(new URL(tab.url()).pathname).toBe('/ui/packages');
+        expect((await tab.goto(`${proxy.url}/api/admin/stats`))?.status()).toBe(200);
+        const generation = proxy.server.hexproxy.policy.generation;
 
-      // Another port of the same host (same site, another origin), then another site.
-      const port = new URL(other.url).port;
-      for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
-        upstream.resetHits();
-        const logged = proxy.logs.length;
-        other.clear();
-        await tab.goto(`${origin}/attack.html`);
-        const report = JSON.parse((await other.next('/done')).body) as Record<string, string>;
-        // Opaque answers for no-cors; the CORS request fails at its refused preflight.
-        expect(report, origin).toEqual({ evict: 'opaque 0', prewarm: 'opaque 0', reload: 'opaque 0', corsEvict: 'failed' });
-        // What hexproxy answered: 403 at once, so the browser had no 401 to resend credentials after.
-        const answered = proxy.logs.slice(logged)
-          .filter((line) => line.msg === 'request' && String(line['path']).startsWith('/api/'))
-          .map((line) => `${String(line['method'])} ${String(line['path'])} ${String(line['status'])}`);
-        expect(answered, origin).toEqual([
-          'POST /api/admin/evict 403', 'POST /api/admin/prewarm 403', 'POST /api/admin/policy/reload 403', 'OPTIONS /api/admin/evict 403',
-        ]);
-        // Nothing happened: still cached, nothing pre-warmed or fetched, no reload.
-        expect(proxy.server.hexproxy.index.findTarball('hexpm', 'jason', '1.4.1'), origin).toBeDefined();
-        expect(proxy.server.hexproxy.index.findTarball('hexpm', 'decimal', '2.1.1'), origin).toBeUndefined();
-        expect(upstream.totalHits(), origin).toBe(0);
-        expect(proxy.server.hexproxy.policy.generation, origin).toBe(generation);
+        // Another port of the same host (same site, another origin), then another site.
+        const port = new URL(other.url).port;
+        for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+          upstream.resetHits();
+          const logged = proxy.logs.length;
+          other.clear();
+          await tab.goto(`${origin}/attack.html`);
+          const report = JSON.parse((await other.next('/done')).body) as Record<string, string>;
+          // Opaque answers for no-cors; the CORS request fails at its refused preflight.
+          expect(report, origin).toEqual({ evict: 'opaque 0', prewarm: 'opaque 0', reload: 'opaque 0', corsEvict: 'failed' });
+          // What hexproxy answered: 403 at once, so the browser had no 401 to resend credentials after.
+          const answered = proxy.logs
+            .slice(logged)
+            .filter((line) => line.msg === 'request' && String(line['path']).startsWith('/api/'))
+            .map((line) => `${String(line['method'])} ${String(line['path'])} ${String(line['status'])}`);
+          expect(answered, origin).toEqual([
+            'POST /api/admin/evict 403',
+            'POST /api/admin/prewarm 403',
+            'POST /api/admin/policy/reload 403',
+            'OPTIONS /api/admin/evict 403',
+          ]);
+          // Nothing happened: still cached, nothing pre-warmed or fetched, no reload.
+          expect(proxy.server.hexproxy.index.findTarball('hexpm', 'jason', '1.4.1'), origin).toBeDefined();
+          expect(proxy.server.hexproxy.index.findTarball('hexpm', 'decimal', '2.1.1'), origin).toBeUndefined();
+          expect(upstream.totalHits(), origin).toBe(0);
+          expect(proxy.server.hexproxy.policy.generation, origin).toBe(generation);
+        }
+        await context.close();
+      } finally {
+        await chromium.close();
       }
-      await context.close();
-    } finally {
-      await chromium.close();
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });

@@ -66,13 +66,16 @@ async function setup(): Promise<Setup> {
   upstreams.push(upstream);
   const dataDir = join(disk.dir, 'data');
   return {
-    disk, dataDir, upstream,
+    disk,
+    dataDir,
+    upstream,
     async start() {
       const proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir });
       proxies.push(proxy);
       // Nothing in the background (the reconcile pass) may write while the test measures free space.
       const deadline = Date.now() + 10_000;
-      while (!proxy.logs.some((line) => line.msg === 'cache reconciled') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      while (!proxy.logs.some((line) => line.msg === 'cache reconciled') && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
       return proxy;
     },
   };
@@ -129,7 +132,12 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     await expectServed(proxy, s.upstream, '/names');
     // 64 KiB free: writing the 300 KB tarball fails with ENOSPC part way through.
     s.disk.fill(64 * 1024);
-    await expectServedNotStored(proxy, s.upstream, '/tarballs/beta-1.0.0.tar', /cannot write to the cache \(.*beta-1\.0\.0\.tar\): the disk is full; free space or move the data directory/);
+    await expectServedNotStored(
+      proxy,
+      s.upstream,
+      '/tarballs/beta-1.0.0.tar',
+      /cannot write to the cache \(.*beta-1\.0\.0\.tar\): the disk is full; free space or move the data directory/,
+    );
     expect(existsSync(join(s.dataDir, tarballKey('hexpm', 'beta', '1.0.0')))).toBe(false);
     await expectNothingLeftBehind(s);
     for (const path of ['/tarballs/alpha-1.0.0.tar', '/packages/beta', '/names']) await expectServed(proxy, s.upstream, path);
@@ -148,7 +156,8 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     await expectNothingLeftBehind(s);
 
     s.disk.empty();
-    for (const path of ['/tarballs/beta-1.0.0.tar', '/tarballs/gamma-1.0.0.tar', '/packages/gamma', '/docs/gamma-1.0.0.tar.gz']) await expectServed(proxy, s.upstream, path);
+    for (const path of ['/tarballs/beta-1.0.0.tar', '/tarballs/gamma-1.0.0.tar', '/packages/gamma', '/docs/gamma-1.0.0.tar.gz'])
+      await expectServed(proxy, s.upstream, path);
     expect((await proxy.get('/tarballs/beta-1.0.0.tar')).headers['x-hexproxy-cache']).toBe('HIT');
     await expectNothingLeftBehind(s);
   });
@@ -164,7 +173,12 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     const tarball = s.upstream.tarball('beta', '1.0.0').tar;
     // Room for the tarball's file, and not one page more for the index.
     s.disk.fill(pagesOf(tarball.length) * PAGE);
-    await expectServedNotStored(proxy, s.upstream, '/tarballs/beta-1.0.0.tar', /cannot update the cache index: the disk is full; free space or move the data directory/);
+    await expectServedNotStored(
+      proxy,
+      s.upstream,
+      '/tarballs/beta-1.0.0.tar',
+      /cannot update the cache index: the disk is full; free space or move the data directory/,
+    );
     await expectServed(proxy, s.upstream, '/tarballs/alpha-1.0.0.tar');
     await expectServed(proxy, s.upstream, '/packages/beta');
     expect(await settled(() => stagedFiles(s.dataDir))).toEqual([]);
@@ -176,7 +190,10 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     }
     // Found by this test: the committed file used to stay, with no row, taking the very space
     // that was short. A file whose row cannot be written now goes too.
-    expect(existsSync(join(s.dataDir, tarballKey('hexpm', 'beta', '1.0.0'))), 'the tarball file that could not be indexed is left on the full disk').toBe(false);
+    expect(
+      existsSync(join(s.dataDir, tarballKey('hexpm', 'beta', '1.0.0'))),
+      'the tarball file that could not be indexed is left on the full disk',
+    ).toBe(false);
 
     s.disk.empty();
     await expectServed(proxy, s.upstream, '/tarballs/beta-1.0.0.tar');
@@ -192,16 +209,27 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     const body = s.upstream.body('/packages/gamma') as Buffer;
     s.disk.fill(pagesOf(body.length) * PAGE);
     await expectServed(proxy, s.upstream, '/packages/gamma');
-    expect(proxy.logs.some((line) => line.msg === 'cannot cache a registry file' && String(line['err']).includes('cannot update the cache index: the disk is full'))).toBe(true);
+    expect(
+      proxy.logs.some(
+        (line) => line.msg === 'cannot cache a registry file' && String(line['err']).includes('cannot update the cache index: the disk is full'),
+      ),
+    ).toBe(true);
     expect(await settled(() => stagedFiles(s.dataDir))).toEqual([]);
     // As for tarballs (this used to leave the file behind).
-    expect(existsSync(join(s.dataDir, registryBlobKey('hexpm', 'packages/gamma'))), 'the registry file that could not be indexed is left on the full disk').toBe(false);
+    expect(
+      existsSync(join(s.dataDir, registryBlobKey('hexpm', 'packages/gamma'))),
+      'the registry file that could not be indexed is left on the full disk',
+    ).toBe(false);
     s.disk.empty();
     await expectServed(proxy, s.upstream, '/packages/gamma');
     await expectServed(proxy, s.upstream, '/tarballs/gamma-1.0.0.tar');
     expect(await settled(() => stagedFiles(s.dataDir))).toEqual([]);
     // Apart from that file (fresh in memory, so not written again until it is revalidated), index and files agree.
-    expect(await settled(() => cacheProblems(s.dataDir, s.upstream).filter((problem) => problem !== 'registry/hexpm/packages/gamma: a file with no index row'))).toEqual([]);
+    expect(
+      await settled(() =>
+        cacheProblems(s.dataDir, s.upstream).filter((problem) => problem !== 'registry/hexpm/packages/gamma: a file with no index row'),
+      ),
+    ).toEqual([]);
   });
 
   it('refuses docs it cannot store with 507 "not writable" while the data directory is read-only, serves tarballs unstored, and keeps serving what is cached', async () => {
@@ -222,7 +250,8 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     await expectNothingLeftBehind(s);
 
     s.disk.writable();
-    for (const path of ['/tarballs/beta-1.0.0.tar', '/docs/beta-1.0.0.tar.gz', '/tarballs/gamma-1.0.0.tar', '/packages/gamma']) await expectServed(proxy, s.upstream, path);
+    for (const path of ['/tarballs/beta-1.0.0.tar', '/docs/beta-1.0.0.tar.gz', '/tarballs/gamma-1.0.0.tar', '/packages/gamma'])
+      await expectServed(proxy, s.upstream, path);
     await expectNothingLeftBehind(s);
     // Found by this test: when the staged file could not be created, the upstream response was
     // never read nor dumped; undici kept the request (paused, so no timeout fired) and close()
@@ -236,7 +265,8 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     await expectServed(proxy, s.upstream, '/packages/beta');
     s.disk.readOnly(join(s.dataDir, '.tmp'));
     // The upstream client has 64 connections; each 300 KB tarball fill that cannot be stored must give its back.
-    for (let i = 0; i < 64; i += 1) await expectServedNotStored(proxy, s.upstream, '/tarballs/beta-1.0.0.tar', /the data directory is not writable by hexproxy/);
+    for (let i = 0; i < 64; i += 1)
+      await expectServedNotStored(proxy, s.upstream, '/tarballs/beta-1.0.0.tar', /the data directory is not writable by hexproxy/);
     // Large tarballs are streamed to disk before they are served: refused, and their connections given back too.
     for (let i = 0; i < 64; i += 1) await expectRefused(proxy, '/tarballs/huge-1.0.0.tar', /the data directory is not writable by hexproxy/);
     // Each refused fill used to keep its upstream connection, so this request queued for ever.
@@ -282,7 +312,24 @@ describe.skipIf(!permitted.ok)(`a full or unwritable disk${permitted.ok ? '' : `
     s.disk.readOnly(s.disk.dir);
     const keyFile = join(tempDir(), 'upstream.pem');
     writeFileSync(keyFile, s.upstream.publicKeyPem);
-    const child = spawn(process.execPath, [cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', s.dataDir, '--upstream-url', s.upstream.url, '--upstream-public-key', keyFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        cliPath,
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--data-dir',
+        s.dataDir,
+        '--upstream-url',
+        s.upstream.url,
+        '--upstream-public-key',
+        keyFile,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));

@@ -15,7 +15,11 @@ let upstream: FakeUpstream;
 let proxy: TestProxy;
 
 async function start(flags: Record<string, string | boolean> = {}): Promise<void> {
-  proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, flags: { 'upstream-timeout-ms': '300', ...flags } });
+  proxy = await startProxy({
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
+    flags: { 'upstream-timeout-ms': '300', ...flags },
+  });
 }
 
 beforeEach(async () => {
@@ -33,7 +37,9 @@ function stagedFiles(): string[] {
 
 function cachedTarballs(): string[] {
   try {
-    return readdirSync(join(proxy.dataDir, 'tarballs', 'hexpm'), { recursive: true }).map(String).filter((f) => f.endsWith('.tar'));
+    return readdirSync(join(proxy.dataDir, 'tarballs', 'hexpm'), { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.tar'));
   } catch {
     return [];
   }
@@ -55,7 +61,6 @@ describe('tarballs that do not match the signed checksum', () => {
     expect(good.status).toBe(200);
     expect(good.body.equals(upstream.tarball('alpha', '1.0.0').tar)).toBe(true);
   });
-
 });
 
 describe('when upstream fails', () => {

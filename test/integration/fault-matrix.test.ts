@@ -53,7 +53,12 @@ interface Fault {
   stop(world: World): Promise<void> | void;
 }
 
-const misbehaving = (mode: Misbehaviour, status: 502 | 504, message: RegExp, options: MisbehaveOptions & { flags?: Record<string, string> } = {}): Fault => ({
+const misbehaving = (
+  mode: Misbehaviour,
+  status: 502 | 504,
+  message: RegExp,
+  options: MisbehaveOptions & { flags?: Record<string, string> } = {},
+): Fault => ({
   name: options.retryAfter ? `${mode} with Retry-After: ${options.retryAfter}` : mode,
   status,
   message,
@@ -134,22 +139,25 @@ function stagedFiles(proxy: TestProxy): string[] {
 }
 
 describe('registry files (/packages/alpha)', () => {
-  it.each(registryFaults.map((fault) => [fault.name, fault] as const))('%s, nothing cached: a clear 5xx, nothing stored, then recovery', async (_name, fault) => {
-    if (fault.name === 'gzip-bomb') await gzipBomb();
-    const w = await world(fault.flags, fault.unresolvable ? (relay) => `http://hexproxy-fault.invalid:${new URL(relay.url).port}` : undefined);
-    await fault.start(w, '/packages/alpha');
-    const response = await w.proxy.get('/packages/alpha');
-    expect(response.status).toBe(fault.status);
-    expect(response.body.toString()).toMatch(fault.message);
-    expect(response.headers['x-hexproxy-error']).toBeDefined();
-    expect(w.proxy.server.hexproxy.index.findRegistryFile('hexpm', 'packages/alpha')).toBeUndefined();
-    expect(stagedFiles(w.proxy)).toEqual([]);
-    if (fault.unresolvable || fault.flags) return; // recovery needs another configuration
-    await fault.stop(w);
-    const recovered = await w.proxy.get('/packages/alpha');
-    expect(recovered.status).toBe(200);
-    expect(recovered.headers['x-hexproxy-cache']).toBe('MISS');
-  });
+  it.each(registryFaults.map((fault) => [fault.name, fault] as const))(
+    '%s, nothing cached: a clear 5xx, nothing stored, then recovery',
+    async (_name, fault) => {
+      if (fault.name === 'gzip-bomb') await gzipBomb();
+      const w = await world(fault.flags, fault.unresolvable ? (relay) => `http://hexproxy-fault.invalid:${new URL(relay.url).port}` : undefined);
+      await fault.start(w, '/packages/alpha');
+      const response = await w.proxy.get('/packages/alpha');
+      expect(response.status).toBe(fault.status);
+      expect(response.body.toString()).toMatch(fault.message);
+      expect(response.headers['x-hexproxy-error']).toBeDefined();
+      expect(w.proxy.server.hexproxy.index.findRegistryFile('hexpm', 'packages/alpha')).toBeUndefined();
+      expect(stagedFiles(w.proxy)).toEqual([]);
+      if (fault.unresolvable || fault.flags) return; // recovery needs another configuration
+      await fault.stop(w);
+      const recovered = await w.proxy.get('/packages/alpha');
+      expect(recovered.status).toBe(200);
+      expect(recovered.headers['x-hexproxy-cache']).toBe('MISS');
+    },
+  );
 
   it.each(registryFaults.filter((fault) => !fault.unresolvable && !fault.flags).map((fault) => [fault.name, fault] as const))(
     '%s, cached before: the cached copy, marked stale, then a fresh one',
@@ -180,7 +188,12 @@ describe('registry files (/packages/alpha)', () => {
     const first = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir });
     const fresh = await first.get('/packages/alpha');
     await first.close();
-    const second = await startProxy({ upstreamUrl: 'http://hexproxy-fault.invalid', upstreamPublicKeyPem: upstream.publicKeyPem, dataDir, flags: { 'registry-ttl-seconds': '0' } });
+    const second = await startProxy({
+      upstreamUrl: 'http://hexproxy-fault.invalid',
+      upstreamPublicKeyPem: upstream.publicKeyPem,
+      dataDir,
+      flags: { 'registry-ttl-seconds': '0' },
+    });
     cleanups.push(() => second.close());
     const stale = await second.get('/packages/alpha');
     expect(stale.status).toBe(200);
@@ -199,7 +212,11 @@ describe('tarballs (/tarballs/alpha-1.0.0.tar)', () => {
     expect(response.status).toBe(fault.status);
     expect(response.body.toString()).toMatch(fault.message);
     expect(w.proxy.server.hexproxy.index.findTarball('hexpm', 'alpha', '1.0.0')).toBeUndefined();
-    expect(readdirSync(join(w.proxy.dataDir), { recursive: true }).map(String).filter((f) => f.endsWith('.tar'))).toEqual([]);
+    expect(
+      readdirSync(join(w.proxy.dataDir), { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('.tar')),
+    ).toEqual([]);
     expect(stagedFiles(w.proxy)).toEqual([]);
     if (fault.flags) return;
     await fault.stop(w);

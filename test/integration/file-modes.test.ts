@@ -27,11 +27,14 @@ beforeAll(async () => {
   writeFileSync(upstreamKey, upstream.publicKeyPem);
   writeFileSync(acmeKey, upstream.organization('acme').publicKeyPem);
   configFile = join(dir, 'hexproxy.json');
-  writeFileSync(configFile, JSON.stringify({
-    upstream: { url: upstream.url, publicKey: upstreamKey, retries: 0, cooldownSeconds: 0 },
-    installs: { url: upstream.url },
-    organizations: { acme: { authKey: ACME_KEY, publicKey: acmeKey } },
-  }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      upstream: { url: upstream.url, publicKey: upstreamKey, retries: 0, cooldownSeconds: 0 },
+      installs: { url: upstream.url },
+      organizations: { acme: { authKey: ACME_KEY, publicKey: acmeKey } },
+    }),
+  );
 });
 
 afterAll(async () => {
@@ -51,10 +54,11 @@ function modes(root: string): string[] {
 }
 
 /** What the modes should be: directories 0700, files 0600, the public key 0644. */
-const expected = (found: string[]): string[] => found.map((entry) => {
-  const path = entry.slice(0, entry.lastIndexOf(' '));
-  return `${path} ${path.endsWith('/') ? '0700' : path === 'keys/hexproxy_public.pem' ? '0644' : '0600'}`;
-});
+const expected = (found: string[]): string[] =>
+  found.map((entry) => {
+    const path = entry.slice(0, entry.lastIndexOf(' '));
+    return `${path} ${path.endsWith('/') ? '0700' : path === 'keys/hexproxy_public.pem' ? '0644' : '0600'}`;
+  });
 
 interface Served {
   url: string;
@@ -67,7 +71,8 @@ interface Served {
 
 async function serve(dataDir: string): Promise<Served> {
   const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir], {
-    env: { PATH: process.env['PATH'] }, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
   let stdout = '';
@@ -82,19 +87,20 @@ async function serve(dataDir: string): Promise<Served> {
     void exited.then((code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
   });
   const output = (): string => `${stderr}${stdout}`;
-  const printed = (pattern: RegExp): Promise<string> => new Promise((resolve, reject) => {
-    const check = (): boolean => {
-      if (!pattern.test(output())) return false;
-      child.stdout.off('data', check);
-      child.stderr.off('data', check);
-      resolve(output());
-      return true;
-    };
-    if (check()) return;
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    void exited.then(() => reject(new Error(`serve exited without printing ${pattern}: ${output()}`)));
-  });
+  const printed = (pattern: RegExp): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        if (!pattern.test(output())) return false;
+        child.stdout.off('data', check);
+        child.stderr.off('data', check);
+        resolve(output());
+        return true;
+      };
+      if (check()) return;
+      child.stdout.on('data', check);
+      child.stderr.on('data', check);
+      void exited.then(() => reject(new Error(`serve exited without printing ${pattern}: ${output()}`)));
+    });
   return {
     url,
     output,
@@ -112,7 +118,7 @@ async function fetchOk(url: string, authorization?: string): Promise<Buffer> {
   return Buffer.from(await response.arrayBuffer());
 }
 
-describe('the data directory and its files are for hexproxy\'s user only', () => {
+describe("the data directory and its files are for hexproxy's user only", () => {
   it('token create first, then serve with a private organization: directories 0700, files 0600, the public key 0644', async () => {
     const dataDir = join(tempDir('hexproxy-modes-'), 'data');
     const created = await runCli(['token', 'create', 'dev', '--read', 'hexpm,acme', '--config', configFile, '--data-dir', dataDir]);
@@ -128,7 +134,9 @@ describe('the data directory and its files are for hexproxy\'s user only', () =>
       await fetchOk(`${server.url}/tarballs/jason-1.4.0.tar`);
       // While it runs: the SQLite -wal and -shm files are there too.
       const running = modes(dataDir);
-      expect(running).toEqual(expect.arrayContaining(['hexproxy.db 0600', 'hexproxy.db-wal 0600', 'hexproxy.db-shm 0600', 'keys/hexproxy_private.pem 0600']));
+      expect(running).toEqual(
+        expect.arrayContaining(['hexproxy.db 0600', 'hexproxy.db-wal 0600', 'hexproxy.db-shm 0600', 'keys/hexproxy_private.pem 0600']),
+      );
       expect(running).toEqual(expected(running));
     } finally {
       expect(await server.stop()).toBe(0);

@@ -29,7 +29,8 @@ const releases = packages.flatMap((pkg) => pkg.releases.map((release) => ({ name
 const INSTALLS = ['hex-1.x.csv', 'hex-1.x.csv.signed'];
 
 // The only request targets hexproxy may send upstream (README: the repository protocol).
-const UPSTREAM_SHAPE = /^\/(names|versions|packages\/[a-z][a-z0-9_]*|tarballs\/[a-z][a-z0-9_]*-[0-9A-Za-z.+-]+\.tar|docs\/[a-z][a-z0-9_]*-[0-9A-Za-z.+-]+\.tar\.gz|installs\/[A-Za-z0-9_+-][A-Za-z0-9._+-]*(\/[A-Za-z0-9_+-][A-Za-z0-9._+-]*)*)$/;
+const UPSTREAM_SHAPE =
+  /^\/(names|versions|packages\/[a-z][a-z0-9_]*|tarballs\/[a-z][a-z0-9_]*-[0-9A-Za-z.+-]+\.tar|docs\/[a-z][a-z0-9_]*-[0-9A-Za-z.+-]+\.tar\.gz|installs\/[A-Za-z0-9_+-][A-Za-z0-9._+-]*(\/[A-Za-z0-9_+-][A-Za-z0-9._+-]*)*)$/;
 
 /** Unhandled errors in this process while a block of tests runs. */
 function watchUnhandled(): { errors: string[]; stop(): void } {
@@ -38,7 +39,7 @@ function watchUnhandled(): { errors: string[]; stop(): void } {
     errors.push(`uncaughtException: ${error.stack ?? error.message}`);
   };
   const onRejection = (reason: unknown): void => {
-    errors.push(`unhandledRejection: ${reason instanceof Error ? reason.stack ?? reason.message : String(reason)}`);
+    errors.push(`unhandledRejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
   };
   process.on('uncaughtException', onException);
   process.on('unhandledRejection', onRejection);
@@ -59,8 +60,18 @@ function monitorHealth(port: number, everyMs: number): { stop(): Promise<{ ok: n
   const loop = (async () => {
     while (running) {
       const outcome = await exchange(port, {
-        chunks: [buildRequest({ target: '/healthz', headers: [['Host', 'localhost'], ['Connection', 'close']] })],
-        methods: ['GET'], expectedResponses: 1, timeoutMs: 5_000,
+        chunks: [
+          buildRequest({
+            target: '/healthz',
+            headers: [
+              ['Host', 'localhost'],
+              ['Connection', 'close'],
+            ],
+          }),
+        ],
+        methods: ['GET'],
+        expectedResponses: 1,
+        timeoutMs: 5_000,
       });
       const response = outcome.parsed.responses[0];
       if (response?.status === 200 && response.body.toString() === '{"status":"ok"}') ok += 1;
@@ -109,10 +120,23 @@ describe('hostile input fuzz', () => {
   let unhandled: ReturnType<typeof watchUnhandled>;
   let run: FuzzRun;
   const okTargets = [
-    '/names', '/versions', '/public_key', '/healthz', ...packages.map((p) => `/packages/${p.name}`),
-    ...releases.map((r) => `/tarballs/${r.name}-${r.version}.tar`), ...releases.map((r) => `/docs/${r.name}-${r.version}.tar.gz`), ...INSTALLS.map((f) => `/installs/${f}`),
+    '/names',
+    '/versions',
+    '/public_key',
+    '/healthz',
+    ...packages.map((p) => `/packages/${p.name}`),
+    ...releases.map((r) => `/tarballs/${r.name}-${r.version}.tar`),
+    ...releases.map((r) => `/docs/${r.name}-${r.version}.tar.gz`),
+    ...INSTALLS.map((f) => `/installs/${f}`),
   ];
-  const examples = (...kinds: ProblemKind[]): string[] => kinds.flatMap((kind) => summarise(run.problems.filter((p) => p.kind === kind), run.seed)[kind] ?? []);
+  const examples = (...kinds: ProblemKind[]): string[] =>
+    kinds.flatMap(
+      (kind) =>
+        summarise(
+          run.problems.filter((p) => p.kind === kind),
+          run.seed,
+        )[kind] ?? [],
+    );
 
   beforeAll(async () => {
     unhandled = watchUnhandled();
@@ -125,7 +149,9 @@ describe('hostile input fuzz', () => {
     mkdirSync(join(parent, 'etc'));
     writeFileSync(join(parent, 'etc', 'passwd'), `root:${canary}:0:0::/root:/bin/sh\n`);
     proxy = await startProxy({
-      upstreamUrl: recorder.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir,
+      upstreamUrl: recorder.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
+      dataDir,
       // Warnings and errors only: 10,000 access-log lines would only slow the run down.
       flags: { 'log-level': 'warn' },
     });
@@ -153,7 +179,9 @@ describe('hostile input fuzz', () => {
 
   it('answers no request with a 5xx (the upstream is healthy)', () => {
     expect(examples('server-error')).toEqual([]);
-    expect(proxy.logs.filter((line) => line.msg === 'unexpected error' || line.msg === 'request failed').map((line) => JSON.stringify(line).slice(0, 400))).toEqual([]);
+    expect(
+      proxy.logs.filter((line) => line.msg === 'unexpected error' || line.msg === 'request failed').map((line) => JSON.stringify(line).slice(0, 400)),
+    ).toEqual([]);
   });
 
   it('answers in well-formed HTTP/1.x or closes the connection, and never stops halfway', () => {
@@ -181,13 +209,32 @@ describe('hostile input fuzz', () => {
   // The same defect, as a fixed reproducer.
   it('refuses dot segments written with %2e (".%2e", "%2e.", "%2e") with 400, before URL normalisation', async () => {
     const targets = [
-      '/x/.%2e/names', '/x/%2e./names', '/x/%2E./names', '/%2e/names', '/.%2e/healthz', '/tarballs/alpha/.%2e/alpha-1.0.0.tar',
-      '/installs/a/%2e./hex-1.x.csv', '/packages/%2e/alpha', '/packages/alpha/%2e', 'http://evil/x/.%2e/names',
+      '/x/.%2e/names',
+      '/x/%2e./names',
+      '/x/%2E./names',
+      '/%2e/names',
+      '/.%2e/healthz',
+      '/tarballs/alpha/.%2e/alpha-1.0.0.tar',
+      '/installs/a/%2e./hex-1.x.csv',
+      '/packages/%2e/alpha',
+      '/packages/alpha/%2e',
+      'http://evil/x/.%2e/names',
     ];
     const answers: string[] = [];
     for (const target of targets) {
       const outcome = await exchange(proxy.server.port, {
-        chunks: [buildRequest({ target, headers: [['Host', 'localhost'], ['Connection', 'close']] })], methods: ['GET'], expectedResponses: 1, timeoutMs: 5_000,
+        chunks: [
+          buildRequest({
+            target,
+            headers: [
+              ['Host', 'localhost'],
+              ['Connection', 'close'],
+            ],
+          }),
+        ],
+        methods: ['GET'],
+        expectedResponses: 1,
+        timeoutMs: 5_000,
       });
       answers.push(`${target} -> ${outcome.parsed.responses[0]?.status ?? 'no answer'}`);
     }
@@ -199,7 +246,8 @@ describe('hostile input fuzz', () => {
     for (const target of okTargets) {
       const response = await proxy.get(target);
       expect({ target, status: response.status }).toEqual({ target, status: 200 });
-      const original = target.startsWith('/tarballs/') || target.startsWith('/docs/') || target.startsWith('/installs/') ? upstream.body(target) : undefined;
+      const original =
+        target.startsWith('/tarballs/') || target.startsWith('/docs/') || target.startsWith('/installs/') ? upstream.body(target) : undefined;
       if (original) expect(response.body.equals(original)).toBe(true);
     }
   });
@@ -211,7 +259,9 @@ describe('hostile input fuzz', () => {
     const tree = listTree(dataDir);
     expect(tree.filter((path) => !layout.some((pattern) => pattern.test(path)))).toEqual([]);
     // The fuzz did reach the cache: the layout check is not vacuous.
-    expect(tree).toEqual(expect.arrayContaining(['hexproxy.db', 'registry/hexpm/names', 'tarballs/hexpm/alpha/alpha-1.0.0.tar', 'passthrough/installs/hex-1.x.csv']));
+    expect(tree).toEqual(
+      expect.arrayContaining(['hexproxy.db', 'registry/hexpm/names', 'tarballs/hexpm/alpha/alpha-1.0.0.tar', 'passthrough/installs/hex-1.x.csv']),
+    );
   });
 
   it('sent upstream only GETs of the repository protocol, with nothing of the client in them', () => {
@@ -219,7 +269,9 @@ describe('hostile input fuzz', () => {
     expect(requests.length).toBeGreaterThan(0);
     const odd = requests.filter((r) => r.method !== 'GET' || !UPSTREAM_SHAPE.test(r.target)).map((r) => `${r.method} ${printable(r.target)}`);
     expect([...new Set(odd)]).toEqual([]);
-    expect(requests.filter((r) => 'x-fuzz-marker' in r.headers || 'x-request-id' in r.headers || 'cookie' in r.headers).map((r) => r.target)).toEqual([]);
+    expect(requests.filter((r) => 'x-fuzz-marker' in r.headers || 'x-request-id' in r.headers || 'cookie' in r.headers).map((r) => r.target)).toEqual(
+      [],
+    );
     // A tarball is fetched only for a release the signed registry lists (README).
     const known = new Set(releases.map((r) => `/tarballs/${r.name}-${r.version}.tar`));
     expect([...new Set(requests.filter((r) => r.target.startsWith('/tarballs/') && !known.has(r.target)).map((r) => r.target))]).toEqual([]);
@@ -235,7 +287,15 @@ async function fuzz(port: number, seed: number, okTargets: string[], canary: str
   console.log(`hostile-input fuzz: FUZZ_SEED=${seed} (set FUZZ_SEED to replay)`);
   const targets: FuzzTargets = {
     ok: okTargets,
-    notFound: ['/packages/nosuch', '/packages/zz_missing', '/tarballs/alpha-9.9.9.tar', '/docs/alpha-9.9.9.tar.gz', '/installs/hex-9.x.csv', '/nothing/here', '/'],
+    notFound: [
+      '/packages/nosuch',
+      '/packages/zz_missing',
+      '/tarballs/alpha-9.9.9.tar',
+      '/docs/alpha-9.9.9.tar.gz',
+      '/installs/hex-9.x.csv',
+      '/nothing/here',
+      '/',
+    ],
     packages: packages.map((p) => p.name),
     releases,
     host: `127.0.0.1:${port}`,
@@ -253,12 +313,16 @@ async function fuzz(port: number, seed: number, okTargets: string[], canary: str
   const started = performance.now();
   await eachLimited(cases, CONCURRENCY, async (fuzzCase) => {
     const outcome: ExchangeOutcome = await exchange(port, {
-      chunks: fuzzCase.chunks, methods: fuzzCase.methods, expectedResponses: fuzzCase.expectedResponses,
-      timeoutMs: CLIENT_TIMEOUT_MS, ...(fuzzCase.disconnect ? { disconnect: fuzzCase.disconnect } : {}),
+      chunks: fuzzCase.chunks,
+      methods: fuzzCase.methods,
+      expectedResponses: fuzzCase.expectedResponses,
+      timeoutMs: CLIENT_TIMEOUT_MS,
+      ...(fuzzCase.disconnect ? { disconnect: fuzzCase.disconnect } : {}),
     });
     problems.push(...judge(fuzzCase, outcome, markers));
     for (const response of outcome.parsed.responses) count(String(response.status));
-    if (outcome.parsed.responses.length === 0) count(fuzzCase.disconnect ? 'client hung up' : outcome.timedOut ? 'no answer (client timeout)' : 'closed without answer');
+    if (outcome.parsed.responses.length === 0)
+      count(fuzzCase.disconnect ? 'client hung up' : outcome.timedOut ? 'no answer (client timeout)' : 'closed without answer');
   });
   const elapsedMs = Math.round(performance.now() - started);
   const requests = cases.reduce((sum, c) => sum + c.methods.length, 0);
@@ -266,14 +330,23 @@ async function fuzz(port: number, seed: number, okTargets: string[], canary: str
   for (const c of cases) kinds.set(c.kind, (kinds.get(c.kind) ?? 0) + 1);
   const problemCounts = new Map<string, number>();
   for (const p of problems) problemCounts.set(p.kind, (problemCounts.get(p.kind) ?? 0) + 1);
-  console.log(`hostile-input fuzz: ${cases.length} cases, ${requests} requests in ${elapsedMs} ms (FUZZ_SEED=${seed})\n`
-    + `  kinds: ${JSON.stringify(Object.fromEntries(kinds))}\n  answers: ${JSON.stringify(Object.fromEntries([...answers].sort()))}\n`
-    + `  problems: ${JSON.stringify(Object.fromEntries(problemCounts))}`);
+  console.log(
+    `hostile-input fuzz: ${cases.length} cases, ${requests} requests in ${elapsedMs} ms (FUZZ_SEED=${seed})\n` +
+      `  kinds: ${JSON.stringify(Object.fromEntries(kinds))}\n  answers: ${JSON.stringify(Object.fromEntries([...answers].sort()))}\n` +
+      `  problems: ${JSON.stringify(Object.fromEntries(problemCounts))}`,
+  );
   // FUZZ_REPORT=FILE writes every problem found, not just the first few of each kind.
   const reportFile = process.env['FUZZ_REPORT'];
   if (reportFile) writeFileSync(reportFile, JSON.stringify({ seed, problems }, null, 2));
   return {
-    seed, cases: cases.length, requests, elapsedMs, kinds: Object.fromEntries(kinds), answers: Object.fromEntries(answers), problems, health: await health.stop(),
+    seed,
+    cases: cases.length,
+    requests,
+    elapsedMs,
+    kinds: Object.fromEntries(kinds),
+    answers: Object.fromEntries(answers),
+    problems,
+    health: await health.stop(),
   };
 }
 
@@ -293,17 +366,23 @@ describe('slowloris', () => {
     unhandled = watchUnhandled();
     upstream = await startFakeUpstream({ packages });
     proxy = await startProxy({
-      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
       flags: { 'headers-timeout-ms': String(HEADERS_TIMEOUT_MS), 'request-timeout-ms': String(REQUEST_TIMEOUT_MS), 'log-level': 'warn' },
     });
     attack = await slowloris(proxy.server.port, ATTACKERS, BOUND_MS);
     const summary = SLOW_VARIANTS.map(({ variant }) => {
       const mine = attack.connections.filter((c) => c.variant === variant);
-      const closed = mine.map((c) => c.closedAfterMs).filter((ms): ms is number => ms !== undefined).sort((a, b) => a - b);
+      const closed = mine
+        .map((c) => c.closedAfterMs)
+        .filter((ms): ms is number => ms !== undefined)
+        .sort((a, b) => a - b);
       const answers = [...new Set(mine.map((c) => c.answered ?? 'nothing'))].join(', ');
       return `${variant}: ${closed.length}/${mine.length} closed${closed.length ? ` after ${Math.round(closed[0] ?? 0)}-${Math.round(closed[closed.length - 1] ?? 0)} ms` : ''} (answered: ${answers})`;
     });
-    console.log(`slowloris within ${BOUND_MS + 500} ms: ${summary.join('; ')}; /healthz answered ${attack.health.ok} times meanwhile, failed ${attack.health.failures.length}`);
+    console.log(
+      `slowloris within ${BOUND_MS + 500} ms: ${summary.join('; ')}; /healthz answered ${attack.health.ok} times meanwhile, failed ${attack.health.failures.length}`,
+    );
   });
 
   afterAll(async () => {
@@ -350,36 +429,44 @@ const SLOW_VARIANTS = [
  * finish it, while a normal client asks /healthz. Waits for the server to close each one,
  * up to `boundMs` (plus a little); then hangs up on whatever is still open.
  */
-async function slowloris(port: number, count: number, boundMs: number): Promise<{ connections: SlowConnection[]; health: { ok: number; failures: string[] } }> {
+async function slowloris(
+  port: number,
+  count: number,
+  boundMs: number,
+): Promise<{ connections: SlowConnection[]; health: { ok: number; failures: string[] } }> {
   const health = monitorHealth(port, 50);
   const sockets: Socket[] = [];
-  const closes = Array.from({ length: count }, (_, i) => new Promise<SlowConnection>((resolve) => {
-    const { variant, head, drip } = SLOW_VARIANTS[i % SLOW_VARIANTS.length] ?? SLOW_VARIANTS[0];
-    const payload = Buffer.from(drip);
-    const started = performance.now();
-    const socket = connect({ port, host: '127.0.0.1' });
-    sockets.push(socket);
-    let sent = 0;
-    let closedByServer = false;
-    let answered: string | undefined;
-    if (head) socket.write(head);
-    const timer = setInterval(() => {
-      if (sent < payload.length && socket.writable) socket.write(payload.subarray(sent, ++sent));
-    }, 50);
-    socket.on('data', (chunk: Buffer) => {
-      answered ??= chunk.toString('latin1').split('\r\n')[0];
-    });
-    socket.on('end', () => {
-      closedByServer = true;
-    });
-    socket.on('error', () => {
-      closedByServer = true;
-    });
-    socket.on('close', () => {
-      clearInterval(timer);
-      resolve({ variant, closedAfterMs: closedByServer ? performance.now() - started : undefined, answered });
-    });
-  }));
+  const closes = Array.from(
+    { length: count },
+    (_, i) =>
+      new Promise<SlowConnection>((resolve) => {
+        const { variant, head, drip } = SLOW_VARIANTS[i % SLOW_VARIANTS.length] ?? SLOW_VARIANTS[0];
+        const payload = Buffer.from(drip);
+        const started = performance.now();
+        const socket = connect({ port, host: '127.0.0.1' });
+        sockets.push(socket);
+        let sent = 0;
+        let closedByServer = false;
+        let answered: string | undefined;
+        if (head) socket.write(head);
+        const timer = setInterval(() => {
+          if (sent < payload.length && socket.writable) socket.write(payload.subarray(sent, ++sent));
+        }, 50);
+        socket.on('data', (chunk: Buffer) => {
+          answered ??= chunk.toString('latin1').split('\r\n')[0];
+        });
+        socket.on('end', () => {
+          closedByServer = true;
+        });
+        socket.on('error', () => {
+          closedByServer = true;
+        });
+        socket.on('close', () => {
+          clearInterval(timer);
+          resolve({ variant, closedAfterMs: closedByServer ? performance.now() - started : undefined, answered });
+        });
+      }),
+  );
   let deadlineTimer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
     deadlineTimer = setTimeout(resolve, boundMs + 500);

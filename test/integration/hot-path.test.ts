@@ -99,7 +99,12 @@ describe('the hot path', () => {
     const one = upstream.tarball('alpha', '1.0.0').tar.length;
     await proxy.close();
     // Room for one of alpha's two tarballs only.
-    const small = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir: proxy.dataDir, flags: { 'memory-tarball-bytes': String(one + 1024) } });
+    const small = await startProxy({
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
+      dataDir: proxy.dataDir,
+      flags: { 'memory-tarball-bytes': String(one + 1024) },
+    });
     cleanups.push(() => small.close());
     expect(tarballs).not.toBe(publicRepository(small.server).tarballs);
     for (const version of ['1.0.0', '1.1.0', '1.0.0', '1.1.0', '1.0.0']) {
@@ -145,7 +150,11 @@ describe('the hot path', () => {
     const rotten = Buffer.from(readFileSync(file));
     rotten[rotten.length >> 1] = (rotten[rotten.length >> 1] ?? 0) ^ 0xff;
     writeFileSync(file, rotten);
-    const proxy = await startProxy({ upstreamUrl: first.upstream.url, upstreamPublicKeyPem: first.upstream.publicKeyPem, dataDir: first.proxy.dataDir });
+    const proxy = await startProxy({
+      upstreamUrl: first.upstream.url,
+      upstreamPublicKeyPem: first.upstream.publicKeyPem,
+      dataDir: first.proxy.dataDir,
+    });
     cleanups.push(() => proxy.close());
     const served = await proxy.get('/tarballs/alpha-1.1.0.tar');
     expect(served.status).toBe(200);

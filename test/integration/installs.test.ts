@@ -13,9 +13,13 @@ let upstream: FakeUpstream;
 let builds: FakeBuilds;
 let proxy: TestProxy;
 
-const startFor = (dataDir: string, flags: Record<string, string | boolean> = {}): Promise<TestProxy> => startProxy({
-  upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir, flags: { 'installs-url': builds.url, ...flags },
-});
+const startFor = (dataDir: string, flags: Record<string, string | boolean> = {}): Promise<TestProxy> =>
+  startProxy({
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
+    dataDir,
+    flags: { 'installs-url': builds.url, ...flags },
+  });
 
 beforeEach(async () => {
   upstream = await startFakeUpstream({ packages: [{ name: 'alpha', releases: [{ version: '1.0.0' }] }] });
@@ -61,7 +65,9 @@ describe('build lists', () => {
       const refused = await proxy.get(path);
       expect(refused.status, path).toBe(502);
       expect(refused.headers['x-hexproxy-error'], path).toBe('verification_failed');
-      expect(refused.body.toString(), path).toMatch(/\/installs\/hex\.csv from the builds server does not verify with \/installs\/hex\.csv\.signed and the key in installs\.publicKey .*; not stored/);
+      expect(refused.body.toString(), path).toMatch(
+        /\/installs\/hex\.csv from the builds server does not verify with \/installs\/hex\.csv\.signed and the key in installs\.publicKey .*; not stored/,
+      );
     }
     const build = await proxy.get('/installs/1.18.4/hex-2.2.1-otp-27.ez');
     expect(build.status).toBe(502);
@@ -70,7 +76,7 @@ describe('build lists', () => {
       expect(stored(file), file).toBe(false);
       expect(proxy.server.hexproxy.index.findPassthroughFile(`installs/${file}`), file).toBeUndefined();
     }
-    expect(proxy.logs.some((line) => line.level >= 40 && /does not verify/.test(String(line["err"])))).toBe(true);
+    expect(proxy.logs.some((line) => line.level >= 40 && /does not verify/.test(String(line['err'])))).toBe(true);
     // Once the builds server serves the pair it signed, both are fetched, cached and served.
     builds.repair();
     const served = await proxy.get('/installs/hex.csv');
@@ -113,8 +119,13 @@ describe('build lists', () => {
 
 describe('builds', () => {
   const BUILDS = [
-    '1.14.0/hex-2.0.6.ez', '1.15.0/hex-2.1.1.ez', '1.16.0/hex-2.1.1.ez', '1.18.4/hex-2.2.1-otp-26.ez', '1.18.4/hex-2.2.1-otp-27.ez',
-    '1.14.0/rebar3-3.22.0', '1.18.4/rebar3-3.24.0-otp-27',
+    '1.14.0/hex-2.0.6.ez',
+    '1.15.0/hex-2.1.1.ez',
+    '1.16.0/hex-2.1.1.ez',
+    '1.18.4/hex-2.2.1-otp-26.ez',
+    '1.18.4/hex-2.2.1-otp-27.ez',
+    '1.14.0/rebar3-3.22.0',
+    '1.18.4/rebar3-3.24.0-otp-27',
   ];
 
   it.each(BUILDS)('serves /installs/%s checked against its list, and caches it', async (build) => {
@@ -187,7 +198,13 @@ describe('builds', () => {
 
 describe('offline', () => {
   it('serves cached lists and builds, and 504 for the rest, without asking the builds server', async () => {
-    const cachedPaths = ['/installs/hex.csv', '/installs/hex.csv.signed', '/installs/1.18.4/hex-2.2.1-otp-27.ez', '/installs/rebar.csv', '/installs/1.18.4/rebar3-3.24.0-otp-27'];
+    const cachedPaths = [
+      '/installs/hex.csv',
+      '/installs/hex.csv.signed',
+      '/installs/1.18.4/hex-2.2.1-otp-27.ez',
+      '/installs/rebar.csv',
+      '/installs/1.18.4/rebar3-3.24.0-otp-27',
+    ];
     for (const path of cachedPaths) expect((await proxy.get(path)).status, path).toBe(200);
     await proxy.close();
     const hits = builds.totalHits();
@@ -207,12 +224,14 @@ describe('offline', () => {
       expect(response.status, path).toBe(404);
       expect(response.headers['x-hexproxy-error'], path).toBe('build_list_unavailable');
       expect(response.body.toString(), path).toBe(
-        'hexproxy: /installs/hex-1.x.csv is not cached, and hexproxy runs offline (--offline); only Hex\'s update check and mix local.hex read this list (to serve it, cache it with hexproxy prewarm --installs where the builds server can be reached, or import a bundle that has it)\n',
+        "hexproxy: /installs/hex-1.x.csv is not cached, and hexproxy runs offline (--offline); only Hex's update check and mix local.hex read this list (to serve it, cache it with hexproxy prewarm --installs where the builds server can be reached, or import a bundle that has it)\n",
       );
     }
     expect((await proxy.get('/installs/rebar3-1.x.csv')).body.toString()).toContain('only mix local.rebar reads this list');
     expect(builds.totalHits()).toBe(hits);
-    expect(proxy.logs.filter((line) => line.msg === 'request failed').map((line) => line['err'])).toEqual([String(build.body).replace(/^hexproxy: |\n$/g, '')]);
+    expect(proxy.logs.filter((line) => line.msg === 'request failed').map((line) => line['err'])).toEqual([
+      String(build.body).replace(/^hexproxy: |\n$/g, ''),
+    ]);
   });
 
   it('does not serve a list cached without its .signed file (a cache from before pairs); online it fetches the pair', async () => {
@@ -223,7 +242,9 @@ describe('offline', () => {
     proxy = await startFor(proxy.dataDir, { offline: true });
     const offline = await proxy.get('/installs/hex.csv');
     expect(offline.status).toBe(504);
-    expect(offline.body.toString()).toContain('/installs/hex.csv is cached, but without its .signed file; hexproxy runs offline and cannot fetch it again');
+    expect(offline.body.toString()).toContain(
+      '/installs/hex.csv is cached, but without its .signed file; hexproxy runs offline and cannot fetch it again',
+    );
     await proxy.close();
     proxy = await startFor(proxy.dataDir);
     const online = await proxy.get('/installs/hex.csv');
@@ -244,7 +265,9 @@ describe('offline', () => {
       expect(stale.headers['x-hexproxy-cache'], path).toBe('STALE');
     }
     expect((await proxy.get('/installs/hex.csv')).body.equals(good.body)).toBe(true);
-    expect(proxy.logs.some((line) => line.level === 50 && line.msg === 'serving a stale build list' && /does not verify/.test(String(line['err'])))).toBe(true);
+    expect(
+      proxy.logs.some((line) => line.level === 50 && line.msg === 'serving a stale build list' && /does not verify/.test(String(line['err']))),
+    ).toBe(true);
     expect(proxy.server.hexproxy.index.findPassthroughFile('installs/hex.csv')?.sha256).toBe(sha256Of(good.body));
   });
 
@@ -311,7 +334,18 @@ describe('hexproxy prewarm --installs', () => {
     writeFileSync(keyFile, upstream.publicKeyPem);
     const buildsKeyFile = join(tempDir(), 'builds.pem');
     writeFileSync(buildsKeyFile, BUILDS_SIGNING_KEY.publicKeyPem);
-    return ['--data-dir', dataDir, '--upstream-url', upstream.url, '--upstream-public-key', keyFile, '--installs-url', builds.url, '--installs-public-key', buildsKeyFile];
+    return [
+      '--data-dir',
+      dataDir,
+      '--upstream-url',
+      upstream.url,
+      '--upstream-public-key',
+      keyFile,
+      '--installs-url',
+      builds.url,
+      '--installs-public-key',
+      buildsKeyFile,
+    ];
   };
 
   it('caches the builds mix local.hex and mix local.rebar would pick, for an air-gapped site', async () => {

@@ -104,7 +104,9 @@ describe('keys', () => {
     await first.close();
     const privateFile = join(dataDir, 'keys', 'hexproxy_private.pem');
     chmodSync(privateFile, 0o644);
-    await expect(proxyFor(upstream, dataDir)).rejects.toThrow(`private key ${privateFile} can be read by other users (mode 0644); hexproxy will not sign with it. Run: chmod 600 ${privateFile}`);
+    await expect(proxyFor(upstream, dataDir)).rejects.toThrow(
+      `private key ${privateFile} can be read by other users (mode 0644); hexproxy will not sign with it. Run: chmod 600 ${privateFile}`,
+    );
     chmodSync(privateFile, 0o600);
     const again = await proxyFor(upstream, dataDir);
     expect((await again.get('/names')).status).toBe(200);
@@ -116,10 +118,20 @@ describe('keys', () => {
     const proxy = await proxyFor(upstream, dataDir);
     upstream.misbehave('/packages/beta', 'wrong-key');
     const bodies: string[] = [];
-    for (const path of ['/public_key', '/names', '/packages/beta', '/packages/nope', '/tarballs/alpha-1.0.0.tar', '/keys/hexproxy_private.pem', '/nothing']) {
+    for (const path of [
+      '/public_key',
+      '/names',
+      '/packages/beta',
+      '/packages/nope',
+      '/tarballs/alpha-1.0.0.tar',
+      '/keys/hexproxy_private.pem',
+      '/nothing',
+    ]) {
       bodies.push((await proxy.get(path)).body.toString('latin1'));
     }
-    const secret = readFileSync(join(dataDir, 'keys', 'hexproxy_private.pem'), 'utf8').split('\n').filter((line) => line && !line.startsWith('-----'));
+    const secret = readFileSync(join(dataDir, 'keys', 'hexproxy_private.pem'), 'utf8')
+      .split('\n')
+      .filter((line) => line && !line.startsWith('-----'));
     const everything = bodies.join('\n') + JSON.stringify(proxy.logs);
     expect(everything).not.toContain('PRIVATE KEY');
     for (const line of secret) expect(everything).not.toContain(line);

@@ -66,7 +66,9 @@ describe('/metrics', () => {
 
     const tarballBytes = upstream.tarball('alpha', '1.0.0').tar.length;
     expect(delta(before, after, sample('hexproxy_http_response_bytes_total', { route: 'tarballs' }))).toBe(2 * tarballBytes);
-    expect(delta(before, after, sample('hexproxy_http_response_bytes_total', { route: 'packages' }))).toBe(pkg.reduce((sum, r) => sum + r.body.length, 0));
+    expect(delta(before, after, sample('hexproxy_http_response_bytes_total', { route: 'packages' }))).toBe(
+      pkg.reduce((sum, r) => sum + r.body.length, 0),
+    );
 
     expect(after.get(sample('hexproxy_cache_entries', { kind: 'tarball' }))).toBe(1);
     expect(after.get(sample('hexproxy_cache_bytes', { kind: 'tarball' }))).toBe(tarballBytes);
@@ -101,7 +103,10 @@ describe('who may scrape /metrics', () => {
     return result.stdout.trim();
   }
 
-  async function withProxy(options: { flags?: Record<string, string | boolean>; config?: Record<string, unknown> }, work: (target: TestProxy) => Promise<void>): Promise<void> {
+  async function withProxy(
+    options: { flags?: Record<string, string | boolean>; config?: Record<string, unknown> },
+    work: (target: TestProxy) => Promise<void>,
+  ): Promise<void> {
     const target = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, ...options });
     try {
       await work(target);
@@ -137,7 +142,9 @@ describe('who may scrape /metrics', () => {
       expect((await target.get('/metrics', { authorization: `Bearer ${admin}` })).status).toBe(200);
 
       const listed = await runCli(['token', 'list', '--json', '--data-dir', target.dataDir]);
-      expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'prometheus', read: [], admin: false, metrics: true })]));
+      expect(JSON.parse(listed.stdout)).toEqual(
+        expect.arrayContaining([expect.objectContaining({ name: 'prometheus', read: [], admin: false, metrics: true })]),
+      );
     });
   });
 

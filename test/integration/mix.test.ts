@@ -20,7 +20,7 @@ const unavailable = await mixUnavailable();
 const available = unavailable === undefined;
 
 describe('Mix and Hex are installed', () => {
-  it.runIf(requireMix)('mix runs and the Hex archive is there (CI=true: .ci/run installs Debian\'s elixir)', () => {
+  it.runIf(requireMix)("mix runs and the Hex archive is there (CI=true: .ci/run installs Debian's elixir)", () => {
     expect(unavailable).toBeUndefined();
   });
 });
@@ -37,7 +37,11 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
         { name: 'pol_b', releases: [{ version: '1.0.0' }, { version: '1.1.0' }, { version: '1.2.0', advisories: [CRITICAL] }] },
       ],
     });
-    proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy: { blockAdvisorySeverity: 'critical' } } });
+    proxy = await startProxy({
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
+      config: { policy: { blockAdvisorySeverity: 'critical' } },
+    });
     keyFile = join(tempDir('hexproxy-mix-key-'), 'hexproxy.pem');
     writeFileSync(keyFile, proxy.server.hexproxy.keys.publicKeyPem);
   });
@@ -47,7 +51,7 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
     await upstream?.close();
   });
 
-  it('gets a dependency tree, verifying hexproxy\'s key, and skips the release the policy blocks', async () => {
+  it("gets a dependency tree, verifying hexproxy's key, and skips the release the policy blocks", async () => {
     const home = await mixHome();
     expect((await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile], tempDir())).code).toBe(0);
     const project = home.project(['{:pol_a, "~> 1.0"}']);
@@ -57,7 +61,10 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
     expect(result.output).not.toMatch(/verif|error/i);
     // The lock records upstream's checksums: hexproxy served upstream's tarballs unchanged.
     const lock = readFileSync(join(project, 'mix.lock'), 'utf8');
-    for (const [name, version] of [['pol_a', '1.0.0'], ['pol_b', '1.1.0']] as const) {
+    for (const [name, version] of [
+      ['pol_a', '1.0.0'],
+      ['pol_b', '1.1.0'],
+    ] as const) {
       expect(lock).toContain(`"${name}": {:hex, :${name}, "${version}", "${upstream.tarball(name, version).innerChecksum.toString('hex')}"`);
       expect(lock).toContain(upstream.tarball(name, version).outerChecksum.toString('hex'));
       expect(readFileSync(join(project, 'deps', name, 'hex_metadata.config'), 'utf8')).toContain(`{<<"version">>,<<"${version}">>}`);
@@ -68,10 +75,13 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
   it('stops on a mix.lock pinning a blocked release, naming it, without fetching it', async () => {
     const home = await mixHome();
     await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile], tempDir());
-    const project = home.project(['{:pol_a, "~> 1.0"}'], mixLock(upstream, [
-      { name: 'pol_a', version: '1.0.0', deps: [{ name: 'pol_b', requirement: '~> 1.0' }] },
-      { name: 'pol_b', version: '1.2.0' },
-    ]));
+    const project = home.project(
+      ['{:pol_a, "~> 1.0"}'],
+      mixLock(upstream, [
+        { name: 'pol_a', version: '1.0.0', deps: [{ name: 'pol_b', requirement: '~> 1.0' }] },
+        { name: 'pol_b', version: '1.2.0' },
+      ]),
+    );
     const result = await home.mix(['deps.get'], project);
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('Unknown package version pol_b 1.2.0 in lockfile');
@@ -84,10 +94,12 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
     const result = await home.mix(['deps.get'], home.project(['{:pol_b, "~> 1.2"}']));
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('Because "your app" depends on "pol_b ~> 1.2" which doesn\'t match any versions, version solving failed.');
-    expect(proxy.logs.some((line) => line.msg === 'request' && line['path'] === '/packages/pol_b' && line['policyHidden'] === '1.2.0 (advisory)')).toBe(true);
+    expect(
+      proxy.logs.some((line) => line.msg === 'request' && line['path'] === '/packages/pol_b' && line['policyHidden'] === '1.2.0 (advisory)'),
+    ).toBe(true);
   });
 
-  it('through /mirror under the policy: Mix says no such package; MIX_DEBUG=1 shows hexproxy\'s reason, and hexproxy logs it', async () => {
+  it("through /mirror under the policy: Mix says no such package; MIX_DEBUG=1 shows hexproxy's reason, and hexproxy logs it", async () => {
     const home = await mixHome();
     // The upstream's key stands in for hex.pm's, which Hex has built in.
     const upstreamKey = join(tempDir('hexproxy-mix-key-'), 'upstream.pem');
@@ -97,15 +109,21 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
     const result = await home.mix(['deps.get'], home.project(['{:pol_a, "~> 1.0"}']), mirror);
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('Failed to fetch record for pol_a from registry');
-    expect(result.output).toContain('This could be because the package does not exist, it was spelled incorrectly or you don\'t have permissions to it');
+    expect(result.output).toContain(
+      "This could be because the package does not exist, it was spelled incorrectly or you don't have permissions to it",
+    );
     expect(result.output).toContain('No package with name pol_a (from: mix.exs) in registry');
     expect(result.output).not.toContain('hexproxy:');
     const debug = await home.mix(['deps.get'], home.project(['{:pol_a, "~> 1.0"}']), { ...mirror, MIX_DEBUG: '1' });
-    expect(debug.output).toContain("hexproxy: the pass-through view (/mirror) serves upstream's signed registry files unchanged, so it cannot apply hexproxy's policy");
-    expect(proxy.logs.some((line) => line.msg === 'refused by the policy' && line.level === 30 && line['path'] === '/mirror/packages/pol_a')).toBe(true);
+    expect(debug.output).toContain(
+      "hexproxy: the pass-through view (/mirror) serves upstream's signed registry files unchanged, so it cannot apply hexproxy's policy",
+    );
+    expect(proxy.logs.some((line) => line.msg === 'refused by the policy' && line.level === 30 && line['path'] === '/mirror/packages/pol_a')).toBe(
+      true,
+    );
   });
 
-  it('goes back to hex.pm with `mix hex.repo set` and hex.pm\'s key, or with `mix hex.repo remove hexpm`', async () => {
+  it("goes back to hex.pm with `mix hex.repo set` and hex.pm's key, or with `mix hex.repo remove hexpm`", async () => {
     const home = await mixHome();
     const cwd = tempDir();
     const show = async (): Promise<string> => (await home.mix(['hex.repo', 'show', 'hexpm'], cwd)).output;
@@ -113,7 +131,10 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
     const atProxy = await show();
     expect(atProxy).toContain(proxy.url);
     // README's command with the key this repository ships.
-    const back = await home.shell(mixBackToHexpm('hexpm').replace('path/to/hexpm_public_key.pem', join(projectRoot, 'keys', 'hexpm_public_key.pem')), cwd);
+    const back = await home.shell(
+      mixBackToHexpm('hexpm').replace('path/to/hexpm_public_key.pem', join(projectRoot, 'keys', 'hexpm_public_key.pem')),
+      cwd,
+    );
     expect(back.code, back.output).toBe(0);
     const atHexpm = await show();
     const hexpmKey = /SHA256:\S+/.exec(atHexpm)?.[0];
@@ -129,7 +150,7 @@ describe.skipIf(!available)('Mix through hexproxy', () => {
     expect(builtIn).toContain(hexpmKey);
   });
 
-  it('`mix hex.info` and `mix hex.search` need hex.pm\'s API and search.hexdocs.pm; `mix hex.package fetch` goes through hexproxy', async () => {
+  it("`mix hex.info` and `mix hex.search` need hex.pm's API and search.hexdocs.pm; `mix hex.package fetch` goes through hexproxy", async () => {
     const home = await mixHome();
     await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile], tempDir());
     const outside = await startOutside();
@@ -177,14 +198,23 @@ describe.skipIf(!available)('Mix through hexproxy with a token: a private organi
     upstream = await startFakeUpstream({
       packages: [{ name: 'pub_dep', releases: [{ version: '2.0.0' }] }],
       organizations: {
-        acme: { authKey: ACME_KEY, packages: [{ name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_dep', requirement: '~> 2.0', repository: 'hexpm' }] }] }] },
+        acme: {
+          authKey: ACME_KEY,
+          packages: [
+            {
+              name: 'acme_core',
+              releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_dep', requirement: '~> 2.0', repository: 'hexpm' }] }],
+            },
+          ],
+        },
       },
     });
     const dir = tempDir('hexproxy-mix-org-');
     const orgKey = join(dir, 'acme.pem');
     writeFileSync(orgKey, upstream.organization('acme').publicKeyPem);
     proxy = await startProxy({
-      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
       config: { organizations: { acme: { authKey: ACME_KEY, publicKey: orgKey } } },
       flags: { 'require-token': true },
     });
@@ -205,15 +235,20 @@ describe.skipIf(!available)('Mix through hexproxy with a token: a private organi
     return created.stdout.trim();
   }
 
-  it('gets hexpm:acme packages with the README\'s `--auth-key TOKEN --no-oauth-exchange`', async () => {
+  it("gets hexpm:acme packages with the README's `--auth-key TOKEN --no-oauth-exchange`", async () => {
     const home = await mixHome();
-    const set = await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', await token('hexpm,acme'), '--no-oauth-exchange'], tempDir());
+    const set = await home.mix(
+      ['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', await token('hexpm,acme'), '--no-oauth-exchange'],
+      tempDir(),
+    );
     expect(set.code, set.output).toBe(0);
     const project = home.project(['{:acme_core, "~> 1.0", organization: "acme"}']);
     const result = await home.mix(['deps.get'], project);
     expect(result.code, result.output).toBe(0);
     const lock = readFileSync(join(project, 'mix.lock'), 'utf8');
-    expect(lock).toMatch(/"acme_core": \{:hex, :acme_core, "1\.0\.0", "[0-9a-f]{64}", \[:rebar3\], \[\{:pub_dep, "~> 2\.0", \[hex: :pub_dep, repo: "hexpm", optional: false\]\}\], "hexpm:acme", /);
+    expect(lock).toMatch(
+      /"acme_core": \{:hex, :acme_core, "1\.0\.0", "[0-9a-f]{64}", \[:rebar3\], \[\{:pub_dep, "~> 2\.0", \[hex: :pub_dep, repo: "hexpm", optional: false\]\}\], "hexpm:acme", /,
+    );
     expect(lock).toContain(`"pub_dep": {:hex, :pub_dep, "2.0.0", "${upstream.tarball('pub_dep', '2.0.0').innerChecksum.toString('hex')}"`);
     expect(upstream.lastHeaders('/repos/acme/tarballs/acme_core-1.0.0.tar')?.authorization).toBe(ACME_KEY);
     // Hex 2.5.1 deprecates stored keys for organizations, and still uses them.
@@ -223,7 +258,10 @@ describe.skipIf(!available)('Mix through hexproxy with a token: a private organi
   it('needs `mix hex.organization deauth acme` after an earlier authorization against hex.pm', async () => {
     const home = await mixHome();
     const cwd = tempDir();
-    await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', await token('hexpm,acme'), '--no-oauth-exchange'], cwd);
+    await home.mix(
+      ['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', await token('hexpm,acme'), '--no-oauth-exchange'],
+      cwd,
+    );
     // As `mix hex.organization auth acme --key KEY` left it on a machine that once reached hex.pm
     // (here its API is a closed port, so the key check fails, but the key is stored anyway).
     await home.mix(['hex.organization', 'auth', 'acme', '--key', 'a-hexpm-organization-key'], cwd, { HEX_API_URL: 'http://127.0.0.1:1/api' });
@@ -245,7 +283,10 @@ describe.skipIf(!available)('Mix through hexproxy with a token: a private organi
     expect(refused.output).toContain('No package with name pub_dep (from: mix.exs) in registry');
 
     const publicOnly = await mixHome();
-    await publicOnly.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', await token('hexpm'), '--no-oauth-exchange'], tempDir());
+    await publicOnly.mix(
+      ['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', await token('hexpm'), '--no-oauth-exchange'],
+      tempDir(),
+    );
     const forbidden = await publicOnly.mix(['deps.get'], publicOnly.project(['{:acme_core, "~> 1.0", organization: "acme"}']));
     expect(forbidden.code).not.toBe(0);
     expect(forbidden.output).toContain('No package with name acme_core (from: mix.exs) in registry');
@@ -265,9 +306,13 @@ describe.skipIf(!available)('the Hex update check (/installs/hex-1.x.csv) when h
     await upstream?.close();
   });
 
-  const start = (dataDir: string, flags: Record<string, string | boolean> = {}): Promise<TestProxy> => startProxy({
-    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir, flags: { 'installs-url': UNREACHABLE_BUILDS, ...flags },
-  });
+  const start = (dataDir: string, flags: Record<string, string | boolean> = {}): Promise<TestProxy> =>
+    startProxy({
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
+      dataDir,
+      flags: { 'installs-url': UNREACHABLE_BUILDS, ...flags },
+    });
 
   /** deps.get of upd_a from a fresh Mix home (so Hex checks for a newer Hex) through `proxy`. */
   async function depsGet(proxy: TestProxy): Promise<string> {
@@ -296,8 +341,10 @@ describe.skipIf(!available)('the Hex update check (/installs/hex-1.x.csv) when h
       const output = await depsGet(proxy);
       // Hex prints its own line for any answer but 200, then hexproxy's one-line body.
       expect(output).toContain('Failed to check for new Hex version');
-      expect(output).toContain(`hexproxy: /installs/hex-1.x.csv is not cached, and the builds server (installs.url ${UNREACHABLE_BUILDS}) cannot be reached`);
-      expect(output).toContain('only Hex\'s update check and mix local.hex read this list');
+      expect(output).toContain(
+        `hexproxy: /installs/hex-1.x.csv is not cached, and the builds server (installs.url ${UNREACHABLE_BUILDS}) cannot be reached`,
+      );
+      expect(output).toContain("only Hex's update check and mix local.hex read this list");
       expect(output).not.toContain('upstream host');
       await expectNoServerError(proxy);
     } finally {
@@ -315,7 +362,7 @@ describe.skipIf(!available)('the Hex update check (/installs/hex-1.x.csv) when h
       const output = await depsGet(proxy);
       expect(output).toContain('Failed to check for new Hex version');
       expect(output).toContain('hexproxy: /installs/hex-1.x.csv is not cached, and hexproxy runs offline (--offline)');
-      expect(output).toContain('only Hex\'s update check and mix local.hex read this list');
+      expect(output).toContain("only Hex's update check and mix local.hex read this list");
       await expectNoServerError(proxy);
     } finally {
       await proxy.close();
@@ -374,7 +421,7 @@ describe.skipIf(!available)('Mix with a token (auth.requireToken): what sends it
     }
   });
 
-  it('/mirror with `mix hex.repo set hexpm --url …/mirror --auth-key … --no-oauth-exchange`, keeping Hex\'s key', async () => {
+  it("/mirror with `mix hex.repo set hexpm --url …/mirror --auth-key … --no-oauth-exchange`, keeping Hex's key", async () => {
     const home = await mirrorHome();
     const set = await home.mix(['hex.repo', 'set', 'hexpm', '--url', mirrorUrl(), '--auth-key', token, '--no-oauth-exchange'], tempDir());
     expect(set.code, set.output).toBe(0);
@@ -383,10 +430,17 @@ describe.skipIf(!available)('Mix with a token (auth.requireToken): what sends it
     expect(proxy.logs.some((line) => line.msg === 'request' && line['path'] === '/mirror/packages/pub_dep' && line['status'] === 200)).toBe(true);
   });
 
-  it('without --no-oauth-exchange Hex first swaps the key for an OAuth token at hex.pm\'s API, and sends hexproxy that token instead', async () => {
+  it("without --no-oauth-exchange Hex first swaps the key for an OAuth token at hex.pm's API, and sends hexproxy that token instead", async () => {
     // hex.pm's API (HEX_API_URL) as a local server that records what it is asked and hands out a token.
     const exchanges: { path: string; body: string }[] = [];
-    const grant = Buffer.from(execFileSync('elixir', ['-e', ':erlang.term_to_binary(%{"access_token" => "an-oauth-token-of-hexpm", "expires_in" => 3600}) |> Base.encode64() |> IO.write()'], { encoding: 'utf8' }), 'base64');
+    const grant = Buffer.from(
+      execFileSync(
+        'elixir',
+        ['-e', ':erlang.term_to_binary(%{"access_token" => "an-oauth-token-of-hexpm", "expires_in" => 3600}) |> Base.encode64() |> IO.write()'],
+        { encoding: 'utf8' },
+      ),
+      'base64',
+    );
     const api = createServer((request, response) => {
       let body = '';
       request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
@@ -414,10 +468,13 @@ describe.skipIf(!available)('Mix with a token (auth.requireToken): what sends it
     }
   });
 
-  it('--auth-key alone: Hex\'s update check sends no key and Mix asks to authenticate; with the netrc entry too it does not', async () => {
+  it("--auth-key alone: Hex's update check sends no key and Mix asks to authenticate; with the netrc entry too it does not", async () => {
     const setUp = async (): Promise<MixHome> => {
       const home = await mixHome();
-      await home.mix(['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', token, '--no-oauth-exchange'], tempDir());
+      await home.mix(
+        ['hex.repo', 'set', 'hexpm', '--url', proxy.url, '--public-key', keyFile, '--auth-key', token, '--no-oauth-exchange'],
+        tempDir(),
+      );
       return home;
     };
     const plain = await setUp();

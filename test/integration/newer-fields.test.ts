@@ -21,7 +21,14 @@ beforeAll(async () => {
   const dir = tempDir();
   mkdirSync(join(dir, 'packages'));
   payload = Buffer.concat([
-    encodePackage({ name: 'modern', repository: 'hexpm', releases: [{ version: '1.0.0', inner_checksum: Buffer.alloc(32, 1), outer_checksum: Buffer.alloc(32, 2), dependencies: [], advisory_indexes: [] }], advisories: [] }),
+    encodePackage({
+      name: 'modern',
+      repository: 'hexpm',
+      releases: [
+        { version: '1.0.0', inner_checksum: Buffer.alloc(32, 1), outer_checksum: Buffer.alloc(32, 2), dependencies: [], advisory_indexes: [] },
+      ],
+      advisories: [],
+    }),
     futureField,
   ]);
   writeFileSync(join(dir, 'packages', 'modern'), await sealRegistryFile(payload, testKeyPair().privateKey));
@@ -35,12 +42,18 @@ afterAll(async () => {
 });
 
 describe('unknown fields', () => {
-  it('are served exactly as upstream signed them, under hexproxy\'s signature', async () => {
+  it("are served exactly as upstream signed them, under hexproxy's signature", async () => {
     const response = await proxy.get('/packages/modern');
     expect(response.status).toBe(200);
-    const served = await openRegistryFile(response.body, { kind: 'package', name: 'modern' }, {
-      publicKey: createPublicKey(proxy.server.hexproxy.keys.publicKeyPem), repository: 'hexpm', maxBytes: 1 << 20,
-    });
+    const served = await openRegistryFile(
+      response.body,
+      { kind: 'package', name: 'modern' },
+      {
+        publicKey: createPublicKey(proxy.server.hexproxy.keys.publicKeyPem),
+        repository: 'hexpm',
+        maxBytes: 1 << 20,
+      },
+    );
     expect(served.payload.equals(payload)).toBe(true);
     expect(served.payload.subarray(-futureField.length).equals(futureField)).toBe(true);
   });

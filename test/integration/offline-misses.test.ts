@@ -28,7 +28,10 @@ async function proxyOn(upstream: FakeUpstream, dataDir: string, flags: Record<st
   const keyFile = join(tempDir('hexproxy-acme-key-'), 'acme.pem');
   writeFileSync(keyFile, upstream.organization('acme').publicKeyPem);
   const proxy = await startProxy({
-    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir, flags,
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
+    dataDir,
+    flags,
     config: { organizations: { acme: { authKey: ACME_KEY, publicKey: keyFile } } },
   });
   cleanups.push(() => proxy.close());
@@ -36,7 +39,7 @@ async function proxyOn(upstream: FakeUpstream, dataDir: string, flags: Record<st
 }
 
 describe('offline misses', () => {
-  it('say what is missing in each mirror\'s words, public and private, and ask nobody', async () => {
+  it("say what is missing in each mirror's words, public and private, and ask nobody", async () => {
     const upstream = await upstreamFor();
     const proxy = await proxyOn(upstream, tempDir(), { offline: true });
     const token = await runCli(['token', 'create', 'dev', '--read', 'hexpm,acme', '--data-dir', proxy.dataDir]);

@@ -48,7 +48,9 @@ beforeAll(async () => {
       acme: {
         authKey: ACME_KEY,
         policies: { 'no-rc': { description: 'no release candidates', repositories: [] }, strict: { repositories: [] } },
-        packages: [{ name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'jason', requirement: '~> 1.4', repository: 'hexpm' }] }] }],
+        packages: [
+          { name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'jason', requirement: '~> 1.4', repository: 'hexpm' }] }] },
+        ],
       },
       globex: { authKey: GLOBEX_KEY, packages: [{ name: 'globex_api', releases: [{ version: '2.0.0' }] }] },
     },
@@ -61,12 +63,15 @@ beforeAll(async () => {
   };
   const configFile = join(dir, 'config.json');
   orgConfigFile = configFile;
-  writeFileSync(configFile, JSON.stringify({
-    organizations: {
-      acme: { authKey: ACME_KEY, publicKey: keyFile('acme') },
-      globex: { authKey: GLOBEX_KEY, publicKey: keyFile('globex') },
-    },
-  }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      organizations: {
+        acme: { authKey: ACME_KEY, publicKey: keyFile('acme') },
+        globex: { authKey: GLOBEX_KEY, publicKey: keyFile('globex') },
+      },
+    }),
+  );
   proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, flags: { config: configFile } });
   acmeToken = await token('acme-dev', 'hexpm,acme');
   globexToken = await token('globex-dev', 'globex');
@@ -78,14 +83,17 @@ afterAll(async () => {
 });
 
 describe('organization repositories', () => {
-  it('serves an organization\'s registry re-signed, checked against its own key and name', async () => {
+  it("serves an organization's registry re-signed, checked against its own key and name", async () => {
     const names = await get('/repos/acme/names', acmeToken);
     expect(names.status).toBe(200);
     const opened = await openRegistryFile(names.body, { kind: 'names' }, { publicKey: proxyKey(), repository: 'acme', maxBytes: 1 << 20 });
     expect((opened.message as Names).packages.map((p) => p.name)).toEqual(['acme_core']);
     const pkg = await get('/repos/acme/packages/acme_core', acmeToken);
     expect(pkg.status).toBe(200);
-    const release = ((await openRegistryFile(pkg.body, { kind: 'package', name: 'acme_core' }, { publicKey: proxyKey(), repository: 'acme', maxBytes: 1 << 20 })).message as Package).releases[0];
+    const release = (
+      (await openRegistryFile(pkg.body, { kind: 'package', name: 'acme_core' }, { publicKey: proxyKey(), repository: 'acme', maxBytes: 1 << 20 }))
+        .message as Package
+    ).releases[0];
     // The cross-repository dependency is kept as upstream wrote it.
     expect(release?.dependencies).toEqual([expect.objectContaining({ package: 'jason', requirement: '~> 1.4', repository: 'hexpm' })]);
     // hexproxy sent the organization's key upstream.
@@ -138,7 +146,7 @@ describe('organization repositories', () => {
     expect((await get('/repos/initech/names', acmeToken)).status).toBe(404);
   });
 
-  it('refuses an organization file signed with another organization\'s key', async () => {
+  it("refuses an organization file signed with another organization's key", async () => {
     // globex's genuine names file, served under acme's path, and not cached before.
     upstream.misbehave('/repos/acme/versions', 'wrong-key');
     const refused = await get('/repos/acme/versions', acmeToken);
@@ -163,7 +171,9 @@ describe('organization repositories', () => {
     const served = await get('/repos/acme/policies/no-rc', acmeToken);
     expect(served.status).toBe(200);
     expect(served.headers['cache-control']).toMatch(/^private\b/);
-    const policy = (await openRegistryFile(served.body, { kind: 'policy', name: 'no-rc' }, { publicKey: proxyKey(), repository: 'acme', maxBytes: 1 << 20 })).message as Policy;
+    const policy = (
+      await openRegistryFile(served.body, { kind: 'policy', name: 'no-rc' }, { publicKey: proxyKey(), repository: 'acme', maxBytes: 1 << 20 })
+    ).message as Policy;
     expect(policy).toMatchObject({ repository: 'acme', name: 'no-rc', description: 'no release candidates' });
     expect((await get('/repos/acme/policies/no-rc')).status).toBe(401);
     expect((await get('/repos/acme/policies/no-rc', globexToken)).status).toBe(403);
@@ -199,23 +209,32 @@ describe('an organization configured without its auth key', () => {
     writeFileSync(acmeKey, upstream.organization('acme').publicKeyPem);
     const configFile = join(dir, 'hexproxy.json');
     // As the README's example: the organization in the file, its key meant to come from the environment.
-    writeFileSync(configFile, JSON.stringify({
-      upstream: { url: upstream.url, publicKey: upstreamKey, retries: 0, cooldownSeconds: 0 },
-      organizations: { acme: { publicKey: acmeKey } },
-    }));
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        upstream: { url: upstream.url, publicKey: upstreamKey, retries: 0, cooldownSeconds: 0 },
+        organizations: { acme: { publicKey: acmeKey } },
+      }),
+    );
     const dataDir = join(dir, 'data');
     const created = await runCli(['token', 'create', 'acme-dev', '--read', 'hexpm,acme', '--config', configFile, '--data-dir', dataDir]);
     expect(created.code, created.stderr).toBe(0);
     const token = created.stdout.trim();
     const served = await serveCli(['serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir]);
     try {
-      const warning = 'organization acme has no auth key, and hex.pm refuses its files without one: set HEXPROXY_ORG_ACME_AUTH_KEY (or organizations.acme.authKey in the config file) to a hex.pm key that may read acme';
+      const warning =
+        'organization acme has no auth key, and hex.pm refuses its files without one: set HEXPROXY_ORG_ACME_AUTH_KEY (or organizations.acme.authKey in the config file) to a hex.pm key that may read acme';
       await within(served.printed(/organization acme has no auth key/), 'the warning', 10_000);
-      const line = served.output().split('\n').find((text) => text.includes('organization acme has no auth key'));
+      const line = served
+        .output()
+        .split('\n')
+        .find((text) => text.includes('organization acme has no auth key'));
       expect(JSON.parse(line ?? '{}')).toMatchObject({ level: 40, msg: warning, organization: 'acme', env: 'HEXPROXY_ORG_ACME_AUTH_KEY' });
       const response = await fetch(`${served.url}/repos/acme/packages/acme_core`, { headers: { authorization: token } });
       expect(response.status).toBe(502);
-      expect(await response.text()).toBe('hexproxy: upstream refused /repos/acme/packages/acme_core (401): organization acme has no auth key; set HEXPROXY_ORG_ACME_AUTH_KEY (or organizations.acme.authKey)\n');
+      expect(await response.text()).toBe(
+        'hexproxy: upstream refused /repos/acme/packages/acme_core (401): organization acme has no auth key; set HEXPROXY_ORG_ACME_AUTH_KEY (or organizations.acme.authKey)\n',
+      );
       // The public repository is served as usual.
       expect((await fetch(`${served.url}/tarballs/jason-1.4.0.tar`)).status).toBe(200);
     } finally {
@@ -232,18 +251,30 @@ describe('an organization configured without its auth key', () => {
     expect(offline.output()).not.toContain('has no auth key');
   });
 
-  it('names the organization and its key\'s variable when upstream refuses the key it has', async () => {
+  it("names the organization and its key's variable when upstream refuses the key it has", async () => {
     upstream.behave();
     const other = await startProxy({
-      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
       config: { organizations: { acme: { authKey: 'not-the-key', publicKey: null } } },
     });
     try {
-      const created = await runCli(['token', 'create', 'acme-dev', '--read', 'acme', '--data-dir', other.dataDir, ...(other.configFile ? ['--config', other.configFile] : [])]);
+      const created = await runCli([
+        'token',
+        'create',
+        'acme-dev',
+        '--read',
+        'acme',
+        '--data-dir',
+        other.dataDir,
+        ...(other.configFile ? ['--config', other.configFile] : []),
+      ]);
       expect(created.code, created.stderr).toBe(0);
       const response = await other.get('/repos/acme/names', { authorization: created.stdout.trim() });
       expect(response.status).toBe(502);
-      expect(response.body.toString()).toBe('hexproxy: upstream refused /repos/acme/names (401): check organizations.acme.authKey (HEXPROXY_ORG_ACME_AUTH_KEY): hex.pm refuses a key that is unknown, revoked or may not read acme\n');
+      expect(response.body.toString()).toBe(
+        'hexproxy: upstream refused /repos/acme/names (401): check organizations.acme.authKey (HEXPROXY_ORG_ACME_AUTH_KEY): hex.pm refuses a key that is unknown, revoked or may not read acme\n',
+      );
       expect(JSON.stringify(other.logs)).not.toContain('not-the-key');
     } finally {
       await other.close();
@@ -252,12 +283,21 @@ describe('an organization configured without its auth key', () => {
 });
 
 describe('hexproxy cache verify with organizations signed by keys of their own', () => {
-  it('checks each repository\'s registry files with that repository\'s key, quarantining nothing good', async () => {
+  it("checks each repository's registry files with that repository's key, quarantining nothing good", async () => {
     expect((await get('/repos/acme/packages/acme_core', acmeToken)).status).toBe(200);
     expect((await get('/packages/jason')).status).toBe(200);
     const upstreamKeyFile = join(tempDir(), 'upstream.pem');
     writeFileSync(upstreamKeyFile, upstream.publicKeyPem);
-    const result = await runCli(['cache', 'verify', '--config', orgConfigFile, '--data-dir', proxy.dataDir, '--upstream-public-key', upstreamKeyFile]);
+    const result = await runCli([
+      'cache',
+      'verify',
+      '--config',
+      orgConfigFile,
+      '--data-dir',
+      proxy.dataDir,
+      '--upstream-public-key',
+      upstreamKeyFile,
+    ]);
     expect(result.stdout).toMatch(/bad:\s+0/);
     expect(result.code, result.stdout).toBe(0);
     expect(proxy.server.hexproxy.index.findRegistryFile('acme', 'packages/acme_core')).toBeDefined();

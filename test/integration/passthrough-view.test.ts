@@ -30,25 +30,33 @@ afterAll(async () => {
 });
 
 describe('/mirror', () => {
-  it('serves the upstream\'s signed registry files byte for byte', async () => {
+  it("serves the upstream's signed registry files byte for byte", async () => {
     for (const path of ['/names', '/versions', '/packages/alpha']) {
       const response = await proxy.get(`/mirror${path}`);
       expect(response.status, path).toBe(200);
       expect(response.body.equals(upstream.body(path) as Buffer), path).toBe(true);
     }
     const pkg = await proxy.get('/mirror/packages/alpha');
-    const verified = await openRegistryFile(pkg.body, { kind: 'package', name: 'alpha' }, { publicKey: upstream.publicKey, repository: 'hexpm', maxBytes: 1 << 20 });
+    const verified = await openRegistryFile(
+      pkg.body,
+      { kind: 'package', name: 'alpha' },
+      { publicKey: upstream.publicKey, repository: 'hexpm', maxBytes: 1 << 20 },
+    );
     expect((verified.message as Package).releases.map((r) => r.version)).toEqual(['1.0.0']);
   });
 
-  it('has its own ETags and 304s, and /mirror/public_key is the upstream\'s key', async () => {
+  it("has its own ETags and 304s, and /mirror/public_key is the upstream's key", async () => {
     const original = await proxy.get('/mirror/packages/beta');
     const resigned = await proxy.get('/packages/beta');
     expect(original.headers['etag']).not.toBe(resigned.headers['etag']);
     expect((await proxy.get('/mirror/packages/beta', { 'if-none-match': original.headers['etag'] as string })).status).toBe(304);
     expect((await proxy.get('/mirror/packages/beta', { 'if-none-match': resigned.headers['etag'] as string })).status).toBe(200);
     const key = await proxy.get('/mirror/public_key');
-    expect(createPublicKey(key.body).export({ type: 'spki', format: 'der' }).equals(upstream.publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
+    expect(
+      createPublicKey(key.body)
+        .export({ type: 'spki', format: 'der' })
+        .equals(upstream.publicKey.export({ type: 'spki', format: 'der' })),
+    ).toBe(true);
   });
 
   it('shares one cache with the re-signed view', async () => {
@@ -75,13 +83,15 @@ describe('/mirror', () => {
 
 const available = await rebar3Available();
 
-describe.skipIf(!available)('rebar3 through /mirror, trusting only the upstream\'s key', () => {
+describe.skipIf(!available)("rebar3 through /mirror, trusting only the upstream's key", () => {
   it('fetches a tree with HEX_CDN pointing at /mirror', async () => {
     // The fake upstream's key stands in for hex.pm's key that rebar3 has built in.
     const project = rebar3Project({ repoUrl: `${proxy.url}/mirror`, publicKeyPem: upstream.publicKeyPem, deps: ['alpha'] });
     const result = await project.run(['get-deps']);
     expect(result.code, result.output).toBe(0);
     expect(existsSync(join(project.dir, '_build', 'default', 'lib', 'beta'))).toBe(true);
-    expect(readFileSync(join(project.dir, 'rebar.lock'), 'utf8')).toContain(upstream.tarball('alpha', '1.0.0').outerChecksum.toString('hex').toUpperCase());
+    expect(readFileSync(join(project.dir, 'rebar.lock'), 'utf8')).toContain(
+      upstream.tarball('alpha', '1.0.0').outerChecksum.toString('hex').toUpperCase(),
+    );
   });
 });

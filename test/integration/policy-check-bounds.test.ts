@@ -61,11 +61,13 @@ describe('the work one POST /api/policy/check can cause', () => {
     const refused = await check(proxy, lock);
     expect(refused.status).toBe(413);
     expect(refused.headers.get('x-hexproxy-error')).toBe('request_too_large');
-    expect(refused.text).toBe('hexproxy: the lock file pins 3000 distinct packages; POST /api/policy/check checks at most 500 per request (split the lock, or run `hexproxy policy check` where the server\'s configuration is)\n');
+    expect(refused.text).toBe(
+      "hexproxy: the lock file pins 3000 distinct packages; POST /api/policy/check checks at most 500 per request (split the lock, or run `hexproxy policy check` where the server's configuration is)\n",
+    );
     expect(upstream.totalHits()).toBe(before);
   });
 
-  it('reports names upstream\'s /names does not list without asking upstream for their files', async () => {
+  it("reports names upstream's /names does not list without asking upstream for their files", async () => {
     const proxy = await proxyWith({ policy });
     publicRepository(proxy.server).registry.dropMemory();
     const before = upstream.totalHits();
@@ -92,7 +94,12 @@ describe('the work one POST /api/policy/check can cause', () => {
     const answer = await check(proxy, mixLock(upstream, [{ name: 'plug', version: '1.15.0' }], madeUpEntries(400)));
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.text)).toEqual({
-      policyActive: false, note: 'no policy configured: nothing is blocked', checked: 401, blocked: [], skipped: [], errors: [],
+      policyActive: false,
+      note: 'no policy configured: nothing is blocked',
+      checked: 401,
+      blocked: [],
+      skipped: [],
+      errors: [],
     });
     expect(upstream.totalHits()).toBe(before);
   });
@@ -102,7 +109,15 @@ describe('the work one POST /api/policy/check can cause', () => {
     const gates = new Map<string, Gate>(LIBS.map((name) => [name, upstream.hold(`/packages/${name}`)]));
     const waiting = (): number => [...gates.values()].reduce((sum, gate) => sum + gate.waiting, 0);
     // Three checks of six packages each: each may fetch 4 at a time, all of them together 8.
-    const answers = [0, 1, 2].map((n) => check(proxy, mixLock(upstream, LIBS.slice(n * 6, n * 6 + 6).map((name) => ({ name, version: '1.0.0' })))));
+    const answers = [0, 1, 2].map((n) =>
+      check(
+        proxy,
+        mixLock(
+          upstream,
+          LIBS.slice(n * 6, n * 6 + 6).map((name) => ({ name, version: '1.0.0' })),
+        ),
+      ),
+    );
     try {
       await vi.waitFor(() => expect(waiting()).toBeGreaterThanOrEqual(8), { timeout: 5000, interval: 5 });
       // Round trips through hexproxy, so that whatever it was about to send has been sent.

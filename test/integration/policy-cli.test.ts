@@ -94,15 +94,22 @@ const unknownMixEntry = (name: string, version: string): string =>
 
 describe('hexproxy policy check', () => {
   it('prints each blocked release of a mix.lock with why, skips what the policy does not cover, and exits 1', async () => {
-    const lock = writeFile('mix.lock', mixLock(upstream, [
-      { name: 'plug', version: '1.15.0' },
-      { name: 'jason', version: '1.4.0' },
-      { name: 'ecto', version: '3.11.1' },
-      { name: 'left_pad', version: '1.0.0' },
-    ], [
-      `  "private_lib": {:hex, :private_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},`,
-      '  "forked": {:git, "https://example.invalid/forked.git", "0123456789abcdef", [branch: "main"]},',
-    ].join('\n') + '\n'));
+    const lock = writeFile(
+      'mix.lock',
+      mixLock(
+        upstream,
+        [
+          { name: 'plug', version: '1.15.0' },
+          { name: 'jason', version: '1.4.0' },
+          { name: 'ecto', version: '3.11.1' },
+          { name: 'left_pad', version: '1.0.0' },
+        ],
+        [
+          `  "private_lib": {:hex, :private_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},`,
+          '  "forked": {:git, "https://example.invalid/forked.git", "0123456789abcdef", [branch: "main"]},',
+        ].join('\n') + '\n',
+      ),
+    );
     const result = await runCli(['policy', 'check', '--mix-lock', lock, ...siteArgs()]);
     expect(result.code, result.stderr).toBe(1);
     // jason 1.4.0 is retired as deprecated (not blocked); ecto 3.11.1 is allowed by rule.
@@ -116,21 +123,53 @@ describe('hexproxy policy check', () => {
     expect(result.stderr).not.toContain('no policy configured');
   });
 
-  it('checks releases of an organization the policy covers through that organization\'s repository', async () => {
+  it("checks releases of an organization the policy covers through that organization's repository", async () => {
     const ACME_KEY = 'acme-upstream-key-for-policy-check';
     const orgUpstream = await startFakeUpstream({
       packages: [{ name: 'plug', releases: [{ version: '1.15.1', publishedAt: OLD }] }],
-      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'private_lib', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] }] } },
+      organizations: {
+        acme: {
+          authKey: ACME_KEY,
+          packages: [
+            {
+              name: 'private_lib',
+              releases: [
+                { version: '1.0.0', publishedAt: OLD },
+                { version: '1.1.0', publishedAt: OLD },
+              ],
+            },
+          ],
+        },
+      },
     });
     try {
       const orgKeyFile = writeFile('acme.pem', orgUpstream.organization('acme').publicKeyPem);
       const upstreamKeyFile = writeFile('upstream.pem', orgUpstream.publicKeyPem);
-      const config = writeFile('acme.json', JSON.stringify({
-        organizations: { acme: { authKey: ACME_KEY, publicKey: orgKeyFile } },
-        policy: { repositories: ['hexpm', 'acme'], deny: ['private_lib@1.0.0'] },
-      }));
-      const lock = writeFile('mix.lock', `%{\n${unknownMixEntry('plug', '1.15.1')}  "private_lib": {:hex, :private_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},\n}\n`);
-      const result = await runCli(['policy', 'check', '--mix-lock', lock, '--config', config, '--data-dir', tempDir(), '--upstream-url', orgUpstream.url, '--upstream-public-key', upstreamKeyFile]);
+      const config = writeFile(
+        'acme.json',
+        JSON.stringify({
+          organizations: { acme: { authKey: ACME_KEY, publicKey: orgKeyFile } },
+          policy: { repositories: ['hexpm', 'acme'], deny: ['private_lib@1.0.0'] },
+        }),
+      );
+      const lock = writeFile(
+        'mix.lock',
+        `%{\n${unknownMixEntry('plug', '1.15.1')}  "private_lib": {:hex, :private_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},\n}\n`,
+      );
+      const result = await runCli([
+        'policy',
+        'check',
+        '--mix-lock',
+        lock,
+        '--config',
+        config,
+        '--data-dir',
+        tempDir(),
+        '--upstream-url',
+        orgUpstream.url,
+        '--upstream-public-key',
+        upstreamKeyFile,
+      ]);
       expect(result.code, result.stderr).toBe(1);
       expect(lines(result)).toEqual([
         `BLOCKED private_lib 1.0.0 (${lock}): denied by policy.deny[0] "private_lib@1.0.0"`,
@@ -142,21 +181,43 @@ describe('hexproxy policy check', () => {
     }
   });
 
-  it('looks a rebar.lock\'s entries up in the configured organizations, then hexpm, as rebar3 does, and says where each was found', async () => {
+  it("looks a rebar.lock's entries up in the configured organizations, then hexpm, as rebar3 does, and says where each was found", async () => {
     const ACME_KEY = 'acme-upstream-key-for-rebar-policy-check';
     const orgUpstream = await startFakeUpstream({
       packages: [{ name: 'plug', releases: [{ version: '1.15.1', publishedAt: OLD }] }],
-      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'private_lib', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] }] } },
+      organizations: {
+        acme: {
+          authKey: ACME_KEY,
+          packages: [
+            {
+              name: 'private_lib',
+              releases: [
+                { version: '1.0.0', publishedAt: OLD },
+                { version: '1.1.0', publishedAt: OLD },
+              ],
+            },
+          ],
+        },
+      },
     });
     try {
       const orgKeyFile = writeFile('acme.pem', orgUpstream.organization('acme').publicKeyPem);
       const upstreamKeyFile = writeFile('upstream.pem', orgUpstream.publicKeyPem);
-      const config = writeFile('acme.json', JSON.stringify({
-        organizations: { acme: { authKey: ACME_KEY, publicKey: orgKeyFile } },
-        policy: { repositories: ['hexpm', 'acme'], deny: ['private_lib@1.0.0'] },
-      }));
+      const config = writeFile(
+        'acme.json',
+        JSON.stringify({
+          organizations: { acme: { authKey: ACME_KEY, publicKey: orgKeyFile } },
+          policy: { repositories: ['hexpm', 'acme'], deny: ['private_lib@1.0.0'] },
+        }),
+      );
       const args = ['--config', config, '--data-dir', tempDir(), '--upstream-url', orgUpstream.url, '--upstream-public-key', upstreamKeyFile];
-      const allowed = writeFile('rebar.lock', rebarLock(orgUpstream, [{ name: 'private_lib', version: '1.1.0', org: 'acme' }, { name: 'plug', version: '1.15.1' }]));
+      const allowed = writeFile(
+        'rebar.lock',
+        rebarLock(orgUpstream, [
+          { name: 'private_lib', version: '1.1.0', org: 'acme' },
+          { name: 'plug', version: '1.15.1' },
+        ]),
+      );
       const result = await runCli(['policy', 'check', '--rebar-lock', allowed, ...args]);
       expect(result.code, result.stdout + result.stderr).toBe(0);
       expect(lines(result)).toEqual([
@@ -165,10 +226,14 @@ describe('hexproxy policy check', () => {
         '2 checked, 0 blocked, 0 skipped, 0 errors',
       ]);
       const json = await runCli(['policy', 'check', '--json', '--rebar-lock', allowed, ...args]);
-      expect(JSON.parse(json.stdout)).toMatchObject({ checked: 2, errors: [], found: [
-        { name: 'private_lib', version: '1.1.0', source: allowed, repository: 'acme' },
-        { name: 'plug', version: '1.15.1', source: allowed, repository: 'hexpm' },
-      ] });
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        checked: 2,
+        errors: [],
+        found: [
+          { name: 'private_lib', version: '1.1.0', source: allowed, repository: 'acme' },
+          { name: 'plug', version: '1.15.1', source: allowed, repository: 'hexpm' },
+        ],
+      });
 
       const denied = writeFile('rebar.lock', rebarLock(orgUpstream, [{ name: 'private_lib', version: '1.0.0', org: 'acme' }]));
       const blocked = await runCli(['policy', 'check', '--rebar-lock', denied, ...args]);
@@ -196,11 +261,14 @@ describe('hexproxy policy check', () => {
   });
 
   it('checks a rebar.lock: a security retirement and a release younger than the minimum age, with the date it is allowed from', async () => {
-    const lock = writeFile('rebar.lock', rebarLock(upstream, [
-      { name: 'jason', version: '1.3.0' },
-      { name: 'plug', version: '1.16.0' },
-      { name: 'ecto', version: '3.10.0' },
-    ]));
+    const lock = writeFile(
+      'rebar.lock',
+      rebarLock(upstream, [
+        { name: 'jason', version: '1.3.0' },
+        { name: 'plug', version: '1.16.0' },
+        { name: 'ecto', version: '3.10.0' },
+      ]),
+    );
     const result = await runCli(['policy', 'check', '--rebar-lock', lock, ...siteArgs()]);
     expect(result.code, result.stderr).toBe(1);
     expect(lines(result)).toEqual([
@@ -211,8 +279,20 @@ describe('hexproxy policy check', () => {
   });
 
   it('exits 0 when every locked release is allowed, across a mix.lock and a rebar.lock, reading package files through the cache', async () => {
-    const mix = writeFile('mix.lock', mixLock(upstream, [{ name: 'jason', version: '1.4.1' }, { name: 'plug', version: '1.15.1' }]));
-    const rebar = writeFile('rebar.lock', rebarLock(upstream, [{ name: 'old_lib', version: '0.1.0' }, { name: 'ecto', version: '3.10.0' }]));
+    const mix = writeFile(
+      'mix.lock',
+      mixLock(upstream, [
+        { name: 'jason', version: '1.4.1' },
+        { name: 'plug', version: '1.15.1' },
+      ]),
+    );
+    const rebar = writeFile(
+      'rebar.lock',
+      rebarLock(upstream, [
+        { name: 'old_lib', version: '0.1.0' },
+        { name: 'ecto', version: '3.10.0' },
+      ]),
+    );
     const args = siteArgs();
     const hitsBefore = upstream.hits('/packages/plug');
     const result = await runCli(['policy', 'check', '--mix-lock', mix, '--rebar-lock', rebar, ...args]);
@@ -227,11 +307,33 @@ describe('hexproxy policy check', () => {
   });
 
   it('reports what cannot be checked as errors and exits 2, even when something is also blocked', async () => {
-    const mix = writeFile('mix.lock', mixLock(upstream, [{ name: 'plug', version: '1.15.0' }, { name: 'jason', version: '1.4.1' }], unknownMixEntry('nosuch', '1.0.0')));
+    const mix = writeFile(
+      'mix.lock',
+      mixLock(
+        upstream,
+        [
+          { name: 'plug', version: '1.15.0' },
+          { name: 'jason', version: '1.4.1' },
+        ],
+        unknownMixEntry('nosuch', '1.0.0'),
+      ),
+    );
     const unknownRelease = writeFile('mix.lock', `%{\n${unknownMixEntry('plug', '9.9.9')}}\n`);
     const malformed = writeFile('mix.lock', '%{\n  "plug": {:hex, :plug, "1.15.0"\n');
     const missing = join(tempDir(), 'rebar.lock');
-    const result = await runCli(['policy', 'check', '--mix-lock', mix, '--mix-lock', unknownRelease, '--mix-lock', malformed, '--rebar-lock', missing, ...siteArgs()]);
+    const result = await runCli([
+      'policy',
+      'check',
+      '--mix-lock',
+      mix,
+      '--mix-lock',
+      unknownRelease,
+      '--mix-lock',
+      malformed,
+      '--rebar-lock',
+      missing,
+      ...siteArgs(),
+    ]);
     expect(result.code, result.stderr).toBe(2);
     expect(lines(result)).toEqual([
       `BLOCKED plug 1.15.0 (${mix}): advisory GHSA-crit-0001 (critical) at or above policy.blockAdvisorySeverity "high"`,
@@ -244,26 +346,46 @@ describe('hexproxy policy check', () => {
   });
 
   it('prints a machine-readable report with --json', async () => {
-    const lock = writeFile('mix.lock', mixLock(upstream, [
-      { name: 'ecto', version: '3.11.0' },
-      { name: 'jason', version: '1.4.1' },
-    ], [
-      unknownMixEntry('nosuch', '2.0.0'),
-      '  "forked": {:git, "https://example.invalid/forked.git", "0123456789abcdef", [branch: "main"]},\n',
-    ].join('')));
+    const lock = writeFile(
+      'mix.lock',
+      mixLock(
+        upstream,
+        [
+          { name: 'ecto', version: '3.11.0' },
+          { name: 'jason', version: '1.4.1' },
+        ],
+        [
+          unknownMixEntry('nosuch', '2.0.0'),
+          '  "forked": {:git, "https://example.invalid/forked.git", "0123456789abcdef", [branch: "main"]},\n',
+        ].join(''),
+      ),
+    );
     const result = await runCli(['policy', 'check', '--json', '--mix-lock', lock, ...siteArgs()]);
     expect(result.code, result.stderr).toBe(2);
     expect(JSON.parse(result.stdout)).toEqual({
       policyActive: true,
       checked: 2,
-      blocked: [{ name: 'ecto', version: '3.11.0', source: lock, reasons: ['advisory GHSA-high-0002 (high) at or above policy.blockAdvisorySeverity "high"'] }],
+      blocked: [
+        {
+          name: 'ecto',
+          version: '3.11.0',
+          source: lock,
+          reasons: ['advisory GHSA-high-0002 (high) at or above policy.blockAdvisorySeverity "high"'],
+        },
+      ],
       skipped: [{ name: 'forked', source: lock, reason: 'git dependency, not a Hex package' }],
       errors: [{ name: 'nosuch', version: '2.0.0', source: lock, message: 'upstream has no /packages/nosuch' }],
     });
   });
 
   it('runs without a policy, saying on stderr that nothing is blocked', async () => {
-    const lock = writeFile('mix.lock', mixLock(upstream, [{ name: 'plug', version: '1.15.0' }, { name: 'left_pad', version: '1.0.0' }]));
+    const lock = writeFile(
+      'mix.lock',
+      mixLock(upstream, [
+        { name: 'plug', version: '1.15.0' },
+        { name: 'left_pad', version: '1.0.0' },
+      ]),
+    );
     const result = await runCli(['policy', 'check', '--mix-lock', lock, ...siteArgs({ withPolicy: false })]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain('no policy configured: nothing is blocked');
@@ -283,7 +405,9 @@ describe('hexproxy policy check', () => {
   it('documents its exit codes in --help', async () => {
     const result = await runCli(['policy', 'check', '--help']);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/Exit codes:\n\s+0 +every locked release checked is allowed\n\s+1 +some locked release is blocked.*\n\s+2 +something could not be checked/);
+    expect(result.stdout).toMatch(
+      /Exit codes:\n\s+0 +every locked release checked is allowed\n\s+1 +some locked release is blocked.*\n\s+2 +something could not be checked/,
+    );
   });
 });
 
@@ -311,13 +435,18 @@ describe('hexproxy policy explain', () => {
     const json = await runCli(['policy', 'explain', '--json', 'ecto@3.11.1', ...siteArgs()]);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({
-      name: 'ecto', version: '3.11.1', repository: 'hexpm', allowed: true, decidedBy: 'rule', reasons: [],
+      name: 'ecto',
+      version: '3.11.1',
+      repository: 'hexpm',
+      allowed: true,
+      decidedBy: 'rule',
+      reasons: [],
       rule: { key: 'policy.allow[0]', action: 'allow', match: 'ecto@3.11.1' },
       decision: 'allowed by policy.allow[0] "ecto@3.11.1", which lifts every restriction',
     });
   });
 
-  it('gives each restriction\'s verdict for a release too new, with the date it becomes allowed', async () => {
+  it("gives each restriction's verdict for a release too new, with the date it becomes allowed", async () => {
     const allowedFrom = plusDays(ONE_DAY_AGO, 7);
     const result = await runCli(['policy', 'explain', 'plug@1.16.0', ...siteArgs()]);
     expect(result.code, result.stderr).toBe(1);
@@ -343,8 +472,12 @@ describe('hexproxy policy explain', () => {
       { restriction: 'advisories', blocks: false, detail: 'none', threshold: 'high', advisories: [] },
       { restriction: 'retirement', blocks: false, detail: 'not retired', retired: null },
       {
-        restriction: 'age', blocks: true, detail: explanation.reasons[0], minReleaseAge: '7d',
-        publishedAt: iso(ONE_DAY_AGO), allowedFrom: iso(allowedFrom),
+        restriction: 'age',
+        blocks: true,
+        detail: explanation.reasons[0],
+        minReleaseAge: '7d',
+        publishedAt: iso(ONE_DAY_AGO),
+        allowedFrom: iso(allowedFrom),
       },
     ]);
   });

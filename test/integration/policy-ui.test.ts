@@ -46,10 +46,19 @@ const packages: PackageSpec[] = [
     ],
   },
   // Every restriction at once: three reasons on one row.
-  { name: 'cowboy', releases: [{ version: '2.0.0', publishedAt: new Date(START - DAY), advisories: [high], retired: { reason: 2, message: 'insecure' } }] },
+  {
+    name: 'cowboy',
+    releases: [{ version: '2.0.0', publishedAt: new Date(START - DAY), advisories: [high], retired: { reason: 2, message: 'insecure' } }],
+  },
   { name: 'left_pad', releases: [{ version: '1.0.0', publishedAt: OLD }] },
   { name: 'decimal', releases: [{ version: '2.1.1', publishedAt: OLD }] },
-  { name: 'old_lib', releases: [{ version: '0.1.0', publishedAt: null }, { version: '0.2.0', publishedAt: OLD }] },
+  {
+    name: 'old_lib',
+    releases: [
+      { version: '0.1.0', publishedAt: null },
+      { version: '0.2.0', publishedAt: OLD },
+    ],
+  },
 ];
 
 const policy = {
@@ -77,7 +86,12 @@ interface Row {
 
 /** Text as the browser shows it: the entities Hono's JSX escapes, decoded. */
 const text = (html: string): string =>
-  html.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  html
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&');
 
 async function page(path: string): Promise<string> {
   const response = await proxy.get(path);
@@ -113,7 +127,10 @@ function writePolicy(section: Record<string, unknown>): void {
 beforeAll(async () => {
   upstream = await startFakeUpstream({ packages });
   proxy = await startProxy({
-    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy }, clock: () => now,
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
+    config: { policy },
+    clock: () => now,
     flags: { 'log-level': 'warn' },
   });
 });
@@ -129,7 +146,8 @@ describe('a package page under a policy', () => {
     expect([...plug.keys()]).toEqual(['1.16.0', '1.15.1', '1.15.0', '1.14.0']);
     expect(plug.get('1.14.0')).toMatchObject({ state: 'blocked', reasons: ['denied by policy.deny[1] "plug@< 1.15.0" (GHSA-old-plug)'] });
     expect(plug.get('1.15.0')).toMatchObject({
-      state: 'blocked', reasons: ['advisory GHSA-crit-0001 (critical) at or above policy.blockAdvisorySeverity "high"'],
+      state: 'blocked',
+      reasons: ['advisory GHSA-crit-0001 (critical) at or above policy.blockAdvisorySeverity "high"'],
     });
     expect(plug.get('1.16.0')).toMatchObject({
       state: 'blocked',
@@ -142,7 +160,8 @@ describe('a package page under a policy', () => {
 
     const jason = await releases('jason');
     expect(jason.get('1.3.0')).toMatchObject({
-      state: 'blocked', reasons: ['retired (security: CVE fixed in 1.4.1) and policy.blockRetired blocks that reason'],
+      state: 'blocked',
+      reasons: ['retired (security: CVE fixed in 1.4.1) and policy.blockRetired blocks that reason'],
     });
     // Retired as deprecated: shown as retired, but not blocked.
     expect(jason.get('1.4.0')).toMatchObject({ state: 'allowed', reasons: [] });
@@ -161,7 +180,8 @@ describe('a package page under a policy', () => {
 
     const oldLib = await releases('old_lib');
     expect(oldLib.get('0.1.0')).toMatchObject({
-      state: 'blocked', reasons: ['has no publication date and policy.undatedReleases is "block" (policy.minReleaseAge "7d")'],
+      state: 'blocked',
+      reasons: ['has no publication date and policy.undatedReleases is "block" (policy.minReleaseAge "7d")'],
     });
     expect(oldLib.get('0.2.0')).toMatchObject({ state: 'allowed', reasons: [] });
 
@@ -172,13 +192,16 @@ describe('a package page under a policy', () => {
   it('names the allow rule that lifts every restriction, and marks nothing else', async () => {
     const ecto = await releases('ecto');
     expect(ecto.get('3.11.1')).toMatchObject({
-      state: 'allowed-by-rule', reasons: [],
+      state: 'allowed-by-rule',
+      reasons: [],
       rule: 'allowed by policy.allow[0] "ecto@3.11.1", which lifts every restriction (vetted by security)',
     });
     expect(ecto.get('3.11.1')?.badges).toContain('allowed by policy rule');
     expect(ecto.get('3.11.1')?.badges).not.toContain('blocked by policy');
     expect(ecto.get('3.11.0')).toMatchObject({
-      state: 'blocked', reasons: ['advisory GHSA-high-0002 (high) at or above policy.blockAdvisorySeverity "high"'], rule: undefined,
+      state: 'blocked',
+      reasons: ['advisory GHSA-high-0002 (high) at or above policy.blockAdvisorySeverity "high"'],
+      rule: undefined,
     });
     // A low advisory is below the threshold.
     expect(ecto.get('3.10.0')).toMatchObject({ state: 'allowed', reasons: [], rule: undefined });
@@ -200,7 +223,9 @@ describe('a package page under a policy', () => {
     expect(await page('/ui/packages/jason')).not.toContain('id="selected-blocked"');
     // Nothing blocked: a plain notice, and no marks.
     const decimal = await page('/ui/packages/decimal');
-    expect(text(decimal)).toMatch(/<div class="notice" id="policy-notice" data-blocked="0">hexproxy's policy applies to hexpm: clients see 1 of 1 release\.\s*<\/div>/);
+    expect(text(decimal)).toMatch(
+      /<div class="notice" id="policy-notice" data-blocked="0">hexproxy's policy applies to hexpm: clients see 1 of 1 release\.\s*<\/div>/,
+    );
     expect(decimal).not.toContain('>blocked by policy<');
     expect(decimal).toContain('0 retired, 0 blocked by policy');
     expect(rows(decimal)).toEqual([{ version: '2.1.1', state: 'allowed', reasons: [], rule: undefined, badges: ['not cached'] }]);

@@ -44,7 +44,13 @@ const packages: PackageSpec[] = [
       { version: '1.4.1', publishedAt: OLD },
     ],
   },
-  { name: 'left_pad', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] },
+  {
+    name: 'left_pad',
+    releases: [
+      { version: '1.0.0', publishedAt: OLD },
+      { version: '1.1.0', publishedAt: OLD },
+    ],
+  },
   {
     name: 'ecto',
     releases: [
@@ -195,7 +201,8 @@ describe('the filtered registry', () => {
 
 describe('saying why a release is missing', () => {
   /** The access-log line of the request that got `response`. */
-  const accessLine = (response: HttpResult) => proxy.logs.find((line) => line.msg === 'request' && line['reqId'] === response.headers['x-request-id']);
+  const accessLine = (response: HttpResult) =>
+    proxy.logs.find((line) => line.msg === 'request' && line['reqId'] === response.headers['x-request-id']);
 
   it('names the releases a package file lost, and why in a word, in a header and in the access log, from memory too', async () => {
     const expected = '1.14.0 (deny), 1.15.0 (advisory), 1.16.0 (too-new)';
@@ -267,7 +274,9 @@ describe('tarballs of blocked releases', () => {
     const blocked = await proxy.get('/tarballs/plug-1.15.0.tar');
     expect(blocked.status).toBe(403);
     expect(blocked.headers['x-hexproxy-error']).toBe('blocked_by_policy');
-    expect(blocked.body.toString()).toMatch(/plug 1\.15\.0 is blocked: advisory GHSA-crit-0001 \(critical\) at or above policy\.blockAdvisorySeverity "high"/);
+    expect(blocked.body.toString()).toMatch(
+      /plug 1\.15\.0 is blocked: advisory GHSA-crit-0001 \(critical\) at or above policy\.blockAdvisorySeverity "high"/,
+    );
     const denied = await proxy.get('/tarballs/left_pad-1.0.0.tar');
     expect(denied.status).toBe(403);
     expect(denied.body.toString()).toMatch(/denied by policy\.deny\[0\] "left_pad"/);
@@ -288,16 +297,35 @@ describe('POST /api/policy/check', () => {
   };
 
   it('answers 409 with what a mix.lock pins that the policy blocks, and 200 when nothing is', async () => {
-    const blocked = await post(mixLock(upstream, [{ name: 'plug', version: '1.15.0' }, { name: 'jason', version: '1.4.1' }, { name: 'left_pad', version: '1.1.0' }]));
+    const blocked = await post(
+      mixLock(upstream, [
+        { name: 'plug', version: '1.15.0' },
+        { name: 'jason', version: '1.4.1' },
+        { name: 'left_pad', version: '1.1.0' },
+      ]),
+    );
     expect(blocked.status).toBe(409);
     expect(JSON.parse(blocked.text)).toEqual({
-      policyActive: true, checked: 3, skipped: [], errors: [],
+      policyActive: true,
+      checked: 3,
+      skipped: [],
+      errors: [],
       blocked: [
-        { name: 'plug', version: '1.15.0', source: 'mix.lock', reasons: ['advisory GHSA-crit-0001 (critical) at or above policy.blockAdvisorySeverity "high"'] },
+        {
+          name: 'plug',
+          version: '1.15.0',
+          source: 'mix.lock',
+          reasons: ['advisory GHSA-crit-0001 (critical) at or above policy.blockAdvisorySeverity "high"'],
+        },
         { name: 'left_pad', version: '1.1.0', source: 'mix.lock', reasons: ['denied by policy.deny[0] "left_pad"'] },
       ],
     });
-    const clean = await post(rebarLock(upstream, [{ name: 'plug', version: '1.15.1' }, { name: 'ecto', version: '3.11.1' }]));
+    const clean = await post(
+      rebarLock(upstream, [
+        { name: 'plug', version: '1.15.1' },
+        { name: 'ecto', version: '3.11.1' },
+      ]),
+    );
     expect(clean.status).toBe(200);
     expect(JSON.parse(clean.text)).toMatchObject({ checked: 2, blocked: [], errors: [] });
   });
@@ -318,8 +346,13 @@ describe('POST /api/policy/check', () => {
 
 describe('configuring the policy', () => {
   it('refuses to start with a policy for a repository hexproxy does not serve', async () => {
-    await expect(startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy: { ...policy, repositories: ['hexmp'] } } }))
-      .rejects.toThrow(/config key policy\.repositories: "hexmp" is not a repository hexproxy serves \(hexpm\)/);
+    await expect(
+      startProxy({
+        upstreamUrl: upstream.url,
+        upstreamPublicKeyPem: upstream.publicKeyPem,
+        config: { policy: { ...policy, repositories: ['hexmp'] } },
+      }),
+    ).rejects.toThrow(/config key policy\.repositories: "hexmp" is not a repository hexproxy serves \(hexpm\)/);
   });
 });
 
@@ -334,7 +367,12 @@ describe('reloading the policy', () => {
     expect((await open<Package>(after, { kind: 'package', name: 'jason' })).releases.map((r) => r.version)).toEqual(['1.4.1']);
     const versionsAfter = await proxy.get('/versions');
     expect(versionsAfter.headers['etag']).not.toBe(versionsBefore.headers['etag']);
-    expect((await open<Versions>(versionsAfter, { kind: 'versions' })).packages.find((p) => p.name === 'jason')).toEqual({ name: 'jason', versions: ['1.4.1'], retired: [], with_advisories: [] });
+    expect((await open<Versions>(versionsAfter, { kind: 'versions' })).packages.find((p) => p.name === 'jason')).toEqual({
+      name: 'jason',
+      versions: ['1.4.1'],
+      retired: [],
+      with_advisories: [],
+    });
 
     // An invalid edit is refused and the policy in force stays.
     writePolicy({ ...policy, minReleaseAge: '7 days' });
@@ -357,21 +395,42 @@ describe('reloading the policy', () => {
     writeFileSync(keyFile, upstream.publicKeyPem);
     const configFile = join(dir, 'hexproxy.json');
     writeFileSync(configFile, JSON.stringify({ policy: { deny: ['plug'] } }));
-    const child = spawn(process.execPath, [cliPath, 'serve', '--config', configFile, '--host', '127.0.0.1', '--port', '0', '--data-dir', join(dir, 'data'), '--upstream-url', upstream.url, '--upstream-public-key', keyFile], {
-      env: { PATH: process.env['PATH'] }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        cliPath,
+        'serve',
+        '--config',
+        configFile,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        '0',
+        '--data-dir',
+        join(dir, 'data'),
+        '--upstream-url',
+        upstream.url,
+        '--upstream-public-key',
+        keyFile,
+      ],
+      {
+        env: { PATH: process.env['PATH'] },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
-    const waitFor = (pattern: RegExp, stream: 'stdout' | 'stderr') => new Promise<RegExpExecArray>((resolve, reject) => {
-      const check = (): boolean => {
-        const match = pattern.exec(stream === 'stdout' ? stdout : stderr);
-        if (match) resolve(match);
-        return match !== null;
-      };
-      if (check()) return;
-      child[stream].on('data', () => check());
-      child.once('close', () => reject(new Error(`hexproxy exited before ${pattern}: ${stderr}`)));
-    });
+    const waitFor = (pattern: RegExp, stream: 'stdout' | 'stderr') =>
+      new Promise<RegExpExecArray>((resolve, reject) => {
+        const check = (): boolean => {
+          const match = pattern.exec(stream === 'stdout' ? stdout : stderr);
+          if (match) resolve(match);
+          return match !== null;
+        };
+        if (check()) return;
+        child[stream].on('data', () => check());
+        child.once('close', () => reject(new Error(`hexproxy exited before ${pattern}: ${stderr}`)));
+      });
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     try {
@@ -400,18 +459,32 @@ function decodeServed(body: Buffer, name: string): Package {
 }
 
 describe('a policy over an organization', () => {
-  it('filters the organization\'s registry when policy.repositories names it, and leaves it alone otherwise', async () => {
+  it("filters the organization's registry when policy.repositories names it, and leaves it alone otherwise", async () => {
     const ACME_KEY = 'acme-upstream-key-for-policy';
     const orgUpstream = await startFakeUpstream({
       packages: [{ name: 'jason', releases: [{ version: '1.4.1', publishedAt: OLD }] }],
-      organizations: { acme: { authKey: ACME_KEY, packages: [{ name: 'private_lib', releases: [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }] }] } },
+      organizations: {
+        acme: {
+          authKey: ACME_KEY,
+          packages: [
+            {
+              name: 'private_lib',
+              releases: [
+                { version: '1.0.0', publishedAt: OLD },
+                { version: '1.1.0', publishedAt: OLD },
+              ],
+            },
+          ],
+        },
+      },
     });
     const dir = tempDir('hexproxy-org-policy-');
     const orgKeyFile = join(dir, 'acme.pem');
     writeFileSync(orgKeyFile, orgUpstream.organization('acme').publicKeyPem);
     const organizations = { acme: { authKey: ACME_KEY, publicKey: orgKeyFile } };
     const orgProxy = await startProxy({
-      upstreamUrl: orgUpstream.url, upstreamPublicKeyPem: orgUpstream.publicKeyPem,
+      upstreamUrl: orgUpstream.url,
+      upstreamPublicKeyPem: orgUpstream.publicKeyPem,
       config: { organizations, policy: { repositories: ['hexpm', 'acme'], deny: ['private_lib@1.1.0', 'jason'] } },
     });
     try {
@@ -424,36 +497,56 @@ describe('a policy over an organization', () => {
         expect(response.status, response.body.toString()).toBe(200);
         return (await openRegistryFile(response.body, resource, { publicKey: orgKey, repository: 'acme', maxBytes: 1 << 20 })).message as T;
       };
-      expect((await openAcme<Package>('/repos/acme/packages/private_lib', { kind: 'package', name: 'private_lib' })).releases.map((r) => r.version)).toEqual(['1.0.0']);
-      expect((await openAcme<Versions>('/repos/acme/versions', { kind: 'versions' })).packages).toEqual([{ name: 'private_lib', versions: ['1.0.0'], retired: [], with_advisories: [] }]);
+      expect(
+        (await openAcme<Package>('/repos/acme/packages/private_lib', { kind: 'package', name: 'private_lib' })).releases.map((r) => r.version),
+      ).toEqual(['1.0.0']);
+      expect((await openAcme<Versions>('/repos/acme/versions', { kind: 'versions' })).packages).toEqual([
+        { name: 'private_lib', versions: ['1.0.0'], retired: [], with_advisories: [] },
+      ]);
       // The rule "jason" matches by name in every repository the policy covers: hexpm's jason is gone.
       const jason = await orgProxy.get('/packages/jason');
-      expect((await openRegistryFile(jason.body, { kind: 'package', name: 'jason' }, { publicKey: orgKey, repository: 'hexpm', maxBytes: 1 << 20 })).message).toMatchObject({ releases: [] });
+      expect(
+        (await openRegistryFile(jason.body, { kind: 'package', name: 'jason' }, { publicKey: orgKey, repository: 'hexpm', maxBytes: 1 << 20 }))
+          .message,
+      ).toMatchObject({ releases: [] });
 
       // The lock-file check reads the organization only for a token that may read it.
       const lock = `%{\n  "private_lib": {:hex, :private_lib, "1.1.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},\n}\n`;
       const asAnonymous = await fetch(`${orgProxy.url}/api/policy/check`, { method: 'POST', body: lock });
       expect(asAnonymous.status).toBe(200);
-      expect(await asAnonymous.json()).toMatchObject({ checked: 0, skipped: [{ name: 'private_lib', reason: 'it is in repository "hexpm:acme", which your token may not read' }] });
+      expect(await asAnonymous.json()).toMatchObject({
+        checked: 0,
+        skipped: [{ name: 'private_lib', reason: 'it is in repository "hexpm:acme", which your token may not read' }],
+      });
       const withToken = await fetch(`${orgProxy.url}/api/policy/check`, { method: 'POST', body: lock, headers: { authorization } });
       expect(withToken.status).toBe(409);
-      expect(await withToken.json()).toMatchObject({ checked: 1, blocked: [{ name: 'private_lib', version: '1.1.0', reasons: ['denied by policy.deny[0] "private_lib@1.1.0"'] }] });
+      expect(await withToken.json()).toMatchObject({
+        checked: 1,
+        blocked: [{ name: 'private_lib', version: '1.1.0', reasons: ['denied by policy.deny[0] "private_lib@1.1.0"'] }],
+      });
 
       // A rebar.lock records no repository: it is looked up in acme, then hexpm, among those the caller may read.
       const rebar = rebarLock(orgUpstream, [{ name: 'private_lib', version: '1.1.0', org: 'acme' }]);
       const rebarWithToken = await fetch(`${orgProxy.url}/api/policy/check`, { method: 'POST', body: rebar, headers: { authorization } });
       expect(rebarWithToken.status).toBe(409);
       expect(await rebarWithToken.json()).toMatchObject({
-        checked: 1, blocked: [{ name: 'private_lib', version: '1.1.0' }], found: [{ name: 'private_lib', version: '1.1.0', source: 'rebar.lock', repository: 'acme' }],
+        checked: 1,
+        blocked: [{ name: 'private_lib', version: '1.1.0' }],
+        found: [{ name: 'private_lib', version: '1.1.0', source: 'rebar.lock', repository: 'acme' }],
       });
       const rebarAnonymous = await fetch(`${orgProxy.url}/api/policy/check`, { method: 'POST', body: rebar });
       expect(rebarAnonymous.status).toBe(422);
-      expect(await rebarAnonymous.json()).toMatchObject({ checked: 0, errors: [{ name: 'private_lib', message: expect.stringMatching(/^found in no repository hexproxy serves: looked in hexpm/) }] });
+      expect(await rebarAnonymous.json()).toMatchObject({
+        checked: 0,
+        errors: [{ name: 'private_lib', message: expect.stringMatching(/^found in no repository hexproxy serves: looked in hexpm/) }],
+      });
 
       // Only hexpm covered: the organization is served as upstream has it.
       writeFileSync(orgProxy.configFile as string, JSON.stringify({ organizations, policy: { deny: ['private_lib@1.1.0', 'jason'] } }));
       orgProxy.server.hexproxy.reloadPolicy();
-      expect((await openAcme<Package>('/repos/acme/packages/private_lib', { kind: 'package', name: 'private_lib' })).releases.map((r) => r.version)).toEqual(['1.0.0', '1.1.0']);
+      expect(
+        (await openAcme<Package>('/repos/acme/packages/private_lib', { kind: 'package', name: 'private_lib' })).releases.map((r) => r.version),
+      ).toEqual(['1.0.0', '1.1.0']);
     } finally {
       await orgProxy.close();
       await orgUpstream.close();

@@ -9,7 +9,19 @@ import { mixLock, rebarLock } from '../support/locks.js';
 import { startProxy, tempDir } from '../support/proxy.js';
 
 const packages = [
-  { name: 'app_a', releases: [{ version: '1.0.0' }, { version: '1.2.0', dependencies: [{ package: 'app_b', requirement: '~> 2.0' }, { package: 'app_opt', requirement: '~> 0.1', optional: true }] }] },
+  {
+    name: 'app_a',
+    releases: [
+      { version: '1.0.0' },
+      {
+        version: '1.2.0',
+        dependencies: [
+          { package: 'app_b', requirement: '~> 2.0' },
+          { package: 'app_opt', requirement: '~> 0.1', optional: true },
+        ],
+      },
+    ],
+  },
   { name: 'app_b', releases: [{ version: '2.0.0', dependencies: [{ package: 'app_c', requirement: '>= 0.1.0' }] }, { version: '2.1.0-rc.0' }] },
   { name: 'app_c', releases: [{ version: '0.1.0' }, { version: '0.2.0', retired: { reason: 2, message: 'CVE' } }] },
   { name: 'app_opt', releases: [{ version: '0.1.0' }] },
@@ -57,13 +69,15 @@ const orgPackages = {
       packages: [
         {
           name: 'acme_core',
-          releases: [{
-            version: '1.0.0',
-            dependencies: [
-              { package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' },
-              { package: 'acme_util', requirement: '>= 0.1.0' },
-            ],
-          }],
+          releases: [
+            {
+              version: '1.0.0',
+              dependencies: [
+                { package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' },
+                { package: 'acme_util', requirement: '>= 0.1.0' },
+              ],
+            },
+          ],
         },
         { name: 'acme_util', releases: [{ version: '0.1.0' }] },
         { name: 'shared_name', releases: [{ version: '1.0.0', description: 'the private one' }] },
@@ -96,14 +110,21 @@ function writeFile(name: string, text: string): string {
 describe('prewarm --mix-lock', () => {
   it('fetches every hex entry, skips git, path and other-repository entries with a note', async () => {
     const { upstream, dataDir, args } = await site();
-    const lock = writeFile('mix.lock', mixLock(upstream, [
-      { name: 'app_a', version: '1.2.0', deps: [{ name: 'app_b', requirement: '~> 2.0' }] },
-      { name: 'app_b', version: '2.0.0' },
-      { name: 'app_c', version: '0.1.0' },
-    ], [
-      `  "private_lib": {:hex, :private_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},`,
-      '  "forked": {:git, "https://example.invalid/forked.git", "0123456789abcdef", [branch: "main"]},',
-    ].join('\n') + '\n'));
+    const lock = writeFile(
+      'mix.lock',
+      mixLock(
+        upstream,
+        [
+          { name: 'app_a', version: '1.2.0', deps: [{ name: 'app_b', requirement: '~> 2.0' }] },
+          { name: 'app_b', version: '2.0.0' },
+          { name: 'app_c', version: '0.1.0' },
+        ],
+        [
+          `  "private_lib": {:hex, :private_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:acme", "${'b'.repeat(64)}"},`,
+          '  "forked": {:git, "https://example.invalid/forked.git", "0123456789abcdef", [branch: "main"]},',
+        ].join('\n') + '\n',
+      ),
+    );
     const result = await runCli(['prewarm', '--mix-lock', lock, '--pin', ...args]);
     expect(result.stdout, result.stdout + result.stderr).not.toMatch(/FAILED/);
     expect(result.code, result.stderr).toBe(0);
@@ -122,14 +143,19 @@ describe('prewarm --mix-lock', () => {
   it('refuses a release whose locked checksum disagrees with the signed registry, without fetching it', async () => {
     const { upstream, dataDir, args } = await site();
     const wrong = 'ab'.repeat(32);
-    const lock = writeFile('mix.lock', mixLock(upstream, [
-      { name: 'app_b', version: '2.0.0', outerChecksum: wrong },
-      { name: 'app_c', version: '0.1.0' },
-    ]));
+    const lock = writeFile(
+      'mix.lock',
+      mixLock(upstream, [
+        { name: 'app_b', version: '2.0.0', outerChecksum: wrong },
+        { name: 'app_c', version: '0.1.0' },
+      ]),
+    );
     const result = await runCli(['prewarm', '--mix-lock', lock, ...args]);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/failed:\s+1/);
-    expect(result.stdout).toContain(`FAILED app_b 2.0.0 (from ${lock}): app_b 2.0.0: ${lock} locks outer checksum ${wrong}, but the signed registry says ${upstream.tarball('app_b', '2.0.0').outerChecksum.toString('hex')}; not fetched`);
+    expect(result.stdout).toContain(
+      `FAILED app_b 2.0.0 (from ${lock}): app_b 2.0.0: ${lock} locks outer checksum ${wrong}, but the signed registry says ${upstream.tarball('app_b', '2.0.0').outerChecksum.toString('hex')}; not fetched`,
+    );
     expect(upstream.hits('/tarballs/app_b-2.0.0.tar')).toBe(0);
     expect(cachedReleases(dataDir)).toEqual(['app_c@0.1.0']);
   });
@@ -147,7 +173,13 @@ describe('prewarm --mix-lock', () => {
 describe('prewarm --rebar-lock', () => {
   it('fetches the packages of a rebar.lock, checking pkg_hash_ext', async () => {
     const { upstream, dataDir, args } = await site();
-    const lock = writeFile('rebar.lock', rebarLock(upstream, [{ name: 'app_b', version: '2.0.0' }, { name: 'app_c', version: '0.1.0' }]));
+    const lock = writeFile(
+      'rebar.lock',
+      rebarLock(upstream, [
+        { name: 'app_b', version: '2.0.0' },
+        { name: 'app_c', version: '0.1.0' },
+      ]),
+    );
     const result = await runCli(['prewarm', '--rebar-lock', lock, ...args]);
     expect(result.code).toBe(0);
     expect(cachedReleases(dataDir)).toEqual(['app_b@2.0.0', 'app_c@0.1.0']);
@@ -190,13 +222,28 @@ describe('prewarm SPEC...', () => {
 });
 
 describe('prewarm with organizations', () => {
-  it('fetches a mix.lock\'s hexpm:acme entries through acme, and skips those of an organization not configured, naming the config key', async () => {
+  it("fetches a mix.lock's hexpm:acme entries through acme, and skips those of an organization not configured, naming the config key", async () => {
     const { upstream, dataDir, args } = await orgSite();
-    const lock = writeFile('mix.lock', mixLock(upstream, [
-      { name: 'acme_core', version: '1.0.0', org: 'acme', deps: [{ name: 'pub_json', requirement: '~> 1.0' }, { name: 'acme_util', requirement: '>= 0.1.0' }] },
-      { name: 'acme_util', version: '0.1.0', org: 'acme' },
-      { name: 'pub_json', version: '1.1.0' },
-    ], `  "globex_lib": {:hex, :globex_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:globex", "${'b'.repeat(64)}"},\n`));
+    const lock = writeFile(
+      'mix.lock',
+      mixLock(
+        upstream,
+        [
+          {
+            name: 'acme_core',
+            version: '1.0.0',
+            org: 'acme',
+            deps: [
+              { name: 'pub_json', requirement: '~> 1.0' },
+              { name: 'acme_util', requirement: '>= 0.1.0' },
+            ],
+          },
+          { name: 'acme_util', version: '0.1.0', org: 'acme' },
+          { name: 'pub_json', version: '1.1.0' },
+        ],
+        `  "globex_lib": {:hex, :globex_lib, "1.0.0", "${'a'.repeat(64)}", [:mix], [], "hexpm:globex", "${'b'.repeat(64)}"},\n`,
+      ),
+    );
     const result = await runCli(['prewarm', '--mix-lock', lock, ...args]);
     expect(result.code, result.stdout + result.stderr).toBe(0);
     expect(result.stdout).toMatch(/fetched:\s+3/);
@@ -208,24 +255,29 @@ describe('prewarm with organizations', () => {
     expect(result.stderr).toMatch(/prewarm \d\/3: acme\/acme_core 1\.0\.0 fetched/);
   });
 
-  it('checks a hexpm:acme entry\'s locked checksum against acme\'s signed registry', async () => {
+  it("checks a hexpm:acme entry's locked checksum against acme's signed registry", async () => {
     const { upstream, dataDir, args } = await orgSite();
     const wrong = 'cd'.repeat(32);
     const lock = writeFile('mix.lock', mixLock(upstream, [{ name: 'acme_util', version: '0.1.0', org: 'acme', outerChecksum: wrong }]));
     const result = await runCli(['prewarm', '--mix-lock', lock, ...args]);
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain(`locks outer checksum ${wrong}, but the signed registry says ${upstream.tarball('acme_util', '0.1.0', 'acme').outerChecksum.toString('hex')}; not fetched`);
+    expect(result.stdout).toContain(
+      `locks outer checksum ${wrong}, but the signed registry says ${upstream.tarball('acme_util', '0.1.0', 'acme').outerChecksum.toString('hex')}; not fetched`,
+    );
     expect(upstream.hits('/repos/acme/tarballs/acme_util-0.1.0.tar')).toBe(0);
     expect(cachedReleases(dataDir)).toEqual([]);
   });
 
   it('looks rebar.lock entries up in the configured organizations, then hexpm, as rebar3 does, and says where each was found', async () => {
     const { upstream, dataDir, args } = await orgSite();
-    const lock = writeFile('rebar.lock', rebarLock(upstream, [
-      { name: 'acme_core', version: '1.0.0', org: 'acme' },
-      { name: 'pub_json', version: '1.1.0' },
-      { name: 'shared_name', version: '1.0.0', org: 'acme' },
-    ]));
+    const lock = writeFile(
+      'rebar.lock',
+      rebarLock(upstream, [
+        { name: 'acme_core', version: '1.0.0', org: 'acme' },
+        { name: 'pub_json', version: '1.1.0' },
+        { name: 'shared_name', version: '1.0.0', org: 'acme' },
+      ]),
+    );
     // The same name and version locked with the public package's checksum: acme's does not match, so hexpm's is taken.
     const publicLock = writeFile('rebar.lock', rebarLock(upstream, [{ name: 'shared_name', version: '1.0.0' }]));
     const result = await runCli(['prewarm', '--rebar-lock', lock, '--rebar-lock', publicLock, ...args]);
@@ -254,7 +306,9 @@ describe('prewarm with organizations', () => {
     const lock = writeFile('rebar.lock', rebarLock(upstream, [{ name: 'pub_json', version: '1.1.0' }]));
     const result = await runCli(['prewarm', '--rebar-lock', lock, '--upstream-retries', '0', ...args]);
     expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/FAILED pub_json 1\.1\.0 \(.*rebar\.lock\): cannot look it up in acme \(.*503.*\), and a package of the same name in a repository after it may not be the one locked; not looked further/);
+    expect(result.stdout).toMatch(
+      /FAILED pub_json 1\.1\.0 \(.*rebar\.lock\): cannot look it up in acme \(.*503.*\), and a package of the same name in a repository after it may not be the one locked; not looked further/,
+    );
     expect(upstream.hits('/packages/pub_json')).toBe(0);
     expect(cachedReleases(dataDir)).toEqual([]);
   });
@@ -282,7 +336,9 @@ describe('prewarm with organizations', () => {
     const { args } = await orgSite();
     const result = await runCli(['prewarm', '--repo', 'globex', 'pub_json', ...args]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/--repo globex: hexproxy serves no repository globex \(it serves hexpm, acme\); configure it as organizations\.globex/);
+    expect(result.stderr).toMatch(
+      /--repo globex: hexproxy serves no repository globex \(it serves hexpm, acme\); configure it as organizations\.globex/,
+    );
   });
 
   it('mirrors an organization with mirror --repo acme, and nothing of hexpm', async () => {
@@ -298,7 +354,11 @@ describe('prewarm with organizations', () => {
 describe('prewarm progress and lock file messages', () => {
   it('counts a release locked by a mix.lock and a rebar.lock once in the progress total', async () => {
     const { upstream, args } = await site();
-    const locked = [{ name: 'app_a', version: '1.2.0' }, { name: 'app_b', version: '2.0.0' }, { name: 'app_c', version: '0.1.0' }];
+    const locked = [
+      { name: 'app_a', version: '1.2.0' },
+      { name: 'app_b', version: '2.0.0' },
+      { name: 'app_c', version: '0.1.0' },
+    ];
     const mix = writeFile('mix.lock', mixLock(upstream, [...locked, { name: 'app_opt', version: '0.1.0' }]));
     const rebar = writeFile('rebar.lock', rebarLock(upstream, locked));
     const result = await runCli(['prewarm', '--mix-lock', mix, '--rebar-lock', rebar, ...args]);

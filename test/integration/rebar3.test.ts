@@ -16,7 +16,7 @@ import { rebar3Available, rebar3Project, requireRebar3 } from '../support/rebar3
 const available = await rebar3Available();
 
 describe('rebar3 is installed', () => {
-  it.runIf(requireRebar3)('rebar3 is on PATH (CI=true: .ci/run installs Debian\'s rebar3)', () => {
+  it.runIf(requireRebar3)("rebar3 is on PATH (CI=true: .ci/run installs Debian's rebar3)", () => {
     expect(available).toBe(true);
   });
 });
@@ -42,7 +42,7 @@ describe.skipIf(!available)('rebar3 through hexproxy', () => {
     await upstream?.close();
   });
 
-  it('resolves, fetches and compiles a tree with a transitive dependency, verifying hexproxy\'s key', async () => {
+  it("resolves, fetches and compiles a tree with a transitive dependency, verifying hexproxy's key", async () => {
     const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['app_a', 'app_d'] });
     const result = await project.run(['compile']);
     expect(result.output).not.toMatch(/error/i);
@@ -51,7 +51,12 @@ describe.skipIf(!available)('rebar3 through hexproxy', () => {
       expect(existsSync(join(project.dir, '_build', 'default', 'lib', app, 'ebin', `${app}.beam`)), app).toBe(true);
     }
     const lock = readFileSync(join(project.dir, 'rebar.lock'), 'utf8');
-    const locked: [string, string][] = [['app_a', '1.2.0'], ['app_b', '2.0.0'], ['app_c', '0.1.0'], ['app_d', '0.5.0']];
+    const locked: [string, string][] = [
+      ['app_a', '1.2.0'],
+      ['app_b', '2.0.0'],
+      ['app_c', '0.1.0'],
+      ['app_d', '0.5.0'],
+    ];
     for (const [name, version] of locked) {
       expect(lock).toContain(`{pkg,<<"${name}">>,<<"${version}">>}`);
       const outer = upstream.tarball(name, version).outerChecksum.toString('hex').toUpperCase();
@@ -61,7 +66,7 @@ describe.skipIf(!available)('rebar3 through hexproxy', () => {
     }
   });
 
-  it('works with the config entry README\'s printf one-liner writes', async () => {
+  it("works with the config entry README's printf one-liner writes", async () => {
     const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: '', deps: ['app_d'], globalConfig: '' });
     const written = await project.shell(`${rebar3ConfigPrintf(proxy.url, 'hexpm')} > "$HOME/.config/rebar3/rebar.config"`);
     expect(written.code, written.output).toBe(0);
@@ -129,7 +134,12 @@ describe.skipIf(!available)('rebar3 through hexproxy: a private organization pac
       organizations: {
         acme: {
           authKey: ACME_KEY,
-          packages: [{ name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' }] }] }],
+          packages: [
+            {
+              name: 'acme_core',
+              releases: [{ version: '1.0.0', dependencies: [{ package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' }] }],
+            },
+          ],
         },
       },
     });
@@ -151,7 +161,9 @@ describe.skipIf(!available)('rebar3 through hexproxy: a private organization pac
 
   it('fetches and compiles it with a hexproxy token as repo_key', async () => {
     const project = rebar3Project({
-      repoUrl: proxy.url, publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['acme_core'],
+      repoUrl: proxy.url,
+      publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem,
+      deps: ['acme_core'],
       organizations: [{ name: 'acme', repoKey: token }],
     });
     const result = await project.run(['compile']);
@@ -167,17 +179,22 @@ describe.skipIf(!available)('rebar3 through hexproxy: a private organization pac
   });
 
   it('doubles /repos/acme when the organization entry has a repo_url ending in it (README: keep HEX_CDN at the root)', async () => {
-    const entry = rebar3Config(proxy.server.hexproxy.keys.publicKeyPem, 'hexpm', ['acme'], false).replaceAll(TOKEN_PLACEHOLDER, token)
+    const entry = rebar3Config(proxy.server.hexproxy.keys.publicKeyPem, 'hexpm', ['acme'], false)
+      .replaceAll(TOKEN_PLACEHOLDER, token)
       .replace('#{name => <<"hexpm:acme">>,', `#{name => <<"hexpm:acme">>, repo_url => <<"${proxy.url}/repos/acme">>,`);
     const project = rebar3Project({ repoUrl: proxy.url, publicKeyPem: '', deps: ['acme_core'], globalConfig: `${entry}\n` });
     const result = await project.run(['get-deps']);
     expect(result.code).not.toBe(0);
-    expect(proxy.logs.some((line) => line.msg === 'request' && line['path'] === '/repos/acme/repos/acme/packages/acme_core' && line['status'] === 404)).toBe(true);
+    expect(
+      proxy.logs.some((line) => line.msg === 'request' && line['path'] === '/repos/acme/repos/acme/packages/acme_core' && line['status'] === 404),
+    ).toBe(true);
   });
 
   it('is refused without a token for the organization, and gets nothing private', async () => {
     const project = rebar3Project({
-      repoUrl: proxy.url, publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['acme_core'],
+      repoUrl: proxy.url,
+      publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem,
+      deps: ['acme_core'],
       organizations: [{ name: 'acme', repoKey: 'hxp_not-a-token' }],
     });
     const result = await project.run(['compile']);
@@ -194,7 +211,10 @@ describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest a
   // The proxies' clock: the minimum release age never depends on the real time.
   let now = START;
 
-  interface Setup { upstream: FakeUpstream; proxy: TestProxy }
+  interface Setup {
+    upstream: FakeUpstream;
+    proxy: TestProxy;
+  }
   const started: Setup[] = [];
   let byAdvisory: Setup;
   let byAge: Setup;
@@ -208,19 +228,30 @@ describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest a
         { name: 'pol_b', releases: polB },
       ],
     });
-    const pair: Setup = { upstream, proxy: await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy }, clock: () => now }) };
+    const pair: Setup = {
+      upstream,
+      proxy: await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config: { policy }, clock: () => now }),
+    };
     started.push(pair);
     return pair;
   }
 
   beforeAll(async () => {
     byAdvisory = await setup(
-      [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }, { version: '1.2.0', publishedAt: OLD, advisories: [critical] }],
+      [
+        { version: '1.0.0', publishedAt: OLD },
+        { version: '1.1.0', publishedAt: OLD },
+        { version: '1.2.0', publishedAt: OLD, advisories: [critical] },
+      ],
       { blockAdvisorySeverity: 'critical' },
     );
     byAge = await setup(
       // One day old at START: too new for a 7-day minimum age until START + 6 days.
-      [{ version: '1.0.0', publishedAt: OLD }, { version: '1.1.0', publishedAt: OLD }, { version: '1.2.0', publishedAt: new Date(START - DAY) }],
+      [
+        { version: '1.0.0', publishedAt: OLD },
+        { version: '1.1.0', publishedAt: OLD },
+        { version: '1.2.0', publishedAt: new Date(START - DAY) },
+      ],
       { minReleaseAge: '7d' },
     );
     byAll = await setup(
@@ -292,7 +323,11 @@ describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest a
   });
 
   it('says "Package not found in any repo" when the policy hides every release a requirement allows', async () => {
-    const project = rebar3Project({ repoUrl: byAdvisory.proxy.url, publicKeyPem: byAdvisory.proxy.server.hexproxy.keys.publicKeyPem, deps: ['{pol_b, "~> 1.2"}'] });
+    const project = rebar3Project({
+      repoUrl: byAdvisory.proxy.url,
+      publicKeyPem: byAdvisory.proxy.server.hexproxy.keys.publicKeyPem,
+      deps: ['{pol_b, "~> 1.2"}'],
+    });
     const result = await project.run(['get-deps']);
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('Package not found in any repo: pol_b ~> 1.2');
@@ -306,7 +341,12 @@ describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest a
     expect(result.output).toContain('Failed to update package pol_a from repo hexpm');
     expect(result.output).toContain('Package not found in any repo: pol_a');
     expect(result.output).not.toContain('hexproxy:');
-    const debug = await rebar3Project({ repoUrl: `${proxy.url}/mirror`, publicKeyPem: upstream.publicKeyPem, deps: ['pol_a'], env: { DEBUG: '1' } }).run(['get-deps']);
+    const debug = await rebar3Project({
+      repoUrl: `${proxy.url}/mirror`,
+      publicKeyPem: upstream.publicKeyPem,
+      deps: ['pol_a'],
+      env: { DEBUG: '1' },
+    }).run(['get-deps']);
     expect(debug.output).toMatch(/Hex get_package request failed: \{ok,\{403,/);
     expect(debug.output).toContain("hexproxy: the pass-through view (/mirror) serves upstream's signed registry files unchanged");
   });
@@ -314,19 +354,32 @@ describe.skipIf(!available)('rebar3 through hexproxy with a policy: the newest a
   // rebar3 checks a locked release against /packages/NAME before fetching it, so a lock
   // pinning a blocked release fails even where tarballs are "locked-ok" (README: Policies).
   it.each(['locked-ok', 'strict'])('refuses a rebar.lock pinning a blocked release (tarballs: %s), without fetching it', async (tarballs) => {
-    const pinned = await setup([{ version: '1.0.0', publishedAt: OLD }, { version: '1.2.0', publishedAt: OLD }], { deny: ['pol_b@1.2.0'], tarballs });
-    const project = rebar3Project({ repoUrl: pinned.proxy.url, publicKeyPem: pinned.proxy.server.hexproxy.keys.publicKeyPem, deps: ['{pol_b, "1.2.0"}'] });
+    const pinned = await setup(
+      [
+        { version: '1.0.0', publishedAt: OLD },
+        { version: '1.2.0', publishedAt: OLD },
+      ],
+      { deny: ['pol_b@1.2.0'], tarballs },
+    );
+    const project = rebar3Project({
+      repoUrl: pinned.proxy.url,
+      publicKeyPem: pinned.proxy.server.hexproxy.keys.publicKeyPem,
+      deps: ['{pol_b, "1.2.0"}'],
+    });
     const tarball = pinned.upstream.tarball('pol_b', '1.2.0');
     const hex = (bytes: Buffer): string => bytes.toString('hex').toUpperCase();
-    writeFileSync(join(project.dir, 'rebar.lock'), [
-      '{"1.2.0",',
-      '[{<<"pol_b">>,{pkg,<<"pol_b">>,<<"1.2.0">>},0}]}.',
-      '[',
-      `{pkg_hash,[{<<"pol_b">>, <<"${hex(tarball.innerChecksum)}">>}]},`,
-      `{pkg_hash_ext,[{<<"pol_b">>, <<"${hex(tarball.outerChecksum)}">>}]}`,
-      '].',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(project.dir, 'rebar.lock'),
+      [
+        '{"1.2.0",',
+        '[{<<"pol_b">>,{pkg,<<"pol_b">>,<<"1.2.0">>},0}]}.',
+        '[',
+        `{pkg_hash,[{<<"pol_b">>, <<"${hex(tarball.innerChecksum)}">>}]},`,
+        `{pkg_hash_ext,[{<<"pol_b">>, <<"${hex(tarball.outerChecksum)}">>}]}`,
+        '].',
+        '',
+      ].join('\n'),
+    );
     const result = await project.run(['compile']);
     expect(result.code).not.toBe(0);
     expect(result.output).toContain('Package not found in any repo: pol_b 1.2.0');
@@ -352,9 +405,10 @@ describe.skipIf(!available)('rebar3 with a token (auth.requireToken)', () => {
     await upstream?.close();
   });
 
-  const withToken = (): string => `${rebar3Config(proxy.server.hexproxy.keys.publicKeyPem, 'hexpm', [], true).replaceAll(TOKEN_PLACEHOLDER, token)}\n`;
+  const withToken = (): string =>
+    `${rebar3Config(proxy.server.hexproxy.keys.publicKeyPem, 'hexpm', [], true).replaceAll(TOKEN_PLACEHOLDER, token)}\n`;
 
-  it('fetches with README\'s entry (repo_key) and HEX_CDN', async () => {
+  it("fetches with README's entry (repo_key) and HEX_CDN", async () => {
     const result = await rebar3Project({ repoUrl: proxy.url, publicKeyPem: '', deps: ['app_d'], globalConfig: withToken() }).run(['get-deps']);
     expect(result.code, result.output).toBe(0);
     expect(result.output).toContain('Fetching app_d v0.5.0');
@@ -364,7 +418,13 @@ describe.skipIf(!available)('rebar3 with a token (auth.requireToken)', () => {
     const outside = await startOutside();
     try {
       const entry = withToken().replace('#{name => <<"hexpm">>,', `#{name => <<"hexpm">>,\n                  repo_url => <<"${proxy.url}">>,`);
-      const project = rebar3Project({ repoUrl: undefined, publicKeyPem: '', deps: ['app_d'], globalConfig: entry, env: { https_proxy: outside.proxyUrl } });
+      const project = rebar3Project({
+        repoUrl: undefined,
+        publicKeyPem: '',
+        deps: ['app_d'],
+        globalConfig: entry,
+        env: { https_proxy: outside.proxyUrl },
+      });
       const logged = proxy.logs.length;
       const result = await project.run(['get-deps']);
       expect(result.code).not.toBe(0);
@@ -377,7 +437,11 @@ describe.skipIf(!available)('rebar3 with a token (auth.requireToken)', () => {
   });
 
   it('sends the token as basic auth from the URL in HEX_CDN', async () => {
-    const project = rebar3Project({ repoUrl: proxy.url.replace('://', `://rebar3:${token}@`), publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem, deps: ['app_d'] });
+    const project = rebar3Project({
+      repoUrl: proxy.url.replace('://', `://rebar3:${token}@`),
+      publicKeyPem: proxy.server.hexproxy.keys.publicKeyPem,
+      deps: ['app_d'],
+    });
     const result = await project.run(['get-deps']);
     expect(result.code, result.output).toBe(0);
   });

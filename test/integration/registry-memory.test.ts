@@ -49,12 +49,19 @@ beforeAll(async () => {
   const { privateKey, publicKeyPem } = testKeyPair();
   mkdirSync(join(dir, 'packages'));
   writeFileSync(join(dir, 'public_key'), publicKeyPem);
-  writeFileSync(join(dir, 'names'), await sealRegistryFile(encodeNames({ repository: 'hexpm', packages: names.map((name) => ({ name })) }), privateKey));
+  writeFileSync(
+    join(dir, 'names'),
+    await sealRegistryFile(encodeNames({ repository: 'hexpm', packages: names.map((name) => ({ name })) }), privateKey),
+  );
   writeFileSync(join(dir, 'versions'), await sealRegistryFile(encodeVersions({ repository: 'hexpm', packages: [] }), privateKey));
   for (const name of names) writeFileSync(join(dir, 'packages', name), await sealRegistryFile(encodePackage(packageOf(name)), privateKey));
   upstream = await startStaticUpstream(dir);
   // Logs at warn: the captured records would otherwise grow the heap with every request.
-  proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: publicKeyPem, flags: { 'log-level': 'warn', 'memory-cache-bytes': String(1 << 30) } });
+  proxy = await startProxy({
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: publicKeyPem,
+    flags: { 'log-level': 'warn', 'memory-cache-bytes': String(1 << 30) },
+  });
 });
 
 afterAll(async () => {

@@ -59,7 +59,8 @@ beforeAll(async () => {
   const keyFile = join(tempDir('hexproxy-served-files-'), 'acme.pem');
   writeFileSync(keyFile, upstream.organization('acme').publicKeyPem);
   proxy = await startProxy({
-    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
     config: { organizations: { acme: { authKey: ACME_KEY, publicKey: keyFile } } },
   });
   const tokens = new TokenStore(proxy.server.hexproxy.config.auth.tokensFile);
@@ -68,9 +69,15 @@ beforeAll(async () => {
 
   // A hostile upstream (or anyone on the path of an http:// upstream) answers docs and
   // installs lists with types a browser renders.
-  upstream.serveInstead('/docs/jason-1.4.1.tar.gz', { body: hostileHtml({ name: 'jason', version: '1.4.1' }), contentType: 'text/html; charset=utf-8' });
+  upstream.serveInstead('/docs/jason-1.4.1.tar.gz', {
+    body: hostileHtml({ name: 'jason', version: '1.4.1' }),
+    contentType: 'text/html; charset=utf-8',
+  });
   upstream.serveInstead('/docs/decimal-2.1.1.tar.gz', { body: hostileSvg({ name: 'decimal', version: '2.1.1' }), contentType: 'image/svg+xml' });
-  upstream.serveInstead('/repos/acme/docs/acme_core-1.0.0.tar.gz', { body: hostileHtml({ name: 'acme_core', version: '1.0.0' }), contentType: 'text/html' });
+  upstream.serveInstead('/repos/acme/docs/acme_core-1.0.0.tar.gz', {
+    body: hostileHtml({ name: 'acme_core', version: '1.0.0' }),
+    contentType: 'text/html',
+  });
   upstream.serveInstead('/installs/hex-1.x.csv', { body: INSTALLS_CSV, contentType: 'text/html' });
 });
 
@@ -160,45 +167,56 @@ describe('hostile docs in a real browser (chromium)', () => {
     expect.fail(browser.available ? '' : browser.reason);
   });
 
-  it.skipIf(!browser.available)('cannot run script with hexproxy\'s origin while an admin is signed in (HTML and SVG docs)', async () => {
-    if (!browser.available) return;
-    // Cached: the hostile docs, and the victims of their scripts' evict.
-    for (const path of ['/tarballs/jason-1.4.1.tar', '/tarballs/decimal-2.1.1.tar', '/docs/jason-1.4.1.tar.gz', '/docs/decimal-2.1.1.tar.gz']) expect((await proxy.get(path)).status).toBe(200);
-    const chromium = await browser.launch();
-    try {
-      const context = await chromium.newContext();
-      const tab = await context.newPage();
-      // The admin signs in to the UI: the browser asks with basic auth and keeps the credentials.
-      const host = new URL(proxy.url).host;
-      await tab.goto(`http://admin:${adminToken}@${host}/ui/login`);
-      expect(new URL(tab.url()).pathname).toBe('/ui/packages');
-      // The browser now sends them to the admin API by itself (after its 401).
-      expect((await tab.goto(`${proxy.url}/api/admin/stats`))?.status()).toBe(200);
-      const adminRequestsBefore = proxy.logs.filter((line) => line.msg === 'request' && String(line['path']).startsWith('/api/admin/')).length;
-      upstream.resetHits();
+  it.skipIf(!browser.available)(
+    "cannot run script with hexproxy's origin while an admin is signed in (HTML and SVG docs)",
+    async () => {
+      if (!browser.available) return;
+      // Cached: the hostile docs, and the victims of their scripts' evict.
+      for (const path of ['/tarballs/jason-1.4.1.tar', '/tarballs/decimal-2.1.1.tar', '/docs/jason-1.4.1.tar.gz', '/docs/decimal-2.1.1.tar.gz'])
+        expect((await proxy.get(path)).status).toBe(200);
+      const chromium = await browser.launch();
+      try {
+        const context = await chromium.newContext();
+        const tab = await context.newPage();
+        // The admin signs in to the UI: the browser asks with basic auth and keeps the credentials.
+        const host = new URL(proxy.url).host;
+        await tab.goto(`http://admin:${adminToken}@${host}/ui/login`);
+        expect(new URL(tab.url()).pathname).toBe('/ui/packages');
+        // The browser now sends them to the admin API by itself (after its 401).
+        expect((await tab.goto(`${proxy.url}/api/admin/stats`))?.status()).toBe(200);
+        const adminRequestsBefore = proxy.logs.filter((line) => line.msg === 'request' && String(line['path']).startsWith('/api/admin/')).length;
+        upstream.resetHits();
 
-      for (const [file, victim] of [['jason-1.4.1.tar.gz', ['jason', '1.4.1']], ['decimal-2.1.1.tar.gz', ['decimal', '2.1.1']]] as const) {
-        const url = `${proxy.url}/docs/${file}`;
-        // An attachment is a download: no document, so nothing in it can run. Had the
-        // browser rendered it, goto would resolve with the page (and no download come).
-        const [download] = await Promise.all([
-          tab.waitForEvent('download', { timeout: 5000 }).catch(() => undefined),
-          tab.goto(url).catch(() => undefined),
-        ]);
-        // Whatever a rendered page would have fetched (each step starts from the last) is done.
-        await tab.waitForLoadState('networkidle');
-        expect(listener.received.map((report) => `${report.path}: ${report.body.slice(0, 120)}`), file).toEqual([]);
-        expect(download?.suggestedFilename(), file).toBe(file);
-        expect(download?.url(), file).toBe(url);
-        // The victim is still cached, and was not fetched again.
-        expect(proxy.server.hexproxy.index.findTarball('hexpm', victim[0], victim[1]), file).toBeDefined();
+        for (const [file, victim] of [
+          ['jason-1.4.1.tar.gz', ['jason', '1.4.1']],
+          ['decimal-2.1.1.tar.gz', ['decimal', '2.1.1']],
+        ] as const) {
+          const url = `${proxy.url}/docs/${file}`;
+          // An attachment is a download: no document, so nothing in it can run. Had the
+          // browser rendered it, goto would resolve with the page (and no download come).
+          const [download] = await Promise.all([
+            tab.waitForEvent('download', { timeout: 5000 }).catch(() => undefined),
+            tab.goto(url).catch(() => undefined),
+          ]);
+          // Whatever a rendered page would have fetched (each step starts from the last) is done.
+          await tab.waitForLoadState('networkidle');
+          expect(
+            listener.received.map((report) => `${report.path}: ${report.body.slice(0, 120)}`),
+            file,
+          ).toEqual([]);
+          expect(download?.suggestedFilename(), file).toBe(file);
+          expect(download?.url(), file).toBe(url);
+          // The victim is still cached, and was not fetched again.
+          expect(proxy.server.hexproxy.index.findTarball('hexpm', victim[0], victim[1]), file).toBeDefined();
+        }
+        const adminRequests = proxy.logs.filter((line) => line.msg === 'request' && String(line['path']).startsWith('/api/admin/'));
+        expect(adminRequests.slice(adminRequestsBefore)).toEqual([]);
+        expect(upstream.totalHits()).toBe(0);
+        await context.close();
+      } finally {
+        await chromium.close();
       }
-      const adminRequests = proxy.logs.filter((line) => line.msg === 'request' && String(line['path']).startsWith('/api/admin/'));
-      expect(adminRequests.slice(adminRequestsBefore)).toEqual([]);
-      expect(upstream.totalHits()).toBe(0);
-      await context.close();
-    } finally {
-      await chromium.close();
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });

@@ -38,13 +38,20 @@ describe('registry files', () => {
     expect(response.headers['x-hexproxy-cache']).toBe('MISS');
     const verified = await open(response.body, { kind: 'names' });
     expect((verified.message as Names).packages.map((p) => p.name).sort()).toEqual(['alpha', 'beta', 'legacy']);
-    const original = await openRegistryFile(upstream.body('/names') as Buffer, { kind: 'names' }, {
-      publicKey: upstream.publicKey, repository: 'hexpm', maxBytes: 1 << 24,
-    });
+    const original = await openRegistryFile(
+      upstream.body('/names') as Buffer,
+      { kind: 'names' },
+      {
+        publicKey: upstream.publicKey,
+        repository: 'hexpm',
+        maxBytes: 1 << 24,
+      },
+    );
     expect(verified.payload.equals(original.payload)).toBe(true);
     // Not the upstream's signature: upstream's key must not verify what hexproxy serves.
-    await expect(openRegistryFile(response.body, { kind: 'names' }, { publicKey: upstream.publicKey, repository: 'hexpm', maxBytes: 1 << 24 }))
-      .rejects.toThrow(/signature/);
+    await expect(
+      openRegistryFile(response.body, { kind: 'names' }, { publicKey: upstream.publicKey, repository: 'hexpm', maxBytes: 1 << 24 }),
+    ).rejects.toThrow(/signature/);
   });
 
   it('serves /versions and /packages/NAME, verifiable with /public_key', async () => {
@@ -200,7 +207,7 @@ describe('probes and refusals', () => {
     expect(response.body.trim().split('\n')).toHaveLength(1);
   });
 
-  it('accepts the empty te: header Erlang\'s httpc sends', async () => {
+  it("accepts the empty te: header Erlang's httpc sends", async () => {
     const response = await fetchRaw(proxy.url, '/names', ['te: ']);
     expect(response.status).toBe(200);
   });

@@ -29,7 +29,11 @@ async function world(flags: Record<string, string>): Promise<{ upstream: FakeUps
     ],
   });
   cleanups.push(() => upstream.close());
-  const proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, flags: { 'log-level': 'warn', ...flags } });
+  const proxy = await startProxy({
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
+    flags: { 'log-level': 'warn', ...flags },
+  });
   cleanups.push(() => proxy.close());
   return { upstream, proxy };
 }
@@ -63,7 +67,9 @@ it("answers an unrelated package's cold miss while one package's answers drip", 
   const results: HttpResult[] = await within(Promise.all(slow), 'answering the slow package');
   expect(results.filter((result) => result.status === 502)).toHaveLength(REQUESTS_PER_PACKAGE);
   expect(results.filter((result) => result.status === 200)).toHaveLength(SLOW_RELEASES - REQUESTS_PER_PACKAGE);
-  const cached = Array.from({ length: SLOW_RELEASES }, (_, i) => proxy.server.hexproxy.index.findTarball('hexpm', 'slow', `1.0.${i}`)).filter(Boolean);
+  const cached = Array.from({ length: SLOW_RELEASES }, (_, i) => proxy.server.hexproxy.index.findTarball('hexpm', 'slow', `1.0.${i}`)).filter(
+    Boolean,
+  );
   expect(cached).toHaveLength(SLOW_RELEASES - REQUESTS_PER_PACKAGE);
 });
 
@@ -78,7 +84,11 @@ it.each([
   const response = await within(proxy.get(path), `answering ${path}`);
   expect(response.status).toBe(504);
   expect(response.headers['x-hexproxy-error']).toBe('upstream_timeout');
-  expect(response.body.toString()).toMatch(new RegExp(`upstream timed out on ${path}: it sent \\d+ of \\d+ bytes in [\\d.]+ s, slower than upstream\\.minBytesPerSecond \\(100 bytes/s\\) once the first 1000 ms \\(upstream\\.timeoutMs\\) had passed`));
+  expect(response.body.toString()).toMatch(
+    new RegExp(
+      `upstream timed out on ${path}: it sent \\d+ of \\d+ bytes in [\\d.]+ s, slower than upstream\\.minBytesPerSecond \\(100 bytes/s\\) once the first 1000 ms \\(upstream\\.timeoutMs\\) had passed`,
+    ),
+  );
   // The connection was let go: upstream is not left dripping into it.
   await within(upstream.waitForStreaming(0), 'closing the dripping connection');
   // Nothing from the drip was cached (the tarball's registry file was fetched before it).

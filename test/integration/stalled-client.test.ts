@@ -31,7 +31,8 @@ beforeAll(async () => {
     ],
   });
   proxy = await startProxy({
-    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
     flags: { 'send-timeout-ms': String(SEND_TIMEOUT_MS), 'upstream-timeout-ms': '30000', 'log-level': 'warn' },
   });
 });
@@ -42,21 +43,26 @@ afterAll(async () => {
 });
 
 /** Descriptors of this process (the proxy runs in it) open on files in the data directory. */
-const openCacheFiles = (): string[] => readdirSync('/proc/self/fd').flatMap((fd) => {
-  try {
-    const target = readlinkSync(`/proc/self/fd/${fd}`);
-    return target.startsWith(`${proxy.dataDir}/`) && !target.includes('hexproxy.db') ? [target] : [];
-  } catch {
-    return [];
-  }
-});
+const openCacheFiles = (): string[] =>
+  readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      return target.startsWith(`${proxy.dataDir}/`) && !target.includes('hexproxy.db') ? [target] : [];
+    } catch {
+      return [];
+    }
+  });
 
 const within = <T>(promise: Promise<T>, what: string): Promise<T> => waitWithin(promise, what, BOUND_MS);
 
 /** File streams are closed after the socket is done with them; there is no event for close(2). */
-const noCacheFileOpen = (what: string): Promise<void> => within((async () => {
-  while (openCacheFiles().length > 0) await new Promise((resolve) => setTimeout(resolve, 20));
-})(), what);
+const noCacheFileOpen = (what: string): Promise<void> =>
+  within(
+    (async () => {
+      while (openCacheFiles().length > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    })(),
+    what,
+  );
 
 async function getOnNewConnection(path: string): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
   const response = await new Promise<IncomingMessage>((resolve, reject) => {
@@ -82,7 +88,10 @@ async function rawConnection(): Promise<{ client: Socket; serverSide: Socket }> 
 // The hot path streams a large cached tarball from its file; with a query the same request
 // takes the routes (Hono), which stream it from the blob store.
 const HUGE = '/tarballs/huge-1.0.0.tar';
-const paths = [['the hot path', HUGE], ['the routes', `${HUGE}?via=routes`]] as const;
+const paths = [
+  ['the hot path', HUGE],
+  ['the routes', `${HUGE}?via=routes`],
+] as const;
 
 it('closes the connection of a client that stops reading, and the tarball it was sent', async () => {
   const path = '/tarballs/huge-1.0.0.tar';
@@ -100,19 +109,22 @@ it('closes the connection of a client that stops reading, and the tarball it was
   const serverClosed = once(serverSide, 'close');
   client.write(`GET ${path} HTTP/1.1\r\nhost: proxy\r\n\r\n`);
   // Read the first MiB, then never read again.
-  const head = await within(new Promise<Buffer>((resolve) => {
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      received += chunk.length;
-      if (received < 1024 * 1024) return;
-      client.pause();
-      client.off('data', onData);
-      resolve(Buffer.concat(chunks));
-    };
-    client.on('data', onData);
-  }), 'receiving the first MiB');
+  const head = await within(
+    new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      let received = 0;
+      const onData = (chunk: Buffer): void => {
+        chunks.push(chunk);
+        received += chunk.length;
+        if (received < 1024 * 1024) return;
+        client.pause();
+        client.off('data', onData);
+        resolve(Buffer.concat(chunks));
+      };
+      client.on('data', onData);
+    }),
+    'receiving the first MiB',
+  );
   expect(head.subarray(0, 12).toString('latin1')).toBe('HTTP/1.1 200');
   // The tarball is streamed from its file, far from done.
   expect(openCacheFiles()).toHaveLength(1);
@@ -135,17 +147,20 @@ describe.each(paths)('through %s', (_route, path) => {
     const { client, serverSide } = await rawConnection();
     const serverClosed = once(serverSide, 'close').then(() => performance.now());
     client.write(`GET ${path} HTTP/1.1\r\nhost: proxy\r\n\r\n`);
-    const stoppedAt = await within(new Promise<number>((resolve) => {
-      let received = 0;
-      const onData = (chunk: Buffer): void => {
-        received += chunk.length;
-        if (received < 1024 * 1024) return;
-        client.pause();
-        client.off('data', onData);
-        resolve(performance.now());
-      };
-      client.on('data', onData);
-    }), 'receiving the first MiB');
+    const stoppedAt = await within(
+      new Promise<number>((resolve) => {
+        let received = 0;
+        const onData = (chunk: Buffer): void => {
+          received += chunk.length;
+          if (received < 1024 * 1024) return;
+          client.pause();
+          client.off('data', onData);
+          resolve(performance.now());
+        };
+        client.on('data', onData);
+      }),
+      'receiving the first MiB',
+    );
     const closedAt = await within(serverClosed, 'closing the stalled connection');
     client.destroy();
     await noCacheFileOpen('closing the tarball file');

@@ -23,7 +23,10 @@ let upstream: FakeUpstream;
 let server: ServerProcess;
 
 beforeAll(async () => {
-  upstream = await startFakeUpstream({ packages: [{ name: 'tiny', releases: [{ version: '1.0.0' }] }], generated: [{ name: 'huge', releases: RELEASES }] });
+  upstream = await startFakeUpstream({
+    packages: [{ name: 'tiny', releases: [{ version: '1.0.0' }] }],
+    generated: [{ name: 'huge', releases: RELEASES }],
+  });
   const keyFile = join(tempDir(), 'upstream.pem');
   writeFileSync(keyFile, upstream.publicKeyPem);
   server = await spawnServer({ dataDir: tempDir(), upstreamUrl: upstream.url, upstreamKeyFile: keyFile });
@@ -95,7 +98,7 @@ describe('the package page of a package with 200,000 releases', () => {
     expect(linked.text).toContain(`Page ${PAGES.toLocaleString('en-US')} of ${PAGES.toLocaleString('en-US')}`);
   });
 
-  it('keeps the process\'s peak RSS bounded when the page is asked for again and again', async () => {
+  it("keeps the process's peak RSS bounded when the page is asked for again and again", async () => {
     for (const query of ['', '?page=2', '?page=1000', '?version=1.100.0', '']) {
       expect((await page(query)).status).toBe(200);
     }

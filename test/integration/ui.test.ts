@@ -23,11 +23,13 @@ const packages: PackageSpec[] = [
     releases: [
       { version: '1.2.2', publishedAt: new Date('2020-08-20T10:00:00Z'), retired: { reason: 3, message: 'use 1.4 or later' } },
       {
-        version: '1.3.0', publishedAt: new Date('2022-01-05T10:00:00Z'),
+        version: '1.3.0',
+        publishedAt: new Date('2022-01-05T10:00:00Z'),
         advisories: [{ id: 'GHSA-jasn-0000-test', summary: 'Decoding deeply nested input exhausts the stack', severity: 3, cvss_score: 7.5 }],
       },
       {
-        version: '1.4.1', publishedAt: new Date('2023-07-14T10:00:00Z'),
+        version: '1.4.1',
+        publishedAt: new Date('2023-07-14T10:00:00Z'),
         dependencies: [{ package: 'decimal', requirement: '~> 1.0 or ~> 2.0', optional: true }],
       },
     ],
@@ -35,14 +37,18 @@ const packages: PackageSpec[] = [
   { name: 'decimal', releases: [{ version: '2.1.1', publishedAt: new Date('2023-05-02T10:00:00Z') }] },
   {
     name: 'plug',
-    releases: [{
-      version: '1.15.3', publishedAt: new Date('2024-01-16T10:00:00Z'), padBytes: 48_000,
-      dependencies: [
-        { package: 'mime', requirement: '~> 1.0 or ~> 2.0' },
-        { package: 'plug_crypto', requirement: '~> 1.1.1 or ~> 1.2 or ~> 2.0' },
-        { package: 'telemetry', requirement: '~> 0.4.3 or ~> 1.0' },
-      ],
-    }],
+    releases: [
+      {
+        version: '1.15.3',
+        publishedAt: new Date('2024-01-16T10:00:00Z'),
+        padBytes: 48_000,
+        dependencies: [
+          { package: 'mime', requirement: '~> 1.0 or ~> 2.0' },
+          { package: 'plug_crypto', requirement: '~> 1.1.1 or ~> 1.2 or ~> 2.0' },
+          { package: 'telemetry', requirement: '~> 0.4.3 or ~> 1.0' },
+        ],
+      },
+    ],
   },
   { name: 'plug_crypto', releases: [{ version: '2.0.0' }] },
   { name: 'mime', releases: [{ version: '2.0.5' }] },
@@ -91,34 +97,48 @@ beforeAll(async () => {
     organizations: {
       acme: {
         authKey: ACME_KEY,
-        packages: [{ name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'jason', requirement: '~> 1.4', repository: 'hexpm' }] }] }],
+        packages: [
+          { name: 'acme_core', releases: [{ version: '1.0.0', dependencies: [{ package: 'jason', requirement: '~> 1.4', repository: 'hexpm' }] }] },
+        ],
       },
       globex: { authKey: GLOBEX_KEY, packages: [{ name: 'globex_api', releases: [{ version: '2.0.0' }] }] },
     },
   });
   const dir = tempDir('hexproxy-ui-');
   const configFile = join(dir, 'config.json');
-  writeFileSync(configFile, JSON.stringify({
-    organizations: {
-      acme: { authKey: ACME_KEY, publicKey: await orgKeyFile(dir, 'acme') },
-      globex: { authKey: GLOBEX_KEY, publicKey: await orgKeyFile(dir, 'globex') },
-    },
-  }));
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      organizations: {
+        acme: { authKey: ACME_KEY, publicKey: await orgKeyFile(dir, 'acme') },
+        globex: { authKey: GLOBEX_KEY, publicKey: await orgKeyFile(dir, 'globex') },
+      },
+    }),
+  );
   proxy = await startProxy({
-    upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+    upstreamUrl: upstream.url,
+    upstreamPublicKeyPem: upstream.publicKeyPem,
     flags: { config: configFile, 'max-cache-bytes': String(MAX_CACHE_BYTES), 'log-level': 'warn' },
   });
   acmeToken = token(proxy, 'acme-dev', ['hexpm', 'acme']);
   globexToken = token(proxy, 'globex-dev', ['globex']);
   // What clients would have fetched: some releases of some packages, and one private one.
-  for (const [name, version] of [['jason', '1.4.1'], ['jason', '1.2.2'], ['decimal', '2.1.1'], ['plug', '1.15.3'], ['telemetry', '1.2.1'], ['phoenix_html', '4.1.1']] as const) {
+  for (const [name, version] of [
+    ['jason', '1.4.1'],
+    ['jason', '1.2.2'],
+    ['decimal', '2.1.1'],
+    ['plug', '1.15.3'],
+    ['telemetry', '1.2.1'],
+    ['phoenix_html', '4.1.1'],
+  ] as const) {
     expect((await proxy.get(`/tarballs/${name}-${version}.tar`)).status).toBe(200);
   }
   for (let i = 0; i < 3; i += 1) expect((await proxy.get('/tarballs/jason-1.4.1.tar')).status).toBe(200);
   expect((await proxy.get('/repos/acme/tarballs/acme_core-1.0.0.tar', { authorization: acmeToken })).status).toBe(200);
   // Hits are written to the index every 5 s; the pages show what it holds.
   const deadline = Date.now() + 8000;
-  while ((proxy.server.hexproxy.index.counters()['tarball_hit'] ?? 0) < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  while ((proxy.server.hexproxy.index.counters()['tarball_hit'] ?? 0) < 3 && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
 });
 
 afterAll(async () => {
@@ -245,11 +265,22 @@ describe('the web UI without JavaScript (plain HTTP)', () => {
     expect(text).toContain('in the repositories you may read; the limit of 64.0 MiB is for the whole cache');
     // The file counts too: acme_core's tarball and registry file are not counted for an anonymous viewer.
     const { index } = proxy.server.hexproxy;
-    const counts = (html: string): string[] => [...(/<table id="cache-table">([\s\S]*?)<\/table>/.exec(html)?.[1] ?? '').matchAll(/<td class="num">([^<]*)<\/td>/g)].map((match) => match[1] ?? '');
+    const counts = (html: string): string[] =>
+      [...(/<table id="cache-table">([\s\S]*?)<\/table>/.exec(html)?.[1] ?? '').matchAll(/<td class="num">([^<]*)<\/td>/g)].map(
+        (match) => match[1] ?? '',
+      );
     const hexpm = index.totalsIn(['hexpm'], 'hexpm');
     expect(index.tarballTotals().count).toBe(hexpm.tarballs.count + 1);
-    expect(counts(text)).toEqual([hexpm.tarballs.count, hexpm.tarballs.bytes, hexpm.registryFiles.count, hexpm.registryFiles.bytes, hexpm.passthroughFiles.count, hexpm.passthroughFiles.bytes]
-      .map((figure, i) => (i % 2 === 0 ? String(figure) : expect.any(String))));
+    expect(counts(text)).toEqual(
+      [
+        hexpm.tarballs.count,
+        hexpm.tarballs.bytes,
+        hexpm.registryFiles.count,
+        hexpm.registryFiles.bytes,
+        hexpm.passthroughFiles.count,
+        hexpm.passthroughFiles.bytes,
+      ].map((figure, i) => (i % 2 === 0 ? String(figure) : expect.any(String))),
+    );
     expect(text).not.toContain('acme');
     // A token that reads acme counts its tarball.
     const withAcme = (await page('/ui/status', { authorization: basic(acmeToken) })).text;
@@ -379,7 +410,8 @@ describe('bad input and trouble', () => {
 describe('the web UI with auth.requireToken', () => {
   it('needs a token for every page, with the same 401 and 429 as the repository', async () => {
     const locked = await startProxy({
-      upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem,
+      upstreamUrl: upstream.url,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
       flags: { 'require-token': true, 'auth-failures-per-minute': '2', 'log-level': 'warn' },
     });
     try {
@@ -416,7 +448,18 @@ describe('the web UI in --offline, on a cache imported from a bundle', () => {
     keyFile = join(work, 'upstream.pem');
     writeFileSync(keyFile, upstream.publicKeyPem);
     bundle = join(work, 'all.tar');
-    const exported = await runCli(['export', 'jason@1.4.1', '--out', bundle, '--data-dir', proxy.dataDir, '--upstream-url', upstream.url, '--upstream-public-key', keyFile]);
+    const exported = await runCli([
+      'export',
+      'jason@1.4.1',
+      '--out',
+      bundle,
+      '--data-dir',
+      proxy.dataDir,
+      '--upstream-url',
+      upstream.url,
+      '--upstream-public-key',
+      keyFile,
+    ]);
     expect(exported.code, exported.stderr).toBe(0);
   });
 
@@ -428,16 +471,32 @@ describe('the web UI in --offline, on a cache imported from a bundle', () => {
   async function offlineImport(name: string, trust: boolean): Promise<TestProxy> {
     const dataDir = join(work, name);
     const trustKey = trust ? ['--trust-key', join(proxy.dataDir, 'keys', 'hexproxy_public.pem')] : [];
-    const imported = await runCli(['import', bundle, '--data-dir', dataDir, '--offline', '--upstream-url', NOWHERE, '--upstream-public-key', keyFile, ...trustKey]);
+    const imported = await runCli([
+      'import',
+      bundle,
+      '--data-dir',
+      dataDir,
+      '--offline',
+      '--upstream-url',
+      NOWHERE,
+      '--upstream-public-key',
+      keyFile,
+      ...trustKey,
+    ]);
     expect(imported.code, imported.stderr).toBe(0);
-    const offline = await startProxy({ upstreamUrl: NOWHERE, upstreamPublicKeyPem: upstream.publicKeyPem, dataDir, flags: { offline: true, 'log-level': 'warn' } });
+    const offline = await startProxy({
+      upstreamUrl: NOWHERE,
+      upstreamPublicKeyPem: upstream.publicKeyPem,
+      dataDir,
+      flags: { offline: true, 'log-level': 'warn' },
+    });
     opened.push(offline);
     return offline;
   }
 
   /** The stale-copy notice's text, tags dropped and quotes unescaped. */
-  const noticeOf = (html: string): string => (/<div class="notice warn" id="registry-notice">([\s\S]*?)<\/div>/.exec(html)?.[1] ?? '')
-    .replace(/<[^>]*>/g, '').replace(/&#39;/g, "'");
+  const noticeOf = (html: string): string =>
+    (/<div class="notice warn" id="registry-notice">([\s\S]*?)<\/div>/.exec(html)?.[1] ?? '').replace(/<[^>]*>/g, '').replace(/&#39;/g, "'");
   const utc = (at: number): string => `${new Date(at).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 
   it('says offline mode, and for an imported file the time upstream\'s word was had, not "20790 days ago"', async () => {
@@ -465,13 +524,15 @@ describe('the web UI in --offline, on a cache imported from a bundle', () => {
   });
 
   it('titles the page of a package it has not cached "Not cached (offline mode)", not "Upstream timed out"', async () => {
-    const offline = opened[0] ?? await offlineImport('trusted-again', true);
+    const offline = opened[0] ?? (await offlineImport('trusted-again', true));
     const missing = await offline.get('/ui/packages/not_cached_here');
     expect(missing.status).toBe(504);
     const html = missing.body.toString();
     expect(/<h1 id="error-title">([^<]*)<\/h1>/.exec(html)?.[1]).toBe('Not cached (offline mode)');
     expect(html).not.toContain('timed out');
-    expect(/<p id="error-message">([^<]*)<\/p>/.exec(html)?.[1]).toBe('hexproxy cannot show not_cached_here: it has nothing of it cached, and it runs in offline mode (--offline), so it does not ask upstream');
+    expect(/<p id="error-message">([^<]*)<\/p>/.exec(html)?.[1]).toBe(
+      'hexproxy cannot show not_cached_here: it has nothing of it cached, and it runs in offline mode (--offline), so it does not ask upstream',
+    );
   });
 });
 
@@ -483,81 +544,85 @@ describe('the web UI in a real browser (chromium)', () => {
     expect.fail(browser.available ? '' : browser.reason);
   });
 
-  it.skipIf(!browser.available)('searches, follows links, shows the key and the status; saves screenshots', async () => {
-    if (!browser.available) return;
-    mkdirSync(screenshots, { recursive: true });
-    const chromium = await browser.launch();
-    try {
-      const context = await chromium.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, colorScheme: 'light' });
-      const tab = await context.newPage();
-      const errors: string[] = [];
-      tab.on('console', (message) => {
-        if (message.type() === 'error') errors.push(message.text());
-      });
-      tab.on('pageerror', (error) => errors.push(error.message));
+  it.skipIf(!browser.available)(
+    'searches, follows links, shows the key and the status; saves screenshots',
+    async () => {
+      if (!browser.available) return;
+      mkdirSync(screenshots, { recursive: true });
+      const chromium = await browser.launch();
+      try {
+        const context = await chromium.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, colorScheme: 'light' });
+        const tab = await context.newPage();
+        const errors: string[] = [];
+        tab.on('console', (message) => {
+          if (message.type() === 'error') errors.push(message.text());
+        });
+        tab.on('pageerror', (error) => errors.push(error.message));
 
-      // Packages: search finds a cached package.
-      await tab.goto(`${proxy.url}/ui`);
-      await tab.getByLabel('Search cached packages').fill('jas');
-      await tab.getByRole('button', { name: 'Search' }).click();
-      await tab.waitForURL(/\/ui\/packages\?q=jas/);
-      expect(await tab.locator('tr[data-package]').count()).toBe(1);
-      await tab.getByLabel('Search cached packages').fill('');
-      await tab.getByRole('button', { name: 'Search' }).click();
-      await tab.waitForURL(/\/ui\/packages\?/);
-      expect(await tab.locator('tr[data-package]').count()).toBe(5);
-      await tab.screenshot({ path: join(screenshots, 'packages.png'), fullPage: true });
+        // Packages: search finds a cached package.
+        await tab.goto(`${proxy.url}/ui`);
+        await tab.getByLabel('Search cached packages').fill('jas');
+        await tab.getByRole('button', { name: 'Search' }).click();
+        await tab.waitForURL(/\/ui\/packages\?q=jas/);
+        expect(await tab.locator('tr[data-package]').count()).toBe(1);
+        await tab.getByLabel('Search cached packages').fill('');
+        await tab.getByRole('button', { name: 'Search' }).click();
+        await tab.waitForURL(/\/ui\/packages\?/);
+        expect(await tab.locator('tr[data-package]').count()).toBe(5);
+        await tab.screenshot({ path: join(screenshots, 'packages.png'), fullPage: true });
 
-      // Package page, reached by its link: releases (retired marked), dependencies with links.
-      await tab.getByRole('link', { name: 'jason', exact: true }).click();
-      await tab.waitForURL(/\/ui\/packages\/jason$/);
-      expect(await tab.locator('#package-name').textContent()).toBe('jason');
-      expect(await tab.locator('#release-table tbody tr').count()).toBe(3);
-      expect(await tab.locator('tr[data-version="1.2.2"]').getAttribute('data-retired')).toBe('yes');
-      expect(await tab.locator('tr[data-version="1.2.2"]').textContent()).toContain('retired: deprecated');
-      expect(await tab.locator('#dependency-list li').allTextContents()).toEqual([expect.stringContaining('decimal')]);
-      await tab.screenshot({ path: join(screenshots, 'package.png'), fullPage: true });
-      await tab.locator('#dependency-list').getByRole('link', { name: 'decimal' }).click();
-      await tab.waitForURL(/\/ui\/packages\/decimal$/);
-      expect(await tab.locator('tr[data-version="2.1.1"]').getAttribute('data-cached')).toBe('yes');
+        // Package page, reached by its link: releases (retired marked), dependencies with links.
+        await tab.getByRole('link', { name: 'jason', exact: true }).click();
+        await tab.waitForURL(/\/ui\/packages\/jason$/);
+        expect(await tab.locator('#package-name').textContent()).toBe('jason');
+        expect(await tab.locator('#release-table tbody tr').count()).toBe(3);
+        expect(await tab.locator('tr[data-version="1.2.2"]').getAttribute('data-retired')).toBe('yes');
+        expect(await tab.locator('tr[data-version="1.2.2"]').textContent()).toContain('retired: deprecated');
+        expect(await tab.locator('#dependency-list li').allTextContents()).toEqual([expect.stringContaining('decimal')]);
+        await tab.screenshot({ path: join(screenshots, 'package.png'), fullPage: true });
+        await tab.locator('#dependency-list').getByRole('link', { name: 'decimal' }).click();
+        await tab.waitForURL(/\/ui\/packages\/decimal$/);
+        expect(await tab.locator('tr[data-version="2.1.1"]').getAttribute('data-cached')).toBe('yes');
 
-      // Set me up: the URL the browser used; the key is /public_key's, and its fingerprint its SHA-256.
-      await tab.getByRole('link', { name: 'Set me up' }).click();
-      await tab.waitForURL(/\/ui\/setup$/);
-      expect(await tab.locator('#base-url').textContent()).toBe(proxy.url);
-      expect(await tab.locator('#mix-setup').textContent()).toContain(`mix hex.repo set hexpm --url ${proxy.url} --public-key hexproxy.pem`);
-      const pem = (await proxy.get('/public_key')).body.toString('utf8');
-      expect(await tab.locator('#public-key').textContent()).toBe(pem.trim());
-      const der = createPublicKey(pem).export({ type: 'spki', format: 'der' });
-      expect(await tab.locator('#fingerprint').textContent()).toBe(createHash('sha256').update(der).digest('hex'));
-      expect(await tab.locator('#rebar3-config').textContent()).toContain(pem.trim());
-      // With JavaScript the copy buttons show; the text stays selectable either way.
-      await expect.poll(() => tab.locator('button[data-copy="mix-setup"]').isVisible()).toBe(true);
-      const download = await tab.request.get(new URL(await tab.locator('#public-key-link').getAttribute('href') ?? '', tab.url()).toString());
-      expect(await download.text()).toBe(pem);
-      await tab.screenshot({ path: join(screenshots, 'setup.png'), fullPage: true });
+        // Set me up: the URL the browser used; the key is /public_key's, and its fingerprint its SHA-256.
+        await tab.getByRole('link', { name: 'Set me up' }).click();
+        await tab.waitForURL(/\/ui\/setup$/);
+        expect(await tab.locator('#base-url').textContent()).toBe(proxy.url);
+        expect(await tab.locator('#mix-setup').textContent()).toContain(`mix hex.repo set hexpm --url ${proxy.url} --public-key hexproxy.pem`);
+        const pem = (await proxy.get('/public_key')).body.toString('utf8');
+        expect(await tab.locator('#public-key').textContent()).toBe(pem.trim());
+        const der = createPublicKey(pem).export({ type: 'spki', format: 'der' });
+        expect(await tab.locator('#fingerprint').textContent()).toBe(createHash('sha256').update(der).digest('hex'));
+        expect(await tab.locator('#rebar3-config').textContent()).toContain(pem.trim());
+        // With JavaScript the copy buttons show; the text stays selectable either way.
+        await expect.poll(() => tab.locator('button[data-copy="mix-setup"]').isVisible()).toBe(true);
+        const download = await tab.request.get(new URL((await tab.locator('#public-key-link').getAttribute('href')) ?? '', tab.url()).toString());
+        expect(await download.text()).toBe(pem);
+        await tab.screenshot({ path: join(screenshots, 'setup.png'), fullPage: true });
 
-      // Status: upstream online, the cache size against its limit.
-      await tab.getByRole('link', { name: 'Status' }).click();
-      await tab.waitForURL(/\/ui\/status$/);
-      expect(await tab.locator('#upstream-status').getAttribute('data-state')).toBe('online');
-      expect(await tab.locator('#upstream-status').textContent()).toContain('online');
-      const bytes = proxy.server.hexproxy.index.totalsIn(['hexpm'], 'hexpm').tarballs.bytes;
-      expect(await tab.locator('#cache-size').getAttribute('data-bytes')).toBe(String(bytes));
-      expect(await tab.locator('#cache-size').textContent()).toContain('of 64.0 MiB');
-      await tab.screenshot({ path: join(screenshots, 'status.png'), fullPage: true });
+        // Status: upstream online, the cache size against its limit.
+        await tab.getByRole('link', { name: 'Status' }).click();
+        await tab.waitForURL(/\/ui\/status$/);
+        expect(await tab.locator('#upstream-status').getAttribute('data-state')).toBe('online');
+        expect(await tab.locator('#upstream-status').textContent()).toContain('online');
+        const bytes = proxy.server.hexproxy.index.totalsIn(['hexpm'], 'hexpm').tarballs.bytes;
+        expect(await tab.locator('#cache-size').getAttribute('data-bytes')).toBe(String(bytes));
+        expect(await tab.locator('#cache-size').textContent()).toContain('of 64.0 MiB');
+        await tab.screenshot({ path: join(screenshots, 'status.png'), fullPage: true });
 
-      // Narrow screens: still readable, nothing wider than the viewport but tables (which scroll).
-      await tab.setViewportSize({ width: 390, height: 800 });
-      await tab.goto(`${proxy.url}/ui/packages/plug`);
-      const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-      expect(overflow).toBeLessThanOrEqual(0);
-      await tab.screenshot({ path: join(screenshots, 'package-mobile.png'), fullPage: true });
+        // Narrow screens: still readable, nothing wider than the viewport but tables (which scroll).
+        await tab.setViewportSize({ width: 390, height: 800 });
+        await tab.goto(`${proxy.url}/ui/packages/plug`);
+        const overflow = await tab.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        expect(overflow).toBeLessThanOrEqual(0);
+        await tab.screenshot({ path: join(screenshots, 'package-mobile.png'), fullPage: true });
 
-      expect(errors).toEqual([]);
-      await context.close();
-    } finally {
-      await chromium.close();
-    }
-  }, 30_000);
+        expect(errors).toEqual([]);
+        await context.close();
+      } finally {
+        await chromium.close();
+      }
+    },
+    30_000,
+  );
 });

@@ -39,7 +39,10 @@ async function world(): Promise<{ upstream: FakeUpstream; server: ServerProcess 
   const keyFile = join(tempDir('hexproxy-key-'), 'upstream.pem');
   writeFileSync(keyFile, upstream.publicKeyPem);
   const server = await spawnServer({
-    dataDir: tempDir(), upstreamUrl: upstream.url, upstreamKeyFile: keyFile, dataLimitBytes: DATA_LIMIT_BYTES,
+    dataDir: tempDir(),
+    upstreamUrl: upstream.url,
+    upstreamKeyFile: keyFile,
+    dataLimitBytes: DATA_LIMIT_BYTES,
     // Every hostile answer must reach hexproxy: no retries, and no cool-down after failures.
     flags: ['--upstream-retries', '0', '--upstream-cooldown-seconds', '0'],
   });
@@ -77,9 +80,13 @@ async function fetchBytes(server: ServerProcess): Promise<number | undefined> {
 }
 
 /** Polls /metrics until the registry fetch budget holds `bytes` (there is no event to await across processes). */
-const fetchBytesReach = (server: ServerProcess, bytes: number): Promise<void> => within((async () => {
-  while ((await fetchBytes(server)) !== bytes) await new Promise((resolve) => setTimeout(resolve, 20));
-})(), `the registry fetch budget holding ${bytes} bytes`);
+const fetchBytesReach = (server: ServerProcess, bytes: number): Promise<void> =>
+  within(
+    (async () => {
+      while ((await fetchBytes(server)) !== bytes) await new Promise((resolve) => setTimeout(resolve, 20));
+    })(),
+    `the registry fetch budget holding ${bytes} bytes`,
+  );
 
 const range = (count: number, prefix: string): string[] => Array.from({ length: count }, (_, i) => `/packages/${prefix}_${i}`);
 

@@ -21,15 +21,19 @@ export async function findBrowser(): Promise<BrowserAvailability> {
   try {
     playwright = await import('playwright-core');
   } catch (error: unknown) {
-    return { available: false, reason: `playwright-core cannot be loaded (npm ci installs it): ${error instanceof Error ? error.message : String(error)}` };
+    return {
+      available: false,
+      reason: `playwright-core cannot be loaded (npm ci installs it): ${error instanceof Error ? error.message : String(error)}`,
+    };
   }
   return {
     available: true,
-    launch: () => playwright.chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-      timeout: 20_000,
-    }),
+    launch: () =>
+      playwright.chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+        timeout: 20_000,
+      }),
   };
 }

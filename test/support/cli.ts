@@ -25,16 +25,20 @@ export function runCli(args: string[], env: Record<string, string> = {}, options
   return new Promise((resolve, reject) => {
     const [command = process.execPath, ...prefix] = options.via ?? [];
     const child = spawn(command, [...prefix, ...(options.via ? [process.execPath] : []), cliPath, ...args], {
-      env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env['PATH'], ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
       ...(options.cwd !== undefined && { cwd: options.cwd }),
     });
     let stdout = '';
     let stderr = '';
     let hung = false;
-    const timer = options.boundMs === undefined ? undefined : setTimeout(() => {
-      hung = true;
-      child.kill('SIGKILL');
-    }, options.boundMs);
+    const timer =
+      options.boundMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            hung = true;
+            child.kill('SIGKILL');
+          }, options.boundMs);
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
@@ -74,18 +78,19 @@ export async function serveCli(args: string[], env: Record<string, string> = {})
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   const output = (): string => `${stderr}${stdout}`;
-  const printed = (pattern: RegExp): Promise<string> => new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (!pattern.test(output())) return;
-      child.stdout.off('data', check);
-      child.stderr.off('data', check);
-      resolve(output());
-    };
-    child.stdout.on('data', check);
-    child.stderr.on('data', check);
-    check();
-    void exited.then(() => reject(new Error(`hexproxy exited without printing ${pattern}: ${output()}`)));
-  });
+  const printed = (pattern: RegExp): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!pattern.test(output())) return;
+        child.stdout.off('data', check);
+        child.stderr.off('data', check);
+        resolve(output());
+      };
+      child.stdout.on('data', check);
+      child.stderr.on('data', check);
+      check();
+      void exited.then(() => reject(new Error(`hexproxy exited without printing ${pattern}: ${output()}`)));
+    });
   const banner = await printed(/listening on (http:\/\/[^\s]+:\d+) .*[\s\S]*Point rebar3/);
   const url = /listening on (http:\/\/[^\s]+:\d+)/.exec(banner)?.[1] ?? '';
   return {

@@ -81,16 +81,26 @@ export async function fetchAndCheck(
   if (status !== 200) return { outcome: 'status', status, message: body.toString('utf8').trim() };
   const cache = typeof headers['x-hexproxy-cache'] === 'string' ? headers['x-hexproxy-cache'] : undefined;
   const length = Number(headers['content-length']);
-  if (Number.isFinite(length) && length !== body.length) return { outcome: 'wrong', reason: `${path}: content-length ${length}, body ${body.length} bytes` };
+  if (Number.isFinite(length) && length !== body.length)
+    return { outcome: 'wrong', reason: `${path}: content-length ${length}, body ${body.length} bytes` };
   const expected = upstream.body(path);
   if (!expected) return { outcome: 'wrong', reason: `${path}: served 200, but upstream has no such file` };
   const resource = registryResource(path);
   if (!resource) {
-    return body.equals(expected) ? { outcome: 'ok', status, cache } : { outcome: 'wrong', reason: `${path}: ${body.length} bytes served (SHA-256 ${sha256(body)}), not upstream's ${expected.length} (${sha256(expected)})` };
+    return body.equals(expected)
+      ? { outcome: 'ok', status, cache }
+      : {
+          outcome: 'wrong',
+          reason: `${path}: ${body.length} bytes served (SHA-256 ${sha256(body)}), not upstream's ${expected.length} (${sha256(expected)})`,
+        };
   }
   try {
     const served = await openRegistryFile(body, resource, { publicKey: serverKey, repository: upstream.repository, maxBytes: 1 << 26 });
-    const original = await openRegistryFile(expected, resource, { publicKey: upstream.publicKey, repository: upstream.repository, maxBytes: 1 << 26 });
+    const original = await openRegistryFile(expected, resource, {
+      publicKey: upstream.publicKey,
+      repository: upstream.repository,
+      maxBytes: 1 << 26,
+    });
     if (!served.payload.equals(original.payload)) return { outcome: 'wrong', reason: `${path}: verifies, but its payload is not upstream's` };
   } catch (error: unknown) {
     return { outcome: 'wrong', reason: `${path}: does not verify with hexproxy's key: ${error instanceof Error ? error.message : String(error)}` };

@@ -96,7 +96,8 @@ export function mountSmallDisk(sizeBytes: number): SmallDisk {
           run('umount', [dir]);
           break;
         } catch (error: unknown) {
-          if (attempt >= 20) throw new Error(`cannot unmount ${dir}; this process holds open: ${openFilesUnder(dir).join(', ') || 'nothing'}`, { cause: error });
+          if (attempt >= 20)
+            throw new Error(`cannot unmount ${dir}; this process holds open: ${openFilesUnder(dir).join(', ') || 'nothing'}`, { cause: error });
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       }

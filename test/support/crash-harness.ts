@@ -45,14 +45,37 @@ export interface ServerOptions {
 /** `node dist/src/cli/main.js serve` on 127.0.0.1, port 0; resolves once it listens. */
 export async function spawnServer(options: ServerOptions): Promise<ServerProcess> {
   const args = [
-    cliPath, 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', options.dataDir,
-    '--upstream-url', options.upstreamUrl, '--upstream-public-key', options.upstreamKeyFile,
-    '--log-level', 'info', ...(options.flags ?? []),
+    cliPath,
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--data-dir',
+    options.dataDir,
+    '--upstream-url',
+    options.upstreamUrl,
+    '--upstream-public-key',
+    options.upstreamKeyFile,
+    '--log-level',
+    'info',
+    ...(options.flags ?? []),
   ];
   // With a limit, a shell sets it and execs node, which keeps the shell's pid.
-  const [command, commandArgs] = options.dataLimitBytes === undefined
-    ? [process.execPath, args]
-    : ['/bin/sh', ['-c', 'limit="$1"; shift; ulimit -d "$limit" && exec "$@"', 'sh', String(Math.ceil(options.dataLimitBytes / 1024)), process.execPath, ...args]];
+  const [command, commandArgs] =
+    options.dataLimitBytes === undefined
+      ? [process.execPath, args]
+      : [
+          '/bin/sh',
+          [
+            '-c',
+            'limit="$1"; shift; ulimit -d "$limit" && exec "$@"',
+            'sh',
+            String(Math.ceil(options.dataLimitBytes / 1024)),
+            process.execPath,
+            ...args,
+          ],
+        ];
   const child: ChildProcessByStdio<null, Readable, Readable> = spawn(command, commandArgs, {
     env: { PATH: process.env['PATH'] },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -90,7 +113,11 @@ export async function spawnServer(options: ServerOptions): Promise<ServerProcess
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`no matching log line from hexproxy (pid ${child.pid}) within ${timeoutMs} ms; stderr:\n${stderr}\nlog:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`));
+        reject(
+          new Error(
+            `no matching log line from hexproxy (pid ${child.pid}) within ${timeoutMs} ms; stderr:\n${stderr}\nlog:\n${logs.map((l) => JSON.stringify(l)).join('\n')}`,
+          ),
+        );
       }, timeoutMs);
       watchers.add(watcher);
       void exited.then(({ code, signal }) => {
@@ -122,7 +149,12 @@ export async function spawnServer(options: ServerOptions): Promise<ServerProcess
 }
 
 /** mulberry32: a small seeded PRNG, so a failing round can be replayed with its seed. */
-export function seededRandom(seed: number): { next(): number; int(min: number, max: number): number; pick<T>(items: readonly T[]): T; chance(p: number): boolean } {
+export function seededRandom(seed: number): {
+  next(): number;
+  int(min: number, max: number): number;
+  pick<T>(items: readonly T[]): T;
+  chance(p: number): boolean;
+} {
   let state = seed >>> 0;
   const next = (): number => {
     state = (state + 0x6d2b79f5) >>> 0;

@@ -81,12 +81,14 @@ export async function startFakeBuilds(specs: readonly FakeBuildSpec[] = DEFAULT_
   function publish(spec: FakeBuildSpec): void {
     const { prefix, extension } = ARTIFACT[spec.list];
     const elixirs = typeof spec.elixir === 'string' ? [spec.elixir] : spec.elixir;
-    if (PER_OTP.has(spec.list) !== (spec.otp !== undefined)) throw new Error(`${spec.list} lines ${PER_OTP.has(spec.list) ? 'need' : 'take no'} OTP release`);
+    if (PER_OTP.has(spec.list) !== (spec.otp !== undefined))
+      throw new Error(`${spec.list} lines ${PER_OTP.has(spec.list) ? 'need' : 'take no'} OTP release`);
     const otp = spec.otp === undefined ? '' : `-otp-${spec.otp}`;
     // A fake archive: some bytes that say what they are, and enough random ones to be unique.
     const bytes = spec.bytes ?? Buffer.concat([Buffer.from(`PK fake ${prefix} ${spec.version}${otp}\n`), randomBytes(2048)]);
     for (const elixir of elixirs) builds.set(`${elixir}/${prefix}-${spec.version}${otp}${extension}`, bytes);
-    const fields = spec.otp === undefined ? [spec.version, sha512Hex(bytes), ...elixirs] : [spec.version, sha512Hex(bytes), elixirs[0] ?? '', spec.otp];
+    const fields =
+      spec.otp === undefined ? [spec.version, sha512Hex(bytes), ...elixirs] : [spec.version, sha512Hex(bytes), elixirs[0] ?? '', spec.otp];
     lines.set(spec.list, [...(lines.get(spec.list) ?? []), fields.join(',')]);
   }
 

@@ -10,8 +10,16 @@ import { signedFileFor } from './fake-builds.js';
 import { buildsKeyPair, orgKeyPair, testKeyPair, wrongKeyPair, type TestKeyPair } from './keys.js';
 import type { SigningMisbehaviour } from './misbehaviour.js';
 import {
-  buildGeneratedPackage, buildPackages, buildRelease, packagePayload, policyPayload, registryPayload,
-  type BuiltPackage, type PackageSpec, type PolicySpec, type ReleaseSpec,
+  buildGeneratedPackage,
+  buildPackages,
+  buildRelease,
+  packagePayload,
+  policyPayload,
+  registryPayload,
+  type BuiltPackage,
+  type PackageSpec,
+  type PolicySpec,
+  type ReleaseSpec,
 } from './registry-builder.js';
 import { contentTypeOf, startUpstreamServer, type Body, type Refusal, type UpstreamControls } from './upstream-server.js';
 
@@ -111,14 +119,19 @@ function orgCacheControl(local: string, policy: PolicySpec | undefined): string 
 export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<FakeUpstream> {
   const wrongKeys = wrongKeyPair();
   const publicRepo: Repo = { prefix: '', repository: options.repository ?? 'hexpm', keys: testKeyPair(), packages: [], files: new Map() };
-  const orgs = new Map<string, Repo>(Object.entries(options.organizations ?? {}).map(([name, spec]) => [name, {
-    prefix: `/repos/${name}`,
-    repository: name,
-    keys: orgKeyPair(name),
-    org: { authKey: spec.authKey, unauthorizedStatus: spec.unauthorizedStatus ?? 401, policies: { ...spec.policies } },
-    packages: [],
-    files: new Map(),
-  }]));
+  const orgs = new Map<string, Repo>(
+    Object.entries(options.organizations ?? {}).map(([name, spec]) => [
+      name,
+      {
+        prefix: `/repos/${name}`,
+        repository: name,
+        keys: orgKeyPair(name),
+        org: { authKey: spec.authKey, unauthorizedStatus: spec.unauthorizedStatus ?? 401, policies: { ...spec.policies } },
+        packages: [],
+        files: new Map(),
+      },
+    ]),
+  );
 
   /** The repository serving a path, and the path within it ("/names"). */
   function locate(path: string): { repo: Repo; local: string } | undefined {
@@ -148,11 +161,15 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
   }
 
   async function rebuild(repo: Repo, next: BuiltPackage[]): Promise<void> {
-    const built = new Map<string, Buffer>(repo === publicRepo ? [
-      ['/public_key', Buffer.from(repo.keys.publicKeyPem)],
-      ['/installs/hex-1.x.csv', INSTALLS_CSV],
-      ['/installs/hex-1.x.csv.signed', INSTALLS_CSV_SIGNED],
-    ] : []);
+    const built = new Map<string, Buffer>(
+      repo === publicRepo
+        ? [
+            ['/public_key', Buffer.from(repo.keys.publicKeyPem)],
+            ['/installs/hex-1.x.csv', INSTALLS_CSV],
+            ['/installs/hex-1.x.csv.signed', INSTALLS_CSV_SIGNED],
+          ]
+        : [],
+    );
     const policies = Object.keys(repo.org?.policies ?? {}).map((name) => `/policies/${name}`);
     for (const local of ['/names', '/versions', ...next.map((pkg) => `/packages/${pkg.name}`), ...policies]) {
       const payload = payloadAt(repo, local, repo.repository, next);
@@ -211,7 +228,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
   }
 
   const generated = (options.generated ?? []).map(({ name, releases }) => buildGeneratedPackage(name, releases));
-  await rebuild(publicRepo, [...await buildPackages(options.packages), ...generated]);
+  await rebuild(publicRepo, [...(await buildPackages(options.packages)), ...generated]);
   for (const [name, repo] of orgs) await rebuild(repo, await buildPackages(options.organizations?.[name]?.packages ?? []));
   const server = await startUpstreamServer({ get, tamper, refuse });
   return Object.assign(server, {
@@ -225,7 +242,9 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
       return { publicKey: repo.keys.publicKey, publicKeyPem: repo.keys.publicKeyPem, authKey: repo.org.authKey };
     },
     tarball(name: string, version: string, org?: string): BuiltTarball {
-      const release = repoNamed(org).packages.find((pkg) => pkg.name === name)?.releases.find((r) => r.spec.version === version);
+      const release = repoNamed(org)
+        .packages.find((pkg) => pkg.name === name)
+        ?.releases.find((r) => r.spec.version === version);
       if (!release) throw new Error(`the fake upstream has no release ${name} ${version}${org === undefined ? '' : ` in organization ${org}`}`);
       return release.tarball;
     },

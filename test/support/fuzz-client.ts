@@ -39,7 +39,10 @@ export function parseResponses(raw: Buffer, methods: readonly string[], closed: 
   let interim = 0;
   let offset = 0;
   const result = (malformed?: string): ParsedResponses => ({
-    responses, interim, incomplete: raw.subarray(offset), ...(malformed === undefined ? {} : { malformed: `${malformed} at byte ${offset}` }),
+    responses,
+    interim,
+    incomplete: raw.subarray(offset),
+    ...(malformed === undefined ? {} : { malformed: `${malformed} at byte ${offset}` }),
   });
   while (offset < raw.length) {
     const headEnd = raw.indexOf(HEAD_END, offset);

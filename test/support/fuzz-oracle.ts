@@ -34,13 +34,19 @@ const SANE_REQUEST_ID = /^[\w.:-]{1,64}$/;
 
 function allows(expect: Expectation, status: number): boolean {
   switch (expect) {
-    case 'ok': return status === 200 || status === 304;
-    case 'not-found': return status === 404;
-    case 'unsafe-path': return status === 400 || status === 414 || status === 431;
-    case 'too-large': return status === 400 || status === 413 || status === 414 || status === 431;
+    case 'ok':
+      return status === 200 || status === 304;
+    case 'not-found':
+      return status === 404;
+    case 'unsafe-path':
+      return status === 400 || status === 414 || status === 431;
+    case 'too-large':
+      return status === 400 || status === 413 || status === 414 || status === 431;
     case 'hostile-path':
-    case 'refused': return status >= 400 && status < 500;
-    case 'any': return status < 500;
+    case 'refused':
+      return status >= 400 && status < 500;
+    case 'any':
+      return status < 500;
   }
 }
 
@@ -77,7 +83,12 @@ export function judge(fuzzCase: FuzzCase, outcome: ExchangeOutcome, markers: Mar
     const expect = fuzzCase.expects[i] ?? 'any';
     if (!allows(expect, response.status)) {
       const pathExpectation = expect === 'unsafe-path' || expect === 'hostile-path';
-      const kind: ProblemKind = pathExpectation && response.status < 400 ? 'unsafe-path-served' : expect === 'unsafe-path' && response.status < 500 ? 'unsafe-path-not-400' : 'unexpected-status';
+      const kind: ProblemKind =
+        pathExpectation && response.status < 400
+          ? 'unsafe-path-served'
+          : expect === 'unsafe-path' && response.status < 500
+            ? 'unsafe-path-not-400'
+            : 'unexpected-status';
       add(kind, `request ${i + 1} of ${fuzzCase.expects.length}: expected ${expect}, got ${response.statusLine} (${printable(response.body, 160)})`);
     }
   }
@@ -97,7 +108,13 @@ export function judge(fuzzCase: FuzzCase, outcome: ExchangeOutcome, markers: Mar
   // still pending before it; it writes its own 400 first only if nothing was written yet
   // (answers served from memory are written at once, so often something was).
   const hostileLater = fuzzCase.expects.slice(answered + 1).some((e) => e !== 'ok' && e !== 'not-found');
-  if (!outcome.timedOut && (firstUnanswered === 'ok' || firstUnanswered === 'not-found') && earlierAllValid && !hostileLater && answered < fuzzCase.expectedResponses) {
+  if (
+    !outcome.timedOut &&
+    (firstUnanswered === 'ok' || firstUnanswered === 'not-found') &&
+    earlierAllValid &&
+    !hostileLater &&
+    answered < fuzzCase.expectedResponses
+  ) {
     add('unanswered', `request ${answered + 1} (expected ${firstUnanswered}) got no answer; the connection closed${outcome.reset ? ' (reset)' : ''}`);
   }
   return problems;

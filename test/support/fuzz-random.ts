@@ -84,7 +84,8 @@ export function fuzzSeed(env: NodeJS.ProcessEnv = process.env): number {
   const given = env['FUZZ_SEED'];
   if (given !== undefined && given.trim() !== '') {
     const value = Number(given.trim());
-    if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) throw new Error(`FUZZ_SEED must be an integer in [0, 2^32), not ${JSON.stringify(given)}`);
+    if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff)
+      throw new Error(`FUZZ_SEED must be an integer in [0, 2^32), not ${JSON.stringify(given)}`);
     return value;
   }
   return Math.floor(Math.random() * 0x1_0000_0000);

@@ -61,7 +61,11 @@ export function buildRequest({ method = 'GET', target, version = 'HTTP/1.1', hea
   const parts: Buffer[] = [Buffer.from(`${method} `, 'latin1'), typeof target === 'string' ? Buffer.from(target, 'latin1') : target];
   parts.push(Buffer.from(version === '' ? eol : ` ${version}${eol}`, 'latin1'));
   for (const [name, value] of headers) {
-    parts.push(Buffer.from(`${name}:`, 'latin1'), typeof value === 'string' ? Buffer.from(value === '' ? '' : ` ${value}`, 'latin1') : Buffer.concat([Buffer.from(' '), value]), Buffer.from(eol));
+    parts.push(
+      Buffer.from(`${name}:`, 'latin1'),
+      typeof value === 'string' ? Buffer.from(value === '' ? '' : ` ${value}`, 'latin1') : Buffer.concat([Buffer.from(' '), value]),
+      Buffer.from(eol),
+    );
   }
   parts.push(Buffer.from(eol));
   if (body) parts.push(body);
@@ -72,16 +76,69 @@ export function buildRequest({ method = 'GET', target, version = 'HTTP/1.1', hea
 // (a "." or ".." segment, an encoded "..", an encoded "/", a "\" plain or encoded, an
 // encoded NUL, an empty segment); the classification of the final path decides, below.
 const TRAVERSAL_TOKENS = [
-  '..', '.', '%2e%2e', '%2E%2E', '%2e%2E', '.%2e', '%2e.', '%2E.', '%2e', '%2E',
-  '..%2f', '..%2F', '%2f', '%2F', '%2f..%2f..%2f', '\\', '..\\', '..\\..\\', '%5c', '%5C', '%5c..%5c', '..%5c..%5c',
-  '%00', '..%00', '%00..', '',
-  '%252e%252e', '%252E%252E', '%252e%252e%252f', '..%252f', '%252f', '%255c', '%2500', '%25%32%65',
-  '%c0%ae%c0%ae', '%c0%af', '%e0%80%ae%e0%80%ae', '%ef%bc%8e%ef%bc%8e', '%u002e%u002e', '%uff0e%uff0e',
-  '..;', '..;a=b', '.;', '...', '....', '....//', '.../', '..%09', '..%20', '%20..', '..?',
+  '..',
+  '.',
+  '%2e%2e',
+  '%2E%2E',
+  '%2e%2E',
+  '.%2e',
+  '%2e.',
+  '%2E.',
+  '%2e',
+  '%2E',
+  '..%2f',
+  '..%2F',
+  '%2f',
+  '%2F',
+  '%2f..%2f..%2f',
+  '\\',
+  '..\\',
+  '..\\..\\',
+  '%5c',
+  '%5C',
+  '%5c..%5c',
+  '..%5c..%5c',
+  '%00',
+  '..%00',
+  '%00..',
+  '',
+  '%252e%252e',
+  '%252E%252E',
+  '%252e%252e%252f',
+  '..%252f',
+  '%252f',
+  '%255c',
+  '%2500',
+  '%25%32%65',
+  '%c0%ae%c0%ae',
+  '%c0%af',
+  '%e0%80%ae%e0%80%ae',
+  '%ef%bc%8e%ef%bc%8e',
+  '%u002e%u002e',
+  '%uff0e%uff0e',
+  '..;',
+  '..;a=b',
+  '.;',
+  '...',
+  '....',
+  '....//',
+  '.../',
+  '..%09',
+  '..%20',
+  '%20..',
+  '..?',
 ];
 
 // Where a traversal would like to end up: files next to and inside the data directory.
-const DESTINATIONS = ['secret.txt', 'hexproxy.db', 'hexproxy.db-wal', 'keys/hexproxy_private.pem', 'etc/passwd', 'data/secret.txt', 'registry/hexpm/names'];
+const DESTINATIONS = [
+  'secret.txt',
+  'hexproxy.db',
+  'hexproxy.db-wal',
+  'keys/hexproxy_private.pem',
+  'etc/passwd',
+  'data/secret.txt',
+  'registry/hexpm/names',
+];
 
 // Characters the node adapter only accepts after a WHATWG URL parse, which resolves dot
 // segments (including encoded ones) and so changes the path the router sees.
@@ -108,17 +165,61 @@ function sizeExpectation(target: string, headers: readonly Header[], otherwise: 
   return otherwise;
 }
 
-const ODD_METHODS = ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'PROPFIND', 'POST', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'PURGE', 'SEARCH', 'REPORT', 'LINK', 'QUERY', 'SOURCE', 'M-SEARCH', 'get', 'Get', 'HEAD ', 'GET\t', 'G', 'GETX', 'X'.repeat(64)];
-const TOKEN_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&\'*+-.^_`|~';
+const ODD_METHODS = [
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'TRACE',
+  'CONNECT',
+  'PROPFIND',
+  'POST',
+  'MKCOL',
+  'COPY',
+  'MOVE',
+  'LOCK',
+  'UNLOCK',
+  'PURGE',
+  'SEARCH',
+  'REPORT',
+  'LINK',
+  'QUERY',
+  'SOURCE',
+  'M-SEARCH',
+  'get',
+  'Get',
+  'HEAD ',
+  'GET\t',
+  'G',
+  'GETX',
+  'X'.repeat(64),
+];
+const TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~";
 
 type CaseBody = Omit<FuzzCase, 'index' | 'kind'>;
 
 // Kinds of random case and their weights; each is drawn hundreds of times in 10,000 cases.
 const KIND_WEIGHTS = [
-  [12, 'valid'], [22, 'traversal'], [6, 'encodedControl'], [6, 'rawControl'], [6, 'overlong'], [8, 'oddMethod'],
-  [5, 'hugeHeader'], [4, 'manyHeaders'], [8, 'ifNoneMatch'], [6, 'disconnect'], [3, 'emptyTe'], [4, 'http10'],
-  [6, 'pipeline'], [5, 'absoluteForm'], [4, 'chunkedGet'], [5, 'contentLength'], [3, 'hostHeader'], [2, 'requestId'],
-  [3, 'junk'], [2, 'upgradeOrExpect'],
+  [12, 'valid'],
+  [22, 'traversal'],
+  [6, 'encodedControl'],
+  [6, 'rawControl'],
+  [6, 'overlong'],
+  [8, 'oddMethod'],
+  [5, 'hugeHeader'],
+  [4, 'manyHeaders'],
+  [8, 'ifNoneMatch'],
+  [6, 'disconnect'],
+  [3, 'emptyTe'],
+  [4, 'http10'],
+  [6, 'pipeline'],
+  [5, 'absoluteForm'],
+  [4, 'chunkedGet'],
+  [5, 'contentLength'],
+  [3, 'hostHeader'],
+  [2, 'requestId'],
+  [3, 'junk'],
+  [2, 'upgradeOrExpect'],
 ] as const;
 type Kind = (typeof KIND_WEIGHTS)[number][1];
 export const FUZZ_KINDS: readonly string[] = KIND_WEIGHTS.map(([, kind]) => kind);
@@ -126,15 +227,32 @@ export const FUZZ_KINDS: readonly string[] = KIND_WEIGHTS.map(([, kind]) => kind
 export class FuzzCaseGenerator {
   private index = 0;
   private readonly kinds: Record<Kind, () => CaseBody> = {
-    valid: () => this.valid(), traversal: () => this.traversal(), encodedControl: () => this.encodedControl(),
-    rawControl: () => this.rawControl(), overlong: () => this.overlong(), oddMethod: () => this.oddMethod(),
-    hugeHeader: () => this.hugeHeader(), manyHeaders: () => this.manyHeaders(), ifNoneMatch: () => this.ifNoneMatch(),
-    disconnect: () => this.disconnect(), emptyTe: () => this.emptyTe(), http10: () => this.http10(), pipeline: () => this.pipeline(),
-    absoluteForm: () => this.absoluteForm(), chunkedGet: () => this.chunkedGet(), contentLength: () => this.contentLength(),
-    hostHeader: () => this.hostHeader(), requestId: () => this.requestId(), junk: () => this.junk(), upgradeOrExpect: () => this.upgradeOrExpect(),
+    valid: () => this.valid(),
+    traversal: () => this.traversal(),
+    encodedControl: () => this.encodedControl(),
+    rawControl: () => this.rawControl(),
+    overlong: () => this.overlong(),
+    oddMethod: () => this.oddMethod(),
+    hugeHeader: () => this.hugeHeader(),
+    manyHeaders: () => this.manyHeaders(),
+    ifNoneMatch: () => this.ifNoneMatch(),
+    disconnect: () => this.disconnect(),
+    emptyTe: () => this.emptyTe(),
+    http10: () => this.http10(),
+    pipeline: () => this.pipeline(),
+    absoluteForm: () => this.absoluteForm(),
+    chunkedGet: () => this.chunkedGet(),
+    contentLength: () => this.contentLength(),
+    hostHeader: () => this.hostHeader(),
+    requestId: () => this.requestId(),
+    junk: () => this.junk(),
+    upgradeOrExpect: () => this.upgradeOrExpect(),
   };
 
-  constructor(private readonly random: Random, private readonly targets: FuzzTargets) {}
+  constructor(
+    private readonly random: Random,
+    private readonly targets: FuzzTargets,
+  ) {}
 
   /** A random case of a random kind. */
   next(): FuzzCase {
@@ -146,7 +264,8 @@ export class FuzzCaseGenerator {
 
   private headers(extra: readonly Header[] = [], close = this.random.chance(0.7)): Header[] {
     const headers: Header[] = [['Host', this.targets.host], ...extra];
-    if (this.random.chance(0.2)) headers.push(['User-Agent', this.random.pick(['hex/2.0.6 (elixir/1.15.0) (OTP/26.0)', 'rebar3/3.22.1', 'curl/8.0'])]);
+    if (this.random.chance(0.2))
+      headers.push(['User-Agent', this.random.pick(['hex/2.0.6 (elixir/1.15.0) (OTP/26.0)', 'rebar3/3.22.1', 'curl/8.0'])]);
     if (this.random.chance(0.1)) headers.push(['X-Fuzz-Marker', 'must-not-reach-upstream']);
     if (close) headers.push(['Connection', 'close']);
     return headers;
@@ -155,7 +274,13 @@ export class FuzzCaseGenerator {
   private single(request: RequestParts, expect: Expectation, extra: Partial<FuzzCase> = {}): CaseBody {
     const method = (request.method ?? 'GET').trim();
     const target = typeof request.target === 'string' ? request.target : request.target.toString('latin1');
-    return { chunks: [buildRequest(request)], methods: [method], expects: [sizeExpectation(target, request.headers ?? [], expect)], expectedResponses: 1, ...extra };
+    return {
+      chunks: [buildRequest(request)],
+      methods: [method],
+      expects: [sizeExpectation(target, request.headers ?? [], expect)],
+      expectedResponses: 1,
+      ...extra,
+    };
   }
 
   private validTarget(): { target: string; expect: Expectation } {
@@ -171,9 +296,18 @@ export class FuzzCaseGenerator {
   /** The segments of every route, and a few near misses, for a release. */
   private static templates(name: string, version: string): string[][] {
     return [
-      ['packages', name], ['tarballs', `${name}-${version}.tar`], ['docs', `${name}-${version}.tar.gz`],
-      ['installs', 'hex-1.x.csv'], ['installs', 'a', 'b', 'hex-1.x.csv'], ['names'], ['versions'], ['public_key'], ['healthz'],
-      ['packages', name, 'x'], ['tarballs', name, `${name}-${version}.tar`], [],
+      ['packages', name],
+      ['tarballs', `${name}-${version}.tar`],
+      ['docs', `${name}-${version}.tar.gz`],
+      ['installs', 'hex-1.x.csv'],
+      ['installs', 'a', 'b', 'hex-1.x.csv'],
+      ['names'],
+      ['versions'],
+      ['public_key'],
+      ['healthz'],
+      ['packages', name, 'x'],
+      ['tarballs', name, `${name}-${version}.tar`],
+      [],
     ];
   }
 
@@ -192,8 +326,21 @@ export class FuzzCaseGenerator {
           if (i < segments.length) paths.add(`/${[...segments.slice(0, i), token, ...segments.slice(i + 1)].join('/')}`);
         }
         for (const target of paths) {
-          const request = buildRequest({ target, headers: [['Host', this.targets.host], ['Connection', 'close']] });
-          cases.push({ index: this.index++, kind: 'traversalSweep', chunks: [request], methods: ['GET'], expects: [hostilePathExpectation(target)], expectedResponses: 1 });
+          const request = buildRequest({
+            target,
+            headers: [
+              ['Host', this.targets.host],
+              ['Connection', 'close'],
+            ],
+          });
+          cases.push({
+            index: this.index++,
+            kind: 'traversalSweep',
+            chunks: [request],
+            methods: ['GET'],
+            expects: [hostilePathExpectation(target)],
+            expectedResponses: 1,
+          });
         }
       }
     }
@@ -244,9 +391,16 @@ export class FuzzCaseGenerator {
     const encoded = `%${code.toString(16).padStart(2, '0')}`;
     const { name, version } = this.release();
     const target = r.pick([
-      `/packages/${name}${encoded}`, `/packages/${encoded}${name}`, `/tarballs/${name}-${version}.tar${encoded}`,
-      `/tarballs/${name}-${version}${encoded}.tar`, `/docs/${name}${encoded}-${version}.tar.gz`, `/installs/hex-1.x.csv${encoded}`,
-      `/installs/${encoded}/hex-1.x.csv`, `/${encoded}/names`, `/names${encoded}`, `/packages/${encoded}`,
+      `/packages/${name}${encoded}`,
+      `/packages/${encoded}${name}`,
+      `/tarballs/${name}-${version}.tar${encoded}`,
+      `/tarballs/${name}-${version}${encoded}.tar`,
+      `/docs/${name}${encoded}-${version}.tar.gz`,
+      `/installs/hex-1.x.csv${encoded}`,
+      `/installs/${encoded}/hex-1.x.csv`,
+      `/${encoded}/names`,
+      `/names${encoded}`,
+      `/packages/${encoded}`,
     ]);
     // README promises 400 for an encoded NUL; other encoded control characters are at least refused.
     const expect: Expectation = code === 0 ? 'unsafe-path' : 'hostile-path';
@@ -260,9 +414,13 @@ export class FuzzCaseGenerator {
     const where = r.int(0, 3);
     if (where === 0) {
       const cut = r.int(1, target.length);
-      return this.single({ target: Buffer.concat([Buffer.from(target.slice(0, cut)), byte, Buffer.from(target.slice(cut))]), headers: this.headers() }, 'unsafe-path');
+      return this.single(
+        { target: Buffer.concat([Buffer.from(target.slice(0, cut)), byte, Buffer.from(target.slice(cut))]), headers: this.headers() },
+        'unsafe-path',
+      );
     }
-    if (where === 1) return this.single({ target, headers: this.headers([['X-Evil', Buffer.concat([Buffer.from('a'), byte, Buffer.from('b')])]]) }, 'any');
+    if (where === 1)
+      return this.single({ target, headers: this.headers([['X-Evil', Buffer.concat([Buffer.from('a'), byte, Buffer.from('b')])]]) }, 'any');
     if (where === 2) return this.single({ target, headers: this.headers([[`X-Ev${byte.toString('latin1')}il`, 'x']]) }, 'any');
     return this.single({ target, headers: this.headers([['If-None-Match', Buffer.concat([Buffer.from('"'), byte, Buffer.from('"')])]]) }, 'any');
   }
@@ -312,14 +470,27 @@ export class FuzzCaseGenerator {
     // Node's parser is lenient about the whitespace after a method.
     const expect: Expectation = method.trim() === 'GET' || method.trim() === 'HEAD' ? 'any' : 'refused';
     // CONNECT takes an authority, not a path; Node closes it without an answer.
-    return this.single({ method, target: method === 'CONNECT' && r.chance(0.5) ? 'evil.example:443' : target, headers: this.headers(extra), ...(body ? { body } : {}) }, expect);
+    return this.single(
+      {
+        method,
+        target: method === 'CONNECT' && r.chance(0.5) ? 'evil.example:443' : target,
+        headers: this.headers(extra),
+        ...(body ? { body } : {}),
+      },
+      expect,
+    );
   }
 
   private hugeHeader(): CaseBody {
     const r = this.random;
     const size = r.pick([4000, 8000, 15_000, 16_000, 16_300, 16_384, 16_500, 20_000, 65_536, 300_000]);
     const name = r.pick(['X-Huge', 'Cookie', 'If-None-Match', 'User-Agent', 'Accept']);
-    const value = name === 'If-None-Match' ? Array.from({ length: Math.ceil(size / 12) }, () => `"${r.string('0123456789abcdef', 8)}"`).join(', ').slice(0, size) : r.string(TOKEN_CHARS, size);
+    const value =
+      name === 'If-None-Match'
+        ? Array.from({ length: Math.ceil(size / 12) }, () => `"${r.string('0123456789abcdef', 8)}"`)
+            .join(', ')
+            .slice(0, size)
+        : r.string(TOKEN_CHARS, size);
     const { target, expect } = this.validTarget();
     return this.single({ target, headers: this.headers([[name, value]]) }, expect);
   }
@@ -328,7 +499,10 @@ export class FuzzCaseGenerator {
     const r = this.random;
     const count = r.pick([50, 100, 500, 1000, 2000, 2500, 5000]);
     const repeat = r.chance(0.3) ? r.pick(['If-None-Match', 'Host', 'Content-Length', 'Transfer-Encoding', 'X-Request-Id', 'Te']) : undefined;
-    const headers: Header[] = Array.from({ length: count }, (_, i) => [repeat ?? `X-H${i}`, repeat === 'Content-Length' ? '0' : repeat === 'Transfer-Encoding' ? 'identity' : repeat === 'Host' ? this.targets.host : `${i}`]);
+    const headers: Header[] = Array.from({ length: count }, (_, i) => [
+      repeat ?? `X-H${i}`,
+      repeat === 'Content-Length' ? '0' : repeat === 'Transfer-Encoding' ? 'identity' : repeat === 'Host' ? this.targets.host : `${i}`,
+    ]);
     const { target, expect } = this.validTarget();
     // Repeated framing or Host headers may be refused; repeated others change nothing.
     const framing = repeat === 'Transfer-Encoding' || repeat === 'Content-Length' || repeat === 'Host';
@@ -339,13 +513,35 @@ export class FuzzCaseGenerator {
     const r = this.random;
     const tag = (): string => `"${r.string('0123456789abcdef', r.int(0, 64))}"`;
     const value: HeaderValue = r.pick<() => HeaderValue>([
-      () => '"unbalanced', () => 'unbalanced"', () => '"', () => '""', () => '"""', () => 'W/', () => 'W/"', () => 'W/""', () => 'w/"x"', () => 'W/W/"x"',
-      () => '*', () => '*, "x"', () => ' * ', () => ',', () => ',,,,', () => ', ,', () => 'W/*', () => '"a" "b"', () => '"a",W/',
+      () => '"unbalanced',
+      () => 'unbalanced"',
+      () => '"',
+      () => '""',
+      () => '"""',
+      () => 'W/',
+      () => 'W/"',
+      () => 'W/""',
+      () => 'w/"x"',
+      () => 'W/W/"x"',
+      () => '*',
+      () => '*, "x"',
+      () => ' * ',
+      () => ',',
+      () => ',,,,',
+      () => ', ,',
+      () => 'W/*',
+      () => '"a" "b"',
+      () => '"a",W/',
       () => Array.from({ length: r.int(10, 1200) }, tag).join(','),
       () => Array.from({ length: r.int(10, 3000) }, () => ',').join(''),
       () => Array.from({ length: r.int(10, 1000) }, () => 'W/"x"').join(', '),
       () => Buffer.concat([Buffer.from('"'), Buffer.from(Array.from({ length: r.int(1, 200) }, () => r.int(0x80, 0xff))), Buffer.from('"')]),
-      () => Buffer.from(Array.from({ length: r.int(1, 200) }, () => r.pick([0x09, ...Array.from({ length: 95 }, (_, i) => i + 0x20), ...Array.from({ length: 128 }, (_, i) => i + 0x80)]))),
+      () =>
+        Buffer.from(
+          Array.from({ length: r.int(1, 200) }, () =>
+            r.pick([0x09, ...Array.from({ length: 95 }, (_, i) => i + 0x20), ...Array.from({ length: 128 }, (_, i) => i + 0x80)]),
+          ),
+        ),
       () => Buffer.from('"\xe2\x80\xae"', 'latin1'),
       () => `${tag()}`,
     ])();
@@ -375,7 +571,14 @@ export class FuzzCaseGenerator {
     const r = this.random;
     const { target, expect } = this.validTarget();
     // Erlang's httpc sends "te: " with nothing after it.
-    const te: Header = r.pick<Header>([['te', ''], ['TE', ''], ['te', 'trailers'], ['Te', ' '], ['te', 'trailers, deflate;q=0.5'], ['te', ',']]);
+    const te: Header = r.pick<Header>([
+      ['te', ''],
+      ['TE', ''],
+      ['te', 'trailers'],
+      ['Te', ' '],
+      ['te', 'trailers, deflate;q=0.5'],
+      ['te', ','],
+    ]);
     return this.single({ method: r.pick(['GET', 'HEAD']), target, headers: this.headers([te]) }, expect);
   }
 
@@ -387,7 +590,15 @@ export class FuzzCaseGenerator {
     if (variant === 1) return this.single({ target, version: 'HTTP/1.0', headers: [['Host', this.targets.host]] }, expect);
     if (variant === 2) return this.single({ method: 'HEAD', target, version: 'HTTP/1.0', headers: [['Connection', 'keep-alive']] }, expect);
     if (variant === 3) return { ...this.single({ target, version: '' }, 'any'), mayTimeOut: true }; // HTTP/0.9 style: no version
-    if (variant === 4) return this.single({ target, version: r.pick(['HTTP/2.0', 'HTTP/1.2', 'HTTP/0.9', 'HTTP/9.9', 'http/1.1', 'HTTP/1', 'HTTP/1.1.1', 'HTTPS/1.1', 'HTTP/11']), headers: this.headers() }, 'any');
+    if (variant === 4)
+      return this.single(
+        {
+          target,
+          version: r.pick(['HTTP/2.0', 'HTTP/1.2', 'HTTP/0.9', 'HTTP/9.9', 'http/1.1', 'HTTP/1', 'HTTP/1.1.1', 'HTTPS/1.1', 'HTTP/11']),
+          headers: this.headers(),
+        },
+        'any',
+      );
     return this.single({ target, headers: this.headers(), eol: '\n' }, 'any');
   }
 
@@ -401,14 +612,24 @@ export class FuzzCaseGenerator {
       const last = i === count - 1;
       const method = r.chance(0.2) ? 'HEAD' : 'GET';
       const hostile = r.chance(0.35);
-      const { target, expect } = hostile ? (() => { const t = this.hostilePath(); return { target: t, expect: hostilePathExpectation(t) }; })() : this.validTarget();
+      const { target, expect } = hostile
+        ? (() => {
+            const t = this.hostilePath();
+            return { target: t, expect: hostilePathExpectation(t) };
+          })()
+        : this.validTarget();
       requests.push(buildRequest({ method, target, headers: this.headers(r.chance(0.2) ? [['te', '']] : [], last && r.chance(0.5)) }));
       methods.push(method);
       expects.push(expect);
     }
     // All at once, or split at random places across several writes.
     const joined = Buffer.concat(requests);
-    const chunks = r.chance(0.5) ? [joined] : splitAt(joined, Array.from({ length: r.int(1, 5) }, () => r.int(1, joined.length - 1)));
+    const chunks = r.chance(0.5)
+      ? [joined]
+      : splitAt(
+          joined,
+          Array.from({ length: r.int(1, 5) }, () => r.int(1, joined.length - 1)),
+        );
     return { chunks, methods, expects, expectedResponses: count };
   }
 
@@ -417,13 +638,29 @@ export class FuzzCaseGenerator {
     const valid = this.validTarget();
     const hostile = this.hostilePath();
     const options: [string, Expectation][] = [
-      [`http://evil${valid.target}`, 'any'], [`http://evil.example:8080${valid.target}`, 'any'], [`https://evil${valid.target}`, 'any'],
-      [`HTTP://EVIL${valid.target}`, 'any'], [`http://user:pass@evil${valid.target}`, 'any'], [`http://[::1]${valid.target}`, 'any'],
-      [`http://evil${hostile}`, hostilePathExpectation(hostile)], [`http://evil`, 'any'], [`http://evil?x=1`, 'any'],
-      [`http://evil/../../secret.txt`, 'unsafe-path'], [`http://evil/%2e%2e/%2e%2e/secret.txt`, 'unsafe-path'], [`http://evil\\..\\secret.txt`, 'hostile-path'],
-      [`ftp://evil${valid.target}`, 'any'], [`http:${valid.target}`, 'any'], [`//evil${valid.target}`, 'any'], [`*`, 'hostile-path'],
-      [`evil.example:443`, 'refused'], [`http://evil:99999${valid.target}`, 'any'], [`http://ev il${valid.target}`, 'any'], [`file:///etc/passwd`, 'hostile-path'],
-      [`http://127.0.0.1:1/names`, 'any'], [`http://evil/names/..`, 'unsafe-path'], [`http://evil/x/.%2e/names`, 'unsafe-path'],
+      [`http://evil${valid.target}`, 'any'],
+      [`http://evil.example:8080${valid.target}`, 'any'],
+      [`https://evil${valid.target}`, 'any'],
+      [`HTTP://EVIL${valid.target}`, 'any'],
+      [`http://user:pass@evil${valid.target}`, 'any'],
+      [`http://[::1]${valid.target}`, 'any'],
+      [`http://evil${hostile}`, hostilePathExpectation(hostile)],
+      [`http://evil`, 'any'],
+      [`http://evil?x=1`, 'any'],
+      [`http://evil/../../secret.txt`, 'unsafe-path'],
+      [`http://evil/%2e%2e/%2e%2e/secret.txt`, 'unsafe-path'],
+      [`http://evil\\..\\secret.txt`, 'hostile-path'],
+      [`ftp://evil${valid.target}`, 'any'],
+      [`http:${valid.target}`, 'any'],
+      [`//evil${valid.target}`, 'any'],
+      [`*`, 'hostile-path'],
+      [`evil.example:443`, 'refused'],
+      [`http://evil:99999${valid.target}`, 'any'],
+      [`http://ev il${valid.target}`, 'any'],
+      [`file:///etc/passwd`, 'hostile-path'],
+      [`http://127.0.0.1:1/names`, 'any'],
+      [`http://evil/names/..`, 'unsafe-path'],
+      [`http://evil/x/.%2e/names`, 'unsafe-path'],
     ];
     const [target, expect] = r.pick(options);
     return this.single({ method: r.pick(['GET', 'HEAD']), target, headers: this.headers() }, expect);
@@ -454,8 +691,18 @@ export class FuzzCaseGenerator {
     const { target } = this.validTarget();
     const body = r.bytes(r.int(0, 500));
     const declared = r.pick<() => string>([
-      () => String(body.length + r.int(1, 10_000)), () => String(Math.max(0, body.length - r.int(1, 50))), () => '-1', () => 'abc', () => '1e3',
-      () => '0x10', () => ' 5', () => '5, 6', () => '99999999999999999999999', () => '', () => '+5', () => String(body.length),
+      () => String(body.length + r.int(1, 10_000)),
+      () => String(Math.max(0, body.length - r.int(1, 50))),
+      () => '-1',
+      () => 'abc',
+      () => '1e3',
+      () => '0x10',
+      () => ' 5',
+      () => '5, 6',
+      () => '99999999999999999999999',
+      () => '',
+      () => '+5',
+      () => String(body.length),
     ])();
     const extra: Header[] = [['Content-Length', declared]];
     if (r.chance(0.2)) extra.push(['Content-Length', String(body.length + 1)]);
@@ -465,8 +712,30 @@ export class FuzzCaseGenerator {
   private hostHeader(): CaseBody {
     const r = this.random;
     const { target } = this.validTarget();
-    const host = r.pick(['', 'evil', 'evil:99999', 'evil/../..', 'evil@127.0.0.1', '[::1', 'a'.repeat(2000), 'ev il', 'évil', '127.0.0.1:0', 'localhost:abc', '%2e%2e', '..', 'evil\\x', 'evil?x', 'evil#x']);
-    const headers: Header[] = r.chance(0.2) ? [['Host', host], ['Host', 'second']] : [['Host', host]];
+    const host = r.pick([
+      '',
+      'evil',
+      'evil:99999',
+      'evil/../..',
+      'evil@127.0.0.1',
+      '[::1',
+      'a'.repeat(2000),
+      'ev il',
+      'évil',
+      '127.0.0.1:0',
+      'localhost:abc',
+      '%2e%2e',
+      '..',
+      'evil\\x',
+      'evil?x',
+      'evil#x',
+    ]);
+    const headers: Header[] = r.chance(0.2)
+      ? [
+          ['Host', host],
+          ['Host', 'second'],
+        ]
+      : [['Host', host]];
     if (r.chance(0.5)) headers.push(['Connection', 'close']);
     return this.single({ target, headers }, 'any');
   }
@@ -474,7 +743,18 @@ export class FuzzCaseGenerator {
   private requestId(): CaseBody {
     const r = this.random;
     const { target, expect } = this.validTarget();
-    const id = r.pick(['', 'a'.repeat(65), 'a'.repeat(64), 'x y', '<script>', '../../x', 'ok-id.1:2', Buffer.from([0xc3, 0xa9]).toString('latin1'), '"quoted"', 'a,b']);
+    const id = r.pick([
+      '',
+      'a'.repeat(65),
+      'a'.repeat(64),
+      'x y',
+      '<script>',
+      '../../x',
+      'ok-id.1:2',
+      Buffer.from([0xc3, 0xa9]).toString('latin1'),
+      '"quoted"',
+      'a,b',
+    ]);
     return this.single({ target, headers: this.headers([['X-Request-Id', id]]) }, expect);
   }
 
@@ -494,10 +774,23 @@ export class FuzzCaseGenerator {
     const r = this.random;
     const { target, expect } = this.validTarget();
     const headers = r.pick<Header[]>([
-      [['Connection', 'Upgrade'], ['Upgrade', 'websocket']], [['Connection', 'Upgrade, HTTP2-Settings'], ['Upgrade', 'h2c'], ['HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA']],
-      [['Expect', '100-continue']], [['Expect', 'something-else']], [['Upgrade', 'websocket']],
+      [
+        ['Connection', 'Upgrade'],
+        ['Upgrade', 'websocket'],
+      ],
+      [
+        ['Connection', 'Upgrade, HTTP2-Settings'],
+        ['Upgrade', 'h2c'],
+        ['HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA'],
+      ],
+      [['Expect', '100-continue']],
+      [['Expect', 'something-else']],
+      [['Upgrade', 'websocket']],
     ]);
-    return this.single({ target, headers: this.headers(headers) }, headers.some(([name]) => name === 'Expect' || name === 'Connection') ? 'any' : expect);
+    return this.single(
+      { target, headers: this.headers(headers) },
+      headers.some(([name]) => name === 'Expect' || name === 'Connection') ? 'any' : expect,
+    );
   }
 }
 
@@ -512,4 +805,3 @@ function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
   out.push(bytes.subarray(start));
   return out;
 }
-

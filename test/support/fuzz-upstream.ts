@@ -26,12 +26,20 @@ export async function startRecordingUpstream(targetUrl: string): Promise<Recordi
   const requests: RecordedRequest[] = [];
   const server = createServer((req, res) => {
     requests.push({ method: req.method ?? '', target: req.url ?? '', headers: req.headers });
-    const forward = request({
-      host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers: req.headers, agent,
-    }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const forward = request(
+      {
+        host: target.hostname,
+        port: Number(target.port),
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     forward.on('error', () => res.destroy());
     res.on('close', () => {
       if (!res.writableFinished) forward.destroy();

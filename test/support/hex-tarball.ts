@@ -54,7 +54,12 @@ export const innerChecksumOf = (parts: Pick<HexTarballParts, 'version' | 'metada
 export async function buildHexTarball(spec: TarballSpec): Promise<BuiltTarball> {
   const version = Buffer.from('3');
   const sources = sourceFiles(spec);
-  const metadata = Buffer.from(metadataConfig(spec, sources.map((file) => file.name)));
+  const metadata = Buffer.from(
+    metadataConfig(
+      spec,
+      sources.map((file) => file.name),
+    ),
+  );
   const contents = gzipSync(await packTar(sources));
   const innerChecksum = innerChecksumOf({ version, metadata, contents });
   const tar = await packTar([
@@ -74,7 +79,12 @@ export async function readHexTarball(tar: Buffer): Promise<HexTarballParts> {
     if (!data) throw new Error(`tarball has no ${name}`);
     return data;
   };
-  return { version: entry('VERSION'), checksum: entry('CHECKSUM').toString(), metadata: entry('metadata.config'), contents: entry('contents.tar.gz') };
+  return {
+    version: entry('VERSION'),
+    checksum: entry('CHECKSUM').toString(),
+    metadata: entry('metadata.config'),
+    contents: entry('contents.tar.gz'),
+  };
 }
 
 function sourceFiles(spec: TarballSpec): TarEntry[] {
@@ -87,10 +97,12 @@ function sourceFiles(spec: TarballSpec): TarEntry[] {
 }
 
 function metadataConfig(spec: TarballSpec, files: string[]): string {
-  const requirements = (spec.dependencies ?? []).map((dep) =>
-    `[{<<"app">>,${binary(dep.app ?? dep.package)}},{<<"name">>,${binary(dep.package)}},` +
-    `{<<"optional">>,${dep.optional === true}},{<<"repository">>,${binary(dep.repository ?? 'hexpm')}},` +
-    `{<<"requirement">>,${binary(dep.requirement)}}]`);
+  const requirements = (spec.dependencies ?? []).map(
+    (dep) =>
+      `[{<<"app">>,${binary(dep.app ?? dep.package)}},{<<"name">>,${binary(dep.package)}},` +
+      `{<<"optional">>,${dep.optional === true}},{<<"repository">>,${binary(dep.repository ?? 'hexpm')}},` +
+      `{<<"requirement">>,${binary(dep.requirement)}}]`,
+  );
   const dirs = [...new Set(files.map((file) => file.slice(0, file.indexOf('/'))))];
   return [
     `{<<"app">>,${binary(spec.app ?? spec.name)}}.`,
@@ -122,13 +134,7 @@ function appSrc(spec: TarballSpec): string {
 }
 
 function erlModule(spec: TarballSpec): string {
-  return [
-    `-module(${atom(spec.name)}).`,
-    `-export([version/0]).`,
-    '',
-    `version() -> ${string(spec.version)}.`,
-    '',
-  ].join('\n');
+  return [`-module(${atom(spec.name)}).`, `-export([version/0]).`, '', `version() -> ${string(spec.version)}.`, ''].join('\n');
 }
 
 const description = (spec: TarballSpec): string => spec.description ?? `${spec.name} test package`;

@@ -20,8 +20,22 @@ export type Misbehaviour =
   | 'truncated-gzip';
 
 export const MISBEHAVIOURS: readonly Misbehaviour[] = [
-  'wrong-key', 'wrong-repository', 'wrong-package-name', 'flip-tarball-byte', 'status-500', 'status-502', 'status-503', 'status-429',
-  'hang', 'hang-body', 'reset-mid-body', 'html-200', 'gzip-bomb', 'endless-body', 'drip', 'truncated-gzip',
+  'wrong-key',
+  'wrong-repository',
+  'wrong-package-name',
+  'flip-tarball-byte',
+  'status-500',
+  'status-502',
+  'status-503',
+  'status-429',
+  'hang',
+  'hang-body',
+  'reset-mid-body',
+  'html-200',
+  'gzip-bomb',
+  'endless-body',
+  'drip',
+  'truncated-gzip',
 ];
 
 export const isSigningMisbehaviour = (mode: Misbehaviour): mode is SigningMisbehaviour =>
@@ -57,7 +71,7 @@ export const ENDLESS_CHUNK = Buffer.alloc(64 * 1024, 0x5a);
 
 export const HTML_ERROR_PAGE = Buffer.from(
   '<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head>\n' +
-  '<body><h1>Service Unavailable</h1><p>The upstream is down for maintenance.</p></body></html>\n',
+    '<body><h1>Service Unavailable</h1><p>The upstream is down for maintenance.</p></body></html>\n',
 );
 
 /** The tarball with the byte in its middle inverted: same length, wrong checksum. */

@@ -28,7 +28,10 @@ export async function mixUnavailable(): Promise<string | undefined> {
     const digest = createHash('sha256').update(readFileSync(hexArchive)).digest('hex');
     if (digest !== VENDORED_SHA256) return `${hexArchive} has SHA-256 ${digest}, not Hex 2.5.1's ${VENDORED_SHA256} (test/tools/README.md)`;
   }
-  return run('mix', ['--version'], { timeout: 60_000 }).then(() => undefined, (error: unknown) => `mix cannot run (apt-get install -y elixir): ${error instanceof Error ? error.message : String(error)}`);
+  return run('mix', ['--version'], { timeout: 60_000 }).then(
+    () => undefined,
+    (error: unknown) => `mix cannot run (apt-get install -y elixir): ${error instanceof Error ? error.message : String(error)}`,
+  );
 }
 
 export interface MixResult {
@@ -51,18 +54,23 @@ export interface MixHome {
 export async function mixHome(): Promise<MixHome> {
   const home = tempDir('hexproxy-mix-home-');
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env['PATH'], HOME: home, MIX_HOME: join(home, 'mix'), HEX_HOME: join(home, 'hex'), MIX_ENV: 'dev',
+    PATH: process.env['PATH'],
+    HOME: home,
+    MIX_HOME: join(home, 'mix'),
+    HEX_HOME: join(home, 'hex'),
+    MIX_ENV: 'dev',
     // Plain output to assert on.
     TERM: 'dumb',
   };
-  const exec = (file: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<MixResult> => new Promise((resolve) => {
-    const child = execFile(file, args, { cwd, env: { ...env, ...extraEnv }, timeout: 180_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
-      resolve({ code, output: `${stdout}${stderr}` });
+  const exec = (file: string, args: string[], cwd: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<MixResult> =>
+    new Promise((resolve) => {
+      const child = execFile(file, args, { cwd, env: { ...env, ...extraEnv }, timeout: 180_000 }, (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+        resolve({ code, output: `${stdout}${stderr}` });
+      });
+      // Hex asks on a terminal (e.g. whether to authenticate after a 401): answer nothing.
+      child.stdin?.end();
     });
-    // Hex asks on a terminal (e.g. whether to authenticate after a 401): answer nothing.
-    child.stdin?.end();
-  });
   const mix = (args: string[], cwd: string, extraEnv?: NodeJS.ProcessEnv): Promise<MixResult> => exec('mix', args, cwd, extraEnv);
   const installed = await mix(['archive.install', hexArchive, '--force'], home);
   if (installed.code !== 0) throw new Error(`cannot install the Hex archive ${hexArchive}: ${installed.output}`);
@@ -73,7 +81,10 @@ export async function mixHome(): Promise<MixHome> {
     project(deps, lock) {
       const dir = tempDir('hexproxy-mix-project-');
       mkdirSync(join(dir, 'lib'));
-      writeFileSync(join(dir, 'mix.exs'), `defmodule Demo.MixProject do\n  use Mix.Project\n  def project, do: [app: :demo, version: "0.1.0", deps: [${deps.join(', ')}]]\nend\n`);
+      writeFileSync(
+        join(dir, 'mix.exs'),
+        `defmodule Demo.MixProject do\n  use Mix.Project\n  def project, do: [app: :demo, version: "0.1.0", deps: [${deps.join(', ')}]]\nend\n`,
+      );
       if (lock !== undefined) writeFileSync(join(dir, 'mix.lock'), lock);
       return dir;
     },

@@ -60,16 +60,17 @@ export async function startOtherOrigin(host = '127.0.0.1'): Promise<OtherOrigin>
     page: (path, html) => {
       pages.set(path, html);
     },
-    next: (path) => new Promise((resolve) => {
-      const found = received.find((entry) => entry.path === path);
-      if (found) return resolve(found);
-      const listener = (entry: Received): void => {
-        if (entry.path !== path) return;
-        events.off('request', listener);
-        resolve(entry);
-      };
-      events.on('request', listener);
-    }),
+    next: (path) =>
+      new Promise((resolve) => {
+        const found = received.find((entry) => entry.path === path);
+        if (found) return resolve(found);
+        const listener = (entry: Received): void => {
+          if (entry.path !== path) return;
+          events.off('request', listener);
+          resolve(entry);
+        };
+        events.on('request', listener);
+      }),
     clear: () => {
       received.length = 0;
     },

@@ -22,10 +22,14 @@ export function parsePrometheus(text: string): Samples {
     const [, name, , rawLabels, rawValue] = match as unknown as [string, string, string | undefined, string | undefined, string];
     const family = name.replace(/_(bucket|sum|count|total|created)$/, '');
     if (!typed.has(name) && !typed.has(family)) throw new Error(`line ${i + 1}: sample ${name} has no # TYPE line before it`);
-    const labels = rawLabels ? splitLabels(rawLabels).map((pair) => {
-      if (!LABEL.test(pair)) throw new Error(`line ${i + 1}: malformed label ${pair}`);
-      return pair;
-    }).sort() : [];
+    const labels = rawLabels
+      ? splitLabels(rawLabels)
+          .map((pair) => {
+            if (!LABEL.test(pair)) throw new Error(`line ${i + 1}: malformed label ${pair}`);
+            return pair;
+          })
+          .sort()
+      : [];
     // Prometheus reads values with Go's ParseFloat: NaN and Inf in any case (prom-client writes "Nan").
     const special = rawValue.toLowerCase();
     const value = special === '+inf' || special === 'inf' ? Infinity : special === '-inf' ? -Infinity : special === 'nan' ? NaN : Number(rawValue);
@@ -60,7 +64,9 @@ function splitLabels(raw: string): string[] {
 
 /** The key of a sample, labels given in any order. */
 export function sample(name: string, labels: Record<string, string> = {}): string {
-  const pairs = Object.entries(labels).map(([key, value]) => `${key}="${value}"`).sort();
+  const pairs = Object.entries(labels)
+    .map(([key, value]) => `${key}="${value}"`)
+    .sort();
   return pairs.length ? `${name}{${pairs.join(',')}}` : name;
 }
 

@@ -107,7 +107,8 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
     // idle server leaves it, so let the store land (tests of the early answer use raw requests).
     await publicRepository(server).tarballs.drain();
     const flat: Record<string, string> = {};
-    for (const [name, value] of Object.entries(response.headers)) if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+    for (const [name, value] of Object.entries(response.headers))
+      if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
     return { status: response.statusCode, headers: flat, body };
   };
   return {

@@ -50,7 +50,9 @@ export function rebar3Project(options: Rebar3Options): Rebar3Project {
   mkdirSync(join(home, '.config', 'rebar3'), { recursive: true });
   const key = options.publicKeyPem.trim();
   const repos = [
-    ...(options.organizations ?? []).map((org) => `#{name => <<"hexpm:${org.name}">>, repo_public_key => <<"${key}">>, repo_key => <<"${org.repoKey}">>}`),
+    ...(options.organizations ?? []).map(
+      (org) => `#{name => <<"hexpm:${org.name}">>, repo_public_key => <<"${key}">>, repo_key => <<"${org.repoKey}">>}`,
+    ),
     `#{name => <<"hexpm">>, repo_public_key => <<"${key}">>}`,
   ];
   writeFileSync(join(home, '.config', 'rebar3', 'rebar.config'), options.globalConfig ?? `{hex, [{repos, [${repos.join(',\n  ')}]}]}.\n`);

@@ -70,10 +70,12 @@ export async function buildRelease(name: string, spec: ReleaseSpec): Promise<Bui
 }
 
 export async function buildPackages(specs: readonly PackageSpec[]): Promise<BuiltPackage[]> {
-  return Promise.all(specs.map(async (spec) => ({
-    name: spec.name,
-    releases: await Promise.all(spec.releases.map((release) => buildRelease(spec.name, release))),
-  })));
+  return Promise.all(
+    specs.map(async (spec) => ({
+      name: spec.name,
+      releases: await Promise.all(spec.releases.map((release) => buildRelease(spec.name, release))),
+    })),
+  );
 }
 
 /** The version of release `i` (from 0) of a generated package: 1.0.0, 1.0.1, … 1.0.999, 1.1.0, … */
@@ -92,7 +94,11 @@ export function buildGeneratedPackage(name: string, count: number): BuiltPackage
     generated: true,
     releases: Array.from({ length: count }, (_, i) => {
       const version = generatedVersion(i);
-      return { spec: { version }, tarball: { tar: none, innerChecksum: digest('inner', version), outerChecksum: digest('outer', version) }, docs: none };
+      return {
+        spec: { version },
+        tarball: { tar: none, innerChecksum: digest('inner', version), outerChecksum: digest('outer', version) },
+        docs: none,
+      };
     }),
   };
 }
@@ -105,8 +111,7 @@ function timestamp(date: Date): Timestamp {
 const publishedAt = (spec: ReleaseSpec): Date => spec.publishedAt ?? DEFAULT_PUBLISHED_AT;
 
 // Hex lists packages by name.
-const byName = (packages: readonly BuiltPackage[]): BuiltPackage[] =>
-  [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+const byName = (packages: readonly BuiltPackage[]): BuiltPackage[] => [...packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 
 export function namesPayload(packages: readonly BuiltPackage[], repository: string): Buffer {
   return encodeNames({

@@ -6,8 +6,14 @@ import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  ENDLESS_CHUNK, HTML_ERROR_PAGE, flipMiddleByte, gzipBomb, isSigningMisbehaviour, partialLength,
-  type Misbehaviour, type SigningMisbehaviour,
+  ENDLESS_CHUNK,
+  HTML_ERROR_PAGE,
+  flipMiddleByte,
+  gzipBomb,
+  isSigningMisbehaviour,
+  partialLength,
+  type Misbehaviour,
+  type SigningMisbehaviour,
 } from './misbehaviour.js';
 
 export interface Body {
@@ -214,7 +220,9 @@ class UpstreamServer implements UpstreamControls {
   misbehave(target: PathMatcher, mode: Misbehaviour, options: MisbehaveOptions = {}): void {
     if (this.content.unsupported?.has(mode)) throw new Error(`this upstream cannot misbehave with '${mode}'`);
     this.rules.push({
-      target, mode, remaining: options.times ?? Infinity,
+      target,
+      mode,
+      remaining: options.times ?? Infinity,
       ...(options.retryAfter !== undefined && { retryAfter: options.retryAfter }),
       ...(options.intervalMs !== undefined && { intervalMs: options.intervalMs }),
       ...(options.stopAfterBytes !== undefined && { stopAfterBytes: options.stopAfterBytes }),
@@ -311,7 +319,7 @@ class UpstreamServer implements UpstreamControls {
       case 'endless-body':
         return this.sendEndless(res, rule?.stopAfterBytes ?? Infinity);
     }
-    const normal = this.replaced.get(path) ?? await this.content.get(path);
+    const normal = this.replaced.get(path) ?? (await this.content.get(path));
     if (!normal) return this.send(req, res, 404, { body: Buffer.from('Not Found\n'), contentType: 'text/plain' });
     if (mode === undefined) return this.send(req, res, 200, normal);
     if (isSigningMisbehaviour(mode)) {

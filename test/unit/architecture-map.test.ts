@@ -17,7 +17,10 @@ function mappedFolders(document: string): string[] {
   return [...document.slice(start, end).matchAll(/^src\/([a-z0-9_-]+)\/\s/gm)].map((match) => match[1] ?? '');
 }
 
-const srcFolders = (): string[] => readdirSync(join(projectRoot, 'src'), { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+const srcFolders = (): string[] =>
+  readdirSync(join(projectRoot, 'src'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name);
 
 describe('docs/architecture.md', () => {
   const document = readFileSync(join(projectRoot, 'docs', 'architecture.md'), 'utf8');

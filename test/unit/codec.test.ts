@@ -3,9 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { UpstreamTooLargeError, VerificationError } from '../../src/errors.js';
-import {
-  decodePackage, decodeSigned, encodeNames, encodePackage, encodeSigned, encodeVersions, topLevelString,
-} from '../../src/registry/codec.js';
+import { decodePackage, decodeSigned, encodeNames, encodePackage, encodeSigned, encodeVersions, topLevelString } from '../../src/registry/codec.js';
 import { openRegistryFile, sealRegistryFile, type OpenOptions } from '../../src/registry/registry-file.js';
 import type { RegistryResource } from '../../src/registry/resource.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
@@ -27,8 +25,7 @@ async function openFixture(path: string, resource: RegistryResource, overrides: 
 
 const openNames = async (): Promise<Names> => (await openFixture('names', { kind: 'names' })).message as Names;
 const openVersions = async (): Promise<Versions> => (await openFixture('versions', { kind: 'versions' })).message as Versions;
-const openPackage = async (name: string): Promise<Package> =>
-  (await openFixture(`packages/${name}`, { kind: 'package', name })).message as Package;
+const openPackage = async (name: string): Promise<Package> => (await openFixture(`packages/${name}`, { kind: 'package', name })).message as Package;
 
 const PACKAGES = { acme_http: ['1.0.0'], acme_json: ['0.1.0', '0.2.0'], acme_tls: ['1.0.0-rc.0'] };
 const PACKAGE_NAMES = Object.keys(PACKAGES);
@@ -149,7 +146,11 @@ describe('openRegistryFile', () => {
     const before = Buffer.concat([Buffer.from([0x12, 5]), Buffer.from('hexpm'), encodeVersions({ repository: 'x', packages }).subarray(0, -3)]);
     for (const payload of [after, before]) {
       expect(topLevelString(payload, 2)).toBe('hexpm');
-      const opened = await openRegistryFile(await sealRegistryFile(payload, keys.privateKey), { kind: 'versions' }, { ...options, publicKey: keys.publicKey });
+      const opened = await openRegistryFile(
+        await sealRegistryFile(payload, keys.privateKey),
+        { kind: 'versions' },
+        { ...options, publicKey: keys.publicKey },
+      );
       expect((opened.message as Versions).packages.map((p) => p.name)).toEqual(['a']);
     }
     expect(topLevelString(encodeNames({ repository: 'hexpm', packages: [] }), 3)).toBeUndefined();
@@ -186,16 +187,28 @@ describe('the codec', () => {
     const pkg: Package = {
       name: 'acme',
       repository: 'hexpm',
-      advisories: [{ id: 'GHSA-xxxx', summary: 'bad', html_url: 'https://example.invalid/a', api_url: 'https://example.invalid/b', severity: 3, cvss_score: 7.5, aliases: ['CVE-2025-1'] }],
-      releases: [{
-        version: '1.0.0',
-        inner_checksum: Buffer.alloc(32, 1),
-        outer_checksum: Buffer.alloc(32, 2),
-        dependencies: [{ package: 'dep', requirement: '~> 1.0', optional: true, app: 'dep_app', repository: 'other' }],
-        retired: { reason: 2, message: 'security' },
-        advisory_indexes: [0],
-        published_at: { seconds: 1_700_000_000, nanos: 5 },
-      }],
+      advisories: [
+        {
+          id: 'GHSA-xxxx',
+          summary: 'bad',
+          html_url: 'https://example.invalid/a',
+          api_url: 'https://example.invalid/b',
+          severity: 3,
+          cvss_score: 7.5,
+          aliases: ['CVE-2025-1'],
+        },
+      ],
+      releases: [
+        {
+          version: '1.0.0',
+          inner_checksum: Buffer.alloc(32, 1),
+          outer_checksum: Buffer.alloc(32, 2),
+          dependencies: [{ package: 'dep', requirement: '~> 1.0', optional: true, app: 'dep_app', repository: 'other' }],
+          retired: { reason: 2, message: 'security' },
+          advisory_indexes: [0],
+          published_at: { seconds: 1_700_000_000, nanos: 5 },
+        },
+      ],
     };
     const bytes = encodePackage(pkg);
     expect(decodePackage(bytes)).toEqual(pkg);

@@ -38,7 +38,7 @@ describe('createLimiter', () => {
 });
 
 describe('mapLimited', () => {
-  it('runs at most `limit` tasks at once, starts them in order, and gives the results in the items\' order', async () => {
+  it("runs at most `limit` tasks at once, starts them in order, and gives the results in the items' order", async () => {
     const started: number[] = [];
     const release = new Map<number, () => void>();
     let active = 0;

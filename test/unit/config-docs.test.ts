@@ -4,7 +4,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REFERENCE_END, REFERENCE_START, configReferenceTable, schemaKeys, undocumentedKeys, withConfigReference } from '../../src/config/reference.js';
+import {
+  REFERENCE_END,
+  REFERENCE_START,
+  configReferenceTable,
+  schemaKeys,
+  undocumentedKeys,
+  withConfigReference,
+} from '../../src/config/reference.js';
 import { envName, settings } from '../../src/config/settings.js';
 import { projectRoot } from '../../src/paths.js';
 

@@ -7,7 +7,6 @@ import { ConfigError } from '../../src/errors.js';
 import { elixirPublicKeyFile, hexpmPublicKeyFile, projectRoot } from '../../src/paths.js';
 import { tempDir } from '../support/proxy.js';
 
-
 function writeConfig(value: unknown): string {
   const file = join(tempDir(), 'config.json');
   writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
@@ -51,16 +50,23 @@ describe('configuration', () => {
   });
 
   it('resolves the trusted bundle keys in a config file relative to the file, and refuses a list of anything else', () => {
-    const file = writeConfig({ bundles: { trustedKeys: ['keys/site-a.pem', '/etc/hexproxy/site-b.pem'] }, installs: { publicKey: 'keys/elixir.pem' } });
+    const file = writeConfig({
+      bundles: { trustedKeys: ['keys/site-a.pem', '/etc/hexproxy/site-b.pem'] },
+      installs: { publicKey: 'keys/elixir.pem' },
+    });
     const config = loadConfig({ flags: { config: file } });
     expect(config.bundles.trustedKeys).toEqual([join(file, '..', 'keys', 'site-a.pem'), '/etc/hexproxy/site-b.pem']);
     expect(config.installs.publicKey).toBe(join(file, '..', 'keys', 'elixir.pem'));
-    expect(() => loadConfig({ flags: { config: writeConfig({ bundles: { trustedKeys: 'a.pem' } }) } })).toThrow(/config key bundles\.trustedKeys .*expected array/);
+    expect(() => loadConfig({ flags: { config: writeConfig({ bundles: { trustedKeys: 'a.pem' } }) } })).toThrow(
+      /config key bundles\.trustedKeys .*expected array/,
+    );
     expect(() => loadConfig({ flags: { config: writeConfig({ bundles: { trusted: [] } }) } })).toThrow(/unknown config key bundles\.trusted/);
   });
 
-  it('ships the Elixir key that signs the builds server\'s lists', () => {
-    expect(readFileSync(elixirPublicKeyFile, 'utf8')).toMatch(/^-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAslPz1mAfyAvRv8W8xOdv\n/);
+  it("ships the Elixir key that signs the builds server's lists", () => {
+    expect(readFileSync(elixirPublicKeyFile, 'utf8')).toMatch(
+      /^-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAslPz1mAfyAvRv8W8xOdv\n/,
+    );
   });
 
   it('names an unknown key in the file', () => {
@@ -71,7 +77,9 @@ describe('configuration', () => {
   it('names a bad value and where it came from', () => {
     expect(() => loadConfig({ env: { HEXPROXY_PORT: 'eighty' } })).toThrow(/HEXPROXY_PORT: expected a whole number for port, got "eighty"/);
     expect(() => loadConfig({ flags: { port: '70000' } })).toThrow(/config key port \(from flag --port\)/);
-    expect(() => loadConfig({ flags: { 'upstream-url': 'ftp://example' } })).toThrow(/config key upstream\.url \(from flag --upstream-url\): must be an http/);
+    expect(() => loadConfig({ flags: { 'upstream-url': 'ftp://example' } })).toThrow(
+      /config key upstream\.url \(from flag --upstream-url\): must be an http/,
+    );
     expect(() => loadConfig({ env: { HEXPROXY_LOG_LEVEL: 'loud' } })).toThrow(/config key logLevel \(from environment variable HEXPROXY_LOG_LEVEL\)/);
     expect(() => loadConfig({ env: { HEXPROXY_OFFLINE: 'maybe' } })).toThrow(ConfigError);
   });
@@ -99,9 +107,23 @@ describe('configuration', () => {
   });
 
   it('has no policy by default, and fills in every policy key left out', () => {
-    expect(loadConfig({}).policy).toEqual({ deny: [], allow: [], minReleaseAge: '0', undatedReleases: 'allow', blockRetired: false, tarballs: 'locked-ok' });
+    expect(loadConfig({}).policy).toEqual({
+      deny: [],
+      allow: [],
+      minReleaseAge: '0',
+      undatedReleases: 'allow',
+      blockRetired: false,
+      tarballs: 'locked-ok',
+    });
     const config = loadConfig({ flags: { config: writeConfig({ policy: { deny: ['left_pad'], minReleaseAge: '2w' } }) } });
-    expect(config.policy).toEqual({ deny: ['left_pad'], allow: [], minReleaseAge: '2w', undatedReleases: 'allow', blockRetired: false, tarballs: 'locked-ok' });
+    expect(config.policy).toEqual({
+      deny: ['left_pad'],
+      allow: [],
+      minReleaseAge: '2w',
+      undatedReleases: 'allow',
+      blockRetired: false,
+      tarballs: 'locked-ok',
+    });
   });
 
   it.each([
@@ -123,18 +145,26 @@ describe('http.trustedProxies and metrics.requireToken', () => {
     expect(loadConfig({}).http.trustedProxies).toEqual([]);
     expect(loadConfig({ env: { HEXPROXY_TRUSTED_PROXIES: '10.0.0.0/8, ::1' } }).http.trustedProxies).toEqual(['10.0.0.0/8', '::1']);
     expect(loadConfig({ flags: { 'trusted-proxies': '192.168.1.10' } }).http.trustedProxies).toEqual(['192.168.1.10']);
-    expect(loadConfig({ flags: { config: writeConfig({ http: { trustedProxies: ['fd00::/8', '127.0.0.1'] } }) } }).http.trustedProxies).toEqual(['fd00::/8', '127.0.0.1']);
+    expect(loadConfig({ flags: { config: writeConfig({ http: { trustedProxies: ['fd00::/8', '127.0.0.1'] } }) } }).http.trustedProxies).toEqual([
+      'fd00::/8',
+      '127.0.0.1',
+    ]);
   });
 
   it.each([['proxy.internal'], ['10.0.0.0/33'], ['10.0.0.1/'], ['::1/129']])('refuses %s, naming the key', (entry) => {
-    expect(() => loadConfig({ flags: { 'trusted-proxies': entry } })).toThrow(/config key http\.trustedProxies\[0\] \(from flag --trusted-proxies\): must be IP addresses or CIDR blocks/);
+    expect(() => loadConfig({ flags: { 'trusted-proxies': entry } })).toThrow(
+      /config key http\.trustedProxies\[0\] \(from flag --trusted-proxies\): must be IP addresses or CIDR blocks/,
+    );
   });
 
   it('closes /metrics by default where reads are closed: auth.requireToken or organizations; an explicit value wins', () => {
     expect(loadConfig({}).metrics.requireToken).toBe(false);
     expect(loadConfig({ flags: { 'require-token': true } }).metrics.requireToken).toBe(true);
     expect(loadConfig({ flags: { config: writeConfig({ organizations: { acme: { authKey: 'k' } } }) } }).metrics.requireToken).toBe(true);
-    expect(loadConfig({ flags: { config: writeConfig({ organizations: { acme: { authKey: 'k' } }, metrics: { requireToken: false } }) } }).metrics.requireToken).toBe(false);
+    expect(
+      loadConfig({ flags: { config: writeConfig({ organizations: { acme: { authKey: 'k' } }, metrics: { requireToken: false } }) } }).metrics
+        .requireToken,
+    ).toBe(false);
     expect(loadConfig({ flags: { 'require-token': true }, env: { HEXPROXY_METRICS_REQUIRE_TOKEN: 'false' } }).metrics.requireToken).toBe(false);
     expect(() => loadConfig({ flags: { config: writeConfig({ metrics: { requireToken: 'yes' } }) } })).toThrow(/config key metrics\.requireToken/);
   });

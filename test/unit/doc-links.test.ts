@@ -6,7 +6,12 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/paths.js';
 
-const pages = ['README.md', ...readdirSync(join(projectRoot, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(join(projectRoot, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`),
+];
 
 /** The lines outside fenced code blocks (``` or ~~~). */
 function proseLines(markdown: string): string[] {
@@ -25,7 +30,11 @@ function proseLines(markdown: string): string[] {
 
 /** GitHub's anchor for a heading: lower case, punctuation and symbols dropped, spaces as "-". */
 function slugOf(heading: string): string {
-  return heading.replaceAll('`', '').toLowerCase().replace(/[^\p{L}\p{N}\p{M}\p{Pc}\- ]/gu, '').replaceAll(' ', '-');
+  return heading
+    .replaceAll('`', '')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\p{M}\p{Pc}\- ]/gu, '')
+    .replaceAll(' ', '-');
 }
 
 /** The anchors of a markdown file's headings, the second of a name suffixed -1 and so on. */
@@ -45,7 +54,9 @@ function anchorsOf(markdown: string): Set<string> {
 
 /** Relative link targets of a page (inline code taken out first: `[a-z](…)` there is not a link). */
 function linksOf(markdown: string): string[] {
-  const prose = proseLines(markdown).join('\n').replace(/`[^`\n]*`/g, 'code');
+  const prose = proseLines(markdown)
+    .join('\n')
+    .replace(/`[^`\n]*`/g, 'code');
   return [...prose.matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)]
     .map((match) => match[1] ?? '')
     .filter((target) => !/^[a-z][a-z0-9+.-]*:/i.test(target));

@@ -15,9 +15,7 @@ import { readTar } from '../support/tar.js';
 
 const sha256 = (bytes: Buffer): Buffer => createHash('sha256').update(bytes).digest();
 
-const PUBLIC: PackageSpec[] = [
-  { name: 'pub_json', releases: [{ version: '1.0.0' }, { version: '1.1.0' }] },
-];
+const PUBLIC: PackageSpec[] = [{ name: 'pub_json', releases: [{ version: '1.0.0' }, { version: '1.1.0' }] }];
 
 const ACME_KEY = 'acme-read-key-0123456789abcdef';
 const ACME: OrganizationSpec = {
@@ -25,13 +23,15 @@ const ACME: OrganizationSpec = {
   packages: [
     {
       name: 'acme_core',
-      releases: [{
-        version: '1.0.0',
-        dependencies: [
-          { package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' },
-          { package: 'acme_util', requirement: '>= 0.1.0' },
-        ],
-      }],
+      releases: [
+        {
+          version: '1.0.0',
+          dependencies: [
+            { package: 'pub_json', requirement: '~> 1.0', repository: 'hexpm' },
+            { package: 'acme_util', requirement: '>= 0.1.0' },
+          ],
+        },
+      ],
     },
     { name: 'acme_util', releases: [{ version: '0.1.0' }, { version: '0.2.0', omitOuterChecksum: true }] },
   ],
@@ -70,8 +70,12 @@ function resourceOf(local: string): RegistryResource {
   return { kind: 'package', name: local.slice('/packages/'.length) };
 }
 
-const acmeOptions = (overrides: Partial<OpenOptions> = {}): OpenOptions =>
-  ({ publicKey: upstream.organization('acme').publicKey, repository: 'acme', maxBytes: 10 * 1024 * 1024, ...overrides });
+const acmeOptions = (overrides: Partial<OpenOptions> = {}): OpenOptions => ({
+  publicKey: upstream.organization('acme').publicKey,
+  repository: 'acme',
+  maxBytes: 10 * 1024 * 1024,
+  ...overrides,
+});
 
 /** Fetches /repos/acme + local with acme's key and opens it as a registry file of repository "acme". */
 async function openAcme(local: string, overrides: Partial<OpenOptions> = {}) {
@@ -90,13 +94,16 @@ function openPolicy(body: Buffer, publicKey = upstream.organization('acme').publ
 }
 
 describe('organization repositories', () => {
-  it('serve names, versions and packages signed with the organization\'s own key, naming the organization', async () => {
+  it("serve names, versions and packages signed with the organization's own key, naming the organization", async () => {
     const names = (await openAcme('/names')).message as Names;
     expect(names.repository).toBe('acme');
     expect(names.packages.map((pkg) => pkg.name)).toEqual(['acme_core', 'acme_util']);
     const versions = (await openAcme('/versions')).message as Versions;
     expect(versions.repository).toBe('acme');
-    expect(versions.packages.map((pkg) => [pkg.name, pkg.versions])).toEqual([['acme_core', ['1.0.0']], ['acme_util', ['0.1.0', '0.2.0']]]);
+    expect(versions.packages.map((pkg) => [pkg.name, pkg.versions])).toEqual([
+      ['acme_core', ['1.0.0']],
+      ['acme_util', ['0.1.0', '0.2.0']],
+    ]);
     const core = await openAcmePackage('acme_core');
     expect(core).toMatchObject({ name: 'acme_core', repository: 'acme' });
 
@@ -122,8 +129,11 @@ describe('organization repositories', () => {
     const metadata = (await readHexTarball(upstream.tarball('acme_core', '1.0.0', 'acme').tar)).metadata.toString();
     expect(metadata).toContain('{<<"name">>,<<"pub_json">>},{<<"optional">>,false},{<<"repository">>,<<"hexpm">>}');
     // The public dependency really is in the public repository, and only there.
-    const pub = await openRegistryFile(await bytesOf(await get('/packages/pub_json')), { kind: 'package', name: 'pub_json' },
-      { publicKey: upstream.publicKey, repository: 'hexpm', maxBytes: 1 << 20 });
+    const pub = await openRegistryFile(
+      await bytesOf(await get('/packages/pub_json')),
+      { kind: 'package', name: 'pub_json' },
+      { publicKey: upstream.publicKey, repository: 'hexpm', maxBytes: 1 << 20 },
+    );
     expect((pub.message as Package).releases.map((r) => r.version)).toEqual(['1.0.0', '1.1.0']);
     expect((await getAcme('/packages/pub_json')).status).toBe(404);
   });
@@ -149,10 +159,23 @@ describe('organization repositories', () => {
   });
 
   it('answer 401 without the exact auth key (403 where configured), counting each request as a hit', async () => {
-    const paths = ['/names', '/versions', '/packages/acme_core', '/tarballs/acme_core-1.0.0.tar', '/docs/acme_core-1.0.0.tar.gz', '/policies/strict-prod', '/packages/nope'];
+    const paths = [
+      '/names',
+      '/versions',
+      '/packages/acme_core',
+      '/tarballs/acme_core-1.0.0.tar',
+      '/docs/acme_core-1.0.0.tar.gz',
+      '/policies/strict-prod',
+      '/packages/nope',
+    ];
     for (const local of paths) {
       const path = `/repos/acme${local}`;
-      const wrongs: Record<string, string>[] = [{}, { authorization: 'wrong' }, { authorization: `Bearer ${ACME_KEY}` }, { authorization: 'beta-key' }];
+      const wrongs: Record<string, string>[] = [
+        {},
+        { authorization: 'wrong' },
+        { authorization: `Bearer ${ACME_KEY}` },
+        { authorization: 'beta-key' },
+      ];
       for (const headers of wrongs) {
         const response = await get(path, headers);
         expect(response.status, `${path} ${JSON.stringify(headers)}`).toBe(401);
@@ -173,7 +196,7 @@ describe('organization repositories', () => {
     }
   });
 
-  it('send hex.pm\'s private Cache-Control for organization files, none for public ones', async () => {
+  it("send hex.pm's private Cache-Control for organization files, none for public ones", async () => {
     expect((await getAcme('/packages/acme_core')).headers.get('cache-control')).toBe('private, max-age=3600');
     expect((await getAcme('/names')).headers.get('cache-control')).toBe('private, max-age=3600');
     expect((await getAcme('/tarballs/acme_util-0.1.0.tar')).headers.get('cache-control')).toBe('private, max-age=86400');
@@ -194,8 +217,13 @@ describe('organization repositories', () => {
     expect((names.message as Names).packages.map((pkg) => pkg.name)).toEqual(['pub_json']);
     const versions = await openRegistryFile(await bytesOf(await get('/versions')), { kind: 'versions' }, publicOptions);
     expect((versions.message as Versions).repository).toBe('hexpm');
-    await expect(openRegistryFile(await bytesOf(await get('/names')), { kind: 'names' }, { ...publicOptions, publicKey: upstream.organization('acme').publicKey }))
-      .rejects.toThrow(VerificationError);
+    await expect(
+      openRegistryFile(
+        await bytesOf(await get('/names')),
+        { kind: 'names' },
+        { ...publicOptions, publicKey: upstream.organization('acme').publicKey },
+      ),
+    ).rejects.toThrow(VerificationError);
     expect((await get('/public_key')).status).toBe(200);
     expect(await (await get('/public_key')).text()).toBe(upstream.publicKeyPem);
     for (const path of ['/packages/acme_core', '/tarballs/acme_core-1.0.0.tar', '/policies/strict-prod']) {
@@ -206,14 +234,20 @@ describe('organization repositories', () => {
     expect(upstream.body('/names')?.equals(await bytesOf(await get('/names')))).toBe(true);
   });
 
-  it('publish to and replace an organization\'s packages, re-signing only its registry', async () => {
+  it("publish to and replace an organization's packages, re-signing only its registry", async () => {
     const publicVersions = upstream.body('/versions');
-    await upstream.publish('acme_util', { version: '0.3.0', dependencies: [{ package: 'pub_json', requirement: '~> 1.1', repository: 'hexpm' }] }, 'acme');
+    await upstream.publish(
+      'acme_util',
+      { version: '0.3.0', dependencies: [{ package: 'pub_json', requirement: '~> 1.1', repository: 'hexpm' }] },
+      'acme',
+    );
     await upstream.publish('acme_new', { version: '0.0.1' }, 'acme');
     expect(upstream.body('/versions')?.equals(publicVersions ?? Buffer.alloc(0))).toBe(true);
     const versions = (await openAcme('/versions')).message as Versions;
     expect(versions.packages.map((pkg) => [pkg.name, pkg.versions])).toEqual([
-      ['acme_core', ['1.0.0']], ['acme_new', ['0.0.1']], ['acme_util', ['0.1.0', '0.2.0', '0.3.0']],
+      ['acme_core', ['1.0.0']],
+      ['acme_new', ['0.0.1']],
+      ['acme_util', ['0.1.0', '0.2.0', '0.3.0']],
     ]);
     const util = await openAcmePackage('acme_util');
     const tar = await bytesOf(await getAcme('/tarballs/acme_util-0.3.0.tar'));
@@ -230,7 +264,7 @@ describe('organization repositories', () => {
 });
 
 describe('organization policies', () => {
-  it('serve a private policy, signed with the organization\'s key, only with its key', async () => {
+  it("serve a private policy, signed with the organization's key, only with its key", async () => {
     const body = await bytesOf(await getAcme('/policies/strict-prod'));
     expect(upstream.body('/repos/acme/policies/strict-prod')?.equals(body)).toBe(true);
     const policy = openPolicy(body);
@@ -284,8 +318,13 @@ describe('misbehaviour on organization paths', () => {
 
     upstream.misbehave('/repos/beta/packages/beta_only', 'wrong-package-name');
     const renamed = await bytesOf(await get('/repos/beta/packages/beta_only', { authorization: 'beta-key' }));
-    await expect(openRegistryFile(renamed, { kind: 'package', name: 'beta_only' },
-      { publicKey: upstream.organization('beta').publicKey, repository: 'beta', maxBytes: 1 << 20 })).rejects.toThrow(VerificationError);
+    await expect(
+      openRegistryFile(
+        renamed,
+        { kind: 'package', name: 'beta_only' },
+        { publicKey: upstream.organization('beta').publicKey, repository: 'beta', maxBytes: 1 << 20 },
+      ),
+    ).rejects.toThrow(VerificationError);
     expect(decodePackage(decodeSigned(gunzipSync(renamed)).payload).name).toBe('beta_only_impostor');
   });
 

@@ -13,8 +13,13 @@ import type { RegistryResource } from '../../src/registry/resource.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Names, Package, Versions } from '../../src/registry/types.js';
 import {
-  INSTALLS_CSV, etagOf, startFakeUpstream, startStaticUpstream,
-  type FakeUpstream, type PackageSpec, type StaticUpstream,
+  INSTALLS_CSV,
+  etagOf,
+  startFakeUpstream,
+  startStaticUpstream,
+  type FakeUpstream,
+  type PackageSpec,
+  type StaticUpstream,
 } from '../support/fake-upstream.js';
 import { OFFICIAL_REGISTRY, readOfficial } from '../support/fixtures.js';
 import { buildHexTarball, innerChecksumOf, readHexTarball } from '../support/hex-tarball.js';
@@ -27,14 +32,16 @@ const PACKAGES: PackageSpec[] = [
   { name: 'acme_json', releases: [{ version: '0.1.0' }, { version: '0.2.0', retired: { reason: 3, message: 'use 0.3' } }] },
   {
     name: 'acme_http',
-    releases: [{
-      version: '1.0.0',
-      publishedAt: new Date('2025-03-04T05:06:07.250Z'),
-      dependencies: [
-        { package: 'acme_json', requirement: '~> 0.1' },
-        { package: 'acme_tls', requirement: '~> 1.0', optional: true, app: 'acme_ssl' },
-      ],
-    }],
+    releases: [
+      {
+        version: '1.0.0',
+        publishedAt: new Date('2025-03-04T05:06:07.250Z'),
+        dependencies: [
+          { package: 'acme_json', requirement: '~> 0.1' },
+          { package: 'acme_tls', requirement: '~> 1.0', optional: true, app: 'acme_ssl' },
+        ],
+      },
+    ],
   },
   { name: 'acme_tls', releases: [{ version: '1.0.0', omitOuterChecksum: true }] },
 ];
@@ -62,8 +69,12 @@ function resourceOf(path: string): RegistryResource {
   return { kind: 'package', name: path.slice('/packages/'.length) };
 }
 
-const openOptions = (overrides: Partial<OpenOptions> = {}): OpenOptions =>
-  ({ publicKey: upstream.publicKey, repository: 'hexpm', maxBytes: 10 * 1024 * 1024, ...overrides });
+const openOptions = (overrides: Partial<OpenOptions> = {}): OpenOptions => ({
+  publicKey: upstream.publicKey,
+  repository: 'hexpm',
+  maxBytes: 10 * 1024 * 1024,
+  ...overrides,
+});
 
 const open = async (path: string, overrides: Partial<OpenOptions> = {}) =>
   openRegistryFile(await fetchBytes(path), resourceOf(path), openOptions(overrides));
@@ -73,7 +84,14 @@ const openPackage = async (name: string): Promise<Package> => (await open(`/pack
 /** True when `promise` has not settled after the server answered a whole other request. */
 async function stillPending(promise: Promise<unknown>): Promise<boolean> {
   let settled = false;
-  promise.then(() => { settled = true; }, () => { settled = true; });
+  promise.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
   expect((await get('/public_key')).status).toBe(200);
   return !settled;
 }
@@ -81,15 +99,27 @@ async function stillPending(promise: Promise<unknown>): Promise<boolean> {
 async function inflatedLength(body: Buffer): Promise<number> {
   let length = 0;
   const gunzip = createGunzip();
-  gunzip.on('data', (chunk: Buffer) => { length += chunk.length; });
-  const done = new Promise<void>((resolve, reject) => { gunzip.on('end', resolve); gunzip.on('error', reject); });
+  gunzip.on('data', (chunk: Buffer) => {
+    length += chunk.length;
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    gunzip.on('end', resolve);
+    gunzip.on('error', reject);
+  });
   gunzip.end(body);
   await done;
   return length;
 }
 
 describe('buildHexTarball', () => {
-  const spec = { name: 'acme', version: '1.2.3', dependencies: [{ package: 'dep', requirement: '~> 1.0' }, { package: 'opt', requirement: '>= 0.0.0', optional: true }] };
+  const spec = {
+    name: 'acme',
+    version: '1.2.3',
+    dependencies: [
+      { package: 'dep', requirement: '~> 1.0' },
+      { package: 'opt', requirement: '>= 0.0.0', optional: true },
+    ],
+  };
 
   it('builds the same bytes from the same spec, with consistent checksums', async () => {
     const [a, b] = await Promise.all([buildHexTarball(spec), buildHexTarball(spec)]);
@@ -102,11 +132,11 @@ describe('buildHexTarball', () => {
     expect(parts.checksum).toBe(a.innerChecksum.toString('hex').toUpperCase());
     expect(parts.metadata.toString()).toContain(
       '{<<"requirements">>,[[{<<"app">>,<<"dep">>},{<<"name">>,<<"dep">>},{<<"optional">>,false},{<<"repository">>,<<"hexpm">>},{<<"requirement">>,<<"~> 1.0">>}],' +
-      '[{<<"app">>,<<"opt">>},{<<"name">>,<<"opt">>},{<<"optional">>,true},{<<"repository">>,<<"hexpm">>},{<<"requirement">>,<<">= 0.0.0">>}]]}.',
+        '[{<<"app">>,<<"opt">>},{<<"name">>,<<"opt">>},{<<"optional">>,true},{<<"repository">>,<<"hexpm">>},{<<"requirement">>,<<">= 0.0.0">>}]]}.',
     );
     const contents = await readTar(gunzipSync(parts.contents));
     expect([...contents.keys()]).toEqual(['src/acme.app.src', 'src/acme.erl']);
-    expect(contents.get('src/acme.app.src')?.toString()).toContain('{applications, [kernel, stdlib, \'dep\']}');
+    expect(contents.get('src/acme.app.src')?.toString()).toContain("{applications, [kernel, stdlib, 'dep']}");
   });
 
   it('pads with seeded incompressible bytes', async () => {
@@ -121,7 +151,7 @@ describe('buildHexTarball', () => {
     const dir = await mkdtemp(join(tmpdir(), 'hex-tarball-'));
     try {
       const parts = await readHexTarball((await buildHexTarball({ ...spec, description: 'say "hi" \\ there' })).tar);
-      const files = new Map([...await readTar(gunzipSync(parts.contents)), ['metadata.config', parts.metadata]]);
+      const files = new Map([...(await readTar(gunzipSync(parts.contents))), ['metadata.config', parts.metadata]]);
       for (const [name, data] of files) {
         await mkdir(dirname(join(dir, name)), { recursive: true });
         await writeFile(join(dir, name), data);
@@ -249,7 +279,10 @@ describe('the fake upstream', () => {
     await upstream.publish('acme_new', { version: '0.0.1' });
     const versions = (await open('/versions')).message as Versions;
     expect(versions.packages.map((pkg) => [pkg.name, pkg.versions])).toEqual([
-      ['acme_http', ['1.0.0']], ['acme_json', ['0.1.0', '0.2.0', '0.3.0']], ['acme_new', ['0.0.1']], ['acme_tls', ['1.0.0']],
+      ['acme_http', ['1.0.0']],
+      ['acme_json', ['0.1.0', '0.2.0', '0.3.0']],
+      ['acme_new', ['0.0.1']],
+      ['acme_tls', ['1.0.0']],
     ]);
     const json = await openPackage('acme_json');
     expect(json.releases.map((r) => r.version)).toEqual(['0.1.0', '0.2.0', '0.3.0']);
@@ -293,7 +326,7 @@ describe('misbehaviour', () => {
     await expect(open('/names')).resolves.toBeDefined();
   });
 
-  it('wrong-package-name: /packages/a answers with another package\'s validly signed file', async () => {
+  it("wrong-package-name: /packages/a answers with another package's validly signed file", async () => {
     upstream.misbehave('/packages/acme_json', 'wrong-package-name');
     await expect(open('/packages/acme_json')).rejects.toThrow(VerificationError);
     const { payload, signature } = decodeSigned(gunzipSync(await fetchBytes('/packages/acme_json')));
@@ -441,7 +474,9 @@ describe('the static upstream', () => {
       request(`${fixture.url}/../../../../etc/hostname`, (res) => {
         res.resume();
         resolve(res.statusCode);
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     expect(status).toBe(404);
   });

@@ -97,7 +97,8 @@ describe('layering', () => {
     const upward = crossImports().flatMap(({ file, line, specifier, from, to }) => {
       const fromLevel = levelOf.get(from);
       const toLevel = levelOf.get(to);
-      if (fromLevel === undefined || toLevel === undefined) return [`${file}:${line} imports '${specifier}': ${fromLevel === undefined ? from : to} is not in the table`];
+      if (fromLevel === undefined || toLevel === undefined)
+        return [`${file}:${line} imports '${specifier}': ${fromLevel === undefined ? from : to} is not in the table`];
       if (toLevel < fromLevel) return [];
       if (toLevel === fromLevel && LAYERS[fromLevel]?.importEachOther) return [];
       const where = toLevel === fromLevel ? 'on the same level' : 'a layer above it';

@@ -47,12 +47,26 @@ describe('Elixir literals', () => {
       tuple: [':dep', '~> 1.0', [{ tuple: [':hex', ':dep'] }, { tuple: [':optional', ':false'] }]],
     });
     expect(elixir('[1, "b c": 2, d?: nil]')).toStrictEqual([1, { tuple: [':b c', 2] }, { tuple: [':d?', ':nil'] }]);
-    expect(elixir('%{"k" => 1, a: true}')).toStrictEqual({ map: [['k', 1], [':a', ':true']] });
+    expect(elixir('%{"k" => 1, a: true}')).toStrictEqual({
+      map: [
+        ['k', 1],
+        [':a', ':true'],
+      ],
+    });
   });
 
   it('reads atoms, aliases, charlists and integers', () => {
     expect(elixir('[:a, :b?, :"c d", :e@f, Foo.Bar, \'chars\', -12, 1_000, [], {}]')).toStrictEqual([
-      ':a', ':b?', ':c d', ':e@f', ':Elixir.Foo.Bar', { charlist: 'chars' }, -12, 1000, [], { tuple: [] },
+      ':a',
+      ':b?',
+      ':c d',
+      ':e@f',
+      ':Elixir.Foo.Bar',
+      { charlist: 'chars' },
+      -12,
+      1000,
+      [],
+      { tuple: [] },
     ]);
   });
 
@@ -73,7 +87,9 @@ describe('Elixir literals', () => {
   it('refuses what is not a literal', () => {
     expect(errorOf(() => parseElixirTerm('%Foo{}', 'x'))).toBe('x:1:1: structs are not supported in a lock file: expected "%{"');
     expect(errorOf(() => parseElixirTerm('[1.5]', 'x'))).toBe('x:1:2: floats do not appear in lock files');
-    expect(errorOf(() => parseElixirTerm('[a: 1, 2]', 'x'))).toBe('x:1:8: expected a keyword pair such as "key: value" (keyword pairs come last in a list), found the integer 2');
+    expect(errorOf(() => parseElixirTerm('[a: 1, 2]', 'x'))).toBe(
+      'x:1:8: expected a keyword pair such as "key: value" (keyword pairs come last in a list), found the integer 2',
+    );
     expect(errorOf(() => parseElixirTerm('a: 1', 'x'))).toBe('x:1:1: the keyword pair "a:" can only appear inside [...], {...} or %{...}');
     expect(errorOf(() => parseElixirTerm('[,]', 'x'))).toBe('x:1:2: expected a term, found ","');
     expect(errorOf(() => parseElixirTerm('[1', 'x'))).toBe('x:1:3: expected "," or "]" in the list, found the end of the file');

@@ -40,11 +40,27 @@ function lockError(parse: () => unknown): LockFileError {
 }
 
 describe('parseMixLock', () => {
-  it('reads today\'s mix.lock: 8-element Hex tuples, another repository, renamed packages, git and path entries', () => {
+  it("reads today's mix.lock: 8-element Hex tuples, another repository, renamed packages, git and path entries", () => {
     const result = parseMixLock(fixture('mix.lock'));
     expect(result.entries).toStrictEqual<LockedPackage[]>([
-      { name: 'acme_http', version: '1.0.0', repository: 'hexpm', app: 'acme_http', managers: ['mix'], innerChecksum: ACME_HTTP.inner, outerChecksum: ACME_HTTP.outer },
-      { name: 'acme_json', version: '0.2.0', repository: 'hexpm', app: 'acme_json', managers: ['mix'], innerChecksum: ACME_JSON_020.inner, outerChecksum: ACME_JSON_020.outer },
+      {
+        name: 'acme_http',
+        version: '1.0.0',
+        repository: 'hexpm',
+        app: 'acme_http',
+        managers: ['mix'],
+        innerChecksum: ACME_HTTP.inner,
+        outerChecksum: ACME_HTTP.outer,
+      },
+      {
+        name: 'acme_json',
+        version: '0.2.0',
+        repository: 'hexpm',
+        app: 'acme_json',
+        managers: ['mix'],
+        innerChecksum: ACME_JSON_020.inner,
+        outerChecksum: ACME_JSON_020.outer,
+      },
       {
         name: 'acme_private',
         version: '2.1.0',
@@ -54,7 +70,15 @@ describe('parseMixLock', () => {
         innerChecksum: '4ddda7073121caf8064dccdc0ae01bd53a87f87b71c3c4ec4b128dfbdec9b035',
         outerChecksum: '22cf8f5cec3845f3ab1d679b4e999a6c18887a457c2c37b8164ac200ab901c69',
       },
-      { name: 'acme_tls', version: '1.0.0-rc.0', repository: 'hexpm', app: 'my_tls', managers: ['mix'], innerChecksum: ACME_TLS.inner, outerChecksum: ACME_TLS.outer },
+      {
+        name: 'acme_tls',
+        version: '1.0.0-rc.0',
+        repository: 'hexpm',
+        app: 'my_tls',
+        managers: ['mix'],
+        innerChecksum: ACME_TLS.inner,
+        outerChecksum: ACME_TLS.outer,
+      },
     ]);
     expect(result.skipped).toStrictEqual([
       { key: 'cowlib', reason: 'git dependency, not a Hex package' },
@@ -97,7 +121,15 @@ describe('parseMixLock', () => {
         app_three: {:hex, :acme_http, "3.0.0"},
       }`;
     expect(parseMixLock(lock, 'deps/mix.lock').entries).toStrictEqual<LockedPackage[]>([
-      { name: 'acme_json', version: '1.2.3-beta.1+build.7', repository: 'hexpm', app: 'app_one', managers: ['mix'], innerChecksum: HASH_A, outerChecksum: HASH_B },
+      {
+        name: 'acme_json',
+        version: '1.2.3-beta.1+build.7',
+        repository: 'hexpm',
+        app: 'app_one',
+        managers: ['mix'],
+        innerChecksum: HASH_A,
+        outerChecksum: HASH_B,
+      },
       { name: 'acme_tls', version: '2.0.0', repository: 'hexpm', app: 'app_two', managers: [] },
       { name: 'acme_http', version: '3.0.0', repository: 'hexpm', app: 'app_three', managers: [] },
     ]);
@@ -137,25 +169,47 @@ describe('parseMixLock', () => {
     });
 
     it('fields of the wrong type or form', () => {
-      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, 1}}')).message).toBe('mix.lock:1:19: expected the version of "a" as a string such as "1.0.0", found the integer 1');
+      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, 1}}')).message).toBe(
+        'mix.lock:1:19: expected the version of "a" as a string such as "1.0.0", found the integer 1',
+      );
       expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0"}}')).message).toMatch(/^mix\.lock:1:19: expected the version of "a"/);
-      expect(lockError(() => parseMixLock('%{"a": {:hex, :"a/../b", "1.0.0"}}')).message).toMatch(/^mix\.lock:1:15: expected the Hex package name of "a", found the atom a\/\.\.\/b/);
-      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0", "abc"}}')).message).toBe('mix.lock:1:28: expected the inner checksum of "a" as 64 hex digits, found the string "abc"');
-      expect(lockError(() => parseMixLock(`%{"a": {:hex, :a, "1.0.0", nil, [:mix], [], "hexpm", "${HASH_A}0"}}`)).message).toMatch(/^mix\.lock:1:54: expected the outer checksum of "a" as 64 hex digits/);
-      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0", nil, ["mix"]}}')).message).toBe('mix.lock:1:34: expected a build tool such as :mix for "a", found the string "mix"');
-      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0", nil, [], [], "hex pm"}}')).message).toMatch(/^mix\.lock:1:41: expected the repository of "a"/);
+      expect(lockError(() => parseMixLock('%{"a": {:hex, :"a/../b", "1.0.0"}}')).message).toMatch(
+        /^mix\.lock:1:15: expected the Hex package name of "a", found the atom a\/\.\.\/b/,
+      );
+      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0", "abc"}}')).message).toBe(
+        'mix.lock:1:28: expected the inner checksum of "a" as 64 hex digits, found the string "abc"',
+      );
+      expect(lockError(() => parseMixLock(`%{"a": {:hex, :a, "1.0.0", nil, [:mix], [], "hexpm", "${HASH_A}0"}}`)).message).toMatch(
+        /^mix\.lock:1:54: expected the outer checksum of "a" as 64 hex digits/,
+      );
+      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0", nil, ["mix"]}}')).message).toBe(
+        'mix.lock:1:34: expected a build tool such as :mix for "a", found the string "mix"',
+      );
+      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0", nil, [], [], "hex pm"}}')).message).toMatch(
+        /^mix\.lock:1:41: expected the repository of "a"/,
+      );
     });
 
     it('a value that is no lock tuple, a lock that is no map, a key locked twice', () => {
-      expect(lockError(() => parseMixLock('%{"a": "1.0.0"}')).message).toBe('mix.lock:1:8: expected a lock tuple such as {:hex, :a, "1.0.0", ...} for "a", found the string "1.0.0"');
-      expect(lockError(() => parseMixLock('{:hex, :a, "1.0.0"}')).message).toBe('mix.lock:1:1: expected the lock map %{"app": {...}, ...}, found a tuple of 3 elements');
-      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0"},\n "a": {:hex, :a, "1.0.1"}}')).message).toBe('mix.lock:2:2: "a" is locked twice');
+      expect(lockError(() => parseMixLock('%{"a": "1.0.0"}')).message).toBe(
+        'mix.lock:1:8: expected a lock tuple such as {:hex, :a, "1.0.0", ...} for "a", found the string "1.0.0"',
+      );
+      expect(lockError(() => parseMixLock('{:hex, :a, "1.0.0"}')).message).toBe(
+        'mix.lock:1:1: expected the lock map %{"app": {...}, ...}, found a tuple of 3 elements',
+      );
+      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0"},\n "a": {:hex, :a, "1.0.1"}}')).message).toBe(
+        'mix.lock:2:2: "a" is locked twice',
+      );
     });
 
     it('code, not data, is refused rather than evaluated', () => {
       expect(lockError(() => parseMixLock('%{"a": {:hex, :a, System.cmd("rm", [])}}')).message).toBe('mix.lock:1:25: unexpected character "."');
-      expect(lockError(() => parseMixLock('%{"a": version}')).message).toBe('mix.lock:1:8: unexpected name "version": a lock file holds only literal terms');
-      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0"}} %{}')).message).toBe('mix.lock:1:29: expected the end of the file after the term, found "%{"');
+      expect(lockError(() => parseMixLock('%{"a": version}')).message).toBe(
+        'mix.lock:1:8: unexpected name "version": a lock file holds only literal terms',
+      );
+      expect(lockError(() => parseMixLock('%{"a": {:hex, :a, "1.0.0"}} %{}')).message).toBe(
+        'mix.lock:1:29: expected the end of the file after the term, found "%{"',
+      );
     });
 
     it('keyword pairs must come last, as in Elixir', () => {
@@ -168,10 +222,34 @@ describe('parseMixLock', () => {
 
 describe('parseRebarLock', () => {
   const expected319: LockedPackage[] = [
-    { name: 'acme_http', version: '1.0.0', repository: 'hexpm', app: 'acme_http', managers: [], innerChecksum: ACME_HTTP.inner, outerChecksum: ACME_HTTP.outer },
-    { name: 'acme_json', version: '0.2.0', repository: 'hexpm', app: 'acme_json', managers: [], innerChecksum: ACME_JSON_020.inner, outerChecksum: ACME_JSON_020.outer },
+    {
+      name: 'acme_http',
+      version: '1.0.0',
+      repository: 'hexpm',
+      app: 'acme_http',
+      managers: [],
+      innerChecksum: ACME_HTTP.inner,
+      outerChecksum: ACME_HTTP.outer,
+    },
+    {
+      name: 'acme_json',
+      version: '0.2.0',
+      repository: 'hexpm',
+      app: 'acme_json',
+      managers: [],
+      innerChecksum: ACME_JSON_020.inner,
+      outerChecksum: ACME_JSON_020.outer,
+    },
     // The hashes are keyed by the app name (my_tls), not the package name.
-    { name: 'acme_tls', version: '1.0.0-rc.0', repository: 'hexpm', app: 'my_tls', managers: [], innerChecksum: ACME_TLS.inner, outerChecksum: ACME_TLS.outer },
+    {
+      name: 'acme_tls',
+      version: '1.0.0-rc.0',
+      repository: 'hexpm',
+      app: 'my_tls',
+      managers: [],
+      innerChecksum: ACME_TLS.inner,
+      outerChecksum: ACME_TLS.outer,
+    },
   ];
 
   it('reads the versioned lock rebar3 3.19 writes, with pkg_hash (inner) and pkg_hash_ext (outer)', () => {
@@ -218,7 +296,7 @@ describe('parseRebarLock', () => {
       const error = lockError(() => parseRebarLock('{"1.2.0",\n[{<<"acme>>,{pkg,acme},0}]}.\n'));
       expect(error).toBeInstanceOf(BadRequestError);
       expect(error.message).toMatch(/^rebar\.lock:2:5: unterminated string/);
-      expect(lockError(() => parseRebarLock("[{<<\"a\">>, {'pkg, <<\"a\">>, <<\"1.0.0\">>}, 0}].")).message).toBe(
+      expect(lockError(() => parseRebarLock('[{<<"a">>, {\'pkg, <<"a">>, <<"1.0.0">>}, 0}].')).message).toBe(
         "rebar.lock:1:13: unterminated quoted atom: no closing ' before the end of the file",
       );
     });
@@ -232,22 +310,34 @@ describe('parseRebarLock', () => {
       expect(lockError(() => parseRebarLock('[{<<"a">>, {pkg, <<"a">>, <<"1.0.0">>}}].')).message).toBe(
         'rebar.lock:1:2: expected a lock such as {<<"app">>, {pkg, <<"app">>, <<"1.0.0">>}, 0}, found a tuple of 2 elements',
       );
-      expect(lockError(() => parseRebarLock('[{<<"a">>, {pkg, <<"a">>}, 0}].')).message).toBe('rebar.lock:1:12: expected {pkg, Name, Version} for "a", found a tuple of 2 elements');
+      expect(lockError(() => parseRebarLock('[{<<"a">>, {pkg, <<"a">>}, 0}].')).message).toBe(
+        'rebar.lock:1:12: expected {pkg, Name, Version} for "a", found a tuple of 2 elements',
+      );
       expect(lockError(() => parseRebarLock('[{<<"a">>, <<"1.0.0">>, 0}].')).message).toMatch(/^rebar\.lock:1:12: expected the source of "a"/);
       expect(lockError(() => parseRebarLock('{"1.2.0", #{}}.')).message).toBe('rebar.lock:1:11: unexpected character "#"');
       expect(lockError(() => parseRebarLock('{<<"1.2.0">>, []}.')).message).toMatch(/^rebar\.lock:1:1: expected the lock list/);
-      expect(lockError(() => parseRebarLock('[].\n[].')).message).toBe('rebar.lock:2:1: expected nothing after the lock list of a lock file without a version, found an empty list');
+      expect(lockError(() => parseRebarLock('[].\n[].')).message).toBe(
+        'rebar.lock:2:1: expected nothing after the lock list of a lock file without a version, found an empty list',
+      );
     });
 
     it('bad checksums in the attributes point at the hash', () => {
       const lock = '{"1.2.0",\n[{<<"a">>,{pkg,<<"a">>,<<"1.0.0">>},0}]}.\n[\n{pkg_hash,[\n {<<"a">>, <<"XYZ">>}]}\n].\n';
-      expect(lockError(() => parseRebarLock(lock)).message).toBe('rebar.lock:5:12: expected the pkg_hash of "a" as 64 hex digits, found the string "XYZ"');
-      expect(lockError(() => parseRebarLock('{"1.2.0", []}.\n[{pkg_hash, [x]}].')).message).toBe('rebar.lock:2:14: expected {<<"app">>, <<"HASH">>} in pkg_hash, found the atom x');
+      expect(lockError(() => parseRebarLock(lock)).message).toBe(
+        'rebar.lock:5:12: expected the pkg_hash of "a" as 64 hex digits, found the string "XYZ"',
+      );
+      expect(lockError(() => parseRebarLock('{"1.2.0", []}.\n[{pkg_hash, [x]}].')).message).toBe(
+        'rebar.lock:2:14: expected {<<"app">>, <<"HASH">>} in pkg_hash, found the atom x',
+      );
     });
 
     it('variables and trailing commas are not Erlang terms', () => {
-      expect(lockError(() => parseRebarLock('[{Name, {pkg, <<"a">>, <<"1.0.0">>}, 0}].')).message).toBe('rebar.lock:1:3: unexpected variable Name: a lock file holds only literal terms');
-      expect(lockError(() => parseRebarLock('[{<<"a">>, {pkg, <<"a">>, <<"1.0.0">>}, 0},].')).message).toBe('rebar.lock:1:44: expected a term, found "]"');
+      expect(lockError(() => parseRebarLock('[{Name, {pkg, <<"a">>, <<"1.0.0">>}, 0}].')).message).toBe(
+        'rebar.lock:1:3: unexpected variable Name: a lock file holds only literal terms',
+      );
+      expect(lockError(() => parseRebarLock('[{<<"a">>, {pkg, <<"a">>, <<"1.0.0">>}, 0},].')).message).toBe(
+        'rebar.lock:1:44: expected a term, found "]"',
+      );
     });
   });
 });
@@ -258,9 +348,13 @@ describe('parseLockText: a lock file as an operator gives it', () => {
 
   it('refuses an empty file (a BOM and blank lines too), which Mix and rebar3 never write', () => {
     for (const text of ['', '\n\n', '\uFEFF  \n']) {
-      expect(() => parseLockText(text, 'deps/mix.lock', 'mix')).toThrow(/^deps\/mix\.lock is empty: Mix and rebar3 never write an empty lock file .*give the mix\.lock of the project to --mix-lock$/);
+      expect(() => parseLockText(text, 'deps/mix.lock', 'mix')).toThrow(
+        /^deps\/mix\.lock is empty: Mix and rebar3 never write an empty lock file .*give the mix\.lock of the project to --mix-lock$/,
+      );
     }
-    expect(() => parseLockText('', 'rebar.lock', 'rebar', { give: { mix: '?format=mix', rebar: '?format=rebar' } })).toThrow(/give the rebar\.lock of the project to \?format=rebar$/);
+    expect(() => parseLockText('', 'rebar.lock', 'rebar', { give: { mix: '?format=mix', rebar: '?format=rebar' } })).toThrow(
+      /give the rebar\.lock of the project to \?format=rebar$/,
+    );
     // A lock of a project without dependencies is not empty.
     expect(parseLockText('[].\n', 'rebar.lock', 'rebar')).toEqual({ entries: [], skipped: [] });
     expect(parseLockText('%{}\n', 'mix.lock', 'mix')).toEqual({ entries: [], skipped: [] });
@@ -268,8 +362,12 @@ describe('parseLockText: a lock file as an operator gives it', () => {
 
   it('says which flag takes a lock of the other kind, keeping the parse error', () => {
     expect(() => parseLockText(rebar, 'x/rebar.lock', 'mix')).toThrow(BadRequestError);
-    expect(() => parseLockText(rebar, 'x/rebar.lock', 'mix')).toThrow(/^x\/rebar\.lock is a rebar\.lock, not a mix\.lock: give it with --rebar-lock \(read as a mix\.lock: x\/rebar\.lock:2:12: unexpected name "pkg": /);
-    expect(() => parseLockText(mix, 'mix.lock', 'rebar')).toThrow(/^mix\.lock is a mix\.lock, not a rebar\.lock: give it with --mix-lock \(read as a rebar\.lock: /);
+    expect(() => parseLockText(rebar, 'x/rebar.lock', 'mix')).toThrow(
+      /^x\/rebar\.lock is a rebar\.lock, not a mix\.lock: give it with --rebar-lock \(read as a mix\.lock: x\/rebar\.lock:2:12: unexpected name "pkg": /,
+    );
+    expect(() => parseLockText(mix, 'mix.lock', 'rebar')).toThrow(
+      /^mix\.lock is a mix\.lock, not a rebar\.lock: give it with --mix-lock \(read as a rebar\.lock: /,
+    );
     // A broken lock of the right kind keeps its own error.
     expect(() => parseLockText('%{\n  "a": {:hex, :a, "1.0.0"\n', 'mix.lock', 'mix')).toThrow(LockFileError);
   });

@@ -3,8 +3,18 @@
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  BadRequestError, BuildListUnavailableError, ConfigError, NotFoundError, OfflineMissError, RegistryMemoryFullError,
-  StorageError, UpstreamTimeoutError, UpstreamTooLargeError, UpstreamUnavailableError, VerificationError, allowsStale,
+  BadRequestError,
+  BuildListUnavailableError,
+  ConfigError,
+  NotFoundError,
+  OfflineMissError,
+  RegistryMemoryFullError,
+  StorageError,
+  UpstreamTimeoutError,
+  UpstreamTooLargeError,
+  UpstreamUnavailableError,
+  VerificationError,
+  allowsStale,
 } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { UpstreamHealth } from '../../src/upstream/health.js';
@@ -23,7 +33,12 @@ async function world(offline: boolean): Promise<{ upstream: FakeUpstream; client
   const log = createLogger('silent', new Writable({ write: (_chunk, _encoding, done) => done() }));
   const health = new UpstreamHealth(log, upstream.url);
   const client = upstreamClientFor(offline, {
-    baseUrl: upstream.url, timeoutMs: 500, minBytesPerSecond: 1, userAgent: 'hexproxy-test', retries: 0, health,
+    baseUrl: upstream.url,
+    timeoutMs: 500,
+    minBytesPerSecond: 1,
+    userAgent: 'hexproxy-test',
+    retries: 0,
+    health,
   });
   cleanups.push(() => client.close());
   return { upstream, client, health };
@@ -41,7 +56,10 @@ describe('the offline upstream client', () => {
       '/packages/alpha is not cached and hexproxy runs offline',
       '/tarballs/alpha-1.0.0.tar is not cached and hexproxy runs offline',
     ]);
-    expect(failures.map((error) => [(error as OfflineMissError).status, (error as OfflineMissError).code])).toEqual([[504, 'offline_not_cached'], [504, 'offline_not_cached']]);
+    expect(failures.map((error) => [(error as OfflineMissError).status, (error as OfflineMissError).code])).toEqual([
+      [504, 'offline_not_cached'],
+      [504, 'offline_not_cached'],
+    ]);
     const refused = client.refusal('tarball alpha-1.0.0');
     expect(refused).toBeInstanceOf(OfflineMissError);
     expect(refused?.message).toBe('tarball alpha-1.0.0 is not cached and hexproxy runs offline');
@@ -79,12 +97,22 @@ describe('the HTTP upstream client', () => {
 describe('allowsStale', () => {
   it('allows a stale copy after an upstream failure, offline, or bytes that do not verify; not after a 404, a storage failure or anything else', () => {
     const allowed = [
-      new OfflineMissError('x'), new UpstreamUnavailableError('x'), new UpstreamTimeoutError('x'), new UpstreamTooLargeError('x'),
-      new VerificationError('x'), new RegistryMemoryFullError('x'),
+      new OfflineMissError('x'),
+      new UpstreamUnavailableError('x'),
+      new UpstreamTimeoutError('x'),
+      new UpstreamTooLargeError('x'),
+      new VerificationError('x'),
+      new RegistryMemoryFullError('x'),
     ];
     const refused = [
-      new NotFoundError('x'), new StorageError('x'), new BuildListUnavailableError('x'), new BadRequestError('x'), new ConfigError('x'),
-      new Error('x'), 'x', undefined,
+      new NotFoundError('x'),
+      new StorageError('x'),
+      new BuildListUnavailableError('x'),
+      new BadRequestError('x'),
+      new ConfigError('x'),
+      new Error('x'),
+      'x',
+      undefined,
     ];
     expect(allowed.map(allowsStale)).toEqual(allowed.map(() => true));
     expect(refused.map(allowsStale)).toEqual(refused.map(() => false));

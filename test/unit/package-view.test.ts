@@ -16,15 +16,30 @@ const releases: Release[] = versions.map((version) => release(version, version =
 const index = indexReleases(encodePackage({ name: 'many', repository: 'hexpm', releases, advisories: [] }));
 
 const row = (version: string): TarballRow => ({
-  repo: 'hexpm', name: 'many', version, size: 10, sha256: 'ab'.repeat(32), fetchedAt: 0, lastUsedAt: 0, hits: 1, pinned: false,
+  repo: 'hexpm',
+  name: 'many',
+  version,
+  size: 10,
+  sha256: 'ab'.repeat(32),
+  fetchedAt: 0,
+  lastUsedAt: 0,
+  hits: 1,
+  pinned: false,
 });
 // Cached tarballs of releases the file no longer lists: newer than all, between 1.150.0 and 1.149.0, older than all.
 const unlisted = ['9.0.0', '1.149.5', '0.1.0'];
 const cached = [row('1.200.0'), ...unlisted.map(row)];
 
-const data = (page?: number, version?: string) => packagePageData({
-  repository: 'hexpm', name: 'many', index, cached, registry: { state: 'fresh', checkedAt: 0, upstreamAsOf: 0 }, page, version,
-});
+const data = (page?: number, version?: string) =>
+  packagePageData({
+    repository: 'hexpm',
+    name: 'many',
+    index,
+    cached,
+    registry: { state: 'fresh', checkedAt: 0, upstreamAsOf: 0 },
+    page,
+    version,
+  });
 const shown = (page?: number, version?: string): string[] => data(page, version).view.releases.map((r) => r.version);
 
 describe('packagePageData', () => {
@@ -59,7 +74,13 @@ describe('packagePageData', () => {
   it('decides the policy for the page shown and the release offered only', () => {
     const decided: string[] = [];
     const page = packagePageData({
-      repository: 'hexpm', name: 'many', index, cached: [], registry: { state: 'fresh', checkedAt: 0, upstreamAsOf: 0 }, page: 2, version: undefined,
+      repository: 'hexpm',
+      name: 'many',
+      index,
+      cached: [],
+      registry: { state: 'fresh', checkedAt: 0, upstreamAsOf: 0 },
+      page: 2,
+      version: undefined,
       decide: (_pkg, r) => {
         decided.push(r.version);
         return r.version === '1.249.0' ? { blocked: true, reasons: ['too new'] } : { blocked: false };

@@ -3,19 +3,22 @@
 // is always passed in (NOW, Unix seconds); nothing here reads real time.
 import { describe, expect, it } from 'vitest';
 import {
-  decideRelease, decidingRule, describeDecision, describeReason, severityRank, type BlockReason, type Decision,
+  decideRelease,
+  decidingRule,
+  describeDecision,
+  describeReason,
+  severityRank,
+  type BlockReason,
+  type Decision,
 } from '../../src/policy/decide.js';
 import { DURATION_HINT, durationSeconds } from '../../src/policy/duration.js';
-import {
-  OPEN_POLICY, PolicyRuleError, compilePolicy, parseRule, type Policy, type PolicyConfig, type Rule,
-} from '../../src/policy/rules.js';
+import { OPEN_POLICY, PolicyRuleError, compilePolicy, parseRule, type Policy, type PolicyConfig, type Rule } from '../../src/policy/rules.js';
 import type { Package, Release, SecurityAdvisory } from '../../src/registry/types.js';
 import { advisory, policyConfig as config, policyOf, release } from '../support/policy.js';
 
 const DAY = 86_400;
 /** 2023-11-14T22:13:20Z */
 const NOW = 1_700_000_000;
-
 
 type PkgView = Pick<Package, 'name' | 'advisories'>;
 const pkg = (name: string, advisories: SecurityAdvisory[] = []): PkgView => ({ name, advisories });
@@ -163,7 +166,12 @@ describe('parseRule', () => {
 describe('compilePolicy', () => {
   it('compiles the empty policy as inactive, on the default repository', () => {
     const empty: PolicyConfig = {
-      deny: [], allow: [], minReleaseAge: '0', undatedReleases: 'allow', blockRetired: false, tarballs: 'locked-ok',
+      deny: [],
+      allow: [],
+      minReleaseAge: '0',
+      undatedReleases: 'allow',
+      blockRetired: false,
+      tarballs: 'locked-ok',
     };
     const policy = compilePolicy(empty, 'hexpm');
     expect(policy).toStrictEqual({
@@ -181,7 +189,12 @@ describe('compilePolicy', () => {
 
   it('is inactive with only allow rules, an empty retirement list, or undated blocking without a minimum age', () => {
     const allowOnly: PolicyConfig = {
-      deny: [], allow: ['jason', 'plug@~> 1.0'], minReleaseAge: '0', undatedReleases: 'block', blockRetired: [], tarballs: 'strict',
+      deny: [],
+      allow: ['jason', 'plug@~> 1.0'],
+      minReleaseAge: '0',
+      undatedReleases: 'block',
+      blockRetired: [],
+      tarballs: 'strict',
     };
     const policy = compilePolicy(allowOnly, 'hexpm');
     expect(policy.active).toBe(false);
@@ -279,7 +292,13 @@ describe('decideRelease, one rule type at a time', () => {
     const policy = policyOf({ deny: ['jason@~> 1.2'] });
     const allowed = (version: string): boolean => decideRelease(policy, pkg('jason'), release(version), NOW).decision.allowed;
     expect(['1.1.9', '1.2.0', '1.2.5', '1.9.0', '1.3.0-rc.1', '2.0.0-rc.0', '2.0.0'].map(allowed)).toEqual([
-      true, false, false, false, false, true, true,
+      true,
+      false,
+      false,
+      false,
+      false,
+      true,
+      true,
     ]);
   });
 
@@ -313,10 +332,16 @@ describe('decideRelease, one rule type at a time', () => {
     expect(decideRelease(policy, p, release('1.0.2', { advisory_indexes: [3, 0, 2] }), NOW)).toStrictEqual({
       decision: {
         allowed: false,
-        reasons: [{
-          kind: 'advisory', threshold: 'high',
-          advisories: [{ id: 'GHSA-crit', severity: 'critical' }, { id: 'GHSA-high', severity: 'high' }],
-        }],
+        reasons: [
+          {
+            kind: 'advisory',
+            threshold: 'high',
+            advisories: [
+              { id: 'GHSA-crit', severity: 'critical' },
+              { id: 'GHSA-high', severity: 'high' },
+            ],
+          },
+        ],
       },
     });
     expect(decideRelease(policy, p, release('1.0.3'), NOW)).toStrictEqual({ decision: { allowed: true } });
@@ -325,7 +350,10 @@ describe('decideRelease, one rule type at a time', () => {
   it('counts an advisory index that points past the advisories as unknown severity, blocking at any threshold', () => {
     const policy = policyOf({ blockAdvisorySeverity: 'critical' });
     expect(decideRelease(policy, pkg('jason', [advisory('A', 1)]), release('1.0.0', { advisory_indexes: [1] }), NOW)).toStrictEqual({
-      decision: { allowed: false, reasons: [{ kind: 'advisory', threshold: 'critical', advisories: [{ id: '(advisory #1, missing from the package)', severity: 'unknown' }] }] },
+      decision: {
+        allowed: false,
+        reasons: [{ kind: 'advisory', threshold: 'critical', advisories: [{ id: '(advisory #1, missing from the package)', severity: 'unknown' }] }],
+      },
     });
   });
 
@@ -334,8 +362,12 @@ describe('decideRelease, one rule type at a time', () => {
     const p = pkg('jason', [advisory('GHSA-none', undefined), advisory('GHSA-new', 7), advisory('GHSA-high', 3)]);
     expect(reasonsOf(decideRelease(policy, p, release('1.0.0', { advisory_indexes: [0, 1, 2] }), NOW).decision)).toEqual([
       {
-        kind: 'advisory', threshold: 'critical',
-        advisories: [{ id: 'GHSA-none', severity: 'unknown' }, { id: 'GHSA-new', severity: 'unknown (7)' }],
+        kind: 'advisory',
+        threshold: 'critical',
+        advisories: [
+          { id: 'GHSA-none', severity: 'unknown' },
+          { id: 'GHSA-new', severity: 'unknown (7)' },
+        ],
       },
     ]);
     expect(decideRelease(policy, p, release('1.0.1', { advisory_indexes: [2] }), NOW).decision.allowed).toBe(true);
@@ -351,9 +383,14 @@ describe('decideRelease, one rule type at a time', () => {
   });
 
   it('each threshold blocks exactly the severities at or above it', () => {
-    const p = pkg('jason', [0, 1, 2, 3, 4].map((s) => advisory(`S${s}`, s)));
+    const p = pkg(
+      'jason',
+      [0, 1, 2, 3, 4].map((s) => advisory(`S${s}`, s)),
+    );
     const blockedSeverities = (threshold: PolicyConfig['blockAdvisorySeverity']): number[] =>
-      [0, 1, 2, 3, 4].filter((s) => !decideRelease(policyOf({ blockAdvisorySeverity: threshold }), p, release('1.0.0', { advisory_indexes: [s] }), NOW).decision.allowed);
+      [0, 1, 2, 3, 4].filter(
+        (s) => !decideRelease(policyOf({ blockAdvisorySeverity: threshold }), p, release('1.0.0', { advisory_indexes: [s] }), NOW).decision.allowed,
+      );
     expect(blockedSeverities(undefined)).toEqual([]);
     expect(blockedSeverities('any')).toEqual([0, 1, 2, 3, 4]);
     expect(blockedSeverities('low')).toEqual([1, 2, 3, 4]);
@@ -367,7 +404,8 @@ describe('decideRelease, one rule type at a time', () => {
     const decide = (retired: Release['retired']): Decision =>
       decideRelease(policy, pkg('jason'), release('1.0.0', retired ? { retired } : {}), NOW).decision;
     expect(decide({ reason: 0, message: 'broken build' })).toStrictEqual({
-      allowed: false, reasons: [{ kind: 'retired', reason: 'other', message: 'broken build' }],
+      allowed: false,
+      reasons: [{ kind: 'retired', reason: 'other', message: 'broken build' }],
     });
     expect(decide({ reason: 1 })).toStrictEqual({ allowed: false, reasons: [{ kind: 'retired', reason: 'invalid' }] });
     expect(decide({ reason: 2 })).toStrictEqual({ allowed: false, reasons: [{ kind: 'retired', reason: 'security' }] });
@@ -457,7 +495,9 @@ describe('decideRelease, combined restrictions', () => {
 
   it('reports every restriction that blocks, in order advisory, retired, age, and keeps changesAt', () => {
     const r = release('1.0.0', {
-      advisory_indexes: [0], retired: { reason: 2, message: 'CVE-1' }, published_at: { seconds: NOW - DAY, nanos: 5 },
+      advisory_indexes: [0],
+      retired: { reason: 2, message: 'CVE-1' },
+      published_at: { seconds: NOW - DAY, nanos: 5 },
     });
     const result = decideRelease(policy, p, r, NOW);
     expect(result).toStrictEqual({
@@ -472,9 +512,9 @@ describe('decideRelease, combined restrictions', () => {
       changesAt: NOW + 6 * DAY,
     });
     expect(describeDecision(result.decision)).toBe(
-      'blocked: advisory GHSA-1 (high) at or above policy.blockAdvisorySeverity "medium"; '
-      + 'retired (security: CVE-1) and policy.blockRetired blocks that reason; '
-      + 'published 2023-11-13T22:13:20Z, younger than policy.minReleaseAge "7d"; allowed from 2023-11-20T22:13:20Z',
+      'blocked: advisory GHSA-1 (high) at or above policy.blockAdvisorySeverity "medium"; ' +
+        'retired (security: CVE-1) and policy.blockRetired blocks that reason; ' +
+        'published 2023-11-13T22:13:20Z, younger than policy.minReleaseAge "7d"; allowed from 2023-11-20T22:13:20Z',
     );
   });
 
@@ -488,7 +528,10 @@ describe('decideRelease, combined restrictions', () => {
 
 describe('precedence of allow and deny rules', () => {
   const everything: Partial<PolicyConfig> = {
-    blockAdvisorySeverity: 'any', blockRetired: true, minReleaseAge: '1mo', undatedReleases: 'block',
+    blockAdvisorySeverity: 'any',
+    blockRetired: true,
+    minReleaseAge: '1mo',
+    undatedReleases: 'block',
   };
   const p = pkg('jason', [advisory('GHSA-1', 4)]);
   const worst = release('1.2.5', { advisory_indexes: [0], retired: { reason: 2 }, published_at: { seconds: NOW, nanos: 0 } });
@@ -546,10 +589,12 @@ describe('precedence of allow and deny rules', () => {
     expect(decidingRule(denyExact, 'jam', '1.0.0')?.key).toBe('policy.allow[0]');
     const allowExact = policyOf({ deny: ['ja*'], allow: ['jason'] });
     expect(decideRelease(allowExact, pkg('jason'), release('1.0.0'), NOW).decision).toStrictEqual({
-      allowed: true, rule: ruleAt(allowExact, 'policy.allow[0]'),
+      allowed: true,
+      rule: ruleAt(allowExact, 'policy.allow[0]'),
     });
     expect(decideRelease(allowExact, pkg('jam'), release('1.0.0'), NOW).decision).toStrictEqual({
-      allowed: false, reasons: [{ kind: 'deny', rule: ruleAt(allowExact, 'policy.deny[0]') }],
+      allowed: false,
+      reasons: [{ kind: 'deny', rule: ruleAt(allowExact, 'policy.deny[0]') }],
     });
   });
 
@@ -579,36 +624,49 @@ describe('describeReason and describeDecision', () => {
     const policy = policyOf({ deny: [{ match: 'jason', comment: 'CVE-2024-1' }, 'plug@< 1.0.0'] });
     expect(describeReason({ kind: 'deny', rule: ruleAt(policy, 'policy.deny[0]') })).toBe('denied by policy.deny[0] "jason" (CVE-2024-1)');
     expect(describeReason({ kind: 'deny', rule: ruleAt(policy, 'policy.deny[1]') })).toBe('denied by policy.deny[1] "plug@< 1.0.0"');
-    expect(describeDecision(decideRelease(policy, pkg('plug'), release('0.9.0'), NOW).decision)).toBe('blocked: denied by policy.deny[1] "plug@< 1.0.0"');
+    expect(describeDecision(decideRelease(policy, pkg('plug'), release('0.9.0'), NOW).decision)).toBe(
+      'blocked: denied by policy.deny[1] "plug@< 1.0.0"',
+    );
   });
 
   it('names the advisories and policy.blockAdvisorySeverity', () => {
-    expect(describeReason({
-      kind: 'advisory', threshold: 'high', advisories: [{ id: 'GHSA-1', severity: 'high' }, { id: 'GHSA-2', severity: 'unknown' }],
-    })).toBe('advisory GHSA-1 (high), GHSA-2 (unknown) at or above policy.blockAdvisorySeverity "high"');
+    expect(
+      describeReason({
+        kind: 'advisory',
+        threshold: 'high',
+        advisories: [
+          { id: 'GHSA-1', severity: 'high' },
+          { id: 'GHSA-2', severity: 'unknown' },
+        ],
+      }),
+    ).toBe('advisory GHSA-1 (high), GHSA-2 (unknown) at or above policy.blockAdvisorySeverity "high"');
   });
 
   it('names the retirement reason and policy.blockRetired', () => {
-    expect(describeReason({ kind: 'retired', reason: 'security', message: 'use 1.2.1' }))
-      .toBe('retired (security: use 1.2.1) and policy.blockRetired blocks that reason');
+    expect(describeReason({ kind: 'retired', reason: 'security', message: 'use 1.2.1' })).toBe(
+      'retired (security: use 1.2.1) and policy.blockRetired blocks that reason',
+    );
     expect(describeReason({ kind: 'retired', reason: 'deprecated' })).toBe('retired (deprecated) and policy.blockRetired blocks that reason');
     expect(describeReason({ kind: 'retired', reason: 'renamed', message: '' })).toBe('retired (renamed) and policy.blockRetired blocks that reason');
   });
 
   it('names the dates and policy.minReleaseAge', () => {
-    expect(describeReason({ kind: 'too-new', publishedAt: NOW, eligibleAt: NOW + 7 * DAY, minReleaseAge: '7d' }))
-      .toBe('published 2023-11-14T22:13:20Z, younger than policy.minReleaseAge "7d"; allowed from 2023-11-21T22:13:20Z');
+    expect(describeReason({ kind: 'too-new', publishedAt: NOW, eligibleAt: NOW + 7 * DAY, minReleaseAge: '7d' })).toBe(
+      'published 2023-11-14T22:13:20Z, younger than policy.minReleaseAge "7d"; allowed from 2023-11-21T22:13:20Z',
+    );
   });
 
   it('names policy.undatedReleases and policy.minReleaseAge', () => {
-    expect(describeReason({ kind: 'undated', minReleaseAge: '1mo' }))
-      .toBe('has no publication date and policy.undatedReleases is "block" (policy.minReleaseAge "1mo")');
+    expect(describeReason({ kind: 'undated', minReleaseAge: '1mo' })).toBe(
+      'has no publication date and policy.undatedReleases is "block" (policy.minReleaseAge "1mo")',
+    );
   });
 
   it('says what allowed a release', () => {
     const policy = policyOf({ allow: ['jason@~> 1.2'] });
-    expect(describeDecision({ allowed: true, rule: ruleAt(policy, 'policy.allow[0]') }))
-      .toBe('allowed by policy.allow[0] "jason@~> 1.2", which lifts every restriction');
+    expect(describeDecision({ allowed: true, rule: ruleAt(policy, 'policy.allow[0]') })).toBe(
+      'allowed by policy.allow[0] "jason@~> 1.2", which lifts every restriction',
+    );
     expect(describeDecision({ allowed: true })).toBe('allowed: no rule or restriction blocks it');
   });
 });

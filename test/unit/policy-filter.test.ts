@@ -5,16 +5,13 @@ import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/policy/decide.js';
 import { decideFromIndex, filterNames, filterPackage, filterVersions } from '../../src/policy/filter.js';
 import { OPEN_POLICY, type PolicyConfig } from '../../src/policy/rules.js';
-import {
-  decodeNames, decodePackage, decodeVersions, encodeNames, encodePackage, encodeVersions,
-} from '../../src/registry/codec.js';
+import { decodeNames, decodePackage, decodeVersions, encodeNames, encodePackage, encodeVersions } from '../../src/registry/codec.js';
 import type { Names, Package, Release, SecurityAdvisory, Versions, VersionsPackage } from '../../src/registry/types.js';
 import { advisory, policyOf, release } from '../support/policy.js';
 
 const DAY = 86_400;
 /** 2023-11-14T22:13:20Z */
 const NOW = 1_700_000_000;
-
 
 const checksum = (byte: number): Buffer => Buffer.alloc(32, byte);
 const versionsOf = (pkg: Package): string[] => pkg.releases.map((r) => r.version);
@@ -52,11 +49,7 @@ describe('filterPackage', () => {
       name: 'jason',
       repository: 'hexpm',
       advisories: [B, C, D],
-      releases: [
-        release('1.1.0', { advisory_indexes: [0] }),
-        release('1.2.0', { advisory_indexes: [2] }),
-        release('1.3.0'),
-      ],
+      releases: [release('1.1.0', { advisory_indexes: [0] }), release('1.2.0', { advisory_indexes: [2] }), release('1.3.0')],
     });
     expect([...result.blocked.keys()]).toEqual(['1.0.0']);
     expect(result.blocked.get('1.0.0')).toStrictEqual({ allowed: false, reasons: [{ kind: 'deny', rule: policy.rules[0] }] });
@@ -72,7 +65,22 @@ describe('filterPackage', () => {
     expect(result.package.advisories).toEqual([B, C]);
     expect(result.package.releases.map((r) => r.advisory_indexes)).toEqual([[0], []]);
     const blocked: [string, Decision][] = [
-      ['1.0.0', { allowed: false, reasons: [{ kind: 'advisory', threshold: 'high', advisories: [{ id: 'GHSA-a', severity: 'critical' }, { id: 'GHSA-d', severity: 'high' }] }] }],
+      [
+        '1.0.0',
+        {
+          allowed: false,
+          reasons: [
+            {
+              kind: 'advisory',
+              threshold: 'high',
+              advisories: [
+                { id: 'GHSA-a', severity: 'critical' },
+                { id: 'GHSA-d', severity: 'high' },
+              ],
+            },
+          ],
+        },
+      ],
       ['1.2.0', { allowed: false, reasons: [{ kind: 'advisory', threshold: 'high', advisories: [{ id: 'GHSA-d', severity: 'high' }] }] }],
     ];
     expect([...result.blocked]).toStrictEqual(blocked);
@@ -82,7 +90,9 @@ describe('filterPackage', () => {
     const result = filterPackage(policyOf({ deny: ['jason@1.2.0'] }), pkg, NOW);
     expect(result.package.advisories).toEqual([A, B, C, D]);
     expect(result.package.releases.map((r) => [r.version, r.advisory_indexes])).toEqual([
-      ['1.0.0', [0, 3]], ['1.1.0', [1]], ['1.3.0', []],
+      ['1.0.0', [0, 3]],
+      ['1.1.0', [1]],
+      ['1.3.0', []],
     ]);
   });
 
@@ -96,7 +106,9 @@ describe('filterPackage', () => {
 
   it('reports the earliest time a blocked release comes of age', () => {
     const dated: Package = {
-      name: 'jason', repository: 'hexpm', advisories: [],
+      name: 'jason',
+      repository: 'hexpm',
+      advisories: [],
       releases: [
         release('1.0.0', { published_at: { seconds: NOW - 30 * DAY, nanos: 0 } }),
         release('1.1.0', { published_at: { seconds: NOW - 2 * DAY, nanos: 0 } }),
@@ -125,7 +137,9 @@ describe('filterPackage', () => {
 
   it('reports changesAt for a release also blocked for another reason', () => {
     const both: Package = {
-      name: 'jason', repository: 'hexpm', advisories: [],
+      name: 'jason',
+      repository: 'hexpm',
+      advisories: [],
       releases: [release('1.0.0', { retired: { reason: 2 }, published_at: { seconds: NOW - DAY, nanos: 0 } })],
     };
     const result = filterPackage(policyOf({ minReleaseAge: '7d', blockRetired: true }), both, NOW);
@@ -143,10 +157,42 @@ describe('filterPackage', () => {
 
 describe('filterPackage round trip through the package schema', () => {
   const advisories: SecurityAdvisory[] = [
-    { id: 'GHSA-aaaa-aaaa-aaaa', summary: 'only in 0.9.0', html_url: 'https://osv.dev/vulnerability/GHSA-aaaa-aaaa-aaaa', severity: 4, cvss_score: 9.5, api_url: 'https://api.osv.dev/v1/vulns/GHSA-aaaa-aaaa-aaaa', aliases: ['CVE-2024-0001'] },
-    { id: 'GHSA-bbbb-bbbb-bbbb', summary: 'low, shared', html_url: 'https://osv.dev/vulnerability/GHSA-bbbb-bbbb-bbbb', severity: 1, cvss_score: 2.25, api_url: 'https://api.osv.dev/v1/vulns/GHSA-bbbb-bbbb-bbbb', aliases: ['CVE-2024-0002', 'OSV-2024-2'] },
-    { id: 'CVE-2024-0003', summary: 'unreferenced', html_url: 'https://osv.dev/vulnerability/CVE-2024-0003', severity: 0, cvss_score: 0, api_url: 'https://api.osv.dev/v1/vulns/CVE-2024-0003', aliases: [] },
-    { id: 'GHSA-dddd-dddd-dddd', summary: 'medium, in 1.1.0', html_url: 'https://osv.dev/vulnerability/GHSA-dddd-dddd-dddd', severity: 2, cvss_score: 7.5, api_url: 'https://api.osv.dev/v1/vulns/GHSA-dddd-dddd-dddd', aliases: ['CVE-2024-0004'] },
+    {
+      id: 'GHSA-aaaa-aaaa-aaaa',
+      summary: 'only in 0.9.0',
+      html_url: 'https://osv.dev/vulnerability/GHSA-aaaa-aaaa-aaaa',
+      severity: 4,
+      cvss_score: 9.5,
+      api_url: 'https://api.osv.dev/v1/vulns/GHSA-aaaa-aaaa-aaaa',
+      aliases: ['CVE-2024-0001'],
+    },
+    {
+      id: 'GHSA-bbbb-bbbb-bbbb',
+      summary: 'low, shared',
+      html_url: 'https://osv.dev/vulnerability/GHSA-bbbb-bbbb-bbbb',
+      severity: 1,
+      cvss_score: 2.25,
+      api_url: 'https://api.osv.dev/v1/vulns/GHSA-bbbb-bbbb-bbbb',
+      aliases: ['CVE-2024-0002', 'OSV-2024-2'],
+    },
+    {
+      id: 'CVE-2024-0003',
+      summary: 'unreferenced',
+      html_url: 'https://osv.dev/vulnerability/CVE-2024-0003',
+      severity: 0,
+      cvss_score: 0,
+      api_url: 'https://api.osv.dev/v1/vulns/CVE-2024-0003',
+      aliases: [],
+    },
+    {
+      id: 'GHSA-dddd-dddd-dddd',
+      summary: 'medium, in 1.1.0',
+      html_url: 'https://osv.dev/vulnerability/GHSA-dddd-dddd-dddd',
+      severity: 2,
+      cvss_score: 7.5,
+      api_url: 'https://api.osv.dev/v1/vulns/GHSA-dddd-dddd-dddd',
+      aliases: ['CVE-2024-0004'],
+    },
   ];
   const deps = [
     { package: 'decimal', requirement: '~> 2.0', optional: true, app: 'decimal', repository: 'hexpm' },
@@ -216,7 +262,11 @@ describe('filterPackage round trip through the package schema', () => {
     expect(decoded).toStrictEqual(expected);
     expect(decoded.advisories.map((a) => a.cvss_score)).toEqual([2.25, 0, 7.5]);
     expect(decoded.releases[0]?.dependencies[1]).toStrictEqual({
-      package: 'acme_secret', requirement: '>= 1.0.0 and < 2.0.0', optional: false, app: 'acme_secret_app', repository: 'acme',
+      package: 'acme_secret',
+      requirement: '>= 1.0.0 and < 2.0.0',
+      optional: false,
+      app: 'acme_secret_app',
+      repository: 'acme',
     });
   });
 });
@@ -226,7 +276,10 @@ describe('filterVersions', () => {
   const b: VersionsPackage = { name: 'b', versions: ['1.0.0', '2.0.0'], retired: [1], with_advisories: [0] };
   const c: VersionsPackage = { name: 'c', versions: ['0.0.1'], retired: [], with_advisories: [0] };
   const versions: Versions = { repository: 'hexpm', packages: [a, b, c] };
-  const blockedBy = (sets: Record<string, string[]>) => (name: string): ReadonlySet<string> => new Set(sets[name] ?? []);
+  const blockedBy =
+    (sets: Record<string, string[]>) =>
+    (name: string): ReadonlySet<string> =>
+      new Set(sets[name] ?? []);
 
   it('returns every entry as it was when nothing is blocked', () => {
     const result = filterVersions(versions, blockedBy({}));
@@ -244,10 +297,7 @@ describe('filterVersions', () => {
     expect(asked).toEqual(['a', 'b', 'c']);
     const expected: Versions = {
       repository: 'hexpm',
-      packages: [
-        { name: 'a', versions: ['0.1.0', '1.1.0', '1.2.0'], retired: [0, 2], with_advisories: [1, 2] },
-        c,
-      ],
+      packages: [{ name: 'a', versions: ['0.1.0', '1.1.0', '1.2.0'], retired: [0, 2], with_advisories: [1, 2] }, c],
     };
     expect(result).toStrictEqual(expected);
     expect(result.packages[1]).toBe(c);
@@ -343,8 +393,9 @@ describe('decideFromIndex', () => {
     it('does not when rules decide every version', () => {
       expect(decide({ minReleaseAge: '7d', allow: ['jason'] }, NOW)).toStrictEqual(new Set());
       expect(decide({ minReleaseAge: '7d', deny: ['jason'] }, undefined)).toStrictEqual(new Set(['1.0.0', '1.1.0', '1.2.0']));
-      expect(decide({ minReleaseAge: '7d', undatedReleases: 'block', deny: ['jason@1.0.0'], allow: ['jason'] }, NOW))
-        .toStrictEqual(new Set(['1.0.0']));
+      expect(decide({ minReleaseAge: '7d', undatedReleases: 'block', deny: ['jason@1.0.0'], allow: ['jason'] }, NOW)).toStrictEqual(
+        new Set(['1.0.0']),
+      );
     });
 
     it('needs the package when one version is left to a restriction, even after deny rules matched', () => {
@@ -352,7 +403,7 @@ describe('decideFromIndex', () => {
     });
   });
 
-  it("without a minimum age, updatedAt and undatedReleases do not matter", () => {
+  it('without a minimum age, updatedAt and undatedReleases do not matter', () => {
     expect(decide({ undatedReleases: 'block' }, undefined)).toStrictEqual(new Set());
     expect(decide({ minReleaseAge: '0', undatedReleases: 'block', deny: ['jason@1.0.0'] }, NOW)).toStrictEqual(new Set(['1.0.0']));
   });
@@ -392,7 +443,9 @@ describe('decideFromIndex', () => {
 
   it('agrees with filterPackage when it can decide from the index', () => {
     const pkg: Package = {
-      name: 'jason', repository: 'hexpm', advisories: [advisory('GHSA-1', 0)],
+      name: 'jason',
+      repository: 'hexpm',
+      advisories: [advisory('GHSA-1', 0)],
       releases: [
         release('1.0.0', { published_at: { seconds: OLD - DAY, nanos: 0 } }),
         release('1.1.0', { retired: { reason: 4 }, published_at: { seconds: OLD - DAY, nanos: 0 } }),

@@ -7,8 +7,18 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  keyFingerprint, mixBackToHexpm, mixBuilds, mixMirror, mixRepoSet, mixSetup, netrcEntry, rebar3Cdn, rebar3Config, rebar3ConfigPrintf,
-  rebar3Mirror, rebar3MirrorConfig,
+  keyFingerprint,
+  mixBackToHexpm,
+  mixBuilds,
+  mixMirror,
+  mixRepoSet,
+  mixSetup,
+  netrcEntry,
+  rebar3Cdn,
+  rebar3Config,
+  rebar3ConfigPrintf,
+  rebar3Mirror,
+  rebar3MirrorConfig,
 } from '../../src/clients/snippets.js';
 import { projectRoot } from '../../src/paths.js';
 
@@ -23,7 +33,7 @@ const snippets: Record<string, string> = {
   'Mix: key and repository': mixSetup(BASE, 'hexpm'),
   'Mix: with a token': mixRepoSet(BASE, 'hexpm', true),
   'Mix: back to hex.pm': mixBackToHexpm('hexpm'),
-  'the key\'s fingerprint': keyFingerprint,
+  "the key's fingerprint": keyFingerprint,
   'Mix: builds, Elixir 1.15 and later': mixBuilds(BASE, false)[0].text,
   'Mix: builds, Elixir 1.14 and earlier': mixBuilds(BASE, false)[1].text,
   'Mix: builds with a token, Elixir 1.15 and later': mixBuilds(BASE, true)[0].text,
@@ -40,7 +50,14 @@ const snippets: Record<string, string> = {
 };
 
 /** The ones README itself shows, so a reader who stops at the front door has them exactly too. */
-const inReadme = ['Mix: key and repository', 'the key\'s fingerprint', 'Mix: /mirror', 'rebar3: HEX_CDN', 'rebar3: the printf one-liner', 'rebar3: /mirror'];
+const inReadme = [
+  'Mix: key and repository',
+  "the key's fingerprint",
+  'Mix: /mirror',
+  'rebar3: HEX_CDN',
+  'rebar3: the printf one-liner',
+  'rebar3: /mirror',
+];
 
 describe('README and docs/clients.md print the client snippets the tests run', () => {
   it.each(Object.entries(snippets))('%s', (_name, text) => {

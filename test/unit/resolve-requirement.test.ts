@@ -4,8 +4,7 @@ import { matches, parseRequirement } from '../../src/resolve/requirement.js';
 import { compareVersions, parseVersion } from '../../src/resolve/version.js';
 
 const both = [true, false] as const;
-const match = (requirement: string, version: string, allowPre: boolean): boolean =>
-  matches(parseRequirement(requirement), version, { allowPre });
+const match = (requirement: string, version: string, allowPre: boolean): boolean => matches(parseRequirement(requirement), version, { allowPre });
 
 describe('parseVersion', () => {
   it('reads full SemVer versions, numeric pre-release identifiers as numbers', () => {
@@ -47,8 +46,17 @@ describe('parseVersion', () => {
 describe('compareVersions', () => {
   it('orders by SemVer precedence (the semver.org example chain)', () => {
     const chain = [
-      '1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-alpha.beta', '1.0.0-beta', '1.0.0-beta.2',
-      '1.0.0-beta.11', '1.0.0-rc.1', '1.0.0', '1.0.1', '1.1.0', '2.0.0',
+      '1.0.0-alpha',
+      '1.0.0-alpha.1',
+      '1.0.0-alpha.beta',
+      '1.0.0-beta',
+      '1.0.0-beta.2',
+      '1.0.0-beta.11',
+      '1.0.0-rc.1',
+      '1.0.0',
+      '1.0.1',
+      '1.1.0',
+      '2.0.0',
     ];
     for (let i = 1; i < chain.length; i += 1) {
       expect(compareVersions(chain[i - 1] ?? '', chain[i] ?? '')).toBe(-1);
@@ -72,10 +80,7 @@ describe('parseRequirement', () => {
   it('groups comparisons: and inside or', () => {
     const requirement = parseRequirement('>= 1.0.0 and < 2.0.0 or ~> 3.1');
     expect(requirement.source).toBe('>= 1.0.0 and < 2.0.0 or ~> 3.1');
-    expect(requirement.anyOf.map((all) => all.map((c) => `${c.operator} ${c.text}`))).toEqual([
-      ['>= 1.0.0', '< 2.0.0'],
-      ['~> 3.1'],
-    ]);
+    expect(requirement.anyOf.map((all) => all.map((c) => `${c.operator} ${c.text}`))).toEqual([['>= 1.0.0', '< 2.0.0'], ['~> 3.1']]);
   });
 
   it('reads a bare version as ==, and operators without a space', () => {
@@ -158,14 +163,12 @@ describe('matches', () => {
 
   it('~> 1.2 allows up to the next major; ~> 1.2.3 up to the next minor', () => {
     for (const pre of both) {
-      expect(['1.1.9', '1.2.0', '1.2.3', '1.9.9', '2.0.0'].filter((v) => match('~> 1.2', v, pre))).toEqual([
-        '1.2.0', '1.2.3', '1.9.9',
-      ]);
+      expect(['1.1.9', '1.2.0', '1.2.3', '1.9.9', '2.0.0'].filter((v) => match('~> 1.2', v, pre))).toEqual(['1.2.0', '1.2.3', '1.9.9']);
       expect(['1.2.2', '1.2.3', '1.2.9', '1.3.0'].filter((v) => match('~> 1.2.3', v, pre))).toEqual(['1.2.3', '1.2.9']);
     }
   });
 
-  it("never lets ~> reach a pre-release of its upper bound, even with allowPre", () => {
+  it('never lets ~> reach a pre-release of its upper bound, even with allowPre', () => {
     expect(match('~> 1.2', '2.0.0-rc.1', true)).toBe(false);
     expect(match('~> 1.2.3', '1.3.0-0', true)).toBe(false);
     expect(match('~> 1.2-rc', '2.0.0-alpha', true)).toBe(false);
@@ -187,9 +190,7 @@ describe('matches', () => {
 
   it('>= 1.0.0 and < 2.0.0', () => {
     for (const pre of both) {
-      expect(['0.9.9', '1.0.0', '1.9.9', '2.0.0'].filter((v) => match('>= 1.0.0 and < 2.0.0', v, pre))).toEqual([
-        '1.0.0', '1.9.9',
-      ]);
+      expect(['0.9.9', '1.0.0', '1.9.9', '2.0.0'].filter((v) => match('>= 1.0.0 and < 2.0.0', v, pre))).toEqual(['1.0.0', '1.9.9']);
     }
     // Unlike ~>, `< 2.0.0` is plain precedence: 2.0.0-rc.1 is below it.
     expect(match('>= 1.0.0 and < 2.0.0', '2.0.0-rc.1', true)).toBe(true);

@@ -80,9 +80,7 @@ describe('resolveSpecs', () => {
       'plug_crypto@2.1.0',
     ]);
     expect(resolution.failures).toEqual([]);
-    expect(resolution.skipped).toEqual([
-      { package: 'jason', requirement: '~> 1.0', via: ['phoenix@~> 1.7', 'phoenix@1.7.14'], reason: 'optional' },
-    ]);
+    expect(resolution.skipped).toEqual([{ package: 'jason', requirement: '~> 1.0', via: ['phoenix@~> 1.7', 'phoenix@1.7.14'], reason: 'optional' }]);
     const byName = new Map(resolution.releases.map((r) => [r.name, r]));
     expect(byName.get('phoenix')).toMatchObject({
       via: ['phoenix@~> 1.7'],
@@ -115,9 +113,7 @@ describe('resolveSpecs', () => {
     const { fetchPackage } = registry(...world);
     const without = await resolve(['jason'], fetchPackage);
     expect(picked(without)).toEqual(['jason@1.4.4']);
-    expect(without.skipped).toEqual([
-      { package: 'decimal', requirement: '~> 1.0 or ~> 2.0', via: ['jason', 'jason@1.4.4'], reason: 'optional' },
-    ]);
+    expect(without.skipped).toEqual([{ package: 'decimal', requirement: '~> 1.0 or ~> 2.0', via: ['jason', 'jason@1.4.4'], reason: 'optional' }]);
 
     const withOptional = await resolve(['jason'], fetchPackage, true);
     expect(picked(withOptional)).toEqual(['jason@1.4.4', 'decimal@2.1.1']);
@@ -214,30 +210,20 @@ describe('resolveSpecs', () => {
       const { fetchPackage } = registry(
         pkg('root', [release('1.0.0', [dep('beta', '~> 1.0-beta'), dep('only_pre', '~> 2.0')])]),
         beta,
-        pkg('only_pre', [
-          release('1.9.0'),
-          release('2.0.0-rc.1'),
-          release('2.1.0-rc.1'),
-          release('2.1.0-rc.2'),
-          release('3.0.0-rc.0'),
-        ]),
+        pkg('only_pre', [release('1.9.0'), release('2.0.0-rc.1'), release('2.1.0-rc.1'), release('2.1.0-rc.2'), release('3.0.0-rc.0')]),
       );
       const resolution = await resolve(['root'], fetchPackage);
       // `~> 2.0` is `>= 2.0.0 and < 3.0.0-0` by precedence: 2.1.0-rc.2 is the newest it
       // allows (2.0.0-rc.1 is below 2.0.0), and no stable release matches, so Hex picks it.
       expect(picked(resolution)).toEqual(['root@1.0.0', 'beta@1.0.0', 'only_pre@2.1.0-rc.2']);
-      expect(resolution.releases[2]?.chosen).toBe(
-        'newest pre-release matching ~> 2.0: no stable release that is not retired matches',
-      );
+      expect(resolution.releases[2]?.chosen).toBe('newest pre-release matching ~> 2.0: no stable release that is not retired matches');
     });
 
     it('never reach a pre-release of the ~> upper bound', async () => {
       const { fetchPackage } = registry(pkg('p', [release('1.0.0-rc.1'), release('2.0.0-rc.1')]));
       const resolution = await resolve(['p@~> 1.0'], fetchPackage);
       expect(picked(resolution)).toEqual([]);
-      expect(resolution.failures).toEqual([
-        { kind: 'spec', spec: 'p@~> 1.0', reason: 'no release of p matches ~> 1.0 (the newest is 2.0.0-rc.1)' },
-      ]);
+      expect(resolution.failures).toEqual([{ kind: 'spec', spec: 'p@~> 1.0', reason: 'no release of p matches ~> 1.0 (the newest is 2.0.0-rc.1)' }]);
     });
   });
 
@@ -268,7 +254,13 @@ describe('resolveSpecs', () => {
       { kind: 'spec', spec: 'lib@> 5.0.0', reason: 'no release of lib matches > 5.0.0 (the newest is 2.0.0)' },
       { kind: 'spec', spec: 'empty', reason: 'empty has no releases' },
       { kind: 'dependency', package: 'ghost', requirement: '~> 1.0', via: ['app', 'app@1.0.0'], reason: 'there is no package named ghost' },
-      { kind: 'dependency', package: 'lib', requirement: '~> 9.0', via: ['app', 'app@1.0.0'], reason: 'no release of lib matches ~> 9.0 (the newest is 2.0.0)' },
+      {
+        kind: 'dependency',
+        package: 'lib',
+        requirement: '~> 9.0',
+        via: ['app', 'app@1.0.0'],
+        reason: 'no release of lib matches ~> 9.0 (the newest is 2.0.0)',
+      },
     ]);
   });
 
@@ -280,9 +272,7 @@ describe('resolveSpecs', () => {
     };
     const resolution = await resolve(['broken', 'ok'], fetchPackage);
     expect(picked(resolution)).toEqual(['ok@1.0.0']);
-    expect(resolution.failures).toEqual([
-      { kind: 'spec', spec: 'broken', reason: 'fetching package broken failed: upstream answered 503' },
-    ]);
+    expect(resolution.failures).toEqual([{ kind: 'spec', spec: 'broken', reason: 'fetching package broken failed: upstream answered 503' }]);
   });
 
   it('skips dependencies from another repository, and resolves those that name hexpm', async () => {
@@ -308,11 +298,20 @@ describe('resolveSpecs', () => {
   it('looks specs up in the repositories given, in order, and follows each dependency to its own repository', async () => {
     const inRepo = (repository: string, name: string, releases: Release[]): Package => ({ name, repository, releases, advisories: [] });
     const repos = new Map<string, Package[]>([
-      ['acme', [
-        inRepo('acme', 'acme_core', [release('1.0.0', [dep('pub', '~> 1.0', { repository: 'hexpm' }), dep('acme_util', '~> 0.1'), dep('secret', '~> 1.0', { repository: 'globex' })])]),
-        inRepo('acme', 'acme_util', [release('0.1.0')]),
-        inRepo('acme', 'shared', [release('2.0.0')]),
-      ]],
+      [
+        'acme',
+        [
+          inRepo('acme', 'acme_core', [
+            release('1.0.0', [
+              dep('pub', '~> 1.0', { repository: 'hexpm' }),
+              dep('acme_util', '~> 0.1'),
+              dep('secret', '~> 1.0', { repository: 'globex' }),
+            ]),
+          ]),
+          inRepo('acme', 'acme_util', [release('0.1.0')]),
+          inRepo('acme', 'shared', [release('2.0.0')]),
+        ],
+      ],
       ['hexpm', [pkg('pub', [release('1.0.0')]), pkg('shared', [release('1.0.0')]), pkg('acme_util', [release('0.1.0')])]],
     ]);
     const asked: string[] = [];
@@ -327,12 +326,22 @@ describe('resolveSpecs', () => {
       },
     });
     expect(resolution.releases.map((r) => `${r.repository}/${r.name}@${r.version}`)).toEqual([
-      'acme/acme_core@1.0.0', 'acme/shared@2.0.0', 'hexpm/pub@1.0.0', 'acme/acme_util@0.1.0',
+      'acme/acme_core@1.0.0',
+      'acme/shared@2.0.0',
+      'hexpm/pub@1.0.0',
+      'acme/acme_util@0.1.0',
     ]);
     expect(resolution.releases[3]?.via).toEqual(['acme_core', 'acme/acme_core@1.0.0']);
     expect(resolution.failures).toEqual([]);
     expect(resolution.skipped).toEqual([
-      { package: 'secret', requirement: '~> 1.0', via: ['acme_core', 'acme/acme_core@1.0.0'], reason: 'other-repository', repository: 'globex', detail: 'not served: globex' },
+      {
+        package: 'secret',
+        requirement: '~> 1.0',
+        via: ['acme_core', 'acme/acme_core@1.0.0'],
+        reason: 'other-repository',
+        repository: 'globex',
+        detail: 'not served: globex',
+      },
     ]);
     // pub was looked for in acme first (the spec), then found in hexpm; the dependency on it went straight to hexpm.
     expect(asked.filter((key) => key.endsWith('/pub'))).toEqual(['acme/pub', 'hexpm/pub']);
@@ -395,7 +404,12 @@ describe('resolveSpecs', () => {
   it('fetches with bounded concurrency, each package once', async () => {
     const names = Array.from({ length: 12 }, (_, i) => `leaf${i}`);
     const packages = [
-      pkg('root', [release('1.0.0', names.map((name) => dep(name, '~> 1.0')))]),
+      pkg('root', [
+        release(
+          '1.0.0',
+          names.map((name) => dep(name, '~> 1.0')),
+        ),
+      ]),
       ...names.map((name) => pkg(name, [release('1.0.0', [dep('shared', '~> 1.0')])])),
       pkg('shared', [release('1.0.0')]),
     ];

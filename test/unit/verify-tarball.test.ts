@@ -20,13 +20,16 @@ describe('verifyTarball', () => {
     const expected = { kind: 'inner', hex: innerChecksum.toString('hex') } as const;
     expect(await verifyTarball(expected, { sha256: sha256(tar), bytes: tar })).toBeUndefined();
     const { tar: another, innerChecksum: anotherInner } = await buildHexTarball({ name: 'alpha', version: '1.0.1' });
-    expect(await verifyTarball(expected, { sha256: sha256(another), bytes: another })).toBe(`expected inner SHA-256 ${expected.hex}, got ${anotherInner.toString('hex')}`);
+    expect(await verifyTarball(expected, { sha256: sha256(another), bytes: another })).toBe(
+      `expected inner SHA-256 ${expected.hex}, got ${anotherInner.toString('hex')}`,
+    );
   });
 
   it('says so when the bytes are not a tarball', async () => {
     const junk = Buffer.from('not a tarball');
-    expect(await verifyTarball({ kind: 'inner', hex: 'a'.repeat(64) }, { sha256: sha256(junk), bytes: junk }))
-      .toBe(`expected inner SHA-256 ${'a'.repeat(64)}, got an unreadable tarball`);
+    expect(await verifyTarball({ kind: 'inner', hex: 'a'.repeat(64) }, { sha256: sha256(junk), bytes: junk })).toBe(
+      `expected inner SHA-256 ${'a'.repeat(64)}, got an unreadable tarball`,
+    );
   });
 
   it('refuses to check an inner checksum without the bytes', async () => {

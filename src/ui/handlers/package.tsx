@@ -36,11 +36,13 @@ export function organizationPackagePage(ui: UiContext): UiHandler<'/repos/:org/p
 async function packagePage(ui: UiContext, c: Context<UiEnv>, repository: string, name: string): Promise<Response> {
   const { deps } = ui;
   const { index, publicRepository, repositories } = deps;
-  if (!isPackageName(name)) throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
+  if (!isPackageName(name))
+    throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
   const version = c.req.query('version');
   if (version !== undefined && !isVersion(version)) throw new BadRequestError(`"${version}" is not a SemVer version`);
   const pageParam = c.req.query('page');
-  if (pageParam !== undefined && !/^[1-9]\d{0,8}$/.test(pageParam)) throw new BadRequestError(`page=${pageParam.slice(0, 20)} is not a page number (1, 2, …)`);
+  if (pageParam !== undefined && !/^[1-9]\d{0,8}$/.test(pageParam))
+    throw new BadRequestError(`page=${pageParam.slice(0, 20)} is not a page number (1, 2, …)`);
   const mirror = repositories.get(repository);
   if (!mirror) throw new NotFoundError(`organization ${repository} is not configured in hexproxy`);
   const cached = index.listPackageTarballs(repository, name);
@@ -54,9 +56,19 @@ async function packagePage(ui: UiContext, c: Context<UiEnv>, repository: string,
   } catch (error: unknown) {
     if (!(error instanceof HexproxyError)) throw error;
     if (cached.length === 0) {
-      if (error instanceof NotFoundError) throw new NotFoundError(`there is no package ${name} in ${repository}: upstream has none, and hexproxy has none cached`);
-      if (error instanceof OfflineMissError) return ui.errorPage(c, error, `hexproxy cannot show ${name}: it has nothing of it cached, and it runs in offline mode (--offline), so it does not ask upstream`);
-      return ui.errorPage(c, error, `hexproxy cannot show ${name}: it has nothing of it cached, and fetching its registry file failed: ${error.message}`);
+      if (error instanceof NotFoundError)
+        throw new NotFoundError(`there is no package ${name} in ${repository}: upstream has none, and hexproxy has none cached`);
+      if (error instanceof OfflineMissError)
+        return ui.errorPage(
+          c,
+          error,
+          `hexproxy cannot show ${name}: it has nothing of it cached, and it runs in offline mode (--offline), so it does not ask upstream`,
+        );
+      return ui.errorPage(
+        c,
+        error,
+        `hexproxy cannot show ${name}: it has nothing of it cached, and fetching its registry file failed: ${error.message}`,
+      );
     }
     if (error.status >= 500) deps.errors.record(error, error.status, c.req.method, c.req.path);
     registry = { state: 'unavailable', reason: error instanceof NotFoundError ? 'upstream no longer has it' : error.message };
@@ -65,25 +77,46 @@ async function packagePage(ui: UiContext, c: Context<UiEnv>, repository: string,
   const applies = deps.policy.appliesTo(repository);
   const policy = deps.policy.current;
   const now = Math.floor(deps.policy.nowMs() / 1000);
-  const decide = applies && releases
-    ? (pkg: PackageFacts, release: Release): ReleasePolicy => {
-      const { decision } = decideRelease(policy, pkg, release, now);
-      if (!decision.allowed) return { blocked: true, reasons: decision.reasons.map(describeReason) };
-      const { rule } = decision;
-      return rule
-        ? { blocked: false, rule: { key: rule.key, text: rule.text, comment: rule.comment, note: `${describeDecision(decision)}${rule.comment ? ` (${rule.comment})` : ''}` } }
-        : { blocked: false };
-    }
-    : undefined;
+  const decide =
+    applies && releases
+      ? (pkg: PackageFacts, release: Release): ReleasePolicy => {
+          const { decision } = decideRelease(policy, pkg, release, now);
+          if (!decision.allowed) return { blocked: true, reasons: decision.reasons.map(describeReason) };
+          const { rule } = decision;
+          return rule
+            ? {
+                blocked: false,
+                rule: {
+                  key: rule.key,
+                  text: rule.text,
+                  comment: rule.comment,
+                  note: `${describeDecision(decision)}${rule.comment ? ` (${rule.comment})` : ''}`,
+                },
+              }
+            : { blocked: false };
+        }
+      : undefined;
   const { view, selected } = packagePageData({
-    repository, name, index: releases, cached, registry, decide, version, page: pageParam === undefined ? undefined : Number(pageParam),
+    repository,
+    name,
+    index: releases,
+    cached,
+    registry,
+    decide,
+    version,
+    page: pageParam === undefined ? undefined : Number(pageParam),
   });
   if (applies) view.policy = { decided: decide !== undefined, tarballs: policy.tarballs };
   const viewer = c.get('viewer');
-  return ui.page((
+  return ui.page(
     <PackagePage
-      chrome={ui.chromeOf(viewer)} view={view} selected={selected} publicRepository={publicRepository}
-      readable={viewer.repositories.filter((repo) => repositories.has(repo))} offline={deps.offline} now={Date.now()}
-    />
-  ));
+      chrome={ui.chromeOf(viewer)}
+      view={view}
+      selected={selected}
+      publicRepository={publicRepository}
+      readable={viewer.repositories.filter((repo) => repositories.has(repo))}
+      offline={deps.offline}
+      now={Date.now()}
+    />,
+  );
 }

@@ -17,18 +17,30 @@ export function packagesPage(ui: UiContext): UiHandler {
     const search = c.req.query('q')?.trim() ?? '';
     if (search.length > MAX_SEARCH) throw new BadRequestError(`the search is longer than ${MAX_SEARCH} characters`);
     const sortParam = c.req.query('sort');
-    const sort: CachedPackageSort = sortParam !== undefined && Object.hasOwn(SORTS, sortParam) ? sortParam as CachedPackageSort : 'name';
+    const sort: CachedPackageSort = sortParam !== undefined && Object.hasOwn(SORTS, sortParam) ? (sortParam as CachedPackageSort) : 'name';
     const pageNumber = Math.min(100_000, Math.max(1, Math.floor(Number(c.req.query('page') ?? 1)) || 1));
     const result = index.cachedPackages({ repos: viewer.repositories, search, sort, limit: PAGE_SIZE, offset: (pageNumber - 1) * PAGE_SIZE });
     const lowered = search.toLowerCase();
-    const lookup = isPackageName(lowered) && mayRead(viewer, publicRepository)
-      && !result.packages.some((row) => row.name === lowered && row.repo === publicRepository) ? lowered : undefined;
-    return ui.page((
+    const lookup =
+      isPackageName(lowered) &&
+      mayRead(viewer, publicRepository) &&
+      !result.packages.some((row) => row.name === lowered && row.repo === publicRepository)
+        ? lowered
+        : undefined;
+    return ui.page(
       <PackagesPage
-        chrome={ui.chromeOf(viewer)} search={search} sort={sort} page={pageNumber} pageSize={PAGE_SIZE}
-        total={result.total} packages={result.packages} publicRepository={publicRepository}
-        repositories={viewer.repositories} lookup={lookup} now={Date.now()}
-      />
-    ));
+        chrome={ui.chromeOf(viewer)}
+        search={search}
+        sort={sort}
+        page={pageNumber}
+        pageSize={PAGE_SIZE}
+        total={result.total}
+        packages={result.packages}
+        publicRepository={publicRepository}
+        repositories={viewer.repositories}
+        lookup={lookup}
+        now={Date.now()}
+      />,
+    );
   };
 }

@@ -8,14 +8,17 @@ export function setupPage(ui: UiContext): UiHandler {
   const { access, keys, publicRepository } = deps;
   return (c) => {
     const viewer = c.get('viewer');
-    return ui.page((
+    return ui.page(
       <SetupPage
-        chrome={ui.chromeOf(viewer)} baseUrl={baseUrlOf((name) => c.req.header(name), c.req.url, c.get('client').viaTrustedProxy)}
-        publicKeyPem={keys.publicKeyPem} fingerprint={keys.fingerprint} publicRepository={publicRepository}
+        chrome={ui.chromeOf(viewer)}
+        baseUrl={baseUrlOf((name) => c.req.header(name), c.req.url, c.get('client').viaTrustedProxy)}
+        publicKeyPem={keys.publicKeyPem}
+        fingerprint={keys.fingerprint}
+        publicRepository={publicRepository}
         tokenRequired={!access.anonymousMayRead(publicRepository)}
         organizations={viewer.repositories.filter((repo) => repo !== publicRepository)}
         policyApplies={deps.policy.appliesTo(publicRepository)}
-      />
-    ));
+      />,
+    );
   };
 }

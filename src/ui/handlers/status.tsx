@@ -18,7 +18,7 @@ export function statusPage(ui: UiContext): UiHandler {
     const summary = describePolicy(deps.policy.current);
     // Organizations the viewer may not read are not named to it.
     const policyRepositories = summary.repositories.filter((repo) => mayRead(viewer, repo));
-    return ui.page((
+    return ui.page(
       <StatusPage
         chrome={ui.chromeOf(viewer)}
         upstream={{
@@ -30,12 +30,19 @@ export function statusPage(ui: UiContext): UiHandler {
           lastFailure: viewer.everything && health.state !== 'online' ? health.lastFailure : undefined,
           offline: deps.offline,
         }}
-        stats={stats} maxCacheBytes={deps.maxCacheBytes} errors={errors} errorsFiltered={!viewer.everything} figuresScoped={!viewer.everything} now={Date.now()}
+        stats={stats}
+        maxCacheBytes={deps.maxCacheBytes}
+        errors={errors}
+        errorsFiltered={!viewer.everything}
+        figuresScoped={!viewer.everything}
+        now={Date.now()}
         policy={{
-          ...summary, repositories: policyRepositories, hiddenRepositories: summary.repositories.length - policyRepositories.length,
+          ...summary,
+          repositories: policyRepositories,
+          hiddenRepositories: summary.repositories.length - policyRepositories.length,
           generation: deps.policy.generation,
         }}
-      />
-    ));
+      />,
+    );
   };
 }

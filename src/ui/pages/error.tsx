@@ -21,17 +21,22 @@ const CODE_TITLES: Record<string, string> = {
 
 /** `code`: the error's x-hexproxy-error code, when it has one. */
 export const ErrorPage: FC<{ chrome: Chrome; status: number; code?: string | undefined; message: string }> = ({ chrome, status, code, message }) => {
-  const title = (code !== undefined ? CODE_TITLES[code] : undefined) ?? TITLES[status] ?? (status >= 500 ? 'Something went wrong' : 'Cannot show this page');
+  const title =
+    (code !== undefined ? CODE_TITLES[code] : undefined) ?? TITLES[status] ?? (status >= 500 ? 'Something went wrong' : 'Cannot show this page');
   return (
     <Layout title={title} chrome={chrome}>
       <div class="error-page">
         <div class="status">{status}</div>
         <h1 id="error-title">{title}</h1>
         <p id="error-message">{message}</p>
-        {status === 401
-          ? <p class="muted">Use a hexproxy token as the password (any user name); ask an administrator for one (<code>hexproxy token create</code>).</p>
-          : null}
-        <p><a href="/ui/packages">Back to the packages</a></p>
+        {status === 401 ? (
+          <p class="muted">
+            Use a hexproxy token as the password (any user name); ask an administrator for one (<code>hexproxy token create</code>).
+          </p>
+        ) : null}
+        <p>
+          <a href="/ui/packages">Back to the packages</a>
+        </p>
       </div>
     </Layout>
   );

@@ -108,17 +108,33 @@ export function suggestedRequirement(version: string): string {
   return major === '0' ? `~> 0.${minor}.${patch}` : `~> ${major}.${minor}`;
 }
 
-const When: FC<{ at: number; now: number }> = ({ at, now }) => <time datetime={isoTime(at)} title={formatTime(at)}>{formatAgo(at, now)}</time>;
+const When: FC<{ at: number; now: number }> = ({ at, now }) => (
+  <time datetime={isoTime(at)} title={formatTime(at)}>
+    {formatAgo(at, now)}
+  </time>
+);
 
 /** Why a stale copy is shown, and how old upstream's word for it is: true for imported files too (never checked here). */
 const StaleNotice: FC<{ checkedAt: number; upstreamAsOf: number; offline: boolean; now: number }> = ({ checkedAt, upstreamAsOf, offline, now }) => {
   const why = offline ? 'hexproxy runs in offline mode (--offline) and does not ask upstream' : 'Upstream could not be reached';
-  const age = checkedAt > 0
-    ? <>last confirmed <When at={checkedAt} now={now} /></>
-    : upstreamAsOf > 0
-      ? <>imported from a bundle, upstream's word as of {formatTime(upstreamAsOf)} (<When at={upstreamAsOf} now={now} />); never confirmed here</>
-      : <>imported from a bundle that does not say when upstream's word was had (unsigned, or signed by a key not trusted); never confirmed here</>;
-  return <div class="notice warn" id="registry-notice">{why}: this is hexproxy's cached copy of the package's registry file, {age}.</div>;
+  const age =
+    checkedAt > 0 ? (
+      <>
+        last confirmed <When at={checkedAt} now={now} />
+      </>
+    ) : upstreamAsOf > 0 ? (
+      <>
+        imported from a bundle, upstream's word as of {formatTime(upstreamAsOf)} (<When at={upstreamAsOf} now={now} />
+        ); never confirmed here
+      </>
+    ) : (
+      <>imported from a bundle that does not say when upstream's word was had (unsigned, or signed by a key not trusted); never confirmed here</>
+    );
+  return (
+    <div class="notice warn" id="registry-notice">
+      {why}: this is hexproxy's cached copy of the package's registry file, {age}.
+    </div>
+  );
 };
 
 export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publicRepository, readable, offline, now }) => {
@@ -133,69 +149,137 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
   const pageHref = (page: number): string => releasesPageHref(view.repository, view.name, publicRepository, page);
   return (
     <Layout title={view.name} section="packages" chrome={chrome}>
-      <p class="muted"><a href="/ui/packages">Packages</a> / {isPublic ? null : <>{view.repository} / </>}{view.name}</p>
+      <p class="muted">
+        <a href="/ui/packages">Packages</a> / {isPublic ? null : <>{view.repository} / </>}
+        {view.name}
+      </p>
       <div class="title-row">
         <h1 id="package-name">{view.name}</h1>
-        {isPublic ? <Badge>{view.repository}</Badge> : <Badge tone="org" title="private organization">{view.repository}</Badge>}
-        {view.latest !== undefined ? <Badge id="latest">{view.latest.prerelease ? 'latest pre-release' : 'latest'} {view.latest.version}</Badge> : null}
+        {isPublic ? (
+          <Badge>{view.repository}</Badge>
+        ) : (
+          <Badge tone="org" title="private organization">
+            {view.repository}
+          </Badge>
+        )}
+        {view.latest !== undefined ? (
+          <Badge id="latest">
+            {view.latest.prerelease ? 'latest pre-release' : 'latest'} {view.latest.version}
+          </Badge>
+        ) : null}
       </div>
-      {view.registry.state === 'stale'
-        ? <StaleNotice checkedAt={view.registry.checkedAt} upstreamAsOf={view.registry.upstreamAsOf} offline={offline} now={now} />
-        : null}
-      {view.registry.state === 'unavailable'
-        ? <div class="notice warn" id="registry-notice">The package's registry file is not available ({view.registry.reason}), so only the cached tarballs are listed, without release details.</div>
-        : null}
+      {view.registry.state === 'stale' ? (
+        <StaleNotice checkedAt={view.registry.checkedAt} upstreamAsOf={view.registry.upstreamAsOf} offline={offline} now={now} />
+      ) : null}
+      {view.registry.state === 'unavailable' ? (
+        <div class="notice warn" id="registry-notice">
+          The package's registry file is not available ({view.registry.reason}), so only the cached tarballs are listed, without release details.
+        </div>
+      ) : null}
       <div class="grid stats">
-        <div class="card stat"><div class="label">Releases</div><div class="value">{formatCount(totals.listed)}</div><div class="sub">{formatCount(totals.retired)} retired{view.policy?.decided ? <>, {formatCount(blockedOnPage)} blocked by policy{paged ? ' on this page' : ''}</> : null}</div></div>
-        <div class="card stat"><div class="label">Cached</div><div class="value">{formatCount(totals.cached)}</div><div class="sub">{formatBytes(totals.cachedBytes)}</div></div>
-        <div class="card stat"><div class="label">Tarball hits</div><div class="value">{formatCount(totals.hits)}</div><div class="sub">served from cache</div></div>
-        <div class="card stat"><div class="label">Advisories</div><div class="value">{formatCount(view.advisories.length)}</div><div class="sub">{view.advisories.length === 0 ? 'none known' : 'see below'}</div></div>
+        <div class="card stat">
+          <div class="label">Releases</div>
+          <div class="value">{formatCount(totals.listed)}</div>
+          <div class="sub">
+            {formatCount(totals.retired)} retired
+            {view.policy?.decided ? (
+              <>
+                , {formatCount(blockedOnPage)} blocked by policy{paged ? ' on this page' : ''}
+              </>
+            ) : null}
+          </div>
+        </div>
+        <div class="card stat">
+          <div class="label">Cached</div>
+          <div class="value">{formatCount(totals.cached)}</div>
+          <div class="sub">{formatBytes(totals.cachedBytes)}</div>
+        </div>
+        <div class="card stat">
+          <div class="label">Tarball hits</div>
+          <div class="value">{formatCount(totals.hits)}</div>
+          <div class="sub">served from cache</div>
+        </div>
+        <div class="card stat">
+          <div class="label">Advisories</div>
+          <div class="value">{formatCount(view.advisories.length)}</div>
+          <div class="sub">{view.advisories.length === 0 ? 'none known' : 'see below'}</div>
+        </div>
       </div>
 
-      {selected && mix && rebar
-        ? (
-          <>
-            <h2>Use {selected.version}</h2>
-            {selected.policy?.blocked
-              ? <div class="notice bad" id="selected-blocked">hexproxy's policy blocks {view.name} {selected.version}: clients of hexproxy do not see it, so a requirement that needs it will not resolve. See its reasons under <a href="#releases">Releases</a>.</div>
-              : null}
-            <div class="grid">
-              <div><h3>Mix (mix.exs)</h3><CodeBlock id="dep-mix" text={mix} /></div>
-              <div><h3>rebar3 (rebar.config)</h3><CodeBlock id="dep-rebar" text={rebar} /></div>
+      {selected && mix && rebar ? (
+        <>
+          <h2>Use {selected.version}</h2>
+          {selected.policy?.blocked ? (
+            <div class="notice bad" id="selected-blocked">
+              hexproxy's policy blocks {view.name} {selected.version}: clients of hexproxy do not see it, so a requirement that needs it will not
+              resolve. See its reasons under <a href="#releases">Releases</a>.
             </div>
-          </>
-        )
-        : null}
+          ) : null}
+          <div class="grid">
+            <div>
+              <h3>Mix (mix.exs)</h3>
+              <CodeBlock id="dep-mix" text={mix} />
+            </div>
+            <div>
+              <h3>rebar3 (rebar.config)</h3>
+              <CodeBlock id="dep-rebar" text={rebar} />
+            </div>
+          </div>
+        </>
+      ) : null}
 
-      {view.advisories.length > 0
-        ? (
-          <>
-            <h2 id="advisories">Security advisories</h2>
-            <div class="table-wrap">
-              <table>
-                <thead><tr><th>Advisory</th><th>Severity</th><th>Summary</th><th>Affects</th></tr></thead>
-                <tbody>
-                  {view.advisories.slice(0, MAX_ADVISORIES_SHOWN).map((advisory, index) => {
-                    const url = safeUrl(advisory.html_url);
-                    const reach = view.affects[index];
-                    const more = reach ? reach.count - reach.shown.length : 0;
-                    const affected = `${reach?.shown.join(', ') ?? ''}${more > 0 ? ` and ${formatCount(more)} more` : ''}`;
-                    return (
-                      <tr>
-                        <td class="nowrap">{url ? <a href={url} rel="noreferrer noopener">{advisory.id}</a> : advisory.id}{advisory.aliases.length > 0 ? <div class="muted">{advisory.aliases.join(', ')}</div> : null}</td>
-                        <td><Badge tone={severityTone(advisory.severity)}>{advisory.severity === undefined ? 'unknown' : SEVERITIES[advisory.severity] ?? String(advisory.severity)}{advisory.cvss_score !== undefined ? ` ${advisory.cvss_score.toFixed(1)}` : ''}</Badge></td>
-                        <td>{advisory.summary}</td>
-                        <td>{affected}</td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
-            {view.advisories.length > MAX_ADVISORIES_SHOWN ? <p class="muted">The first {MAX_ADVISORIES_SHOWN} of {formatCount(view.advisories.length)} advisories.</p> : null}
-          </>
-        )
-        : null}
+      {view.advisories.length > 0 ? (
+        <>
+          <h2 id="advisories">Security advisories</h2>
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>Advisory</th>
+                  <th>Severity</th>
+                  <th>Summary</th>
+                  <th>Affects</th>
+                </tr>
+              </thead>
+              <tbody>
+                {view.advisories.slice(0, MAX_ADVISORIES_SHOWN).map((advisory, index) => {
+                  const url = safeUrl(advisory.html_url);
+                  const reach = view.affects[index];
+                  const more = reach ? reach.count - reach.shown.length : 0;
+                  const affected = `${reach?.shown.join(', ') ?? ''}${more > 0 ? ` and ${formatCount(more)} more` : ''}`;
+                  return (
+                    <tr>
+                      <td class="nowrap">
+                        {url ? (
+                          <a href={url} rel="noreferrer noopener">
+                            {advisory.id}
+                          </a>
+                        ) : (
+                          advisory.id
+                        )}
+                        {advisory.aliases.length > 0 ? <div class="muted">{advisory.aliases.join(', ')}</div> : null}
+                      </td>
+                      <td>
+                        <Badge tone={severityTone(advisory.severity)}>
+                          {advisory.severity === undefined ? 'unknown' : (SEVERITIES[advisory.severity] ?? String(advisory.severity))}
+                          {advisory.cvss_score !== undefined ? ` ${advisory.cvss_score.toFixed(1)}` : ''}
+                        </Badge>
+                      </td>
+                      <td>{advisory.summary}</td>
+                      <td>{affected}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+          {view.advisories.length > MAX_ADVISORIES_SHOWN ? (
+            <p class="muted">
+              The first {MAX_ADVISORIES_SHOWN} of {formatCount(view.advisories.length)} advisories.
+            </p>
+          ) : null}
+        </>
+      ) : null}
 
       <h2 id="releases">Releases</h2>
       {view.policy ? <PolicyNotice view={view} policy={view.policy} listed={listedOnPage} blocked={blockedOnPage} paged={paged} /> : null}
@@ -203,23 +287,67 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
       <div class="table-wrap">
         <table id="release-table">
           <thead>
-            <tr><th>Version</th><th>Published</th><th>Status</th><th class="num">Cached</th><th class="num">Hits</th><th>Last used</th><th>SHA-256 (tarball)</th></tr>
+            <tr>
+              <th>Version</th>
+              <th>Published</th>
+              <th>Status</th>
+              <th class="num">Cached</th>
+              <th class="num">Hits</th>
+              <th>Last used</th>
+              <th>SHA-256 (tarball)</th>
+            </tr>
           </thead>
           <tbody>
             {view.releases.map((release) => (
-              <tr class={[release.retired ? 'retired' : '', selected?.version === release.version ? 'selected' : ''].join(' ').trim() || undefined} data-version={release.version} data-cached={release.cached ? 'yes' : 'no'} data-retired={release.retired ? 'yes' : 'no'} data-policy={policyState(release.policy)}>
+              <tr
+                class={[release.retired ? 'retired' : '', selected?.version === release.version ? 'selected' : ''].join(' ').trim() || undefined}
+                data-version={release.version}
+                data-cached={release.cached ? 'yes' : 'no'}
+                data-retired={release.retired ? 'yes' : 'no'}
+                data-policy={policyState(release.policy)}
+              >
                 <td class="nowrap">
-                  {release.listed ? <a href={packageHref(view.repository, view.name, publicRepository, release.version)}><strong>{release.version}</strong></a> : <strong>{release.version}</strong>}
+                  {release.listed ? (
+                    <a href={packageHref(view.repository, view.name, publicRepository, release.version)}>
+                      <strong>{release.version}</strong>
+                    </a>
+                  ) : (
+                    <strong>{release.version}</strong>
+                  )}
                   {selected?.version === release.version ? <span class="sr-only"> (dependencies shown)</span> : null}
                 </td>
-                <td class="nowrap">{release.publishedAt !== undefined ? <time datetime={isoTime(release.publishedAt)} title={formatTime(release.publishedAt)}>{formatDate(release.publishedAt)}</time> : <span class="muted">—</span>}</td>
+                <td class="nowrap">
+                  {release.publishedAt !== undefined ? (
+                    <time datetime={isoTime(release.publishedAt)} title={formatTime(release.publishedAt)}>
+                      {formatDate(release.publishedAt)}
+                    </time>
+                  ) : (
+                    <span class="muted">—</span>
+                  )}
+                </td>
                 <td>
                   {release.cached ? <Badge tone="ok">cached</Badge> : <Badge>not cached</Badge>}{' '}
-                  {release.cached?.pinned ? <><Badge title="never evicted automatically">pinned</Badge>{' '}</> : null}
-                  {release.retired ? <><Badge tone="warn" title={release.retired.message}>retired: {retirementReason(release.retired.reason)}</Badge>{' '}</> : null}
+                  {release.cached?.pinned ? (
+                    <>
+                      <Badge title="never evicted automatically">pinned</Badge>{' '}
+                    </>
+                  ) : null}
+                  {release.retired ? (
+                    <>
+                      <Badge tone="warn" title={release.retired.message}>
+                        retired: {retirementReason(release.retired.reason)}
+                      </Badge>{' '}
+                    </>
+                  ) : null}
                   {release.advisories.map((index) => {
                     const advisory = view.advisories[index];
-                    return advisory ? <><Badge tone={severityTone(advisory.severity)} title={advisory.summary}>{advisory.id}</Badge>{' '}</> : null;
+                    return advisory ? (
+                      <>
+                        <Badge tone={severityTone(advisory.severity)} title={advisory.summary}>
+                          {advisory.id}
+                        </Badge>{' '}
+                      </>
+                    ) : null;
                   })}
                   {release.retired?.message ? <div class="muted">{release.retired.message}</div> : null}
                   {!release.listed && view.registry.state !== 'unavailable' ? <div class="muted">not listed by the registry file</div> : null}
@@ -227,11 +355,23 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
                 </td>
                 <td class="num">{release.cached ? formatBytes(release.cached.size) : '—'}</td>
                 <td class="num">{release.cached ? formatCount(release.cached.hits) : '—'}</td>
-                <td class="nowrap">{release.cached ? <time datetime={isoTime(release.cached.lastUsedAt)} title={formatTime(release.cached.lastUsedAt)}>{formatAgo(release.cached.lastUsedAt, now)}</time> : '—'}</td>
+                <td class="nowrap">
+                  {release.cached ? (
+                    <time datetime={isoTime(release.cached.lastUsedAt)} title={formatTime(release.cached.lastUsedAt)}>
+                      {formatAgo(release.cached.lastUsedAt, now)}
+                    </time>
+                  ) : (
+                    '—'
+                  )}
+                </td>
                 <td>
-                  {release.outerChecksum ?? release.cached?.sha256
-                    ? <code class="sum">{release.outerChecksum ?? release.cached?.sha256}</code>
-                    : <span class="muted" title={release.innerChecksum ? `inner checksum ${release.innerChecksum}` : undefined}>no outer checksum (old release)</span>}
+                  {(release.outerChecksum ?? release.cached?.sha256) ? (
+                    <code class="sum">{release.outerChecksum ?? release.cached?.sha256}</code>
+                  ) : (
+                    <span class="muted" title={release.innerChecksum ? `inner checksum ${release.innerChecksum}` : undefined}>
+                      no outer checksum (old release)
+                    </span>
+                  )}
                 </td>
               </tr>
             ))}
@@ -241,30 +381,52 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
       {paged ? <Pager page={pages.page} count={pages.count} href={pageHref} /> : null}
 
       <h2 id="dependencies">Dependencies{selected ? <> of {selected.version}</> : null}</h2>
-      {!selected
-        ? <p class="muted">Not known: the registry file is not available.</p>
-        : selected.dependencies.length === 0
-          ? <p class="muted">{view.name} {selected.version} has no dependencies.</p>
-          : (
-            <div class="card">
-              <ul class="deps" id="dependency-list">
-                {selected.dependencies.slice(0, MAX_DEPENDENCIES_SHOWN).map((dependency) => {
-                  const repository = dependency.repository ?? view.repository;
-                  const linked = readable.includes(repository);
-                  return (
-                    <li data-dependency={dependency.package}>
-                      {linked ? <a href={packageHref(repository, dependency.package, publicRepository)}><strong>{dependency.package}</strong></a> : <strong>{dependency.package}</strong>}{' '}
-                      <code>{dependency.requirement}</code>
-                      {dependency.optional ? <> <Badge>optional</Badge></> : null}
-                      {repository !== view.repository ? <> <Badge tone={repository === publicRepository ? undefined : 'org'}>{repository}</Badge></> : null}
-                      {dependency.app !== undefined && dependency.app !== dependency.package ? <span class="muted"> (app {dependency.app})</span> : null}
-                    </li>
-                  );
-                })}
-              </ul>
-              {selected.dependencies.length > MAX_DEPENDENCIES_SHOWN ? <p class="muted">The first {MAX_DEPENDENCIES_SHOWN} of {formatCount(selected.dependencies.length)} dependencies.</p> : null}
-            </div>
-          )}
+      {!selected ? (
+        <p class="muted">Not known: the registry file is not available.</p>
+      ) : selected.dependencies.length === 0 ? (
+        <p class="muted">
+          {view.name} {selected.version} has no dependencies.
+        </p>
+      ) : (
+        <div class="card">
+          <ul class="deps" id="dependency-list">
+            {selected.dependencies.slice(0, MAX_DEPENDENCIES_SHOWN).map((dependency) => {
+              const repository = dependency.repository ?? view.repository;
+              const linked = readable.includes(repository);
+              return (
+                <li data-dependency={dependency.package}>
+                  {linked ? (
+                    <a href={packageHref(repository, dependency.package, publicRepository)}>
+                      <strong>{dependency.package}</strong>
+                    </a>
+                  ) : (
+                    <strong>{dependency.package}</strong>
+                  )}{' '}
+                  <code>{dependency.requirement}</code>
+                  {dependency.optional ? (
+                    <>
+                      {' '}
+                      <Badge>optional</Badge>
+                    </>
+                  ) : null}
+                  {repository !== view.repository ? (
+                    <>
+                      {' '}
+                      <Badge tone={repository === publicRepository ? undefined : 'org'}>{repository}</Badge>
+                    </>
+                  ) : null}
+                  {dependency.app !== undefined && dependency.app !== dependency.package ? <span class="muted"> (app {dependency.app})</span> : null}
+                </li>
+              );
+            })}
+          </ul>
+          {selected.dependencies.length > MAX_DEPENDENCIES_SHOWN ? (
+            <p class="muted">
+              The first {MAX_DEPENDENCIES_SHOWN} of {formatCount(selected.dependencies.length)} dependencies.
+            </p>
+          ) : null}
+        </div>
+      )}
       <p class="muted">Pick a version in the table to see its dependencies.</p>
     </Layout>
   );
@@ -279,14 +441,18 @@ const PolicyMark: FC<{ policy: ReleasePolicy }> = ({ policy }) => {
     return (
       <div class="policy-decision">
         <Badge tone="bad">blocked by policy</Badge>
-        {policy.reasons.map((reason) => <div class="policy-reason">{reason}</div>)}
+        {policy.reasons.map((reason) => (
+          <div class="policy-reason">{reason}</div>
+        ))}
       </div>
     );
   }
   if (!policy.rule) return null;
   return (
     <div class="policy-decision">
-      <Badge tone="ok" title={policy.rule.comment}>allowed by policy rule</Badge>
+      <Badge tone="ok" title={policy.rule.comment}>
+        allowed by policy rule
+      </Badge>
       <div class="muted policy-rule">{policy.rule.note}</div>
     </div>
   );
@@ -295,9 +461,19 @@ const PolicyMark: FC<{ policy: ReleasePolicy }> = ({ policy }) => {
 /** Newer and older pages of releases. */
 const Pager: FC<{ page: number; count: number; href: (page: number) => string }> = ({ page, count, href }) => (
   <nav class="pager" aria-label="Pages of releases">
-    {page > 1 ? <a href={href(page - 1)} rel="prev">← Newer</a> : null}
-    <span class="muted">Page {formatCount(page)} of {formatCount(count)}</span>
-    {page < count ? <a href={href(page + 1)} rel="next">Older →</a> : null}
+    {page > 1 ? (
+      <a href={href(page - 1)} rel="prev">
+        ← Newer
+      </a>
+    ) : null}
+    <span class="muted">
+      Page {formatCount(page)} of {formatCount(count)}
+    </span>
+    {page < count ? (
+      <a href={href(page + 1)} rel="next">
+        Older →
+      </a>
+    ) : null}
   </nav>
 );
 
@@ -305,19 +481,42 @@ const Pager: FC<{ page: number; count: number; href: (page: number) => string }>
  * Above the releases: that the policy applies, how many releases clients see, what happens
  * to blocked tarballs. `listed` and `blocked` count the page shown (`paged`: one of several).
  */
-const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: number; blocked: number; paged: boolean }> = ({ view, policy, listed, blocked, paged }) => {
+const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: number; blocked: number; paged: boolean }> = ({
+  view,
+  policy,
+  listed,
+  blocked,
+  paged,
+}) => {
   if (!policy.decided) {
-    return <div class="notice warn" id="policy-notice">hexproxy's policy applies to {view.repository}, but without the package's registry file it cannot say which releases it blocks.</div>;
+    return (
+      <div class="notice warn" id="policy-notice">
+        hexproxy's policy applies to {view.repository}, but without the package's registry file it cannot say which releases it blocks.
+      </div>
+    );
   }
-  const tarballs = policy.tarballs === 'strict'
-    ? <>Tarballs of blocked releases are refused too (<code>policy.tarballs</code> is "strict").</>
-    : <>Their tarballs are still served to whoever asks for one by name (<code>policy.tarballs</code> is "locked-ok"), but Mix and rebar3 look releases up in the registry, so a lock file pinning one must move to an allowed release.</>;
+  const tarballs =
+    policy.tarballs === 'strict' ? (
+      <>
+        Tarballs of blocked releases are refused too (<code>policy.tarballs</code> is "strict").
+      </>
+    ) : (
+      <>
+        Their tarballs are still served to whoever asks for one by name (<code>policy.tarballs</code> is "locked-ok"), but Mix and rebar3 look
+        releases up in the registry, so a lock file pinning one must move to an allowed release.
+      </>
+    );
   return (
     <div class={blocked > 0 ? 'notice warn' : 'notice'} id="policy-notice" data-blocked={String(blocked)}>
-      hexproxy's policy applies to {view.repository}: {paged ? 'of this page\'s releases, ' : ''}clients see {formatCount(listed - blocked)} of {formatCount(listed)} {listed === 1 ? 'release' : 'releases'}.
-      {blocked > 0
-        ? <> {blocked === 1 ? 'The one blocked is' : `The ${formatCount(blocked)} blocked are`} marked "blocked by policy" below, with the reasons, and left out of the registry files hexproxy serves. {tarballs}</>
-        : null}
+      hexproxy's policy applies to {view.repository}: {paged ? "of this page's releases, " : ''}clients see {formatCount(listed - blocked)} of{' '}
+      {formatCount(listed)} {listed === 1 ? 'release' : 'releases'}.
+      {blocked > 0 ? (
+        <>
+          {' '}
+          {blocked === 1 ? 'The one blocked is' : `The ${formatCount(blocked)} blocked are`} marked "blocked by policy" below, with the reasons, and
+          left out of the registry files hexproxy serves. {tarballs}
+        </>
+      ) : null}
     </div>
   );
 };

@@ -27,73 +27,125 @@ export const SORTS: Record<CachedPackageSort, string> = { name: 'Name', hits: 'M
 export const PackagesPage: FC<PackagesPageProps> = (props) => {
   const { chrome, search, sort, page, pageSize, total, packages, publicRepository, repositories, lookup, now } = props;
   const pages = Math.max(1, Math.ceil(total.packages / pageSize));
-  const link = (target: number): string => `/ui/packages${queryString({ q: search, sort: sort === 'name' ? undefined : sort, page: target > 1 ? target : undefined })}`;
+  const link = (target: number): string =>
+    `/ui/packages${queryString({ q: search, sort: sort === 'name' ? undefined : sort, page: target > 1 ? target : undefined })}`;
   const showRepo = repositories.length > 1 || packages.some((row) => row.repo !== publicRepository);
   return (
     <Layout title="Packages" section="packages" chrome={chrome}>
       <h1>Packages</h1>
       <p class="lead">
-        What hexproxy has cached: {formatCount(total.packages)} {total.packages === 1 ? 'package' : 'packages'}, {formatCount(total.releases)} {total.releases === 1 ? 'release' : 'releases'}, {formatBytes(total.bytes)}
-        {search !== '' ? <> matching <strong>“{search}”</strong></> : null}
+        What hexproxy has cached: {formatCount(total.packages)} {total.packages === 1 ? 'package' : 'packages'}, {formatCount(total.releases)}{' '}
+        {total.releases === 1 ? 'release' : 'releases'}, {formatBytes(total.bytes)}
+        {search !== '' ? (
+          <>
+            {' '}
+            matching <strong>“{search}”</strong>
+          </>
+        ) : null}
         {repositories.length > 1 ? <> in {repositories.join(', ')}</> : null}.
       </p>
       <form class="search" method="get" action="/ui/packages" role="search">
-        <label class="sr-only" for="q">Search cached packages</label>
+        <label class="sr-only" for="q">
+          Search cached packages
+        </label>
         <input type="search" id="q" name="q" value={search} placeholder="Search cached packages by name" maxlength={100} autocomplete="off" />
-        <label class="sr-only" for="sort">Sort by</label>
+        <label class="sr-only" for="sort">
+          Sort by
+        </label>
         <select id="sort" name="sort">
-          {Object.entries(SORTS).map(([value, label]) => <option value={value} selected={value === sort}>{label}</option>)}
+          {Object.entries(SORTS).map(([value, label]) => (
+            <option value={value} selected={value === sort}>
+              {label}
+            </option>
+          ))}
         </select>
         <button type="submit">Search</button>
       </form>
-      {lookup !== undefined
-        ? <p class="muted">Not cached yet? <a href={packageHref(publicRepository, lookup, publicRepository)}>Look up <strong>{lookup}</strong> upstream</a>.</p>
-        : null}
-      {packages.length === 0
-        ? (
-          <div class="notice">
-            {search !== ''
-              ? <>No cached package matches <strong>“{search}”</strong>.</>
-              : <>Nothing is cached yet. Point Mix or rebar3 at hexproxy (see <a href="/ui/setup">Set me up</a>) and fetch some dependencies, or pre-warm with <code>hexproxy prewarm</code>.</>}
-          </div>
-        )
-        : (
-          <div class="table-wrap">
-            <table id="packages">
-              <thead>
-                <tr>
-                  <th>Package</th>
-                  {showRepo ? <th>Repository</th> : null}
-                  <th class="num">Cached releases</th>
-                  <th class="num">Size</th>
-                  <th class="num">Hits</th>
-                  <th>Last used</th>
+      {lookup !== undefined ? (
+        <p class="muted">
+          Not cached yet?{' '}
+          <a href={packageHref(publicRepository, lookup, publicRepository)}>
+            Look up <strong>{lookup}</strong> upstream
+          </a>
+          .
+        </p>
+      ) : null}
+      {packages.length === 0 ? (
+        <div class="notice">
+          {search !== '' ? (
+            <>
+              No cached package matches <strong>“{search}”</strong>.
+            </>
+          ) : (
+            <>
+              Nothing is cached yet. Point Mix or rebar3 at hexproxy (see <a href="/ui/setup">Set me up</a>) and fetch some dependencies, or pre-warm
+              with <code>hexproxy prewarm</code>.
+            </>
+          )}
+        </div>
+      ) : (
+        <div class="table-wrap">
+          <table id="packages">
+            <thead>
+              <tr>
+                <th>Package</th>
+                {showRepo ? <th>Repository</th> : null}
+                <th class="num">Cached releases</th>
+                <th class="num">Size</th>
+                <th class="num">Hits</th>
+                <th>Last used</th>
+              </tr>
+            </thead>
+            <tbody>
+              {packages.map((row) => (
+                <tr data-package={row.name} data-repo={row.repo}>
+                  <td>
+                    <a href={packageHref(row.repo, row.name, publicRepository)}>
+                      <strong>{row.name}</strong>
+                    </a>
+                  </td>
+                  {showRepo ? (
+                    <td>
+                      {row.repo === publicRepository ? (
+                        <Badge>{row.repo}</Badge>
+                      ) : (
+                        <Badge tone="org" title="private organization">
+                          {row.repo}
+                        </Badge>
+                      )}
+                    </td>
+                  ) : null}
+                  <td class="num">{formatCount(row.releases)}</td>
+                  <td class="num">{formatBytes(row.bytes)}</td>
+                  <td class="num">{formatCount(row.hits)}</td>
+                  <td class="nowrap">
+                    <time datetime={isoTime(row.lastUsedAt)} title={formatTime(row.lastUsedAt)}>
+                      {formatAgo(row.lastUsedAt, now)}
+                    </time>
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {packages.map((row) => (
-                  <tr data-package={row.name} data-repo={row.repo}>
-                    <td><a href={packageHref(row.repo, row.name, publicRepository)}><strong>{row.name}</strong></a></td>
-                    {showRepo ? <td>{row.repo === publicRepository ? <Badge>{row.repo}</Badge> : <Badge tone="org" title="private organization">{row.repo}</Badge>}</td> : null}
-                    <td class="num">{formatCount(row.releases)}</td>
-                    <td class="num">{formatBytes(row.bytes)}</td>
-                    <td class="num">{formatCount(row.hits)}</td>
-                    <td class="nowrap"><time datetime={isoTime(row.lastUsedAt)} title={formatTime(row.lastUsedAt)}>{formatAgo(row.lastUsedAt, now)}</time></td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      {pages > 1
-        ? (
-          <nav class="pager" aria-label="Pages">
-            {page > 1 ? <a href={link(page - 1)} rel="prev">← Previous</a> : null}
-            <span class="muted">Page {page} of {pages}</span>
-            {page < pages ? <a href={link(page + 1)} rel="next">Next →</a> : null}
-          </nav>
-        )
-        : null}
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {pages > 1 ? (
+        <nav class="pager" aria-label="Pages">
+          {page > 1 ? (
+            <a href={link(page - 1)} rel="prev">
+              ← Previous
+            </a>
+          ) : null}
+          <span class="muted">
+            Page {page} of {pages}
+          </span>
+          {page < pages ? (
+            <a href={link(page + 1)} rel="next">
+              Next →
+            </a>
+          ) : null}
+        </nav>
+      ) : null}
       <p class="muted">Hit counts and last use are written to the index every few seconds.</p>
     </Layout>
   );
