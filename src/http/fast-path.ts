@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { CachedTarballFile, Repository } from '../repository/repository.js';
 import { openHitFile, statusOf, type HitLookup, type PreparedHit } from './hit.js';
 import { accessLogged, requestIdOf } from './request-context.js';
-import { routeOf, type Metrics } from '../metrics/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
 
@@ -53,7 +53,7 @@ export function withFastPath(served: Repository | undefined, hits: HitLookup, lo
     response.writeHead(status, headers);
     const body = status === 200 && method === 'GET' ? hit.body : undefined;
     response.end(body);
-    metrics?.served(routeOf(url), method, status, (performance.now() - started) / 1000, body === undefined ? 0 : body.length);
+    metrics?.served(hit.route, method, status, (performance.now() - started) / 1000, body === undefined ? 0 : body.length);
     logRequest(request, status, requestId, started, hit.policyHidden);
   };
 
@@ -70,7 +70,7 @@ export function withFastPath(served: Repository | undefined, hits: HitLookup, lo
       const requestId = requestIdOf(request.headers['x-request-id']);
       const head = request.method === 'HEAD';
       response.writeHead(200, [...hit.ok, 'x-request-id', requestId]);
-      metrics?.served('tarballs', head ? 'HEAD' : 'GET', 200, (performance.now() - started) / 1000, head ? 0 : file.row.size);
+      metrics?.served(hit.route, head ? 'HEAD' : 'GET', 200, (performance.now() - started) / 1000, head ? 0 : file.row.size);
       if (head) {
         await handle.close().catch(() => undefined);
         response.end();

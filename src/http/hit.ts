@@ -7,6 +7,7 @@
 // (a miss, a token to check, a release the policy is not known to allow) goes the slow way.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { AccessControl } from '../auth/access-control.js';
+import type { Route } from '../metrics/metrics.js';
 import {
   isFileHit,
   isRegistryHit,
@@ -38,6 +39,8 @@ interface PreparedCommon {
   readonly notModified: readonly string[];
   /** What the policy took out of a registry file: logged with the request. */
   readonly policyHidden: string | undefined;
+  /** The metrics' route label, known with the entry (routeOf would split the URL on every request). */
+  readonly route: Route;
 }
 
 /**
@@ -70,7 +73,10 @@ export class HitLookup {
     if (isFileHit(hit)) return preparedFile(hit);
     let tarball = this.tarballPrepared.get(hit);
     if (!tarball)
-      this.tarballPrepared.set(hit, (tarball = preparedBytes(hit, hit.etag, hit.body, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, undefined)));
+      this.tarballPrepared.set(
+        hit,
+        (tarball = preparedBytes(hit, hit.etag, hit.body, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, undefined, 'tarballs')),
+      );
     return tarball;
   }
 
@@ -81,7 +87,15 @@ export class HitLookup {
     if (known) return known;
     const { body, etag } = view === 'original' ? file.original : file;
     const hidden = view === 'original' ? undefined : file.policyHidden;
-    return (views[view] = preparedBytes(file, etag, body, REGISTRY_CACHE_CONTROL, REGISTRY_CONTENT_TYPE, hidden));
+    return (views[view] = preparedBytes(
+      file,
+      etag,
+      body,
+      REGISTRY_CACHE_CONTROL,
+      REGISTRY_CONTENT_TYPE,
+      hidden,
+      ROUTE_OF_RESOURCE[file.resource.kind],
+    ));
   }
 }
 
@@ -109,7 +123,16 @@ export async function openHitFile(file: CachedTarballFile): Promise<FileHandle |
 /** A cached tarball's file: its row is read from the index on each lookup, so this is prepared each time. */
 function preparedFile(file: CachedTarballFile): PreparedHit {
   const notModified = commonHeaders(file.etag, TARBALL_CACHE_CONTROL, TARBALL_CONTENT_TYPE, undefined);
-  return { hit: file, etag: file.etag, body: undefined, file, ok: withLength(notModified, file.row.size), notModified, policyHidden: undefined };
+  return {
+    hit: file,
+    etag: file.etag,
+    body: undefined,
+    file,
+    ok: withLength(notModified, file.row.size),
+    notModified,
+    policyHidden: undefined,
+    route: 'tarballs',
+  };
 }
 
 function preparedBytes(
@@ -119,10 +142,18 @@ function preparedBytes(
   cacheControl: string,
   contentType: string,
   policyHidden: string | undefined,
+  route: Route,
 ): PreparedHit {
   const notModified = commonHeaders(etag, cacheControl, contentType, policyHidden);
-  return { hit, etag, body, file: undefined, ok: withLength(notModified, body.length), notModified, policyHidden };
+  return { hit, etag, body, file: undefined, ok: withLength(notModified, body.length), notModified, policyHidden, route };
 }
+
+const ROUTE_OF_RESOURCE: Record<RegistryFile['resource']['kind'], Route> = {
+  names: 'names',
+  versions: 'versions',
+  package: 'packages',
+  policy: 'policies',
+};
 
 /** The routes' headers for the same answer (src/http/app.ts, and requestContext's on every response). */
 function commonHeaders(etag: string, cacheControl: string, contentType: string, policyHidden: string | undefined): string[] {
