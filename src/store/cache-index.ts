@@ -149,15 +149,8 @@ interface RegistryRecord {
   checked_at: number;
   upstream_as_of: number;
 }
-interface PassthroughRecord {
-  path: string;
-  upstream_etag: string | null;
-  sha256: string;
-  size: number;
-  fetched_at: number;
-  checked_at: number;
-  upstream_as_of: number;
-}
+/** A pass-through file's row: a registry row's columns, without the repository (its path holds the prefix). */
+type PassthroughRecord = Omit<RegistryRecord, 'repo'>;
 
 export class CacheIndex {
   private readonly db: Database.Database;
