@@ -9,6 +9,8 @@
 //   node bench/perf.mjs --only 1,2 --runs 5 --duration 20
 //   node bench/perf.mjs --processes 2        nginx worker_processes 2, hexproxy --workers 2
 //   node bench/perf.mjs --root ../other      run another checkout's dist/ (its codec signs the dataset)
+//   node bench/perf.mjs --only 1,2 --baseline ../old   also run ../old's build in scenarios 1 and 2,
+//                                            interleaved in the same runs: a before/after within 3%
 //   node bench/perf.mjs --hexproxy-args='--memory-cache-bytes 134217728'
 //
 // Scenarios (each measured against hexproxy and a reference in the same run): 1 warm
@@ -90,6 +92,7 @@ const { values: opts } = parseArgs({
     processes: { type: 'string', default: '1' },
     'hexproxy-args': { type: 'string', default: '' },
     root: { type: 'string', default: resolve(benchDir, '..') },
+    baseline: { type: 'string' },
     only: { type: 'string', default: '1,2,3,4,5,6,7' },
     json: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -146,6 +149,11 @@ const fail = (message) => {
 const root = resolve(opts.root);
 const distDir = join(root, 'dist');
 if (!existsSync(join(distDir, 'src/cli/main.js'))) fail(`${distDir}/src/cli/main.js is missing: run \`npm run build\` in ${root} first`);
+// A second build (an older checkout) measured in the same runs as this one: on a noisy
+// machine only an interleaved comparison can tell a 3% change from the weather.
+const baselineRoot = opts.baseline ? resolve(opts.baseline) : null;
+if (baselineRoot && !existsSync(join(baselineRoot, 'dist/src/cli/main.js')))
+  fail(`${baselineRoot}/dist/src/cli/main.js is missing: run \`npx tsc -p tsconfig.json\` in ${baselineRoot} first`);
 const nginxBinary = findNginx(opts.nginx);
 if (!nginxBinary) fail('nginx is not installed (Debian: sudo apt-get install -y nginx); it is the reference server');
 if (!(process.env.PATH ?? '').split(':').some((dir) => existsSync(join(dir, 'wrk'))))
@@ -300,9 +308,9 @@ const upstreamStats = async (upstream, path) =>
   (await fetch(`${upstream.url}/__bench/stats${path ? `?path=${encodeURIComponent(path)}` : ''}`, { signal: AbortSignal.timeout(5000) })).json();
 
 const hexproxies = [];
-async function startProxy(name, upstream, { dataDir = join(runDir, `data-${name}`), extraArgs = [], pollMs } = {}) {
+async function startProxy(name, upstream, { dataDir = join(runDir, `data-${name}`), extraArgs = [], pollMs, fromRoot = root } = {}) {
   const proxy = await startHexproxy({
-    root,
+    root: fromRoot,
     port: await freePort(),
     dataDir,
     upstreamUrl: upstream.url,
@@ -401,14 +409,16 @@ async function wrkRun(label, server, pathsFile) {
   return figures;
 }
 
-/** Runs wrk against both servers `runs` times, alternating which goes first. */
-async function sideBySide(pathsFile, proxy) {
+/** Runs wrk against every server `runs` times, rotating which goes first. */
+async function sideBySide(pathsFile, servers) {
+  const labels = Object.keys(servers);
   const raw = [];
   for (let run = 0; run < runs; run++) {
-    const order = run % 2 === 0 ? ['hexproxy', 'nginx'] : ['nginx', 'hexproxy'];
+    const shift = run % labels.length;
+    const order = run % 2 === 0 ? [...labels.slice(shift), ...labels.slice(0, shift)] : [...labels.slice(shift), ...labels.slice(0, shift)].reverse();
     const entry = { run: run + 1 };
     for (const label of order) {
-      entry[label] = await wrkRun(label, label === 'hexproxy' ? proxy : nginx, pathsFile);
+      entry[label] = await wrkRun(label, servers[label], pathsFile);
       await pause(1000);
     }
     raw.push(entry);
@@ -479,6 +489,8 @@ async function scenarios1and2() {
   const upstream = upstreams.zero;
   const dataDir = join(runDir, 'data-warm');
   const proxy = await startProxy('warm', upstream, { dataDir });
+  const baselineDir = join(runDir, 'data-baseline');
+  const baseline = baselineRoot ? await startProxy('baseline', upstream, { dataDir: baselineDir, fromRoot: baselineRoot }) : null;
   try {
     const tarballs = hotTarballs.map((t) => t.path);
     const sizes = hotTarballs.map((t) => t.size);
@@ -491,11 +503,15 @@ async function scenarios1and2() {
       const warmed = await warmOrThrow(`scenario ${id} warm-up`, proxy.url, paths);
       const check = await checkAllHit(`scenario ${id} check`, proxy.url, paths);
       await warmOrThrow(`scenario ${id} nginx warm-up`, nginx.url, paths);
+      if (baseline) {
+        await warmOrThrow(`scenario ${id} baseline warm-up`, baseline.url, paths);
+        await checkAllHit(`scenario ${id} baseline check`, baseline.url, paths);
+      }
       const pathsFile = join(runDir, `paths-${id}.txt`);
       await writeFile(pathsFile, shuffle(paths, random).join('\n') + '\n');
       await pause(2000);
-      say(`scenario ${id}: wrk -t${threads} -c${connections} ${duration} s, ${runs} run(s), hexproxy and nginx alternately`);
-      const results = await sideBySide(pathsFile, proxy);
+      say(`scenario ${id}: wrk -t${threads} -c${connections} ${duration} s, ${runs} run(s), hexproxy${baseline ? ', baseline' : ''} and nginx in turn`);
+      const results = await sideBySide(pathsFile, { hexproxy: proxy, nginx, ...(baseline && { baseline }) });
       const pick = (side, key) => results.map((r) => r[side][key]);
       const errorsGoal = { kind: 'max', value: 0, over: 'every run' };
       const metrics =
@@ -520,6 +536,17 @@ async function scenarios1and2() {
               metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('nginx', 'p99Ms'), { kind: 'max', value: 2, on: 'ratio' }),
               metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal),
             ];
+      // This build against the baseline, paired per run; both also against nginx, so the
+      // reader sees whether the runs were comparable.
+      if (baseline)
+        metrics.push(
+          metric('baseline requests/s', 'req/s', pick('baseline', 'requestsPerSecond'), pick('nginx', 'requestsPerSecond')),
+          metric('requests/s vs baseline', 'req/s', pick('hexproxy', 'requestsPerSecond'), pick('baseline', 'requestsPerSecond'), {
+            kind: 'min',
+            value: 0.97,
+            on: 'ratio',
+          }),
+        );
       scenarios[id] = {
         title: id === '1' ? `warm tarballs, ${connections} connections, mixed sizes` : `warm /packages/NAME, ${connections} connections`,
         short: id === '1' ? 'warm tarballs' : 'warm /packages/NAME',
@@ -540,6 +567,7 @@ async function scenarios1and2() {
     }
   } finally {
     exits.warm = await stopProxy(proxy, dataDir);
+    if (baseline) exits.baseline = await stopProxy(baseline, baselineDir);
   }
 }
 
@@ -1052,6 +1080,7 @@ const report = {
     latencyMs,
     seed,
     root,
+    baseline: baselineRoot,
     hexproxyArgs,
     hotTarballs: hotTarballs.length,
     hotPackages: hotPackages.length,
