@@ -510,7 +510,9 @@ async function scenarios1and2() {
       const pathsFile = join(runDir, `paths-${id}.txt`);
       await writeFile(pathsFile, shuffle(paths, random).join('\n') + '\n');
       await pause(2000);
-      say(`scenario ${id}: wrk -t${threads} -c${connections} ${duration} s, ${runs} run(s), hexproxy${baseline ? ', baseline' : ''} and nginx in turn`);
+      say(
+        `scenario ${id}: wrk -t${threads} -c${connections} ${duration} s, ${runs} run(s), hexproxy${baseline ? ', baseline' : ''} and nginx in turn`,
+      );
       const results = await sideBySide(pathsFile, { hexproxy: proxy, nginx, ...(baseline && { baseline }) });
       const pick = (side, key) => results.map((r) => r[side][key]);
       const errorsGoal = { kind: 'max', value: 0, over: 'every run' };
