@@ -8,11 +8,11 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
-import { eachLimited, exchange, printable, type ExchangeOutcome } from '../support/fuzz-client.js';
-import { dataDirLayout, judge, listTree, type Problem, type ProblemKind } from '../support/fuzz-oracle.js';
-import { Random, fuzzSeed } from '../support/fuzz-random.js';
-import { FUZZ_KINDS, FuzzCaseGenerator, buildRequest, type FuzzCase, type FuzzTargets } from '../support/fuzz-requests.js';
-import { startRecordingUpstream, type RecordingUpstream } from '../support/fuzz-upstream.js';
+import { eachLimited, exchange, printable, type ExchangeOutcome } from '../support/fuzz/client.js';
+import { dataDirLayout, judge, listTree, type Problem, type ProblemKind } from '../support/fuzz/oracle.js';
+import { Random, fuzzSeed } from '../support/fuzz/random.js';
+import { FUZZ_KINDS, FuzzCaseGenerator, buildRequest, type FuzzCase, type FuzzTargets } from '../support/fuzz/requests.js';
+import { startRecordingUpstream, type RecordingUpstream } from '../support/fuzz/upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const CASES = 10_000;

@@ -1,8 +1,8 @@
 // Judges what hexproxy answered to a fuzz case, and lists what it left on disk.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { header, printable, type ExchangeOutcome, type RawResponse } from './fuzz-client.js';
-import type { Expectation, FuzzCase } from './fuzz-requests.js';
+import { header, printable, type ExchangeOutcome, type RawResponse } from './client.js';
+import type { Expectation, FuzzCase } from './requests.js';
 
 export type ProblemKind =
   | 'server-error' // a 5xx, though upstream is healthy

@@ -1,7 +1,7 @@
 // Hostile HTTP/1.x requests for hexproxy, generated from a seeded Random. Each case is the
 // exact bytes to send, the methods and expectations of the requests in it, and how the
 // client should behave (read every answer, or hang up early).
-import type { Random } from './fuzz-random.js';
+import type { Random } from './random.js';
 
 /**
  * What a request may be answered with (any 5xx is always a failure; "or closed" means the
