@@ -20,7 +20,8 @@ export type ErrorCode =
   | 'offline_not_cached'
   | 'build_list_unavailable'
   | 'storage_failed'
-  | 'config_invalid';
+  | 'config_invalid'
+  | 'invalid_package';
 
 export abstract class HexproxyError extends Error {
   abstract readonly code: ErrorCode;
@@ -189,6 +190,37 @@ export class StorageError extends HexproxyError {
 export class ConfigError extends HexproxyError {
   readonly code = 'config_invalid';
   readonly status = 500;
+}
+
+/**
+ * What is wrong with an upload, field by field, in the shape hex.pm answers and Mix prints:
+ * `{ tar: "..." }`, or `{ version: "...", meta: { app: "..." }, requirements: { jason: "..." } }`.
+ * A value is a message, or the messages of a field's parts.
+ */
+export interface ValidationErrors {
+  readonly [field: string]: string | ValidationErrors;
+}
+
+/**
+ * A package or docs tarball that fails validation (src/hosted/): nothing is stored. 422 with
+ * `errors`, as hex.pm answers; `title` is hex.pm's `message` ("Validation error(s)"), while
+ * `message` also spells every error out, for logs and plain-text answers.
+ */
+export class InvalidPackageError extends HexproxyError {
+  readonly code = 'invalid_package';
+  readonly status = 422;
+  readonly title = 'Validation error(s)';
+
+  constructor(readonly errors: ValidationErrors) {
+    super(`Validation error(s): ${flattenValidationErrors(errors).join('; ')}`);
+  }
+}
+
+/** `["tar: ...", "meta.app: ...", "requirements.jason: ..."]`. */
+export function flattenValidationErrors(errors: ValidationErrors, prefix = ''): string[] {
+  return Object.entries(errors).flatMap(([field, value]) =>
+    typeof value === 'string' ? [`${prefix}${field}: ${value}`] : flattenValidationErrors(value, `${prefix}${field}.`),
+  );
 }
 
 export function errorMessage(error: unknown): string {
