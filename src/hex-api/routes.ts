@@ -8,6 +8,7 @@ import type { AccessControl } from '../auth/access-control.js';
 import type { TokenRecord } from '../auth/token-store.js';
 import { BadRequestError } from '../errors.js';
 import type { Env } from '../http/app.js';
+import type { ContinueChecks } from '../http/continue-checks.js';
 import { matchesIfNoneMatch } from '../http/conditional.js';
 import { REGISTRY_CACHE_CONTROL } from '../http/headers.js';
 import { isPackageName, isVersion } from '../registry/resource.js';
@@ -20,6 +21,12 @@ export interface HexApiDependencies {
   /** The public repository's name ("hexpm"): reading its information needs what reading it needs. */
   publicRepository: string;
   relay: Pick<ApiRelay, 'get'>;
+  /**
+   * Where upload routes register what is checked before their body is read (expect:
+   * 100-continue); register() also returns that check as middleware for their requests
+   * without expect. No route here takes an upload yet: the publishing routes will.
+   */
+  continueChecks?: ContinueChecks;
 }
 
 /** hexproxy's own endpoints under /api, whose errors stay plain text. */

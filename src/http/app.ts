@@ -117,7 +117,7 @@ export function createHttpApp({
 
   app.route('/api/admin', adminRoutes(admin));
   app.route('/api/policy', policyRoutes(policyCheck, continueChecks));
-  app.route('/api', hexApiRoutes({ access, publicRepository, relay: apiRelay }));
+  app.route('/api', hexApiRoutes({ access, publicRepository, relay: apiRelay, continueChecks }));
   ui?.mount(app, '/ui');
   const served = repositories.get(publicRepository);
   if (served) {
