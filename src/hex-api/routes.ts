@@ -53,8 +53,11 @@ export function hexApiRoutes({ access, publicRepository, relay }: HexApiDependen
     return hexResponse(hexFormat(c.req.header('accept')), userOf(token), 200, { 'cache-control': 'private, no-store' });
   });
 
+  // Public information: where anonymous clients may read the public repository, credentials
+  // are not looked at. Mix sends a stored hex.pm key (or OAuth token) with these calls; it is
+  // not ours, so it must neither fail the call nor count as a failed guess (nor go upstream).
   const readGuard: MiddlewareHandler<Env> = async (c, next) => {
-    access.check(c.req.header('authorization'), c.get('client').address, 'read', publicRepository);
+    if (!access.anonymousMayRead(publicRepository)) access.check(c.req.header('authorization'), c.get('client').address, 'read', publicRepository);
     await next();
   };
   const relayed = async (c: Context<Env>, path: string): Promise<Response> => {

@@ -167,7 +167,9 @@ describe("the public repository's package information, relayed from the upstream
   it("never sends the client's authorization header or cookies upstream", async () => {
     const { secret } = tokens.create('forwarding-check', ['hexpm'], false);
     for (const authorization of [secret, 'Bearer hexpm-oauth-secret']) {
-      await proxy.get('/api/packages?search=jas', { ...ERLANG, authorization, cookie: 'session=browser-cookie' });
+      // A hex.pm key Mix stored is not hexproxy's: public information is answered all the same.
+      const answer = await proxy.get('/api/packages?search=jas', { ...ERLANG, authorization, cookie: 'session=browser-cookie' });
+      expect(answer.status).toBe(200);
     }
     const seen = api.requests.filter((r) => r.target.startsWith('/api/packages?search=jas'));
     expect(seen.length).toBeGreaterThanOrEqual(1);
