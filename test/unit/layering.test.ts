@@ -32,6 +32,7 @@ const LAYERS: readonly Layer[] = [
   { members: ['metrics'], holds: 'Prometheus metrics' },
   { members: ['mirror'], holds: 'read-through mirrors of registry files, tarballs and pass-through files' },
   { members: ['installs'], holds: 'the /installs mirror of the builds server' },
+  { members: ['hosted'], holds: 'hosted repositories as data: published releases, their registry files, durable publishing' },
   { members: ['repository'], holds: 'the Repository interface and its factory' },
   { members: ['ops', 'bundle', 'clients'], holds: 'operations (prewarm, mirror, policy checks), bundles, client snippets' },
   { members: ['http'], holds: 'the HTTP app and its routes' },
