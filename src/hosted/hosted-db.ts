@@ -36,6 +36,8 @@ export interface PackageRecord {
   name: string;
   created_at: number;
   updated_at: number;
+  names_entry: Buffer | null;
+  versions_entry: Buffer | null;
 }
 
 export interface RegistryFileRecord {
@@ -48,9 +50,11 @@ export interface RegistryFileRecord {
 }
 
 const migrations: readonly string[] = [
-  `CREATE TABLE packages (
+  `-- names_entry, versions_entry: the package's entries of /names and /versions, encoded when it last changed.
+   CREATE TABLE packages (
      repo TEXT NOT NULL, name TEXT NOT NULL,
      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+     names_entry BLOB, versions_entry BLOB,
      PRIMARY KEY (repo, name)
    ) WITHOUT ROWID;
    CREATE TABLE releases (
@@ -131,6 +135,11 @@ export function prepareStatements(db: Database.Database) {
     touchPackage: db.prepare<[number, string, string]>('UPDATE packages SET updated_at = ? WHERE repo = ? AND name = ?'),
     deletePackage: db.prepare<[string, string]>('DELETE FROM packages WHERE repo = ? AND name = ?'),
     listPackages: db.prepare<[string], PackageRecord>('SELECT * FROM packages WHERE repo = ? ORDER BY name'),
+    setEntries: db.prepare<[Buffer, Buffer, string, string]>('UPDATE packages SET names_entry = ?, versions_entry = ? WHERE repo = ? AND name = ?'),
+    // In name order (BINARY collation: byte order, as hexpm sorts), which /names and /versions list them in.
+    indexEntries: db.prepare<[string], Pick<PackageRecord, 'name' | 'names_entry' | 'versions_entry'>>(
+      'SELECT name, names_entry, versions_entry FROM packages WHERE repo = ? ORDER BY name',
+    ),
     findRelease: db.prepare<[string, string, string], ReleaseRecord>('SELECT * FROM releases WHERE repo = ? AND name = ? AND version = ?'),
     packageReleases: db.prepare<[string, string], ReleaseRecord>('SELECT * FROM releases WHERE repo = ? AND name = ?'),
     packageVersions: db.prepare<[string, string], { version: string; retired: number }>(

@@ -32,9 +32,19 @@ import type { StoredBlob } from '../store/blob-store.js';
 import { FsBlobStore } from '../store/fs-blob-store.js';
 import { PRIVATE_DIR_MODE } from '../store/private-files.js';
 import { syncDirectory } from '../store/sync-directory.js';
-import { hintOf, openHostedDatabase, prepareStatements, type HostedStatements, type ReleaseRecord } from './hosted-db.js';
+import { hintOf, openHostedDatabase, prepareStatements, type HostedStatements, type PackageRecord, type ReleaseRecord } from './hosted-db.js';
 import { KeyedQueue } from './keyed-queue.js';
-import { namesPayload, packagePayload, sealSync, sortVersions, versionsPayload, type RegistryRelease } from './registry-builder.js';
+import {
+  joinEntries,
+  namesEntry,
+  namesPayload,
+  packagePayload,
+  sealSync,
+  sortVersions,
+  versionsEntry,
+  versionsPayload,
+  type RegistryRelease,
+} from './registry-builder.js';
 import { RETIREMENT_REASONS, type ReleaseMetadata, type ReleaseRequirement, type Retirement, type ValidatedRelease } from './release.js';
 
 /** One hosted repository's settings (config hosted.NAME). */
@@ -750,20 +760,54 @@ export class HostedStore {
     this.generations.set(repo, (this.generations.get(repo) ?? 0) + 1);
   }
 
-  /** Inside a transaction: the package's file (removed with its last release), then /names and /versions. */
+  /**
+   * Inside a transaction: the package's file (removed with its last release) and its
+   * entries of /names and /versions, then /names and /versions joined from every package's.
+   */
   private rebuildPackage(repo: string, name: string, now: number, withIndexes = true): void {
     const path = `packages/${name}`;
-    const payload = this.expectedPayload(repo, path);
-    if (payload) this.save(repo, path, payload, now);
+    const releases = this.statements.packageReleases.all(repo, name);
+    if (releases.length > 0) this.save(repo, path, packagePayload(repo, name, releases.map(toRegistryRelease)), now);
     else this.statements.deleteRegistryFile.run(repo, path);
+    const pkg = this.statements.findPackage.get(repo, name);
+    if (pkg) this.saveEntries(pkg, releases);
     if (withIndexes) this.rebuildIndexes(repo, now);
   }
 
-  private rebuildIndexes(repo: string, now: number): void {
-    this.save(repo, 'names', this.namesPayloadOf(repo), now);
-    this.save(repo, 'versions', this.versionsPayloadOf(repo), now);
+  private saveEntries(
+    pkg: PackageRecord,
+    releases: readonly Pick<ReleaseRecord, 'version' | 'retirement_reason'>[],
+  ): { names: Buffer; versions: Buffer } {
+    const entries = {
+      names: namesEntry({ name: pkg.name, updatedAt: pkg.updated_at }),
+      versions: versionsEntry({
+        name: pkg.name,
+        releases: releases.map((release) => ({ version: release.version, retired: release.retirement_reason !== null })),
+      }),
+    };
+    this.statements.setEntries.run(entries.names, entries.versions, pkg.repo, pkg.name);
+    return entries;
   }
 
+  /** Inside a transaction: /names and /versions from the packages' entries (one missing is made from the rows). */
+  private rebuildIndexes(repo: string, now: number): void {
+    const names: Buffer[] = [];
+    const versions: Buffer[] = [];
+    for (const row of this.statements.indexEntries.all(repo)) {
+      let entries = row.names_entry && row.versions_entry ? { names: row.names_entry, versions: row.versions_entry } : undefined;
+      if (!entries) {
+        const pkg = this.statements.findPackage.get(repo, row.name);
+        if (!pkg) continue;
+        entries = this.saveEntries(pkg, this.statements.packageReleases.all(repo, row.name));
+      }
+      names.push(entries.names);
+      versions.push(entries.versions);
+    }
+    this.save(repo, 'names', joinEntries(repo, names), now);
+    this.save(repo, 'versions', joinEntries(repo, versions), now);
+  }
+
+  // Built whole from the rows, apart from the entries: what verify compares the stored files with.
   private namesPayloadOf(repo: string): Buffer {
     return namesPayload(
       repo,

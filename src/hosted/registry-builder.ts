@@ -4,12 +4,26 @@
 // ones), /packages/NAME (its releases with checksums, dependencies, retirement and
 // publication time). Pure and synchronous, so the store can build them inside the SQLite
 // transaction that writes the rows they describe.
+//
+// A publish changes one package, so /names and /versions are joined from each package's
+// entry, encoded when that package last changed (namesEntry, versionsEntry, joinEntries):
+// the cost of a publish grows with the bytes of the two files, not with decoding, sorting
+// and encoding every package again. namesPayload and versionsPayload build them whole from
+// the rows, the same bytes: what verify checks the stored files against.
 import { gzipSync } from 'node:zlib';
 import type { KeyObject } from 'node:crypto';
 import type { SemVer } from 'semver';
-import { encodeNames, encodePackage, encodeSigned, encodeVersions } from '../registry/codec.js';
+import {
+  encodeNames,
+  encodeNamesEntry,
+  encodePackage,
+  encodeSigned,
+  encodeVersions,
+  encodeVersionsEntry,
+  joinIndexEntries,
+} from '../registry/codec.js';
 import { signPayload } from '../registry/signature.js';
-import type { Dependency, Release, Timestamp } from '../registry/types.js';
+import type { Dependency, NamesPackage, Release, Timestamp, VersionsPackage } from '../registry/types.js';
 import { asSemVer } from '../resolve/version.js';
 import { RETIREMENT_REASONS, type ReleaseRequirement, type Retirement } from './release.js';
 
@@ -77,34 +91,49 @@ function dependencies(repo: string, requirements: readonly ReleaseRequirement[])
   });
 }
 
-/** The Names payload: `packages` sorted by name. */
-export function namesPayload(repo: string, packages: readonly { name: string; updatedAt: number }[]): Buffer {
-  return encodeNames({
-    repository: repo,
-    packages: [...packages].sort((a, b) => compareText(a.name, b.name)).map((pkg) => ({ name: pkg.name, updated_at: timestamp(pkg.updatedAt) })),
-  });
+/** What /names says of a package. */
+export interface NamesFacts {
+  name: string;
+  /** Its last change (ms). */
+  updatedAt: number;
 }
 
-/** The Versions payload: `packages` sorted by name, each package's versions in any order. */
-export function versionsPayload(
-  repo: string,
-  packages: readonly { name: string; releases: readonly { version: string; retired: boolean }[] }[],
-): Buffer {
-  return encodeVersions({
-    repository: repo,
-    packages: [...packages]
-      .sort((a, b) => compareText(a.name, b.name))
-      .map((pkg) => {
-        const sorted = sortVersions(pkg.releases);
-        return {
-          name: pkg.name,
-          versions: sorted.map((release) => release.version),
-          retired: sorted.flatMap((release, index) => (release.retired ? [index] : [])),
-          with_advisories: [],
-        };
-      }),
-  });
+/** What /versions says of a package: its releases in any order. */
+export interface VersionsFacts {
+  name: string;
+  releases: readonly { version: string; retired: boolean }[];
 }
+
+const namesPackage = (pkg: NamesFacts): NamesPackage => ({ name: pkg.name, updated_at: timestamp(pkg.updatedAt) });
+
+function versionsPackage(pkg: VersionsFacts): VersionsPackage {
+  const sorted = sortVersions(pkg.releases);
+  return {
+    name: pkg.name,
+    versions: sorted.map((release) => release.version),
+    retired: sorted.flatMap((release, index) => (release.retired ? [index] : [])),
+    with_advisories: [],
+  };
+}
+
+/** The Names payload, built whole: `packages` sorted by name. */
+export function namesPayload(repo: string, packages: readonly NamesFacts[]): Buffer {
+  return encodeNames({ repository: repo, packages: [...packages].sort((a, b) => compareText(a.name, b.name)).map(namesPackage) });
+}
+
+/** The Versions payload, built whole: `packages` sorted by name. */
+export function versionsPayload(repo: string, packages: readonly VersionsFacts[]): Buffer {
+  return encodeVersions({ repository: repo, packages: [...packages].sort((a, b) => compareText(a.name, b.name)).map(versionsPackage) });
+}
+
+/** A package's entry in /names, encoded once. */
+export const namesEntry = (pkg: NamesFacts): Buffer => encodeNamesEntry(namesPackage(pkg));
+
+/** A package's entry in /versions, encoded once. */
+export const versionsEntry = (pkg: VersionsFacts): Buffer => encodeVersionsEntry(versionsPackage(pkg));
+
+/** /names or /versions from its packages' entries, which must be in name order (SQLite's BINARY order is). */
+export const joinEntries = (repo: string, entries: readonly Uint8Array[]): Buffer => joinIndexEntries(entries, repo);
 
 /** gzip(Signed{payload, signature}) with hexproxy's key, synchronously (inside a transaction). */
 export function sealSync(payload: Buffer, privateKey: KeyObject): Buffer {
