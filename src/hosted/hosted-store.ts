@@ -11,27 +11,18 @@
 // Changes to one package are serialised (a queue per package in this process, SQLite's
 // write lock across processes); other packages proceed at once but for the short commit.
 import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import {
-  BadRequestError,
-  HexproxyError,
-  NotFoundError,
-  PackageDependedOnError,
-  ReleaseExistsError,
-  ReleaseLockedError,
-  StorageError,
-  errorMessage,
-} from '../errors.js';
+import { BadRequestError, HexproxyError, NotFoundError, PackageDependedOnError, StorageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openRegistryFile } from '../registry/registry-file.js';
 import { isPackageName, isVersion, resourceAt } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { FsBlobStore } from '../store/fs-blob-store.js';
-import { PRIVATE_DIR_MODE } from '../store/private-files.js';
 import { syncDirectory } from '../store/sync-directory.js';
+import { makeDurableDir } from './durable-dir.js';
+import { checkEditable, checkPublishable, label } from './edit-window.js';
 import { hintOf, openHostedDatabase, prepareStatements, type HostedStatements, type PackageRecord, type ReleaseRecord } from './hosted-db.js';
 import { KeyedQueue } from './keyed-queue.js';
 import {
@@ -246,7 +237,7 @@ export class HostedStore {
     return this.queue.run(packageKey(repo, name), async () => {
       const now = this.now();
       // Refused before anything is written when it already would be; checked again under the lock.
-      this.checkPublishable(repo, this.statements.findRelease.get(repo, name, version), replace, now);
+      checkPublishable(repo, this.settingsOf(repo), this.statements.findRelease.get(repo, name, version), replace, now);
       const key = blobKey(repo, 'tarballs', `${name}-${version}`, '.tar');
       await this.stage(key, release.tarball);
       let created = false;
@@ -254,7 +245,7 @@ export class HostedStore {
       try {
         this.write(() => {
           const existing = this.statements.findRelease.get(repo, name, version);
-          this.checkPublishable(repo, existing, replace, now);
+          checkPublishable(repo, this.settingsOf(repo), existing, replace, now);
           created = existing === undefined;
           previous = existing?.tarball_key;
           const pkg = this.statements.findPackage.get(repo, name);
@@ -320,7 +311,7 @@ export class HostedStore {
       let packageRemoved = false;
       this.write(() => {
         const existing = this.findExisting(repo, name, version);
-        this.checkEditable(repo, existing, now, 'reverted');
+        checkEditable(repo, this.settingsOf(repo), existing, now, 'reverted');
         const last = (this.statements.countReleases.get(repo, name)?.count ?? 0) <= 1;
         if (last) {
           const dependents = this.statements.dependents.all(repo, name, name);
@@ -681,35 +672,6 @@ export class HostedStore {
     return settings;
   }
 
-  /** Throws why `existing` may not be published over now; nothing when it does not exist. */
-  private checkPublishable(repo: string, existing: ReleaseRecord | undefined, replace: boolean, now: number): void {
-    if (!existing) return;
-    const what = label(repo, existing.name, existing.version);
-    const window = this.settingsOf(repo).replaceWindowSeconds;
-    const until = existing.published_at + window * 1000;
-    if (!replace) {
-      throw new ReleaseExistsError(
-        window > 0 && now <= until
-          ? `${what} has already been published; to replace it, publish it again with --replace (allowed until ${iso(until)}, ${describeSeconds(window)} after its publication: hosted.${repo}.replaceWindowSeconds)`
-          : `${what} has already been published (${iso(existing.published_at)}) and can no longer be replaced (${windowRule(repo, window)}); publish a new version`,
-      );
-    }
-    this.checkEditable(repo, existing, now, 'replaced');
-  }
-
-  /** Throws ReleaseLockedError when `existing` is past its repository's replace window. */
-  private checkEditable(repo: string, existing: ReleaseRecord, now: number, action: 'replaced' | 'reverted'): void {
-    const window = this.settingsOf(repo).replaceWindowSeconds;
-    const until = existing.published_at + window * 1000;
-    if (window > 0 && now <= until) return;
-    const what = label(repo, existing.name, existing.version);
-    throw new ReleaseLockedError(
-      window === 0
-        ? `${what} cannot be ${action}: ${windowRule(repo, window)}; ${action === 'replaced' ? 'publish a new version' : 'retire it instead (mix hex.retire)'}`
-        : `${what} can no longer be ${action}: it was published at ${iso(existing.published_at)}, and the window to replace or revert it (${windowRule(repo, window)}) closed at ${iso(until)}; ${action === 'replaced' ? 'publish a new version' : 'retire it instead (mix hex.retire)'}`,
-    );
-  }
-
   private findExisting(repo: string, name: string, version: string, hint = 'check the name and version'): ReleaseRecord {
     const existing = this.statements.findRelease.get(repo, name, version);
     if (!existing) throw new NotFoundError(`${label(repo, name, version)} is not published; ${hint}`);
@@ -901,38 +863,4 @@ const blobKey = (repo: string, kind: 'tarballs' | 'docs', stem: string, extensio
 
 const packageKey = (repo: string, name: string): string => `${repo}/${name}`;
 
-const label = (repo: string, name: string, version: string): string => `${repo}/${name} ${version}`;
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-const windowRule = (repo: string, window: number): string =>
-  window === 0
-    ? `hosted.${repo}.replaceWindowSeconds is 0: releases of ${repo} are never replaced or reverted`
-    : `hosted.${repo}.replaceWindowSeconds allows ${describeSeconds(window)} after publication`;
-
-function describeSeconds(seconds: number): string {
-  const unit = (value: number, name: string): string => `${value} ${name}${value === 1 ? '' : 's'}`;
-  if (seconds % 86_400 === 0) return unit(seconds / 86_400, 'day');
-  if (seconds % 3600 === 0) return unit(seconds / 3600, 'hour');
-  if (seconds % 60 === 0) return unit(seconds / 60, 'minute');
-  return unit(seconds, 'second');
-}
-
 const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
-
-/** `mkdir -p` (0700) where each directory it creates is made durable by fsyncing its parent. */
-async function makeDurableDir(dir: string): Promise<void> {
-  try {
-    if ((await stat(dir)).isDirectory()) return;
-  } catch (error: unknown) {
-    if (!(error instanceof Error && 'code' in error && error.code === 'ENOENT')) throw error;
-  }
-  const parent = dirname(dir);
-  if (parent !== dir) await makeDurableDir(parent);
-  try {
-    await mkdir(dir, { mode: PRIVATE_DIR_MODE });
-  } catch (error: unknown) {
-    if (!(error instanceof Error && 'code' in error && error.code === 'EEXIST')) throw error;
-  }
-  await syncDirectory(parent);
-}
