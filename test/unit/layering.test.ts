@@ -35,7 +35,12 @@ const LAYERS: readonly Layer[] = [
   { members: ['hosted'], holds: 'hosted repositories as data: published releases, their registry files, durable publishing' },
   { members: ['repository'], holds: 'the Repository interface and its factory' },
   { members: ['ops', 'bundle', 'clients'], holds: 'operations (prewarm, mirror, policy checks), bundles, client snippets' },
-  { members: ['http'], holds: 'the HTTP app and its routes' },
+  // The HTTP app mounts the Hex API's routes, which write their errors through its one mapping.
+  {
+    members: ['http', 'hex-api'],
+    holds: 'the HTTP app and its routes; the Hex HTTP API (Erlang terms, /api/users/me, the API relay)',
+    importEachOther: true,
+  },
   { members: ['ui'], holds: 'the web UI' },
   { members: ['app.ts'], holds: 'the wiring of a running hexproxy' },
   { members: ['cli'], holds: 'the command line' },
