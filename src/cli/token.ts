@@ -134,5 +134,9 @@ function checkWritable(config: Config, write: readonly string[]): void {
   }
 }
 
-// HOSTED-NAMES HOOK (issue 17): the hosted repositories, servedRepositories(config) without hexpm and the organizations, once config.hosted exists; undefined accepts any other name.
-const hostedNames = (_config: Config): readonly string[] | undefined => undefined;
+// The hosted repositories --write may name, when the configuration declares any; with none
+// declared (tokens made with just --data-dir, the server's config file elsewhere) any other name is accepted.
+const hostedNames = (config: Config): readonly string[] | undefined => {
+  const hosted = Object.keys(config.hosted);
+  return hosted.length > 0 ? hosted : undefined;
+};
