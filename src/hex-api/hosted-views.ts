@@ -53,6 +53,8 @@ export function packageView(urls: ViewUrls, pkg: HostedPackage): Term {
   const latestStable = newestFirst.find((release) => !release.version.includes('-'));
   // hexpm's snippets and metadata come from the latest stable release, or the latest.
   const shown = latestStable ?? latest;
+  // hexpm's package docs link is the latest docs: here, the newest release that has some.
+  const withDocs = newestFirst.find((release) => release.docs !== undefined);
   const retirements: Record<string, Term> = {};
   for (const release of newestFirst) {
     if (release.retirement) retirements[release.version] = { reason: release.retirement.reason, message: release.retirement.message };
@@ -64,7 +66,7 @@ export function packageView(urls: ViewUrls, pkg: HostedPackage): Term {
     updated_at: iso(pkg.updatedAt),
     url: packageUrl(urls, repository, name),
     html_url: packageHtmlUrl(urls, repository, name),
-    docs_html_url: newestFirst.some((release) => release.docs !== undefined) ? docsHtmlUrl(urls, repository, name) : null,
+    docs_html_url: withDocs ? docsHtmlUrl(urls, repository, name, withDocs.version) : null,
     latest_version: latest?.version ?? null,
     latest_stable_version: latestStable?.version ?? null,
     configs: shown ? configsView(repository, name, shown.metadata.app, shown.version) : {},
@@ -134,9 +136,9 @@ const packageHtmlUrl = (urls: ViewUrls, repository: string, name: string): strin
 const releaseHtmlUrl = (urls: ViewUrls, repository: string, name: string, version: string): string =>
   `${packageHtmlUrl(urls, repository, name)}?version=${encodeURIComponent(version)}`;
 
-/** The web UI's docs pages of a hosted package (the UI serves them sandboxed: docs/security.md). */
-const docsHtmlUrl = (urls: ViewUrls, repository: string, name: string, version?: string): string =>
-  `${urls.base}/ui/docs/${repository}/${name}/${version === undefined ? '' : `${encodeURIComponent(version)}/`}`;
+/** The web UI's docs pages of a hosted release (the UI serves them sandboxed: docs/security.md). */
+const docsHtmlUrl = (urls: ViewUrls, repository: string, name: string, version: string): string =>
+  `${urls.base}/ui/docs/${repository}/${name}/${encodeURIComponent(version)}/`;
 
 /** The docs tarball, as `mix hex.docs fetch` downloads it. */
 export const docsTarballUrl = (urls: ViewUrls, repository: string, name: string, version: string): string =>

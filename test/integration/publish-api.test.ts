@@ -345,7 +345,13 @@ describe('docs', () => {
     const served = await proxy.get('/repos/acme/docs/acme_core-1.0.0.tar.gz', { authorization: tokens.read });
     expect(served.status).toBe(200);
     expect(served.body.equals(docs)).toBe(true);
-    expect(field((await hexCall(api('acme/packages/acme_core/releases/1.0.0'), { token: tokens.read })).term, 'has_docs')).toBe(true);
+    const release = (await hexCall(api('acme/packages/acme_core/releases/1.0.0'), { token: tokens.read })).term;
+    expect(field(release, 'has_docs')).toBe(true);
+    // The web UI's docs pages (served sandboxed there), for the release and the package.
+    expect(field(release, 'docs_html_url')).toBe(`${proxy.url}/ui/docs/acme/acme_core/1.0.0/`);
+    expect(field((await hexCall(api('acme/packages/acme_core'), { token: tokens.read })).term, 'docs_html_url')).toBe(
+      `${proxy.url}/ui/docs/acme/acme_core/1.0.0/`,
+    );
 
     expect((await hexCall(url, { method: 'DELETE', token: tokens.write })).status).toBe(204);
     expect((await proxy.get('/repos/acme/docs/acme_core-1.0.0.tar.gz', { authorization: tokens.read })).status).toBe(404);
