@@ -177,6 +177,13 @@ describe('publishing a release', () => {
     expect(answer.status, answer.body.toString()).toBe(201);
   });
 
+  it("a hex.pm release newer than hexproxy's cached package file is found: upstream is asked again before a requirement is refused", async () => {
+    // pub_dep's file is cached and fresh (the first test read it); 3.0.0 appears upstream after.
+    await upstream.publish('pub_dep', { version: '3.0.0' });
+    const answer = await publish('acme', 'acme_next', await mixPackage('acme_next', '1.0.0', [{ name: 'pub_dep', requirement: '~> 3.0' }]));
+    expect(answer.status, answer.body.toString()).toBe(201);
+  });
+
   it('JSON for clients that do not ask for Erlang terms', async () => {
     const answer = await hexCall(api('acme/packages/acme_json/releases'), {
       method: 'POST',
@@ -296,7 +303,7 @@ describe('refusals change nothing', () => {
       publish('acme', 'acme_dep', await mixPackage('acme_dep', '1.0.0', [{ name: 'pub_dep', requirement: '~> 9.0' }])),
     );
     expect(text(unmet.term, 'errors', 'requirements', 'pub_dep')).toContain(
-      'no version of pub_dep in repository "hexpm" matches ~> 9.0 (newest: 2.0.0, 1.0.0)',
+      'no version of pub_dep in repository "hexpm" matches ~> 9.0 (newest: 3.0.0, 2.0.0, 1.0.0)',
     );
 
     const neither = await unchanged(async () =>
