@@ -22,6 +22,8 @@ import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { HostedStore } from './hosted/hosted-store.js';
+import { PublishService } from './hosted/publish.js';
+import { publicPackagesOf } from './hex-api/public-packages.js';
 import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
 import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
@@ -194,6 +196,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       maxCacheBytes: API_CACHE_MAX_BYTES,
     }),
     continueChecks,
+    ...(hosted && { hostedApi: { store: hosted, publishing: publishingFor(hosted, repositories, config.upstream.repository) } }),
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
     ui: uiMount({
@@ -373,6 +376,13 @@ function createUpstreamClients(config: Readonly<Config>, log: Logger, health: Up
     });
   const api = { erlang: apiClient(HEX_ERLANG_TYPE), json: apiClient('application/json') };
   return { upstream, organizations, builds, api, all: [upstream, ...organizations.values(), builds, api.erlang, api.json] };
+}
+
+/** Publishing to the hosted repositories: dependencies on public packages are checked through the public repository's mirror. */
+function publishingFor(store: HostedStore, repositories: ReadonlyMap<string, Repository>, publicRepository: string): PublishService {
+  const mirror = repositories.get(publicRepository);
+  if (!mirror) throw new ConfigError(`hexproxy serves no public repository ${publicRepository}: publishing cannot check dependencies`);
+  return new PublishService({ store, publicRepository, publicPackages: publicPackagesOf(mirror) });
 }
 
 /**

@@ -26,7 +26,9 @@ export type ErrorCode =
   // Hosted repositories (issue 17): a publish, revert or retire refused for what is stored.
   | 'release_exists'
   | 'release_locked'
-  | 'package_depended_on';
+  | 'package_depended_on'
+  // The publishing API (issue 17): a retirement that is not one.
+  | 'invalid_retirement';
 
 /**
  * What went wrong, field by field (e.g. each failed check of an upload): the `errors` map of
@@ -36,7 +38,12 @@ export type ErrorDetails = { readonly [field: string]: string | ErrorDetails };
 
 export interface HexproxyErrorOptions extends ErrorOptions {
   details?: ErrorDetails;
+  /** What the Hex API answers as `message` above the details, when not the message itself. */
+  title?: string;
 }
+
+/** hexpm's `message` above per-field `errors` (a 422). */
+export const VALIDATION_TITLE = 'Validation error(s)';
 
 export abstract class HexproxyError extends Error {
   abstract readonly code: ErrorCode;
@@ -45,17 +52,15 @@ export abstract class HexproxyError extends Error {
   readonly headers: Readonly<Record<string, string>> = {};
   /** Field-by-field reasons; the Hex API answers them as `errors` (other responses show the message only). */
   readonly details: ErrorDetails | undefined;
+  /** The Hex API answer's `message` when it is not `message` (hexpm's "Validation error(s)" above the details). */
+  readonly title: string | undefined;
 
   constructor(message?: string, options?: HexproxyErrorOptions) {
     super(message, options);
     // Logs and stack traces name the class ("NotFoundError: …"), not "Error".
     this.name = new.target.name;
     this.details = options?.details;
-  }
-
-  /** What a Hex API error body's `message` says: the message, unless `details` carry the specifics and a shorter title is enough. */
-  get apiMessage(): string {
-    return this.message;
+    this.title = options?.title;
   }
 }
 
@@ -238,15 +243,22 @@ export interface ValidationErrors {
 export class InvalidPackageError extends HexproxyError {
   readonly code = 'invalid_package';
   readonly status = 422;
-  readonly title = 'Validation error(s)';
 
   constructor(readonly errors: ValidationErrors) {
-    super(`Validation error(s): ${flattenValidationErrors(errors).join('; ')}`, { details: errors });
+    super(`${VALIDATION_TITLE}: ${flattenValidationErrors(errors).join('; ')}`, { details: errors, title: VALIDATION_TITLE });
   }
+}
 
-  // Mix prints `message` and then every entry of `errors`: the full message would say each twice.
-  override get apiMessage(): string {
-    return this.title;
+/**
+ * A retirement (POST …/releases/VERSION/retire) with an unknown reason or a message that is
+ * not 3 to 140 characters: 422 with `errors`, as hex.pm answers; nothing changes.
+ */
+export class InvalidRetirementError extends HexproxyError {
+  readonly code = 'invalid_retirement';
+  readonly status = 422;
+
+  constructor(readonly errors: ValidationErrors) {
+    super(`${VALIDATION_TITLE}: ${flattenValidationErrors(errors).join('; ')}`, { details: errors, title: VALIDATION_TITLE });
   }
 }
 
@@ -266,6 +278,10 @@ export class ReleaseExistsError extends HexproxyError {
   readonly code = 'release_exists';
   readonly status = 422;
   readonly field = 'inserted_at';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { ...options, details: { inserted_at: message }, title: VALIDATION_TITLE });
+  }
 }
 
 /** The release is past its repository's replace window (hosted.NAME.replaceWindowSeconds): it may no longer be replaced or reverted. */
@@ -273,6 +289,10 @@ export class ReleaseLockedError extends HexproxyError {
   readonly code = 'release_locked';
   readonly status = 422;
   readonly field = 'inserted_at';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { ...options, details: { inserted_at: message }, title: VALIDATION_TITLE });
+  }
 }
 
 /** Reverting the package's last release would remove a package other packages of the repository depend on. */
@@ -280,6 +300,10 @@ export class PackageDependedOnError extends HexproxyError {
   readonly code = 'package_depended_on';
   readonly status = 422;
   readonly field = 'name';
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { ...options, details: { name: message }, title: VALIDATION_TITLE });
+  }
 }
 
 export function errorMessage(error: unknown): string {

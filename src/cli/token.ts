@@ -134,9 +134,9 @@ function checkWritable(config: Config, write: readonly string[]): void {
   }
 }
 
-// The hosted repositories the configuration declares; with none declared (tokens are often
-// made with just --data-dir, the server's config file elsewhere) any other name is accepted.
+// The hosted repositories --write may name, when the configuration declares any; with none
+// declared (tokens made with just --data-dir, the server's config file elsewhere) any other name is accepted.
 const hostedNames = (config: Config): readonly string[] | undefined => {
-  const names = Object.keys(config.hosted);
-  return names.length > 0 ? names : undefined;
+  const hosted = Object.keys(config.hosted);
+  return hosted.length > 0 ? hosted : undefined;
 };

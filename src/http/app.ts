@@ -31,6 +31,7 @@ import { clientContext, type TrustedProxies } from './client-address.js';
 import type { ContinueChecks } from './continue-checks.js';
 import { hexApiRoutes } from '../hex-api/routes.js';
 import type { ApiRelay } from '../hex-api/api-relay.js';
+import { hostedApiRoutes, hostedDeployRoutes, type HostedApiDependencies } from '../hex-api/hosted-routes.js';
 
 export interface HttpDependencies {
   /** Every repository served: the public one at / (and /mirror), the others (organizations) at /repos/NAME. */
@@ -53,6 +54,8 @@ export interface HttpDependencies {
   apiRelay: Pick<ApiRelay, 'get'>;
   /** Uploads judged before their body is read (expect: 100-continue): where upload routes register their rule. */
   continueChecks: ContinueChecks;
+  /** Publishing to hosted repositories (/api/repos/NAME/…, PUT /repos/NAME/tarballs/…); none without a hosted store. */
+  hostedApi?: Pick<HostedApiDependencies, 'store' | 'publishing'>;
   metrics: Metrics;
   /** What /readyz checks: each named check and whether it passes. */
   readiness: () => Record<string, boolean>;
@@ -84,6 +87,7 @@ export function createHttpApp({
   policyCheck,
   apiRelay,
   continueChecks,
+  hostedApi,
   metrics,
   readiness,
   log,
@@ -118,6 +122,11 @@ export function createHttpApp({
   app.route('/api/admin', adminRoutes(admin));
   app.route('/api/policy', policyRoutes(policyCheck, continueChecks));
   app.route('/api', hexApiRoutes({ access, publicRepository, relay: apiRelay, continueChecks }));
+  const hostedDependencies = hostedApi && { ...hostedApi, access, continueChecks, metrics, publicRepository };
+  if (hostedDependencies) {
+    app.route('/api', hostedApiRoutes(hostedDependencies));
+    app.route('/repos', hostedDeployRoutes(hostedDependencies));
+  }
   ui?.mount(app, '/ui');
   const served = repositories.get(publicRepository);
   if (served) {

@@ -128,7 +128,10 @@ export class ContinueChecks {
     const answer = errorResponse(error, log, undefined, format);
     const body = Buffer.from(await answer.arrayBuffer());
     const headers: string[] = [];
-    answer.headers.forEach((value, name) => headers.push(name, value));
+    // Its own length is written below (a Hex API answer brings one already).
+    answer.headers.forEach((value, name) => {
+      if (name !== 'content-length') headers.push(name, value);
+    });
     headers.push(
       'content-length',
       String(body.length),

@@ -25,13 +25,9 @@ export function errorResponse(error: unknown, log: Logger, request?: IncomingMes
     // and rebar3 do not show the body): named at info, with the request.
     else if (mapped instanceof PolicyBlockedError) log.info({ code: mapped.code, path: request?.url, err: mapped.message }, 'refused by the policy');
     else log.debug({ code: mapped.code, err: mapped.message }, 'request refused');
-    return formatted(
-      format,
-      mapped.status,
-      format === 'text' ? mapped.message : mapped.apiMessage,
-      { ...mapped.headers, 'x-hexproxy-error': mapped.code },
-      mapped.details,
-    );
+    // Hex API bodies carry the title above the details (hexpm's "Validation error(s)"); text, the whole message.
+    const message = format === 'text' ? mapped.message : (mapped.title ?? mapped.message);
+    return formatted(format, mapped.status, message, { ...mapped.headers, 'x-hexproxy-error': mapped.code }, mapped.details);
   }
   log.error({ err: mapped instanceof Error ? { message: mapped.message, stack: mapped.stack } : String(mapped) }, 'unexpected error');
   return formatted(format, 500, 'internal error; see the hexproxy log for details', { 'x-hexproxy-error': 'internal' });

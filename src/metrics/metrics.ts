@@ -185,6 +185,29 @@ export class Metrics {
     this.errors.inc({ code });
   }
 
+  // Publishing to hosted repositories (issue 17). Repository labels are the configured hosted
+  // repositories; reasons are error codes, a bad upload split by what was wrong with it.
+  private readonly publishes = new Counter({
+    name: 'hexproxy_hosted_publishes_total',
+    help: 'Releases published to hosted repositories, by repository and result (created, replaced).',
+    labelNames: ['repository', 'result'],
+    registers: [this.registry],
+  });
+  private readonly publishRefusals = new Counter({
+    name: 'hexproxy_hosted_publish_refusals_total',
+    help: 'Publishes to hosted repositories refused, by repository and reason (unauthorized, forbidden, invalid_tarball, invalid_metadata, dependency, dependency_unchecked, release_exists, release_locked, …).',
+    labelNames: ['repository', 'reason'],
+    registers: [this.registry],
+  });
+
+  published(repository: string, result: 'created' | 'replaced'): void {
+    this.publishes.inc({ repository, result });
+  }
+
+  publishRefused(repository: string, reason: string): void {
+    this.publishRefusals.inc({ repository, reason });
+  }
+
   async text(): Promise<string> {
     return `${this.hot.render()}${await this.registry.metrics()}`;
   }

@@ -1,4 +1,4 @@
-// README and docs/clients.md show the client snippets of src/clients/snippets.ts (the Set me
+// README, docs/clients.md and docs/hosting.md show the client snippets of src/clients/snippets.ts (the Set me
 // up page's), filled in with HOST: the real-client tests run those functions' output
 // (client-setup.test.ts, mix.test.ts, rebar3.test.ts), so the documentation must print
 // exactly that, not a variant of its own. README (the front door) shows the essential ones,
@@ -7,25 +7,33 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  curlDeploy,
   keyFingerprint,
   mixBackToHexpm,
   mixBuilds,
   mixMirror,
+  mixPublish,
   mixRepoSet,
+  mixRetire,
+  mixRevert,
   mixSetup,
   netrcEntry,
+  publishEnvironment,
   rebar3Cdn,
   rebar3Config,
   rebar3ConfigPrintf,
   rebar3Mirror,
   rebar3MirrorConfig,
+  rebar3Publish,
 } from '../../src/clients/snippets.js';
 import { projectRoot } from '../../src/paths.js';
 
 const README = readFileSync(join(projectRoot, 'README.md'), 'utf8');
 const CLIENTS = readFileSync(join(projectRoot, 'docs', 'clients.md'), 'utf8');
-/** The client documentation as a whole: the README's pointers and the page they point to. */
-const DOCS = `${README}\n${CLIENTS}`;
+/** Publishing to hosted repositories (publish-mix.test.ts, publish-rebar3.test.ts and publish-api.test.ts run these). */
+const HOSTING = readFileSync(join(projectRoot, 'docs', 'hosting.md'), 'utf8');
+/** The client documentation as a whole: the README's pointers and the pages they point to. */
+const DOCS = `${README}\n${CLIENTS}\n${HOSTING}`;
 const BASE = 'http://HOST:4000';
 const PEM = '-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA...\n-----END PUBLIC KEY-----';
 
@@ -47,6 +55,12 @@ const snippets: Record<string, string> = {
   'rebar3: the printf one-liner': rebar3ConfigPrintf(BASE, 'hexpm'),
   'rebar3: /mirror': rebar3Mirror(BASE),
   'rebar3: /mirror with a token': rebar3MirrorConfig('hexpm'),
+  'publishing: the API URL and a write token': publishEnvironment(BASE),
+  'Mix: publish to a hosted repository': mixPublish('acme'),
+  'Mix: revert a release': mixRevert('acme', '1.0.1'),
+  'Mix: retire a release': mixRetire('acme', 'acme_core', '1.0.0', 'security', 'use 1.0.1'),
+  'rebar3: publish to a hosted repository': rebar3Publish('hexpm', 'acme'),
+  'curl: deploy a tarball': curlDeploy(BASE, 'acme', 'acme_core-1.0.0.tar'),
 };
 
 /** The ones README itself shows, so a reader who stops at the front door has them exactly too. */
@@ -57,6 +71,8 @@ const inReadme = [
   'rebar3: HEX_CDN',
   'rebar3: the printf one-liner',
   'rebar3: /mirror',
+  'publishing: the API URL and a write token',
+  'Mix: publish to a hosted repository',
 ];
 
 describe('README and docs/clients.md print the client snippets the tests run', () => {
