@@ -14,6 +14,9 @@ import { TokenStore } from './auth/token-store.js';
 import { createHttpApp, type UiMount } from './http/app.js';
 import type { PolicyCheckDependencies } from './http/policy-routes.js';
 import { withFastPath, type NodeListener } from './http/fast-path.js';
+import { ContinueChecks } from './http/continue-checks.js';
+import { ApiRelay } from './hex-api/api-relay.js';
+import { HEX_ERLANG_TYPE, type HexFormat } from './hex-api/respond.js';
 import { HitLookup } from './http/hit.js';
 import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
@@ -57,6 +60,10 @@ export interface Hexproxy {
   http: ReturnType<typeof createHttpApp>;
   /** What node:http serves: the hot path (fast-path.ts) in front of the routes (`http`). */
   listener: NodeListener;
+  /** node:http's 'checkContinue' listener: uploads with `expect: 100-continue` judged before their body (continue-checks.ts). */
+  continueListener: NodeListener;
+  /** Where upload routes register what is checked before their body is read. */
+  continueChecks: ContinueChecks;
   access: AccessControl;
   metrics: Metrics;
   health: UpstreamHealth;
@@ -83,6 +90,11 @@ export interface HexproxyOptions {
 
 const EVICTION_INTERVAL_MS = 10_000;
 const MiB = 1024 * 1024;
+
+// The Hex API relay's memory (src/hex-api/api-relay.ts): a package's answer is a few KiB to a
+// few hundred (hundreds of releases), a search page of 100 packages up to about 1 MiB.
+const API_ANSWER_MAX_BYTES = 8 * MiB;
+const API_CACHE_MAX_BYTES = 32 * MiB;
 
 // POST /api/policy/check's bounds (README, "Policies"). Large applications lock a few hundred
 // packages; 500 leaves room while keeping one request's worst case at 500 package files.
@@ -153,6 +165,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   const { warmPolicyViews, replacePolicy, reloadPolicy } = policyControls(config, policy, repositories, log, options.reloadConfig);
   // One lookup of a hit for both HTTP stacks: headers are prepared once per cached entry for both.
   const hits = new HitLookup(access);
+  const trustedProxies = new TrustedProxies(config.http.trustedProxies);
+  const continueChecks = new ContinueChecks(trustedProxies, log, metrics);
   const http = createHttpApp({
     repositories,
     publicRepository: config.upstream.repository,
@@ -160,10 +174,18 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     hits,
     access,
     log,
-    trustedProxies: new TrustedProxies(config.http.trustedProxies),
+    trustedProxies,
     metricsRequireToken: config.metrics.requireToken,
     admin: { access, index, blobs, health, repositories, publicRepository: config.upstream.repository, policy, reloadPolicy },
     policyCheck: policyCheckDependencies(config, policy, repositories, access),
+    apiRelay: new ApiRelay({
+      clients: clients.api,
+      ttlMs: config.cache.registryTtlSeconds * 1000,
+      notFoundTtlMs: config.cache.notFoundTtlSeconds * 1000,
+      maxAnswerBytes: API_ANSWER_MAX_BYTES,
+      maxCacheBytes: API_CACHE_MAX_BYTES,
+    }),
+    continueChecks,
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
     ui: uiMount({
@@ -186,6 +208,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   // The Hono listener answers its own errors (the app's onError); nothing waits for its promise.
   const toRoutes: NodeListener = (request, response) => void routes(request, response);
   const listener = withFastPath(repositories.get(config.upstream.repository), hits, log, toRoutes, metrics);
+  const continueListener = continueChecks.listener(listener);
   const evictor = new CacheEvictor(index, blobs, config.cache.maxCacheBytes, log, (row) =>
     repositories.get(row.repo)?.tarballs.forget(row.name, row.version),
   );
@@ -200,6 +223,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     evictor,
     http,
     listener,
+    continueListener,
+    continueChecks,
     health,
     index,
     blobs,
@@ -274,6 +299,8 @@ interface UpstreamClients {
   organizations: ReadonlyMap<string, UpstreamClient>;
   /** The builds server (installs.url). */
   builds: UpstreamClient;
+  /** The upstream Hex API (upstream.apiUrl), one client per answer format; they never send a client's credentials. */
+  api: Record<HexFormat, UpstreamClient>;
   /** All of them, to close. */
   all: readonly UpstreamClient[];
 }
@@ -321,7 +348,21 @@ function createUpstreamClients(config: Readonly<Config>, log: Logger, health: Up
     health: buildsHealth,
     name: 'the builds server',
   });
-  return { upstream, organizations, builds, all: [upstream, ...organizations.values(), builds] };
+  // The API is a third server, with its own health: hex.pm's API being down says nothing of repo.hex.pm.
+  const apiHealth = new UpstreamHealth(log, config.upstream.apiUrl, config.upstream.cooldownSeconds * 1000, 'the Hex API');
+  const apiClient = (accept: string): UpstreamClient =>
+    upstreamClientFor(config.offline, {
+      baseUrl: config.upstream.apiUrl,
+      timeoutMs: config.upstream.timeoutMs,
+      minBytesPerSecond: config.upstream.minBytesPerSecond,
+      retries: config.upstream.retries,
+      userAgent,
+      health: apiHealth,
+      name: 'the Hex API',
+      headers: { accept },
+    });
+  const api = { erlang: apiClient(HEX_ERLANG_TYPE), json: apiClient('application/json') };
+  return { upstream, organizations, builds, api, all: [upstream, ...organizations.values(), builds, api.erlang, api.json] };
 }
 
 /**
@@ -436,6 +477,8 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
       { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
       hexproxy.listener,
     );
+    // Uploads sent with `expect: 100-continue` are judged before node answers 100.
+    server.on('checkContinue', hexproxy.continueListener);
     server.listen(config.port, config.host, () => resolve({ server, address: server.address() as AddressInfo }));
     // Slow clients (slowloris) are cut off instead of holding connections forever.
     server.headersTimeout = config.http.headersTimeoutMs;

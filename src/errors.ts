@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'unsupported_media_type'
   | 'client_closed_request'
   | 'request_too_large'
+  | 'length_required'
   | 'upstream_unavailable'
   | 'upstream_timeout'
   | 'upstream_too_large'
@@ -23,16 +24,29 @@ export type ErrorCode =
   | 'config_invalid'
   | 'invalid_package';
 
+/**
+ * What went wrong, field by field (e.g. each failed check of an upload): the `errors` map of
+ * a Hex API error body, as hexpm writes it (field → message, nested per item).
+ */
+export type ErrorDetails = { readonly [field: string]: string | ErrorDetails };
+
+export interface HexproxyErrorOptions extends ErrorOptions {
+  details?: ErrorDetails;
+}
+
 export abstract class HexproxyError extends Error {
   abstract readonly code: ErrorCode;
   abstract readonly status: number;
   /** Extra response headers the error calls for (e.g. Allow). */
   readonly headers: Readonly<Record<string, string>> = {};
+  /** Field-by-field reasons; the Hex API answers them as `errors` (other responses show the message only). */
+  readonly details: ErrorDetails | undefined;
 
-  constructor(message?: string, options?: ErrorOptions) {
+  constructor(message?: string, options?: HexproxyErrorOptions) {
     super(message, options);
     // Logs and stack traces name the class ("NotFoundError: …"), not "Error".
     this.name = new.target.name;
+    this.details = options?.details;
   }
 }
 
@@ -63,6 +77,12 @@ export class ForbiddenError extends HexproxyError {
 export class RequestTooLargeError extends HexproxyError {
   readonly code = 'request_too_large';
   readonly status = 413;
+}
+
+/** An upload without a Content-Length, where the size must be judged before the body is read. */
+export class LengthRequiredError extends HexproxyError {
+  readonly code = 'length_required';
+  readonly status = 411;
 }
 
 /** A client address that failed to authenticate too often lately. */

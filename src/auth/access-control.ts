@@ -19,8 +19,12 @@ export interface AccessOptions {
   failuresPerMinute: number;
 }
 
-/** What a request wants: read a repository, use the admin API, or scrape /metrics. */
-export type Access = 'read' | 'admin' | 'metrics';
+/**
+ * What a request wants: read a repository, write to one (publish, revert, retire in a hosted
+ * repository), use the admin API, scrape /metrics, or only say whose token it is (`token`:
+ * any known token, as GET /api/users/me asks).
+ */
+export type Access = 'read' | 'write' | 'admin' | 'metrics' | 'token';
 
 export class AccessControl {
   private readonly failures = new LRUCache<string, { count: number; resetAt: number }>({ max: 10_000 });
@@ -34,25 +38,26 @@ export class AccessControl {
 
   /** Whether `token` (undefined: no token) may read `repository`: the rule every route and admin operation follows. */
   mayRead(token: TokenRecord | undefined, repository: string): boolean {
-    return this.anonymousMayRead(repository) || (token?.read.includes(repository) ?? false);
+    return this.anonymousMayRead(repository) || (token?.read.includes(repository) ?? false) || this.mayWrite(token, repository);
+  }
+
+  /** Whether `token` may publish to `repository` (and revert and retire there): never anonymously. */
+  mayWrite(token: TokenRecord | undefined, repository: string): boolean {
+    return token?.write?.includes(repository) ?? false;
   }
 
   /**
    * The token allowed to do `access` on `repository` (undefined for an allowed anonymous
-   * read); throws 401 (no or unknown credentials), 403 (not this repository, or no admin
-   * or metrics right) or 429 (an unknown token from an address past its failures).
+   * read); throws 401 (no or unknown credentials), 403 (not this repository, or no write,
+   * admin or metrics right) or 429 (an unknown token from an address past its failures).
    */
+  check(authorization: string | undefined, address: string, access: 'write' | 'token', repository?: string): TokenRecord;
+  check(authorization: string | undefined, address: string, access: Access, repository?: string): TokenRecord | undefined;
   check(authorization: string | undefined, address: string, access: Access, repository?: string): TokenRecord | undefined {
     const secret = secretFrom(authorization);
     if (secret === undefined) {
       if (access === 'read' && repository !== undefined && this.anonymousMayRead(repository)) return undefined;
-      throw new UnauthorizedError(
-        access === 'admin'
-          ? 'the admin API needs a token with admin rights (authorization header)'
-          : access === 'metrics'
-            ? '/metrics needs a token with the metrics right (hexproxy token create NAME --metrics) or admin rights; Prometheus sends it as a bearer token (authorization: credentials_file in its scrape config)'
-            : `repository ${repository ?? '?'} needs a token; send it in the authorization header (mix --auth-key, rebar3 repo_key) or as basic auth in the URL`,
-      );
+      throw new UnauthorizedError(missingTokenMessage(access, repository));
     }
     // Looked up first: a valid token works even from an address being refused for bad ones.
     const token = this.options.tokens.find(secret);
@@ -67,6 +72,11 @@ export class AccessControl {
     }
     if (access === 'read' && repository !== undefined && !this.mayRead(token, repository)) {
       throw new ForbiddenError(`token ${token.name} may not read repository ${repository}`);
+    }
+    if (access === 'write' && (repository === undefined || !this.mayWrite(token, repository))) {
+      throw new ForbiddenError(
+        `token ${token.name} may not publish to repository ${repository ?? '?'}; a token for it is made with hexproxy token create NAME --write ${repository ?? 'REPO'}`,
+      );
     }
     return token;
   }
@@ -87,5 +97,20 @@ export class AccessControl {
     const entry = this.failures.get(address);
     if (!entry || entry.resetAt <= now) this.failures.set(address, { count: 1, resetAt: now + 60_000 });
     else entry.count += 1;
+  }
+}
+
+function missingTokenMessage(access: Access, repository: string | undefined): string {
+  switch (access) {
+    case 'admin':
+      return 'the admin API needs a token with admin rights (authorization header)';
+    case 'metrics':
+      return '/metrics needs a token with the metrics right (hexproxy token create NAME --metrics) or admin rights; Prometheus sends it as a bearer token (authorization: credentials_file in its scrape config)';
+    case 'write':
+      return `publishing to repository ${repository ?? '?'} needs a token with the write right (hexproxy token create NAME --write ${repository ?? 'REPO'}); Mix sends it from HEX_API_KEY, rebar3 from the repo's api_key`;
+    case 'token':
+      return 'this needs a hexproxy token; Mix sends it from HEX_API_KEY (hexproxy token create NAME makes one)';
+    case 'read':
+      return `repository ${repository ?? '?'} needs a token; send it in the authorization header (mix --auth-key, rebar3 repo_key) or as basic auth in the URL`;
   }
 }

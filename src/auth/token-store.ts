@@ -16,6 +16,11 @@ const tokenSchema = z.strictObject({
   admin: z.boolean(),
   /** May scrape /metrics. Absent in files written before it existed (and written only when true, so older versions still read the file). */
   metrics: z.boolean().optional(),
+  /**
+   * Hosted repositories it may publish to (and revert and retire in); writing implies
+   * reading. Written only when non-empty, so files without such tokens stay as before.
+   */
+  write: z.array(z.string().regex(/^[a-z0-9_]+$/)).optional(),
   createdAt: z.string(),
 });
 const fileSchema = z.strictObject({ tokens: z.array(tokenSchema) });
@@ -55,15 +60,15 @@ export class TokenStore {
     return tokens;
   }
 
-  /** Adds a token; the secret is returned once and stored only as its hash. */
+  /** Adds a token; the secret is returned once and stored only as its hash. `write` names are read too. */
   create(
     name: string,
     read: string[],
     admin: boolean,
-    { metrics = false, now = new Date() }: { metrics?: boolean; now?: Date } = {},
+    { metrics = false, write = [], now = new Date() }: { metrics?: boolean; write?: string[]; now?: Date } = {},
   ): { secret: string; token: TokenRecord } {
     if (!TOKEN_NAME.test(name)) throw new ConfigError(`token name "${name}" must be 1-64 letters, digits, ".", "_" or "-"`);
-    const bad = read.find((repo) => !REPOSITORY_NAME.test(repo));
+    const bad = [...read, ...write].find((repo) => !REPOSITORY_NAME.test(repo));
     if (bad !== undefined) throw new ConfigError(`"${bad}" is not a repository name (hexpm, or an organization such as acme)`);
     const tokens = this.tokens();
     if (tokens.some((token) => token.name === name))
@@ -72,9 +77,10 @@ export class TokenStore {
     const token: TokenRecord = {
       name,
       sha256: createHash('sha256').update(secret).digest('hex'),
-      read: [...new Set(read)],
+      read: [...new Set([...read, ...write])],
       admin,
       ...(metrics && { metrics: true }),
+      ...(write.length > 0 && { write: [...new Set(write)] }),
       createdAt: now.toISOString(),
     };
     this.write([...tokens, token]);

@@ -7,6 +7,7 @@ import { BadRequestError, ConfigError } from '../errors.js';
 import { configFileEnv } from '../config/settings.js';
 import { servedRepositories } from '../config/policy.js';
 import { checkDirectoryOf } from '../store/private-files.js';
+import type { Config } from '../config/schema.js';
 import { configFrom, withSettings, type CommandOptions } from './options.js';
 
 export function tokenCommand(): Command {
@@ -19,6 +20,7 @@ export function tokenCommand(): Command {
       .argument('<name>', 'a name for the token (who or what uses it)'),
   )
     .option('--read <repos>', 'comma-separated repositories it may read: hexpm and/or organizations (default: hexpm; none for a --metrics token)')
+    .option('--write <repos>', 'comma-separated hosted repositories it may publish to, revert and retire in (and so read)')
     .option('--admin', 'it may use the admin API, on the repositories it may read')
     .option('--metrics', 'it may scrape /metrics (for Prometheus)')
     .action((name: string, options: CommandOptions) => {
@@ -31,8 +33,10 @@ export function tokenCommand(): Command {
         .split(',')
         .map((repo) => repo.trim())
         .filter(Boolean);
-      if (read.length === 0 && !admin && !metrics)
-        throw new BadRequestError('--read names no repository and neither --admin nor --metrics is given: such a token could do nothing');
+      const write = listOption(options['write']);
+      if (read.length === 0 && write.length === 0 && !admin && !metrics)
+        throw new BadRequestError('--read names no repository and neither --write, --admin nor --metrics is given: such a token could do nothing');
+      checkWritable(config, write);
       // A misspelt organization would make a token that silently reads nothing of it. With a
       // configuration that names organizations (a config file, or an organization's key in the
       // environment) that is an error; without one, only a warning: tokens are often made with
@@ -53,9 +57,10 @@ export function tokenCommand(): Command {
         );
       }
       checkDirectoryOf(config.auth.tokensFile, config.dataDir, 'auth.tokensFile', '--tokens-file');
-      const { secret, token: created } = new TokenStore(config.auth.tokensFile).create(name, read, admin, { metrics });
+      const { secret, token: created } = new TokenStore(config.auth.tokensFile).create(name, read, admin, { metrics, write });
       const rights = [
         `reads ${created.read.join(', ') || 'nothing'}`,
+        ...(created.write ? [`writes ${created.write.join(', ')}`] : []),
         ...(created.admin ? ['admin (on the repositories it may read)'] : []),
         ...(created.metrics ? ['metrics'] : []),
       ];
@@ -78,7 +83,7 @@ export function tokenCommand(): Command {
       const config = configFrom(options);
       const tokens = new TokenStore(config.auth.tokensFile)
         .tokens()
-        .map(({ name, read, admin, metrics, createdAt }) => ({ name, read, admin, metrics: metrics === true, createdAt }));
+        .map(({ name, read, write, admin, metrics, createdAt }) => ({ name, read, write: write ?? [], admin, metrics: metrics === true, createdAt }));
       if (options['json']) {
         process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
         return;
@@ -86,9 +91,42 @@ export function tokenCommand(): Command {
       if (tokens.length === 0) process.stdout.write(`no tokens in ${config.auth.tokensFile}\n`);
       for (const t of tokens)
         process.stdout.write(
-          `${t.name.padEnd(24)} reads ${t.read.join(', ') || '-'}${t.admin ? '; admin' : ''}${t.metrics ? '; metrics' : ''}; created ${t.createdAt}\n`,
+          `${t.name.padEnd(24)} reads ${t.read.join(', ') || '-'}${t.write.length > 0 ? `; writes ${t.write.join(', ')}` : ''}${t.admin ? '; admin' : ''}${t.metrics ? '; metrics' : ''}; created ${t.createdAt}\n`,
         );
     });
 
   return token;
 }
+
+const listOption = (value: unknown): string[] =>
+  typeof value === 'string'
+    ? value
+        .split(',')
+        .map((repo) => repo.trim())
+        .filter(Boolean)
+    : [];
+
+/**
+ * --write names repositories hexproxy hosts: never the public repository nor a hex.pm
+ * organization it mirrors, which only hex.pm can publish to.
+ */
+function checkWritable(config: Config, write: readonly string[]): void {
+  for (const repo of write) {
+    if (repo === config.upstream.repository)
+      throw new BadRequestError(
+        `--write ${repo}: ${repo} is hex.pm's public repository, which hexproxy mirrors and cannot publish to; --write names hosted repositories (config key hosted)`,
+      );
+    if (Object.hasOwn(config.organizations, repo))
+      throw new BadRequestError(
+        `--write ${repo}: ${repo} is a hex.pm organization hexproxy mirrors (config key organizations), and only hex.pm can publish to it; --write names hosted repositories (config key hosted)`,
+      );
+    const hosted = hostedNames(config);
+    if (hosted !== undefined && !hosted.includes(repo))
+      throw new ConfigError(
+        `--write ${repo}: no hosted repository ${repo} is configured (hosted: ${hosted.join(', ') || 'none'}); declare it under hosted before a token may write it`,
+      );
+  }
+}
+
+// HOSTED-NAMES HOOK (issue 17): the hosted repositories, servedRepositories(config) without hexpm and the organizations, once config.hosted exists; undefined accepts any other name.
+const hostedNames = (_config: Config): readonly string[] | undefined => undefined;

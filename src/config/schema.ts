@@ -55,6 +55,8 @@ export const configSchema = z.strictObject({
   logLevel: z.enum(logLevels),
   upstream: z.strictObject({
     url: httpUrl,
+    /** The upstream's Hex HTTP API, whose public package information /api/packages relays. */
+    apiUrl: httpUrl,
     publicKey: z.string().min(1),
     repository: repositoryName,
     timeoutMs: positiveInt,

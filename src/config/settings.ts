@@ -35,6 +35,14 @@ export const settings: readonly Setting[] = [
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
   { key: 'upstream.url', flag: 'upstream-url', kind: 'url', default: 'https://repo.hex.pm', description: 'Base URL of the upstream Hex repository.' },
   {
+    key: 'upstream.apiUrl',
+    flag: 'upstream-api-url',
+    kind: 'url',
+    default: 'https://hex.pm/api',
+    description:
+      "Base URL of the upstream Hex HTTP API. hexproxy relays the public repository's package information from it (GET /api/packages/NAME, its releases, and searches: what `mix hex.info` and `mix hex.package search` ask), cached like registry files and served stale when it fails; never asked --offline. Its answers are information only: nothing in them reaches the registry hexproxy serves.",
+  },
+  {
     key: 'upstream.publicKey',
     flag: 'upstream-public-key',
     kind: 'path',

@@ -28,6 +28,9 @@ import { errorResponse } from './error-response.js';
 import { refuseCrossSite } from './cross-site.js';
 import { requestContext, type RequestVariables } from './request-context.js';
 import { clientContext, type TrustedProxies } from './client-address.js';
+import type { ContinueChecks } from './continue-checks.js';
+import { hexApiRoutes } from '../hex-api/routes.js';
+import type { ApiRelay } from '../hex-api/api-relay.js';
 
 export interface HttpDependencies {
   /** Every repository served: the public one at / (and /mirror), the others (organizations) at /repos/NAME. */
@@ -46,6 +49,10 @@ export interface HttpDependencies {
   admin: AdminDependencies;
   /** POST /api/policy/check. */
   policyCheck: PolicyCheckDependencies;
+  /** The public repository's package information from the upstream Hex API (/api/packages…). */
+  apiRelay: Pick<ApiRelay, 'get'>;
+  /** Uploads judged before their body is read (expect: 100-continue): where upload routes register their rule. */
+  continueChecks: ContinueChecks;
   metrics: Metrics;
   /** What /readyz checks: each named check and whether it passes. */
   readiness: () => Record<string, boolean>;
@@ -75,6 +82,8 @@ export function createHttpApp({
   metricsRequireToken,
   admin,
   policyCheck,
+  apiRelay,
+  continueChecks,
   metrics,
   readiness,
   log,
@@ -107,7 +116,8 @@ export function createHttpApp({
   });
 
   app.route('/api/admin', adminRoutes(admin));
-  app.route('/api/policy', policyRoutes(policyCheck));
+  app.route('/api/policy', policyRoutes(policyCheck, continueChecks));
+  app.route('/api', hexApiRoutes({ access, publicRepository, relay: apiRelay, continueChecks }));
   ui?.mount(app, '/ui');
   const served = repositories.get(publicRepository);
   if (served) {
@@ -134,7 +144,7 @@ export function createHttpApp({
   });
 
   app.onError((error, c) => {
-    const response = errorResponse(error, c.get('log') ?? log, c.env?.incoming);
+    const response = errorResponse(error, c.get('log') ?? log, c.env?.incoming, c.get('errorFormat'));
     // Server errors feed the UI's status page (its own errors are recorded by its handler).
     ui?.errors.record(error, response.status, c.req.method, c.req.path);
     return response;

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AccessControl } from '../auth/access-control.js';
 import { BadRequestError, MethodNotAllowedError, RequestTooLargeError } from '../errors.js';
 import type { CheckReport, LockFileSource } from '../ops/policy-check.js';
+import type { ContinueChecks } from './continue-checks.js';
 import type { RequestVariables } from './request-context.js';
 import { requestText } from './request-body.js';
 
@@ -21,8 +22,19 @@ type Env = { Bindings: { incoming?: IncomingMessage }; Variables: RequestVariabl
 // Lock files of large projects are tens of KiB.
 const MAX_LOCK_BYTES = 1024 * 1024;
 
-export function policyRoutes({ access, publicRepository, check }: PolicyCheckDependencies): Hono<Env> {
+/** Mounted at /api/policy; `continueChecks`: where its upload rule is registered, so a lock sent with `expect: 100-continue` is judged before it is read. */
+export function policyRoutes({ access, publicRepository, check }: PolicyCheckDependencies, continueChecks?: ContinueChecks): Hono<Env> {
   const routes = new Hono<Env>();
+  continueChecks?.register({
+    method: 'POST',
+    path: /^\/api\/policy\/check$/,
+    maxBytes: MAX_LOCK_BYTES,
+    limitName: 'the lock file limit of /api/policy/check',
+    // curl streams `-T -` chunked (with expect): the route counts those bytes itself.
+    requireLength: false,
+    errors: 'text',
+    authorize: ({ authorization, client }) => void access.check(authorization, client.address, 'read', publicRepository),
+  });
   routes.post('/check', async (c) => {
     const token = access.check(c.req.header('authorization'), c.get('client').address, 'read', publicRepository);
     const mayRead = (repository: string): boolean => access.mayRead(token, repository);

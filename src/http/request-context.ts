@@ -6,7 +6,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from '../log.js';
 import type { Client } from './client-address.js';
 import { BadRequestError } from '../errors.js';
-import { errorResponse } from './error-response.js';
+import { errorResponse, type ErrorFormat } from './error-response.js';
 import { NOSNIFF, POLICY_HIDDEN_HEADER, SANDBOX_POLICY } from './headers.js';
 import { routeOf, type Metrics } from '../metrics/metrics.js';
 
@@ -15,6 +15,8 @@ export interface RequestVariables {
   requestId: string;
   /** Who sent the request (client-address.ts): set for every route, before any guard. */
   client: Client;
+  /** How this request's errors are written (error-response.ts): set by a route group (the Hex API's); text when unset. */
+  errorFormat?: ErrorFormat;
 }
 
 const prefix = randomBytes(3).toString('hex');

@@ -23,7 +23,7 @@ export interface HttpUpstreamClientOptions {
   health: UpstreamHealth;
   /** What the server is called in error messages (default "upstream"; "the builds server" for installs.url). */
   name?: string;
-  /** Sent with every request (an organization's `authorization`); never logged. */
+  /** Sent with every request (an organization's `authorization`, the Hex API's `accept`); never logged. */
   headers?: Readonly<Record<string, string>>;
   /** What to do when upstream answers 401 or 403 (an organization's missing or refused key): said in the error. */
   refusedHint?: string;
@@ -111,7 +111,8 @@ export class HttpUpstreamClient implements UpstreamClient {
 
   private async attempt(path: string, etag: string | null): Promise<UpstreamResult | { retry: true; error: HexproxyError; retryAfter?: string }> {
     const url = `${this.base}/${path.replace(/^\/+/, '')}`;
-    const headers: Record<string, string> = { ...this.options.headers, 'user-agent': this.options.userAgent, accept: '*/*' };
+    // The client's own headers may name what it accepts (the Hex API's clients: one format each).
+    const headers: Record<string, string> = { accept: '*/*', ...this.options.headers, 'user-agent': this.options.userAgent };
     if (etag) headers['if-none-match'] = etag;
     // Held until the body is done with: one slow package cannot take every connection.
     const release = await this.slots.acquire(packageKeyOf(path));

@@ -76,6 +76,8 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
     'upstream-url': options.upstreamUrl,
     // Never the real builds.hex.pm: tests of /installs pass their fake builds server's URL.
     'installs-url': options.upstreamUrl,
+    // Never the real hex.pm API: tests of /api/packages pass their fake API's URL.
+    'upstream-api-url': `${options.upstreamUrl.replace(/\/+$/, '')}/api`,
     'installs-public-key': buildsKeyFile,
     'upstream-public-key': keyFile,
     'upstream-timeout-ms': '2000',

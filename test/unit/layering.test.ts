@@ -34,8 +34,15 @@ const LAYERS: readonly Layer[] = [
   { members: ['installs'], holds: 'the /installs mirror of the builds server' },
   { members: ['hosted'], holds: 'hosted repositories as data: published releases, their registry files, durable publishing' },
   { members: ['repository'], holds: 'the Repository interface and its factory' },
+  // Placed here so this table covers every folder of main; the hosted-store branch places it for good.
+  { members: ['hosted'], holds: 'hosted repositories: what a publish hands over, the store, the source' },
   { members: ['ops', 'bundle', 'clients'], holds: 'operations (prewarm, mirror, policy checks), bundles, client snippets' },
-  { members: ['http'], holds: 'the HTTP app and its routes' },
+  // The HTTP app mounts the Hex API's routes, which write their errors through its one mapping.
+  {
+    members: ['http', 'hex-api'],
+    holds: 'the HTTP app and its routes; the Hex HTTP API (Erlang terms, /api/users/me, the API relay)',
+    importEachOther: true,
+  },
   { members: ['ui'], holds: 'the web UI' },
   { members: ['app.ts'], holds: 'the wiring of a running hexproxy' },
   { members: ['cli'], holds: 'the command line' },
