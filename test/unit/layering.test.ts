@@ -34,8 +34,6 @@ const LAYERS: readonly Layer[] = [
   { members: ['installs'], holds: 'the /installs mirror of the builds server' },
   { members: ['hosted'], holds: 'hosted repositories as data: published releases, their registry files, durable publishing' },
   { members: ['repository'], holds: 'the Repository interface and its factory' },
-  // Placed here so this table covers every folder of main; the hosted-store branch places it for good.
-  { members: ['hosted'], holds: 'hosted repositories: what a publish hands over, the store, the source' },
   { members: ['ops', 'bundle', 'clients'], holds: 'operations (prewarm, mirror, policy checks), bundles, client snippets' },
   // The HTTP app mounts the Hex API's routes, which write their errors through its one mapping.
   {
