@@ -22,6 +22,7 @@ import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { HostedStore } from './hosted/hosted-store.js';
+import { DocsPages } from './hosted/docs-pages.js';
 import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
 import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
@@ -210,6 +211,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       log,
       version: readVersion(),
       policy,
+      // Hosted repositories in the UI: their packages, and their docs as pages (extracted on demand, bounded).
+      hosted,
+      tokens: new TokenStore(config.auth.tokensFile),
+      docsPages: new DocsPages({ dir: join(config.dataDir, 'docs-pages'), log }),
     }),
   });
   const routes = getRequestListener(http.fetch, { hostname: config.host });

@@ -115,3 +115,30 @@ export const rebar3Mirror = (baseUrl: string): string => `HEX_CDN=${baseUrl}/mir
 export function rebar3MirrorConfig(repository: string): string {
   return `{hex, [{repos, [#{name => <<"${repository}">>, repo_key => ${erlangBinary(TOKEN_PLACEHOLDER)}}]}]}.`;
 }
+
+// Publishing to a hosted repository (issue 17): Mix and rebar3_hex send API calls to
+// HEX_API_URL with HEX_API_KEY as the key (rebar3_hex reads both with -r), and a hosted
+// repository is addressed as an organization of the `hexpm` repository.
+
+/** Where hexproxy answers the Hex API (publishing, `mix hex.info`). */
+export const hexApiUrl = (baseUrl: string): string => `${baseUrl}/api`;
+
+/** The API URL and a token that may write (hexproxy token create NAME --write REPO), for Mix and rebar3 alike. */
+export const publishEnvironment = (baseUrl: string): string => `export HEX_API_URL=${hexApiUrl(baseUrl)} HEX_API_KEY="$${TOKEN_VARIABLE}"`;
+
+/** Mix: publish the package and its docs to hosted repository `repository`. */
+export const mixPublish = (repository: string): string => `mix hex.publish --organization ${repository}`;
+
+/** rebar3 (rebar3_hex): publish to hosted repository `repository`, listed as `hexpm:REPO` in rebar3's global config. */
+export const rebar3Publish = (publicRepository: string, repository: string): string => `rebar3 hex publish -r ${publicRepository}:${repository}`;
+
+/** Mix: take a release back (within the repository's replace window). */
+export const mixRevert = (repository: string, version: string): string => `mix hex.publish --organization ${repository} --revert ${version}`;
+
+/** Mix: retire a release, with a reason (other, invalid, security, deprecated, renamed) and a message of 3 to 140 characters. */
+export const mixRetire = (repository: string, name: string, version: string, reason: string, message: string): string =>
+  `mix hex.retire ${name} ${version} ${reason} --message "${message}" --organization ${repository}`;
+
+/** Any build tool or script: the package tarball as the body of a PUT, the token as the authorization header. */
+export const curlDeploy = (baseUrl: string, repository: string, file: string): string =>
+  `curl -sS --fail-with-body -X PUT -H "authorization: $${TOKEN_VARIABLE}" --data-binary @${file} \\\n  ${baseUrl}/repos/${repository}/tarballs/${file}`;
