@@ -24,6 +24,7 @@ import { InstallsMirror } from './installs/installs-mirror.js';
 import { HostedStore } from './hosted/hosted-store.js';
 import { PublishService } from './hosted/publish.js';
 import { publicPackagesOf } from './hex-api/public-packages.js';
+import { DocsPages } from './hosted/docs-pages.js';
 import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
 import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
@@ -213,6 +214,10 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       log,
       version: readVersion(),
       policy,
+      // Hosted repositories in the UI: their packages, and their docs as pages (extracted on demand, bounded).
+      hosted,
+      tokens: new TokenStore(config.auth.tokensFile),
+      docsPages: new DocsPages({ dir: join(config.dataDir, 'docs-pages'), log }),
     }),
   });
   const routes = getRequestListener(http.fetch, { hostname: config.host });

@@ -21,12 +21,14 @@ import type { BlobStore, StoredBlob } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
 import { publicKeyPem, signDetached } from '../registry/signature.js';
 import { syncDirectory } from '../store/sync-directory.js';
+import { hostedExportItems, type HostedExportSource } from './hosted-entries.js';
 import {
   BUNDLE_FORMAT,
   BUNDLE_FORMAT_VERSION,
   MANIFEST_PATH,
   MANIFEST_SIGNATURE_PATH,
   asBuffer,
+  hostedEntryPath,
   isValidRelease,
   parseEntryPath,
   serializeManifest,
@@ -79,6 +81,11 @@ export interface ExportOptions {
   log?: Logger;
   /** Called after each entry is written to the bundle. */
   onProgress?: (progress: ExportProgress) => void;
+  /**
+   * Hosted repositories to carry: every release of `repositories` (or, with `releases`, those
+   * of them), each with its registry file, facts, tarball and docs, after everything else.
+   */
+  hosted?: { source: HostedExportSource; repositories: readonly string[]; releases?: readonly ReleaseRef[] };
 }
 
 export interface ExportFailure {
@@ -94,6 +101,8 @@ export interface ExportSummary {
   tarballs: number;
   /** Cached /installs files (lists, .signed files and builds). */
   installsFiles: number;
+  /** Releases of hosted repositories (each with its facts, tarball and docs, and its package's registry file). */
+  hostedReleases: number;
   /** The repositories whose registry files or tarballs the bundle holds, the public one first. */
   repositories: string[];
   /** Total size of the entries. */
@@ -123,6 +132,8 @@ interface Candidate {
   buildOf?: BuildListName;
   /** What the index says a tarball is; registry rows may lag their file after a crash, so they are not compared. */
   indexed?: { size: number; sha256: string };
+  /** Where the bytes are when not in the cache's blob store (a hosted repository's files): `key` is unused then. */
+  open?: () => Promise<StoredBlob | undefined>;
 }
 
 type EntryHeader = Partial<tar.Header> & Pick<tar.Header, 'name'>;
@@ -130,6 +141,7 @@ type EntryHeader = Partial<tar.Header> & Pick<tar.Header, 'name'>;
 interface Planned {
   entry: BundleEntry;
   key: string;
+  open?: (() => Promise<StoredBlob | undefined>) | undefined;
 }
 
 export async function exportBundle(options: ExportOptions): Promise<ExportSummary> {
@@ -141,6 +153,7 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
       ? allCached(options, options.select.repositories ?? [options.repo])
       : selected(options, options.select.releases, failed)),
     ...(options.installs === false ? [] : cachedInstalls(options)),
+    ...(await hostedCandidates(options, failed)),
   ];
   const earlier = since && 'manifest' in since ? new Set(since.manifest.entries.map((entry) => `${entry.path}\n${entry.sha256}`)) : undefined;
   const cutoff = since && 'timeMs' in since ? since.timeMs : undefined;
@@ -152,9 +165,12 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
       unchanged += 1;
       continue;
     }
-    const blob = await blobs.open(candidate.key);
+    const blob = await (candidate.open ? candidate.open() : blobs.open(candidate.key));
     if (!blob) {
-      failed.push({ path: candidate.path, reason: 'is in the cache index but its file is missing' });
+      failed.push({
+        path: candidate.path,
+        reason: candidate.open ? 'its file is missing from the hosted store' : 'is in the cache index but its file is missing',
+      });
       continue;
     }
     const { sha256, size } = await digest(blob.stream());
@@ -175,9 +191,9 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
       ...(candidate.upstreamAsOf !== undefined && candidate.upstreamAsOf > 0 && { upstreamAsOf: new Date(candidate.upstreamAsOf).toISOString() }),
     };
     const sentBefore = earlier?.has(`${candidate.path}\n${sha256}`) === true || (cutoff !== undefined && candidate.fetchedAt <= cutoff);
-    planned.push({ entry, key: candidate.key, candidate, unchanged: sentBefore });
+    planned.push({ entry, key: candidate.key, open: candidate.open, candidate, unchanged: sentBefore });
   }
-  const kept = await keepVerifiedPairs(planned, options, failed);
+  const kept = keepHostedTogether(await keepVerifiedPairs(planned, options, failed), failed);
   unchanged += kept.filter((item) => item.unchanged).length;
   const written = kept.filter((item) => !item.unchanged);
 
@@ -197,6 +213,7 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
     registryFiles: written.filter((item) => item.entry.kind === 'registry').length,
     tarballs: written.filter((item) => item.entry.kind === 'tarball').length,
     installsFiles: written.filter((item) => item.entry.kind === 'installs').length,
+    hostedReleases: written.filter((item) => item.entry.kind === 'hosted' && item.entry.path.includes('/releases/')).length,
     repositories: [...new Set(written.flatMap((item) => (item.candidate.repo === undefined ? [] : [item.candidate.repo])))],
     entryBytes: written.reduce((sum, item) => sum + item.entry.size, 0),
     bundleBytes,
@@ -209,6 +226,7 @@ export async function exportBundle(options: ExportOptions): Promise<ExportSummar
       registryFiles: summary.registryFiles,
       tarballs: summary.tarballs,
       installsFiles: summary.installsFiles,
+      hostedReleases: summary.hostedReleases,
       bytes: bundleBytes,
       unchanged,
       failed: failed.length,
@@ -400,6 +418,53 @@ async function pairProblem(options: ExportOptions, list: Planned, signed: Planne
   return listSignatureProblem(listBytes, signedBytes, options.installsKey);
 }
 
+/** The hosted repositories' entries, as candidates: after everything else, their own order kept. */
+async function hostedCandidates(options: ExportOptions, failed: ExportFailure[]): Promise<Candidate[]> {
+  const { hosted } = options;
+  if (!hosted || hosted.repositories.length === 0) return [];
+  const releases = hosted.releases && new Set(hosted.releases.map(({ repo = options.repo, name, version }) => `${repo}/${name}/${version}`));
+  const { items, failed: missing } = await hostedExportItems(hosted.source, hosted.repositories, releases);
+  failed.push(...missing);
+  return items.map(({ target, path, changedAt, open }) => ({
+    repo: target.repository,
+    path,
+    key: path,
+    kind: 'hosted',
+    name: target.name,
+    ...(target.what !== 'registry' && { version: target.version }),
+    fetchedAt: changedAt,
+    open,
+  }));
+}
+
+/**
+ * A hosted release is imported only with its package's registry file and its facts: when
+ * --since leaves those out but writes the release's tarball or docs (or its facts), they go
+ * too. A release whose facts or tarball could not be read is left out whole.
+ */
+function keepHostedTogether<T extends Planned & { candidate: Candidate; unchanged: boolean }>(planned: readonly T[], failed: ExportFailure[]): T[] {
+  const byPath = new Map(planned.filter((item) => item.entry.kind === 'hosted').map((item) => [item.entry.path, item]));
+  if (byPath.size === 0) return [...planned];
+  const failedPaths = new Set(failed.map((failure) => failure.path));
+  const dropped = new Set<T>();
+  for (const [path, item] of byPath) {
+    const target = parseEntryPath(path);
+    if (target?.kind !== 'hosted' || target.what === 'registry') continue;
+    const facts = hostedEntryPath({ ...target, what: 'release' });
+    const tarball = hostedEntryPath({ ...target, what: 'tarball' });
+    if (failedPaths.has(facts) || failedPaths.has(tarball)) {
+      dropped.add(item);
+      continue;
+    }
+    if (item.unchanged) continue;
+    const registry = byPath.get(hostedEntryPath({ kind: 'hosted', repository: target.repository, what: 'registry', name: target.name }));
+    if (registry) registry.unchanged = false;
+    const factsItem = byPath.get(facts);
+    if (factsItem) factsItem.unchanged = false;
+  }
+  return planned.filter((item) => !dropped.has(item));
+}
+
 function describeSince(since: ExportSince): BundleSince {
   return 'manifest' in since ? { bundleCreatedAt: since.manifest.createdAt } : { fetchedAfter: new Date(since.timeMs).toISOString() };
 }
@@ -424,8 +489,8 @@ async function writeBundle(options: ExportOptions, manifest: BundleManifest, pla
     await addBuffer(pack, header(MANIFEST_PATH, manifestBytes.length, mtime), manifestBytes);
     const signature = signDetached(manifestBytes, options.signingKey);
     await addBuffer(pack, header(MANIFEST_SIGNATURE_PATH, signature.length, mtime), signature);
-    for (const [done, { entry, key }] of planned.entries()) {
-      const blob = await blobs.open(key);
+    for (const [done, { entry, key, open: openEntry }] of planned.entries()) {
+      const blob = await (openEntry ? openEntry() : blobs.open(key));
       if (!blob) throw new StorageError(`${entry.path} vanished from the cache while it was being exported; export again`);
       await addBlob(pack, entry, blob, mtime);
       onProgress?.({ done: done + 1, total: planned.length, path: entry.path });

@@ -6,10 +6,17 @@
 // those signatures reach. The exporter's signature of the manifest (format 2), from a key
 // this hexproxy trusts, decides only which of two verified copies is the later one.
 import { createHash, type KeyObject } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { HexproxyError, StorageError, errorMessage } from '../errors.js';
+import { validateDocsTarball } from '../hosted/docs-tarball.js';
+import type { HostedStore } from '../hosted/hosted-store.js';
+import { DEFAULT_DOCS_LIMITS, DEFAULT_PACKAGE_LIMITS } from '../hosted/limits.js';
+import { validatePackageTarball } from '../hosted/package-tarball.js';
+import { RETIREMENT_REASONS, type Retirement, type ValidatedRelease } from '../hosted/release.js';
 import { parseBuildList, type BuildEntry, type BuildListName } from '../installs/builds-csv.js';
 import { listSignatureProblem } from '../installs/signed-list.js';
 import { fingerprintOf } from '../keys/keypair.js';
@@ -25,6 +32,7 @@ import type { Package } from '../registry/types.js';
 import type { BlobStore, BlobWriter } from '../store/blob-store.js';
 import type { CacheIndex } from '../store/cache-index.js';
 import { BundleError, type RefusedEntry } from './bundle-error.js';
+import { MAX_RELEASE_FACTS_BYTES, parseReleaseFacts, sameRetirement, type ReleaseFacts } from './hosted-entries.js';
 import {
   MANIFEST_PATH,
   MANIFEST_SIGNATURE_PATH,
@@ -34,12 +42,14 @@ import {
   checkEntry,
   checkManifest,
   entryPathOf,
+  hostedEntryPath,
   readEntry,
   readManifestHead,
   type BundleEntry,
   type BundleEntryKind,
   type BundleManifest,
   type EntryTarget,
+  type HostedTarget,
 } from './manifest.js';
 import { expectedChecksum, releaseChecksums, type ExpectedChecksum } from './registry-facts.js';
 
@@ -75,7 +85,18 @@ export interface ImportOptions {
   log?: Logger;
   /** Called after each entry of the bundle has been read and checked. */
   onProgress?: (progress: { done: number; total: number; path: string }) => void;
+  /**
+   * The hosted repositories here: a bundle's hosted releases (hosted/REPO/…) are merged into
+   * the one of the same name, never replacing a release that is here. Those of a repository
+   * not hosted here are bad entries.
+   */
+  hosted?: HostedImportTarget;
+  /** Where hosted files wait, checked, until the bundle is committed (a directory of the import's own is made below it, and removed). */
+  stagingDir?: string;
 }
+
+/** What an import needs of the hosted store. */
+export type HostedImportTarget = Pick<HostedStore, 'hosts' | 'release' | 'importRelease'>;
 
 export interface ImportedEntry {
   path: string;
@@ -109,6 +130,8 @@ export interface ImportSummary {
   pinned: string[];
   /** Entries that failed a check (only ever non-empty with skipBad; otherwise the import throws). */
   refused: RefusedEntry[];
+  /** Hosted releases ("REPO/NAME VERSION"): added here, or here already with the same tarball (left as they are). */
+  hosted: { imported: string[]; present: string[] };
 }
 
 export async function importBundle(options: ImportOptions): Promise<ImportSummary> {
@@ -194,6 +217,28 @@ type Expectation = { checksum: ExpectedChecksum; source: string; dependsOn?: str
 
 type TarEntry = tar.Extract extends AsyncIterable<infer T> ? T : never;
 
+/** What a hosted package's registry file (signed by the exporter) says of one release. */
+interface HostedListed {
+  innerChecksum: Buffer;
+  outerChecksum: Buffer;
+  retirement: Retirement | undefined;
+  publishedAt: number | undefined;
+}
+
+/** A hosted release of the bundle, as its entries arrive and check out. */
+interface HostedArrival {
+  repository: string;
+  name: string;
+  version: string;
+  facts: ReleaseFacts;
+  factsPath: string;
+  /** The same release, with the same tarball, is here already: nothing of it is written. */
+  present: boolean;
+  /** The checked tarball, waiting in the staging directory, with what validation found in it. */
+  tarball?: { file: string; path: string; release: Omit<ValidatedRelease, 'tarball'> };
+  docs?: { file: string; path: string };
+}
+
 /** Reading the bundle itself failed: it is cut short or corrupt. */
 class BrokenBundle extends Error {}
 
@@ -219,6 +264,14 @@ class BundleImport {
   private readonly pendingPairs = new Map<BuildListName, { list?: PairHalf; signed?: PairHalf }>();
   private readonly raises: Raise[] = [];
   private signature: BundleSignature = { trusted: false, reason: 'is not signed (format version 1)' };
+  /** The trusted key that signed the manifest: hosted registry files verify with it. */
+  private signerKey: KeyObject | undefined;
+  /** Hosted registry files read and verified, by "REPO/NAME": what each lists, by version. */
+  private readonly hostedPackages = new Map<string, Map<string, HostedListed>>();
+  /** Hosted releases, by "REPO/NAME/VERSION". */
+  private readonly hostedArrivals = new Map<string, HostedArrival>();
+  private staging: string | undefined;
+  private stagedFiles = 0;
 
   constructor(private readonly options: ImportOptions) {}
 
@@ -252,6 +305,7 @@ class BundleImport {
       await this.refuseMissing();
       await this.refuseLonePairs();
       await this.refuseDependents();
+      await this.settleHosted();
       return await this.finish(manifest);
     } catch (error: unknown) {
       await this.abortAll();
@@ -259,6 +313,7 @@ class BundleImport {
     } finally {
       extract.destroy();
       await feeding;
+      if (this.staging !== undefined) await rm(this.staging, { recursive: true, force: true });
     }
   }
 
@@ -335,6 +390,7 @@ class BundleImport {
         `does not verify with the trusted key ${fingerprint} the manifest names: the manifest or its signature was changed after signing (${problem})`,
       );
     }
+    this.signerKey = key;
     return { trusted: true, fingerprint };
   }
 
@@ -375,14 +431,22 @@ class BundleImport {
       else this.byPath.set(entry.path, [i]);
       const checked = checkEntry(entry);
       if ('problem' in checked) return { entry, problem: checked.problem, arrived: false };
-      const organization = checked.target.kind === 'installs' ? undefined : checked.target.organization;
+      const { target } = checked;
+      const organization = target.kind === 'registry' || target.kind === 'tarball' ? target.organization : undefined;
       if (organization !== undefined && !this.options.organizations?.has(organization)) {
-        return { entry, target: checked.target, problem: unconfiguredOrganization(organization), arrived: false };
+        return { entry, target, problem: unconfiguredOrganization(organization), arrived: false };
       }
-      const limit = entry.kind === 'registry' ? maxRegistryBytes : maxTarballBytes;
+      if (target.kind === 'hosted' && this.options.hosted?.hosts(target.repository) !== true) {
+        return { entry, target, problem: notHostedHere(target.repository), arrived: false };
+      }
+      const [limit, setting] =
+        target.kind === 'hosted'
+          ? hostedLimit(target, maxRegistryBytes)
+          : entry.kind === 'registry'
+            ? [maxRegistryBytes, 'cache.maxRegistryBytes']
+            : [maxTarballBytes, 'cache.maxTarballBytes'];
       if (entry.size > limit) {
-        const setting = entry.kind === 'registry' ? 'cache.maxRegistryBytes' : 'cache.maxTarballBytes';
-        return { entry, target: checked.target, problem: `is ${entry.size} bytes, over the limit of ${limit} bytes (${setting})`, arrived: false };
+        return { entry, target, problem: `is ${entry.size} bytes, over the limit of ${limit} bytes (${setting})`, arrived: false };
       }
       return { entry, target: checked.target, arrived: false };
     });
@@ -413,6 +477,8 @@ class BundleImport {
       await this.stageRegistryFile(item.entry, this.repositoryOf(item.target), item.target.resource, entry);
     } else if (item.target.kind === 'installs') {
       await this.stageInstalls(item.entry, item.target, entry);
+    } else if (item.target.kind === 'hosted') {
+      await this.stageHosted(item.entry, item.target, entry);
     } else {
       await this.stageTarball(item.entry, this.repositoryOf(item.target), item.target.name, item.target.version, entry);
     }
@@ -848,6 +914,259 @@ class BundleImport {
     }
   }
 
+  // ---- Hosted repositories ------------------------------------------------------------
+  // Their releases are hexproxy's own, so no upstream key vouches for them: their registry
+  // files verify with the key that signed the manifest, which must be one this hexproxy
+  // trusts; each tarball must have the checksums that file lists (and pass publishing's
+  // validation), each docs tarball the SHA-256 its release's facts give.
+
+  private async stageHosted(entry: BundleEntry, target: HostedTarget, stream: TarEntry): Promise<void> {
+    const signerKey = this.signature.trusted ? this.signerKey : undefined;
+    if (!signerKey) {
+      await this.refuse(entry.path, untrustedHosted(this.signature));
+      await drain(stream);
+      return;
+    }
+    if (target.what === 'registry') {
+      const body = Buffer.concat(await collect(stream));
+      if (!(await this.checkedBody(entry, body))) return;
+      try {
+        const verified = await openRegistryFile(
+          body,
+          { kind: 'package', name: target.name },
+          {
+            publicKey: signerKey,
+            repository: target.repository,
+            maxBytes: this.options.maxRegistryBytes,
+            source: 'bundle',
+          },
+        );
+        const listed = new Map<string, HostedListed>();
+        for (const release of (verified.message as Package).releases) {
+          listed.set(release.version, {
+            innerChecksum: release.inner_checksum,
+            outerChecksum: release.outer_checksum ?? Buffer.alloc(0),
+            retirement: release.retired && {
+              reason: RETIREMENT_REASONS[release.retired.reason] ?? 'other',
+              message: release.retired.message ?? '',
+            },
+            publishedAt: millisOf(release.published_at),
+          });
+        }
+        this.hostedPackages.set(`${target.repository}/${target.name}`, listed);
+      } catch (error: unknown) {
+        if (!(error instanceof HexproxyError)) throw error;
+        await this.refuse(
+          entry.path,
+          `does not verify with the exporter's key (the key that signed the manifest, ${this.signature.trusted ? this.signature.fingerprint : ''}): ${error.message}`,
+        );
+      }
+      return;
+    }
+    const registryPath = hostedEntryPath({ kind: 'hosted', repository: target.repository, what: 'registry', name: target.name });
+    const key = releaseKey(target);
+    if (target.what === 'release') {
+      const body = Buffer.concat(await collect(stream));
+      if (!(await this.checkedBody(entry, body))) return;
+      const listed = await this.hostedListed(entry.path, registryPath, target);
+      if (!listed) return;
+      const facts = parseReleaseFacts(body);
+      const problem =
+        'problem' in facts
+          ? facts.problem
+          : facts.repository !== target.repository || facts.name !== target.name || facts.version !== target.version
+            ? `names ${facts.repository}/${facts.name} ${facts.version}, not the release its path names`
+            : listed.publishedAt !== undefined && Date.parse(facts.publishedAt) !== listed.publishedAt
+              ? `gives ${facts.publishedAt} as its publication time; ${registryPath} says ${new Date(listed.publishedAt).toISOString()}`
+              : !sameRetirement(listed.retirement, facts.retirement)
+                ? `does not give the retirement ${registryPath} gives`
+                : undefined;
+      if (problem !== undefined || 'problem' in facts) {
+        await this.refuse(entry.path, problem ?? 'is malformed');
+        return;
+      }
+      const existing = this.options.hosted?.release(target.repository, target.name, target.version);
+      if (existing && !existing.outerChecksum.equals(listed.outerChecksum)) {
+        await this.refuse(entry.path, conflict(target, existing.outerChecksum, listed.outerChecksum));
+        return;
+      }
+      this.hostedArrivals.set(key, { ...target, facts, factsPath: entry.path, present: existing !== undefined });
+      if (existing) this.present.set(entry.path, {});
+      return;
+    }
+    const arrival = this.hostedArrivals.get(key);
+    const factsPath = hostedEntryPath({ ...target, what: 'release' });
+    if (!arrival) {
+      const reason = this.refused.get(factsPath);
+      await this.refuse(
+        entry.path,
+        reason === undefined ? `its facts ${factsPath} are not in the bundle before it` : `its facts ${factsPath} were refused (${reason})`,
+      );
+      await drain(stream);
+      return;
+    }
+    const bytes = Buffer.concat(await collect(stream));
+    if (!(await this.checkedBody(entry, bytes))) return;
+    if (target.what === 'tarball') {
+      const listed = this.hostedPackages.get(`${target.repository}/${target.name}`)?.get(target.version);
+      const outer = createHash('sha256').update(bytes).digest();
+      if (!listed || !outer.equals(listed.outerChecksum)) {
+        await this.refuse(
+          entry.path,
+          `does not match ${registryPath}: its SHA-256 is ${outer.toString('hex')}, the registry file gives ${listed?.outerChecksum.toString('hex') ?? 'none'}`,
+        );
+        return;
+      }
+      let release: ValidatedRelease;
+      try {
+        release = await validatePackageTarball(bytes, { name: target.name, version: target.version });
+      } catch (error: unknown) {
+        if (!(error instanceof HexproxyError)) throw error;
+        await this.refuse(entry.path, `is not a package hexproxy would accept for publishing: ${error.message}`);
+        return;
+      }
+      if (!release.innerChecksum.equals(listed.innerChecksum)) {
+        await this.refuse(
+          entry.path,
+          `does not match ${registryPath}: its inner checksum is ${release.innerChecksum.toString('hex')}, the registry file gives ${listed.innerChecksum.toString('hex')}`,
+        );
+        return;
+      }
+      if (arrival.present) {
+        this.present.set(entry.path, {});
+        return;
+      }
+      const { tarball: _bytes, ...facts } = release;
+      arrival.tarball = { file: await this.stageFile(bytes), path: entry.path, release: facts };
+      return;
+    }
+    const docs = arrival.facts.docs;
+    if (!docs || docs.sha256 !== entry.sha256 || docs.size !== bytes.length) {
+      await this.refuse(
+        entry.path,
+        docs ? `is not the docs ${factsPath} gives (SHA-256 ${docs.sha256})` : `${factsPath} says the release has no docs`,
+      );
+      return;
+    }
+    try {
+      await validateDocsTarball(bytes);
+    } catch (error: unknown) {
+      if (!(error instanceof HexproxyError)) throw error;
+      await this.refuse(entry.path, `are not docs hexproxy would accept for publishing: ${error.message}`);
+      return;
+    }
+    if (arrival.present) {
+      this.present.set(entry.path, {});
+      return;
+    }
+    arrival.docs = { file: await this.stageFile(bytes), path: entry.path };
+  }
+
+  /** What the package's verified registry file lists for the release; refuses the entry (and says why) if it cannot be had. */
+  private async hostedListed(path: string, registryPath: string, target: HostedTarget & { version: string }): Promise<HostedListed | undefined> {
+    const listed = this.hostedPackages.get(`${target.repository}/${target.name}`);
+    const refusedWhy = this.refused.get(registryPath);
+    const problem = !listed
+      ? refusedWhy !== undefined
+        ? `its registry file ${registryPath} was refused (${refusedWhy})`
+        : `its registry file ${registryPath} is not in the bundle before it, and a hosted release is checked against it`
+      : !listed.has(target.version)
+        ? `${registryPath} in the bundle does not list version ${target.version}`
+        : undefined;
+    if (problem !== undefined) {
+      await this.refuse(path, problem);
+      return undefined;
+    }
+    return listed?.get(target.version);
+  }
+
+  /** After the last entry: a release needs its facts and tarball (and the docs its facts name); whatever of it was refused refuses it all. */
+  private async settleHosted(): Promise<void> {
+    for (const arrival of this.hostedArrivals.values()) {
+      const paths = [
+        arrival.factsPath,
+        hostedEntryPath({ kind: 'hosted', repository: arrival.repository, what: 'tarball', name: arrival.name, version: arrival.version }),
+        hostedEntryPath({ kind: 'hosted', repository: arrival.repository, what: 'docs', name: arrival.name, version: arrival.version }),
+      ];
+      const registryPath = hostedEntryPath({ kind: 'hosted', repository: arrival.repository, what: 'registry', name: arrival.name });
+      const refusedPath = [registryPath, ...paths].find((path) => this.refused.has(path));
+      const missing = arrival.present
+        ? undefined
+        : !arrival.tarball
+          ? `its tarball ${paths[1] ?? ''} is not in the bundle, and ${hostedLabel(arrival)} is not here yet`
+          : arrival.facts.docs && !arrival.docs
+            ? `its docs ${paths[2] ?? ''} are not in the bundle`
+            : undefined;
+      if (refusedPath === undefined && missing === undefined) continue;
+      const why =
+        refusedPath !== undefined
+          ? `${hostedLabel(arrival)} goes whole or not at all, and ${refusedPath} was refused (${this.refused.get(refusedPath) ?? ''})`
+          : (missing ?? '');
+      for (const path of paths) if (!this.refused.has(path) && (path === arrival.factsPath || this.byPath.has(path))) await this.refuse(path, why);
+      this.hostedArrivals.delete(releaseKey(arrival));
+    }
+  }
+
+  /** Each release checked out whole goes into the hosted store, in bundle order; one that appeared here meanwhile with other bytes is refused. */
+  private async commitHosted(refused: RefusedEntry[]): Promise<{ entries: ImportedEntry[]; imported: string[]; present: string[] }> {
+    const result = { entries: [] as ImportedEntry[], imported: [] as string[], present: [] as string[] };
+    const { hosted } = this.options;
+    for (const arrival of this.hostedArrivals.values()) {
+      if (arrival.present) {
+        result.present.push(hostedLabel(arrival));
+        continue;
+      }
+      const { tarball, docs, facts } = arrival;
+      if (!hosted || !tarball) continue;
+      const outcome = await hosted
+        .importRelease(
+          arrival.repository,
+          { ...tarball.release, tarball: await readFile(tarball.file) },
+          {
+            publisher: facts.publisher,
+            publishedAt: Date.parse(facts.publishedAt),
+            updatedAt: Date.parse(facts.updatedAt),
+            retirement: facts.retirement ?? undefined,
+            ...(docs && facts.docs && { docs: { bytes: await readFile(docs.file), publishedAt: Date.parse(facts.docs.publishedAt) } }),
+          },
+        )
+        .catch((error: unknown) => {
+          if (!(error instanceof HexproxyError) || error instanceof StorageError) throw error;
+          refused.push({ path: tarball.path, reason: error.message });
+          return undefined;
+        });
+      if (outcome === 'imported') {
+        result.imported.push(hostedLabel(arrival));
+        const registryPath = hostedEntryPath({ kind: 'hosted', repository: arrival.repository, what: 'registry', name: arrival.name });
+        if (!result.entries.some((entry) => entry.path === registryPath))
+          result.entries.push({ path: registryPath, kind: 'hosted', replaced: false });
+        for (const path of [arrival.factsPath, tarball.path, ...(docs ? [docs.path] : [])])
+          result.entries.push({ path, kind: 'hosted', replaced: false });
+      } else if (outcome === 'present') {
+        result.present.push(hostedLabel(arrival));
+      }
+    }
+    // A package's registry file of which nothing was added is accounted as present.
+    for (const key of this.hostedPackages.keys()) {
+      const [repository = '', name = ''] = key.split('/');
+      const path = hostedEntryPath({ kind: 'hosted', repository, what: 'registry', name });
+      if (!this.refused.has(path) && !result.entries.some((entry) => entry.path === path)) this.present.set(path, {});
+    }
+    return result;
+  }
+
+  /** Writes checked bytes to the import's staging directory (made on first use), to be read back at commit. */
+  private async stageFile(bytes: Buffer): Promise<string> {
+    if (this.staging === undefined) {
+      const parent = this.options.stagingDir ?? tmpdir();
+      await removeAbandonedStaging(parent);
+      this.staging = await mkdtemp(join(parent, `.import-${process.pid}-`));
+    }
+    const file = join(this.staging, String(this.stagedFiles++));
+    await writeFile(file, bytes, { mode: 0o600 });
+    return file;
+  }
+
   /** The tar could not be read on: the entry being read is cut short, the rest are missing. */
   private async broken(error: unknown): Promise<void> {
     const why = errorMessage(error);
@@ -961,14 +1280,16 @@ class BundleImport {
         else index.raisePassthroughAsOf(raise.rowPath, raise.sha256, raise.asOf);
       }
     });
+    const hosted = await this.commitHosted(refused);
     const summary: ImportSummary = {
       manifest,
       signature: this.signature,
-      imported: staged.map((item) => ({ path: item.path, kind: item.kind, replaced: item.replaced })),
+      imported: [...staged.map((item) => ({ path: item.path, kind: item.kind, replaced: item.replaced })), ...hosted.entries],
       alreadyPresent: [...this.present.keys()],
       keptCached: [...this.kept].map(([path, reason]) => ({ path, reason })),
       pinned: pinnedNow.map((tarball) => tarball.path),
       refused,
+      hosted: { imported: hosted.imported, present: hosted.present },
     };
     log?.info(
       {
@@ -978,6 +1299,7 @@ class BundleImport {
         alreadyPresent: summary.alreadyPresent.length,
         keptCached: summary.keptCached.length,
         refused: refused.length,
+        hostedImported: hosted.imported.length,
       },
       'bundle imported',
     );
@@ -1009,3 +1331,64 @@ const isRegularFile = (type: tar.Header['type']): boolean => type === 'file' || 
 /** Why an organization's entries cannot be imported here: its key and namespace are not configured. */
 const unconfiguredOrganization = (organization: string): string =>
   `is a file of organization ${organization}, which is not configured here: add organizations.${organization} to the config (with its publicKey if it is not upstream.publicKey; the auth key is not needed offline) to import it, or import the rest with --skip-bad`;
+
+/** Why a hosted repository's entries cannot be imported here. */
+const notHostedHere = (repository: string): string =>
+  `is a file of hosted repository ${repository}, which is not hosted here: add hosted.${repository} to the config to import it, or import the rest with --skip-bad`;
+
+/** The largest a hosted entry may be, and what sets it. */
+function hostedLimit(target: HostedTarget, maxRegistryBytes: number): [number, string] {
+  switch (target.what) {
+    case 'registry':
+      return [maxRegistryBytes, 'cache.maxRegistryBytes'];
+    case 'release':
+      return [MAX_RELEASE_FACTS_BYTES, "a release's facts file"];
+    case 'tarball':
+      return [DEFAULT_PACKAGE_LIMITS.tarballBytes, "hex.pm's package limit, as publishing"];
+    case 'docs':
+      return [DEFAULT_DOCS_LIMITS.tarballBytes, "hex.pm's docs limit, as publishing"];
+  }
+}
+
+const hostedLabel = (arrival: { repository: string; name: string; version: string }): string =>
+  `${arrival.repository}/${arrival.name} ${arrival.version}`;
+
+const releaseKey = (target: { repository: string; name: string; version: string }): string => `${target.repository}/${target.name}/${target.version}`;
+
+const millisOf = (timestamp: { seconds: number; nanos: number } | undefined): number | undefined =>
+  timestamp === undefined ? undefined : timestamp.seconds * 1000 + Math.floor(timestamp.nanos / 1e6);
+
+/** Staging directories of imports that no longer run (killed): named after their process. */
+async function removeAbandonedStaging(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = /^\.import-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || isRunning(Number(pid))) continue;
+    await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error: unknown) {
+    return error instanceof Error && 'code' in error && error.code === 'EPERM';
+  }
+}
+
+/** Why hosted entries of a bundle that is not trusted are refused. */
+function untrustedHosted(signature: BundleSignature): string {
+  const why = signature.trusted ? '' : signature.reason;
+  return `the bundle ${why}: a hosted repository's releases are vouched for by their exporter's key alone, so only a bundle signed by a trusted key carries them; add the exporter's public key to bundles.trustedKeys (or pass --trust-key)`;
+}
+
+/** A release that is here with other bytes is never overwritten. */
+function conflict(target: { repository: string; name: string; version: string }, here: Buffer, bundle: Buffer): string {
+  return `${hostedLabel(target)} is here already with other bytes (tarball SHA-256 ${here.toString('hex')} here, ${bundle.toString('hex')} in the bundle); a published release is never overwritten: keep this one, or revert it here (within hosted.${target.repository}.replaceWindowSeconds) and import again`;
+}

@@ -22,22 +22,24 @@ export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024;
 /** A 4096-bit RSA signature is 700 characters of base64; this leaves room for any key hexproxy accepts. */
 export const MAX_MANIFEST_SIGNATURE_BYTES = 16 * 1024;
 
-export const BUNDLE_ENTRY_KINDS = ['registry', 'tarball', 'installs'] as const;
+export const BUNDLE_ENTRY_KINDS = ['registry', 'tarball', 'installs', 'hosted'] as const;
 export type BundleEntryKind = (typeof BUNDLE_ENTRY_KINDS)[number];
 
 export interface BundleEntry {
   /**
    * "registry/names", "registry/versions", "registry/packages/NAME", "tarballs/NAME-VERSION.tar",
-   * the same under "repos/ORG/" for organization ORG, or "installs/PATH".
+   * the same under "repos/ORG/" for organization ORG, "installs/PATH", or for hosted
+   * repository REPO "hosted/REPO/registry/packages/NAME", "hosted/REPO/releases/NAME-VERSION.json",
+   * "hosted/REPO/tarballs/NAME-VERSION.tar" and "hosted/REPO/docs/NAME-VERSION.tar.gz".
    */
   path: string;
   size: number;
   /** Lowercase hex SHA-256 of the entry's bytes. */
   sha256: string;
   kind: BundleEntryKind;
-  /** The package, for "registry/packages/NAME" and tarballs. */
+  /** The package, for "registry/packages/NAME", tarballs and hosted entries. */
   name?: string;
-  /** The release, for tarballs. */
+  /** The release, for tarballs and a hosted release's entries. */
   version?: string;
   /**
    * Format 2, registry files and installs lists only: when the exporter last had upstream's
@@ -66,7 +68,16 @@ export type EntryTarget =
   | { kind: 'registry'; resource: RegistryResource; organization?: string }
   | { kind: 'tarball'; name: string; version: string; organization?: string }
   /** `path` is relative to /installs/; `what` is never "unknown". */
-  | { kind: 'installs'; path: string; what: Exclude<InstallsPath, { kind: 'unknown' }> };
+  | { kind: 'installs'; path: string; what: Exclude<InstallsPath, { kind: 'unknown' }> }
+  | HostedTarget;
+
+/**
+ * A hosted repository's entry (hexproxy's own packages, not upstream's): a package's registry
+ * file as the exporter built and signed it, and per release its facts (.json), tarball and docs.
+ */
+export type HostedTarget =
+  | { kind: 'hosted'; repository: string; what: 'registry'; name: string }
+  | { kind: 'hosted'; repository: string; what: 'release' | 'tarball' | 'docs'; name: string; version: string };
 
 const isoDate = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO 8601 date');
 /** Exactly as Date.prototype.toISOString writes it, so that times compare to the millisecond. */
@@ -189,7 +200,31 @@ export function checkManifest(head: Record<string, unknown>, source: string): Bu
       `lists installs entry ${manifest.entries[lateList]?.path ?? ''} after a build; build lists and their .signed files must come before builds`,
     );
   }
+  const lateHosted = lateHostedEntry(manifest.entries);
+  if (lateHosted !== undefined) throw refuse(lateHosted);
   return manifest;
+}
+
+/**
+ * A hosted release is checked against its package's registry file, and its tarball and docs
+ * against its facts, in one pass: why an entry comes before what it is checked against.
+ */
+function lateHostedEntry(entries: readonly BundleEntry[]): string | undefined {
+  const firstAt = new Map<string, number>();
+  entries.forEach((entry, at) => {
+    const target = entry.kind === 'hosted' ? hostedTargetOf(entry.path) : undefined;
+    if (target && (target.what === 'registry' || target.what === 'release') && !firstAt.has(entry.path)) firstAt.set(entry.path, at);
+  });
+  for (const [at, entry] of entries.entries()) {
+    const target = entry.kind === 'hosted' ? hostedTargetOf(entry.path) : undefined;
+    if (!target || target.what === 'registry') continue;
+    const registry = hostedEntryPath({ kind: 'hosted', repository: target.repository, what: 'registry', name: target.name });
+    if ((firstAt.get(registry) ?? -1) > at) return `lists ${entry.path} before ${registry}; a package's registry file must come before its releases`;
+    if (target.what === 'release') continue;
+    const facts = hostedEntryPath({ ...target, what: 'release' });
+    if ((firstAt.get(facts) ?? -1) > at) return `lists ${entry.path} before ${facts}; a release's facts must come before its tarball and docs`;
+  }
+  return undefined;
 }
 
 export function serializeManifest(manifest: BundleManifest): Buffer {
@@ -202,6 +237,7 @@ export const ORGANIZATION_NAME = /^[a-z0-9_]{1,128}$/;
 /** The target of one of the path shapes, or undefined for anything else. */
 export function parseEntryPath(path: string): EntryTarget | undefined {
   if (path.startsWith('installs/')) return installsTargetOf(path);
+  if (path.startsWith('hosted/')) return hostedTargetOf(path);
   const org = /^repos\/([^/]+)\/(.*)$/.exec(path);
   if (org) {
     const organization = org[1] as string;
@@ -225,6 +261,18 @@ function repositoryTargetOf(path: string): Extract<EntryTarget, { kind: 'registr
   return parsed ? { kind: 'tarball', ...parsed } : undefined;
 }
 
+/** "hosted/REPO/…": a hosted repository's package file, or a release's facts, tarball or docs. */
+function hostedTargetOf(path: string): HostedTarget | undefined {
+  const parts = /^hosted\/([^/]+)\/(registry\/packages|releases|tarballs|docs)\/([^/]+)$/.exec(path);
+  const [, repository = '', folder = '', file = ''] = parts ?? [];
+  if (!parts || !ORGANIZATION_NAME.test(repository)) return undefined;
+  if (folder === 'registry/packages') return isPackageName(file) ? { kind: 'hosted', repository, what: 'registry', name: file } : undefined;
+  const suffix = { releases: '.json', tarballs: '.tar', docs: '.tar.gz' }[folder] ?? '';
+  const what = ({ releases: 'release', tarballs: 'tarball', docs: 'docs' } as const)[folder as 'releases' | 'tarballs' | 'docs'];
+  const release = file.endsWith(suffix) ? splitRelease(file.slice(0, -suffix.length)) : undefined;
+  return release && { kind: 'hosted', repository, what, ...release };
+}
+
 function isListOrSignature(path: string): boolean {
   const kind = installsTargetOf(path)?.what.kind;
   return kind === 'list' || kind === 'signature';
@@ -241,8 +289,24 @@ function installsTargetOf(path: string): Extract<EntryTarget, { kind: 'installs'
 
 export function entryPathOf(target: EntryTarget): string {
   if (target.kind === 'installs') return `installs/${target.path}`;
+  if (target.kind === 'hosted') return hostedEntryPath(target);
   const prefix = target.organization === undefined ? '' : `repos/${target.organization}/`;
   return prefix + (target.kind === 'registry' ? `registry/${resourcePath(target.resource)}` : `tarballs/${target.name}-${target.version}.tar`);
+}
+
+/** Where a hosted repository's entry is in a bundle. */
+export function hostedEntryPath(target: HostedTarget): string {
+  const base = `hosted/${target.repository}/`;
+  switch (target.what) {
+    case 'registry':
+      return `${base}registry/packages/${target.name}`;
+    case 'release':
+      return `${base}releases/${target.name}-${target.version}.json`;
+    case 'tarball':
+      return `${base}tarballs/${target.name}-${target.version}.tar`;
+    case 'docs':
+      return `${base}docs/${target.name}-${target.version}.tar.gz`;
+  }
 }
 
 /** Why an entry's path, kind, name and version do not fit together, or its target. */
@@ -251,16 +315,22 @@ export function checkEntry(entry: BundleEntry): { target: EntryTarget } | { prob
   if (!target)
     return {
       problem:
-        'is not a bundle path (registry/names, registry/versions, registry/packages/NAME, tarballs/NAME-VERSION.tar with a valid name and version, the same under repos/ORG/ for an organization, or installs/PATH for a build list, its .signed file or a build)',
+        'is not a bundle path (registry/names, registry/versions, registry/packages/NAME, tarballs/NAME-VERSION.tar with a valid name and version, the same under repos/ORG/ for an organization, installs/PATH for a build list, its .signed file or a build, or hosted/REPO/registry/packages/NAME, hosted/REPO/releases/NAME-VERSION.json, hosted/REPO/tarballs/NAME-VERSION.tar or hosted/REPO/docs/NAME-VERSION.tar.gz)',
     };
-  if (target.kind !== entry.kind)
-    return {
-      problem: `is listed as kind "${entry.kind}" but its path names ${target.kind === 'registry' ? 'a registry file' : target.kind === 'tarball' ? 'a tarball' : 'an installs file'}`,
-    };
+  if (target.kind !== entry.kind) {
+    const named = { registry: 'a registry file', tarball: 'a tarball', installs: 'an installs file', hosted: "a hosted repository's file" }[
+      target.kind
+    ];
+    return { problem: `is listed as kind "${entry.kind}" but its path names ${named}` };
+  }
   const name =
-    target.kind === 'tarball' ? target.name : target.kind === 'registry' && target.resource.kind === 'package' ? target.resource.name : undefined;
+    target.kind === 'tarball' || target.kind === 'hosted'
+      ? target.name
+      : target.kind === 'registry' && target.resource.kind === 'package'
+        ? target.resource.name
+        : undefined;
   if (entry.name !== undefined && entry.name !== name) return { problem: `is listed with name "${entry.name}", which its path does not carry` };
-  const version = target.kind === 'tarball' ? target.version : undefined;
+  const version = target.kind === 'tarball' || (target.kind === 'hosted' && target.what !== 'registry') ? target.version : undefined;
   if (entry.version !== undefined && entry.version !== version)
     return { problem: `is listed with version "${entry.version}", which its path does not carry` };
   return { target };

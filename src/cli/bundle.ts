@@ -30,6 +30,8 @@ export function exportCommand(): Command {
           'Either way, every cached /installs file (build lists, .signed files, Hex and rebar3 builds) is included, so that the ' +
           'other side can bootstrap Hex and rebar3; --no-installs leaves them out.\n' +
           'With --since, only what an earlier bundle does not hold, or what was fetched after a time.\n' +
+          'Hosted repositories (config hosted) go too, every release with its registry file, facts, tarball and docs (hosted/REPO/ in the bundle): ' +
+          '--hosted-only writes only them, a backup to restore with `hexproxy import`; --no-hosted leaves them out.\n' +
           "The manifest is signed with hexproxy's key and says when upstream last vouched for each registry file: an importer " +
           'that trusts the key (bundles.trustedKeys) lets later files replace earlier ones, and never the other way round.',
       ),
@@ -46,6 +48,8 @@ export function exportCommand(): Command {
     .option('--with-optional', 'with specs: also optional dependencies')
     .option('--since <bundle-or-time>', 'leave out what this earlier bundle holds, or what was fetched before this ISO time')
     .option('--no-installs', 'leave out the cached /installs files (build lists and Hex/rebar3 builds)')
+    .option('--hosted-only', 'only the hosted repositories (every release published here): a backup, restored with hexproxy import')
+    .option('--no-hosted', 'leave the hosted repositories out (for an importer older than hosted repositories)')
     .option('--concurrency <n>', 'parallel fetches when pre-warming', positiveInteger('--concurrency'), 8)
     .action(async (specs: string[], options: CommandOptions) => {
       const config = configFrom(options);
@@ -53,12 +57,28 @@ export function exportCommand(): Command {
       const rebarLocks = (options['rebarLock'] as string[] | undefined) ?? [];
       const since = await parseSince(options['since']);
       const concurrency = Number(options['concurrency']);
-      await withHexproxy(config, async ({ index, blobs, repositories, log, keys, installsKey }) => {
+      const hostedOnly = options['hostedOnly'] === true;
+      const withSpecs = specs.length > 0 || mixLocks.length > 0 || rebarLocks.length > 0;
+      if (hostedOnly && (withSpecs || options['hosted'] === false || since))
+        throw new BadRequestError(
+          '--hosted-only exports every release of the hosted repositories: it takes no specs, lock files, --since or --no-hosted',
+        );
+      await withHexproxy(config, async ({ index, blobs, repositories, log, keys, installsKey, hosted: hostedStore }) => {
         const publicRepository = config.upstream.repository;
         const repos = parseRepoOption(options['repo'] as string[] | undefined, servedRepositories(repositories, publicRepository));
-        let select: Parameters<typeof exportBundle>[0]['select'] = { all: true, repositories: repos ?? [...repositories.keys()] };
+        // Hosted repositories are data of their own: exported from their store, not the cache.
+        const isHosted = (repo: string): boolean => hostedStore?.hosts(repo) === true;
+        const chosen = repos ?? [...repositories.keys()];
+        const hostedRepos = options['hosted'] === false ? [] : chosen.filter(isHosted);
+        if (hostedOnly && hostedRepos.length === 0)
+          throw new BadRequestError('--hosted-only: hexproxy hosts no repository to export (config key hosted)');
+        let select: Parameters<typeof exportBundle>[0]['select'] = {
+          all: true,
+          repositories: hostedOnly ? [] : chosen.filter((repo) => !isHosted(repo)),
+        };
+        let hostedReleases: { repo: string; name: string; version: string }[] | undefined;
         let failedBefore = false;
-        if (specs.length > 0 || mixLocks.length > 0 || rebarLocks.length > 0) {
+        if (withSpecs) {
           const plan = await planPrewarm(
             { mixLocks, rebarLocks, specs, withOptional: options['withOptional'] === true, concurrency, ...(repos && { repos }) },
             { repositories, publicRepository },
@@ -76,7 +96,9 @@ export function exportCommand(): Command {
             printFetchSummary(fetched, plan, publicRepository, process.stderr);
             failedBefore = true;
           }
-          select = { releases: [...fetched.fetched, ...fetched.cached].map(({ repo, name, version }) => ({ repo, name, version })) };
+          const releases = [...fetched.fetched, ...fetched.cached].map(({ repo, name, version }) => ({ repo, name, version }));
+          select = { releases: releases.filter((release) => !isHosted(release.repo)) };
+          hostedReleases = releases.filter((release) => isHosted(release.repo));
         }
         const progress = lazyProgress('export');
         const summary = await exportBundle({
@@ -87,7 +109,11 @@ export function exportCommand(): Command {
           upstreamUrl: config.upstream.url,
           select,
           log,
-          installs: options['installs'] !== false,
+          installs: !hostedOnly && options['installs'] !== false,
+          ...(hostedStore &&
+            hostedRepos.length > 0 && {
+              hosted: { source: hostedStore, repositories: hostedRepos, ...(hostedReleases && { releases: hostedReleases }) },
+            }),
           signingKey: keys.privateKey,
           installsKey,
           ...(since && { since }),
@@ -99,6 +125,7 @@ export function exportCommand(): Command {
           `registry files: ${summary.registryFiles}`,
           `tarballs:       ${summary.tarballs}`,
           `installs files: ${summary.installsFiles}`,
+          `hosted releases: ${summary.hostedReleases}${hostedRepos.length > 0 ? ` (of ${hostedRepos.join(', ')})` : ''}`,
           `repositories:   ${summary.repositories.join(', ') || 'none'}`,
           `signed by:      ${keys.fingerprint} (the importing side trusts ${keys.publicKeyFile} in bundles.trustedKeys)`,
         ];
@@ -123,7 +150,10 @@ export function importCommand(): Command {
           'and says upstream vouched for it later; other bundles only fill gaps. ' +
           'Files of an organization (repos/ORG/ in the bundle) need organizations.ORG configured here: they are verified with its key and cached in its namespace; ' +
           'a bundle holding files of an organization not configured imports nothing (or, with --skip-bad, everything else). ' +
-          'Imported tarballs are pinned against eviction unless --no-pin.',
+          'Imported tarballs are pinned against eviction unless --no-pin. ' +
+          "Hosted repositories' releases (hosted/REPO/ in the bundle) need hosted.REPO configured here and a bundle signed by a trusted key: their registry files " +
+          "verify with the exporter's key, each tarball against them; they are added to the hosted repository of the same name, and a release that is here " +
+          'with other bytes is refused, never overwritten.',
       ),
   )
     .argument('<bundle>', 'the bundle file')
@@ -133,11 +163,13 @@ export function importCommand(): Command {
     .action(async (file: string, options: CommandOptions) => {
       const config = configFrom(options);
       const trustedKeys = trustedKeysOf(config, (options['trustKey'] as string[] | undefined) ?? []);
-      await withHexproxy(config, async ({ index, blobs, upstreamKey, installsKey, keys, log, repositories }) => {
+      await withHexproxy(config, async ({ index, blobs, upstreamKey, installsKey, keys, log, repositories, hosted }) => {
         const progress = lazyProgress('import');
         // Each organization's files verify with its own configured key, into its own namespace.
         const organizations = new Map(
-          [...repositories].filter(([name]) => name !== config.upstream.repository).map(([name, { registryKey }]) => [name, registryKey]),
+          [...repositories]
+            .filter(([name]) => name !== config.upstream.repository && hosted?.hosts(name) !== true)
+            .map(([name, { registryKey }]) => [name, registryKey]),
         );
         const summary = await importBundle({
           file,
@@ -153,6 +185,8 @@ export function importCommand(): Command {
           maxTarballBytes: config.cache.maxTarballBytes,
           skipBad: options['skipBad'] === true,
           pin: options['pin'] !== false,
+          ...(hosted && { hosted }),
+          stagingDir: config.dataDir,
           onProgress: ({ path, total }) => progress.item(path, 'checked', total),
         });
         progress.done();
@@ -183,6 +217,9 @@ function importReport(summary: ImportSummary): string {
     `kept cached:     ${summary.keptCached.length}`,
     `refused:         ${summary.refused.length}`,
   ];
+  if (summary.hosted.imported.length > 0 || summary.hosted.present.length > 0) {
+    lines.push(`hosted releases: ${summary.hosted.imported.length} imported, ${summary.hosted.present.length} already here`);
+  }
   for (const kept of summary.keptCached.slice(0, KEPT_LISTED)) lines.push(`  KEPT ${kept.path}: ${kept.reason}`);
   if (summary.keptCached.length > KEPT_LISTED) lines.push(`  … and ${summary.keptCached.length - KEPT_LISTED} more kept`);
   for (const refused of summary.refused) lines.push(`  REFUSED ${refused.path}: ${refused.reason}`);

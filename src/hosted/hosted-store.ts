@@ -14,7 +14,7 @@ import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:c
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { BadRequestError, HexproxyError, NotFoundError, PackageDependedOnError, StorageError, errorMessage } from '../errors.js';
+import { BadRequestError, HexproxyError, NotFoundError, PackageDependedOnError, ReleaseExistsError, StorageError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openRegistryFile } from '../registry/registry-file.js';
 import { isPackageName, isVersion, resourceAt } from '../registry/resource.js';
@@ -106,6 +106,17 @@ export interface HostedPackageSummary {
   latestVersion: string;
   /** The latest release's metadata (description, licenses, links). */
   metadata: ReleaseMetadata;
+}
+
+/** What an import knows of a release besides its tarball (src/bundle/hosted-entries.ts). */
+export interface ImportedReleaseFacts {
+  /** The name of the token that published it where it comes from. */
+  publisher: string;
+  /** Milliseconds since the epoch, as there. */
+  publishedAt: number;
+  updatedAt: number;
+  retirement: Retirement | undefined;
+  docs?: { bytes: Buffer; publishedAt: number } | undefined;
 }
 
 export interface PublishResult {
@@ -401,6 +412,90 @@ export class HostedStore {
       this.changed(repo);
       await this.discard(previous);
       return true;
+    });
+  }
+
+  // ---- Imports (hexproxy import of a bundle or backup: src/bundle/) ---------------------
+
+  /**
+   * Adds a release as another hexproxy (or a backup of this one) had it: its publisher,
+   * times, retirement and docs, checked by the importer. Durable and atomic as a publish:
+   * the tarball and docs are staged, then one transaction writes the rows and rebuilds the
+   * package's file, /names and /versions. 'present': the release is here with the same
+   * tarball, and nothing changes. ReleaseExistsError: it is here with other bytes, and it
+   * stays (a published release is never overwritten). No replace window applies.
+   */
+  async importRelease(repo: string, release: ValidatedRelease, facts: ImportedReleaseFacts): Promise<'imported' | 'present'> {
+    this.settingsOf(repo);
+    checkRelease(release);
+    if (facts.retirement && !RETIREMENT_REASONS.includes(facts.retirement.reason)) {
+      throw new BadRequestError(`"${String(facts.retirement.reason)}" is not a retirement reason (${RETIREMENT_REASONS.join(', ')})`);
+    }
+    const { name, version } = release;
+    return this.queue.run(packageKey(repo, name), async () => {
+      const here = (existing: ReleaseRecord | undefined): 'present' | undefined => {
+        if (!existing) return undefined;
+        if (existing.outer_checksum.equals(release.outerChecksum)) return 'present';
+        throw new ReleaseExistsError(
+          `${label(repo, name, version)} is here already with another tarball (SHA-256 ${existing.outer_checksum.toString('hex')}, not ${release.outerChecksum.toString('hex')}); a published release is never overwritten by an import`,
+        );
+      };
+      if (here(this.statements.findRelease.get(repo, name, version))) return 'present';
+      const key = blobKey(repo, 'tarballs', `${name}-${version}`, '.tar');
+      const docsKey = facts.docs && blobKey(repo, 'docs', `${name}-${version}`, '.tar.gz');
+      let committed = false;
+      let inserted = false;
+      try {
+        await this.stage(key, release.tarball);
+        if (docsKey && facts.docs) await this.stage(docsKey, facts.docs.bytes);
+        this.write(() => {
+          if (here(this.statements.findRelease.get(repo, name, version))) return;
+          const pkg = this.statements.findPackage.get(repo, name);
+          if (!pkg) this.statements.insertPackage.run(repo, name, facts.publishedAt, Math.max(facts.updatedAt, facts.publishedAt));
+          else if (facts.updatedAt > pkg.updated_at) this.statements.touchPackage.run(facts.updatedAt, repo, name);
+          const requirements = release.requirements.map((requirement) => ({
+            ...requirement,
+            repository: requirement.repository ?? this.options.publicRepository,
+          }));
+          this.statements.insertRelease.run({
+            repo,
+            name,
+            version,
+            published_at: facts.publishedAt,
+            updated_at: facts.updatedAt,
+            publisher: facts.publisher,
+            inner_checksum: release.innerChecksum,
+            outer_checksum: release.outerChecksum,
+            size: release.tarball.length,
+            tarball_key: key,
+            requirements: JSON.stringify(requirements),
+            metadata: JSON.stringify(release.metadata),
+            metadata_config: release.metadataConfig,
+            retirement_reason: facts.retirement?.reason ?? null,
+            retirement_message: facts.retirement ? facts.retirement.message : null,
+            docs_key: docsKey ?? null,
+            docs_sha256: facts.docs ? sha256Hex(facts.docs.bytes) : null,
+            docs_size: facts.docs ? facts.docs.bytes.length : null,
+            docs_published_at: facts.docs ? facts.docs.publishedAt : null,
+          });
+          for (const requirement of requirements) {
+            if (requirement.repository === repo) this.statements.insertDependency.run(repo, requirement.name, name, version);
+          }
+          this.rebuildPackage(repo, name, this.now());
+          inserted = true;
+        });
+        committed = inserted;
+      } finally {
+        // Staged files no row names (refused, here already, or a failure) go at once.
+        for (const staged of [key, docsKey]) {
+          if (staged === undefined) continue;
+          if (!committed) await this.discard(staged);
+          this.pending.delete(staged);
+        }
+      }
+      if (!committed) return 'present';
+      this.changed(repo);
+      return 'imported';
     });
   }
 

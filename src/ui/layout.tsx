@@ -78,6 +78,7 @@ form.search button{padding:8px 16px;background:var(--accent);color:var(--accent-
 .badge.warn{background:var(--warn-bg);color:var(--warn)}
 .badge.bad{background:var(--bad-bg);color:var(--bad)}
 .badge.org{background:var(--accent);color:var(--accent-fg)}
+.badge.hosted{background:#0f6e66;color:#fff}
 .notice{border-radius:10px;padding:12px 16px;margin:14px 0;border:1px solid var(--line);background:var(--card)}
 .notice.warn{background:var(--warn-bg);border-color:transparent;color:var(--fg)}
 .notice.bad{background:var(--bad-bg);border-color:transparent}
@@ -185,7 +186,12 @@ export const CodeBlock: FC<{ id: string; text: string; label?: string }> = ({ id
   </div>
 );
 
-export const Badge: FC<{ tone?: 'ok' | 'warn' | 'bad' | 'org'; title?: string; id?: string; children?: Child }> = ({ tone, title, id, children }) => (
+export const Badge: FC<{ tone?: 'ok' | 'warn' | 'bad' | 'org' | 'hosted'; title?: string; id?: string; children?: Child }> = ({
+  tone,
+  title,
+  id,
+  children,
+}) => (
   <span class={tone ? `badge ${tone}` : 'badge'} title={title} id={id}>
     {children}
   </span>

@@ -6,6 +6,10 @@ export function packageHref(repository: string, name: string, publicRepository: 
   return version === undefined ? base : `${base}?version=${encodeURIComponent(version)}#dependencies`;
 }
 
+/** A hosted release's docs pages (/ui/docs/REPO/PKG/VERSION/), opened with the viewer's token. */
+export const docsHref = (repository: string, name: string, version: string): string =>
+  `/ui/docs/${[repository, name, version].map(encodeURIComponent).join('/')}/`;
+
 /** A page of a package's releases (from 1). */
 export function releasesPageHref(repository: string, name: string, publicRepository: string, page: number): string {
   return `${packageHref(repository, name, publicRepository)}?page=${page}#releases`;

@@ -6,6 +6,7 @@
 // view in pages/.
 import { Hono } from 'hono';
 import type { UiDependencies } from './dependencies.js';
+import { docsEntry, docsFile } from './handlers/docs.js';
 import { login } from './handlers/login.js';
 import { notFound } from './handlers/not-found.js';
 import { organizationPackagePage, publicPackagePage } from './handlers/package.js';
@@ -23,6 +24,10 @@ export function createUiRoutes(deps: UiDependencies): Hono<UiEnv> {
 
   routes.onError((error, c) => ui.errorPage(c, error));
 
+  // Docs pages below a ticket carry no credentials (their pages have an opaque origin): the
+  // ticket is checked instead, before any viewer is judged.
+  routes.get('/docs/:ticket{~[^/]+}/*', docsFile(ui));
+
   routes.use('*', async (c, next) => {
     c.set('viewer', viewerOf(deps.access, c.req.header('authorization'), addressOf(c), deps.publicRepository, ui.served));
     await next();
@@ -35,6 +40,7 @@ export function createUiRoutes(deps: UiDependencies): Hono<UiEnv> {
   routes.get('/repos/:org/packages/:name', organizationPackagePage(ui));
   routes.get('/setup', setupPage(ui));
   routes.get('/status', statusPage(ui));
+  routes.get('/docs/*', docsEntry(ui));
   routes.get('/login', login);
   routes.get('*', notFound);
 

@@ -56,3 +56,7 @@ export function baseUrlOf(header: (name: string) => string | undefined, requestU
   const proto = forwardedProto === 'http' || forwardedProto === 'https' ? forwardedProto : url.protocol === 'https:' ? 'https' : 'http';
   return `${proto}://${host}`;
 }
+
+/** Whether the viewer's token may publish to `repository` (hexproxy token create NAME --write REPO). */
+export const mayWrite = (access: Pick<AccessControl, 'mayWrite'>, viewer: Viewer, repository: string): boolean =>
+  access.mayWrite(viewer.token, repository);

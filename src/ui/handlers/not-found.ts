@@ -4,5 +4,7 @@ import type { UiHandler } from './ui-context.js';
 
 export const notFound: UiHandler = (c) => {
   if (c.req.path === '/ui/') return c.redirect('/ui', 301);
-  throw new NotFoundError(`the web UI has no page ${c.req.path}; it has /ui/packages, /ui/packages/NAME, /ui/setup and /ui/status`);
+  throw new NotFoundError(
+    `the web UI has no page ${c.req.path}; it has /ui/packages, /ui/packages/NAME, /ui/repos/REPO/packages/NAME, /ui/docs/REPO/NAME/VERSION/, /ui/setup and /ui/status`,
+  );
 };

@@ -10,6 +10,7 @@ import type { Release } from '../../registry/types.js';
 import { packagePageData } from '../package-view.js';
 import { PackagePage, type PackageView, type ReleasePolicy } from '../pages/package.js';
 import { mayRead } from '../viewer.js';
+import { hostedPackagePage } from './hosted-package.js';
 import { addressOf, type UiContext, type UiEnv, type UiHandler } from './ui-context.js';
 
 /** The public repository's package pages follow its read rule (a token that reads only an organization gets 403). */
@@ -23,12 +24,15 @@ export function publicPackagePage(ui: UiContext): UiHandler<'/packages/:name'> {
 }
 
 export function organizationPackagePage(ui: UiContext): UiHandler<'/repos/:org/packages/:name'> {
-  const { access, publicRepository, repositories } = ui.deps;
+  const { access, publicRepository, repositories, hosted } = ui.deps;
   return (c) => {
     const org = c.req.param('org');
-    if (!repositories.has(org) || org === publicRepository) throw new NotFoundError(`organization ${org} is not configured in hexproxy`);
+    const isHosted = hosted?.hosts(org) === true;
+    if (!isHosted && (!repositories.has(org) || org === publicRepository))
+      throw new NotFoundError(`organization ${org} is not configured in hexproxy`);
     // No token: 401 (the browser asks for one); a token that may not read it: 403.
     access.check(c.req.header('authorization'), addressOf(c), 'read', org);
+    if (isHosted) return hostedPackagePage(ui, c, org, c.req.param('name'));
     return packagePage(ui, c, org, c.req.param('name'));
   };
 }

@@ -9,9 +9,11 @@ import type { UiContext, UiHandler } from './ui-context.js';
 
 const PAGE_SIZE = 100;
 const MAX_SEARCH = 100;
+// Hosted packages are listed above the cached ones, by name; more are found by searching.
+const HOSTED_SHOWN = 100;
 
 export function packagesPage(ui: UiContext): UiHandler {
-  const { index, publicRepository } = ui.deps;
+  const { index, publicRepository, hosted } = ui.deps;
   return (c) => {
     const viewer = c.get('viewer');
     const search = c.req.query('q')?.trim() ?? '';
@@ -27,6 +29,10 @@ export function packagesPage(ui: UiContext): UiHandler {
       !result.packages.some((row) => row.name === lowered && row.repo === publicRepository)
         ? lowered
         : undefined;
+    const hostedRepositories = viewer.repositories.filter((repo) => hosted?.hosts(repo) === true);
+    const hostedPackages = hostedRepositories
+      .flatMap((repo) => hosted?.listPackages(repo, { search }) ?? [])
+      .sort((a, b) => compare(a.name, b.name) || compare(a.repository, b.repository));
     return ui.page(
       <PackagesPage
         chrome={ui.chromeOf(viewer)}
@@ -39,8 +45,11 @@ export function packagesPage(ui: UiContext): UiHandler {
         publicRepository={publicRepository}
         repositories={viewer.repositories}
         lookup={lookup}
+        hosted={{ repositories: hostedRepositories, packages: hostedPackages.slice(0, HOSTED_SHOWN), total: hostedPackages.length }}
         now={Date.now()}
       />,
     );
   };
 }
+
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

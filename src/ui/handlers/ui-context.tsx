@@ -7,6 +7,7 @@ import { HexproxyError } from '../../errors.js';
 import { errorResponse } from '../../http/error-response.js';
 import type { RequestVariables } from '../../http/request-context.js';
 import type { UiDependencies } from '../dependencies.js';
+import { DocsTickets, docsTicketKey } from '../docs-tickets.js';
 import { CONTENT_SECURITY_POLICY, type Chrome } from '../layout.js';
 import { ErrorPage } from '../pages/error.js';
 import type { Viewer } from '../viewer.js';
@@ -25,6 +26,8 @@ export interface UiContext {
   page(element: JSX.Element, status?: number, headers?: Record<string, string>): Promise<Response>;
   /** The HTML twin of errorResponse: same status, headers, log line and error record. */
   errorPage(c: Context<UiEnv>, error: unknown, message?: string): Promise<Response>;
+  /** Issues and checks the tickets docs pages are opened with (docs-tickets.ts). */
+  docsTickets: DocsTickets;
 }
 
 export function createUiContext(deps: UiDependencies): UiContext {
@@ -63,7 +66,7 @@ export function createUiContext(deps: UiDependencies): UiContext {
     return page(<ErrorPage chrome={chromeOf(c.get('viewer'))} status={text.status} code={code} message={shown} />, text.status, headers);
   };
 
-  return { deps, served, chromeOf, page, errorPage };
+  return { deps, served, chromeOf, page, errorPage, docsTickets: new DocsTickets(docsTicketKey(deps.keys.privateKey)) };
 }
 
 /** The client's address, as the request context found it (src/http/client-address.ts). */

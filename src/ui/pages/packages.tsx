@@ -1,5 +1,6 @@
 // Packages: what is cached (tarballs grouped by package), searchable, with sizes, hits and last use.
 import type { FC } from 'hono/jsx';
+import type { HostedPackageSummary } from '../../hosted/hosted-store.js';
 import type { CachedPackageRow, CachedPackageSort } from '../../store/cache-index.js';
 import { formatBytes } from '../../util/format-bytes.js';
 import { formatAgo, formatCount, formatTime, isoTime } from '../format.js';
@@ -19,13 +20,15 @@ export interface PackagesPageProps {
   repositories: string[];
   /** A package name the search could be looked up as upstream, when it is not cached. */
   lookup: string | undefined;
+  /** The hosted repositories the viewer may read, and their packages that match the search (a bounded number). */
+  hosted: { repositories: string[]; packages: HostedPackageSummary[]; total: number };
   now: number;
 }
 
 export const SORTS: Record<CachedPackageSort, string> = { name: 'Name', hits: 'Most hits', size: 'Largest', recent: 'Recently used' };
 
 export const PackagesPage: FC<PackagesPageProps> = (props) => {
-  const { chrome, search, sort, page, pageSize, total, packages, publicRepository, repositories, lookup, now } = props;
+  const { chrome, search, sort, page, pageSize, total, packages, publicRepository, repositories, lookup, hosted, now } = props;
   const pages = Math.max(1, Math.ceil(total.packages / pageSize));
   const link = (target: number): string =>
     `/ui/packages${queryString({ q: search, sort: sort === 'name' ? undefined : sort, page: target > 1 ? target : undefined })}`;
@@ -61,6 +64,8 @@ export const PackagesPage: FC<PackagesPageProps> = (props) => {
         </select>
         <button type="submit">Search</button>
       </form>
+      {hosted.repositories.length > 0 ? <HostedPackages hosted={hosted} search={search} publicRepository={publicRepository} now={now} /> : null}
+      {hosted.repositories.length > 0 ? <h2 id="cached">Cached from upstream</h2> : null}
       {lookup !== undefined ? (
         <p class="muted">
           Not cached yet?{' '}
@@ -150,3 +155,78 @@ export const PackagesPage: FC<PackagesPageProps> = (props) => {
     </Layout>
   );
 };
+
+/** What was published to the hosted repositories the viewer may read: data, never evicted. */
+const HostedPackages: FC<{ hosted: PackagesPageProps['hosted']; search: string; publicRepository: string; now: number }> = ({
+  hosted,
+  search,
+  publicRepository,
+  now,
+}) => (
+  <>
+    <h2 id="hosted">Hosted packages</h2>
+    <p class="muted">
+      Published to this hexproxy, in {hosted.repositories.join(', ')}: {formatCount(hosted.total)} {hosted.total === 1 ? 'package' : 'packages'}
+      {search !== '' ? (
+        <>
+          {' '}
+          matching <strong>“{search}”</strong>
+        </>
+      ) : null}
+      {hosted.packages.length < hosted.total ? <>, the first {formatCount(hosted.packages.length)} by name</> : null}.
+    </p>
+    {hosted.packages.length === 0 ? (
+      <div class="notice">
+        {search !== '' ? (
+          <>
+            No hosted package matches <strong>“{search}”</strong>.
+          </>
+        ) : (
+          <>
+            Nothing is published yet. A token made with <code>--write</code> publishes with <code>mix hex.publish</code> or{' '}
+            <code>rebar3 hex publish</code> (see <a href="/ui/setup#publish">Set me up</a>).
+          </>
+        )}
+      </div>
+    ) : (
+      <div class="table-wrap">
+        <table id="hosted-packages">
+          <thead>
+            <tr>
+              <th>Package</th>
+              <th>Repository</th>
+              <th>Latest</th>
+              <th class="num">Releases</th>
+              <th>Description</th>
+              <th>Updated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {hosted.packages.map((row) => (
+              <tr data-package={row.name} data-repo={row.repository} data-hosted="yes">
+                <td>
+                  <a href={packageHref(row.repository, row.name, publicRepository)}>
+                    <strong>{row.name}</strong>
+                  </a>
+                </td>
+                <td>
+                  <Badge tone="hosted" title="published to this hexproxy">
+                    hosted: {row.repository}
+                  </Badge>
+                </td>
+                <td class="nowrap">{row.latestVersion}</td>
+                <td class="num">{formatCount(row.versions.length)}</td>
+                <td>{row.metadata.description.length > 140 ? `${row.metadata.description.slice(0, 139)}…` : row.metadata.description}</td>
+                <td class="nowrap">
+                  <time datetime={isoTime(row.updatedAt)} title={formatTime(row.updatedAt)}>
+                    {formatAgo(row.updatedAt, now)}
+                  </time>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    )}
+  </>
+);

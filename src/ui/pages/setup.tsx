@@ -4,17 +4,22 @@
 import type { FC } from 'hono/jsx';
 import {
   TOKEN_PLACEHOLDER,
+  TOKEN_VARIABLE,
+  hexApiUrl,
   keyDownload,
   keyFingerprint,
   mixBuilds,
   mixMirror,
+  mixPublish,
   mixRepoSet,
   mixSetup,
   netrcEntry,
+  publishEnvironment,
   rebar3Cdn,
   rebar3Config,
   rebar3Mirror,
   rebar3MirrorConfig,
+  rebar3Publish,
 } from '../../clients/snippets.js';
 import { CodeBlock, Layout, type Chrome } from '../layout.js';
 
@@ -30,6 +35,10 @@ export interface SetupPageProps {
   organizations: string[];
   /** A policy filters the public repository: the pass-through view refuses its registry files. */
   policyApplies: boolean;
+  /** Hosted repositories this viewer may read (among `organizations`). */
+  hosted: string[];
+  /** Hosted repositories this viewer may publish to (its token's --write). */
+  writable: string[];
 }
 
 /** Why /mirror is not offered while a policy is in force. */
@@ -50,6 +59,8 @@ export const SetupPage: FC<SetupPageProps> = ({
   tokenRequired,
   organizations,
   policyApplies,
+  hosted,
+  writable,
 }) => {
   const withToken = tokenRequired || organizations.length > 0;
   const keyUrl = `${baseUrl}/public_key`;
@@ -167,6 +178,57 @@ export const SetupPage: FC<SetupPageProps> = ({
           <CodeBlock id="rebar3-mirror" text={rebar3Mirror(baseUrl)} />
         </>
       )}
+      {hosted.length > 0 ? <Publish baseUrl={baseUrl} publicRepository={publicRepository} hosted={hosted} writable={writable} /> : null}
     </Layout>
   );
 };
+
+/** Publishing to the hosted repositories: the commands for those the viewer may write, else what it takes. */
+const Publish: FC<{ baseUrl: string; publicRepository: string; hosted: string[]; writable: string[] }> = ({
+  baseUrl,
+  publicRepository,
+  hosted,
+  writable,
+}) => (
+  <>
+    <h2 id="publish">Publish to hexproxy</h2>
+    <p>
+      hexproxy hosts{' '}
+      {hosted.map((repo, index) => (
+        <>
+          {index > 0 ? ', ' : null}
+          <code>{repo}</code>
+        </>
+      ))}
+      : packages published there are served at <code>/repos/NAME</code> like an organization's, and shown here with their docs.
+    </p>
+    {writable.length === 0 ? (
+      <p class="muted" id="publish-needs-write">
+        Publishing needs a token with the write right (<code>hexproxy token create NAME --write REPO</code>); sign in with one to see the commands.
+      </p>
+    ) : (
+      <>
+        <p>
+          Your token may publish to{' '}
+          {writable.map((repo, index) => (
+            <>
+              {index > 0 ? ', ' : null}
+              <code>{repo}</code>
+            </>
+          ))}
+          . Mix and rebar3 send publishing calls to the Hex API at <code id="hex-api-url">{hexApiUrl(baseUrl)}</code>, with the token (in{' '}
+          <code>${TOKEN_VARIABLE}</code>) as the key:
+        </p>
+        <CodeBlock id="publish-env" text={publishEnvironment(baseUrl)} />
+        <h3>Mix</h3>
+        <p>The package and its docs, as with hex.pm:</p>
+        <CodeBlock id="publish-mix" text={writable.map(mixPublish).join('\n')} />
+        <h3>rebar3</h3>
+        <p>
+          With the <code>{`${publicRepository}:REPO`}</code> entries of the config above in rebar3's global config:
+        </p>
+        <CodeBlock id="publish-rebar3" text={writable.map((repo) => rebar3Publish(publicRepository, repo)).join('\n')} />
+      </>
+    )}
+  </>
+);
