@@ -6,6 +6,7 @@ import type { ActivePolicy } from '../policy/active-policy.js';
 import type { ClientUsage } from './client-usage.js';
 import { mirrorSource, type MirrorShared, type MirrorSpec } from './mirror-source.js';
 import { PolicyView } from './policy-view.js';
+import { MergedRoot, type MergedMember } from './merged-root.js';
 import type { Repository, RepositorySource } from './repository.js';
 import { ServedRepository } from './served-repository.js';
 
@@ -13,6 +14,11 @@ import { ServedRepository } from './served-repository.js';
 export type RepositorySpec = MirrorSpec & {
   /** Bound of the policy's filtered package files kept in memory. */
   policyMemoryBytes: number;
+  /**
+   * Hosted repositories whose packages its re-signed view serves as its own (the public
+   * repository's, hosted.NAME.merge), in config order; the policy then filters that view.
+   */
+  merge?: readonly MergedMember[];
 };
 
 export interface RepositoryShared extends MirrorShared {
@@ -26,16 +32,20 @@ export interface RepositoryShared extends MirrorShared {
 
 export function createRepository(spec: RepositorySpec, shared: RepositoryShared): Repository {
   const source = sourceOf(spec, shared);
+  const merged =
+    spec.merge && spec.merge.length > 0
+      ? new MergedRoot({ source, members: spec.merge, signingKey: shared.signingKey, log: shared.log, memoryMaxBytes: spec.policyMemoryBytes })
+      : undefined;
   const view = new PolicyView({
     repo: source.name,
-    registry: source.registry,
+    registry: merged?.registry ?? source.registry,
     policy: shared.policy,
     signingKey: shared.signingKey,
     log: shared.log,
     memoryMaxBytes: spec.policyMemoryBytes,
     indexMaxAgeMs: shared.policyIndexMaxAgeMs,
   });
-  return new ServedRepository(source, { view, usage: shared.usage, publicKeyPem: shared.publicKeyPem });
+  return new ServedRepository(source, { view, usage: shared.usage, publicKeyPem: shared.publicKeyPem, ...(merged && { merged }) });
 }
 
 function sourceOf(spec: RepositorySpec, shared: RepositoryShared): RepositorySource {
