@@ -1,5 +1,5 @@
 // The one place that wires hexproxy together: config in, a running service out.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -18,6 +18,7 @@ import { HitLookup } from './http/hit.js';
 import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
+import { HostedStore } from './hosted/hosted-store.js';
 import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
 import { readPublicKeyFile } from './keys/public-key-file.js';
 import type { Logger } from './log.js';
@@ -50,8 +51,13 @@ export interface Hexproxy {
   upstreamKey: KeyObject;
   /** The builds server's key (installs.publicKey): build lists must verify with it. */
   installsKey: KeyObject;
-  /** Every repository served, by hexproxy's name for it: the public one first, then the organizations in config order. */
+  /** Every repository served, by hexproxy's name for it: the public one first, then the organizations, then the hosted repositories, in config order. */
   repositories: ReadonlyMap<string, Repository>;
+  /**
+   * The hosted repositories' store (DATA_DIR/hosted): what publishing writes to. Undefined
+   * when none is configured and none was ever (no DATA_DIR/hosted/hosted.db).
+   */
+  hosted: HostedStore | undefined;
   installs: InstallsMirror;
   evictor: CacheEvictor;
   http: ReturnType<typeof createHttpApp>;
@@ -108,6 +114,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     log.info({ privateKey: keys.privateKeyFile, publicKey: keys.publicKeyFile, fingerprint: keys.fingerprint }, 'generated a new signing key pair');
   const blobs = await FsBlobStore.create(config.dataDir);
   const index = new CacheIndex(join(config.dataDir, 'hexproxy.db'));
+  const hosted = await openHostedStore(config, keys.privateKey, log, options.clock);
   const health = new UpstreamHealth(log, config.upstream.url, config.upstream.cooldownSeconds * 1000);
   // Filled below; the metrics read it when scraped.
   const repositories = new Map<string, Repository>();
@@ -132,7 +139,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     maxTarballBytes: config.cache.maxTarballBytes,
     policyIndexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
   };
-  for (const spec of repositorySpecs(config, clients, upstreamKey, organizationKeys)) repositories.set(spec.name, createRepository(spec, shared));
+  for (const spec of repositorySpecs(config, clients, upstreamKey, organizationKeys, hosted))
+    repositories.set(spec.name, createRepository(spec, shared));
   const installs = new InstallsMirror({
     upstream: clients.builds,
     index,
@@ -196,6 +204,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     upstreamKey,
     installsKey,
     repositories,
+    hosted,
     installs,
     evictor,
     http,
@@ -218,6 +227,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
         usage.stop();
         for (const client of clients.all) await client.close();
         index.close();
+        hosted?.close();
       })();
       return closing;
     },
@@ -325,15 +335,39 @@ function createUpstreamClients(config: Readonly<Config>, log: Logger, health: Up
 }
 
 /**
+ * The hosted repositories' store, when any is configured or one was (its database exists:
+ * `cache verify` still checks what it holds). Apart from the cache: DATA_DIR/hosted.
+ */
+async function openHostedStore(
+  config: Readonly<Config>,
+  signingKey: KeyObject,
+  log: Logger,
+  clock: Clock | undefined,
+): Promise<HostedStore | undefined> {
+  const dir = join(config.dataDir, 'hosted');
+  if (Object.keys(config.hosted).length === 0 && !existsSync(join(dir, 'hosted.db'))) return undefined;
+  return HostedStore.open({
+    dir,
+    repositories: config.hosted,
+    signingKey,
+    publicRepository: config.upstream.repository,
+    log,
+    ...(clock && { now: clock }),
+  });
+}
+
+/**
  * The repositories served: the public one, then each organization with its own upstream
  * path and credentials, key, cache namespace (the repo column and blob keys) and smaller
- * in-memory bounds; private tarballs are not kept in memory.
+ * in-memory bounds; private tarballs are not kept in memory. Then the hosted repositories,
+ * served from the hosted store.
  */
 function repositorySpecs(
   config: Readonly<Config>,
   clients: UpstreamClients,
   upstreamKey: KeyObject,
   organizationKeys: ReadonlyMap<string, KeyObject>,
+  hosted: HostedStore | undefined,
 ): RepositorySpec[] {
   const { memoryMaxBytes } = config.cache;
   const organizations = [...clients.organizations].map(([name, client]): RepositorySpec => ({
@@ -358,6 +392,19 @@ function repositorySpecs(
       policyMemoryBytes: Math.floor(memoryMaxBytes / 2),
     },
     ...organizations,
+    ...Object.keys(config.hosted).flatMap((name): RepositorySpec[] =>
+      hosted
+        ? [
+            {
+              kind: 'hosted',
+              name,
+              store: hosted,
+              registryMemoryBytes: Math.max(MiB, Math.floor(memoryMaxBytes / 8)),
+              policyMemoryBytes: Math.max(MiB, Math.floor(memoryMaxBytes / 16)),
+            },
+          ]
+        : [],
+    ),
   ];
 }
 
@@ -458,6 +505,11 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
     registry: { keyOf: (repo) => hexproxy.repositories.get(repo)?.registryKey, maxRegistryBytes: config.cache.maxRegistryBytes },
     stopped: () => !server.listening,
   });
+  // What a kill left in the hosted store: staged tarballs no release names.
+  void hexproxy.hosted?.reconcile().then(
+    (report) => log.info(report, 'hosted repositories reconciled'),
+    (error: unknown) => log.error({ err: errorMessage(error) }, 'cannot reconcile the hosted repositories'),
+  );
   const host =
     address.address === '0.0.0.0' || address.address === '::'
       ? 'localhost'

@@ -22,7 +22,11 @@ export type ErrorCode =
   | 'build_list_unavailable'
   | 'storage_failed'
   | 'config_invalid'
-  | 'invalid_package';
+  | 'invalid_package'
+  // Hosted repositories (issue 17): a publish, revert or retire refused for what is stored.
+  | 'release_exists'
+  | 'release_locked'
+  | 'package_depended_on';
 
 export abstract class HexproxyError extends Error {
   abstract readonly code: ErrorCode;
@@ -234,6 +238,31 @@ export function flattenValidationErrors(errors: ValidationErrors, prefix = ''): 
   return Object.entries(errors).flatMap(([field, value]) =>
     typeof value === 'string' ? [`${prefix}${field}: ${value}`] : flattenValidationErrors(value, `${prefix}${field}.`),
   );
+}
+
+// Hosted repositories (issue 17): what the store refuses a publish or revert for, given
+// what it holds. 422, as hexpm answers (Mix prints the answer's `message` and `errors`);
+// `field` is the key hexpm files the message under in `errors`.
+
+/** The release exists and the publish did not ask to replace it. */
+export class ReleaseExistsError extends HexproxyError {
+  readonly code = 'release_exists';
+  readonly status = 422;
+  readonly field = 'inserted_at';
+}
+
+/** The release is past its repository's replace window (hosted.NAME.replaceWindowSeconds): it may no longer be replaced or reverted. */
+export class ReleaseLockedError extends HexproxyError {
+  readonly code = 'release_locked';
+  readonly status = 422;
+  readonly field = 'inserted_at';
+}
+
+/** Reverting the package's last release would remove a package other packages of the repository depend on. */
+export class PackageDependedOnError extends HexproxyError {
+  readonly code = 'package_depended_on';
+  readonly status = 422;
+  readonly field = 'name';
 }
 
 export function errorMessage(error: unknown): string {

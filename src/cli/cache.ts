@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { cacheStats } from '../cache/stats.js';
 import { evictPackage } from '../cache/evict.js';
 import { verifyCache } from '../cache/verify.js';
+import { hostedItemCount, verifyHosted, type HostedVerifyReport } from '../hosted/verify.js';
 import { isPackageName, isVersion } from '../registry/resource.js';
 import { BadRequestError } from '../errors.js';
 import { formatBytes } from '../util/format-bytes.js';
@@ -38,34 +39,49 @@ export function cacheCommand(): Command {
       });
     });
 
-  withSettings(cache.command('verify').description('Re-hash every cached tarball and re-verify every registry file; quarantine what fails')).action(
-    async (options: CommandOptions) => {
-      const config = configFrom(options);
-      await withHexproxy(config, async ({ index, blobs, repositories }) => {
-        const total = index.tarballTotals().count + index.registryTotals().count;
-        const progress = createProgress('verify', total);
-        const report = await verifyCache({
-          index,
-          blobs,
-          registryKey: (repo) => repositories.get(repo)?.registryKey,
-          maxRegistryBytes: config.cache.maxRegistryBytes,
-          onProgress: (_done, _total, { key, ok }) => progress.item(key, ok ? 'ok' : 'bad'),
-        });
-        progress.done();
-        const lines = [`checked: ${report.checked}`, `ok:      ${report.ok}`, `bad:     ${report.problems.length}`];
-        if (report.skipped.length > 0) {
-          lines.push(
-            `skipped: ${report.skipped.length} (registry files of repositories not configured, left as they are: ${[...new Set(report.skipped.map((key) => key.split('/')[1]))].join(', ')})`,
-          );
-        }
-        for (const problem of report.problems) {
-          lines.push(`  ${problem.key}: ${problem.reason}${problem.quarantinedAs ? `; moved to ${problem.quarantinedAs}` : ''}`);
-        }
-        process.stdout.write(`${lines.join('\n')}\n`);
-        if (report.problems.length > 0) process.exitCode = 1;
+  withSettings(
+    cache
+      .command('verify')
+      .description(
+        'Re-hash every cached tarball and re-verify every registry file; quarantine what fails. Hosted repositories are checked too, and what fails there is reported, never moved',
+      ),
+  ).action(async (options: CommandOptions) => {
+    const config = configFrom(options);
+    await withHexproxy(config, async ({ index, blobs, repositories, hosted }) => {
+      const total = index.tarballTotals().count + index.registryTotals().count + (hosted ? hostedItemCount(hosted) : 0);
+      const progress = createProgress('verify', total);
+      const onProgress = (_done: number, _total: number, { key, ok }: { key: string; ok: boolean }): void => progress.item(key, ok ? 'ok' : 'bad');
+      const report = await verifyCache({
+        index,
+        blobs,
+        registryKey: (repo) => repositories.get(repo)?.registryKey,
+        maxRegistryBytes: config.cache.maxRegistryBytes,
+        onProgress,
       });
-    },
-  );
+      // Published packages are data: checked against their rows and signatures, and reported, never quarantined.
+      const hostedReport: HostedVerifyReport | undefined = hosted && (await verifyHosted(hosted, { onProgress }));
+      progress.done();
+      const lines = [`checked: ${report.checked}`, `ok:      ${report.ok}`, `bad:     ${report.problems.length}`];
+      if (report.skipped.length > 0) {
+        lines.push(
+          `skipped: ${report.skipped.length} (registry files of repositories not configured, left as they are: ${[...new Set(report.skipped.map((key) => key.split('/')[1]))].join(', ')})`,
+        );
+      }
+      for (const problem of report.problems) {
+        lines.push(`  ${problem.key}: ${problem.reason}${problem.quarantinedAs ? `; moved to ${problem.quarantinedAs}` : ''}`);
+      }
+      if (hostedReport) {
+        lines.push(`hosted:  ${hostedReport.checked} checked, ${hostedReport.ok} ok, ${hostedReport.problems.length} bad`);
+        if (hostedReport.skipped.length > 0) {
+          lines.push(`  skipped: repositories no longer configured under hosted, left as they are: ${hostedReport.skipped.join(', ')}`);
+        }
+        for (const problem of hostedReport.problems) lines.push(`  ${problem.key}: ${problem.reason}`);
+        if (hostedReport.problems.length > 0) lines.push('  (hosted packages are data: nothing was moved; restore DATA_DIR/hosted from a backup)');
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+      if (report.problems.length > 0 || (hostedReport?.problems.length ?? 0) > 0) process.exitCode = 1;
+    });
+  });
 
   withSettings(cache.command('evict').description('Remove a package (all its cached releases and its registry file) or one release, pinned or not'))
     .argument('<spec>', 'NAME or NAME@VERSION')

@@ -18,7 +18,10 @@ export function tokenCommand(): Command {
       .description('Create a token and print its secret (shown once)')
       .argument('<name>', 'a name for the token (who or what uses it)'),
   )
-    .option('--read <repos>', 'comma-separated repositories it may read: hexpm and/or organizations (default: hexpm; none for a --metrics token)')
+    .option(
+      '--read <repos>',
+      'comma-separated repositories it may read: hexpm, organizations and/or hosted repositories (default: hexpm; none for a --metrics token)',
+    )
     .option('--admin', 'it may use the admin API, on the repositories it may read')
     .option('--metrics', 'it may scrape /metrics (for Prometheus)')
     .action((name: string, options: CommandOptions) => {
@@ -42,10 +45,13 @@ export function tokenCommand(): Command {
       if (unknown.length > 0) {
         const names = `${unknown.map((repo) => `"${repo}"`).join(', ')} ${unknown.length === 1 ? 'is not a repository' : 'are not repositories'} hexproxy serves (${served.join(', ')})`;
         const knowsOrganizations =
-          typeof options['config'] === 'string' || Boolean(process.env[configFileEnv]) || Object.keys(config.organizations).length > 0;
+          typeof options['config'] === 'string' ||
+          Boolean(process.env[configFileEnv]) ||
+          Object.keys(config.organizations).length > 0 ||
+          Object.keys(config.hosted).length > 0;
         if (knowsOrganizations) {
           throw new ConfigError(
-            `--read: ${names}; an organization must be configured under organizations (or through HEXPROXY_ORG_NAME_AUTH_KEY) before a token may read it`,
+            `--read: ${names}; an organization must be configured under organizations (or through HEXPROXY_ORG_NAME_AUTH_KEY), a hosted repository under hosted, before a token may read it`,
           );
         }
         process.stderr.write(

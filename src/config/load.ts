@@ -67,14 +67,13 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
 
   if (!isTree(getPath(tree, 'organizations'))) setPath(tree, 'organizations', {});
 
-  // /metrics names the configured organizations and tells traffic: closed wherever reads are.
+  // /metrics names the configured organizations and hosted repositories and tells traffic: closed wherever reads are.
   if (getPath(tree, 'metrics.requireToken') === undefined) {
-    const organizations = getPath(tree, 'organizations');
-    setPath(
-      tree,
-      'metrics.requireToken',
-      getPath(tree, 'auth.requireToken') === true || (isTree(organizations) && Object.keys(organizations).length > 0),
-    );
+    const named = (key: string): boolean => {
+      const section = getPath(tree, key);
+      return isTree(section) && Object.keys(section).length > 0;
+    };
+    setPath(tree, 'metrics.requireToken', getPath(tree, 'auth.requireToken') === true || named('organizations') || named('hosted'));
   }
 
   const result = configSchema.safeParse(tree);

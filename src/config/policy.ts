@@ -3,8 +3,12 @@ import { ConfigError, errorMessage } from '../errors.js';
 import { compilePolicy, type Policy } from '../policy/rules.js';
 import type { Config } from './schema.js';
 
-/** The repositories hexproxy serves: the public one, then the configured organizations. */
-export const servedRepositories = (config: Readonly<Config>): string[] => [config.upstream.repository, ...Object.keys(config.organizations)];
+/** The repositories hexproxy serves: the public one, then the configured organizations, then the hosted repositories. */
+export const servedRepositories = (config: Readonly<Config>): string[] => [
+  config.upstream.repository,
+  ...Object.keys(config.organizations),
+  ...Object.keys(config.hosted),
+];
 
 /**
  * The schema has checked every entry; a repository name is checked here, against what is
@@ -15,7 +19,7 @@ export function configuredPolicy(config: Readonly<Config>): Policy {
   const unknown = (config.policy.repositories ?? []).filter((name) => !served.includes(name));
   if (unknown.length > 0) {
     throw new ConfigError(
-      `config key policy.repositories: ${unknown.map((name) => `"${name}"`).join(', ')} is not a repository hexproxy serves (${served.join(', ')}); organizations must be configured under organizations`,
+      `config key policy.repositories: ${unknown.map((name) => `"${name}"`).join(', ')} is not a repository hexproxy serves (${served.join(', ')}); organizations must be configured under organizations, hosted repositories under hosted`,
     );
   }
   try {

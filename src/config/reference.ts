@@ -37,6 +37,24 @@ const fileOnlyKeys: readonly FileOnlyKey[] = [
     meaning: "PEM file verifying organization NAME's registry files.",
   },
   {
+    key: 'hosted.NAME.replaceWindowSeconds',
+    default: '`3600`',
+    meaning:
+      'How long after its first publication a release of hosted repository NAME may be replaced (`--replace`) or reverted (`--revert`); `0`: never. Replacing does not restart the window. Retiring and docs are not bound by it. A name under `hosted` is a repository people publish to, served at `/repos/NAME` and read with a token whose `--read` names it; it may not also be an organization nor `upstream.repository`.',
+  },
+  {
+    key: 'hosted.NAME.merge',
+    default: '`false`',
+    meaning:
+      "Also show hosted repository NAME's packages in the root (`hexpm`) view, for projects that cannot carry an `organization:` option; a hosted package then hides every release of hex.pm's package of the same name.",
+  },
+  {
+    key: 'hosted.NAME.mayShadow',
+    default: '`[]`',
+    meaning:
+      'With `merge`: package names that may be published to NAME although hex.pm has a package of that name (the hosted one then hides it in the root view). Any other name that exists on hex.pm is refused, against dependency confusion.',
+  },
+  {
     key: 'bundles.trustedKeys',
     default: '`[]`',
     meaning:
@@ -53,7 +71,7 @@ const fileOnlyKeys: readonly FileOnlyKey[] = [
 // Defaults the loader works out from other keys (settings.ts leaves them undefined).
 const derivedDefaults: Readonly<Record<string, string>> = {
   'auth.tokensFile': '`DATA_DIR/tokens.json`',
-  'metrics.requireToken': '`true` if `auth.requireToken` is on or organizations are configured, else `false`',
+  'metrics.requireToken': '`true` if `auth.requireToken` is on or organizations or hosted repositories are configured, else `false`',
   'keys.privateKey': '`DATA_DIR/keys/hexproxy_private.pem`',
   'keys.publicKey': '`DATA_DIR/keys/hexproxy_public.pem`',
 };

@@ -20,6 +20,9 @@ const httpUrl = z.string().refine((value) => {
 
 const repositoryName = z.string().regex(/^[a-z0-9_]+$/, 'must be a repository name such as "hexpm"');
 
+/** What a hosted repository's packages may be named (Hex package names). */
+const packageName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'must be a package name (a lowercase letter, then lowercase letters, digits or _)');
+
 /** A deny/allow entry: "NAME", "NAME@REQUIREMENT" (globs on the name), or { match, comment }. */
 const ruleEntry = z.union([z.string(), z.strictObject({ match: z.string(), comment: z.string().max(500).optional() })]).superRefine((entry, ctx) => {
   try {
@@ -47,81 +50,114 @@ export const policySchema = z.strictObject({
   tarballs: z.enum(['locked-ok', 'strict']).default('locked-ok'),
 });
 
-export const configSchema = z.strictObject({
-  host: z.string().min(1),
-  port: z.number().int().min(0).max(65535),
-  dataDir: z.string().min(1),
-  offline: z.boolean(),
-  logLevel: z.enum(logLevels),
-  upstream: z.strictObject({
-    url: httpUrl,
-    publicKey: z.string().min(1),
-    repository: repositoryName,
-    timeoutMs: positiveInt,
-    minBytesPerSecond: positiveInt,
-    retries: z.number().int().min(0).max(10),
-    cooldownSeconds: z.number().int().min(0),
-  }),
-  installs: z.strictObject({
-    url: httpUrl,
-    timeoutMs: positiveInt,
-    publicKey: z.string().min(1),
-  }),
-  http: z.strictObject({
-    headersTimeoutMs: positiveInt,
-    requestTimeoutMs: positiveInt,
-    keepAliveTimeoutMs: positiveInt,
-    sendTimeoutMs: positiveInt,
-    trustedProxies: z.array(
-      z.string().refine((entry) => parseTrustedProxy(entry) !== undefined, 'must be IP addresses or CIDR blocks such as "10.0.0.0/8" or "::1"'),
-    ),
-  }),
-  auth: z.strictObject({
-    requireToken: z.boolean(),
-    tokensFile: z.string().min(1),
-    failuresPerMinute: positiveInt,
-  }),
-  metrics: z.strictObject({
-    requireToken: z.boolean(),
-  }),
-  keys: z.strictObject({
-    privateKey: z.string().min(1),
-    publicKey: z.string().min(1),
-  }),
-  /**
-   * hex.pm organizations proxied at /repos/NAME. authKey is sent upstream as the
-   * `authorization` header (a hex.pm key with access to the organization's repository);
-   * publicKey verifies its registry files (default: upstream.publicKey, as hex.pm signs
-   * organization repositories with its own key).
-   */
-  organizations: z.record(
-    z.string().regex(/^[a-z0-9_]+$/, 'organization names are lowercase letters, digits and _'),
-    z.strictObject({
-      authKey: z.string().min(1).optional(),
-      publicKey: z.string().min(1).optional(),
+export const configSchema = z
+  .strictObject({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65535),
+    dataDir: z.string().min(1),
+    offline: z.boolean(),
+    logLevel: z.enum(logLevels),
+    upstream: z.strictObject({
+      url: httpUrl,
+      publicKey: z.string().min(1),
+      repository: repositoryName,
+      timeoutMs: positiveInt,
+      minBytesPerSecond: positiveInt,
+      retries: z.number().int().min(0).max(10),
+      cooldownSeconds: z.number().int().min(0),
     }),
-  ),
-  cache: z.strictObject({
-    registryTtlSeconds: z.number().int().min(0),
-    notFoundTtlSeconds: z.number().int().min(0),
-    memoryMaxBytes: positiveInt,
-    memoryTarballBytes: z.number().int().min(0),
-    maxTarballBytes: positiveInt,
-    maxCacheBytes: z.number().int().min(0),
-    maxRegistryBytes: positiveInt,
-    registryFetchMemoryBytes: positiveInt,
-  }),
-  /**
-   * Air-gap bundles. trustedKeys: PEM files of the public keys of the hexproxy instances
-   * whose signed bundles may replace cached registry files with later ones (hexproxy's own
-   * key is always trusted); see docs/bundle-format.md.
-   */
-  bundles: z
-    .strictObject({
-      trustedKeys: z.array(z.string().min(1)).default([]),
-    })
-    .prefault({}),
-  policy: policySchema.prefault({}),
-});
+    installs: z.strictObject({
+      url: httpUrl,
+      timeoutMs: positiveInt,
+      publicKey: z.string().min(1),
+    }),
+    http: z.strictObject({
+      headersTimeoutMs: positiveInt,
+      requestTimeoutMs: positiveInt,
+      keepAliveTimeoutMs: positiveInt,
+      sendTimeoutMs: positiveInt,
+      trustedProxies: z.array(
+        z.string().refine((entry) => parseTrustedProxy(entry) !== undefined, 'must be IP addresses or CIDR blocks such as "10.0.0.0/8" or "::1"'),
+      ),
+    }),
+    auth: z.strictObject({
+      requireToken: z.boolean(),
+      tokensFile: z.string().min(1),
+      failuresPerMinute: positiveInt,
+    }),
+    metrics: z.strictObject({
+      requireToken: z.boolean(),
+    }),
+    keys: z.strictObject({
+      privateKey: z.string().min(1),
+      publicKey: z.string().min(1),
+    }),
+    /**
+     * hex.pm organizations proxied at /repos/NAME. authKey is sent upstream as the
+     * `authorization` header (a hex.pm key with access to the organization's repository);
+     * publicKey verifies its registry files (default: upstream.publicKey, as hex.pm signs
+     * organization repositories with its own key).
+     */
+    organizations: z.record(
+      z.string().regex(/^[a-z0-9_]+$/, 'organization names are lowercase letters, digits and _'),
+      z.strictObject({
+        authKey: z.string().min(1).optional(),
+        publicKey: z.string().min(1).optional(),
+      }),
+    ),
+    /**
+     * Hosted repositories (issue 17): packages published to hexproxy, served at /repos/NAME.
+     * replaceWindowSeconds: how long after its first publication a release may be replaced
+     * or reverted (0: never). merge and mayShadow are read by the merged root view.
+     */
+    hosted: z
+      .record(
+        z.string().regex(/^[a-z0-9_]+$/, 'hosted repository names are lowercase letters, digits and _'),
+        z.strictObject({
+          replaceWindowSeconds: z.number().int().min(0).default(3600),
+          merge: z.boolean().default(false),
+          mayShadow: z.array(packageName).default([]),
+        }),
+      )
+      .default({}),
+    cache: z.strictObject({
+      registryTtlSeconds: z.number().int().min(0),
+      notFoundTtlSeconds: z.number().int().min(0),
+      memoryMaxBytes: positiveInt,
+      memoryTarballBytes: z.number().int().min(0),
+      maxTarballBytes: positiveInt,
+      maxCacheBytes: z.number().int().min(0),
+      maxRegistryBytes: positiveInt,
+      registryFetchMemoryBytes: positiveInt,
+    }),
+    /**
+     * Air-gap bundles. trustedKeys: PEM files of the public keys of the hexproxy instances
+     * whose signed bundles may replace cached registry files with later ones (hexproxy's own
+     * key is always trusted); see docs/bundle-format.md.
+     */
+    bundles: z
+      .strictObject({
+        trustedKeys: z.array(z.string().min(1)).default([]),
+      })
+      .prefault({}),
+    policy: policySchema.prefault({}),
+  })
+  // A name is served once: a proxied organization or a hosted repository, never both, and never the public repository.
+  .superRefine((config, ctx) => {
+    for (const name of Object.keys(config.hosted)) {
+      const clash =
+        name === config.upstream.repository
+          ? `"${name}" is the public repository (upstream.repository)`
+          : Object.hasOwn(config.organizations, name)
+            ? `"${name}" is also configured under organizations`
+            : undefined;
+      if (clash)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hosted', name],
+          message: `${clash}; a name is either a proxied hex.pm organization or a hosted repository: rename one of them`,
+        });
+    }
+  });
 
 export type Config = z.infer<typeof configSchema>;

@@ -174,7 +174,7 @@ export const settings: readonly Setting[] = [
     kind: 'boolean',
     default: undefined,
     description:
-      '/metrics needs a token with the metrics right (or admin rights). Default: true when auth.requireToken is on or organizations are configured, else false.',
+      '/metrics needs a token with the metrics right (or admin rights). Default: true when auth.requireToken is on or organizations or hosted repositories are configured, else false.',
     serveOnly: true,
   },
   {

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { protoDir } from '../paths.js';
-import type { Names, Package, Policy, Release, SecurityAdvisory, Signed, Versions } from './types.js';
+import type { Names, NamesPackage, Package, Policy, Release, SecurityAdvisory, Signed, Versions, VersionsPackage } from './types.js';
 
 // Each schema file declares top-level `Package`/`Timestamp`, so every file gets its own root.
 function loadType(file: string, typeName: string): protobuf.Type {
@@ -104,6 +104,30 @@ export function checkPackagePayload(payload: Uint8Array): { name: string; reposi
 export const decodeRelease = (bytes: Uint8Array): Release => decodeWith<Release>(ReleaseType, bytes);
 /** One encoded SecurityAdvisory, as decodePackage gives it within a Package. */
 export const decodeSecurityAdvisory = (bytes: Uint8Array): SecurityAdvisory => decodeWith<SecurityAdvisory>(SecurityAdvisoryType, bytes);
+
+// /names and /versions a package at a time (a hosted repository rebuilds them on every
+// publish): each package's entry is encoded once, as it lies in the whole message (field 1,
+// length-delimited), and the message is its entries in order, then the repository (field 2):
+// byte for byte what encodeNames and encodeVersions give for the same packages.
+const NamesPackageType = NamesType.root.lookupType('Package');
+const VersionsPackageType = VersionsType.root.lookupType('Package');
+const PACKAGES_FIELD = 1;
+const REPOSITORY_FIELD = 2;
+
+const lengthDelimited = (field: number, bytes: Uint8Array): Buffer =>
+  Buffer.from(
+    protobuf.Writer.create()
+      .uint32((field << 3) | LENGTH_DELIMITED)
+      .bytes(bytes)
+      .finish(),
+  );
+
+export const encodeNamesEntry = (pkg: NamesPackage): Buffer => lengthDelimited(PACKAGES_FIELD, encodeWith(NamesPackageType, pkg));
+export const encodeVersionsEntry = (pkg: VersionsPackage): Buffer => lengthDelimited(PACKAGES_FIELD, encodeWith(VersionsPackageType, pkg));
+
+/** A Names or Versions payload from its packages' entries (encodeNamesEntry, encodeVersionsEntry), in order. */
+export const joinIndexEntries = (entries: readonly Uint8Array[], repository: string): Buffer =>
+  Buffer.concat([...entries, lengthDelimited(REPOSITORY_FIELD, Buffer.from(repository))]);
 
 export const decodePolicy = (payload: Uint8Array): Policy => decodeWith<Policy>(PolicyType, payload);
 export const encodePolicy = (policy: Policy): Buffer => encodeWith(PolicyType, policy);

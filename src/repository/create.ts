@@ -1,9 +1,11 @@
 // The one factory of repositories: a spec (what kind, its name, its own settings) and what
-// all repositories share in, a Repository out. A new kind is a RepositorySource
+// all repositories share in, a Repository out. Two kinds: mirrored from hex.pm (the public
+// repository, organizations) and hosted (packages published to hexproxy). A new kind is a RepositorySource
 // implementation and one case in sourceOf; the policy view and usage counting come on top
 // of every kind alike.
 import type { ActivePolicy } from '../policy/active-policy.js';
 import type { ClientUsage } from './client-usage.js';
+import { hostedSource, type HostedSpec } from './hosted-source.js';
 import { mirrorSource, type MirrorShared, type MirrorSpec } from './mirror-source.js';
 import { PolicyView } from './policy-view.js';
 import { MergedRoot, type MergedMember } from './merged-root.js';
@@ -11,7 +13,7 @@ import type { Repository, RepositorySource } from './repository.js';
 import { ServedRepository } from './served-repository.js';
 
 /** What a repository is: one kind per implementation of RepositorySource. */
-export type RepositorySpec = MirrorSpec & {
+export type RepositorySpec = (MirrorSpec | HostedSpec) & {
   /** Bound of the policy's filtered package files kept in memory. */
   policyMemoryBytes: number;
   /**
@@ -52,5 +54,7 @@ function sourceOf(spec: RepositorySpec, shared: RepositoryShared): RepositorySou
   switch (spec.kind) {
     case 'mirror':
       return mirrorSource(spec, shared);
+    case 'hosted':
+      return hostedSource(spec);
   }
 }
