@@ -13,29 +13,34 @@ export interface MergedMember extends Pick<RepositorySource, 'name' | 'registry'
   generation(): number;
 }
 
-interface Snapshot {
-  /** Each member's generation, taken before its /names was read. */
-  generations: readonly number[];
-  owners: ReadonlyMap<string, MergedMember>;
+/** Who owns which name, as of the members' generations. */
+export interface OwnersSnapshot {
+  /** Each member's generation (in member order), taken before its /names was read. */
+  readonly generations: readonly number[];
+  readonly owners: ReadonlyMap<string, MergedMember>;
 }
 
 export class MergedOwners {
-  private snapshot: Snapshot | undefined;
-  private readonly flight = new SingleFlight<Snapshot>();
+  private snapshot: OwnersSnapshot | undefined;
+  private readonly flight = new SingleFlight<OwnersSnapshot>();
 
   constructor(readonly members: readonly MergedMember[]) {}
 
   /**
-   * The owners of every merged name as of now, or undefined when a member may have changed
-   * since they were read (the caller takes the slow way, which reads them again). No I/O.
+   * The owners of every merged name as of now (its generations are the members' now), or
+   * undefined when a member may have changed since they were read (the caller takes the
+   * slow way, which reads them again). No I/O; one generation() per member.
    */
-  peek(): ReadonlyMap<string, MergedMember> | undefined {
+  peek(): OwnersSnapshot | undefined {
     const snapshot = this.snapshot;
-    return snapshot && this.isCurrent(snapshot) ? snapshot.owners : undefined;
+    return snapshot && this.isCurrent(snapshot) ? snapshot : undefined;
   }
 
-  /** The owners of every merged name, read again from the members' /names if one changed. */
-  async get(): Promise<ReadonlyMap<string, MergedMember>> {
+  /**
+   * The owners of every merged name, read again from the members' /names if one changed.
+   * Files read from the members after this are at least as new as its generations.
+   */
+  async get(): Promise<OwnersSnapshot> {
     const known = this.peek();
     if (known) return known;
     // Taken before reading: a commit meanwhile makes this snapshot stale at once.
@@ -46,14 +51,14 @@ export class MergedOwners {
         const { file } = await member.registry.get({ kind: 'names' });
         for (const { name } of decodeNames(file.payload).packages) if (!owners.has(name)) owners.set(name, member);
       }
-      const read: Snapshot = { generations, owners };
+      const read: OwnersSnapshot = { generations, owners };
       this.snapshot = read;
       return read;
     });
-    return snapshot.owners;
+    return snapshot;
   }
 
-  private isCurrent(snapshot: Snapshot): boolean {
+  private isCurrent(snapshot: OwnersSnapshot): boolean {
     for (let at = 0; at < this.members.length; at += 1) {
       if (this.members[at]?.generation() !== snapshot.generations[at]) return false;
     }

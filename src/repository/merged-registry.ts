@@ -33,17 +33,23 @@ export interface MergedRegistryOptions {
 
 type IndexKind = 'names' | 'versions';
 
-/** A merged /names or /versions, and the files it was built from. */
+/**
+ * A merged /names or /versions, and what it was built from: upstream's file, the members'
+ * files, and members' generations those files are at least as new as (while the members
+ * are still at these, the entry is theirs now: the hot path checks no file of theirs).
+ */
 interface IndexEntry {
   upstreamSha: string;
   /** Each member's file of the same kind, in member order. */
   memberShas: readonly string[];
+  generations: readonly number[];
   file: RegistryFile;
 }
 
-/** A merged package's file as the root lists it, and the member's file it was built from. */
+/** A merged package's file as the root lists it, the member's file it was built from, and that member's generation as for IndexEntry. */
 interface PackageEntry {
   memberSha: string;
+  generation: number;
   file: RegistryFile;
 }
 
@@ -74,33 +80,29 @@ export class MergedRegistry implements Pick<RegistryFiles, 'get' | 'peek' | 'pac
 
   /** The merged file at `path` if memory holds it and nothing it was built from changed since: no I/O. */
   peek(path: string): RegistryFile | undefined {
-    const owners = this.options.owners.peek();
-    if (!owners) return undefined;
+    // The members' generations now: nothing else of theirs is asked.
+    const snapshot = this.options.owners.peek();
+    if (!snapshot) return undefined;
+    const { owners, generations } = snapshot;
     const { upstream } = this.options;
     if (path === 'names' || path === 'versions') {
       const root = upstream.peek(path);
       if (!root || owners.size === 0) return root;
       const entry = this.indexFiles.get(path);
-      if (!entry || entry.upstreamSha !== root.row.sha256) return undefined;
-      const { members } = this.options.owners;
-      for (let at = 0; at < members.length; at += 1) {
-        if (members[at]?.registry.peek(path)?.row.sha256 !== entry.memberShas[at]) return undefined;
-      }
-      return entry.file;
+      return entry && entry.upstreamSha === root.row.sha256 && sameList(entry.generations, generations) ? entry.file : undefined;
     }
     if (path.startsWith(PACKAGES)) {
       const name = path.slice(PACKAGES.length);
       const member = owners.get(name);
       if (!member) return upstream.peek(path);
-      const source = member.registry.peek(path);
       const entry = this.packages.get(name);
-      return source && entry && entry.memberSha === source.row.sha256 ? entry.file : undefined;
+      return entry && entry.generation === generations[this.options.owners.members.indexOf(member)] ? entry.file : undefined;
     }
     return upstream.peek(path);
   }
 
   async packageListing(name: string, versions: readonly string[]): Promise<PackageListing> {
-    const owners = await this.options.owners.get();
+    const { owners } = await this.options.owners.get();
     if (!owners.has(name)) return this.options.upstream.packageListing(name, versions);
     // The store is the authority: what it holds is every release there is.
     const result = await this.package(name);
@@ -108,7 +110,7 @@ export class MergedRegistry implements Pick<RegistryFiles, 'get' | 'peek' | 'pac
   }
 
   private async index(kind: IndexKind, revalidate: boolean): Promise<RegistryResult> {
-    const owners = await this.options.owners.get();
+    const { owners, generations } = await this.options.owners.get();
     const root = await this.options.upstream.get({ kind }, revalidate);
     // Nothing merged yet: upstream's own file, as an unmerged root serves it.
     if (owners.size === 0) return root;
@@ -117,14 +119,18 @@ export class MergedRegistry implements Pick<RegistryFiles, 'get' | 'peek' | 'pac
     const upstreamSha = root.file.row.sha256;
     const memberShas = sources.map((source) => source.file.row.sha256);
     const known = this.indexFiles.get(kind);
-    if (known && known.upstreamSha === upstreamSha && sameList(known.memberShas, memberShas)) return { file: known.file, cache: root.cache };
+    if (known && known.upstreamSha === upstreamSha && sameList(known.memberShas, memberShas)) {
+      // The same files, read at these generations or later: the entry is theirs.
+      known.generations = generations;
+      return { file: known.file, cache: root.cache };
+    }
     const file = await this.flights.run(`${kind}/${upstreamSha}/${memberShas.join('/')}`, async () => {
       const built = await this.buildIndex(
         kind,
         root.file,
         sources.map((source) => source.file),
       );
-      this.indexFiles.set(kind, { upstreamSha, memberShas, file: built });
+      this.indexFiles.set(kind, { upstreamSha, memberShas, generations, file: built });
       return built;
     });
     return { file, cache: root.cache };
@@ -148,10 +154,11 @@ export class MergedRegistry implements Pick<RegistryFiles, 'get' | 'peek' | 'pac
   }
 
   private async package(name: string, revalidate = false, retried = false): Promise<RegistryResult> {
-    const owners = await this.options.owners.get();
+    const { owners, generations } = await this.options.owners.get();
     const member = owners.get(name);
     // Upstream's package only for a name no merged repository has.
     if (!member) return this.options.upstream.get({ kind: 'package', name }, revalidate);
+    const generation = generations[this.options.owners.members.indexOf(member)] ?? -1;
     let source: RegistryResult;
     try {
       source = await member.registry.get({ kind: 'package', name });
@@ -162,10 +169,13 @@ export class MergedRegistry implements Pick<RegistryFiles, 'get' | 'peek' | 'pac
     }
     const sha = source.file.row.sha256;
     const known = this.packages.get(name);
-    if (known && known.memberSha === sha) return { file: known.file, cache: source.cache };
+    if (known && known.memberSha === sha) {
+      known.generation = generation;
+      return { file: known.file, cache: source.cache };
+    }
     const file = await this.flights.run(`packages/${name}/${sha}`, async () => {
       const built = await this.sealed(source.file, rehomePackagePayload(source.file.payload, this.options.repo));
-      this.packages.set(name, { memberSha: sha, file: built });
+      this.packages.set(name, { memberSha: sha, generation, file: built });
       return built;
     });
     return { file, cache: source.cache };
@@ -195,4 +205,4 @@ export class MergedRegistry implements Pick<RegistryFiles, 'get' | 'peek' | 'pac
 
 const PACKAGES = 'packages/';
 
-const sameList = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((value, at) => value === b[at]);
+const sameList = <T>(a: readonly T[], b: readonly T[]): boolean => a.length === b.length && a.every((value, at) => value === b[at]);

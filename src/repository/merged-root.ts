@@ -54,7 +54,7 @@ export class MergedRoot {
 
   /** A release's docs in the root view: from the package's owner. */
   async docs(name: string, version: string): Promise<PassthroughResult> {
-    const member = (await this.owners.get()).get(name);
+    const member = (await this.owners.get()).owners.get(name);
     return member ? member.docs(name, version) : this.source.docs(name, version);
   }
 
@@ -64,13 +64,13 @@ export class MergedRoot {
    * asks assertPassedThrough).
    */
   passesThrough(name: string): boolean | undefined {
-    const owners = this.owners.peek();
+    const owners = this.owners.peek()?.owners;
     return owners && !owners.has(name);
   }
 
   /** Throws NotFoundError for a name a merged repository has: the pass-through view does not serve upstream's package of it. */
   async assertPassedThrough(name: string): Promise<void> {
-    const member = (await this.owners.get()).get(name);
+    const member = (await this.owners.get()).owners.get(name);
     if (!member) return;
     throw new NotFoundError(
       `${name} is a package of hosted repository ${member.name}, which the root view serves instead of upstream's package of that name (config key hosted.${member.name}.merge); the pass-through view (/mirror) serves upstream's signed files only, and not upstream's ${name}: point clients at hexproxy's root URL with hexproxy's public key`,
@@ -86,21 +86,21 @@ class MergedTarballs implements TarballFiles {
   ) {}
 
   async get(name: string, version: string, options?: { waitForDisk?: boolean }): Promise<TarballResult> {
-    const member = (await this.owners.get()).get(name);
+    const member = (await this.owners.get()).owners.get(name);
     return member ? member.tarballs.get(name, version) : this.upstream.get(name, version, options);
   }
 
   peek(name: string, version: string): HotTarball | undefined {
-    const owners = this.owners.peek();
-    if (!owners) return undefined;
-    const member = owners.get(name);
+    const snapshot = this.owners.peek();
+    if (!snapshot) return undefined;
+    const member = snapshot.owners.get(name);
     return member ? member.tarballs.peek(name, version) : this.upstream.peek(name, version);
   }
 
   cachedFile(name: string, version: string): CachedTarballFile | undefined {
-    const owners = this.owners.peek();
-    if (!owners) return undefined;
-    const member = owners.get(name);
+    const snapshot = this.owners.peek();
+    if (!snapshot) return undefined;
+    const member = snapshot.owners.get(name);
     return member ? member.tarballs.cachedFile(name, version) : this.upstream.cachedFile(name, version);
   }
 
