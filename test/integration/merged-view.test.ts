@@ -299,6 +299,34 @@ describe('publishing a name upstream has (mayPublishName)', () => {
   });
 });
 
+describe('publishing a name upstream has, offline', () => {
+  it('is judged by the cached /names, upstream as this instance knows it, and refused when nothing is cached', async () => {
+    const dataDir = tempDir();
+    const config = { hosted: { acme: { merge: true } } };
+    const options = { upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, config };
+    const online = await startProxy({ ...options, dataDir });
+    expect((await online.get('/names')).status).toBe(200);
+    await online.close();
+    const offline = await startProxy({ ...options, dataDir, flags: { offline: true } });
+    try {
+      await expect(offline.server.hexproxy.mayPublishName('acme', 'up_only')).rejects.toThrow(
+        'up_only cannot be published to acme: hexpm has a package named up_only',
+      );
+      await expect(offline.server.hexproxy.mayPublishName('acme', 'brand_new')).resolves.toBeUndefined();
+    } finally {
+      await offline.close();
+    }
+    const empty = await startProxy({ ...options, flags: { offline: true } });
+    try {
+      await expect(empty.server.hexproxy.mayPublishName('acme', 'brand_new')).rejects.toThrow(
+        'brand_new cannot be published to acme now: hexproxy cannot tell whether hexpm has a package named brand_new (/names is not cached and hexproxy runs offline)',
+      );
+    } finally {
+      await empty.close();
+    }
+  });
+});
+
 describe.skipIf(!rebar3 && !requireRebar3)('rebar3 and the merged root view', () => {
   it('fetches and compiles a hosted package and its hex.pm dependency with the hexpm:acme recipe', async () => {
     expect(rebar3, 'rebar3 is on PATH (CI=true)').toBe(true);
