@@ -22,7 +22,7 @@ import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { HostedStore } from './hosted/hosted-store.js';
-import { PublishService } from './hosted/publish.js';
+import { PublishService, type NameGuard } from './hosted/publish.js';
 import { publicPackagesOf } from './hex-api/public-packages.js';
 import { DocsPages } from './hosted/docs-pages.js';
 import { findKeyPair, settleKeyPair, type KeyPair } from './keys/keypair.js';
@@ -37,7 +37,8 @@ import { boundedRegistryFetcher, checkLocks } from './ops/policy-check.js';
 import { rebarLookupOrder, servedRepositories } from './ops/repositories.js';
 import { projectRoot } from './paths.js';
 import { ClientUsage } from './repository/client-usage.js';
-import { createRepository, type RepositoryShared, type RepositorySpec } from './repository/create.js';
+import { createRepositories, type RepositoryShared, type RepositorySpec } from './repository/create.js';
+import { ShadowGuard } from './repository/shadow-guard.js';
 import type { Repository } from './repository/repository.js';
 import { createLimiter } from './util/concurrency.js';
 import { CacheIndex } from './store/cache-index.js';
@@ -64,6 +65,13 @@ export interface Hexproxy {
    * when none is configured and none was ever (no DATA_DIR/hosted/hosted.db).
    */
   hosted: HostedStore | undefined;
+  /**
+   * Resolves when package `name` may be published to hosted repository `repo`; throws
+   * NameShadowsUpstreamError (422) for a name upstream has (or cannot say it has not) when
+   * `repo` is merged into the root view and hosted.REPO.mayShadow does not list it, or a name
+   * another merged repository has. The publishing routes call it before HostedStore.publish.
+   */
+  mayPublishName(repo: string, name: string): Promise<void>;
   installs: InstallsMirror;
   evictor: CacheEvictor;
   http: ReturnType<typeof createHttpApp>;
@@ -122,6 +130,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   checkUsableDirectory(config.dataDir);
   const foundKeys = findKeyPair(config.keys, defaultKeyFiles(config.dataDir));
   warnAboutOrganizations(config, log);
+  warnAboutMergedRepositories(config, log);
   // Then the writes: the data directory, the key pair, the stores.
   logDataDirectory(config.dataDir, securePrivateDirectory(config.dataDir), log);
   const { keys, created } = settleKeyPair(config.keys, foundKeys);
@@ -154,8 +163,16 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     maxTarballBytes: config.cache.maxTarballBytes,
     policyIndexMaxAgeMs: Math.max(60_000, config.cache.registryTtlSeconds * 1000),
   };
-  for (const spec of repositorySpecs(config, clients, upstreamKey, organizationKeys, hosted))
-    repositories.set(spec.name, createRepository(spec, shared));
+  for (const [name, repository] of createRepositories(repositorySpecs(config, clients, upstreamKey, organizationKeys, hosted), shared))
+    repositories.set(name, repository);
+  const root = repositories.get(config.upstream.repository);
+  if (!root) throw new ConfigError(`hexproxy serves no repository ${config.upstream.repository}`);
+  const shadowGuard = new ShadowGuard({
+    publicRepository: config.upstream.repository,
+    hosted: config.hosted,
+    holds: (repo, name) => hosted?.has(repo, name) ?? false,
+    upstream: root.registry,
+  });
   const installs = new InstallsMirror({
     upstream: clients.builds,
     index,
@@ -197,7 +214,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
       maxCacheBytes: API_CACHE_MAX_BYTES,
     }),
     continueChecks,
-    ...(hosted && { hostedApi: { store: hosted, publishing: publishingFor(hosted, repositories, config.upstream.repository) } }),
+    ...(hosted && { hostedApi: { store: hosted, publishing: publishingFor(hosted, repositories, config.upstream.repository, shadowGuard) } }),
     metrics,
     readiness: () => ({ database: index.healthy(), signingKey: keys.privateKey.asymmetricKeyType === 'rsa' }),
     ui: uiMount({
@@ -236,6 +253,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     installsKey,
     repositories,
     hosted,
+    mayPublishName: (repo, name) => shadowGuard.mayPublishName(repo, name),
     installs,
     evictor,
     http,
@@ -384,10 +402,15 @@ function createUpstreamClients(config: Readonly<Config>, log: Logger, health: Up
 }
 
 /** Publishing to the hosted repositories: dependencies on public packages are checked through the public repository's mirror. */
-function publishingFor(store: HostedStore, repositories: ReadonlyMap<string, Repository>, publicRepository: string): PublishService {
+function publishingFor(
+  store: HostedStore,
+  repositories: ReadonlyMap<string, Repository>,
+  publicRepository: string,
+  names: NameGuard,
+): PublishService {
   const mirror = repositories.get(publicRepository);
   if (!mirror) throw new ConfigError(`hexproxy serves no public repository ${publicRepository}: publishing cannot check dependencies`);
-  return new PublishService({ store, publicRepository, publicPackages: publicPackagesOf(mirror) });
+  return new PublishService({ store, names, publicRepository, publicPackages: publicPackagesOf(mirror) });
 }
 
 /**
@@ -446,6 +469,8 @@ function repositorySpecs(
       registryMemoryBytes: memoryMaxBytes,
       tarballMemoryBytes: config.cache.memoryTarballBytes,
       policyMemoryBytes: Math.floor(memoryMaxBytes / 2),
+      // Its re-signed view serves these hosted repositories' packages as its own (hosted.NAME.merge).
+      merge: Object.keys(config.hosted).filter((name) => config.hosted[name]?.merge === true),
     },
     ...organizations,
     ...Object.keys(config.hosted).flatMap((name): RepositorySpec[] =>
@@ -600,6 +625,18 @@ function warnAboutOrganizations(config: Readonly<Config>, log: Logger): void {
     log.warn(
       { organization: name, env },
       `organization ${name} has no auth key, and hex.pm refuses its files without one: set ${env} (or organizations.${name}.authKey in the config file) to a hex.pm key that may read ${name}`,
+    );
+  }
+}
+
+/** A merged hosted repository's packages are read wherever the root view is: said once at start when that is without a token. */
+function warnAboutMergedRepositories(config: Readonly<Config>, log: Logger): void {
+  if (config.auth.requireToken) return;
+  for (const [name, settings] of Object.entries(config.hosted)) {
+    if (!settings.merge) continue;
+    log.warn(
+      { repository: name },
+      `hosted repository ${name} is merged into the root view (hosted.${name}.merge), which anyone may read while auth.requireToken is off: its packages can be read without a token; turn auth.requireToken on, or merge only repositories meant to be read by everyone who can reach hexproxy`,
     );
   }
 }

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'blocked_by_policy'
+  | 'name_shadows_upstream'
   | 'too_many_failures'
   | 'method_not_allowed'
   | 'unsupported_media_type'
@@ -104,6 +105,23 @@ export class LengthRequiredError extends HexproxyError {
 export class PolicyBlockedError extends HexproxyError {
   readonly code = 'blocked_by_policy';
   readonly status = 403;
+}
+
+/**
+ * A package name refused for a hosted repository merged into the root view
+ * (hosted.NAME.merge), against dependency confusion: upstream has a package of that name
+ * (or cannot say it has none) and hosted.NAME.mayShadow does not list it, or another merged
+ * repository already has it. 422 as hex.pm refuses a name; `field` is where its errors map files it.
+ */
+export class NameShadowsUpstreamError extends HexproxyError {
+  readonly code = 'name_shadows_upstream';
+  readonly status = 422;
+  readonly field = 'name';
+
+  // Mix prints `errors`: the reason under `name`, as hexpm files a name it refuses.
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, { ...options, details: { name: message }, title: VALIDATION_TITLE });
+  }
 }
 
 export class TooManyFailuresError extends HexproxyError {

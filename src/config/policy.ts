@@ -22,9 +22,27 @@ export function configuredPolicy(config: Readonly<Config>): Policy {
       `config key policy.repositories: ${unknown.map((name) => `"${name}"`).join(', ')} is not a repository hexproxy serves (${served.join(', ')}); organizations must be configured under organizations, hosted repositories under hosted`,
     );
   }
+  checkMergedCovered(config);
   try {
     return compilePolicy(config.policy, config.upstream.repository);
   } catch (error: unknown) {
     throw new ConfigError(`config key policy: ${errorMessage(error)}`, { cause: error });
   }
+}
+
+/**
+ * A hosted repository merged into the root view (hosted.NAME.merge) is served there too, and
+ * the policy filters the root view only when it names the public repository: a policy naming
+ * the merged repository alone would leave its packages unfiltered there.
+ */
+function checkMergedCovered(config: Readonly<Config>): void {
+  const named = config.policy.repositories;
+  const root = config.upstream.repository;
+  if (named === undefined || named.includes(root)) return;
+  const merged = named.filter((name) => Object.hasOwn(config.hosted, name) && config.hosted[name]?.merge === true);
+  const [first] = merged;
+  if (first === undefined) return;
+  throw new ConfigError(
+    `config key policy.repositories: ${merged.map((name) => `"${name}"`).join(', ')} ${merged.length === 1 ? 'is' : 'are'} merged into the root view (hosted.${first}.merge), which the policy filters only when policy.repositories names "${root}"; add "${root}" to policy.repositories, or set hosted.${first}.merge to false`,
+  );
 }

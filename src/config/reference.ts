@@ -46,13 +46,13 @@ const fileOnlyKeys: readonly FileOnlyKey[] = [
     key: 'hosted.NAME.merge',
     default: '`false`',
     meaning:
-      "Also show hosted repository NAME's packages in the root (`hexpm`) view, for projects that cannot carry an `organization:` option; a hosted package then hides every release of hex.pm's package of the same name.",
+      "Also serve hosted repository NAME's packages in the root (`hexpm`) view, re-signed by hexproxy, for projects that cannot carry an `organization:` option (docs/hosting.md). A hosted package then hides hex.pm's package of the same name completely, every release, cached ones too, and in `/mirror`. Whoever may read the root view reads them (anyone, unless `auth.requireToken`). The policy filters them with the root view: a `policy.repositories` naming NAME must name `upstream.repository` too.",
   },
   {
     key: 'hosted.NAME.mayShadow',
     default: '`[]`',
     meaning:
-      'With `merge`: package names that may be published to NAME although hex.pm has a package of that name (the hosted one then hides it in the root view). Any other name that exists on hex.pm is refused, against dependency confusion.',
+      'With `merge`: package names that may be published to NAME although hex.pm has a package of that name (the hosted one then hides it in the root view). Any other name hex.pm has, or that hexproxy cannot confirm it lacks (upstream unreachable), is refused at publish with a 422 naming this key, against dependency confusion.',
   },
   {
     key: 'bundles.trustedKeys',

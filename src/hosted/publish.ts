@@ -31,8 +31,15 @@ export interface PublicPackages {
 /** What publishing needs of the store. */
 export type HostedWrites = Pick<HostedStore, 'hosts' | 'has' | 'versions' | 'publish' | 'putDocs'>;
 
+/** Whether a name may be published to a repository at all (a merged one must not shadow hex.pm's: src/repository/shadow-guard.ts). */
+export interface NameGuard {
+  /** Resolves when it may; throws (NameShadowsUpstreamError) why not. */
+  mayPublishName(repo: string, name: string): Promise<void>;
+}
+
 export interface PublishServiceOptions {
   store: HostedWrites;
+  names: NameGuard;
   /** The public repository's name as requirements and registry files say it ("hexpm"). */
   publicRepository: string;
   publicPackages: PublicPackages;
@@ -62,6 +69,7 @@ export class PublishService {
   async publish({ repo, tarball, expected, replace, publisher }: PublishRequest): Promise<PublishResult> {
     this.requireHosted(repo);
     const validated = await validatePackageTarball(tarball, expected, this.options.packageLimits);
+    await this.options.names.mayPublishName(repo, validated.name);
     const requirements = await this.checkRequirements(repo, validated);
     return this.options.store.publish(repo, { ...validated, requirements }, { replace, publisher });
   }

@@ -212,25 +212,25 @@ function repositoryRoutes({ repository, view, guard, hits, installs }: Repositor
     return (hit && (await hitResponse(c, repository, hit))) ?? slow();
   };
 
-  routes.get('/names', guard, (c) => hitFirst(c, 'names', () => registryResponse(c, repository, () => repository.names(), view)));
-  routes.get('/versions', guard, (c) => hitFirst(c, 'versions', () => registryResponse(c, repository, () => repository.versions(), view)));
+  routes.get('/names', guard, (c) => hitFirst(c, 'names', () => registryResponse(c, repository, () => repository.names(view), view)));
+  routes.get('/versions', guard, (c) => hitFirst(c, 'versions', () => registryResponse(c, repository, () => repository.versions(view), view)));
   routes.get('/packages/:name', guard, async (c) => {
     const name = c.req.param('name');
     if (!isPackageName(name))
       throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
-    return hitFirst(c, `packages/${name}`, () => registryResponse(c, repository, () => repository.package(name), view));
+    return hitFirst(c, `packages/${name}`, () => registryResponse(c, repository, () => repository.package(name, view), view));
   });
 
   routes.get('/tarballs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar');
     return hitFirst(c, `tarballs/${release.name}-${release.version}.tar`, async () =>
-      tarballResponse(c, await repository.tarball(release.name, release.version)),
+      tarballResponse(c, await repository.tarball(release.name, release.version, view)),
     );
   });
 
   routes.get('/docs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar.gz');
-    return passthroughResponse(c, await repository.docs(release.name, release.version), DOCS_CONTENT_TYPE);
+    return passthroughResponse(c, await repository.docs(release.name, release.version, view), DOCS_CONTENT_TYPE);
   });
 
   if (!installs) {

@@ -29,6 +29,13 @@ export interface PolicyViewOptions {
   memoryMaxBytes: number;
   /** The filtered /names and /versions are rebuilt at least this often (new advisories, severities). */
   indexMaxAgeMs: number;
+  /**
+   * A number that changes when the source changed in a way clients must see at once (a
+   * publish to a hosted repository, merged or not): a filtered /names and /versions built
+   * before it is not served while the next one is built. Without it, only a policy change
+   * makes clients wait (upstream's changes may show a little later).
+   */
+  sourceGeneration?: () => number;
 }
 
 /** Left out of the filtered /versions: blocked releases, packages left with none, packages whose file could not be had. */
@@ -57,6 +64,8 @@ interface PackageEntry {
 interface IndexEntry {
   /** Past the moment a release it left out for its age comes of age: served no more, not even while rebuilding. */
   readonly tooNewExpired: boolean;
+  /** The source's generation (sourceGeneration) when its files were read. */
+  sourceGeneration: number;
   namesSha: string;
   versionsSha: string;
   generation: number;
@@ -103,14 +112,14 @@ export class PolicyView {
 
   async names(): Promise<RegistryResult> {
     if (!this.applies()) return this.options.registry.get({ kind: 'names' });
-    const [names, versions] = await this.sources();
-    return { file: (await this.indexView(names.file, versions.file)).names, cache: names.cache };
+    const { names, versions, sourceGeneration } = await this.sources();
+    return { file: (await this.indexView(names.file, versions.file, sourceGeneration)).names, cache: names.cache };
   }
 
   async versions(): Promise<RegistryResult> {
     if (!this.applies()) return this.options.registry.get({ kind: 'versions' });
-    const [names, versions] = await this.sources();
-    return { file: (await this.indexView(names.file, versions.file)).versions, cache: versions.cache };
+    const { names, versions, sourceGeneration } = await this.sources();
+    return { file: (await this.indexView(names.file, versions.file, sourceGeneration)).versions, cache: versions.cache };
   }
 
   async package(name: string): Promise<PackageView> {
@@ -150,9 +159,12 @@ export class PolicyView {
     return source !== undefined && entry !== undefined && entry.sourceSha === source.row.sha256 && this.current(entry) && !entry.blocked.has(version);
   }
 
-  private sources(): Promise<[RegistryResult, RegistryResult]> {
+  private async sources(): Promise<{ names: RegistryResult; versions: RegistryResult; sourceGeneration: number }> {
     const { registry } = this.options;
-    return Promise.all([registry.get({ kind: 'names' }), registry.get({ kind: 'versions' })]);
+    // Taken before reading: a change meanwhile makes what is built from them stale at once.
+    const sourceGeneration = this.options.sourceGeneration?.() ?? 0;
+    const [names, versions] = await Promise.all([registry.get({ kind: 'names' }), registry.get({ kind: 'versions' })]);
+    return { names, versions, sourceGeneration };
   }
 
   private current(entry: { generation: number; expiresAt: number }): boolean {
@@ -189,16 +201,18 @@ export class PolicyView {
    * successor is built in the background (it can only lack releases, never show a blocked
    * one); after a policy change clients wait for the new view.
    */
-  private async indexView(names: RegistryFile, versions: RegistryFile): Promise<IndexEntry> {
+  private async indexView(names: RegistryFile, versions: RegistryFile, sourceGeneration: number): Promise<IndexEntry> {
     const known = this.index;
     const { policy } = this.options;
     if (known && known.namesSha === names.row.sha256 && known.versionsSha === versions.row.sha256 && this.current(known)) return known;
     const build = this.indexFlight.run(`${policy.generation}/${names.row.sha256}/${versions.row.sha256}`, async () => {
-      const entry = await this.buildIndex(names, versions);
+      const entry = await this.buildIndex(names, versions, sourceGeneration);
       if (entry.generation === policy.generation) this.index = entry;
       return entry;
     });
-    if (known && known.generation === policy.generation && !known.tooNewExpired) {
+    // Not after a change clients must see at once (a publish): they wait for the new view.
+    const sourceChanged = known !== undefined && known.sourceGeneration !== (this.options.sourceGeneration?.() ?? 0);
+    if (known && known.generation === policy.generation && !known.tooNewExpired && !sourceChanged) {
       build.catch((error: unknown) =>
         this.options.log.error({ repo: this.options.repo, err: errorMessage(error) }, 'policy: rebuilding the filtered /names and /versions failed'),
       );
@@ -219,7 +233,7 @@ export class PolicyView {
    * file, fetched PACKAGE_CONCURRENCY at a time. A package whose file cannot be had is
    * left out: what cannot be checked is not offered.
    */
-  private async buildIndex(namesFile: RegistryFile, versionsFile: RegistryFile): Promise<IndexEntry> {
+  private async buildIndex(namesFile: RegistryFile, versionsFile: RegistryFile, sourceGeneration: number): Promise<IndexEntry> {
     const { policy, log, repo } = this.options;
     // One policy for the whole build, even if a reload lands while package files are fetched.
     const generation = policy.generation;
@@ -289,6 +303,7 @@ export class PolicyView {
       'policy: built the filtered /names and /versions',
     );
     return {
+      sourceGeneration,
       namesSha: namesFile.row.sha256,
       versionsSha: versionsFile.row.sha256,
       generation,

@@ -119,14 +119,20 @@ export interface Repository extends RepositorySource {
   // `registry` and `tarballs` (from the source) are what operations read: prewarm, mirror,
   // export, policy check, the UI. No policy applies to them and they count no client use.
 
-  // The Hex repository protocol as clients get it: the policy applied, use counted.
-  names(): Promise<RegistryResult>;
-  versions(): Promise<RegistryResult>;
-  package(name: string): Promise<RegistryResult>;
+  // The Hex repository protocol as clients get it: the policy applied, use counted. `view`
+  // (default: the re-signed one) is the one the request reads: the re-signed view is the
+  // policy's, with the hosted repositories merged into it (hosted.NAME.merge) for the public
+  // repository; the pass-through view is the source's own files (callers check
+  // assertUnfiltered first), and never a merged hosted package.
+  names(view?: View): Promise<RegistryResult>;
+  versions(view?: View): Promise<RegistryResult>;
+  package(name: string, view?: View): Promise<RegistryResult>;
   /** An organization's dependency policy (Hex 2.5, /policies/NAME). */
   dependencyPolicy(name: string): Promise<RegistryResult>;
   /** Refused (PolicyBlockedError) under policy.tarballs "strict" for a blocked release. */
-  tarball(name: string, version: string): Promise<TarballResult>;
+  tarball(name: string, version: string, view?: View): Promise<TarballResult>;
+  /** A release's documentation tarball, from whoever serves the package in `view`. */
+  docs(name: string, version: string, view?: View): Promise<PassthroughResult>;
   /** hexproxy's public key, which the re-signed view is signed with (/public_key). */
   publicKey(): string;
   /** The key of the pass-through view's files (/mirror/public_key): registryKey, as PEM. */
