@@ -173,9 +173,11 @@ export function prepareStatements(db: Database.Database) {
       'INSERT OR IGNORE INTO dependencies (repo, dependency, name, version) VALUES (?, ?, ?, ?)',
     ),
     deleteDependencies: db.prepare<[string, string, string]>('DELETE FROM dependencies WHERE repo = ? AND name = ? AND version = ?'),
-    // Releases of other packages that require `dependency`.
-    dependents: db.prepare<[string, string, string], { name: string; version: string }>(
-      'SELECT name, version FROM dependencies WHERE repo = ? AND dependency = ? AND name != ? ORDER BY name, version LIMIT 5',
+    // Every release of another package that requires `dependency`, with its requirements (a revert checks them).
+    dependentReleases: db.prepare<[string, string, string], { name: string; version: string; requirements: string }>(
+      `SELECT r.name, r.version, r.requirements FROM dependencies d
+       JOIN releases r ON r.repo = d.repo AND r.name = d.name AND r.version = d.version
+       WHERE d.repo = ? AND d.dependency = ? AND d.name != ? ORDER BY r.name, r.version`,
     ),
     findRegistryFile: db.prepare<[string, string], RegistryFileRecord>('SELECT * FROM registry_files WHERE repo = ? AND path = ?'),
     saveRegistryFile: db.prepare(

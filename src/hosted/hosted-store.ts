@@ -10,6 +10,7 @@
 // after it leaves the new state, whose old tarball (on a replace) is removed the same way.
 // Changes to one package are serialised (a queue per package in this process, SQLite's
 // write lock across processes); other packages proceed at once but for the short commit.
+import { matches, parseRequirement } from '../resolve/requirement.js';
 import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -324,15 +325,21 @@ export class HostedStore {
         const existing = this.findExisting(repo, name, version);
         checkEditable(repo, this.settingsOf(repo), existing, now, 'reverted');
         const last = (this.statements.countReleases.get(repo, name)?.count ?? 0) <= 1;
-        if (last) {
-          const dependents = this.statements.dependents.all(repo, name, name);
-          if (dependents.length > 0) {
-            throw new PackageDependedOnError(
-              `cannot revert ${label(repo, name, version)}: it is the last release of ${name}, and other packages of ${repo} depend on ${name} (${dependents
-                .map((dependent) => `${dependent.name} ${dependent.version}`)
-                .join(', ')}${dependents.length === 5 ? ', …' : ''}); revert those releases, or publish another release of ${name} first`,
-            );
-          }
+        const stranded = strandedBy(
+          repo,
+          name,
+          version,
+          this.statements.packageVersions.all(repo, name).map((row) => row.version),
+          this.statements.dependentReleases.all(repo, name, name),
+        );
+        if (stranded.length > 0) {
+          throw new PackageDependedOnError(
+            `cannot revert ${label(repo, name, version)}: ${stranded
+              .slice(0, 5)
+              .join(
+                ', ',
+              )}${stranded.length > 5 ? ', …' : ''} of ${repo} ${stranded.length === 1 ? 'depends' : 'depend'} on it, and no other release of ${name} meets ${stranded.length === 1 ? 'its requirement' : 'their requirements'}; revert those releases, or publish another release of ${name} that meets them first`,
+          );
         }
         this.statements.deleteRelease.run(repo, name, version);
         this.statements.deleteDependencies.run(repo, name, version);
@@ -959,3 +966,35 @@ const blobKey = (repo: string, kind: 'tarballs' | 'docs', stem: string, extensio
 const packageKey = (repo: string, name: string): string => `${repo}/${name}`;
 
 const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * The releases of other packages of `repo` that require `name` with a requirement `version`
+ * meets and no other release of `name` does: what reverting `version` would leave unable to
+ * resolve ("a release others depend on cannot be reverted"). A requirement that does not
+ * parse (it passed validation, so never) counts as met by nothing else.
+ */
+function strandedBy(
+  repo: string,
+  name: string,
+  version: string,
+  versions: readonly string[],
+  dependents: readonly { name: string; version: string; requirements: string }[],
+): string[] {
+  const others = versions.filter((other) => other !== version);
+  const stranded: string[] = [];
+  for (const dependent of dependents) {
+    const requirements = JSON.parse(dependent.requirements) as { name: string; requirement: string; repository?: string }[];
+    const needs = requirements.find((requirement) => requirement.name === name && requirement.repository === repo);
+    if (!needs) continue;
+    let requirement;
+    try {
+      requirement = parseRequirement(needs.requirement);
+    } catch {
+      stranded.push(`${dependent.name} ${dependent.version}`);
+      continue;
+    }
+    const met = (candidate: string): boolean => matches(requirement, candidate, { allowPre: true });
+    if (met(version) && !others.some(met)) stranded.push(`${dependent.name} ${dependent.version}`);
+  }
+  return stranded;
+}

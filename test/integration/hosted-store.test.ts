@@ -245,7 +245,7 @@ describe('reverting', () => {
     await expect(store.revert('acme', 'acme_core', '1.0.0')).rejects.toThrow(NotFoundError);
   });
 
-  it("refuses to revert a package's last release while another package of the repository requires it (hexpm's rule)", async () => {
+  it('refuses to revert a release another package of the repository depends on: one its requirement needs, no other release meeting it', async () => {
     const store = await openStore();
     await publish(store, await validatedRelease({ name: 'acme_core', version: '1.0.0' }));
     await publish(store, await validatedRelease({ name: 'acme_core', version: '1.1.0' }));
@@ -264,18 +264,25 @@ describe('reverting', () => {
       await validatedRelease({ name: 'other', version: '1.0.0', dependencies: [{ package: 'lonely', requirement: '~> 1.0', repository: 'hexpm' }] }),
     );
     expect(await store.revert('acme', 'lonely', '1.0.0')).toEqual({ packageRemoved: true });
-    // Not its last release: allowed, as on hexpm, though it leaves ~> 1.1 unmet.
-    await store.revert('acme', 'acme_core', '1.1.0');
-    const refused = await store.revert('acme', 'acme_core', '1.0.0').catch((e: unknown) => e);
+
+    // 1.1.0 is the only release meeting acme_util's ~> 1.1.
+    const refused = await store.revert('acme', 'acme_core', '1.1.0').catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(PackageDependedOnError);
     expect(refused).toMatchObject({ status: 422, code: 'package_depended_on', field: 'name' });
     expect((refused as Error).message).toBe(
-      'cannot revert acme/acme_core 1.0.0: it is the last release of acme_core, and other packages of acme depend on acme_core (acme_util 0.1.0); revert those releases, or publish another release of acme_core first',
+      'cannot revert acme/acme_core 1.1.0: acme_util 0.1.0 of acme depends on it, and no other release of acme_core meets its requirement; revert those releases, or publish another release of acme_core that meets them first',
     );
-    expect(store.versions('acme', 'acme_core')).toEqual(['1.0.0']);
-    // Once the dependent is gone, it may go.
+    expect(store.versions('acme', 'acme_core')).toEqual(['1.0.0', '1.1.0']);
+    // 1.0.0 meets nothing anyone requires: it may go.
+    expect(await store.revert('acme', 'acme_core', '1.0.0')).toEqual({ packageRemoved: false });
+    // With 1.2.0 meeting ~> 1.1 too, 1.1.0 may go; then 1.2.0, the last, may not.
+    await publish(store, await validatedRelease({ name: 'acme_core', version: '1.2.0' }));
+    expect(await store.revert('acme', 'acme_core', '1.1.0')).toEqual({ packageRemoved: false });
+    await expect(store.revert('acme', 'acme_core', '1.2.0')).rejects.toThrow(PackageDependedOnError);
+    expect(store.versions('acme', 'acme_core')).toEqual(['1.2.0']);
+    // Once the dependent is gone, it may go, and the package with it.
     await store.revert('acme', 'acme_util', '0.1.0');
-    expect(await store.revert('acme', 'acme_core', '1.0.0')).toEqual({ packageRemoved: true });
+    expect(await store.revert('acme', 'acme_core', '1.2.0')).toEqual({ packageRemoved: true });
   });
 
   it('refuses a revert past the window', async () => {
