@@ -6,6 +6,7 @@
 //   node bench/publish.mjs                    sizes 100, 1,000, 10,000 packages; 30 timed publishes each
 //   node bench/publish.mjs --scale smoke      sizes 20 and 60, 5 timed publishes (what the test runs)
 //   node bench/publish.mjs --sizes 100,1000 --samples 50 --concurrency 10 --package-kb 50
+//   node bench/publish.mjs --sizes 100 --releases-per-package 100   10,000 tarballs in 100 packages
 //
 // For each size (ascending), the repository is first filled to that many packages (one
 // release each, 5 KB, `--concurrency` publishers at once), then `--samples` publishes of a
@@ -38,6 +39,7 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: '10' },
     'package-kb': { type: 'string', default: '50' },
     'seed-kb': { type: 'string', default: '5' },
+    'releases-per-package': { type: 'string', default: '1' },
     root: { type: 'string', default: resolve(benchDir, '..') },
     json: { type: 'string' },
     'work-dir': { type: 'string', default: join(tmpdir(), 'hexproxy-bench') },
@@ -69,6 +71,9 @@ const concurrentPublishes = positive('concurrent-publishes', option('concurrent-
 const concurrency = positive('concurrency', opts.concurrency);
 const packageBytes = positive('package-kb', opts['package-kb']) * 1000;
 const seedBytes = positive('seed-kb', opts['seed-kb']) * 1000;
+// Releases of each package the repository is filled with: with many, the tarballs outnumber
+// the packages, which tells what a publish's cost grows with.
+const releasesPerPackage = positive('releases-per-package', opts['releases-per-package']);
 const root = resolve(opts.root);
 const jsonFile = resolve(
   opts.json ??
@@ -111,6 +116,7 @@ const proxy = await startHexproxy({
 say(`hexproxy ${proxy.url} (${root}), data in ${dataDir}`);
 
 let published = 0;
+let packages = 0;
 // Every package published gets the next number: names never repeat.
 let lastId = 0;
 const nameOf = (n) => `pkg_${String(n).padStart(6, '0')}`;
@@ -128,16 +134,22 @@ async function publish(tarball, name) {
   published += 1;
   return ms;
 }
-/** Publishes `count` new packages of `bytes` with `workers` publishers; tarballs built just before each is sent. */
-async function publishMany(count, bytes, workers) {
+/**
+ * Publishes `count` new packages of `releases` releases each (1.0.0, 1.0.1, …; a package's
+ * in order) of `bytes`, with `workers` publishers; tarballs built just before each is sent.
+ */
+async function publishMany(count, releases, bytes, workers) {
   const names = Array.from({ length: count }, () => nameOf(++lastId));
+  packages += count;
+  const queue = [];
+  for (let release = 0; release < releases; release++) for (const name of names) queue.push([name, `1.0.${release}`]);
   let next = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: workers }, async () => {
-      while (next < names.length) {
-        const name = names[next++];
-        await publish(await buildHexPackage({ name, version: '1.0.0', bytes }), name);
+      while (next < queue.length) {
+        const [name, version] = queue[next++];
+        await publish(await buildHexPackage({ name, version, bytes }), name);
       }
     }),
   );
@@ -160,11 +172,14 @@ let concurrent;
 const middle = sizes[Math.floor((sizes.length - 1) / 2)];
 try {
   for (const size of sizes) {
-    const missing = size - published;
+    const missing = size - packages;
     if (missing > 0) {
-      say(`filling to ${size} packages (${missing} publishes of ${seedBytes / 1000} KB, ${concurrency} at once)`);
-      await publishMany(missing, seedBytes, concurrency);
+      say(
+        `filling to ${size} packages (${missing * releasesPerPackage} publishes of ${seedBytes / 1000} KB, ${releasesPerPackage} per package, ${concurrency} at once)`,
+      );
+      await publishMany(missing, releasesPerPackage, seedBytes, concurrency);
     }
+    const tarballsBefore = published;
     const tarballs = [];
     for (let i = 0; i < samples; i++) {
       const name = nameOf(++lastId);
@@ -172,9 +187,10 @@ try {
     }
     const latencies = [];
     for (const [name, tarball] of tarballs) latencies.push(await publish(tarball, name));
+    packages += samples;
     const row = {
       packages: size,
-      tarballs: published - samples,
+      tarballs: tarballsBefore,
       tarballBytes: tarballs[0][1].length,
       samples,
       p50Ms: quantile(latencies, 0.5),
@@ -201,6 +217,7 @@ try {
           while (next < prepared.length) {
             const [name, tarball] = prepared[next++];
             await publish(tarball, name);
+            packages += 1;
           }
         }),
       );
@@ -218,7 +235,7 @@ const report = {
   scale: opts.scale,
   command: `node bench/publish.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   machine: machine(root),
-  options: { sizes, samples, concurrency, concurrentPublishes, packageBytes, seedBytes },
+  options: { sizes, samples, concurrency, concurrentPublishes, packageBytes, seedBytes, releasesPerPackage },
   latency: results,
   concurrent,
 };
