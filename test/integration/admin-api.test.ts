@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describePolicy } from '../../src/policy/describe.js';
 import { compilePolicy, type PolicyConfig } from '../../src/policy/rules.js';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const packages: PackageSpec[] = [

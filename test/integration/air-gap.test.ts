@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/bundle/manifest.js';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { mixLock } from '../support/locks.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 import { rebar3Available, rebar3Project, requireRebar3 } from '../support/rebar3.js';

@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';
 
 const packages: PackageSpec[] = [{ name: 'alpha', releases: [{ version: '1.0.0' }] }];

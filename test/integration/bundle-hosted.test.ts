@@ -17,7 +17,7 @@ import { signDetached } from '../../src/registry/signature.js';
 import type { Package } from '../../src/registry/types.js';
 import { bodyOf, manifestOf, readBundleEntries, sha256Hex, writeBundleEntries } from '../support/bundle.js';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { buildHexTarball } from '../support/hex-tarball.js';
 import { docsTarball, publishHosted } from '../support/hosted-publish.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';

@@ -18,10 +18,10 @@ import {
   writeBundleEntries,
   type Stores,
 } from '../support/bundle.js';
-import { BUILDS_SIGNING_KEY, signedFileFor, startFakeBuilds, type FakeBuilds } from '../support/fake-builds.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { BUILDS_SIGNING_KEY, signedFileFor, startFakeBuilds, type FakeBuilds } from '../support/upstreams/fake-builds.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { wrongKeyPair } from '../support/keys.js';
-import { flipMiddleByte } from '../support/misbehaviour.js';
+import { flipMiddleByte } from '../support/upstreams/misbehaviour.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];

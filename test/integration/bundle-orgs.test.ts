@@ -11,7 +11,7 @@ import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Package } from '../../src/registry/types.js';
 import { CacheIndex } from '../../src/store/cache-index.js';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { mixLock } from '../support/locks.js';
 import { startProxy, tempDir } from '../support/proxy.js';
 

@@ -30,8 +30,8 @@ import {
   writeBundleEntries,
   type Stores,
 } from '../support/bundle.js';
-import { BUILDS_SIGNING_KEY } from '../support/fake-builds.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { BUILDS_SIGNING_KEY } from '../support/upstreams/fake-builds.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { readHexTarball } from '../support/hex-tarball.js';
 import { wrongKeyPair } from '../support/keys.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';

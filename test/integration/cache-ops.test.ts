@@ -12,7 +12,7 @@ import { fetchReleases } from '../../src/ops/fetch-releases.js';
 import { pickReleases, planMirror } from '../../src/ops/mirror.js';
 import type { Release } from '../../src/registry/types.js';
 import { cliPath, runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { publicRepository, startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const packages = [

@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { delta, parsePrometheus, sample, type Samples } from '../support/prometheus.js';
 import { startProxy, type LogRecord, type TestProxy } from '../support/proxy.js';
 

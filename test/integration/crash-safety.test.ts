@@ -9,9 +9,9 @@ import { parsePublicKey } from '../../src/registry/signature.js';
 import { CacheIndex } from '../../src/store/cache-index.js';
 import { FsBlobStore } from '../../src/store/fs-blob-store.js';
 import { reconcileCache, type ReconcileOptions } from '../../src/cache/reconcile.js';
-import { cacheProblems, fetchAndCheck, type Served, settled } from '../support/crash-checks.js';
-import { seededRandom, spawnServer, stagedFiles, type ServerLogLine, type ServerProcess } from '../support/crash-harness.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { cacheProblems, fetchAndCheck, type Served, settled } from '../support/crash/checks.js';
+import { seededRandom, spawnServer, stagedFiles, type ServerLogLine, type ServerProcess } from '../support/crash/harness.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -13,7 +13,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../../src/auth/token-store.js';
 import { findBrowser, requireBrowser } from '../support/browser.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { mixLock } from '../support/locks.js';
 import { startOtherOrigin, type OtherOrigin } from '../support/other-origin.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';

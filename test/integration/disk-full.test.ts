@@ -12,10 +12,10 @@ import { registryKey as registryBlobKey, tarballKey } from '../../src/cache/layo
 import { parsePublicKey } from '../../src/registry/signature.js';
 import { CacheIndex } from '../../src/store/cache-index.js';
 import { cliPath } from '../support/cli.js';
-import { cacheProblems, fetchAndCheck, settled } from '../support/crash-checks.js';
-import { mountPermitted, mountSmallDisk, type SmallDisk } from '../support/crash-disk.js';
-import { stagedFiles } from '../support/crash-harness.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { cacheProblems, fetchAndCheck, settled } from '../support/crash/checks.js';
+import { mountPermitted, mountSmallDisk, type SmallDisk } from '../support/crash/disk.js';
+import { stagedFiles } from '../support/crash/harness.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { startProxy, tempDir, type LogRecord, type TestProxy } from '../support/proxy.js';
 
 const permitted = mountPermitted();

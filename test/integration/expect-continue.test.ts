@@ -17,7 +17,7 @@ import { clientContext, TrustedProxies } from '../../src/http/client-address.js'
 import { ContinueChecks, type ContinueRule } from '../../src/http/continue-checks.js';
 import { errorResponse } from '../../src/http/error-response.js';
 import { createLogger } from '../../src/log.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { mixLock } from '../support/locks.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 

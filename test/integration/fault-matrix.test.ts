@@ -4,8 +4,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { startFakeUpstream, type FakeUpstream, type Misbehaviour, type MisbehaveOptions } from '../support/fake-upstream.js';
-import { gzipBomb } from '../support/misbehaviour.js';
+import { startFakeUpstream, type FakeUpstream, type Misbehaviour, type MisbehaveOptions } from '../support/upstreams/fake-upstream.js';
+import { gzipBomb } from '../support/upstreams/misbehaviour.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 import { startRelay, type Relay } from '../support/relay.js';
 

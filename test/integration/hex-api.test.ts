@@ -1,14 +1,14 @@
 // The Hex HTTP API under /api, over real HTTP: GET /api/users/me for a token, Hex API errors
 // as hexpm writes them (Erlang terms or JSON by Accept; hexproxy's own /api/admin keeps its
 // text), and the public repository's package information relayed from a fake upstream API
-// (test/support/fake-hex-api.ts): the bytes, the cache, stale answers when it is down, and
+// (test/support/upstreams/fake-hex-api.ts): the bytes, the cache, stale answers when it is down, and
 // no credential of the client ever sent to it.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../../src/auth/token-store.js';
 import { decodeTerm } from '../../src/hex-api/etf.js';
-import { startFakeHexApi, type ApiPackage, type FakeHexApi } from '../support/fake-hex-api.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeHexApi, type ApiPackage, type FakeHexApi } from '../support/upstreams/fake-hex-api.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';
 
 const ERLANG = { accept: 'application/vnd.hex+erlang' };

@@ -18,8 +18,8 @@ import { openRegistryFile } from '../../src/registry/registry-file.js';
 import { parsePrivateKey, parsePublicKey } from '../../src/registry/signature.js';
 import type { Package } from '../../src/registry/types.js';
 import { runCli } from '../support/cli.js';
-import { seededRandom } from '../support/crash-harness.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { seededRandom } from '../support/crash/harness.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { validatedRelease } from '../support/hosted-release.js';
 import { startProxy, tempDir } from '../support/proxy.js';
 

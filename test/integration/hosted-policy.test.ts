@@ -11,7 +11,7 @@ import type { RegistryResource } from '../../src/registry/resource.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Names, Package, Versions } from '../../src/registry/types.js';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import type { TarballSpec } from '../support/hex-tarball.js';
 import { validatedRelease } from '../support/hosted-release.js';
 import { startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';

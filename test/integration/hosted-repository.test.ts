@@ -10,7 +10,7 @@ import { openRegistryFile } from '../../src/registry/registry-file.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Names, Package, Versions } from '../../src/registry/types.js';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { validatedRelease } from '../support/hosted-release.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 import { rebar3Available, rebar3Project, requireRebar3 } from '../support/rebar3.js';

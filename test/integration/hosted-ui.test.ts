@@ -13,7 +13,7 @@ import type { HostedStore } from '../../src/hosted/hosted-store.js';
 import { projectRoot } from '../../src/paths.js';
 import { DOCS_CONTENT_SECURITY_POLICY } from '../../src/ui/handlers/docs.js';
 import { findBrowser, requireBrowser } from '../support/browser.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { docsTarball, publishHosted } from '../support/hosted-publish.js';
 import { startOtherOrigin, type OtherOrigin } from '../support/other-origin.js';
 import { startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { eachLimited, exchange, printable, type ExchangeOutcome } from '../support/fuzz/client.js';
 import { dataDirLayout, judge, listTree, type Problem, type ProblemKind } from '../support/fuzz/oracle.js';
 import { Random, fuzzSeed } from '../support/fuzz/random.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tarballKey } from '../../src/cache/layout.js';
 import { HOT_TARBALL_MAX_BYTES } from '../../src/mirror/tarball-mirror.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { publicRepository, startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';
 
 const packages: PackageSpec[] = [

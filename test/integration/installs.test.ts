@@ -5,8 +5,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { BUILDS_SIGNING_KEY, startFakeBuilds, type FakeBuilds } from '../support/fake-builds.js';
-import { INSTALLS_CSV, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { BUILDS_SIGNING_KEY, startFakeBuilds, type FakeBuilds } from '../support/upstreams/fake-builds.js';
+import { INSTALLS_CSV, startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 let upstream: FakeUpstream;

@@ -2,7 +2,7 @@
 import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 
 const packages = [

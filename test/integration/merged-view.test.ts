@@ -18,7 +18,7 @@ import { TokenStore } from '../../src/auth/token-store.js';
 import { runCli } from '../support/cli.js';
 import { hexCall, text } from '../support/hosted-api.js';
 import { packageTarball } from '../support/package-parts.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import type { TarballSpec } from '../support/hex-tarball.js';
 import { validatedRelease } from '../support/hosted-release.js';
 import { mixHome, mixUnavailable, requireMix } from '../support/mix.js';

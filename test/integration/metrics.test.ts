@@ -1,7 +1,7 @@
 // /metrics parses as Prometheus text, and its counters move by exactly the requests a test
 // makes, through the hot path and the routes alike; /readyz says when hexproxy can serve.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { delta, parsePrometheus, sample, type Samples } from '../support/prometheus.js';
 import { runCli } from '../support/cli.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';

@@ -1,13 +1,13 @@
 // Mix's API tasks with HEX_API_URL pointing at hexproxy, as behind a firewall: `mix hex.info`
 // and `mix hex.package search` get the public repository's information relayed from the
-// upstream API (a fake one here, test/support/fake-hex-api.ts), and `mix hex.user whoami`
+// upstream API (a fake one here, test/support/upstreams/fake-hex-api.ts), and `mix hex.user whoami`
 // names a hexproxy token (GET /api/users/me). Debian's elixir and the Hex archive
 // (test/support/mix.ts); with CI=true their absence fails.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../../src/auth/token-store.js';
-import { startFakeHexApi, type FakeHexApi } from '../support/fake-hex-api.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeHexApi, type FakeHexApi } from '../support/upstreams/fake-hex-api.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { mixHome, mixUnavailable, requireMix, type MixHome } from '../support/mix.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 

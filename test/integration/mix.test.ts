@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mixBackToHexpm, netrcEntry } from '../../src/clients/snippets.js';
 import { projectRoot } from '../../src/paths.js';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { mixLock } from '../support/locks.js';
 import { mixHome, mixUnavailable, requireMix, type MixHome } from '../support/mix.js';
 import { CRITICAL } from '../support/policy.js';

@@ -6,7 +6,7 @@ import { createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePackage } from '../../src/registry/codec.js';
 import { openRegistryFile, sealRegistryFile } from '../../src/registry/registry-file.js';
-import { startStaticUpstream, type StaticUpstream } from '../support/fake-upstream.js';
+import { startStaticUpstream, type StaticUpstream } from '../support/upstreams/fake-upstream.js';
 import { testKeyPair } from '../support/keys.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 

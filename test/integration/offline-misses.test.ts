@@ -3,7 +3,7 @@
 // and a tarball or build miss is answered before anything is looked up to check it against.
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';

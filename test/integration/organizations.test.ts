@@ -8,7 +8,7 @@ import { openRegistryFile } from '../../src/registry/registry-file.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Names, Package, Policy } from '../../src/registry/types.js';
 import { runCli, serveCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
 import { within } from '../support/within.js';
 

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validatePackageTarball } from '../../src/hosted/package-tarball.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { mixHome, mixUnavailable, requireMix } from '../support/mix.js';
 import { tempDir } from '../support/proxy.js';
 import { rebar3Available, rebar3Project, requireRebar3 } from '../support/rebar3.js';

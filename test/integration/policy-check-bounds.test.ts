@@ -5,7 +5,7 @@
 // force nothing can be blocked, so nothing is fetched; and the package files that checks
 // do fetch wait for one limit shared by every request. Counted at the fake upstream.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startFakeUpstream, type FakeUpstream, type Gate, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type Gate, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { mixLock } from '../support/locks.js';
 import { CRITICAL } from '../support/policy.js';
 import { publicRepository, startProxy, type TestProxy } from '../support/proxy.js';

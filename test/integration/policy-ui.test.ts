@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { projectRoot } from '../../src/paths.js';
 import { findBrowser, requireBrowser } from '../support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
 import { CRITICAL, HIGH, LOW } from '../support/policy.js';
 

@@ -15,7 +15,7 @@ import type { Names, Package, Versions } from '../../src/registry/types.js';
 import { cliPath, runCli } from '../support/cli.js';
 import { parsePrometheus, sample } from '../support/prometheus.js';
 import { mixLock, rebarLock } from '../support/locks.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
 
 const DAY = 86_400_000;

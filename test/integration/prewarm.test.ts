@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CacheIndex } from '../../src/store/cache-index.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { runCli } from '../support/cli.js';
 import { mixLock, rebarLock } from '../support/locks.js';
 import { startProxy, tempDir } from '../support/proxy.js';

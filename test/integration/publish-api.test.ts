@@ -16,7 +16,7 @@ import type { HostedStore } from '../../src/hosted/hosted-store.js';
 import { openRegistryFile } from '../../src/registry/registry-file.js';
 import { parsePublicKey } from '../../src/registry/signature.js';
 import type { Package } from '../../src/registry/types.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { HEX_ERLANG, expectContinue, field, hexCall, hostedSnapshot, text, type HostedSnapshot } from '../support/hosted-api.js';
 import { assemblePackage, gzippedTar, metadataConfig, mixRequirement, packageTarball, simpleContents } from '../support/package-parts.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../../src/auth/token-store.js';
 import { publishEnvironment, rebar3Publish } from '../../src/clients/snippets.js';
 import type { HostedStore } from '../../src/hosted/hosted-store.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { hostedSnapshot } from '../support/hosted-api.js';
 import { mixHome, mixUnavailable, requireMix } from '../support/mix.js';
 import { startProxy, tempDir, type TestProxy } from '../support/proxy.js';

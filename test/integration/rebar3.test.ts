@@ -6,7 +6,13 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_PLACEHOLDER, rebar3Config, rebar3ConfigPrintf } from '../../src/clients/snippets.js';
-import { startFakeUpstream, startStaticUpstream, type FakeUpstream, type ReleaseSpec, type StaticUpstream } from '../support/fake-upstream.js';
+import {
+  startFakeUpstream,
+  startStaticUpstream,
+  type FakeUpstream,
+  type ReleaseSpec,
+  type StaticUpstream,
+} from '../support/upstreams/fake-upstream.js';
 import { OFFICIAL_REGISTRY } from '../support/fixtures.js';
 import { runCli } from '../support/cli.js';
 import { startOutside } from '../support/outside.js';

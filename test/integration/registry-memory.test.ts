@@ -9,7 +9,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { encodeNames, encodePackage, encodeVersions } from '../../src/registry/codec.js';
 import { sealRegistryFile } from '../../src/registry/registry-file.js';
 import type { Package } from '../../src/registry/types.js';
-import { startStaticUpstream, type StaticUpstream } from '../support/fake-upstream.js';
+import { startStaticUpstream, type StaticUpstream } from '../support/upstreams/fake-upstream.js';
 import { testKeyPair } from '../support/keys.js';
 import { publicRepository, startProxy, tempDir, type TestProxy } from '../support/proxy.js';
 

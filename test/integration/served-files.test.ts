@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../../src/auth/token-store.js';
 import { findBrowser, requireBrowser } from '../support/browser.js';
-import { INSTALLS_CSV, startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { INSTALLS_CSV, startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { startOtherOrigin, type OtherOrigin } from '../support/other-origin.js';
 import { startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
 

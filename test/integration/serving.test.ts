@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRegistryFile } from '../../src/registry/registry-file.js';
 import type { Names, Package, Versions } from '../../src/registry/types.js';
-import { INSTALLS_CSV, startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { INSTALLS_CSV, startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
 
 const packages = [

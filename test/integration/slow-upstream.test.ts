@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { REQUESTS_PER_PACKAGE } from '../../src/upstream/client.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { startProxy, type HttpResult, type TestProxy } from '../support/proxy.js';
 import { within as waitWithin } from '../support/within.js';
 

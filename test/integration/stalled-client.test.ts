@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { get, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { startProxy, type TestProxy } from '../support/proxy.js';
 import { within as waitWithin } from '../support/within.js';
 

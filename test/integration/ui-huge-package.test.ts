@@ -6,8 +6,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type ServerProcess } from '../support/crash-harness.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { spawnServer, type ServerProcess } from '../support/crash/harness.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 import { tempDir } from '../support/proxy.js';
 import { generatedVersion } from '../support/registry-builder.js';
 

@@ -10,7 +10,7 @@ import { TokenStore } from '../../src/auth/token-store.js';
 import { projectRoot } from '../../src/paths.js';
 import { findBrowser, requireBrowser } from '../support/browser.js';
 import { runCli } from '../support/cli.js';
-import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { publicRepository, startProxy, tempDir, type HttpResult, type TestProxy } from '../support/proxy.js';
 
 const ACME_KEY = 'acme-upstream-key-0123456789';

@@ -7,9 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { request } from 'undici';
-import { spawnServer, type ServerProcess } from '../support/crash-harness.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
-import { gzipBomb } from '../support/misbehaviour.js';
+import { spawnServer, type ServerProcess } from '../support/crash/harness.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
+import { gzipBomb } from '../support/upstreams/misbehaviour.js';
 import { tempDir } from '../support/proxy.js';
 import { within as waitWithin } from '../support/within.js';
 

@@ -31,7 +31,7 @@ const store = await HostedStore.open({
   log: createLogger('silent'),
 });
 
-// mulberry32, as test/support/crash-harness.ts.
+// mulberry32, as test/support/crash/harness.ts.
 let state = Number(seedText) >>> 0;
 const random = () => {
   state = (state + 0x6d2b79f5) >>> 0;

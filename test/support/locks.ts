@@ -1,5 +1,5 @@
 // Lock files as Mix and rebar3 write them, for releases of a fake upstream.
-import type { FakeUpstream } from './fake-upstream.js';
+import type { FakeUpstream } from './upstreams/fake-upstream.js';
 
 export interface Locked {
   name: string;

@@ -11,7 +11,7 @@ import type { Names, Package, Versions } from '../../src/registry/types.js';
 import { OFFICIAL_REGISTRY, readOfficial } from '../support/fixtures.js';
 import { innerChecksumOf, readHexTarball } from '../support/hex-tarball.js';
 import { testKeyPair } from '../support/keys.js';
-import { gzipBomb } from '../support/misbehaviour.js';
+import { gzipBomb } from '../support/upstreams/misbehaviour.js';
 
 const sha256 = (bytes: Buffer): Buffer => createHash('sha256').update(bytes).digest();
 const hex = (bytes: Buffer | undefined): string | undefined => bytes?.toString('hex');

@@ -9,7 +9,7 @@ import { openRegistryFile, type OpenOptions } from '../../src/registry/registry-
 import type { RegistryResource } from '../../src/registry/resource.js';
 import { parsePublicKey, verifyPayload } from '../../src/registry/signature.js';
 import type { Names, Package, Policy, Versions } from '../../src/registry/types.js';
-import { startFakeUpstream, type FakeUpstream, type OrganizationSpec, type PackageSpec } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream, type OrganizationSpec, type PackageSpec } from '../support/upstreams/fake-upstream.js';
 import { readHexTarball } from '../support/hex-tarball.js';
 import { readTar } from '../support/tar.js';
 

@@ -20,10 +20,10 @@ import {
   type FakeUpstream,
   type PackageSpec,
   type StaticUpstream,
-} from '../support/fake-upstream.js';
+} from '../support/upstreams/fake-upstream.js';
 import { OFFICIAL_REGISTRY, readOfficial } from '../support/fixtures.js';
 import { buildHexTarball, innerChecksumOf, readHexTarball } from '../support/hex-tarball.js';
-import { GZIP_BOMB_INFLATED_BYTES, HTML_ERROR_PAGE, partialLength } from '../support/misbehaviour.js';
+import { GZIP_BOMB_INFLATED_BYTES, HTML_ERROR_PAGE, partialLength } from '../support/upstreams/misbehaviour.js';
 import { readTar } from '../support/tar.js';
 
 const sha256 = (bytes: Buffer): Buffer => createHash('sha256').update(bytes).digest();

@@ -20,7 +20,7 @@ import { createLogger } from '../../src/log.js';
 import { UpstreamHealth } from '../../src/upstream/health.js';
 import { upstreamClientFor } from '../../src/upstream/network-mode.js';
 import type { UpstreamClient } from '../../src/upstream/upstream-client.js';
-import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream.js';
+import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

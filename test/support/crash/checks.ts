@@ -5,12 +5,12 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
-import { registryKey as registryBlobKey, tarballKey } from '../../src/cache/layout.js';
-import { openRegistryFile } from '../../src/registry/registry-file.js';
-import type { RegistryResource } from '../../src/registry/resource.js';
-import { CacheIndex } from '../../src/store/cache-index.js';
-import { filesUnder, sha256File, sizeOf } from './crash-harness.js';
-import type { FakeUpstream } from './fake-upstream.js';
+import { registryKey as registryBlobKey, tarballKey } from '../../../src/cache/layout.js';
+import { openRegistryFile } from '../../../src/registry/registry-file.js';
+import type { RegistryResource } from '../../../src/registry/resource.js';
+import { CacheIndex } from '../../../src/store/cache-index.js';
+import { filesUnder, sha256File, sizeOf } from './harness.js';
+import type { FakeUpstream } from '../upstreams/fake-upstream.js';
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 

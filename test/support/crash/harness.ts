@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { cliPath } from './cli.js';
+import { cliPath } from '../cli.js';
 
 export interface ServerLogLine {
   level: number;

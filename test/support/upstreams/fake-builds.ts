@@ -3,7 +3,7 @@
 // the SHA-512 of fake .ez archives and rebar3 escripts, `.signed` files signed with a test key,
 // and switches that serve a build with a byte flipped or a list its .signed does not cover.
 import { createHash, randomBytes, sign, type KeyObject } from 'node:crypto';
-import { buildsKeyPair } from './keys.js';
+import { buildsKeyPair } from '../keys.js';
 import { flipMiddleByte } from './misbehaviour.js';
 import { contentTypeOf, startUpstreamServer, type Body, type UpstreamControls } from './upstream-server.js';
 

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { encodeTerm, type Term } from '../../src/hex-api/etf.js';
+import { encodeTerm, type Term } from '../../../src/hex-api/etf.js';
 
 export interface ApiRelease {
   version: string;

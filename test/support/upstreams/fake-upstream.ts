@@ -4,10 +4,10 @@
 // behind its own auth key.
 import type { KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { sealRegistryFile } from '../../src/registry/registry-file.js';
-import type { BuiltTarball } from './hex-tarball.js';
+import { sealRegistryFile } from '../../../src/registry/registry-file.js';
+import type { BuiltTarball } from '../hex-tarball.js';
 import { signedFileFor } from './fake-builds.js';
-import { buildsKeyPair, orgKeyPair, testKeyPair, wrongKeyPair, type TestKeyPair } from './keys.js';
+import { buildsKeyPair, orgKeyPair, testKeyPair, wrongKeyPair, type TestKeyPair } from '../keys.js';
 import type { SigningMisbehaviour } from './misbehaviour.js';
 import {
   buildGeneratedPackage,
@@ -20,11 +20,11 @@ import {
   type PackageSpec,
   type PolicySpec,
   type ReleaseSpec,
-} from './registry-builder.js';
+} from '../registry-builder.js';
 import { contentTypeOf, startUpstreamServer, type Body, type Refusal, type UpstreamControls } from './upstream-server.js';
 
-export type { DependencySpec } from './hex-tarball.js';
-export type { AdvisorySpec, PackageSpec, PolicySpec, ReleaseSpec } from './registry-builder.js';
+export type { DependencySpec } from '../hex-tarball.js';
+export type { AdvisorySpec, PackageSpec, PolicySpec, ReleaseSpec } from '../registry-builder.js';
 export type { Misbehaviour } from './misbehaviour.js';
 export type { Gate, MisbehaveOptions, PathMatcher, UpstreamControls } from './upstream-server.js';
 export { etagOf } from './upstream-server.js';

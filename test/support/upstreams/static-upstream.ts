@@ -5,9 +5,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { decodeSigned } from '../../src/registry/codec.js';
-import { sealRegistryFile } from '../../src/registry/registry-file.js';
-import { wrongKeyPair } from './keys.js';
+import { decodeSigned } from '../../../src/registry/codec.js';
+import { sealRegistryFile } from '../../../src/registry/registry-file.js';
+import { wrongKeyPair } from '../keys.js';
 import type { SigningMisbehaviour } from './misbehaviour.js';
 import { contentTypeOf, startUpstreamServer, type Body, type UpstreamControls } from './upstream-server.js';
 
