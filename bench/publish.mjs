@@ -243,9 +243,10 @@ await mkdir(dirname(jsonFile), { recursive: true });
 await writeFile(jsonFile, JSON.stringify(report, null, 2) + '\n');
 if (!opts.keep) await rm(runDir, { recursive: true, force: true });
 const rows = [
-  ['packages', 'publish p50 (ms)', 'p90 (ms)', 'max (ms)', '/names (bytes)', '/versions (bytes)'],
+  ['packages', 'tarballs', 'publish p50 (ms)', 'p90 (ms)', 'max (ms)', '/names (bytes)', '/versions (bytes)'],
   ...results.map((r) => [
     String(r.packages),
+    String(r.tarballs),
     r.p50Ms.toFixed(1),
     r.p90Ms.toFixed(1),
     r.maxMs.toFixed(1),
