@@ -7,7 +7,7 @@ import { formatBytes } from '../../util/format-bytes.js';
 import { formatAgo, formatCount, formatTime, isoTime } from '../format.js';
 import { Badge, CodeBlock, Layout, type Chrome } from '../layout.js';
 import { docsHref, packageHref } from '../links.js';
-import { suggestedRequirement } from './package.js';
+import { DependencyItem, suggestedRequirement } from './package.js';
 
 export interface HostedPackagePageProps {
   chrome: Chrome;
@@ -239,35 +239,18 @@ export const HostedPackagePage: FC<HostedPackagePageProps> = ({
       ) : (
         <div class="card">
           <ul class="deps" id="dependency-list">
-            {selected.requirements.slice(0, MAX_DEPENDENCIES_SHOWN).map((requirement) => {
-              const repository = requirement.repository ?? pkg.repository;
-              const linked = readable.includes(repository);
-              return (
-                <li data-dependency={requirement.name}>
-                  {linked ? (
-                    <a href={packageHref(repository, requirement.name, publicRepository)}>
-                      <strong>{requirement.name}</strong>
-                    </a>
-                  ) : (
-                    <strong>{requirement.name}</strong>
-                  )}{' '}
-                  <code>{requirement.requirement}</code>
-                  {requirement.optional ? (
-                    <>
-                      {' '}
-                      <Badge>optional</Badge>
-                    </>
-                  ) : null}
-                  {repository !== pkg.repository ? (
-                    <>
-                      {' '}
-                      <Badge tone={repository === publicRepository ? undefined : 'org'}>{repository}</Badge>
-                    </>
-                  ) : null}
-                  {requirement.app !== requirement.name ? <span class="muted"> (app {requirement.app})</span> : null}
-                </li>
-              );
-            })}
+            {selected.requirements.slice(0, MAX_DEPENDENCIES_SHOWN).map((requirement) => (
+              <DependencyItem
+                name={requirement.name}
+                requirement={requirement.requirement}
+                optional={requirement.optional}
+                app={requirement.app}
+                repository={requirement.repository ?? pkg.repository}
+                ownRepository={pkg.repository}
+                readable={readable}
+                publicRepository={publicRepository}
+              />
+            ))}
           </ul>
           {selected.requirements.length > MAX_DEPENDENCIES_SHOWN ? (
             <p class="muted">

@@ -390,35 +390,18 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
       ) : (
         <div class="card">
           <ul class="deps" id="dependency-list">
-            {selected.dependencies.slice(0, MAX_DEPENDENCIES_SHOWN).map((dependency) => {
-              const repository = dependency.repository ?? view.repository;
-              const linked = readable.includes(repository);
-              return (
-                <li data-dependency={dependency.package}>
-                  {linked ? (
-                    <a href={packageHref(repository, dependency.package, publicRepository)}>
-                      <strong>{dependency.package}</strong>
-                    </a>
-                  ) : (
-                    <strong>{dependency.package}</strong>
-                  )}{' '}
-                  <code>{dependency.requirement}</code>
-                  {dependency.optional ? (
-                    <>
-                      {' '}
-                      <Badge>optional</Badge>
-                    </>
-                  ) : null}
-                  {repository !== view.repository ? (
-                    <>
-                      {' '}
-                      <Badge tone={repository === publicRepository ? undefined : 'org'}>{repository}</Badge>
-                    </>
-                  ) : null}
-                  {dependency.app !== undefined && dependency.app !== dependency.package ? <span class="muted"> (app {dependency.app})</span> : null}
-                </li>
-              );
-            })}
+            {selected.dependencies.slice(0, MAX_DEPENDENCIES_SHOWN).map((dependency) => (
+              <DependencyItem
+                name={dependency.package}
+                requirement={dependency.requirement}
+                optional={dependency.optional === true}
+                app={dependency.app}
+                repository={dependency.repository ?? view.repository}
+                ownRepository={view.repository}
+                readable={readable}
+                publicRepository={publicRepository}
+              />
+            ))}
           </ul>
           {selected.dependencies.length > MAX_DEPENDENCIES_SHOWN ? (
             <p class="muted">
@@ -520,3 +503,53 @@ const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: numbe
     </div>
   );
 };
+
+interface DependencyItemProps {
+  name: string;
+  requirement: string;
+  optional: boolean;
+  /** Its OTP application, when the registry says (shown when it is not the package's name). */
+  app: string | undefined;
+  /** The repository it comes from; a badge names it when it is not the package's own. */
+  repository: string;
+  ownRepository: string;
+  /** Repositories the viewer may read: a dependency there links to its page. */
+  readable: readonly string[];
+  publicRepository: string;
+}
+
+/** One dependency of a release, as both a mirrored and a hosted package's page list it. */
+export const DependencyItem: FC<DependencyItemProps> = ({
+  name,
+  requirement,
+  optional,
+  app,
+  repository,
+  ownRepository,
+  readable,
+  publicRepository,
+}) => (
+  <li data-dependency={name}>
+    {readable.includes(repository) ? (
+      <a href={packageHref(repository, name, publicRepository)}>
+        <strong>{name}</strong>
+      </a>
+    ) : (
+      <strong>{name}</strong>
+    )}{' '}
+    <code>{requirement}</code>
+    {optional ? (
+      <>
+        {' '}
+        <Badge>optional</Badge>
+      </>
+    ) : null}
+    {repository !== ownRepository ? (
+      <>
+        {' '}
+        <Badge tone={repository === publicRepository ? undefined : 'org'}>{repository}</Badge>
+      </>
+    ) : null}
+    {app !== undefined && app !== name ? <span class="muted"> (app {app})</span> : null}
+  </li>
+);
