@@ -7,7 +7,7 @@ import { formatBytes } from '../../util/format-bytes.js';
 import { formatAgo, formatCount, formatTime, isoTime } from '../format.js';
 import { Badge, CodeBlock, Layout, type Chrome } from '../layout.js';
 import { docsHref, packageHref } from '../links.js';
-import { DependencyItem, suggestedRequirement } from './package.js';
+import { DependencyList, suggestedRequirement } from './package.js';
 
 export interface HostedPackagePageProps {
   chrome: Chrome;
@@ -25,8 +25,8 @@ export interface HostedPackagePageProps {
   now: number;
 }
 
-// A hostile publisher can write any number of these: the page shows a bounded part.
-const MAX_DEPENDENCIES_SHOWN = 500;
+// A hostile publisher can write any number of these: the page shows a bounded part
+// (DependencyList bounds the dependencies).
 const MAX_LINKS_SHOWN = 20;
 
 /** Only web addresses become links (they come from whoever published). */
@@ -237,27 +237,12 @@ export const HostedPackagePage: FC<HostedPackagePageProps> = ({
           {pkg.name} {selected.version} has no dependencies.
         </p>
       ) : (
-        <div class="card">
-          <ul class="deps" id="dependency-list">
-            {selected.requirements.slice(0, MAX_DEPENDENCIES_SHOWN).map((requirement) => (
-              <DependencyItem
-                name={requirement.name}
-                requirement={requirement.requirement}
-                optional={requirement.optional}
-                app={requirement.app}
-                repository={requirement.repository ?? pkg.repository}
-                ownRepository={pkg.repository}
-                readable={readable}
-                publicRepository={publicRepository}
-              />
-            ))}
-          </ul>
-          {selected.requirements.length > MAX_DEPENDENCIES_SHOWN ? (
-            <p class="muted">
-              The first {MAX_DEPENDENCIES_SHOWN} of {formatCount(selected.requirements.length)} dependencies.
-            </p>
-          ) : null}
-        </div>
+        <DependencyList
+          dependencies={selected.requirements.map((requirement) => ({ ...requirement, repository: requirement.repository ?? pkg.repository }))}
+          ownRepository={pkg.repository}
+          readable={readable}
+          publicRepository={publicRepository}
+        />
       )}
       <p class="muted">Pick a version in the table to see its dependencies.</p>
     </Layout>

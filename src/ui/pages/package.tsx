@@ -388,27 +388,18 @@ export const PackagePage: FC<PackagePageProps> = ({ chrome, view, selected, publ
           {view.name} {selected.version} has no dependencies.
         </p>
       ) : (
-        <div class="card">
-          <ul class="deps" id="dependency-list">
-            {selected.dependencies.slice(0, MAX_DEPENDENCIES_SHOWN).map((dependency) => (
-              <DependencyItem
-                name={dependency.package}
-                requirement={dependency.requirement}
-                optional={dependency.optional === true}
-                app={dependency.app}
-                repository={dependency.repository ?? view.repository}
-                ownRepository={view.repository}
-                readable={readable}
-                publicRepository={publicRepository}
-              />
-            ))}
-          </ul>
-          {selected.dependencies.length > MAX_DEPENDENCIES_SHOWN ? (
-            <p class="muted">
-              The first {MAX_DEPENDENCIES_SHOWN} of {formatCount(selected.dependencies.length)} dependencies.
-            </p>
-          ) : null}
-        </div>
+        <DependencyList
+          dependencies={selected.dependencies.map((dependency) => ({
+            name: dependency.package,
+            requirement: dependency.requirement,
+            optional: dependency.optional === true,
+            app: dependency.app,
+            repository: dependency.repository ?? view.repository,
+          }))}
+          ownRepository={view.repository}
+          readable={readable}
+          publicRepository={publicRepository}
+        />
       )}
       <p class="muted">Pick a version in the table to see its dependencies.</p>
     </Layout>
@@ -504,7 +495,8 @@ const PolicyNotice: FC<{ view: PackageView; policy: PackagePolicy; listed: numbe
   );
 };
 
-interface DependencyItemProps {
+/** A dependency of a release, as the page lists it. */
+export interface DependencyEntry {
   name: string;
   requirement: string;
   optional: boolean;
@@ -512,44 +504,50 @@ interface DependencyItemProps {
   app: string | undefined;
   /** The repository it comes from; a badge names it when it is not the package's own. */
   repository: string;
+}
+
+interface DependencyListProps {
+  dependencies: readonly DependencyEntry[];
   ownRepository: string;
   /** Repositories the viewer may read: a dependency there links to its page. */
   readable: readonly string[];
   publicRepository: string;
 }
 
-/** One dependency of a release, as both a mirrored and a hosted package's page list it. */
-export const DependencyItem: FC<DependencyItemProps> = ({
-  name,
-  requirement,
-  optional,
-  app,
-  repository,
-  ownRepository,
-  readable,
-  publicRepository,
-}) => (
-  <li data-dependency={name}>
-    {readable.includes(repository) ? (
-      <a href={packageHref(repository, name, publicRepository)}>
-        <strong>{name}</strong>
-      </a>
-    ) : (
-      <strong>{name}</strong>
-    )}{' '}
-    <code>{requirement}</code>
-    {optional ? (
-      <>
-        {' '}
-        <Badge>optional</Badge>
-      </>
+/** A release's dependencies (the first MAX_DEPENDENCIES_SHOWN), as both a mirrored and a hosted package's page list them. */
+export const DependencyList: FC<DependencyListProps> = ({ dependencies, ownRepository, readable, publicRepository }) => (
+  <div class="card">
+    <ul class="deps" id="dependency-list">
+      {dependencies.slice(0, MAX_DEPENDENCIES_SHOWN).map(({ name, requirement, optional, app, repository }) => (
+        <li data-dependency={name}>
+          {readable.includes(repository) ? (
+            <a href={packageHref(repository, name, publicRepository)}>
+              <strong>{name}</strong>
+            </a>
+          ) : (
+            <strong>{name}</strong>
+          )}{' '}
+          <code>{requirement}</code>
+          {optional ? (
+            <>
+              {' '}
+              <Badge>optional</Badge>
+            </>
+          ) : null}
+          {repository !== ownRepository ? (
+            <>
+              {' '}
+              <Badge tone={repository === publicRepository ? undefined : 'org'}>{repository}</Badge>
+            </>
+          ) : null}
+          {app !== undefined && app !== name ? <span class="muted"> (app {app})</span> : null}
+        </li>
+      ))}
+    </ul>
+    {dependencies.length > MAX_DEPENDENCIES_SHOWN ? (
+      <p class="muted">
+        The first {MAX_DEPENDENCIES_SHOWN} of {formatCount(dependencies.length)} dependencies.
+      </p>
     ) : null}
-    {repository !== ownRepository ? (
-      <>
-        {' '}
-        <Badge tone={repository === publicRepository ? undefined : 'org'}>{repository}</Badge>
-      </>
-    ) : null}
-    {app !== undefined && app !== name ? <span class="muted"> (app {app})</span> : null}
-  </li>
+  </div>
 );
