@@ -7,7 +7,7 @@ import { formatBytes } from '../../util/format-bytes.js';
 import { formatAgo, formatCount, formatTime, isoTime } from '../format.js';
 import { Badge, CodeBlock, Layout, type Chrome } from '../layout.js';
 import { docsHref, packageHref } from '../links.js';
-import { DependencyList, suggestedRequirement } from './package.js';
+import { DependencyList, Pager, suggestedRequirement } from './package.js';
 
 export interface HostedPackagePageProps {
   chrome: Chrome;
@@ -263,21 +263,3 @@ export function offeredOf(releases: readonly HostedRelease[]): HostedRelease | u
     latestOf(releases)
   );
 }
-
-const Pager: FC<{ page: number; count: number; href: (page: number) => string }> = ({ page, count, href }) => (
-  <nav class="pager" aria-label="Pages of releases">
-    {page > 1 ? (
-      <a href={href(page - 1)} rel="prev">
-        ← Newer
-      </a>
-    ) : null}
-    <span class="muted">
-      Page {formatCount(page)} of {formatCount(count)}
-    </span>
-    {page < count ? (
-      <a href={href(page + 1)} rel="next">
-        Older →
-      </a>
-    ) : null}
-  </nav>
-);

@@ -432,8 +432,8 @@ const PolicyMark: FC<{ policy: ReleasePolicy }> = ({ policy }) => {
   );
 };
 
-/** Newer and older pages of releases. */
-const Pager: FC<{ page: number; count: number; href: (page: number) => string }> = ({ page, count, href }) => (
+/** Newer and older pages of releases (a mirrored and a hosted package's page alike). */
+export const Pager: FC<{ page: number; count: number; href: (page: number) => string }> = ({ page, count, href }) => (
   <nav class="pager" aria-label="Pages of releases">
     {page > 1 ? (
       <a href={href(page - 1)} rel="prev">
