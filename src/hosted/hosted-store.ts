@@ -25,7 +25,7 @@ import { syncDirectory } from '../store/sync-directory.js';
 import { makeDurableDir } from './durable-dir.js';
 import { checkEditable, checkPublishable, label } from './edit-window.js';
 import { hintOf, openHostedDatabase, prepareStatements, type HostedStatements, type PackageRecord, type ReleaseRecord } from './hosted-db.js';
-import { KeyedQueue } from './keyed-queue.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 import {
   joinEntries,
   namesEntry,
