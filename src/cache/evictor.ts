@@ -79,6 +79,15 @@ export class CacheEvictor {
 }
 
 export async function removeTarball(index: CacheIndex, blobs: BlobStore, row: TarballRow): Promise<void> {
+  const key = tarballKey(row.repo, row.name, row.version);
+  if (!blobs.deleteRevision) {
+    index.removeTarball(row.repo, row.name, row.version);
+    await blobs.delete(key);
+    return;
+  }
+  const evicted = (await blobs.open(key))?.revision;
   index.removeTarball(row.repo, row.name, row.version);
-  await blobs.delete(tarballKey(row.repo, row.name, row.version));
+  // Once the row is gone a request may fetch the tarball again and commit it under the same
+  // key: only the file that was evicted goes, never that fresh one (its row is on the way).
+  if (evicted !== undefined) await blobs.deleteRevision(key, evicted, () => true);
 }

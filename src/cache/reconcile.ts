@@ -30,7 +30,9 @@
 //    listing. An age threshold alone (say 60 s) would keep the debris of a crash followed by
 //    a quick restart (systemd restarts in 100 ms) until some later restart.
 //  - it still has no row when looked up again right before it is removed, and it is the same
-//    file (revision and commit time) that was listed, not a fresh commit since;
+//    file (revision and commit time) that was listed, not a fresh commit since; the store's
+//    deleteRevision makes that check and the removal one step with respect to this process's
+//    commits (a request filling the same key renames its file in turn, then indexes it);
 //  - no other live process has staged files in DATA_DIR/.tmp. A bundle import commits all its
 //    files before it writes any row, which can take longer than the wait; while another
 //    process writes, files with no row are left for the next start (counted as deferred).
@@ -286,7 +288,17 @@ class Reconciler {
         }
         // Looked up once more after the last wait: a row inserted meanwhile keeps the file.
         if (entry.indexed()) return;
-        await this.options.blobs.delete(entry.key);
+        const { blobs } = this.options;
+        if (now && blobs.deleteRevision) {
+          // A request of this server may be committing the same key right now (its row follows
+          // the rename): the store removes the file only if no commit came between.
+          if (!(await blobs.deleteRevision(entry.key, now.revision, () => !entry.indexed()))) {
+            this.report.deferred += 1;
+            return;
+          }
+        } else {
+          await blobs.delete(entry.key);
+        }
         this.report[entry.kind].filesRemoved += 1;
       });
     }

@@ -62,6 +62,14 @@ export interface BlobStore {
   localPath?(key: string): string;
   /** Whether another live process is staging writes here (a CLI beside the server). */
   stagingByOtherProcesses?(): Promise<boolean>;
+  /**
+   * Removes the blob only if it is still `revision` and `confirm()` (asked last) still says
+   * so, with no commit under the key by this store in between: a commit in progress is
+   * waited for, and one asked for meanwhile waits. Whether it removed the blob. What lets the
+   * reconcile pass and the evictor remove a file without removing a fresh commit that a
+   * request of this process is about to index.
+   */
+  deleteRevision?(key: string, revision: string, confirm: () => boolean): Promise<boolean>;
 }
 
 // Keys are slash-separated segments of safe characters; anything else is a programming

@@ -6,6 +6,7 @@ import { open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { StorageError, errorMessage } from '../errors.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 import { PRIVATE_FILE_MODE, makePrivateDir } from './private-files.js';
 import { syncDirectory } from './sync-directory.js';
 import { assertValidKey, type BlobStore, type BlobWriter, type StoredBlob } from './blob-store.js';
@@ -13,6 +14,8 @@ import { assertValidKey, type BlobStore, type BlobWriter, type StoredBlob } from
 export class FsBlobStore implements BlobStore {
   private readonly tmpDir: string;
   private openWriters = 0;
+  /** What changes which file is under a key (a rename into it, a conditional delete), one at a time per key. */
+  private readonly keyChanges = new KeyedQueue();
 
   private constructor(private readonly root: string) {
     this.tmpDir = join(root, '.tmp');
@@ -103,9 +106,15 @@ export class FsBlobStore implements BlobStore {
       throw storageError(`cannot create a temporary file in ${this.tmpDir}`, error);
     }
     this.openWriters += 1;
-    return new FsBlobWriter(handle, staged, target, () => {
-      this.openWriters -= 1;
-    });
+    return new FsBlobWriter(
+      handle,
+      staged,
+      target,
+      () => {
+        this.openWriters -= 1;
+      },
+      (work) => this.keyChanges.run(target, work),
+    );
   }
 
   async delete(key: string): Promise<void> {
@@ -115,7 +124,17 @@ export class FsBlobStore implements BlobStore {
   async move(from: string, to: string): Promise<void> {
     const target = this.pathOf(to);
     await makePrivateDir(dirname(target));
-    await rename(this.pathOf(from), target);
+    await this.keyChanges.run(target, () => rename(this.pathOf(from), target));
+  }
+
+  async deleteRevision(key: string, revision: string, confirm: () => boolean): Promise<boolean> {
+    const path = this.pathOf(key);
+    return this.keyChanges.run(path, async () => {
+      const blob = await this.open(key);
+      if (blob?.revision !== revision || !confirm()) return false;
+      await rm(path, { force: true });
+      return true;
+    });
   }
 
   async stagingByOtherProcesses(): Promise<boolean> {
@@ -148,6 +167,8 @@ class FsBlobWriter implements BlobWriter {
     private readonly staged: string,
     private readonly target: string,
     private readonly onClose: () => void,
+    /** Runs the rename into place in turn with other changes to the same key. */
+    private readonly changeKey: (work: () => Promise<void>) => Promise<void>,
   ) {}
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -178,7 +199,7 @@ class FsBlobWriter implements BlobWriter {
     await this.finish();
     try {
       await makePrivateDir(dirname(this.target));
-      await rename(this.staged, this.target);
+      await this.changeKey(() => rename(this.staged, this.target));
       await syncDirectory(dirname(this.target));
     } catch (error: unknown) {
       await this.abort();

@@ -3,7 +3,7 @@
 // An object-store backend is one module plus a test file calling blobStoreContract.
 //
 // Only the interface is used here. The optional capabilities (localPath, committedAt and
-// revision, stagingByOtherProcesses) are checked when a backend has them.
+// revision, stagingByOtherProcesses, deleteRevision) are checked when a backend has them.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import type { BlobStore, StoredBlob } from '../../src/store/blob-store.js';
@@ -350,6 +350,39 @@ export function blobStoreContract(name: string, backend: BlobStoreBackend): void
         expect((await store.open('registry/hexpm/names'))?.revision).toBe(first.revision);
         await store.put('registry/hexpm/names', bytes('one'));
         expect((await store.open('registry/hexpm/names'))?.revision).not.toBe(first.revision);
+      });
+
+      it('deletes a blob only while it is the revision named and the caller still confirms', async () => {
+        const store = await backend.create();
+        if (!store.deleteRevision) return;
+        const key = 'tarballs/hexpm/a/a-1.0.0.tar';
+        expect(await store.deleteRevision(key, 'no such revision', () => true)).toBe(false);
+        await store.put(key, bytes('first'));
+        const first = (await store.open(key))?.revision;
+        if (first === undefined) throw new Error('a store with deleteRevision must tell revisions');
+        expect(await store.deleteRevision(key, first, () => false)).toBe(false);
+        expect(await seen(store, key)).toBe('first');
+        await store.put(key, bytes('second'));
+        expect(await store.deleteRevision(key, first, () => true)).toBe(false);
+        expect(await seen(store, key)).toBe('second');
+        const second = (await store.open(key))?.revision ?? '';
+        expect(await store.deleteRevision(key, second, () => true)).toBe(true);
+        expect(await seen(store, key)).toBeUndefined();
+      });
+
+      it('never removes a commit made while a conditional delete of the old revision runs', async () => {
+        const store = await backend.create();
+        if (!store.deleteRevision) return;
+        const key = 'registry/hexpm/names';
+        for (let round = 0; round < 20; round += 1) {
+          await store.put(key, bytes(`old ${round}`));
+          const old = (await store.open(key))?.revision ?? '';
+          const writer = await store.begin(key);
+          await writer.write(bytes(`new ${round}`));
+          // Both at once: whichever reaches the key first, the new bytes stay.
+          await Promise.all([writer.commit(), store.deleteRevision(key, old, () => true)]);
+          expect(await seen(store, key), `round ${round}`).toBe(`new ${round}`);
+        }
       });
 
       it('does not count its own staged writes as another process writing', async () => {
