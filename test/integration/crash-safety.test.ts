@@ -285,7 +285,9 @@ function countsOf(line: ServerLogLine, kind: 'tarballs' | 'registry' | 'passthro
 }
 
 describe('crash safety: SIGKILL at random moments', () => {
-  it(`keeps index and files in agreement and serves only whole, verified bytes across ${ROUNDS} kills (seed ${SEED})`, async () => {
+  // A round takes 1-3 s alone; a loaded CI machine, or more rounds, takes longer.
+  const timeout = 30_000 + ROUNDS * 5_000;
+  it(`keeps index and files in agreement and serves only whole, verified bytes across ${ROUNDS} kills (seed ${SEED})`, { timeout }, async () => {
     const started = Date.now();
     // Two streams, so the plan of each round (burst, trigger, what is asked again) replays with the
     // seed, whatever the timing-dependent draws (how many rows there are to evict) consume.
