@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { getRequestListener } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
@@ -20,6 +21,7 @@ import { HEX_ERLANG_TYPE, type HexFormat } from './hex-api/respond.js';
 import { HitLookup } from './http/hit.js';
 import { TrustedProxies } from './http/client-address.js';
 import { installSendTimeout } from './http/send-timeout.js';
+import { readTlsCredentials, warnAboutExpiry, type TlsCredentials } from './http/tls.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { HostedStore } from './hosted/hosted-store.js';
 import { PublishService, type NameGuard } from './hosted/publish.js';
@@ -550,20 +552,36 @@ function policyCheckDependencies(
 export interface RunningServer {
   hexproxy: Hexproxy;
   httpServer: Server;
+  /** https://… with tls.cert and tls.key, else http://… */
   url: string;
   port: number;
+  /**
+   * Reads tls.cert and tls.key again and serves them to new connections (SIGHUP); throws
+   * ConfigError, the previous pair still serving, if they cannot serve. Undefined without TLS.
+   */
+  reloadTls(): TlsCredentials | undefined;
   close(): Promise<void>;
 }
 
 export async function startServer(config: Readonly<Config>, log: Logger, options: HexproxyOptions = {}): Promise<RunningServer> {
+  // The certificate is checked with the rest of the configuration, before anything is written.
+  const tlsFiles = config.tls;
+  const credentials = tlsFiles && readTlsCredentials(tlsFiles);
   const hexproxy = await createHexproxy(config, log, options);
   hexproxy.evictor.start(EVICTION_INTERVAL_MS);
-  const { server, address } = await new Promise<{ server: Server; address: AddressInfo }>((resolve, reject) => {
-    const server = createServer(
-      // Node checks the header and request timeouts only this often (30 s by default).
-      { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) },
+  if (tlsFiles && credentials) warnAboutExpiry(credentials, tlsFiles, log);
+  // Node checks the header and request timeouts only this often (30 s by default).
+  const serverOptions = { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) };
+  // HTTPS: the same listener (fast path included) on node:https, whose server is an http.Server
+  // for everything below; a client gets as long for its TLS handshake as for its headers.
+  const secure =
+    credentials &&
+    createHttpsServer(
+      { ...serverOptions, cert: credentials.cert, key: credentials.key, handshakeTimeout: config.http.headersTimeoutMs },
       hexproxy.listener,
     );
+  const { server, address } = await new Promise<{ server: Server; address: AddressInfo }>((resolve, reject) => {
+    const server = secure ?? createServer(serverOptions, hexproxy.listener);
     // Uploads sent with `expect: 100-continue` are judged before node answers 100.
     server.on('checkContinue', hexproxy.continueListener);
     server.listen(config.port, config.host, () => resolve({ server, address: server.address() as AddressInfo }));
@@ -599,12 +617,20 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
       : address.address.includes(':')
         ? `[${address.address}]`
         : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${secure ? 'https' : 'http'}://${host}:${address.port}`;
   return {
     hexproxy,
     httpServer: server,
     url,
     port: address.port,
+    reloadTls() {
+      if (!tlsFiles || !secure) return undefined;
+      const next = readTlsCredentials(tlsFiles);
+      // Connections already open keep the pair they were made with; new ones get this one.
+      secure.setSecureContext({ cert: next.cert, key: next.key });
+      warnAboutExpiry(next, tlsFiles, log);
+      return next;
+    },
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -67,6 +67,10 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
 
   if (!isTree(getPath(tree, 'organizations'))) setPath(tree, 'organizations', {});
 
+  // "tls": {"cert": null, "key": null} (config.example.json) is no TLS, as leaving it out is.
+  const tls = getPath(tree, 'tls');
+  if (isTree(tls) && Object.keys(tls).length === 0) delete tree['tls'];
+
   // /metrics names the configured organizations and hosted repositories and tells traffic: closed wherever reads are.
   if (getPath(tree, 'metrics.requireToken') === undefined) {
     const named = (key: string): boolean => {

@@ -74,6 +74,8 @@ const derivedDefaults: Readonly<Record<string, string>> = {
   'metrics.requireToken': '`true` if `auth.requireToken` is on or organizations or hosted repositories are configured, else `false`',
   'keys.privateKey': '`DATA_DIR/keys/hexproxy_private.pem`',
   'keys.publicKey': '`DATA_DIR/keys/hexproxy_public.pem`',
+  'tls.cert': 'none: plain HTTP',
+  'tls.key': 'none: plain HTTP',
 };
 
 const KiB = 1024;

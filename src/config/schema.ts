@@ -18,6 +18,12 @@ const httpUrl = z.string().refine((value) => {
   }
 }, 'must be an http:// or https:// URL without query or fragment');
 
+/** A missing tls.cert or tls.key: the message says the other one was set. */
+const bothOrNeither =
+  (other: string) =>
+  (issue: { input: unknown }): string | undefined =>
+    issue.input === undefined ? `is needed with ${other}: set both (PEM files) for HTTPS, or neither for plain HTTP` : undefined;
+
 const repositoryName = z.string().regex(/^[a-z0-9_]+$/, 'must be a repository name such as "hexpm"');
 
 /** What a hosted repository's packages may be named (Hex package names). */
@@ -82,6 +88,13 @@ export const configSchema = z
         z.string().refine((entry) => parseTrustedProxy(entry) !== undefined, 'must be IP addresses or CIDR blocks such as "10.0.0.0/8" or "::1"'),
       ),
     }),
+    /** HTTPS on the port (src/http/tls.ts): PEM files of the certificate and its key, both or neither; read again on SIGHUP. */
+    tls: z
+      .strictObject({
+        cert: z.string({ error: bothOrNeither('tls.key') }).min(1),
+        key: z.string({ error: bothOrNeither('tls.cert') }).min(1),
+      })
+      .optional(),
     auth: z.strictObject({
       requireToken: z.boolean(),
       tokensFile: z.string().min(1),

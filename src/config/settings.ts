@@ -153,6 +153,23 @@ export const settings: readonly Setting[] = [
     serveOnly: true,
   },
   {
+    key: 'tls.cert',
+    flag: 'tls-cert',
+    kind: 'path',
+    default: undefined,
+    description:
+      'PEM file of the TLS certificate (then any intermediate certificates): with tls.key, hexproxy serves HTTPS instead of HTTP on its port. Both files are read again on SIGHUP, and a pair that does not match keeps the previous one serving (docs/https.md).',
+    serveOnly: true,
+  },
+  {
+    key: 'tls.key',
+    flag: 'tls-key',
+    kind: 'path',
+    default: undefined,
+    description: "PEM file of the TLS certificate's private key, without a passphrase; with tls.cert.",
+    serveOnly: true,
+  },
+  {
     key: 'auth.requireToken',
     flag: 'require-token',
     kind: 'boolean',
