@@ -199,6 +199,23 @@ describe('an edge hexproxy chained to a central one', () => {
     expect((await edge.get('/mirror/public_key')).body.toString()).toBe(central.server.hexproxy.keys.publicKeyPem);
   });
 
+  it("can keep hex.pm's key instead: chained to the central's /mirror, it verifies hex.pm's own signatures end to end", async () => {
+    const throughMirror = await anotherEdge(`${central.url}/mirror`, upstream.publicKeyPem, edgeToken);
+    const listing = await throughMirror.get('/packages/chain_a');
+    expect(listing.status, listing.body.toString()).toBe(200);
+    const original = upstream.body('/packages/chain_a') ?? Buffer.alloc(0);
+    expect(
+      (await payloadOf(listing.body, 'packages/chain_a', keyOf(throughMirror))).equals(
+        await payloadOf(original, 'packages/chain_a', upstream.publicKey),
+      ),
+    ).toBe(true);
+    // Its own /mirror passes hex.pm's file on, byte for byte.
+    expect((await throughMirror.get('/mirror/packages/chain_a')).body.equals(original)).toBe(true);
+    const tarball = await throughMirror.get('/tarballs/chain_a-1.0.0.tar');
+    expect(tarball.status).toBe(200);
+    expect(tarball.body.equals(upstream.tarball('chain_a', '1.0.0').tar)).toBe(true);
+  });
+
   it("proxies the central's hosted repository as an organization (authKey: a central token with --read acme, publicKey: the central's)", async () => {
     const auth = { authorization: clientToken };
     const listing = await edge.get('/repos/acme/packages/acme_core', auth);
