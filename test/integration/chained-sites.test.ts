@@ -70,11 +70,16 @@ async function cacheOf(proxy: TestProxy): Promise<{ rows: string[]; files: strin
 }
 
 /** Another edge on the central (or on something in front of it), closed after the file; they share one key pair, made once. */
-async function anotherEdge(upstreamUrl: string, upstreamPublicKeyPem: string, authKey: string | undefined): Promise<TestProxy> {
+async function anotherEdge(
+  upstreamUrl: string,
+  upstreamPublicKeyPem: string,
+  authKey: string | undefined,
+  flags: Record<string, string> = {},
+): Promise<TestProxy> {
   const proxy = await startProxy({
     upstreamUrl,
     upstreamPublicKeyPem,
-    flags: sharedKeyFlags(),
+    flags: { ...sharedKeyFlags(), ...flags },
     ...(authKey !== undefined && { config: { upstream: { authKey } } }),
   });
   others.push(proxy);
@@ -267,6 +272,16 @@ describe('an edge hexproxy chained to a central one', () => {
     // The token itself is never logged.
     expect(JSON.stringify(unknown.logs)).not.toContain('hxp_not-a-token');
     expect(JSON.stringify(edge.logs)).not.toContain(edgeToken);
+  });
+
+  it("sends the central's token to the central only: an API elsewhere gets no authorization", async () => {
+    const elsewhere = await anotherEdge(central.url, central.server.hexproxy.keys.publicKeyPem, edgeToken, { 'upstream-api-url': api.url });
+    const before = api.requests.length;
+    const info = await elsewhere.get('/api/packages/chain_a', { accept: 'application/json' });
+    expect(info.status, info.body.toString()).toBe(200);
+    const asked = api.requests.slice(before);
+    expect(asked.map((request) => request.target)).toEqual(['/api/packages/chain_a']);
+    expect(asked[0]?.headers.authorization).toBeUndefined();
   });
 
   describe('a central that does not serve what it was given', () => {
