@@ -7,7 +7,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { getRequestListener } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
-import { defaultKeyFiles, orgAuthKeyEnv } from './config/settings.js';
+import { defaultKeyFiles, orgAuthKeyEnv, upstreamAuthKeyEnv } from './config/settings.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { AccessControl } from './auth/access-control.js';
 import { Metrics, type UpstreamOutcome } from './metrics/metrics.js';
@@ -354,6 +354,7 @@ function createUpstreamClients(config: Readonly<Config>, log: Logger, health: Up
     userAgent,
     health,
     observe,
+    ...upstreamCredentials(config, config.upstream.url),
   });
   const organizations = new Map(
     Object.entries(config.organizations).map(([name, org]) => [
@@ -385,9 +386,11 @@ function createUpstreamClients(config: Readonly<Config>, log: Logger, health: Up
     userAgent,
     health: buildsHealth,
     name: 'the builds server',
+    ...upstreamCredentials(config, config.installs.url),
   });
   // The API is a third server, with its own health: hex.pm's API being down says nothing of repo.hex.pm.
   const apiHealth = new UpstreamHealth(log, config.upstream.apiUrl, config.upstream.cooldownSeconds * 1000, 'the Hex API');
+  const apiCredentials = upstreamCredentials(config, config.upstream.apiUrl);
   const apiClient = (accept: string): UpstreamClient =>
     upstreamClientFor(config.offline, {
       baseUrl: config.upstream.apiUrl,
@@ -397,10 +400,29 @@ function createUpstreamClients(config: Readonly<Config>, log: Logger, health: Up
       userAgent,
       health: apiHealth,
       name: 'the Hex API',
-      headers: { accept },
+      refusedHint: apiCredentials.refusedHint,
+      headers: { accept, ...apiCredentials.headers },
     });
   const api = { erlang: apiClient(HEX_ERLANG_TYPE), json: apiClient('application/json') };
   return { upstream, organizations, builds, api, all: [upstream, ...organizations.values(), builds, api.erlang, api.json] };
+}
+
+/**
+ * upstream.authKey as a client of `url` sends it: only to upstream.url's origin (a central
+ * hexproxy serves its repository, /installs and /api there), so a central's token never
+ * reaches hex.pm or the builds server. The hint says what to set when the server refuses.
+ */
+function upstreamCredentials(config: Readonly<Config>, url: string): { headers?: Record<string, string>; refusedHint?: string } {
+  if (new URL(url).origin !== new URL(config.upstream.url).origin) return {};
+  const { authKey, repository } = config.upstream;
+  if (authKey === undefined)
+    return {
+      refusedHint: `it asks for a token: if it is a hexproxy with auth.requireToken, set ${upstreamAuthKeyEnv} (or upstream.authKey) to a token of it that may read ${repository}`,
+    };
+  return {
+    headers: { authorization: authKey },
+    refusedHint: `check upstream.authKey (${upstreamAuthKeyEnv}): the upstream refuses a token that is unknown, revoked or may not read ${repository}`,
+  };
 }
 
 /** Publishing to the hosted repositories: dependencies on public packages are checked through the public repository's mirror. */

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, errorMessage } from '../errors.js';
 import { type Config, configSchema } from './schema.js';
-import { configFileEnv, defaultKeyFiles, envName, type Setting, settings } from './settings.js';
+import { configFileEnv, defaultKeyFiles, envName, type Setting, settings, upstreamAuthKeyEnv } from './settings.js';
 
 export interface ConfigSources {
   /** Parsed CLI flags by setting flag name ("data-dir"), plus "config". */
@@ -47,6 +47,13 @@ export function loadConfig(sources: ConfigSources = {}): Readonly<Config> {
     const key = `organizations.${(match[1] as string).toLowerCase()}.authKey`;
     setPath(tree, key, raw);
     origin.set(key, `environment variable ${name}`);
+  }
+
+  // The public repository's upstream credential, as an organization's: environment or config file, never a flag (ps shows flags).
+  const upstreamAuthKey = env[upstreamAuthKeyEnv];
+  if (upstreamAuthKey !== undefined && upstreamAuthKey !== '') {
+    setPath(tree, 'upstream.authKey', upstreamAuthKey);
+    origin.set('upstream.authKey', `environment variable ${upstreamAuthKeyEnv}`);
   }
 
   for (const setting of settings) {

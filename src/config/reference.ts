@@ -6,7 +6,7 @@ import { isAbsolute, relative } from 'node:path';
 import { z } from 'zod';
 import { projectRoot } from '../paths.js';
 import { configSchema } from './schema.js';
-import { envName, orgAuthKeyEnv, settings, type Setting } from './settings.js';
+import { envName, orgAuthKeyEnv, settings, upstreamAuthKeyEnv, type Setting } from './settings.js';
 
 export const REFERENCE_START =
   '<!-- config-reference:start: made by `npm run docs:config` from src/config/settings.ts and src/config/schema.ts; edit those, not this table -->';
@@ -24,6 +24,13 @@ interface FileOnlyKey {
 
 // Links are relative to docs/configuration.md.
 const fileOnlyKeys: readonly FileOnlyKey[] = [
+  {
+    key: 'upstream.authKey',
+    env: upstreamAuthKeyEnv,
+    default: '',
+    meaning:
+      "Sent as `authorization` with every request for the public repository, for an upstream that needs a token: a central hexproxy with `auth.requireToken`, whose token (`--read` naming `upstream.repository`) this is (see [Edge sites chained to a central one](deployment.md#edge-sites-chained-to-a-central-one)). Also sent to `upstream.apiUrl` and `installs.url` when they are on `upstream.url`'s origin (scheme, host and port), never to another server. Config file or environment only, never a flag; never logged.",
+  },
   {
     key: 'organizations.NAME.authKey',
     env: orgAuthKeyEnv('NAME'),

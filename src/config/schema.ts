@@ -23,6 +23,14 @@ const bothOrNeither =
   (other: string) =>
   (issue: { input: unknown }): string | undefined =>
     issue.input === undefined ? `is needed with ${other}: set both (PEM files) for HTTPS, or neither for plain HTTP` : undefined;
+/**
+ * A credential hexproxy sends upstream as the `authorization` header: printable ASCII and
+ * spaces only, so a pasted line break is refused at start, not by every request.
+ */
+const credential = z
+  .string()
+  .min(1)
+  .regex(/^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/, 'must be printable ASCII without line breaks or surrounding spaces (it is sent as an HTTP header)');
 
 const repositoryName = z.string().regex(/^[a-z0-9_]+$/, 'must be a repository name such as "hexpm"');
 
@@ -68,6 +76,11 @@ export const configSchema = z
       /** The upstream's Hex HTTP API, whose public package information /api/packages relays. */
       apiUrl: httpUrl,
       publicKey: z.string().min(1),
+      /**
+       * Sent as `authorization` to upstream (and to apiUrl and installs.url when they are on
+       * upstream.url's origin): a token of a central hexproxy with auth.requireToken.
+       */
+      authKey: credential.optional(),
       repository: repositoryName,
       timeoutMs: positiveInt,
       minBytesPerSecond: positiveInt,
@@ -116,7 +129,7 @@ export const configSchema = z
     organizations: z.record(
       z.string().regex(/^[a-z0-9_]+$/, 'organization names are lowercase letters, digits and _'),
       z.strictObject({
-        authKey: z.string().min(1).optional(),
+        authKey: credential.optional(),
         publicKey: z.string().min(1).optional(),
       }),
     ),

@@ -285,6 +285,9 @@ export const configFileEnv = 'HEXPROXY_CONFIG';
 /** An organization's upstream key from the environment (load.ts reads it): HEXPROXY_ORG_<NAME>_AUTH_KEY. */
 export const orgAuthKeyEnv = (organization: string): string => `HEXPROXY_ORG_${organization.toUpperCase()}_AUTH_KEY`;
 
+/** The public repository's upstream credential from the environment (load.ts reads it): a central hexproxy's token. */
+export const upstreamAuthKeyEnv = 'HEXPROXY_UPSTREAM_AUTH_KEY';
+
 /** Where keys.privateKey and keys.publicKey are unless set: the only place hexproxy makes a key pair by itself. */
 export const defaultKeyFiles = (dataDir: string): { privateKey: string; publicKey: string } => ({
   privateKey: join(dataDir, 'keys', 'hexproxy_private.pem'),

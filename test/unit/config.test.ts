@@ -176,4 +176,18 @@ describe('http.trustedProxies and metrics.requireToken', () => {
     // An empty object where a value belongs is refused, naming the key.
     expect(() => loadConfig({ flags: { config: writeConfig({ port: {} }) } })).toThrow(/config key port/);
   });
+
+  it("takes the public repository's upstream credential (a central hexproxy's token) from the config file or HEXPROXY_UPSTREAM_AUTH_KEY", () => {
+    expect(loadConfig({}).upstream.authKey).toBeUndefined();
+    expect(loadConfig({ flags: { config: writeConfig({ upstream: { authKey: 'hxp_file' } }) } }).upstream.authKey).toBe('hxp_file');
+    const file = writeConfig({ upstream: { authKey: 'hxp_file' } });
+    expect(loadConfig({ flags: { config: file }, env: { HEXPROXY_UPSTREAM_AUTH_KEY: 'hxp_env' } }).upstream.authKey).toBe('hxp_env');
+    // Sent as a header: a pasted line break is refused at start, naming the key and where it came from, not the value.
+    const refused = (): unknown => loadConfig({ env: { HEXPROXY_UPSTREAM_AUTH_KEY: 'hxp_secret\n' } });
+    expect(refused).toThrow(/config key upstream\.authKey \(from environment variable HEXPROXY_UPSTREAM_AUTH_KEY\): must be printable ASCII/);
+    expect(refused).not.toThrow(/hxp_secret/);
+    expect(() => loadConfig({ flags: { config: writeConfig({ organizations: { acme: { authKey: 'k\r\nx-evil: 1' } } }) } })).toThrow(
+      /config key organizations\.acme\.authKey/,
+    );
+  });
 });
