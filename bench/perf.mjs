@@ -46,6 +46,7 @@ import {
   stopProcess,
 } from './lib/proc.mjs';
 import { HUGE_PACKAGE, ensureScaleDataset, ensureStartupDataDir } from './lib/scale-dataset.mjs';
+import { scenarioTier } from './lib/tier.mjs';
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const MB = 1e6;
@@ -93,7 +94,7 @@ const { values: opts } = parseArgs({
     'hexproxy-args': { type: 'string', default: '' },
     root: { type: 'string', default: resolve(benchDir, '..') },
     baseline: { type: 'string' },
-    only: { type: 'string', default: '1,2,3,4,5,6,7' },
+    only: { type: 'string', default: '1,2,3,4,5,6,7,8' },
     json: { type: 'string' },
     seed: { type: 'string', default: '1' },
     packages: { type: 'string' },
@@ -165,7 +166,7 @@ const only = new Set(
     .map((s) => s.trim())
     .filter(Boolean),
 );
-for (const id of only) if (!/^[1-7]$/.test(id)) fail(`--only takes scenario numbers 1 to 7, not ${id}`);
+for (const id of only) if (!/^[1-8]$/.test(id)) fail(`--only takes scenario numbers 1 to 8, not ${id}`);
 const runs = int('runs');
 const startupRuns = Math.max(runs, int('startup-runs'));
 // wrk takes whole seconds.
@@ -984,12 +985,22 @@ async function scenario7() {
 // ---------------------------------------------------------------------------------------
 // The run.
 
+// Scenario 8: warm tarballs and /packages/NAME through the shipped nginx tier (bench/lib/tier.mjs).
+async function scenario8() {
+  scenarios['8'] = await scenarioTier({
+    ...{ say, pause, freePort, startProxy, stopProxy, sideBySide, metric, shuffle, random, runDir, nginxBinary, processes, connections },
+    ...{ reference: nginx, upstream: upstreams.zero, tarballs: hotTarballs.map((t) => t.path), packages: hotPackages },
+    exited: (name, exit) => (exits[name] = exit),
+  });
+}
+
 const order = [
   [['1', '2'], scenarios1and2],
   [['3', '4'], scenarios3and4],
   [['5'], scenario5],
   [['6'], scenario6],
   [['7'], scenario7],
+  [['8'], scenario8],
 ];
 const failures = {};
 try {
@@ -1031,7 +1042,7 @@ const ratioCell = (ratio) => {
   return ratio.values.length === 1 ? `${ratio.median.toFixed(2)}×` : `${ratio.median.toFixed(2)}× (${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)})`;
 };
 const rows = [['scenario', 'metric', 'hexproxy', 'nginx (or direct)', 'ratio', 'goal', 'met']];
-for (const id of ['1', '2', '3', '4', '5', '6', '7']) {
+for (const id of ['1', '2', '3', '4', '5', '6', '7', '8']) {
   if (!only.has(id)) continue;
   const s = scenarios[id];
   if (!s) {

@@ -194,7 +194,8 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
   });
   const { warmPolicyViews, replacePolicy, reloadPolicy } = policyControls(config, policy, repositories, log, options.reloadConfig);
   // One lookup of a hit for both HTTP stacks: headers are prepared once per cached entry for both.
-  const hits = new HitLookup(access);
+  const registryTtlMs = config.cache.registryTtlSeconds * 1000;
+  const hits = new HitLookup(access, registryTtlMs);
   const trustedProxies = new TrustedProxies(config.http.trustedProxies);
   const continueChecks = new ContinueChecks(trustedProxies, log, metrics);
   const http = createHttpApp({
@@ -202,6 +203,7 @@ export async function createHexproxy(config: Readonly<Config>, log: Logger, opti
     publicRepository: config.upstream.repository,
     installs,
     hits,
+    registryTtlMs,
     access,
     log,
     trustedProxies,

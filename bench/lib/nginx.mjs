@@ -97,16 +97,16 @@ http {
 }
 
 /**
- * Starts nginx serving `root` on 127.0.0.1:port with `workers` worker processes and resolves
- * once probePath answers 200 (at most 15 s). stop() ends it (SIGTERM, then SIGKILL).
- * readyMs: from spawn to that first 200.
+ * Starts nginx serving `root` on 127.0.0.1:port with `workers` worker processes (or with
+ * `config`, a whole nginx.conf, instead) and resolves once probePath answers 200 (at most
+ * 15 s). stop() ends it (SIGTERM, then SIGKILL). readyMs: from spawn to that first 200.
  */
-export async function startNginx({ binary, root, port, workers = 1, probePath = '/', prefix, pollMs = 2 }) {
+export async function startNginx({ binary, root, port, workers = 1, probePath = '/', prefix, pollMs = 2, config }) {
   prefix ??= await mkdtemp(join(tmpdir(), 'hexproxy-bench-nginx-'));
   await mkdir(join(prefix, 'tmp'), { recursive: true });
   await mkdir(join(prefix, 'logs'), { recursive: true });
   const conf = join(prefix, 'nginx.conf');
-  await writeFile(conf, nginxConfig({ prefix, root, port, workers }));
+  await writeFile(conf, config ?? nginxConfig({ prefix, root, port, workers }));
   const args = ['-p', prefix, '-c', conf, '-e', join(prefix, 'error.log'), '-g', 'daemon off;'];
   const started = performance.now();
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -13,7 +13,7 @@ import type { CacheStatus, PassthroughResult, RegistryResult, Repository, Tarbal
 import { isPackageName, isPolicyName, splitRelease } from '../registry/resource.js';
 import type { StoredBlob } from '../store/blob-store.js';
 import { matchesIfNoneMatch } from './conditional.js';
-import { openHitFile, statusOf, type HitLookup, type PreparedHit } from './hit.js';
+import { openHitFile, statusOf, type HitLookup, type PreparedHit, type Viewer } from './hit.js';
 import {
   ATTACHMENT,
   DOCS_CONTENT_TYPE,
@@ -23,7 +23,11 @@ import {
   TARBALL_CACHE_CONTROL,
   TARBALL_CONTENT_TYPE,
   installsContentType,
+  privateCacheControl,
+  secondsLeft,
+  sharedCacheControl,
 } from './headers.js';
+import { classifyInstallsPath } from '../installs/builds-csv.js';
 import { errorResponse } from './error-response.js';
 import { refuseCrossSite } from './cross-site.js';
 import { requestContext, type RequestVariables } from './request-context.js';
@@ -42,6 +46,8 @@ export interface HttpDependencies {
   installs: { get(path: string): Promise<PassthroughResult> };
   /** What memory can answer at once: the fast path's lookup, which the routes ask first too. */
   hits: HitLookup;
+  /** cache.registryTtlSeconds in ms: how long a shared cache in front may keep an anonymous answer of a registry file at most. */
+  registryTtlMs: number;
   access: AccessControl;
   /** Which peers' X-Forwarded-* headers are believed (http.trustedProxies). */
   trustedProxies: TrustedProxies;
@@ -80,6 +86,7 @@ export function createHttpApp({
   publicRepository,
   installs,
   hits,
+  registryTtlMs,
   access,
   trustedProxies,
   metricsRequireToken,
@@ -131,15 +138,28 @@ export function createHttpApp({
   const served = repositories.get(publicRepository);
   if (served) {
     const builds = countedInstalls(installs, metrics);
-    app.route(
-      '/mirror',
-      repositoryRoutes({ repository: served, view: 'original', guard: readGuard(access, publicRepository), hits, installs: builds }),
-    );
-    app.route('/', repositoryRoutes({ repository: served, view: 'resigned', guard: readGuard(access, publicRepository), hits, installs: builds }));
+    const common = {
+      repository: served,
+      guard: readGuard(access, publicRepository),
+      hits,
+      lifetimes: lifetimes(access, publicRepository, registryTtlMs),
+      installs: builds,
+    };
+    app.route('/mirror', repositoryRoutes({ ...common, view: 'original' }));
+    app.route('/', repositoryRoutes({ ...common, view: 'resigned' }));
   }
   for (const [name, organization] of repositories) {
     if (name !== publicRepository)
-      app.route(`/repos/${name}`, repositoryRoutes({ repository: organization, view: 'resigned', guard: readGuard(access, name, true), hits }));
+      app.route(
+        `/repos/${name}`,
+        repositoryRoutes({
+          repository: organization,
+          view: 'resigned',
+          guard: readGuard(access, name, true),
+          hits,
+          lifetimes: lifetimes(access, name, registryTtlMs),
+        }),
+      );
   }
   app.all('/repos/:org/*', (c) => {
     throw new NotFoundError(`organization ${c.req.param('org')} is not configured in hexproxy (config key organizations)`);
@@ -174,15 +194,41 @@ function countedInstalls(installs: HttpDependencies['installs'], metrics: Metric
 
 /**
  * Reading a repository needs a token allowed to, unless anonymous reads of it are on (its
- * public key is not guarded). A private repository's answers must not be kept by shared caches.
+ * public key is not guarded). The answers of a repository that needs a token (a private one,
+ * or the public one under auth.requireToken) must not be kept by shared caches.
  */
 function readGuard(access: AccessControl, repositoryName: string, isPrivate = false): MiddlewareHandler<Env> {
   return async (c, next) => {
     access.check(c.req.header('authorization'), c.get('client').address, 'read', repositoryName);
     await next();
-    if (isPrivate && c.res.status < 400) {
-      c.res.headers.set('cache-control', (c.res.headers.get('cache-control') ?? 'no-cache').replace(/^public\b/, 'private'));
+    if ((isPrivate || !access.anonymousMayRead(repositoryName)) && c.res.status < 400) {
+      c.res.headers.set('cache-control', privateCacheControl(c.res.headers.get('cache-control')));
     }
+  };
+}
+
+/**
+ * The Cache-Control of a repository's registry and pass-through answers. An anonymous one
+ * (only where anonymous clients may read) offers a shared cache in front what is left of
+ * hexproxy's freshness (sharedCacheControl); one to a token, or one served stale, offers it
+ * nothing. Tarballs are immutable whoever asks (TARBALL_CACHE_CONTROL).
+ */
+interface Lifetimes {
+  /** The viewer of a hit (hit.ts): who may be offered the shared-cache lifetime. */
+  viewer(c: Context<Env>): Viewer;
+  /** For a file upstream last confirmed at `checkedAt`; `immutable` ones (docs, builds) are never revalidated, so a full TTL each time. */
+  cacheControl(c: Context<Env>, cache: CacheStatus, checkedAt: number, immutable?: boolean): string;
+}
+
+function lifetimes(access: Pick<AccessControl, 'anonymousMayRead'>, repositoryName: string, ttlMs: number): Lifetimes {
+  const viewer = (c: Context<Env>): Viewer =>
+    c.req.header('authorization') === undefined && access.anonymousMayRead(repositoryName) ? 'anonymous' : 'authorized';
+  return {
+    viewer,
+    cacheControl(c, cache, checkedAt, immutable = false) {
+      if (viewer(c) === 'authorized' || cache === 'stale') return REGISTRY_CACHE_CONTROL;
+      return sharedCacheControl(immutable ? ttlMs / 1000 : secondsLeft(checkedAt, ttlMs, Date.now()));
+    },
   };
 }
 
@@ -191,11 +237,12 @@ interface RepositoryRoutes {
   view: View;
   guard: MiddlewareHandler<Env>;
   hits: HitLookup;
+  lifetimes: Lifetimes;
   /** The routes only the public repository has; organizations have dependency policies instead. */
   installs?: HttpDependencies['installs'];
 }
 
-function repositoryRoutes({ repository, view, guard, hits, installs }: RepositoryRoutes): Hono<Env> {
+function repositoryRoutes({ repository, view, guard, hits, lifetimes, installs }: RepositoryRoutes): Hono<Env> {
   // The guard on each route, not on '*': a sub-app mounted at '/' would otherwise guard
   // every path, /repos/ORG/... and /mirror/... included, with the public repository's rule.
   const routes = new Hono<Env>();
@@ -208,17 +255,19 @@ function repositoryRoutes({ repository, view, guard, hits, installs }: Repositor
 
   // What memory (or, for a large tarball, the index) answers at once: the fast path's lookup, asked first.
   const hitFirst = async (c: Context<Env>, path: string, slow: () => Promise<Response>): Promise<Response> => {
-    const hit = hits.find(repository, path, view, 'authorized');
+    const hit = hits.find(repository, path, view, lifetimes.viewer(c));
     return (hit && (await hitResponse(c, repository, hit))) ?? slow();
   };
 
-  routes.get('/names', guard, (c) => hitFirst(c, 'names', () => registryResponse(c, repository, () => repository.names(view), view)));
-  routes.get('/versions', guard, (c) => hitFirst(c, 'versions', () => registryResponse(c, repository, () => repository.versions(view), view)));
+  routes.get('/names', guard, (c) => hitFirst(c, 'names', () => registryResponse(c, repository, () => repository.names(view), view, lifetimes)));
+  routes.get('/versions', guard, (c) =>
+    hitFirst(c, 'versions', () => registryResponse(c, repository, () => repository.versions(view), view, lifetimes)),
+  );
   routes.get('/packages/:name', guard, async (c) => {
     const name = c.req.param('name');
     if (!isPackageName(name))
       throw new BadRequestError(`"${name}" is not a valid package name (a lowercase letter, then lowercase letters, digits or _)`);
-    return hitFirst(c, `packages/${name}`, () => registryResponse(c, repository, () => repository.package(name, view), view));
+    return hitFirst(c, `packages/${name}`, () => registryResponse(c, repository, () => repository.package(name, view), view, lifetimes));
   });
 
   routes.get('/tarballs/:file', guard, async (c) => {
@@ -230,7 +279,8 @@ function repositoryRoutes({ repository, view, guard, hits, installs }: Repositor
 
   routes.get('/docs/:file', guard, async (c) => {
     const release = parseReleaseFile(c.req.param('file'), '.tar.gz');
-    return passthroughResponse(c, await repository.docs(release.name, release.version, view), DOCS_CONTENT_TYPE);
+    const docs = await repository.docs(release.name, release.version, view);
+    return passthroughResponse(c, docs, DOCS_CONTENT_TYPE, lifetimes.cacheControl(c, docs.cache, docs.row.checkedAt, true));
   });
 
   if (!installs) {
@@ -240,7 +290,7 @@ function repositoryRoutes({ repository, view, guard, hits, installs }: Repositor
         throw new BadRequestError(
           `"${name}" is not a valid policy name (3-64 lowercase letters, digits, "_", "-" or ".", starting and ending with a letter or digit)`,
         );
-      return registryResponse(c, repository, () => repository.dependencyPolicy(name), view);
+      return registryResponse(c, repository, () => repository.dependencyPolicy(name), view, lifetimes);
     });
     return routes;
   }
@@ -248,7 +298,9 @@ function repositoryRoutes({ repository, view, guard, hits, installs }: Repositor
   routes.get('/installs/*', guard, async (c) => {
     const path = c.req.path.slice(c.req.path.indexOf('/installs/') + '/installs/'.length);
     if (!isSafeRelativePath(path)) throw new BadRequestError(`"/installs/${path}" is not a valid installs path`);
-    return passthroughResponse(c, await installs.get(path), installsContentType(path));
+    const file = await installs.get(path);
+    const immutable = classifyInstallsPath(path).kind === 'build';
+    return passthroughResponse(c, file, installsContentType(path), lifetimes.cacheControl(c, file.cache, file.row.checkedAt, immutable));
   });
 
   return routes;
@@ -294,11 +346,17 @@ function headersOf(flat: readonly string[]): Headers {
   return headers;
 }
 
-async function registryResponse(c: Context<Env>, repository: Repository, fetch: () => Promise<RegistryResult>, view: View): Promise<Response> {
+async function registryResponse(
+  c: Context<Env>,
+  repository: Repository,
+  fetch: () => Promise<RegistryResult>,
+  view: View,
+  lifetimes: Lifetimes,
+): Promise<Response> {
   if (view === 'original') repository.assertUnfiltered();
   const result = await fetch();
   const { body, etag } = view === 'resigned' ? result.file : result.file.original;
-  const headers = cacheHeaders(result.cache, etag, REGISTRY_CACHE_CONTROL);
+  const headers = cacheHeaders(result.cache, etag, lifetimes.cacheControl(c, result.cache, result.file.row.checkedAt));
   headers['content-type'] = REGISTRY_CONTENT_TYPE;
   if (view === 'resigned' && result.file.policyHidden !== undefined) headers[POLICY_HIDDEN_HEADER] = result.file.policyHidden;
   return conditionalResponse(c, etag, headers, () => body as Uint8Array<ArrayBuffer>, body.length);
@@ -313,8 +371,8 @@ function tarballResponse(c: Context<Env>, result: TarballResult): Response {
 }
 
 /** `contentType`: hexproxy's, by the path; upstream's is never relayed. */
-function passthroughResponse(c: Context<Env>, result: PassthroughResult, contentType: string): Response {
-  const headers = cacheHeaders(result.cache, result.etag, REGISTRY_CACHE_CONTROL);
+function passthroughResponse(c: Context<Env>, result: PassthroughResult, contentType: string, cacheControl: string): Response {
+  const headers = cacheHeaders(result.cache, result.etag, cacheControl);
   headers['content-type'] = contentType;
   return blobResponse(c, result.blob, result.etag, headers);
 }

@@ -4,6 +4,31 @@
 /** Registry files change: clients and shared caches revalidate every time (cheap with ETags). */
 export const REGISTRY_CACHE_CONTROL = 'public, max-age=0, must-revalidate';
 
+/**
+ * A registry (or pass-through) file as an anonymous client gets it, with `secondsLeft` of
+ * hexproxy's own freshness (cache.registryTtlSeconds) left. Clients still revalidate every
+ * time (max-age=0: they cannot tell how long a cache in front kept it, nginx sends no Age);
+ * a shared cache in front (docs/behind-nginx.md) may answer for it until hexproxy itself
+ * would ask upstream again, so what a client gets is never older than the TTL. It may serve
+ * it stale when hexproxy cannot be reached (no must-revalidate), as hexproxy does when
+ * upstream cannot. With nothing left (a stale copy, an expired one, offline) it is the
+ * plain revalidate-always answer, which nginx does not store.
+ */
+export function sharedCacheControl(secondsLeft: number): string {
+  return secondsLeft >= 1 ? `public, max-age=0, s-maxage=${Math.floor(secondsLeft)}` : REGISTRY_CACHE_CONTROL;
+}
+
+/** Whole seconds of freshness left to a file upstream confirmed at `checkedAt` (ms), under a TTL of `ttlMs`: rounded down, never more than is left. */
+export const secondsLeft = (checkedAt: number, ttlMs: number, now: number): number => Math.floor((checkedAt + ttlMs - now) / 1000);
+
+/**
+ * An answer behind a token (an organization, a hosted repository, a public repository under
+ * auth.requireToken): `private`, so no shared cache keeps it, whatever lifetime it had.
+ */
+export function privateCacheControl(cacheControl: string | null): string {
+  return (cacheControl ?? 'no-cache').replace(/^public\b/, 'private').replace(/,\s*s-maxage=\d+/, '');
+}
+
 /** A release's tarball never changes once published. */
 export const TARBALL_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 

@@ -28,6 +28,8 @@ import {
   SANDBOX_POLICY,
   TARBALL_CACHE_CONTROL,
   TARBALL_CONTENT_TYPE,
+  secondsLeft,
+  sharedCacheControl,
 } from './headers.js';
 
 interface PreparedCommon {
@@ -52,24 +54,45 @@ export type PreparedHit = PreparedCommon &
 
 /**
  * Who asks: a request without credentials (it may read only what anonymous clients may),
- * or one the routes' guard let in. Tokens are checked by the guard alone, which knows the
- * client's address (for its failure count).
+ * or one with a token the routes' guard let in. Tokens are checked by the guard alone,
+ * which knows the client's address (for its failure count). An anonymous answer of a
+ * registry file may be kept by a shared cache in front (sharedCacheControl); an answer to a
+ * token is not offered to one.
  */
 export type Viewer = 'anonymous' | 'authorized';
 
+/** An anonymous registry answer's headers, good until `until` (ms), when the lifetime they offer a shared cache drops a second. */
+interface SharedPrepared {
+  readonly hit: PreparedHit;
+  readonly until: number;
+}
+
+interface RegistryPrepared {
+  resigned?: PreparedHit;
+  original?: PreparedHit;
+  resignedShared?: SharedPrepared;
+  originalShared?: SharedPrepared;
+}
+
 export class HitLookup {
-  // Headers are prepared once per cached entry, for as long as the entry lives.
-  private readonly registryPrepared = new WeakMap<RegistryFile, { resigned?: PreparedHit; original?: PreparedHit }>();
+  // Headers are prepared once per cached entry, for as long as the entry lives (an anonymous
+  // registry answer's once per second of its lifetime at most).
+  private readonly registryPrepared = new WeakMap<RegistryFile, RegistryPrepared>();
   private readonly tarballPrepared = new WeakMap<HotTarball, PreparedHit>();
 
-  constructor(private readonly access: Pick<AccessControl, 'anonymousMayRead'>) {}
+  /** `registryTtlMs`: cache.registryTtlSeconds, which bounds what a shared cache in front may keep a registry file for. */
+  constructor(
+    private readonly access: Pick<AccessControl, 'anonymousMayRead'>,
+    private readonly registryTtlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** The hit for `path` ("names", "packages/NAME", "tarballs/NAME-VERSION.tar") of `repository` in `view`, if there is one this viewer may have. */
   find(repository: Repository, path: string, view: View, viewer: Viewer): PreparedHit | undefined {
     if (viewer === 'anonymous' && !this.access.anonymousMayRead(repository.name)) return undefined;
     const hit = repository.lookup(path, view);
     if (hit === undefined) return undefined;
-    if (isRegistryHit(hit)) return this.registry(hit, view);
+    if (isRegistryHit(hit)) return this.registry(hit, view, viewer);
     if (isFileHit(hit)) return preparedFile(hit);
     let tarball = this.tarballPrepared.get(hit);
     if (!tarball)
@@ -80,23 +103,27 @@ export class HitLookup {
     return tarball;
   }
 
-  private registry(file: RegistryFile, view: View): PreparedHit {
+  private registry(file: RegistryFile, view: View, viewer: Viewer): PreparedHit {
     let views = this.registryPrepared.get(file);
     if (!views) this.registryPrepared.set(file, (views = {}));
-    const known = views[view];
-    if (known) return known;
-    const { body, etag } = view === 'original' ? file.original : file;
-    const hidden = view === 'original' ? undefined : file.policyHidden;
-    return (views[view] = preparedBytes(
-      file,
-      etag,
-      body,
-      REGISTRY_CACHE_CONTROL,
-      REGISTRY_CONTENT_TYPE,
-      hidden,
-      ROUTE_OF_RESOURCE[file.resource.kind],
-    ));
+    if (viewer === 'authorized') return (views[view] ??= preparedRegistry(file, view, REGISTRY_CACHE_CONTROL));
+    const key = view === 'original' ? 'originalShared' : 'resignedShared';
+    const now = this.now();
+    const known = views[key];
+    if (known && now <= known.until) return known.hit;
+    const left = secondsLeft(file.row.checkedAt, this.registryTtlMs, now);
+    // `left` holds while checkedAt + TTL - now ≥ left seconds; with nothing left it never changes.
+    const until = left >= 1 ? file.row.checkedAt + this.registryTtlMs - left * 1000 : Infinity;
+    const hit = preparedRegistry(file, view, sharedCacheControl(left));
+    views[key] = { hit, until };
+    return hit;
   }
+}
+
+function preparedRegistry(file: RegistryFile, view: View, cacheControl: string): PreparedHit {
+  const { body, etag } = view === 'original' ? file.original : file;
+  const hidden = view === 'original' ? undefined : file.policyHidden;
+  return preparedBytes(file, etag, body, cacheControl, REGISTRY_CONTENT_TYPE, hidden, ROUTE_OF_RESOURCE[file.resource.kind]);
 }
 
 /** 304 when the client holds this ETag (If-None-Match), else 200. */

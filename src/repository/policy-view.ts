@@ -126,7 +126,8 @@ export class PolicyView {
     const result = await this.options.registry.get({ kind: 'package', name });
     if (!this.applies()) return { result, blocked: NOTHING_BLOCKED };
     const entry = await this.packageEntry(name, result.file);
-    return { result: entry.file ? { file: entry.file, cache: result.cache } : result, blocked: entry.blocked };
+    const file = filteredFile(entry, result.file);
+    return { result: file ? { file, cache: result.cache } : result, blocked: entry.blocked };
   }
 
   /** The file memory can serve at once as clients should see it ("names", "packages/NAME"). */
@@ -144,7 +145,7 @@ export class PolicyView {
     }
     const entry = this.packages.get(path);
     if (!entry || entry.sourceSha !== source.row.sha256 || !this.current(entry)) return undefined;
-    return entry.file ?? source;
+    return filteredFile(entry, source) ?? source;
   }
 
   /**
@@ -321,4 +322,15 @@ export class PolicyView {
     const body = await sealRegistryFile(payload, this.options.signingKey);
     return { ...source, payload, body, etag: `"${sha256Hex(body).slice(0, 40)}"`, ...(policyHidden !== undefined && { policyHidden }) };
   }
+}
+
+/**
+ * The entry's filtered file with the row its source has now: upstream's confirmations of the
+ * same bytes (304s) move checkedAt on, and with it the lifetime a shared cache in front is
+ * offered (src/http/headers.ts). Replaced once per confirmation, not per request.
+ */
+function filteredFile(entry: PackageEntry, source: RegistryFile): RegistryFile | undefined {
+  const file = entry.file;
+  if (file && file.row.checkedAt !== source.row.checkedAt) entry.file = { ...file, row: { ...file.row, checkedAt: source.row.checkedAt } };
+  return entry.file;
 }

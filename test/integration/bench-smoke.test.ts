@@ -92,7 +92,7 @@ describe.skipIf(!available)('bench/perf.mjs --scale smoke', () => {
     const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
     expect(report.scale).toBe('smoke');
     expect(report.failures).toEqual({});
-    for (const id of ['1', '2', '3', '4', '5', '6', '7']) {
+    for (const id of ['1', '2', '3', '4', '5', '6', '7', '8']) {
       const scenario = report.scenarios[id];
       expect(scenario, `scenario ${id} in the report`).toBeDefined();
       expect(scenario!.metrics.length, `scenario ${id} metrics`).toBeGreaterThan(0);
@@ -115,5 +115,8 @@ describe.skipIf(!available)('bench/perf.mjs --scale smoke', () => {
       expect(errors, `scenario ${id} reports errors`).toBeDefined();
       expect({ hexproxy: errors!.hexproxy.values, nginx: errors!.reference!.values }, `scenario ${id} errors`).toEqual({ hexproxy: [0], nginx: [0] });
     }
+    // Scenario 8 (the shipped nginx tier in front of hexproxy): tarballs and /packages, no errors either.
+    const tierErrors = report.scenarios['8']!.metrics.find((m) => m.metric.startsWith('errors'));
+    expect(tierErrors?.hexproxy.values, 'scenario 8 errors through the tier').toEqual([0, 0]);
   }, 180_000);
 });

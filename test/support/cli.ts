@@ -57,6 +57,8 @@ export interface ServingCli {
   printed(pattern: RegExp): Promise<string>;
   /** SIGTERM, then its exit code. */
   stop(): Promise<number | null>;
+  /** SIGKILL (a crash: nothing runs on the way out), resolved once it is gone. */
+  kill(): Promise<void>;
 }
 
 const serving = new Set<ChildProcess>();
@@ -100,6 +102,10 @@ export async function serveCli(args: string[], env: Record<string, string> = {})
     stop: () => {
       child.kill('SIGTERM');
       return exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }
