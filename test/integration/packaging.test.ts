@@ -39,10 +39,11 @@ function executable(name: string): string | undefined {
 function run(
   command: string,
   args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
+  options: { cwd?: string; env?: Record<string, string | undefined>; replaceEnv?: boolean } = {},
 ): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = options.replaceEnv ? options.env : { ...process.env, ...options.env };
+    const child = spawn(command, args, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -171,7 +172,14 @@ describe('Dockerfile: the run stage, installed as written', () => {
           .split(' ')
           .filter(Boolean);
         const [npm = 'npm', ...npmArgs] = npmCommand;
-        const result = await run(npm, npmArgs, { cwd: app });
+        // As in a fresh shell: under `npm test`, npm's npm_config_* variables (local_prefix
+        // among them: this checkout) and this checkout's node_modules/.bin would reach it.
+        const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_|^INIT_CWD$/i.test(name)));
+        env['PATH'] = (process.env['PATH'] ?? '')
+          .split(delimiter)
+          .filter((dir) => !dir.includes('node_modules'))
+          .join(delimiter);
+        const result = await run(npm, npmArgs, { cwd: app, env, replaceEnv: true });
         expect(result.code, result.output).toBe(0);
       }
     }
