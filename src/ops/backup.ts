@@ -1,6 +1,6 @@
 // `hexproxy backup DEST`: what a data directory cannot get back from upstream, copied while
 // hexproxy runs. The databases are copied with SQLite's online backup, then the hosted
-// tarballs and docs their copy names (immutable files under names used once, so the
+// tarballs and docs their copy names (each written once, under a name used once, so the
 // copy and the files agree). Laid out as in the data directory, so a restore is a copy.
 // Written to DEST.partial and renamed: a DEST that exists is a whole backup.
 import { chmodSync, copyFileSync, existsSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -75,28 +75,11 @@ async function fill(config: Readonly<Config>, staging: string, dest: string): Pr
   } else report.absent.push(`cache index (${index})`);
 
   const hostedDir = join(config.dataDir, 'hosted');
-  const hostedDb = join(hostedDir, 'hosted.db');
-  if (existsSync(hostedDb)) {
-    makePrivateDirSync(join(staging, 'hosted'));
-    await backupDatabase(hostedDb, join(staging, 'hosted', 'hosted.db'));
-    add('hosted/hosted.db', 'hosted repositories: releases and registry files');
-    let bytes = 0;
-    const keys = blobKeysIn(join(staging, 'hosted', 'hosted.db'));
-    for (const key of keys) {
-      const from = join(hostedDir, 'blobs', key);
-      const to = join(staging, 'hosted', 'blobs', key);
-      if (!existsSync(from)) {
-        throw new StorageError(
-          `the hosted file ${from}, which the database names, is missing; the backup was not written (hexproxy cache verify lists what is damaged)`,
-        );
-      }
-      makePrivateDirSync(dirname(to));
-      copyFileSync(from, to);
-      chmodSync(to, PRIVATE_FILE_MODE);
-      written.push(to);
-      bytes += statSync(to).size;
-    }
-    report.items.push({ path: 'hosted/blobs/', what: `hosted tarballs and docs (${keys.length} files)`, bytes });
+  if (existsSync(join(hostedDir, 'hosted.db'))) {
+    const { blobs, bytes } = await copyHosted(hostedDir, join(staging, 'hosted'));
+    add(join('hosted', 'hosted.db'), 'hosted repositories: releases and registry files');
+    written.push(...blobs);
+    report.items.push({ path: 'hosted/blobs/', what: `hosted tarballs and docs (${blobs.length} files)`, bytes });
   }
 
   copy(config.keys.privateKey, join('keys', 'hexproxy_private.pem'), 'private key');
@@ -110,6 +93,47 @@ async function fill(config: Readonly<Config>, staging: string, dest: string): Pr
   await syncDirectory(dirname(dest));
   report.items.sort((a, b) => a.path.localeCompare(b.path));
   return report;
+}
+
+/** How many times the hosted database is taken when a file its copy names is gone meanwhile. */
+const HOSTED_ATTEMPTS = 3;
+
+/**
+ * The hosted database, then every file its copy names. A replace or a revert deletes the
+ * file it supersedes once its commit is in: a file the copy names that is gone meanwhile
+ * means the database has moved on, so it is taken again. One still missing is missing
+ * from the data directory itself.
+ */
+async function copyHosted(hostedDir: string, target: string): Promise<{ blobs: string[]; bytes: number }> {
+  for (let attempt = 1; ; attempt += 1) {
+    rmSync(target, { recursive: true, force: true });
+    makePrivateDirSync(target);
+    await backupDatabase(join(hostedDir, 'hosted.db'), join(target, 'hosted.db'));
+    const blobs: string[] = [];
+    let bytes = 0;
+    let gone: string | undefined;
+    for (const key of blobKeysIn(join(target, 'hosted.db'))) {
+      const from = join(hostedDir, 'blobs', key);
+      const to = join(target, 'blobs', key);
+      makePrivateDirSync(dirname(to));
+      try {
+        copyFileSync(from, to);
+      } catch (error: unknown) {
+        if (!(error instanceof Error && 'code' in error && error.code === 'ENOENT')) throw error;
+        gone = from;
+        break;
+      }
+      chmodSync(to, PRIVATE_FILE_MODE);
+      blobs.push(to);
+      bytes += statSync(to).size;
+    }
+    if (gone === undefined) return { blobs, bytes };
+    if (attempt === HOSTED_ATTEMPTS) {
+      throw new StorageError(
+        `the hosted file ${gone}, which the hosted database names, is missing (the database was taken ${HOSTED_ATTEMPTS} times); the backup was not written. hexproxy cache verify lists what is damaged`,
+      );
+    }
+  }
 }
 
 async function syncFile(file: string): Promise<void> {

@@ -1,7 +1,7 @@
 // `hexproxy backup DEST` beside a running server, and the restore docs/operations.md
 // describes: the backup copied into a fresh data directory (with the cached files copied
 // after it) serves the same bytes, offline, with the same key and tokens.
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +89,18 @@ describe('hexproxy backup', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`${dest} already exists; give hexproxy backup a directory that does not exist yet`);
     expect(filesUnder(dest)).toContain('hexproxy.db');
+  });
+
+  it('refuses, naming it, when a hosted file the database names is missing from the data directory, and writes nothing', async () => {
+    const damaged = join(tempDir('hexproxy-damaged-'), 'data');
+    cpSync(dest, damaged, { recursive: true });
+    const [blob = ''] = filesUnder(join(damaged, 'hosted', 'blobs'));
+    rmSync(join(damaged, 'hosted', 'blobs', blob));
+    const target = join(tempDir('hexproxy-backup-'), 'never');
+    const result = await runCli(['backup', target, '--config', source.configFile ?? '', '--data-dir', damaged]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`the hosted file ${join(damaged, 'hosted', 'blobs', blob)}, which the hosted database names, is missing`);
+    expect([existsSync(target), existsSync(`${target}.partial`)]).toEqual([false, false]);
   });
 });
 
