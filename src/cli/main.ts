@@ -3,6 +3,7 @@
 // so the CLI, the environment variables and the config file always agree.
 import { Command } from 'commander';
 import { HexproxyError, errorMessage } from '../errors.js';
+import { backupCommand } from './backup.js';
 import { exportCommand, importCommand } from './bundle.js';
 import { cacheCommand } from './cache.js';
 import { runKeygen } from './keygen.js';
@@ -37,6 +38,7 @@ program.addCommand(importCommand());
 program.addCommand(cacheCommand());
 program.addCommand(tokenCommand());
 program.addCommand(policyCommand());
+program.addCommand(backupCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -127,6 +127,22 @@ export function hintOf(error: unknown): string {
           : errorMessage(error);
 }
 
+// The blob keys the releases name: their tarballs and docs.
+const BLOB_KEYS = 'SELECT tarball_key AS key FROM releases UNION SELECT docs_key AS key FROM releases WHERE docs_key IS NOT NULL';
+
+/** The blob keys a hosted database names, read from its file (a backup's copy): the blobs that belong beside it. */
+export function blobKeysIn(file: string): string[] {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    return db
+      .prepare<[], { key: string }>(BLOB_KEYS)
+      .all()
+      .map((row) => row.key);
+  } finally {
+    db.close();
+  }
+}
+
 /** Every statement the store runs, prepared once. */
 export function prepareStatements(db: Database.Database) {
   return {
@@ -187,9 +203,7 @@ export function prepareStatements(db: Database.Database) {
     deleteRegistryFile: db.prepare<[string, string]>('DELETE FROM registry_files WHERE repo = ? AND path = ?'),
     listRegistryPaths: db.prepare<[], { repo: string; path: string }>('SELECT repo, path FROM registry_files ORDER BY repo, path'),
     allReleases: db.prepare<[], ReleaseRecord>('SELECT * FROM releases ORDER BY repo, name, version'),
-    blobKeys: db.prepare<[], { key: string }>(
-      'SELECT tarball_key AS key FROM releases UNION SELECT docs_key AS key FROM releases WHERE docs_key IS NOT NULL',
-    ),
+    blobKeys: db.prepare<[], { key: string }>(BLOB_KEYS),
     dataVersion: db.prepare<[], { data_version: number }>('PRAGMA data_version'),
   };
 }

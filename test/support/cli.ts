@@ -69,9 +69,12 @@ export function killCliServers(): void {
   serving.clear();
 }
 
-/** `hexproxy ARGS` (a serve), once it has printed where it listens; rejects if it exits first. */
-export async function serveCli(args: string[], env: Record<string, string> = {}): Promise<ServingCli> {
-  const child = spawn(process.execPath, [cliPath, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `hexproxy ARGS` (a serve), once it has printed where it listens; rejects if it exits first.
+ * `cli`: another installation's main.js (a production install in a temporary directory).
+ */
+export async function serveCli(args: string[], env: Record<string, string> = {}, { cli = cliPath }: { cli?: string } = {}): Promise<ServingCli> {
+  const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   serving.add(child);
   child.on('exit', () => serving.delete(child));
   let stderr = '';
