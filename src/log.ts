@@ -1,8 +1,110 @@
 // Structured JSON logs (pino) on stdout; one logger per process, children per request.
-import { pino, type Logger } from 'pino';
+// The access log (one line per request) is most of what a warm hit costs beyond Node's own
+// work, so it is kept cheap (docs/performance.md, "Fast by default"):
+// - on stdout, the lines of one turn of the event loop go out in one write at its end, and
+//   on exit: no line waits longer than that turn, and neither a normal shutdown
+//   (process.exit) nor an uncaught exception loses one;
+// - the access line is built here, not by pino's serialiser, with the same fields in the same
+//   order, and the timestamp is formatted once per millisecond.
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
+/** One request as the access log tells it. */
+export interface AccessEntry {
+  reqId: string;
+  method: string;
+  path: string;
+  status: number;
+  /** x-hexproxy-cache: HIT, MISS, … */
+  cache?: string | undefined;
+  ms: number;
+  /** The releases a policy hid from the answer (x-hexproxy-policy-hidden). */
+  policyHidden?: string | undefined;
+}
+
+export type AccessLog = (entry: AccessEntry) => void;
+
+const BASE = { service: 'hexproxy' };
+
+/** Where each logger made here writes, for its access lines. */
+const destinations = new WeakMap<Logger, DestinationStream>();
+/** stdout, made once per process: every logger on it shares one buffer, so lines keep their order. */
+let stdout: DestinationStream | undefined;
+
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
-  return pino({ level, base: { service: 'hexproxy' }, timestamp: pino.stdTimeFunctions.isoTime }, destination ?? process.stdout);
+  const stream = destination ?? (stdout ??= stdoutByTurn());
+  const log = pino({ level, base: BASE, timestamp: isoTime }, stream);
+  destinations.set(log, stream);
+  return log;
+}
+
+/**
+ * The access log of `log` (a logger from createLogger): one line per request at info, the
+ * line pino would write for `log.info(entry, 'request')`; nothing at warn and above.
+ */
+export function accessLog(log: Logger): AccessLog {
+  const destination = destinations.get(log);
+  // Not one of ours (none are made elsewhere): pino writes the same line.
+  if (!destination)
+    return (entry) => {
+      if (log.isLevelEnabled('info')) log.info(entry, 'request');
+    };
+  const bindings = Object.entries(log.bindings())
+    .map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`)
+    .join('');
+  return (entry) => {
+    if (!log.isLevelEnabled('info')) return;
+    destination.write(
+      `{"level":30,"time":"${isoNow()}"${bindings},"reqId":${quoted(entry.reqId)},"method":${quoted(entry.method)},"path":${quoted(entry.path)},` +
+        `"status":${entry.status}${entry.cache === undefined ? '' : `,"cache":${quoted(entry.cache)}`},"ms":${entry.ms}` +
+        `${entry.policyHidden === undefined ? '' : `,"policyHidden":${quoted(entry.policyHidden)}`},"msg":"request"}\n`,
+    );
+  };
+}
+
+// What needs no escaping in JSON: request ids, methods and the paths of the hot path.
+const PLAIN = /^[\w.:/+-]*$/;
+const quoted = (text: string): string => (PLAIN.test(text) ? `"${text}"` : JSON.stringify(text));
+
+let isoMs = -1;
+let iso = '';
+/** pino.stdTimeFunctions.isoTime's text, formatted once per millisecond. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    iso = new Date(now).toISOString();
+  }
+  return iso;
+}
+const isoTime = (): string => `,"time":"${isoNow()}"`;
+
+/**
+ * stdout, one write per turn of the event loop: lines are gathered, then written at the end
+ * of the turn (setImmediate) or on exit through pino's synchronous destination (which
+ * handles partial writes, a full pipe and a closed one).
+ */
+function stdoutByTurn(): DestinationStream {
+  const fd1 = pino.destination({ dest: 1, sync: true });
+  let lines: string[] = [];
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    if (lines.length === 0) return;
+    const text = lines.join('');
+    lines = [];
+    fd1.write(text);
+  };
+  // 'exit' follows process.exit() and an uncaught exception alike; no turn is left after it.
+  process.on('exit', flush);
+  return {
+    write(line: string): void {
+      lines.push(line);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+  };
 }

@@ -57,6 +57,10 @@ export interface ServingCli {
   printed(pattern: RegExp): Promise<string>;
   /** SIGTERM, then its exit code. */
   stop(): Promise<number | null>;
+  /** What it printed on stdout so far (its JSON log). */
+  stdout(): string;
+  /** Sends `signal`, then its exit code (null: ended by a signal). */
+  kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
 const serving = new Set<ChildProcess>();
@@ -99,6 +103,11 @@ export async function serveCli(args: string[], env: Record<string, string> = {})
     printed,
     stop: () => {
       child.kill('SIGTERM');
+      return exited;
+    },
+    stdout: () => stdout,
+    kill: (signal) => {
+      child.kill(signal);
       return exited;
     },
   };
