@@ -5,7 +5,8 @@
 //   on exit: no line waits longer than that turn, and neither a normal shutdown
 //   (process.exit) nor an uncaught exception loses one;
 // - the access line is built here, not by pino's serialiser, with the same fields in the same
-//   order, and the timestamp is formatted once per millisecond.
+//   order, and the timestamp is formatted once per millisecond;
+// - config accessLog can leave out hits from the cache, or every request.
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -23,44 +24,52 @@ export interface AccessEntry {
   policyHidden?: string | undefined;
 }
 
-export type AccessLog = (entry: AccessEntry) => void;
+/** Which requests get an access line (config accessLog): every one, all but hits from the cache, none. */
+export type AccessLogMode = 'all' | 'misses' | 'off';
+
+export interface AccessLog {
+  /** Whether a request answered with this x-hexproxy-cache gets a line: callers skip building the entry when not. */
+  wanted(cache: string | undefined): boolean;
+  write(entry: AccessEntry): void;
+}
 
 const BASE = { service: 'hexproxy' };
 
-/** Where each logger made here writes, for its access lines. */
-const destinations = new WeakMap<Logger, DestinationStream>();
+/** Where each logger made here writes its access lines, and which. */
+const accessOf = new WeakMap<Logger, { destination: DestinationStream; mode: AccessLogMode }>();
 /** stdout, made once per process: every logger on it shares one buffer, so lines keep their order. */
 let stdout: DestinationStream | undefined;
 
-export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: string, destination?: NodeJS.WritableStream, access: AccessLogMode = 'all'): Logger {
   const stream = destination ?? (stdout ??= stdoutByTurn());
   const log = pino({ level, base: BASE, timestamp: isoTime }, stream);
-  destinations.set(log, stream);
+  accessOf.set(log, { destination: stream, mode: access });
   return log;
 }
 
 /**
  * The access log of `log` (a logger from createLogger): one line per request at info, the
- * line pino would write for `log.info(entry, 'request')`; nothing at warn and above.
+ * line pino would write for `log.info(entry, 'request')`; nothing at warn and above, and
+ * only the requests its accessLog mode names.
  */
 export function accessLog(log: Logger): AccessLog {
-  const destination = destinations.get(log);
+  const known = accessOf.get(log);
+  const mode = known?.mode ?? 'all';
+  const wanted = (cache: string | undefined): boolean => mode !== 'off' && (mode === 'all' || cache !== 'HIT') && log.isLevelEnabled('info');
   // Not one of ours (none are made elsewhere): pino writes the same line.
-  if (!destination)
-    return (entry) => {
-      if (log.isLevelEnabled('info')) log.info(entry, 'request');
-    };
+  if (!known) return { wanted, write: (entry) => log.info(entry, 'request') };
+  const { destination } = known;
   const bindings = Object.entries(log.bindings())
     .map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`)
     .join('');
-  return (entry) => {
-    if (!log.isLevelEnabled('info')) return;
+  const write = (entry: AccessEntry): void => {
     destination.write(
       `{"level":30,"time":"${isoNow()}"${bindings},"reqId":${quoted(entry.reqId)},"method":${quoted(entry.method)},"path":${quoted(entry.path)},` +
         `"status":${entry.status}${entry.cache === undefined ? '' : `,"cache":${quoted(entry.cache)}`},"ms":${entry.ms}` +
         `${entry.policyHidden === undefined ? '' : `,"policyHidden":${quoted(entry.policyHidden)}`},"msg":"request"}\n`,
     );
   };
+  return { wanted, write };
 }
 
 // What needs no escaping in JSON: request ids, methods and the paths of the hot path.

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { accessLog, type Logger } from '../log.js';
 import type { CachedTarballFile, Repository } from '../repository/repository.js';
 import { openHitFile, statusOf, type HitLookup, type PreparedHit } from './hit.js';
-import { accessLogged, requestIdOf } from './request-context.js';
+import { requestIdOf } from './request-context.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
@@ -91,8 +91,8 @@ export function withFastPath(served: Repository | undefined, hits: HitLookup, lo
   }
 
   function logRequest(request: IncomingMessage, status: number, requestId: string, started: number, policyHidden?: string): void {
-    if (!accessLogged(log)) return;
-    access({
+    if (!access.wanted('HIT')) return;
+    access.write({
       reqId: requestId,
       method: request.method ?? '',
       path: request.url ?? '',

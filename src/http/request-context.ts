@@ -66,13 +66,14 @@ export function requestContext(
         Number(c.res.headers.get('content-length') ?? 0) || 0,
       );
     }
-    if (accessLogged(log))
-      access({
+    const cache = c.res.headers.get('x-hexproxy-cache') ?? undefined;
+    if (access.wanted(cache))
+      access.write({
         reqId: requestId,
         method: c.req.method,
         path: target,
         status: c.res.status,
-        cache: c.res.headers.get('x-hexproxy-cache') ?? undefined,
+        cache,
         ms: Math.round((performance.now() - started) * 10) / 10,
         policyHidden: c.res.headers.get(POLICY_HIDDEN_HEADER) ?? undefined,
       });
@@ -83,9 +84,6 @@ export function requestContext(
 export function requestIdOf(supplied: string | string[] | undefined): string {
   return typeof supplied === 'string' && /^[\w.:-]{1,64}$/.test(supplied) ? supplied : `${prefix}-${(counter += 1).toString(36)}`;
 }
-
-/** One line per request at info; skipped entirely (no object built) at warn and above. */
-export const accessLogged = (log: Logger): boolean => log.isLevelEnabled('info');
 
 function rawTarget(url: string): string {
   const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2);

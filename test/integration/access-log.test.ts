@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../../src/paths.js';
 import { serveCli, type ServingCli } from '../support/cli.js';
-import { tempDir } from '../support/proxy.js';
+import { startProxy, tempDir } from '../support/proxy.js';
 import { startFakeUpstream, type FakeUpstream } from '../support/upstreams/fake-upstream.js';
 
 let upstream: FakeUpstream;
@@ -96,6 +96,31 @@ describe('hexproxy serve at the default level', () => {
     expect(await served.kill('SIGUSR2')).toBe(1);
     expect(served.output()).toContain('crash-on-signal: an uncaught exception, as the test asked');
     expect(requestIds(logLines(served.stdout())).sort()).toEqual([...ids].sort());
+  });
+});
+
+describe('config accessLog', () => {
+  it.each([
+    ['misses', ['MISS', 'MISS', undefined]],
+    ['off', []],
+  ] as const)('%s: the routes and the hot path write the access lines it names, and answer as before', async (mode, logged) => {
+    const proxy = await startProxy({ upstreamUrl: upstream.url, upstreamPublicKeyPem: upstream.publicKeyPem, flags: { 'access-log': mode } });
+    try {
+      // A miss and a hit of each path (the hit from the hot path), then a request the cache has no part in.
+      const answers = [];
+      for (const path of [...PATHS, ...PATHS, '/healthz']) answers.push(await proxy.get(path));
+      expect(answers.map((answer) => [answer.status, answer.headers['x-hexproxy-cache']])).toEqual([
+        [200, 'MISS'],
+        [200, 'MISS'],
+        [200, 'HIT'],
+        [200, 'HIT'],
+        [200, undefined],
+      ]);
+      const lines = proxy.logs.filter((line) => line.msg === 'request');
+      expect(lines.map((line) => line['cache'])).toEqual(logged);
+    } finally {
+      await proxy.close();
+    }
   });
 });
 

@@ -12,7 +12,8 @@ const log = createLogger('info');
 const access = accessLog(log);
 setTimeout(() => {
   log.info('before the requests');
-  for (let i = 1; i <= Number(count); i += 1) access({ reqId: `r-${i}`, method: 'GET', path: '/packages/x', status: 200, cache: 'HIT', ms: 0.1 });
+  for (let i = 1; i <= Number(count); i += 1)
+    access.write({ reqId: `r-${i}`, method: 'GET', path: '/packages/x', status: 200, cache: 'HIT', ms: 0.1 });
   log.warn('the last line');
   if (how === 'exit') process.exit(0);
   throw new Error('log-then-end: an uncaught exception, as the test asked');

@@ -1,6 +1,6 @@
 // The access line is built by hand in src/log.ts (pino's serialiser costs several times as
 // much per request); it must be the line pino writes for the same fields: same keys in the
-// same order, same escaping, nothing at warn.
+// same order, same escaping, nothing at warn; and config accessLog says which requests get one.
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { accessLog, createLogger, type AccessEntry } from '../../src/log.js';
@@ -31,18 +31,24 @@ describe('the access line', () => {
   it.each(ENTRIES.map((entry) => [entry.path, entry] as const))('of %s is the one pino writes', (_, entry) => {
     const byHand = sink();
     const byPino = sink();
-    accessLog(createLogger('info', byHand.stream))(entry);
+    accessLog(createLogger('info', byHand.stream)).write(entry);
     createLogger('info', byPino.stream).info(entry, 'request');
     expect(byHand.lines).toHaveLength(1);
     expect(timeless(byHand.lines[0] ?? '')).toBe(timeless(byPino.lines[0] ?? ''));
     expect(JSON.parse(byHand.lines[0] ?? '')).toMatchObject({ level: 30, service: 'hexproxy', msg: 'request', path: entry.path });
   });
 
-  it('is not written at warn and above', () => {
-    const { stream, lines } = sink();
-    const log = createLogger('warn', stream);
-    accessLog(log)(ENTRIES[0] as AccessEntry);
-    log.warn('a warning');
-    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(['a warning']);
+  it('is not wanted at warn and above', () => {
+    const access = accessLog(createLogger('warn', sink().stream));
+    expect([access.wanted('HIT'), access.wanted('MISS'), access.wanted(undefined)]).toEqual([false, false, false]);
+  });
+
+  it.each([
+    ['all', [true, true, true]],
+    ['misses', [false, true, true]],
+    ['off', [false, false, false]],
+  ] as const)('is wanted with accessLog %s for a HIT, a MISS, an answer not from the cache: %j', (mode, wanted) => {
+    const access = accessLog(createLogger('info', sink().stream, mode));
+    expect([access.wanted('HIT'), access.wanted('MISS'), access.wanted(undefined)]).toEqual(wanted);
   });
 });
