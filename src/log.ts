@@ -7,6 +7,7 @@
 // - the access line is built here, not by pino's serialiser, with the same fields in the same
 //   order, and the timestamp is formatted once per millisecond;
 // - config accessLog can leave out hits from the cache, or every request.
+import { writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
@@ -89,21 +90,37 @@ function isoNow(): string {
 }
 const isoTime = (): string => `,"time":"${isoNow()}"`;
 
+/** pino.destination({ contentMode: 'buffer' }) writes Buffers; its type declares strings only. */
+interface ByteDestination {
+  write(bytes: Buffer): boolean;
+}
+
 /**
  * stdout, one write per turn of the event loop: lines are gathered, then written at the end
- * of the turn (setImmediate) or on exit through pino's synchronous destination (which
- * handles partial writes, a full pipe and a closed one).
+ * of the turn (setImmediate) or on exit, in one writeSync. What that leaves (a partial
+ * write, a full pipe, a closed one) goes to pino's synchronous destination, which retries
+ * or gives up as pino does.
  */
 function stdoutByTurn(): DestinationStream {
-  const fd1 = pino.destination({ dest: 1, sync: true });
+  const fd1 = pino.destination({ dest: 1, sync: true, contentMode: 'buffer' }) as unknown as ByteDestination;
   let lines: string[] = [];
   let scheduled = false;
+  let direct = true;
   const flush = (): void => {
     scheduled = false;
     if (lines.length === 0) return;
     const text = lines.join('');
     lines = [];
-    fd1.write(text);
+    let written = 0;
+    if (direct) {
+      try {
+        written = writeSync(1, text);
+      } catch {
+        // From now on through pino's destination: it tells a full pipe from a closed one.
+        direct = false;
+      }
+    }
+    if (written < Buffer.byteLength(text)) fd1.write(Buffer.from(text).subarray(written));
   };
   // 'exit' follows process.exit() and an uncaught exception alike; no turn is left after it.
   process.on('exit', flush);

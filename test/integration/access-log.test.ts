@@ -31,6 +31,7 @@ interface LogLine {
   msg: string;
   reqId?: string;
   cache?: string;
+  path?: string;
 }
 
 const logLines = (stdout: string): LogLine[] =>
@@ -126,12 +127,13 @@ describe('config accessLog', () => {
 
 describe('lines still waiting for the end of their turn when the process ends', () => {
   it.each([
-    ['process.exit (a normal shutdown)', 'exit', 0],
-    ['an uncaught exception (a crash)', 'throw', 1],
-  ])('are written on %s', async (_, how, code) => {
-    const child = spawn(process.execPath, [join(projectRoot, 'test', 'support', 'log-then-end.mjs'), join(projectRoot, 'dist'), how, '2000'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    ['process.exit (a normal shutdown)', 'exit', 0, ''],
+    ['an uncaught exception (a crash)', 'throw', 1, ''],
+    // 2,000 lines are more than a pipe holds: the first write comes back partial.
+    ['process.exit, to a non-blocking pipe', 'exit', 0, 'nonblocking'],
+  ])('are written on %s', async (_, how, code, stdoutMode) => {
+    const fixture = join(projectRoot, 'test', 'support', 'log-then-end.mjs');
+    const child = spawn(process.execPath, [fixture, join(projectRoot, 'dist'), how, '2000', stdoutMode], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -142,5 +144,6 @@ describe('lines still waiting for the end of their turn when the process ends', 
     const lines = logLines(stdout);
     expect(lines.map((line) => line.msg)).toEqual(['before the requests', ...Array<string>(2000).fill('request'), 'the last line']);
     expect(requestIds(lines)).toEqual(Array.from({ length: 2000 }, (_, i) => `r-${i + 1}`));
+    expect(new Set(lines.filter((line) => line.msg === 'request').map((line) => line.path))).toEqual(new Set(['/ui/search/café']));
   });
 });
