@@ -12,14 +12,17 @@
 //   node bench/perf.mjs --only 1,2 --baseline ../old   also run ../old's build in scenarios 1 and 2,
 //                                            interleaved in the same runs: a before/after within 3%
 //   node bench/perf.mjs --hexproxy-args='--memory-cache-bytes 134217728'
+//   node bench/perf.mjs --only 1,2 --compare-args='--log-level warn'   this build twice in
+//                                            scenarios 1 and 2, the second with these flags
 //
 // Scenarios (each measured against hexproxy and a reference in the same run): 1 warm
-// tarballs and 2 warm /packages/NAME under wrk -t2 -c64 (nginx alternately); 3 cold tarball
-// misses against the upstream directly (upstream delay 20 ms); 4 100 clients on one cold
-// tarball (upstream fetches); 5 re-signing a changed /versions and /names; 6 start-up with
-// 100,000 cached tarballs (nginx's start-up); 7 RSS while 20 slow clients read a 100 MB
-// tarball (nginx's). Output: a table on stdout, JSON in bench/results/latest.json (smoke: a
-// temporary file). Options: --help, and parseArgs below.
+// tarballs and 2 warm /packages/NAME under wrk -t2 -c64 (nginx and Node's floor,
+// node-floor.mjs, in turn); 3 cold tarball misses against the upstream directly (upstream
+// delay 20 ms); 4 100 clients on one cold tarball (upstream fetches); 5 re-signing a
+// changed /versions and /names; 6 start-up with 100,000 cached tarballs (nginx's start-up);
+// 7 RSS while 20 slow clients read a 100 MB tarball (nginx's). Output: a table on stdout,
+// JSON in bench/results/latest.json (smoke: a temporary file). hexproxy runs at its default
+// log level (info: one access line per request, to a file). Options: --help, parseArgs below.
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -94,6 +97,7 @@ const { values: opts } = parseArgs({
     'hexproxy-args': { type: 'string', default: '' },
     root: { type: 'string', default: resolve(benchDir, '..') },
     baseline: { type: 'string' },
+    'compare-args': { type: 'string' },
     only: { type: 'string', default: '1,2,3,4,5,6,7,8' },
     json: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -121,7 +125,7 @@ if (opts.help) {
   process.stdout.write(
     (await readFile(fileURLToPath(import.meta.url), 'utf8'))
       .split('\n')
-      .slice(1, 20)
+      .slice(1, 25)
       .map((l) => l.replace(/^\/\/ ?/, ''))
       .join('\n') + '\n',
   );
@@ -178,6 +182,9 @@ const latencyMs = num('latency-ms');
 const seed = num('seed');
 // --workers only when asked for more than one process: older hexproxy builds lack the flag.
 const hexproxyArgs = [...(processes > 1 ? ['--workers', String(processes)] : []), ...opts['hexproxy-args'].split(/\s+/).filter(Boolean)];
+// This build a second time with more flags (after the others, so they win), in the same
+// runs as the first: a paired figure for what a setting costs, e.g. the access log.
+const compareArgs = (opts['compare-args'] ?? '').split(/\s+/).filter(Boolean);
 const jsonFile = resolve(
   opts.json ?? (opts.scale === 'smoke' ? join(tmpdir(), `hexproxy-bench-smoke-${process.pid}.json`) : join(benchDir, 'results', 'latest.json')),
 );
@@ -190,7 +197,12 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.exit(130);
   });
 }
-const budgetSeconds = 600 + 14 * runs * (duration + 5) + 4 * num('slow-seconds') + 3 * startupRuns * 5 + (opts.scale === 'full' ? 900 : 0);
+const budgetSeconds =
+  600 +
+  (18 + 4 * (Number(Boolean(baselineRoot)) + Number(compareArgs.length > 0))) * runs * (duration + 5) +
+  4 * num('slow-seconds') +
+  3 * startupRuns * 5 +
+  (opts.scale === 'full' ? 900 : 0);
 setTimeout(() => {
   process.stderr.write(`bench: over its time budget of ${budgetSeconds} s; stopping\n`);
   killChildren();
@@ -244,6 +256,7 @@ async function timedGet(url, timeoutMs = 60_000) {
 async function fetchAll(base, paths, concurrency = 16) {
   const cache = {};
   const byCache = {};
+  const sizes = {};
   const failures = [];
   let next = 0;
   const started = Date.now();
@@ -253,7 +266,7 @@ async function fetchAll(base, paths, concurrency = 16) {
         const path = paths[next++];
         try {
           const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(120_000) });
-          await response.arrayBuffer();
+          sizes[path] = (await response.arrayBuffer()).byteLength;
           const status = response.headers.get('x-hexproxy-cache') ?? 'none';
           cache[status] = (cache[status] ?? 0) + 1;
           (byCache[status] ??= []).push(path);
@@ -264,7 +277,7 @@ async function fetchAll(base, paths, concurrency = 16) {
       }
     }),
   );
-  return { cache, byCache, failures, seconds: (Date.now() - started) / 1000 };
+  return { cache, byCache, sizes, failures, seconds: (Date.now() - started) / 1000 };
 }
 
 async function warmOrThrow(label, base, paths, wantCache) {
@@ -309,7 +322,7 @@ const upstreamStats = async (upstream, path) =>
   (await fetch(`${upstream.url}/__bench/stats${path ? `?path=${encodeURIComponent(path)}` : ''}`, { signal: AbortSignal.timeout(5000) })).json();
 
 const hexproxies = [];
-async function startProxy(name, upstream, { dataDir = join(runDir, `data-${name}`), extraArgs = [], pollMs, fromRoot = root } = {}) {
+async function startProxy(name, upstream, { dataDir = join(runDir, `data-${name}`), extraArgs = [], lastArgs = [], pollMs, fromRoot = root } = {}) {
   const proxy = await startHexproxy({
     root: fromRoot,
     port: await freePort(),
@@ -317,7 +330,9 @@ async function startProxy(name, upstream, { dataDir = join(runDir, `data-${name}
     upstreamUrl: upstream.url,
     upstreamKey,
     logFile: join(runDir, `hexproxy-${name}.log`),
-    extraArgs: [...extraArgs, ...hexproxyArgs],
+    // As a user runs it: the default level, one access line per request.
+    logLevel: 'info',
+    extraArgs: [...extraArgs, ...hexproxyArgs, ...lastArgs],
     ...(pollMs && { pollMs }),
   });
   if (!hexproxies.some((p) => p.name === name)) hexproxies.push({ name, command: proxy.command });
@@ -345,6 +360,17 @@ async function startReference(name, extra = {}) {
   nginxCommands.add(started.command);
   return started;
 }
+
+/** Node's floor (node-floor.mjs): bare node:http answering each path with a prebuilt body of the size hexproxy's answer has. */
+async function startFloor(name, sizes) {
+  const sizesFile = join(runDir, `floor-${name}-sizes.json`);
+  await writeFile(sizesFile, JSON.stringify(sizes));
+  const args = ['--port', String(await freePort()), '--workers', String(processes), '--sizes', sizesFile];
+  const floor = await startScript({ script: join(benchDir, 'node-floor.mjs'), args, logFile: join(runDir, `floor-${name}.log`) });
+  floorCommands.add(`node bench/node-floor.mjs ${args.join(' ')}`.replace(sizesFile, 'SIZES.json'));
+  return floor;
+}
+const floorCommands = new Set();
 
 async function cpuSeconds(pids) {
   let total = 0;
@@ -403,9 +429,11 @@ async function wrkRun(label, server, pathsFile) {
     serverCpuCores: ((await cpuSeconds(pids)) - cpuBefore) / seconds,
     command: `wrk ${args.join(' ')}`.replace(server.url, `http://127.0.0.1:PORT(${label})`),
   };
+  // The server's CPU time per request: steadier than requests/s when other work shares the cores.
+  figures.cpuUsPerRequest = (figures.serverCpuCores * seconds * 1e6) / Math.max(1, result.requests);
   say(
     `  ${label.padEnd(8)} ${figures.requestsPerSecond.toFixed(0).padStart(7)} req/s ${figures.mbPerSecond.toFixed(1).padStart(7)} MB/s  p50 ${figures.p50Ms.toFixed(2)} ms  p99 ${figures.p99Ms.toFixed(2)} ms  ` +
-      `errors ${figures.errors}  CPU ${figures.serverCpuCores.toFixed(2)} cores  status ${JSON.stringify(result.status)}${label === 'hexproxy' ? ` cache ${JSON.stringify(result.cache)}` : ''}`,
+      `errors ${figures.errors}  CPU ${figures.serverCpuCores.toFixed(2)} cores (${figures.cpuUsPerRequest.toFixed(1)} µs/request)  status ${JSON.stringify(result.status)}${label === 'nginx' || label === 'floor' ? '' : ` cache ${JSON.stringify(result.cache)}`}`,
   );
   return figures;
 }
@@ -427,19 +455,31 @@ async function sideBySide(pathsFile, servers) {
   return raw;
 }
 
-// A metric row: figures per run for hexproxy and the reference, ratios per run (paired).
+// A metric row: figures per run for hexproxy and the reference, ratios per run (paired);
+// in scenarios 1 and 2 also Node's floor, with hexproxy ÷ floor paired the same way.
 // Counts (errors, fetches) and growths (near 0 for nginx) get no ratio: it would mean nothing.
-function metric(name, unit, hexproxyValues, referenceValues, goal, { ratio: withRatio = unit !== 'count' } = {}) {
+function metric(name, unit, hexproxyValues, referenceValues, goal, { ratio: withRatio = unit !== 'count', floor: floorValues, floorGoal } = {}) {
   const hexproxy = summary(hexproxyValues);
-  const reference = referenceValues ? summary(referenceValues) : null;
-  const ratio = referenceValues && withRatio ? summary(hexproxyValues.map((v, i) => v / referenceValues[i])) : null;
-  let met = null;
-  if (goal) {
-    const test = (value) => (goal.kind === 'min' ? value >= goal.value : goal.kind === 'max' ? value <= goal.value : value === goal.value);
-    const subject = goal.on === 'ratio' ? ratio : hexproxy;
-    met = goal.over === 'every run' ? subject.values.every(test) : test(subject.median);
-  }
-  return { metric: name, unit, hexproxy, reference, ratio, goal: goal ?? null, met };
+  const paired = (values) => (values && withRatio ? summary(hexproxyValues.map((v, i) => v / values[i])) : null);
+  const judge = (target, ratio) => {
+    if (!target) return null;
+    const test = (value) => (target.kind === 'min' ? value >= target.value : target.kind === 'max' ? value <= target.value : value === target.value);
+    const subject = target.on === 'ratio' ? ratio : hexproxy;
+    return target.over === 'every run' ? subject.values.every(test) : test(subject.median);
+  };
+  const ratio = paired(referenceValues);
+  const floorRatio = paired(floorValues);
+  const floor = floorValues ? { floor: summary(floorValues), floorRatio, floorGoal: floorGoal ?? null, floorMet: judge(floorGoal, floorRatio) } : {};
+  return {
+    metric: name,
+    unit,
+    hexproxy,
+    reference: referenceValues ? summary(referenceValues) : null,
+    ratio,
+    goal: goal ?? null,
+    met: judge(goal, ratio),
+    ...floor,
+  };
 }
 const goalText = (goal) => {
   if (!goal) return '';
@@ -490,9 +530,14 @@ async function scenarios1and2() {
   const upstream = upstreams.zero;
   const dataDir = join(runDir, 'data-warm');
   const proxy = await startProxy('warm', upstream, { dataDir });
-  const baselineDir = join(runDir, 'data-baseline');
-  const baseline = baselineRoot ? await startProxy('baseline', upstream, { dataDir: baselineDir, fromRoot: baselineRoot }) : null;
+  // More hexproxy servers measured in the same runs: an older build, this build with more flags.
+  const more = {};
+  if (baselineRoot) more.baseline = { dataDir: join(runDir, 'data-baseline'), fromRoot: baselineRoot };
+  if (compareArgs.length) more.compare = { dataDir: join(runDir, 'data-compare'), lastArgs: compareArgs };
+  const others = {};
+  let floor;
   try {
+    for (const [label, options] of Object.entries(more)) others[label] = await startProxy(label, upstream, options);
     const tarballs = hotTarballs.map((t) => t.path);
     const sizes = hotTarballs.map((t) => t.size);
     for (const id of ['1', '2']) {
@@ -504,49 +549,74 @@ async function scenarios1and2() {
       const warmed = await warmOrThrow(`scenario ${id} warm-up`, proxy.url, paths);
       const check = await checkAllHit(`scenario ${id} check`, proxy.url, paths);
       await warmOrThrow(`scenario ${id} nginx warm-up`, nginx.url, paths);
-      if (baseline) {
-        await warmOrThrow(`scenario ${id} baseline warm-up`, baseline.url, paths);
-        await checkAllHit(`scenario ${id} baseline check`, baseline.url, paths);
+      for (const [label, other] of Object.entries(others)) {
+        await warmOrThrow(`scenario ${id} ${label} warm-up`, other.url, paths);
+        await checkAllHit(`scenario ${id} ${label} check`, other.url, paths);
       }
+      // The floor answers each path with as many bytes as hexproxy's answer to it has.
+      floor = await startFloor(id, check.sizes);
+      await warmOrThrow(`scenario ${id} floor warm-up`, floor.url, paths);
       const pathsFile = join(runDir, `paths-${id}.txt`);
       await writeFile(pathsFile, shuffle(paths, random).join('\n') + '\n');
       await pause(2000);
-      say(
-        `scenario ${id}: wrk -t${threads} -c${connections} ${duration} s, ${runs} run(s), hexproxy${baseline ? ', baseline' : ''} and nginx in turn`,
-      );
-      const results = await sideBySide(pathsFile, { hexproxy: proxy, nginx, ...(baseline && { baseline }) });
+      const servers = { hexproxy: proxy, nginx, floor, ...others };
+      say(`scenario ${id}: wrk -t${threads} -c${connections} ${duration} s, ${runs} run(s), ${Object.keys(servers).join(', ')} in turn`);
+      const results = await sideBySide(pathsFile, servers);
+      await stopProcess(floor.child);
+      floor = undefined;
       const pick = (side, key) => results.map((r) => r[side][key]);
+      const withFloor = (key, floorGoal) => ({ floor: pick('floor', key), ...(floorGoal && { floorGoal }) });
       const errorsGoal = { kind: 'max', value: 0, over: 'every run' };
+      // The goal against Node's floor (issue 18): hexproxy at its default configuration.
+      const floorGoal = { kind: 'min', value: 0.8, on: 'ratio' };
+      const requestsGoal = { kind: 'min', value: 0.7, on: 'ratio' };
       const metrics =
         id === '1'
           ? [
-              metric('requests/s', 'req/s', pick('hexproxy', 'requestsPerSecond'), pick('nginx', 'requestsPerSecond'), {
-                kind: 'min',
-                value: 0.7,
-                on: 'ratio',
-              }),
-              metric('MB/s', 'MB/s', pick('hexproxy', 'mbPerSecond'), pick('nginx', 'mbPerSecond')),
-              metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('nginx', 'p99Ms')),
-              metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal),
+              metric(
+                'requests/s',
+                'req/s',
+                pick('hexproxy', 'requestsPerSecond'),
+                pick('nginx', 'requestsPerSecond'),
+                requestsGoal,
+                withFloor('requestsPerSecond', floorGoal),
+              ),
+              metric('MB/s', 'MB/s', pick('hexproxy', 'mbPerSecond'), pick('nginx', 'mbPerSecond'), undefined, withFloor('mbPerSecond')),
+              metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('nginx', 'p99Ms'), undefined, withFloor('p99Ms')),
+              metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal, withFloor('errors')),
             ]
           : [
-              metric('requests/s', 'req/s', pick('hexproxy', 'requestsPerSecond'), pick('nginx', 'requestsPerSecond'), {
-                kind: 'min',
-                value: 0.7,
-                on: 'ratio',
-              }),
-              metric('p50 latency', 'ms', pick('hexproxy', 'p50Ms'), pick('nginx', 'p50Ms')),
-              metric('p99 latency', 'ms', pick('hexproxy', 'p99Ms'), pick('nginx', 'p99Ms'), { kind: 'max', value: 2, on: 'ratio' }),
-              metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal),
+              metric(
+                'requests/s',
+                'req/s',
+                pick('hexproxy', 'requestsPerSecond'),
+                pick('nginx', 'requestsPerSecond'),
+                requestsGoal,
+                withFloor('requestsPerSecond', floorGoal),
+              ),
+              metric('p50 latency', 'ms', pick('hexproxy', 'p50Ms'), pick('nginx', 'p50Ms'), undefined, withFloor('p50Ms')),
+              metric(
+                'p99 latency',
+                'ms',
+                pick('hexproxy', 'p99Ms'),
+                pick('nginx', 'p99Ms'),
+                { kind: 'max', value: 2, on: 'ratio' },
+                withFloor('p99Ms'),
+              ),
+              metric('errors (non-2xx + socket)', 'count', pick('hexproxy', 'errors'), pick('nginx', 'errors'), errorsGoal, withFloor('errors')),
             ];
-      // This build against the baseline, paired per run; both also against nginx, so the
-      // reader sees whether the runs were comparable.
-      if (baseline)
+      // This build against the baseline, and against itself with --compare-args, paired per
+      // run; each also against nginx, so the reader sees whether the runs were comparable.
+      const pairs = {
+        baseline: { name: 'baseline', goal: 0.97 },
+        compare: { name: `with ${compareArgs.join(' ')}`, goal: 0.9 },
+      };
+      for (const label of Object.keys(others))
         metrics.push(
-          metric('baseline requests/s', 'req/s', pick('baseline', 'requestsPerSecond'), pick('nginx', 'requestsPerSecond')),
-          metric('requests/s vs baseline', 'req/s', pick('hexproxy', 'requestsPerSecond'), pick('baseline', 'requestsPerSecond'), {
+          metric(`${pairs[label].name}: requests/s`, 'req/s', pick(label, 'requestsPerSecond'), pick('nginx', 'requestsPerSecond')),
+          metric(`requests/s vs ${pairs[label].name}`, 'req/s', pick('hexproxy', 'requestsPerSecond'), pick(label, 'requestsPerSecond'), {
             kind: 'min',
-            value: 0.97,
+            value: pairs[label].goal,
             on: 'ratio',
           }),
         );
@@ -569,8 +639,9 @@ async function scenarios1and2() {
       };
     }
   } finally {
+    if (floor) await stopProcess(floor.child);
     exits.warm = await stopProxy(proxy, dataDir);
-    if (baseline) exits.baseline = await stopProxy(baseline, baselineDir);
+    for (const [label, other] of Object.entries(others)) exits[label] = await stopProxy(other, more[label].dataDir);
   }
 }
 
@@ -1041,12 +1112,12 @@ const ratioCell = (ratio) => {
   if (!ratio || !Number.isFinite(ratio.median)) return '-';
   return ratio.values.length === 1 ? `${ratio.median.toFixed(2)}×` : `${ratio.median.toFixed(2)}× (${ratio.min.toFixed(2)}–${ratio.max.toFixed(2)})`;
 };
-const rows = [['scenario', 'metric', 'hexproxy', 'nginx (or direct)', 'ratio', 'goal', 'met']];
+const rows = [['scenario', 'metric', 'hexproxy', 'nginx (or direct)', 'ratio', 'node floor', '÷ floor', 'goal', 'met']];
 for (const id of ['1', '2', '3', '4', '5', '6', '7', '8']) {
   if (!only.has(id)) continue;
   const s = scenarios[id];
   if (!s) {
-    rows.push([`${id}`, `FAILED: ${(failures[id] ?? 'not run').split('\n')[0].slice(0, 100)}`, '', '', '', '', 'NO']);
+    rows.push([`${id}`, `FAILED: ${(failures[id] ?? 'not run').split('\n')[0].slice(0, 100)}`, '', '', '', '', '', '', 'NO']);
     continue;
   }
   s.metrics.forEach((m, i) => {
@@ -1056,8 +1127,13 @@ for (const id of ['1', '2', '3', '4', '5', '6', '7', '8']) {
       cell(m.hexproxy, m.unit),
       m.reference ? `${cell(m.reference, m.unit)}${s.reference === 'nginx' ? '' : ' (direct)'}` : '-',
       ratioCell(m.ratio),
-      goalText(m.goal),
-      m.met === null ? '' : m.met ? 'yes' : 'NO',
+      m.floor ? cell(m.floor, m.unit) : '',
+      m.floor ? ratioCell(m.floorRatio) : '',
+      [goalText(m.goal), m.floorGoal ? `÷ floor ${goalText(m.floorGoal).replace(/^ratio /, '')}` : ''].filter(Boolean).join('; '),
+      [m.met, m.floorMet]
+        .filter((met) => met !== null && met !== undefined)
+        .map((met) => (met ? 'yes' : 'NO'))
+        .join('; '),
     ]);
   });
 }
@@ -1094,6 +1170,7 @@ const report = {
     seed,
     root,
     baseline: baselineRoot,
+    compareArgs,
     hexproxyArgs,
     hotTarballs: hotTarballs.length,
     hotPackages: hotPackages.length,
@@ -1109,11 +1186,12 @@ const report = {
     upstreams: Object.fromEntries(Object.entries(upstreams).map(([name, u]) => [name, u.command])),
     hexproxy: hexproxies,
     nginx: [...nginxCommands],
+    floor: [...floorCommands],
   },
   goalsMet:
     Object.values(scenarios)
       .filter((s) => s?.metrics)
-      .every((s) => s.metrics.every((m) => m.met !== false)) && Object.keys(failures).length === 0,
+      .every((s) => s.metrics.every((m) => m.met !== false && m.floorMet !== false)) && Object.keys(failures).length === 0,
   failures,
   hexproxyExits: exits,
   scenarios,

@@ -8,7 +8,7 @@ import { createLogger, type Logger } from '../log.js';
 
 /** `reloadConfig` reads the configuration again the way it was read at start (SIGHUP reloads the policy from it). */
 export async function runServe(config: Readonly<Config>, reloadConfig: () => Readonly<Config>): Promise<void> {
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, config.accessLog);
   const server = await startServer(config, log, { reloadConfig });
   const { keys } = server.hexproxy;
   let stopping = false;

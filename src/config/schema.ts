@@ -8,6 +8,7 @@ import { PolicyRuleError, RETIREMENT_REASONS, SEVERITIES, parseRule, type Retire
 const positiveInt = z.number().int().positive();
 
 export const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const accessLogModes = ['all', 'misses', 'off'] as const;
 
 const httpUrl = z.string().refine((value) => {
   try {
@@ -71,6 +72,7 @@ export const configSchema = z
     dataDir: z.string().min(1),
     offline: z.boolean(),
     logLevel: z.enum(logLevels),
+    accessLog: z.enum(accessLogModes),
     upstream: z.strictObject({
       url: httpUrl,
       /** The upstream's Hex HTTP API, whose public package information /api/packages relays. */

@@ -33,6 +33,15 @@ export const settings: readonly Setting[] = [
   },
   { key: 'offline', flag: 'offline', kind: 'boolean', default: false, description: 'Never contact upstream; serve only what is cached.' },
   { key: 'logLevel', flag: 'log-level', kind: 'string', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+  {
+    key: 'accessLog',
+    flag: 'access-log',
+    kind: 'string',
+    default: 'all',
+    description:
+      'Which requests get an access line (`msg: "request"`, at info): `all`; `misses`, all but those answered from the cache (`x-hexproxy-cache: HIT`); or `off`. The other info lines stay either way.',
+    serveOnly: true,
+  },
   { key: 'upstream.url', flag: 'upstream-url', kind: 'url', default: 'https://repo.hex.pm', description: 'Base URL of the upstream Hex repository.' },
   {
     key: 'upstream.apiUrl',

@@ -12,13 +12,13 @@ import type { MiddlewareHandler } from 'hono';
 import type { Env } from './app.js';
 import { LengthRequiredError, RequestTooLargeError } from '../errors.js';
 import { hexFormat } from '../hex-api/respond.js';
-import type { Logger } from '../log.js';
+import { accessLog, type AccessLog, type Logger } from '../log.js';
 import { routeOf, type Metrics } from '../metrics/metrics.js';
 import type { Client, TrustedProxies } from './client-address.js';
 import { errorResponse, type ErrorFormat } from './error-response.js';
 import type { NodeListener } from './fast-path.js';
 import { NOSNIFF, SANDBOX_POLICY } from './headers.js';
-import { accessLogged, requestIdOf } from './request-context.js';
+import { requestIdOf } from './request-context.js';
 
 /** What a rule's authorize() is told about a request. */
 export interface ContinueRequest {
@@ -55,7 +55,11 @@ export class ContinueChecks {
     private readonly proxies: TrustedProxies,
     private readonly log: Logger,
     private readonly metrics?: Metrics,
-  ) {}
+  ) {
+    this.access = accessLog(log);
+  }
+
+  private readonly access: AccessLog;
 
   /**
    * Adds a rule (the first that matches a request wins). Returns the same check as Hono
@@ -150,7 +154,7 @@ export class ContinueChecks {
     if (code) this.metrics?.error(code);
     const path = request.url ?? '/';
     this.metrics?.served(routeOf(path), request.method ?? '', answer.status, (performance.now() - started) / 1000, body.length);
-    if (accessLogged(log)) {
+    if (this.access.wanted(undefined)) {
       const query = path.indexOf('?');
       log.info(
         {

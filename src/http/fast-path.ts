@@ -5,10 +5,10 @@
 // routes, odd requests, a file no longer as the index says) goes on to the Hono app.
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../log.js';
+import { accessLog, type Logger } from '../log.js';
 import type { CachedTarballFile, Repository } from '../repository/repository.js';
 import { openHitFile, statusOf, type HitLookup, type PreparedHit } from './hit.js';
-import { accessLogged, requestIdOf } from './request-context.js';
+import { requestIdOf } from './request-context.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 export type NodeListener = (request: IncomingMessage, response: ServerResponse) => void;
@@ -26,6 +26,7 @@ const MIRROR = '/mirror/';
 export function withFastPath(served: Repository | undefined, hits: HitLookup, log: Logger, next: NodeListener, metrics?: Metrics): NodeListener {
   if (!served) return next;
   const repository = served;
+  const access = accessLog(log);
 
   return (request, response) => {
     const started = performance.now();
@@ -90,18 +91,15 @@ export function withFastPath(served: Repository | undefined, hits: HitLookup, lo
   }
 
   function logRequest(request: IncomingMessage, status: number, requestId: string, started: number, policyHidden?: string): void {
-    if (!accessLogged(log)) return;
-    log.info(
-      {
-        reqId: requestId,
-        method: request.method,
-        path: request.url,
-        status,
-        cache: 'HIT',
-        ms: Math.round((performance.now() - started) * 10) / 10,
-        policyHidden,
-      },
-      'request',
-    );
+    if (!access.wanted('HIT')) return;
+    access.write({
+      reqId: requestId,
+      method: request.method ?? '',
+      path: request.url ?? '',
+      status,
+      cache: 'HIT',
+      ms: Math.round((performance.now() - started) * 10) / 10,
+      policyHidden,
+    });
   }
 }

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
-import type { Logger } from '../log.js';
+import { accessLog, type Logger } from '../log.js';
 import type { Client } from './client-address.js';
 import { BadRequestError } from '../errors.js';
 import { errorResponse, type ErrorFormat } from './error-response.js';
@@ -31,6 +31,7 @@ export function requestContext(
   log: Logger,
   metrics?: Metrics,
 ): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: RequestVariables }> {
+  const access = accessLog(log);
   return async (c, next) => {
     const started = performance.now();
     const requestId = requestIdOf(c.req.header('x-request-id'));
@@ -65,17 +66,17 @@ export function requestContext(
         Number(c.res.headers.get('content-length') ?? 0) || 0,
       );
     }
-    requestLog.info(
-      {
+    const cache = c.res.headers.get('x-hexproxy-cache') ?? undefined;
+    if (access.wanted(cache))
+      access.write({
+        reqId: requestId,
         method: c.req.method,
         path: target,
         status: c.res.status,
-        cache: c.res.headers.get('x-hexproxy-cache') ?? undefined,
+        cache,
         ms: Math.round((performance.now() - started) * 10) / 10,
         policyHidden: c.res.headers.get(POLICY_HIDDEN_HEADER) ?? undefined,
-      },
-      'request',
-    );
+      });
   };
 }
 
@@ -83,9 +84,6 @@ export function requestContext(
 export function requestIdOf(supplied: string | string[] | undefined): string {
   return typeof supplied === 'string' && /^[\w.:-]{1,64}$/.test(supplied) ? supplied : `${prefix}-${(counter += 1).toString(36)}`;
 }
-
-/** One line per request at info; skipped entirely (no object built) at warn and above. */
-export const accessLogged = (log: Logger): boolean => log.isLevelEnabled('info');
 
 function rawTarget(url: string): string {
   const start = url.startsWith('/') ? 0 : url.indexOf('/', url.indexOf('//') + 2);

@@ -44,6 +44,9 @@ interface Metric {
   hexproxy: Figures;
   reference: Figures | null;
   met: boolean | null;
+  /** Scenarios 1 and 2: Node's floor (bench/node-floor.mjs) in the same runs, and hexproxy ÷ floor. */
+  floor?: Figures;
+  floorRatio?: Figures | null;
 }
 interface Scenario {
   title: string;
@@ -114,9 +117,15 @@ describe.skipIf(!available)('bench/perf.mjs --scale smoke', () => {
       const errors = report.scenarios[id]!.metrics.find((m) => m.metric.startsWith('errors'));
       expect(errors, `scenario ${id} reports errors`).toBeDefined();
       expect({ hexproxy: errors!.hexproxy.values, nginx: errors!.reference!.values }, `scenario ${id} errors`).toEqual({ hexproxy: [0], nginx: [0] });
+      // Node's floor ran in the same rotation, answered without errors, and has its column.
+      expect(errors!.floor?.values, `scenario ${id} floor errors`).toEqual([0]);
+      const requests = report.scenarios[id]!.metrics.find((m) => m.metric === 'requests/s');
+      expect(Number.isFinite(requests?.floor?.median), `scenario ${id}: the floor's requests/s`).toBe(true);
+      expect(Number.isFinite(requests?.floorRatio?.median), `scenario ${id}: hexproxy ÷ floor`).toBe(true);
     }
     // Scenario 8 (the shipped nginx tier in front of hexproxy): tarballs and /packages, no errors either.
     const tierErrors = report.scenarios['8']!.metrics.find((m) => m.metric.startsWith('errors'));
     expect(tierErrors?.hexproxy.values, 'scenario 8 errors through the tier').toEqual([0, 0]);
+    expect(run.output).toMatch(/node floor +÷ floor/);
   }, 180_000);
 });

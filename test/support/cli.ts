@@ -57,8 +57,10 @@ export interface ServingCli {
   printed(pattern: RegExp): Promise<string>;
   /** SIGTERM, then its exit code. */
   stop(): Promise<number | null>;
-  /** SIGKILL (a crash: nothing runs on the way out), resolved once it is gone. */
-  kill(): Promise<void>;
+  /** What it printed on stdout so far (its JSON log). */
+  stdout(): string;
+  /** Sends `signal` (SIGKILL unless told: a crash, nothing runs on the way out), then its exit code (null: ended by a signal). */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 const serving = new Set<ChildProcess>();
@@ -106,9 +108,10 @@ export async function serveCli(args: string[], env: Record<string, string> = {},
       child.kill('SIGTERM');
       return exited;
     },
-    kill: async () => {
-      child.kill('SIGKILL');
-      await exited;
+    stdout: () => stdout,
+    kill: (signal = 'SIGKILL') => {
+      child.kill(signal);
+      return exited;
     },
   };
 }

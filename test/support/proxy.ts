@@ -97,7 +97,7 @@ export async function startProxy(options: ProxyOptions): Promise<TestProxy> {
       done();
     },
   });
-  const server = await startServer(config, createLogger(config.logLevel, sink), {
+  const server = await startServer(config, createLogger(config.logLevel, sink, config.accessLog), {
     ...(options.clock && { clock: options.clock }),
     // As `hexproxy serve` does: the policy is reloaded from the same flags and config file.
     reloadConfig: () => loadConfig({ flags, env: {} }),

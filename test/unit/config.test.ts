@@ -81,6 +81,9 @@ describe('configuration', () => {
       /config key upstream\.url \(from flag --upstream-url\): must be an http/,
     );
     expect(() => loadConfig({ env: { HEXPROXY_LOG_LEVEL: 'loud' } })).toThrow(/config key logLevel \(from environment variable HEXPROXY_LOG_LEVEL\)/);
+    expect(() => loadConfig({ flags: { 'access-log': 'hits' } })).toThrow(
+      /config key accessLog \(from flag --access-log\): .*"all"\|"misses"\|"off"/,
+    );
     expect(() => loadConfig({ env: { HEXPROXY_OFFLINE: 'maybe' } })).toThrow(ConfigError);
   });
 
