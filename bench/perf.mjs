@@ -257,6 +257,7 @@ async function fetchAll(base, paths, concurrency = 16) {
   const cache = {};
   const byCache = {};
   const sizes = {};
+  const headers = {};
   const failures = [];
   let next = 0;
   const started = Date.now();
@@ -267,6 +268,7 @@ async function fetchAll(base, paths, concurrency = 16) {
         try {
           const response = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(120_000) });
           sizes[path] = (await response.arrayBuffer()).byteLength;
+          headers[path] = answerHeaders(response.headers);
           const status = response.headers.get('x-hexproxy-cache') ?? 'none';
           cache[status] = (cache[status] ?? 0) + 1;
           (byCache[status] ??= []).push(path);
@@ -277,7 +279,15 @@ async function fetchAll(base, paths, concurrency = 16) {
       }
     }),
   );
-  return { cache, byCache, sizes, failures, seconds: (Date.now() - started) / 1000 };
+  return { cache, byCache, sizes, headers, failures, seconds: (Date.now() - started) / 1000 };
+}
+
+// Added by node:http itself on every answer, the floor's as well: not part of an answer's own headers.
+const TRANSPORT_HEADERS = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding', 'content-length']);
+
+/** A response's own headers, flat as writeHead takes them, so the floor can send the same set. */
+function answerHeaders(headers) {
+  return [...headers].filter(([name]) => !TRANSPORT_HEADERS.has(name)).flat();
 }
 
 async function warmOrThrow(label, base, paths, wantCache) {
@@ -361,10 +371,14 @@ async function startReference(name, extra = {}) {
   return started;
 }
 
-/** Node's floor (node-floor.mjs): bare node:http answering each path with a prebuilt body of the size hexproxy's answer has. */
-async function startFloor(name, sizes) {
+/**
+ * Node's floor (node-floor.mjs): bare node:http answering each path with a prebuilt body of
+ * the size hexproxy's answer has, and the headers it had (a request id included, fixed).
+ */
+async function startFloor(name, sizes, headers) {
   const sizesFile = join(runDir, `floor-${name}-sizes.json`);
-  await writeFile(sizesFile, JSON.stringify(sizes));
+  const answers = Object.fromEntries(Object.entries(sizes).map(([path, bytes]) => [path, { bytes, headers: headers[path] ?? [] }]));
+  await writeFile(sizesFile, JSON.stringify(answers));
   const args = ['--port', String(await freePort()), '--workers', String(processes), '--sizes', sizesFile];
   const floor = await startScript({ script: join(benchDir, 'node-floor.mjs'), args, logFile: join(runDir, `floor-${name}.log`) });
   floorCommands.add(`node bench/node-floor.mjs ${args.join(' ')}`.replace(sizesFile, 'SIZES.json'));
@@ -553,8 +567,8 @@ async function scenarios1and2() {
         await warmOrThrow(`scenario ${id} ${label} warm-up`, other.url, paths);
         await checkAllHit(`scenario ${id} ${label} check`, other.url, paths);
       }
-      // The floor answers each path with as many bytes as hexproxy's answer to it has.
-      floor = await startFloor(id, check.sizes);
+      // The floor answers each path with as many bytes and the same headers as hexproxy's answer to it.
+      floor = await startFloor(id, check.sizes, check.headers);
       await warmOrThrow(`scenario ${id} floor warm-up`, floor.url, paths);
       const pathsFile = join(runDir, `paths-${id}.txt`);
       await writeFile(pathsFile, shuffle(paths, random).join('\n') + '\n');

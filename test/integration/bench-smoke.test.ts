@@ -5,7 +5,8 @@
 // concurrent clients, and no errors under load. Needs nginx and wrk (Debian's packages;
 // .ci/run installs them). With CI=true a missing one is a failure, not a reason to skip.
 import { spawn } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { accessSync, constants, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -88,7 +89,7 @@ describe.skipIf(!available)('bench/perf.mjs --scale smoke', () => {
   it('runs every scenario against hexproxy and nginx and reports figures for both', async () => {
     const dir = tempDir('hexproxy-bench-smoke-');
     const json = join(dir, 'report.json');
-    const run = await runBench(['--scale', 'smoke', '--json', json, '--work-dir', join(dir, 'work')], 150_000);
+    const run = await runBench(['--scale', 'smoke', '--json', json, '--work-dir', join(dir, 'work'), '--keep'], 150_000);
     const tail = run.output.split('\n').slice(-60).join('\n');
     expect(run.code, `exit ${run.code ?? run.signal}; output:\n${tail}`).toBe(0);
 
@@ -122,10 +123,56 @@ describe.skipIf(!available)('bench/perf.mjs --scale smoke', () => {
       const requests = report.scenarios[id]!.metrics.find((m) => m.metric === 'requests/s');
       expect(Number.isFinite(requests?.floor?.median), `scenario ${id}: the floor's requests/s`).toBe(true);
       expect(Number.isFinite(requests?.floorRatio?.median), `scenario ${id}: hexproxy ÷ floor`).toBe(true);
+      // The floor was given hexproxy's own answers: each path's size and headers, as warm-up saw them.
+      const [runDir] = readdirSync(join(dir, 'work')).filter((name) => name.startsWith('perf-'));
+      const answers = JSON.parse(readFileSync(join(dir, 'work', runDir!, `floor-${id}-sizes.json`), 'utf8')) as Record<
+        string,
+        { bytes: number; headers: string[] }
+      >;
+      expect(Object.keys(answers).length, `scenario ${id}: paths given to the floor`).toBeGreaterThan(0);
+      for (const [path, answer] of Object.entries(answers)) {
+        expect(answer.bytes, `${path} size`).toBeGreaterThan(0);
+        const names = answer.headers.filter((_, i) => i % 2 === 0);
+        expect(names, `${path} headers`).toEqual(
+          expect.arrayContaining(['etag', 'cache-control', 'x-hexproxy-cache', 'content-security-policy', 'x-request-id']),
+        );
+        expect(names, `${path}: node:http adds these itself`).not.toEqual(expect.arrayContaining(['date']));
+      }
     }
     // Scenario 8 (the shipped nginx tier in front of hexproxy): tarballs and /packages, no errors either.
     const tierErrors = report.scenarios['8']!.metrics.find((m) => m.metric.startsWith('errors'));
     expect(tierErrors?.hexproxy.values, 'scenario 8 errors through the tier').toEqual([0, 0]);
     expect(run.output).toMatch(/node floor +÷ floor/);
   }, 180_000);
+});
+
+describe('bench/node-floor.mjs', () => {
+  it('answers a listed path with the size and headers it was given, and other paths with its typical set', async () => {
+    const dir = tempDir('hexproxy-floor-');
+    const sizes = join(dir, 'sizes.json');
+    const headers = ['etag', '"abc"', 'cache-control', 'public, max-age=0, s-maxage=12', 'x-request-id', 'fixed-1'];
+    writeFileSync(sizes, JSON.stringify({ '/packages/a': { bytes: 7, headers }, '/packages/b': 3 }));
+    const child = spawn(process.execPath, [join(repoRoot, 'bench/node-floor.mjs'), '--port', '0', '--sizes', sizes, '--bytes', '5'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const [line] = (await once(child.stdout, 'data')) as [Buffer];
+      const { url } = JSON.parse(line.toString()) as { url: string };
+      const listed = await fetch(`${url}/packages/a`);
+      expect(Buffer.from(await listed.arrayBuffer())).toEqual(Buffer.alloc(7, 0x61));
+      expect([listed.headers.get('etag'), listed.headers.get('cache-control'), listed.headers.get('x-request-id')]).toEqual([
+        '"abc"',
+        'public, max-age=0, s-maxage=12',
+        'fixed-1',
+      ]);
+      expect(listed.headers.get('x-hexproxy-cache')).toBeNull();
+      const sizeOnly = await fetch(`${url}/packages/b`);
+      expect((await sizeOnly.arrayBuffer()).byteLength).toBe(3);
+      expect(sizeOnly.headers.get('x-hexproxy-cache')).toBe('HIT');
+      const other = await fetch(`${url}/elsewhere`);
+      expect([(await other.arrayBuffer()).byteLength, other.headers.get('content-security-policy')]).toEqual([5, "default-src 'none'; sandbox"]);
+    } finally {
+      child.kill();
+    }
+  });
 });
