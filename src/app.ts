@@ -20,7 +20,7 @@ import { ApiRelay } from './hex-api/api-relay.js';
 import { HEX_ERLANG_TYPE, type HexFormat } from './hex-api/respond.js';
 import { HitLookup } from './http/hit.js';
 import { TrustedProxies } from './http/client-address.js';
-import { installSendTimeout } from './http/send-timeout.js';
+import { SendTimeout } from './http/send-timeout.js';
 import { readTlsCredentials, warnAboutExpiry, type TlsCredentials } from './http/tls.js';
 import { InstallsMirror } from './installs/installs-mirror.js';
 import { HostedStore } from './hosted/hosted-store.js';
@@ -584,6 +584,8 @@ export interface RunningServer {
    * ConfigError, the previous pair still serving, if they cannot serve. Undefined without TLS.
    */
   reloadTls(): TlsCredentials | undefined;
+  /** What cuts off clients that stop reading (http.sendTimeoutMs). */
+  sendTimeout: SendTimeout;
   close(): Promise<void>;
 }
 
@@ -596,24 +598,24 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
   if (tlsFiles && credentials) warnAboutExpiry(credentials, tlsFiles, log);
   // Node checks the header and request timeouts only this often (30 s by default).
   const serverOptions = { connectionsCheckingInterval: Math.min(1000, config.http.headersTimeoutMs) };
+  // Clients that stop reading are cut off; watched inside the one listener, not by a second one.
+  const sendTimeout = new SendTimeout(config.http.sendTimeoutMs);
+  const listener = sendTimeout.watching(hexproxy.listener);
   // HTTPS: the same listener (fast path included) on node:https, whose server is an http.Server
   // for everything below; a client gets as long for its TLS handshake as for its headers.
   const secure =
     credentials &&
-    createHttpsServer(
-      { ...serverOptions, cert: credentials.cert, key: credentials.key, handshakeTimeout: config.http.headersTimeoutMs },
-      hexproxy.listener,
-    );
+    createHttpsServer({ ...serverOptions, cert: credentials.cert, key: credentials.key, handshakeTimeout: config.http.headersTimeoutMs }, listener);
   const { server, address } = await new Promise<{ server: Server; address: AddressInfo }>((resolve, reject) => {
-    const server = secure ?? createServer(serverOptions, hexproxy.listener);
+    const server = secure ?? createServer(serverOptions, listener);
     // Uploads sent with `expect: 100-continue` are judged before node answers 100.
-    server.on('checkContinue', hexproxy.continueListener);
+    server.on('checkContinue', sendTimeout.watching(hexproxy.continueListener));
     server.listen(config.port, config.host, () => resolve({ server, address: server.address() as AddressInfo }));
     // Slow clients (slowloris) are cut off instead of holding connections forever.
     server.headersTimeout = config.http.headersTimeoutMs;
     server.requestTimeout = Math.max(config.http.requestTimeoutMs, config.http.headersTimeoutMs);
     server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
-    installSendTimeout(server, config.http.sendTimeoutMs);
+    sendTimeout.start(server);
     server.once('error', (error) =>
       reject(new ConfigError(`cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, { cause: error })),
     );
@@ -647,6 +649,7 @@ export async function startServer(config: Readonly<Config>, log: Logger, options
     httpServer: server,
     url,
     port: address.port,
+    sendTimeout,
     reloadTls() {
       if (!tlsFiles || !secure) return undefined;
       const next = readTlsCredentials(tlsFiles);

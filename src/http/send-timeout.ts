@@ -1,63 +1,90 @@
 // Cuts off clients that stop reading a response. Node's header, request and keep-alive
-// timeouts only cover receiving a request; without this, a client that stops reading
-// holds its socket and the open cache file being streamed to it forever.
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+// timeouts only cover receiving a request and idle connections; without this, a client
+// that stops reading holds its socket and the open cache file being streamed to it forever.
+import { EventEmitter } from 'node:events';
+import type { Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { NodeListener } from './fast-path.js';
 
 /**
- * The socket timeout is set to a tenth of `ms`, and a socket is cut once its timeouts
- * have followed each other for `ms`: it is closed between `ms` and 1.1 × `ms` after its
- * last progress.
+ * Responses are looked at every tenth of `ms`: a response is cut once ten looks in a row
+ * saw no byte move on its socket, between `ms` and 1.1 × `ms` after its last progress.
  *
- * Why not one timeout of `ms`: Node does not fire a socket's timeout while its queued
- * writes are still draining, and judges that by whether the write queue changed since the
- * last write was dispatched or the last check. A write the kernel took in part counts as
- * a change at the first check, although nothing moved after it, so a stalled client was
- * cut only at the second check, after about twice `ms`. Checking every tenth of `ms`, and
- * counting a run of timeouts as one stall only while they come one interval apart with no
- * bytes written in between, bounds that error by the interval.
+ * Why a sweep and not socket timeouts: Node re-arms a socket timeout on every request and
+ * refreshes it on every write, on the hot path, and a second 'request' listener made Node
+ * copy its listener list per request; the sweep costs one Map set per request and a walk
+ * over open connections ten times per `ms`. (No speed difference could be measured on a
+ * 2-core VM either way: docs/performance.md.) Progress is the socket's bytes written, which
+ * count what Node still queues, plus bytes read: a stalled client's queued bytes do not move.
  */
-const CHECKS_PER_SEND_TIMEOUT = 10;
+const LOOKS_PER_SEND_TIMEOUT = 10;
+
+interface Stall {
+  readonly response: ServerResponse;
+  moved: number;
+  /** Looks in a row that saw nothing move. */
+  still: number;
+}
 
 /**
- * A socket that has seen no progress for `ms` is closed, unless its current response has
- * not started yet: then hexproxy is still waiting on upstream (bounded by its own
+ * Closes a socket whose response has started and made no progress for `ms`. A response
+ * not started yet is left alone: hexproxy is still waiting on upstream (bounded by its own
  * timeouts), and the client is waiting too. A slow client that keeps reading is not cut.
+ * Idle keep-alive connections are Node's (keepAliveTimeout). Emits 'look' after each look.
  */
-export function installSendTimeout(server: Server, ms: number): void {
-  const interval = Math.max(1, Math.ceil(ms / CHECKS_PER_SEND_TIMEOUT));
-  // The socket's latest response; a finished one has its headers sent, so it does not
-  // hold the socket open (no listener per response: this runs on every hot request).
-  const latest = new WeakMap<Socket, ServerResponse>();
-  // A stalled socket's current run of timeouts: when it began, the latest one, and the
-  // bytes written then. Only sockets that time out are in it.
-  const stalls = new WeakMap<Socket, { since: number; last: number; written: number }>();
-  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    latest.set(request.socket, response);
-  });
-  server.setTimeout(interval, (socket: Socket) => {
-    const response = latest.get(socket);
-    // Node set the keep-alive timeout when the response finished; it has passed.
-    if (response?.writableFinished) {
-      socket.destroy();
-      return;
+export class SendTimeout extends EventEmitter {
+  /** Each open connection's latest response, from its request on. */
+  private readonly latest = new Map<Socket, ServerResponse>();
+  private readonly stalls = new Map<Socket, Stall>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly ms: number) {
+    super();
+  }
+
+  /** `listener`, with each response it is given watched from then on. */
+  watching(listener: NodeListener): NodeListener {
+    return (request, response) => {
+      this.watch(request.socket, response);
+      listener(request, response);
+    };
+  }
+
+  /** Starts looking, until `server` closes. */
+  start(server: Server): void {
+    const interval = Math.max(1, Math.ceil(this.ms / LOOKS_PER_SEND_TIMEOUT));
+    this.timer = setInterval(() => this.look(), interval);
+    // Open connections keep the process alive, not this.
+    this.timer.unref();
+    server.once('close', () => clearInterval(this.timer));
+  }
+
+  private watch(socket: Socket, response: ServerResponse): void {
+    const known = this.latest.size;
+    this.latest.set(socket, response);
+    // A new connection: forgotten when it closes (once per connection, not per request).
+    if (this.latest.size !== known)
+      socket.once('close', () => {
+        this.latest.delete(socket);
+        this.stalls.delete(socket);
+      });
+  }
+
+  private look(): void {
+    for (const [socket, response] of this.latest) {
+      if (!response.headersSent || response.writableFinished || socket.destroyed) {
+        this.stalls.delete(socket);
+        continue;
+      }
+      const moved = socket.bytesWritten + socket.bytesRead;
+      const stall = this.stalls.get(socket);
+      if (stall === undefined || stall.response !== response || stall.moved !== moved) {
+        this.stalls.set(socket, { response, moved, still: 0 });
+        continue;
+      }
+      stall.still += 1;
+      if (stall.still >= LOOKS_PER_SEND_TIMEOUT) socket.destroy();
     }
-    if (response && !response.headersSent && !response.destroyed) {
-      stalls.delete(socket);
-      socket.setTimeout(interval);
-      return;
-    }
-    // Node fired: nothing moved during the last interval at least.
-    const now = performance.now();
-    const written = socket.bytesWritten;
-    const run = stalls.get(socket);
-    const continued = run !== undefined && run.written === written && now - run.last < 1.5 * interval;
-    const since = continued ? run.since : now - interval;
-    if (now - since >= ms) {
-      socket.destroy();
-      return;
-    }
-    stalls.set(socket, { since, last: now, written });
-    socket.setTimeout(interval);
-  });
+    this.emit('look');
+  }
 }
